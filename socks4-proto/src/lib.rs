@@ -1,0 +1,41 @@
+//! SOCKS4 and SOCKS4a without IO: a frame codec and a client handshake machine.
+//!
+//! # Sans-IO
+//!
+//! This crate contains no networking code, reads no clock and spawns nothing. It
+//! turns bytes into values and values into bytes; the caller moves the bytes over
+//! whatever transport it has (blocking `std::net`, tokio, async-std, smol, a test
+//! harness) and owns every deadline. Its only dependency is `bytes` (for
+//! [`bytes::BufMut`]). A `clippy.toml` in the crate forbids clock and socket calls,
+//! and CI checks that no async runtime is in its dependency tree.
+//!
+//! # What is here
+//!
+//! - [`codec`]: [`Request`] and [`Reply`] frames. Decoding is incremental
+//!   ([`Status::Incomplete`] for a prefix), zero-copy (a request borrows its user
+//!   id and host name from the input) and bounded by [`Limits`]: past a limit the
+//!   answer is a [`DecodeError`], never "incomplete". Every decode error tells a
+//!   server which reply to send ([`DecodeError::reply_code`], always 91).
+//! - [`client`]: [`client::Handshake`], the client side of a CONNECT or BIND,
+//!   usable with any IO (its docs show it over `std::net::TcpStream`).
+//!
+//! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy
+//! across firewalls") and its SOCKS4a extension (host names resolved by the server,
+//! signalled by a DSTIP of `0.0.0.x` with `x != 0`).
+//!
+//! ```
+//! use socks4_proto::{Command, Dest, Limits, Request, Status};
+//! let req = Request { command: Command::Connect, dest: Dest::Domain("localhost", 22), user_id: b"" };
+//! let bytes = req.to_vec();
+//! assert_eq!(bytes, b"\x04\x01\x00\x16\x00\x00\x00\x01\0localhost\0");
+//! assert_eq!(Request::decode(&bytes, &Limits::default()), Ok(Status::Complete(req, bytes.len())));
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod codec;
+
+pub use codec::{
+    Command, DecodeError, Dest, Limits, Reply, ReplyCode, Request, Status, REPLY_VERSION,
+    REQUEST_VERSION,
+};
