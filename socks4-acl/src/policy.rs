@@ -1,0 +1,167 @@
+//! [`Policy`]: the denial and exemption lists of the seed's model together with the
+//! ordered rules, and the secure default a server uses when nothing is configured.
+
+use crate::net::{loopback, NetSet, Netmask};
+use crate::parse::{parse_policy, ParseError};
+use crate::rule::{Action, DestMatch, Rule, RuleSet, Source, Subject, Verdict};
+use core::fmt;
+use core::str::FromStr;
+use std::net::IpAddr;
+
+/// A server's whole access policy.
+///
+/// A request is decided in two steps:
+/// 1. **Lists** (the seed's model): a client address that matches a denial and no
+///    exemption is refused with 91 ([`Source::Denied`]).
+/// 2. **Rules**: the first matching rule decides; no match means the rule set's
+///    default action (block with 91 unless set otherwise).
+///
+/// Both lists can be changed while a server runs, with the seed's operations:
+/// [`add_denial`](Self::add_denial), [`del_denial`](Self::del_denial),
+/// [`denied`](Self::denied), and the same three for exemptions.
+///
+/// The seed's SYNOPSIS (deny `any`, exempt 127.0.0.1 and 192.168.1.0/24):
+///
+/// ```
+/// use socks4_acl::{Netmask, Policy};
+/// let mut p: Policy = "pass from any to any".parse()?;
+/// p.add_denial("any".parse()?);
+/// p.add_exemption("127.0.0.1".parse()?);
+/// p.add_exemption("192.168.1.0/24".parse()?);
+/// assert!(!p.denied("127.0.0.1".parse()?));
+/// assert!(!p.denied("192.168.1.77".parse()?));
+/// assert!(p.denied("192.168.2.1".parse()?));
+/// assert!(p.denied("127.0.0.2".parse()?));
+/// assert!(p.denied("2001:db8::1".parse()?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Client nets refused unless exempted.
+    pub denials: NetSet,
+    /// Client nets exempted from the denials.
+    pub exemptions: NetSet,
+    /// The ordered rules and the default action.
+    pub rules: RuleSet,
+}
+
+impl Policy {
+    /// No lists and no rules: everything is blocked. See
+    /// [`loopback_only`](Self::loopback_only) for the usual starting point.
+    pub fn empty() -> Policy {
+        Policy {
+            denials: NetSet::new(),
+            exemptions: NetSet::new(),
+            rules: RuleSet::new(),
+        }
+    }
+
+    /// The policy for a server whose user configured nothing: clients from
+    /// loopback (`127.0.0.0/8`, `::1`) may go anywhere, everyone else is blocked.
+    /// Never an open proxy.
+    ///
+    /// ```
+    /// use socks4_acl::Policy;
+    /// let p = Policy::loopback_only();
+    /// assert_eq!(p.to_string(), "pass from 127.0.0.0/8 to any\npass from ::1/128 to any\n");
+    /// ```
+    pub fn loopback_only() -> Policy {
+        let mut policy = Policy::empty();
+        for net in loopback() {
+            let mut rule = Rule::new(Action::Pass);
+            rule.from = net;
+            rule.to = DestMatch::Any;
+            policy.rules.push(rule);
+        }
+        policy
+    }
+
+    /// Decides a request: the lists first, then the rules.
+    pub fn evaluate(&self, s: &Subject<'_>) -> Verdict {
+        if self.denied(s.client.ip()) {
+            return Verdict {
+                action: Action::BLOCK,
+                source: Source::Denied,
+                require_ident: false,
+                log: true,
+            };
+        }
+        self.rules.evaluate(s)
+    }
+
+    /// Whether any rule or list could pass a client from outside loopback: false
+    /// for [`loopback_only`](Self::loopback_only). A server uses it to refuse to
+    /// listen on a public address without a deliberate policy.
+    pub fn only_loopback_clients(&self) -> bool {
+        let loopback = loopback();
+        let pass_rules_local = self.rules.rules().iter().all(|r| {
+            !r.action.is_pass()
+                || matches!(r.from, Netmask::Net(net) if loopback.iter().any(|l| match l {
+                    Netmask::Net(l) => l.contains(&net),
+                    Netmask::Any => false,
+                }))
+        });
+        pass_rules_local && !self.rules.default_action().is_pass()
+    }
+
+    /// Adds a client netmask to the denial list; `false` when already there.
+    pub fn add_denial(&mut self, mask: Netmask) -> bool {
+        self.denials.insert(mask)
+    }
+
+    /// Deletes a netmask from the denial list; `false` (a no-op) when not there.
+    pub fn del_denial(&mut self, mask: &Netmask) -> bool {
+        self.denials.remove(mask)
+    }
+
+    /// Whether a client address is refused by the lists: it matches a denial and
+    /// no exemption.
+    pub fn denied(&self, addr: IpAddr) -> bool {
+        self.denials.contains(addr) && !self.exemptions.contains(addr)
+    }
+
+    /// Adds a client netmask to the exemption list; `false` when already there.
+    pub fn add_exemption(&mut self, mask: Netmask) -> bool {
+        self.exemptions.insert(mask)
+    }
+
+    /// Deletes a netmask from the exemption list; `false` (a no-op) when not there.
+    pub fn del_exemption(&mut self, mask: &Netmask) -> bool {
+        self.exemptions.remove(mask)
+    }
+
+    /// Whether a client address matches an exemption.
+    pub fn exempted(&self, addr: IpAddr) -> bool {
+        self.exemptions.contains(addr)
+    }
+}
+
+impl FromStr for Policy {
+    type Err = ParseError;
+
+    /// Parses the text format described in [`crate::parse`].
+    fn from_str(text: &str) -> Result<Policy, ParseError> {
+        parse_policy(text)
+    }
+}
+
+impl fmt::Display for Policy {
+    /// The text format: `default` (when not plain block), then denials,
+    /// exemptions and rules, one per line. It parses back to an equal policy.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let default = self.rules.default_action();
+        if default != Action::BLOCK {
+            writeln!(f, "default {default}")?;
+        }
+        for net in self.denials.iter() {
+            writeln!(f, "deny {net}")?;
+        }
+        for net in self.exemptions.iter() {
+            writeln!(f, "exempt {net}")?;
+        }
+        for rule in self.rules.rules() {
+            writeln!(f, "{rule}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! Property tests: the fast `NetSet` agrees with a naive linear scan through any
+//! sequence of adds and deletes; a policy prints to text that parses back to it;
+//! and the seed's SYNOPSIS decides as the seed says.
+
+use proptest::prelude::*;
+use socks4_acl::{
+    Action, Command, DestMatch, HostPattern, IpNet, NetSet, Netmask, Policy, PortMatch, Rule,
+    Source, Subject,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Nets crowded into a small space so that nesting and overlap are common.
+fn arb_net() -> impl Strategy<Value = Netmask> {
+    prop_oneof![
+        1 => Just(Netmask::Any),
+        6 => (any::<u16>(), 16u8..=32).prop_map(|(low, len)| {
+            let addr = Ipv4Addr::from(0x0a00_0000 | u32::from(low));
+            Netmask::new(IpNet::new(IpAddr::V4(addr), len).unwrap())
+        }),
+        4 => (any::<u16>(), 112u8..=128).prop_map(|(low, len)| {
+            let addr = Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(low));
+            Netmask::new(IpNet::new(IpAddr::V6(addr), len).unwrap())
+        }),
+    ]
+}
+
+fn arb_addr() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<u16>().prop_map(|low| IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | u32::from(low)))),
+        any::<u16>()
+            .prop_map(|low| IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(low)))),
+        any::<u16>().prop_map(|low| IpAddr::V6(
+            Ipv4Addr::from(0x0a00_0000 | u32::from(low)).to_ipv6_mapped()
+        )),
+        any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(Netmask),
+    Del(Netmask),
+    Bulk(Vec<Netmask>),
+}
+
+fn arb_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => arb_net().prop_map(Op::Add),
+        3 => arb_net().prop_map(Op::Del),
+        1 => proptest::collection::vec(arb_net(), 0..20).prop_map(Op::Bulk),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn netset_agrees_with_a_linear_scan(
+        ops in proptest::collection::vec(arb_op(), 0..60),
+        probes in proptest::collection::vec(arb_addr(), 1..40),
+    ) {
+        let mut fast = NetSet::new();
+        let mut naive: Vec<Netmask> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Add(n) => {
+                    let fresh = !naive.contains(&n);
+                    prop_assert_eq!(fast.insert(n), fresh);
+                    if fresh { naive.push(n) }
+                }
+                Op::Del(n) => {
+                    let present = naive.contains(&n);
+                    prop_assert_eq!(fast.remove(&n), present);
+                    naive.retain(|m| *m != n);
+                }
+                Op::Bulk(ns) => {
+                    fast.extend(ns.iter().copied());
+                    for n in ns {
+                        if !naive.contains(&n) { naive.push(n) }
+                    }
+                }
+            }
+            prop_assert_eq!(fast.len(), naive.len());
+            for &a in &probes {
+                prop_assert_eq!(fast.contains(a), naive.iter().any(|n| n.contains(a)), "{}", a);
+            }
+        }
+        let mut listed: Vec<Netmask> = fast.iter().collect();
+        listed.sort();
+        naive.sort();
+        prop_assert_eq!(listed, naive);
+    }
+}
+
+fn arb_port() -> impl Strategy<Value = PortMatch> {
+    prop_oneof![
+        Just(PortMatch::Any),
+        any::<u16>().prop_map(PortMatch::Eq),
+        any::<u16>().prop_map(PortMatch::Neq),
+        any::<u16>().prop_map(PortMatch::Lt),
+        any::<u16>().prop_map(PortMatch::Gt),
+        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| PortMatch::Range(a.min(b), a.max(b))),
+    ]
+}
+
+fn arb_dest() -> impl Strategy<Value = DestMatch> {
+    prop_oneof![
+        Just(DestMatch::Any),
+        arb_net()
+            .prop_filter("any is DestMatch::Any", |n| *n != Netmask::Any)
+            .prop_map(DestMatch::Net),
+        "[a-z0-9][a-z0-9-]{0,8}(\\.[a-z0-9-]{1,8}){0,3}"
+            .prop_map(|h| DestMatch::Host(HostPattern::Exact(h))),
+        "[a-z0-9-]{1,8}(\\.[a-z0-9-]{1,8}){0,3}"
+            .prop_map(|h| DestMatch::Host(HostPattern::Domain(h))),
+    ]
+}
+
+prop_compose! {
+    fn arb_rule()(
+        block in proptest::option::of(91u8..=93),
+        from in arb_net(),
+        from_port in arb_port(),
+        to in arb_dest(),
+        to_port in arb_port(),
+        commands in prop_oneof![Just(vec![]), Just(vec![Command::Connect]), Just(vec![Command::Bind]), Just(vec![Command::Bind, Command::Connect])],
+        users in proptest::collection::vec("[A-Za-z0-9_.@-]{1,8}", 0..3),
+        require_ident in any::<bool>(),
+        log in any::<bool>(),
+    ) -> Rule {
+        let mut r = Rule::new(block.map_or(Action::Pass, |reply| Action::Block { reply }));
+        r.from = from;
+        r.from_port = from_port;
+        r.to = to;
+        r.to_port = to_port;
+        r.commands = commands;
+        r.users = users;
+        r.require_ident = require_ident;
+        r.log = log;
+        r
+    }
+}
+
+prop_compose! {
+    fn arb_policy()(
+        denials in proptest::collection::vec(arb_net(), 0..4),
+        exemptions in proptest::collection::vec(arb_net(), 0..4),
+        rules in proptest::collection::vec(arb_rule(), 0..6),
+        default in prop_oneof![Just(Action::Pass), (91u8..=93).prop_map(|reply| Action::Block { reply })],
+    ) -> Policy {
+        let mut p = Policy::empty();
+        p.denials.extend(denials);
+        p.exemptions.extend(exemptions);
+        for r in rules { p.rules.push(r) }
+        p.rules.set_default_action(default);
+        p
+    }
+}
+
+proptest! {
+    #[test]
+    fn display_parses_back_to_the_same_policy(p in arb_policy()) {
+        let text = p.to_string();
+        let again: Policy = text.parse().map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(&again, &p);
+        prop_assert_eq!(again.to_string(), text);
+    }
+}
+
+#[test]
+fn the_seed_synopsis() {
+    // add_denial(any); add_exemption(127.0.0.1); add_exemption(192.168.1.0/24)
+    let mut p: Policy = "pass from any to any".parse().unwrap();
+    assert!(p.add_denial("any".parse().unwrap()));
+    assert!(p.add_exemption("127.0.0.1".parse().unwrap()));
+    assert!(p.add_exemption("192.168.1.0/24".parse().unwrap()));
+    let table = [
+        ("127.0.0.1", true),
+        ("127.0.0.2", false),
+        ("192.168.1.0", true),
+        ("192.168.1.255", true),
+        ("192.168.0.255", false),
+        ("10.0.0.1", false),
+        ("::1", false),
+        ("::ffff:127.0.0.1", true),
+    ];
+    for (addr, gets_in) in table {
+        let ip: IpAddr = addr.parse().unwrap();
+        assert_eq!(!p.denied(ip), gets_in, "{addr}");
+        let s = Subject {
+            client: (ip, 40000).into(),
+            dest_addr: Some("192.0.2.1".parse().unwrap()),
+            dest_host: None,
+            dest_port: 80,
+            command: Command::Connect,
+            user_id: b"",
+        };
+        let v = p.evaluate(&s);
+        assert_eq!(v.is_pass(), gets_in, "{addr}");
+        if !gets_in {
+            assert_eq!(v.source, Source::Denied);
+            assert_eq!(v.action, Action::Block { reply: 91 });
+        }
+    }
+    // Deleting what is not there is a no-op that says so.
+    assert!(!p.del_denial(&"10.0.0.0/8".parse().unwrap()));
+    assert!(p.del_exemption(&"127.0.0.1".parse().unwrap()));
+    assert!(!p.del_exemption(&"127.0.0.1".parse().unwrap()));
+    assert!(p.denied("127.0.0.1".parse().unwrap()));
+    assert!(p.exempted("192.168.1.3".parse().unwrap()));
+    assert!(p.del_denial(&Netmask::Any));
+    assert!(!p.denied("10.0.0.1".parse().unwrap()));
+}
+
+#[test]
+fn loopback_only_is_the_secure_default() {
+    let p = Policy::loopback_only();
+    assert!(p.only_loopback_clients());
+    let subject = |client: &str| Subject {
+        client: client.parse().unwrap(),
+        dest_addr: Some("192.0.2.1".parse().unwrap()),
+        dest_host: None,
+        dest_port: 80,
+        command: Command::Connect,
+        user_id: b"",
+    };
+    assert!(p.evaluate(&subject("127.0.0.1:5000")).is_pass());
+    assert!(p.evaluate(&subject("127.8.9.10:5000")).is_pass());
+    assert!(p.evaluate(&subject("[::1]:5000")).is_pass());
+    assert!(p.evaluate(&subject("[::ffff:127.0.0.1]:5000")).is_pass());
+    for outsider in [
+        "10.0.0.1:5000",
+        "192.168.1.1:5000",
+        "[2001:db8::1]:5000",
+        "0.0.0.0:5000",
+    ] {
+        let v = p.evaluate(&subject(outsider));
+        assert_eq!(
+            (v.action, v.source),
+            (Action::Block { reply: 91 }, Source::Default),
+            "{outsider}"
+        );
+    }
+    let open: Policy = "pass from any to any".parse().unwrap();
+    assert!(!open.only_loopback_clients());
+    let lan: Policy = "pass from 127.0.0.1\npass from 192.168.0.0/16"
+        .parse()
+        .unwrap();
+    assert!(!lan.only_loopback_clients());
+    let default_pass: Policy = "default pass".parse().unwrap();
+    assert!(!default_pass.only_loopback_clients());
+}
+
+/// Nets anywhere in the address space, so that large sets stay large (the bucket
+/// index engages past a few hundred disjoint ranges).
+fn arb_spread_net() -> impl Strategy<Value = Netmask> {
+    prop_oneof![
+        (any::<u32>(), 8u8..=32)
+            .prop_map(|(a, len)| Netmask::new(IpNet::new(IpAddr::V4(a.into()), len).unwrap())),
+        (any::<u128>(), 8u8..=128)
+            .prop_map(|(a, len)| Netmask::new(IpNet::new(IpAddr::V6(a.into()), len).unwrap())),
+    ]
+}
+
+/// Addresses at and around a net's edges, where an off-by-one would show.
+fn edges(n: &Netmask) -> Vec<IpAddr> {
+    let Netmask::Net(net) = n else { return vec![] };
+    match net {
+        IpNet::V4(v4) => {
+            let (s, e) = (u32::from(v4.network()), u32::from(v4.broadcast()));
+            [s.wrapping_sub(1), s, e, e.wrapping_add(1)]
+                .map(|a| IpAddr::V4(a.into()))
+                .to_vec()
+        }
+        IpNet::V6(v6) => {
+            let (s, e) = (u128::from(v6.network()), u128::from(v6.broadcast()));
+            [s.wrapping_sub(1), s, e, e.wrapping_add(1)]
+                .map(|a| IpAddr::V6(a.into()))
+                .to_vec()
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn large_netset_agrees_with_a_linear_scan(
+        initial in proptest::collection::vec(arb_spread_net(), 300..900),
+        adds in proptest::collection::vec(arb_spread_net(), 0..20),
+        deletes in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+        probes in proptest::collection::vec(any::<u32>(), 0..100),
+    ) {
+        let mut fast: NetSet = initial.iter().copied().collect();
+        let mut naive = initial.clone();
+        naive.sort();
+        naive.dedup();
+        for n in adds {
+            if fast.insert(n) { naive.push(n) }
+        }
+        for d in deletes {
+            let n = naive[d.index(naive.len())];
+            prop_assert!(fast.remove(&n));
+            naive.retain(|m| *m != n);
+        }
+        prop_assert!(fast.search_len() >= 256 || naive.len() < 256);
+        let mut addrs: Vec<IpAddr> = initial.iter().flat_map(edges).collect();
+        addrs.extend(probes.into_iter().map(|a| IpAddr::V4(a.into())));
+        for a in addrs {
+            prop_assert_eq!(fast.contains(a), naive.iter().any(|n| n.contains(a)), "{}", a);
+        }
+    }
+}
