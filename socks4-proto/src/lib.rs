@@ -1,13 +1,15 @@
-//! SOCKS4 and SOCKS4a without IO: a frame codec and a client handshake machine.
+//! SOCKS4 and SOCKS4a without IO: a frame codec, a client handshake machine and
+//! the server's per-connection session machine.
 //!
 //! # Sans-IO
 //!
 //! This crate contains no networking code, reads no clock and spawns nothing. It
 //! turns bytes into values and values into bytes; the caller moves the bytes over
 //! whatever transport it has (blocking `std::net`, tokio, async-std, smol, a test
-//! harness) and owns every deadline. Its only dependency is `bytes` (for
-//! [`bytes::BufMut`]). A `clippy.toml` in the crate forbids clock and socket calls,
-//! and CI checks that no async runtime is in its dependency tree.
+//! harness) and owns every deadline: time comes in as an argument. Its
+//! dependencies are `bytes` and, for the `server` feature, the sans-IO
+//! `socks4-acl` and `socks4-ident`. A `clippy.toml` in the crate forbids clock and
+//! socket calls, and CI checks that no async runtime is in its dependency tree.
 //!
 //! # What is here
 //!
@@ -18,6 +20,11 @@
 //!   server which reply to send ([`DecodeError::reply_code`], always 91).
 //! - [`client`]: [`client::Handshake`], the client side of a CONNECT or BIND,
 //!   usable with any IO (its docs show it over `std::net::TcpStream`).
+//! - `server` (default feature `server`): `server::ServerSession`, one client
+//!   connection's whole life (request, access policy, IDENT, resolve, connect or
+//!   BIND, replies, hand-off to relay) as inputs and actions, with time passed in.
+//!   It composes `socks4-acl` and `socks4-ident`; without the feature the crate
+//!   depends on `bytes` only.
 //!
 //! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy
 //! across firewalls") and its SOCKS4a extension (host names resolved by the server,
@@ -34,6 +41,8 @@
 
 pub mod client;
 pub mod codec;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use codec::{
     Command, DecodeError, Dest, Limits, Reply, ReplyCode, Request, Status, REPLY_VERSION,

@@ -1,3 +1,5 @@
 //! Helpers shared by the workspace's cross-crate tests (in `tests/tests/`).
 //!
-//! Everything here works on loopback only and stops by itself.
+//! Everything here works without sockets or on loopback only, and stops by itself.
+
+pub mod sim;

@@ -1,0 +1,176 @@
+//! The server session under arbitrary sequences of client bytes, EOFs, action
+//! outcomes (expected or not) and clock steps. Invariants: at most one Close and
+//! nothing after it; no reply 90 before a successful connect, bind or accept was
+//! reported; no deadline after close; and every session can be brought to exactly
+//! one Close.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use socks4_ident::{ErrorCode, Outcome, UserId};
+use socks4_proto::server::{
+    Action, ActionOutcome, IdentMode, RelayStats, ServerConfig, ServerSession,
+};
+use socks4_proto::ReplyCode;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Arbitrary)]
+enum Op {
+    Input(Vec<u8>),
+    Eof,
+    Advance(u16),
+    Resolved(Option<Vec<[u8; 4]>>),
+    Ident(Option<(bool, Vec<u8>)>),
+    Connected(bool),
+    Bound(bool),
+    Accepted(Option<[u8; 4]>),
+    RelayEnd,
+}
+
+#[derive(Debug, Arbitrary)]
+struct Script {
+    ident: u8,
+    policy: u8,
+    small_limits: bool,
+    ops: Vec<Op>,
+}
+
+fn sa(ip: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)
+}
+
+struct Checker {
+    session: ServerSession,
+    closes: usize,
+    success: bool,
+}
+
+impl Checker {
+    fn drain(&mut self) {
+        while let Some(a) = self.session.poll_action() {
+            assert_eq!(self.closes, 0, "action {a:?} after Close");
+            match a {
+                Action::Close(_) => self.closes += 1,
+                Action::SendReply(r) if r.code == ReplyCode::Granted => {
+                    assert!(self.success, "90 before success")
+                }
+                _ => {}
+            }
+        }
+        while self.session.poll_event().is_some() {}
+        assert_eq!(self.session.is_closed(), self.closes == 1);
+        if self.session.is_closed() {
+            assert_eq!(self.session.poll_timeout(), None);
+        }
+    }
+}
+
+fuzz_target!(|script: Script| {
+    let mut cfg = ServerConfig::default();
+    cfg.ident = match script.ident % 3 {
+        0 => IdentMode::Off,
+        1 => IdentMode::Log,
+        _ => IdentMode::Require,
+    };
+    cfg.policy = match script.policy % 3 {
+        0 => socks4_acl::Policy::loopback_only(),
+        1 => "pass from any to any".parse().unwrap(),
+        _ => "block from any to any port lt 10 reply 93\npass from 127.0.0.2 to any ident\npass from any to .x command connect\npass from any to 127.0.0.0/8"
+            .parse()
+            .unwrap(),
+    };
+    if script.small_limits {
+        cfg.limits.max_user_id = 4;
+        cfg.limits.max_host = 4;
+        cfg.max_early_data = 4;
+    }
+    let mut now = Instant::now();
+    let peer = if script.policy % 2 == 0 {
+        sa([127, 0, 0, 2], 4000)
+    } else {
+        sa([192, 0, 2, 1], 4000)
+    };
+    let session = ServerSession::new(Arc::new(cfg), peer, sa([127, 0, 0, 1], 1080), now);
+    let mut c = Checker {
+        session,
+        closes: 0,
+        success: false,
+    };
+    c.drain();
+    for op in script.ops {
+        let outcome = match op {
+            Op::Input(bytes) => {
+                c.session.handle_input(now, &bytes);
+                None
+            }
+            Op::Eof => {
+                c.session.handle_eof(now);
+                None
+            }
+            Op::Advance(ms) => {
+                now += Duration::from_millis(u64::from(ms) * 16);
+                c.session.handle_timeout(now);
+                None
+            }
+            Op::Resolved(r) => Some(ActionOutcome::Resolved(
+                r.map(|v| v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
+                    .ok_or(ErrorKind::NotFound),
+            )),
+            Op::Ident(r) => Some(ActionOutcome::Ident(
+                r.map(|(err, user)| {
+                    if err || user.is_empty() {
+                        Outcome::Error(ErrorCode::NoUser)
+                    } else {
+                        Outcome::UserId(UserId {
+                            opsys: "UNIX".into(),
+                            charset: None,
+                            user_id: user,
+                        })
+                    }
+                })
+                .ok_or(ErrorKind::ConnectionRefused),
+            )),
+            Op::Connected(ok) => Some(ActionOutcome::Connected(
+                ok.then(|| sa([127, 0, 0, 1], 5000))
+                    .ok_or(ErrorKind::ConnectionRefused),
+            )),
+            Op::Bound(ok) => Some(ActionOutcome::Bound(
+                ok.then(|| sa([127, 0, 0, 1], 6000))
+                    .ok_or(ErrorKind::AddrInUse),
+            )),
+            Op::Accepted(from) => Some(ActionOutcome::Accepted(
+                from.map(|ip| sa(ip, 7000)).ok_or(ErrorKind::TimedOut),
+            )),
+            Op::RelayEnd => {
+                let _ = c.session.handle_relay_end(now, RelayStats::default());
+                None
+            }
+        };
+        if let Some(o) = outcome {
+            let success = matches!(
+                o,
+                ActionOutcome::Connected(Ok(_))
+                    | ActionOutcome::Bound(Ok(_))
+                    | ActionOutcome::Accepted(Ok(_))
+            );
+            if c.session.handle_outcome(now, o).is_ok() && success {
+                c.success = true;
+            }
+        }
+        c.drain();
+    }
+    // Bring it to an end: a relay that ends, or a client that goes away.
+    if !c.session.is_closed() {
+        if c.session
+            .handle_relay_end(now, RelayStats::default())
+            .is_err()
+        {
+            c.session.handle_eof(now);
+        }
+        c.drain();
+    }
+    assert_eq!(c.closes, 1, "exactly one close");
+});

@@ -1,0 +1,102 @@
+//! What a server session is configured with: limits, timeouts, IDENT mode and the
+//! access policy. Every limit and timeout is a named field with a documented
+//! default.
+
+use crate::codec::Limits;
+use socks4_acl::Policy;
+use std::time::Duration;
+
+/// Whether and how the server consults the client host's identd (RFC 1413).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IdentMode {
+    /// Never query identd (unless a rule has `ident`). The default.
+    #[default]
+    Off,
+    /// Query identd for every passing request and report the answer as an event,
+    /// but never refuse because of it.
+    Log,
+    /// Query identd for every passing request: reply 92 when identd cannot be
+    /// reached, errs or times out, 93 when it names another user than the
+    /// request's USERID.
+    Require,
+}
+
+/// How long each phase of a session may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// From accept until the whole request has arrived. Default 10 s.
+    pub handshake: Duration,
+    /// For resolving a SOCKS4a host name. Default 10 s.
+    pub resolve: Duration,
+    /// For the IDENT exchange. Default 10 s. RFC 1413 asks querying clients to
+    /// wait at least 30 s; a proxy's client is waiting for its reply meanwhile, so
+    /// the default is shorter (raise it for slow networks).
+    pub ident: Duration,
+    /// For establishing the outbound connection, all candidate addresses
+    /// together. Default 120 s, the protocol text's "2 minutes".
+    pub connect: Duration,
+    /// For the inbound connection of a BIND. Default 120 s.
+    pub bind_accept: Duration,
+}
+
+impl Timeouts {
+    /// The defaults: 10 s, 10 s, 10 s, 120 s, 120 s.
+    pub const DEFAULT: Timeouts = Timeouts {
+        handshake: Duration::from_secs(10),
+        resolve: Duration::from_secs(10),
+        ident: Duration::from_secs(10),
+        connect: Duration::from_secs(120),
+        bind_accept: Duration::from_secs(120),
+    };
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts::DEFAULT
+    }
+}
+
+/// Everything a [`ServerSession`](super::ServerSession) needs to decide. Shared
+/// between sessions behind an `Arc`; a server that reloads its configuration
+/// builds a new one for new connections, and running sessions keep theirs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Request size limits.
+    pub limits: Limits,
+    /// Phase timeouts.
+    pub timeouts: Timeouts,
+    /// IDENT mode for every request (rules can require IDENT for some only).
+    pub ident: IdentMode,
+    /// Bytes a client may send after its request and before the reply (they are
+    /// handed to the relay). Past this the request is refused with 91. Default
+    /// 64 KiB. Adapters normally stop reading once the request is complete (see
+    /// [`ServerSession::wants_input`](super::ServerSession::wants_input)), so only
+    /// what arrived with the request counts.
+    pub max_early_data: usize,
+    /// The access policy. Default [`Policy::loopback_only`]: never an open proxy.
+    pub policy: Policy,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            ident: IdentMode::default(),
+            max_early_data: 64 * 1024,
+            policy: Policy::loopback_only(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults with another policy.
+    pub fn with_policy(policy: Policy) -> ServerConfig {
+        ServerConfig {
+            policy,
+            ..ServerConfig::default()
+        }
+    }
+}
