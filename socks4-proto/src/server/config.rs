@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// [`ServerSession::wants_input`](super::ServerSession::wants_input)), so only
     /// what arrived with the request counts.
     pub max_early_data: usize,
+    /// The port identd listens on at client hosts. Default 113 (RFC 1413); other
+    /// values are for tests and unusual setups.
+    pub ident_port: u16,
     /// The access policy. Default [`Policy::loopback_only`]: never an open proxy.
     pub policy: Policy,
 }
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             timeouts: Timeouts::default(),
             ident: IdentMode::default(),
             max_early_data: 64 * 1024,
+            ident_port: socks4_ident::IDENT_PORT,
             policy: Policy::loopback_only(),
         }
     }

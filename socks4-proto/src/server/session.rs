@@ -6,7 +6,7 @@ use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, DecodeError, Dest, Reply, ReplyCode, Request, Status};
 use core::fmt;
 use socks4_acl::{canonical, Source, Subject, Verdict};
-use socks4_ident::{Comparison, Query, IDENT_PORT};
+use socks4_ident::{Comparison, Query};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -30,7 +30,7 @@ pub enum Action {
     /// Run an IDENT exchange ([`socks4_ident::IdentClient`]) with the identd at
     /// `to`; answer [`ActionOutcome::Ident`].
     IdentQuery {
-        /// The client host's port 113.
+        /// The client host's identd: port 113 unless configured otherwise.
         to: SocketAddr,
         /// The port pair to ask about.
         query: Query,
@@ -561,7 +561,7 @@ impl ServerSession {
         if self.ident_required || self.cfg.ident == IdentMode::Log {
             self.state = State::Identing;
             self.timers.set(Timer::Ident, now + self.cfg.timeouts.ident);
-            let to = SocketAddr::new(self.peer.ip(), IDENT_PORT);
+            let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
             let query = Query::new(self.peer.port(), self.local.port());
             self.actions.push_back(Action::IdentQuery { to, query });
         } else {
