@@ -2,4 +2,5 @@
 //!
 //! Everything here works without sockets or on loopback only, and stops by itself.
 
+pub mod e2e;
 pub mod sim;

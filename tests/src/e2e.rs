@@ -1,0 +1,327 @@
+//! Helpers for end-to-end tests against the built server binaries: start a server
+//! on a free loopback port, loopback peers (echo, HTTP, slow source), and a
+//! SOCKS4 client over std sockets. Everything stays on 127.0.0.1 and stops by
+//! itself: servers are killed (by PID) when dropped, peers serve a bounded number
+//! of connections.
+
+use socks4_proto::client::{Event, Handshake};
+use socks4_proto::{Command, Dest, Reply, Request};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single step may take before a test fails.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// The path of a workspace binary, built on first use (`cargo build --bin`).
+/// A binary `socks4d-X` comes from the package `socks4-X`.
+pub fn server_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf(); // target/<profile>
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Process::new(cargo);
+        let package = name.replacen("socks4d-", "socks4-", 1);
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+        cmd.args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            manifest,
+            "-p",
+            &package,
+            "--bin",
+            name,
+        ]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build --bin {name} failed");
+        built.push(name.to_owned());
+    }
+    dir.join(name)
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// The proxy's address.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `binary` listening on a free loopback port with extra `args`, and
+    /// waits until it accepts connections.
+    pub fn start(binary: &str, args: &[&str]) -> Server {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut child = Process::new(server_binary(binary))
+            .args(["--listen", &addr.to_string()])
+            .args(args)
+            .env("RUST_LOG", "socks4d=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let server = Server { child, addr, log };
+        let deadline = Instant::now() + STEP;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{binary} did not start:\n{}",
+                server.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// What the server wrote to standard error so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`HUP`, `TERM`, ...) to the server, by PID.
+    pub fn signal(&self, name: &str) {
+        let status = Process::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the log contains `needle`, at most [`STEP`].
+    pub fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + STEP;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "log never said {needle:?}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a loopback peer serving up to `count` connections, one thread each,
+/// with `handler`. Returns its address.
+pub fn peer(count: usize, handler: impl Fn(TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = Arc::new(handler);
+    thread::spawn(move || {
+        for stream in listener.incoming().take(count).flatten() {
+            let h = handler.clone();
+            stream.set_read_timeout(Some(STEP)).unwrap();
+            thread::spawn(move || h(stream));
+        }
+    });
+    addr
+}
+
+/// An echo peer that reads until EOF, then sends everything back and closes: it
+/// answers only if the proxy passes on the client's half-close.
+pub fn echo_after_eof(count: usize) -> SocketAddr {
+    peer(count, |mut s| {
+        let mut all = Vec::new();
+        if s.read_to_end(&mut all).is_ok() {
+            let _ = s.write_all(&all);
+        }
+    })
+}
+
+/// An echo peer that sends back each chunk as it arrives.
+pub fn echo(count: usize) -> SocketAddr {
+    peer(count, |mut s| {
+        let mut buf = [0u8; 16384];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// A minimal HTTP/1.0 server answering every request with `body`.
+pub fn http(count: usize, body: &'static str) -> SocketAddr {
+    peer(count, move |mut s| {
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let _ = write!(
+            s,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    })
+}
+
+/// A SOCKS4 client connection through `proxy`, as far as the handshake.
+pub struct Client {
+    /// The stream (relayed once granted).
+    pub stream: TcpStream,
+    /// Replies in order.
+    pub events: Vec<Event>,
+    /// Relayed bytes that came with the last reply.
+    pub early: Vec<u8>,
+}
+
+/// Connects to `proxy`, sends `request` and reads replies until the handshake is
+/// over (or the proxy closes). `on_listen` runs at a BIND's first reply.
+pub fn socks_request(
+    proxy: SocketAddr,
+    request: &Request<'_>,
+    mut on_listen: impl FnMut(&Reply),
+) -> Client {
+    let mut stream = TcpStream::connect_timeout(&proxy, STEP).unwrap();
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    let mut h = Handshake::new(request).unwrap();
+    stream.write_all(h.poll_transmit().unwrap()).unwrap();
+    let (mut events, mut early, mut buf) = (Vec::new(), Vec::new(), [0u8; 256]);
+    while !h.is_finished() {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => break, // reset by the proxy
+        };
+        if n == 0 {
+            break;
+        }
+        let used = h.handle_input(&buf[..n]).expect("well-formed replies");
+        early.extend_from_slice(&buf[used..n]);
+        while let Some(ev) = h.poll_event() {
+            if let Event::BindListening(r) = &ev {
+                on_listen(r);
+            }
+            events.push(ev);
+        }
+    }
+    Client {
+        stream,
+        events,
+        early,
+    }
+}
+
+/// A CONNECT request to `dest` with `user_id`.
+pub fn connect_to(dest: SocketAddr, user_id: &[u8]) -> Request<'_> {
+    let SocketAddr::V4(v4) = dest else {
+        panic!("IPv4 only")
+    };
+    Request {
+        command: Command::Connect,
+        dest: Dest::Addr(v4),
+        user_id,
+    }
+}
+
+/// Sends `data`, half-closes, and reads everything back.
+pub fn round_trip(mut stream: TcpStream, early: &[u8], data: &[u8]) -> Vec<u8> {
+    stream.write_all(data).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut back = early.to_vec();
+    stream.read_to_end(&mut back).unwrap();
+    back
+}
+
+/// The loopback address with a port.
+pub fn lo(port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)
+}
+
+/// Runs a command to completion with a time limit; returns (status, stdout, stderr).
+pub fn run(cmd: &mut Process, stdin: &[u8]) -> (ExitStatus, Vec<u8>, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{cmd:?}: {e} (run `bash .ci/setup` to install the test clients)")
+        });
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let pid = child.id();
+    let watchdog_done = Arc::new(Mutex::new(false));
+    let flag = watchdog_done.clone();
+    thread::spawn(move || {
+        let deadline = Instant::now() + STEP * 3;
+        while Instant::now() < deadline {
+            if *flag.lock().unwrap() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Process::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let out = child.wait_with_output().unwrap();
+    *watchdog_done.lock().unwrap() = true;
+    writer.join().unwrap();
+    (
+        out.status,
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
