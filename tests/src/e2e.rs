@@ -140,11 +140,16 @@ impl Server {
 
     /// Waits until the log contains `needle`, at most [`STEP`].
     pub fn wait_log(&self, needle: &str) {
+        self.wait_log_count(needle, 1);
+    }
+
+    /// Waits until the log contains `needle` at least `n` times, at most [`STEP`].
+    pub fn wait_log_count(&self, needle: &str, n: usize) {
         let deadline = Instant::now() + STEP;
-        while !self.log().contains(needle) {
+        while self.log().matches(needle).count() < n {
             assert!(
                 Instant::now() < deadline,
-                "log never said {needle:?}:\n{}",
+                "log never said {needle:?} {n} times:\n{}",
                 self.log()
             );
             thread::sleep(Duration::from_millis(20));

@@ -54,10 +54,7 @@ fn curl_socks4_and_socks4a() {
                 "{bin} curl {flag}"
             );
         }
-        assert!(
-            server.log().contains("dns_lookup"),
-            "{bin}: 4a resolved by the server"
-        );
+        server.wait_log("dns_lookup"); // 4a: resolved by the server
     });
 }
 
@@ -105,15 +102,17 @@ sys.stdout.write(data.decode())
                 "{bin} rdns={rdns}"
             );
         }
+        server.wait_log_count(" closed ", 2);
         let log = server.log();
         assert_eq!(
             log.matches("dns_lookup").count(),
             1,
             "{bin}: only rdns=1 resolves at the proxy\n{log}"
         );
-        assert!(
-            log.contains("user=pyuser"),
-            "{bin}: the user id reached the server"
+        assert_eq!(
+            log.matches("user=pyuser").count(),
+            2,
+            "{bin}: the user id reached the server\n{log}"
         );
     });
 }
@@ -178,10 +177,7 @@ fn proxychains4_connect() {
             server.log()
         );
         assert_eq!(String::from_utf8_lossy(&out), "via proxychains");
-        assert!(
-            server.log().contains("sock_up"),
-            "{bin}: the connection went through the proxy"
-        );
+        server.wait_log("sock_up"); // the connection went through the proxy
     });
 }
 
@@ -265,4 +261,230 @@ fn bind_exchange() {
             "{bin}: the intruder is closed"
         );
     });
+}
+
+fn current_user() -> Vec<u8> {
+    let out = Process::new("id").arg("-un").output().unwrap();
+    out.stdout.trim_ascii().to_vec()
+}
+
+#[test]
+fn ident_require_with_oidentd() {
+    for_each_adapter(|bin| {
+        let server = Server::start(bin, &["--ident", "require"]);
+        let echo = echo(1);
+        let me = current_user();
+        // identd names the same user as the request: granted and relayed.
+        let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
+        assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+        let mut s = c.stream;
+        s.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+        // Another user id than identd reports: 93.
+        let c = socks_request(server.addr, &connect_to(echo, b"not-the-owner"), |_| {});
+        assert_eq!(
+            rejected_with(&c),
+            Some(ReplyCode::IdentMismatch),
+            "{bin}: {:?}",
+            c.events
+        );
+        // An empty user id matches nobody: 93.
+        let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+        assert_eq!(rejected_with(&c), Some(ReplyCode::IdentMismatch), "{bin}");
+        drop(server);
+
+        // identd down (nothing listens on the configured port): 92.
+        let closed_port = free_port().to_string();
+        let server = Server::start(bin, &["--ident", "require", "--ident-port", &closed_port]);
+        let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
+        assert_eq!(
+            rejected_with(&c),
+            Some(ReplyCode::IdentUnreachable),
+            "{bin}: {:?}",
+            c.events
+        );
+    });
+}
+
+#[test]
+fn bad_clients_get_91_or_a_close_while_others_are_served() {
+    for_each_adapter(|bin| {
+        let server = Server::start(bin, &["--handshake-timeout", "1"]);
+        let echo = echo(2);
+        // A client in the middle of a relay.
+        let good = socks_request(server.addr, &connect_to(echo, b"good"), |_| {});
+        assert!(granted(&good), "{bin}");
+        let mut good = good.stream;
+        let mut ping = |round: u8| {
+            good.write_all(&[round]).unwrap();
+            let mut b = [0u8; 1];
+            good.read_exact(&mut b).unwrap();
+            assert_eq!(b[0], round, "{bin}: the relay still works");
+        };
+        ping(1);
+
+        let expect_91_or_close = |bytes: &[u8], what: &str| {
+            let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+            s.set_read_timeout(Some(STEP)).unwrap();
+            let started = std::time::Instant::now();
+            let _ = s.write_all(bytes);
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            assert!(
+                got.is_empty() || got == Reply::with_code(ReplyCode::Rejected).to_bytes(),
+                "{bin} {what}: {got:?}"
+            );
+            assert!(
+                started.elapsed() < STEP,
+                "{bin} {what}: answered within the configured time"
+            );
+            got
+        };
+        // Malformed: refused at once with 91.
+        assert_eq!(
+            expect_91_or_close(b"GET / HTTP/1.1\r\n\r\n", "malformed").len(),
+            8
+        );
+        ping(2);
+        // Half a request, then silence: 91 after the 1 s handshake timeout.
+        assert_eq!(
+            expect_91_or_close(b"\x04\x01\x00\x50\x7f", "half request").len(),
+            8
+        );
+        ping(3);
+        // A 100 KB user id: refused once past the limit, never buffered.
+        let mut huge = b"\x04\x01\x00\x50\x7f\x00\x00\x01".to_vec();
+        huge.resize(100 * 1024, b'u');
+        expect_91_or_close(&huge, "100 KB user id");
+        ping(4);
+        server.wait_log("protocol_error");
+        server.wait_log("timed_out");
+    });
+}
+
+fn write_config(path: &std::path::Path, rules: &str) {
+    std::fs::write(path, format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n")).unwrap();
+}
+
+#[test]
+fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones() {
+    for_each_adapter(|bin| {
+        let dir = std::env::temp_dir().join(format!("socks4-hup-{}-{bin}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("socks4d.toml");
+        write_config(&conf, "pass from 127.0.0.0/8 to any");
+        let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
+        let echo = echo(8);
+        let try_connect = || socks_request(server.addr, &connect_to(echo, b""), |_| {});
+        assert!(granted(&try_connect()), "{bin}: allowed at first");
+
+        write_config(
+            &conf,
+            &format!(
+                "block from any to any port eq {} reply 91\npass from 127.0.0.0/8 to any",
+                echo.port()
+            ),
+        );
+        server.signal("HUP");
+        server.wait_log("configuration reloaded");
+        assert_eq!(
+            rejected_with(&try_connect()),
+            Some(ReplyCode::Rejected),
+            "{bin}: new rules apply"
+        );
+
+        std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
+        server.signal("HUP");
+        server.wait_log("reload failed");
+        assert!(
+            server.log().contains("line 1, column 6"),
+            "{bin}: the error says where\n{}",
+            server.log()
+        );
+        assert_eq!(
+            rejected_with(&try_connect()),
+            Some(ReplyCode::Rejected),
+            "{bin}: old rules stay"
+        );
+    });
+}
+
+#[test]
+fn sigterm_lets_a_transfer_in_flight_finish_intact() {
+    for_each_adapter(|bin| {
+        let mut server = Server::start(bin, &["--shutdown-grace", "20"]);
+        const CHUNKS: usize = 40;
+        const CHUNK: usize = 64 * 1024;
+        // A source that sends 2.5 MB over about two seconds.
+        let source = peer(1, |mut s| {
+            for i in 0..CHUNKS {
+                let chunk: Vec<u8> = (0..CHUNK).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
+                if s.write_all(&chunk).is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let expected = checksum(
+            (0..CHUNKS).flat_map(|i| (0..CHUNK).map(move |j| ((i * 31 + j * 7) % 256) as u8)),
+        );
+        let c = socks_request(server.addr, &connect_to(source, b""), |_| {});
+        assert!(granted(&c), "{bin}");
+        let mut stream = c.stream;
+        let mut received = c.early;
+        let mut buf = vec![0u8; 65536];
+        while received.len() < CHUNK {
+            let n = stream.read(&mut buf).unwrap();
+            received.extend_from_slice(&buf[..n]);
+        }
+        server.signal("TERM");
+        server.wait_log("shutting down");
+        // No new connections once shutting down.
+        let refused = TcpStream::connect_timeout(&server.addr, std::time::Duration::from_secs(1))
+            .map(|mut s| {
+                s.set_read_timeout(Some(STEP)).unwrap();
+                let _ = s.write_all(&connect_to(source, b"").to_vec());
+                let mut b = [0u8; 8];
+                !matches!(s.read(&mut b), Ok(8))
+            })
+            .unwrap_or(true);
+        assert!(
+            refused,
+            "{bin}: new connections are not served during shutdown"
+        );
+        loop {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(
+            received.len(),
+            CHUNKS * CHUNK,
+            "{bin}: the whole transfer arrived"
+        );
+        assert_eq!(
+            checksum(received.iter().copied()),
+            expected,
+            "{bin}: intact"
+        );
+        drop(stream); // the client's half: the relay is over once both sides are done
+        let status = server
+            .wait_exit(STEP)
+            .unwrap_or_else(|| panic!("{bin} did not exit:\n{}", server.log()));
+        assert!(
+            status.success(),
+            "{bin}: exit status {status:?}\n{}",
+            server.log()
+        );
+    });
+}
+
+/// FNV-1a over the bytes.
+fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
