@@ -157,6 +157,21 @@ impl Settings {
         Settings::merge(cli, file)
     }
 
+    /// Settings from command-line style arguments (without the program name), for
+    /// programs that embed a server: `Settings::from_args(["--listen",
+    /// "127.0.0.1:0", "--allow", "10.0.0.0/8"])`.
+    pub fn from_args<I, S>(args: I) -> Result<(Settings, Cli), ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        let argv = std::iter::once(std::ffi::OsString::from("socks4d"))
+            .chain(args.into_iter().map(Into::into));
+        let cli = Cli::try_parse_from(argv).map_err(|e| err(e.to_string()))?;
+        Ok((Settings::from_cli(&cli)?, cli))
+    }
+
     /// Settings from a command line and a config file's contents; the command line
     /// wins where both say something.
     pub fn merge(cli: &Cli, file: FileConfig) -> Result<Settings, ConfigError> {

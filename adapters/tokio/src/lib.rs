@@ -26,6 +26,21 @@ pub async fn bind(settings: &Settings) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// Binds the daemon's listen addresses and serves until [`Daemon::shutdown`]:
+/// the way to embed a server in another tokio program. Returns the bound
+/// addresses through `on_bound` (useful with port 0) before serving.
+pub async fn run(daemon: Daemon, on_bound: impl FnOnce(Vec<SocketAddr>)) -> io::Result<()> {
+    let listeners = bind(daemon.settings()).await?;
+    on_bound(
+        listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect(),
+    );
+    serve(daemon, listeners).await;
+    Ok(())
+}
+
 /// Serves until [`Daemon::shutdown`], then waits for open connections up to the
 /// shutdown grace period.
 pub async fn serve(daemon: Daemon, listeners: Vec<TcpListener>) {
