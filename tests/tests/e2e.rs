@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command as Process;
 
 /// The server binaries under test.
-const ADAPTERS: &[&str] = &["socks4d-tokio"];
+const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
 
 fn for_each_adapter(scenario: impl Fn(&str)) {
     for adapter in ADAPTERS {

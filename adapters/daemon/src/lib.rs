@@ -20,6 +20,7 @@ pub mod cli;
 pub mod conn;
 pub mod control;
 pub mod counters;
+pub mod driver;
 pub mod events;
 pub mod logging;
 pub mod settings;

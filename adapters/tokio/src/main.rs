@@ -3,20 +3,17 @@
 
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let daemon = socks4_daemon::startup();
-    let listeners = match socks4_tokio::bind(daemon.settings()).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("socks4d-tokio: {e}");
-            return ExitCode::from(1);
+fn main() -> ExitCode {
+    socks4_daemon::driver::main::<socks4_tokio::Tokio>("socks4d-tokio", |server| {
+        match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(server),
+            Err(e) => {
+                eprintln!("socks4d-tokio: runtime: {e}");
+                ExitCode::from(1)
+            }
         }
-    };
-    if let Err(e) = daemon.handle_signals() {
-        eprintln!("socks4d-tokio: signals: {e}");
-        return ExitCode::from(1);
-    }
-    socks4_tokio::serve(daemon, listeners).await;
-    ExitCode::SUCCESS
+    })
 }
