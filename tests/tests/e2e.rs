@@ -488,3 +488,38 @@ fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+#[test]
+fn connections_over_the_cap_are_closed_and_counted() {
+    for_each_adapter(|bin| {
+        let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
+        server.wait_log("closed conn=1 "); // Server::start's readiness probe
+        // One connection holds the only slot (half a request).
+        let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        first.write_all(b"\x04\x01").unwrap();
+        server.wait_log("conn=2 peer"); // conn=1 was Server::start's readiness probe
+        // The next is closed at once, without a reply.
+        let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        second.set_read_timeout(Some(STEP)).unwrap();
+        let _ = second.write_all(&connect_to(echo(1), b"").to_vec());
+        let mut got = Vec::new();
+        let _ = second.read_to_end(&mut got);
+        assert!(got.is_empty(), "{bin}: {got:?}");
+        server.wait_log("connection cap reached");
+        // Once the slot frees, connections are served again.
+        drop(first);
+        let target = echo(1);
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
+            if granted(&c) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{bin}: the slot never freed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+}

@@ -8,8 +8,28 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-/// The smol [`Runtime`] (tasks run on smol's global executor).
+/// The smol [`Runtime`]. Tasks run on [`EXECUTOR`], which [`block_on`] drives
+/// with one thread per core (smol's own global executor has one thread unless
+/// `SMOL_THREADS` says otherwise).
 pub struct Smol;
+
+/// The executor connection tasks run on.
+pub static EXECUTOR: smol::Executor<'static> = smol::Executor::new();
+
+/// Runs `future` to completion while [`EXECUTOR`] runs on every core: this
+/// thread and one more per additional core.
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for i in 1..threads {
+        let spawned = std::thread::Builder::new()
+            .name(format!("smol-{i}"))
+            .spawn(|| smol::block_on(EXECUTOR.run(smol::future::pending::<()>())));
+        if spawned.is_err() {
+            break; // fewer threads still work
+        }
+    }
+    smol::block_on(EXECUTOR.run(future))
+}
 
 impl Runtime for Smol {
     type Stream = smol::net::TcpStream;
@@ -50,7 +70,7 @@ impl Runtime for Smol {
     }
 
     fn spawn(task: impl Future<Output = ()> + Send + 'static) {
-        smol::spawn(task).detach();
+        EXECUTOR.spawn(task).detach();
     }
 }
 

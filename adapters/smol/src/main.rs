@@ -4,5 +4,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::driver::main::<socks4_smol::Smol>("socks4d-smol", smol::block_on)
+    socks4_daemon::driver::main::<socks4_smol::Smol>("socks4d-smol", socks4_smol::block_on)
 }

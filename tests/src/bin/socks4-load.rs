@@ -3,7 +3,7 @@
 //! connection. Run it in release mode, from the workspace root:
 //!
 //! ```sh
-//! cargo run --release -p socks4-tests --bin socks4-load [SECONDS] [IDLE_CONNECTIONS]
+//! cargo run --release -p socks4-tests --bin socks4-load [SECONDS] [IDLE_CONNECTIONS] [ROUNDS]
 //! ```
 //!
 //! It prints a Markdown table (the README records one). Every byte stays on
@@ -19,26 +19,58 @@ use std::time::{Duration, Instant};
 
 const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
 const CLIENT_THREADS: usize = 4;
-const THROUGHPUT_BYTES: usize = 512 << 20;
+const THROUGHPUT_BYTES: usize = 256 << 20;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let idle: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    println!("| adapter | connections/s | relay MB/s | KiB per idle relayed connection |");
-    println!("| --- | --- | --- | --- |");
-    for bin in ADAPTERS {
-        let server = Server::start(bin, &["-qqq", "--max-connections", "100000"]);
-        let cps = connections_per_second(&server, Duration::from_secs(seconds));
-        let mbps = throughput(&server);
-        let kib = idle_memory(&server, idle);
-        println!("| {bin} | {cps:.0} | {mbps:.0} | {kib:.1} |");
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    // All servers run at once and are measured in interleaved rounds, so that a
+    // burst of other load on the machine hits them alike; medians are reported.
+    let servers: Vec<(&str, Server)> = ADAPTERS
+        .iter()
+        .map(|bin| {
+            (
+                *bin,
+                Server::start(bin, &["-qqq", "--max-connections", "100000"]),
+            )
+        })
+        .collect();
+    let mut cps = vec![Vec::new(); servers.len()];
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let mut mbps = vec![Vec::new(); servers.len()];
+    for _ in 0..rounds {
+        for (i, (_, server)) in servers.iter().enumerate() {
+            let before = cpu_micros(server.pid());
+            let (rate, count) = connections_per_second(server, Duration::from_secs(seconds));
+            cps[i].push(rate);
+            cpu[i].push((cpu_micros(server.pid()) - before) as f64 / count.max(1) as f64);
+            mbps[i].push(throughput(server));
+        }
     }
+    println!("Medians of {rounds} interleaved rounds of {seconds} s; {CLIENT_THREADS} client threads; {idle} idle connections.\n");
+    println!("| adapter | connections/s | server CPU µs per connection | relay MB/s | KiB per idle relayed connection |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (i, (bin, server)) in servers.iter().enumerate() {
+        let kib = idle_memory(server, idle);
+        println!(
+            "| {bin} | {:.0} | {:.0} | {:.0} | {kib:.1} |",
+            median(&mut cps[i]),
+            median(&mut cpu[i]),
+            median(&mut mbps[i])
+        );
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Full CONNECT handshakes (outbound connect included) per second, from
 /// `CLIENT_THREADS` clients in parallel.
-fn connections_per_second(server: &Server, duration: Duration) -> f64 {
+fn connections_per_second(server: &Server, duration: Duration) -> (f64, u64) {
     // A destination that accepts and closes at once.
     let target = peer(usize::MAX, drop);
     let done = Arc::new(AtomicU64::new(0));
@@ -66,7 +98,19 @@ fn connections_per_second(server: &Server, duration: Duration) -> f64 {
     for c in clients {
         c.join().unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let count = done.load(Ordering::Relaxed);
+    (count as f64 / started.elapsed().as_secs_f64(), count)
+}
+
+/// The process's user + system CPU time so far, in microseconds.
+fn cpu_micros(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = 100; // USER_HZ on Linux
+    ticks * 1_000_000 / hz
 }
 
 /// Bytes per second through one relayed connection to a discarding sink.
