@@ -493,11 +493,12 @@ fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
 fn connections_over_the_cap_are_closed_and_counted() {
     for_each_adapter(|bin| {
         let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
-        server.wait_log("closed conn=1 "); // Server::start's readiness probe
+        // Server::start's readiness probe was conn=1; let it go first.
+        server.wait_log("closed conn=1 ");
         // One connection holds the only slot (half a request).
         let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
         first.write_all(b"\x04\x01").unwrap();
-        server.wait_log("conn=2 peer"); // conn=1 was Server::start's readiness probe
+        server.wait_log("conn=2 peer");
         // The next is closed at once, without a reply.
         let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
         second.set_read_timeout(Some(STEP)).unwrap();

@@ -253,7 +253,8 @@ async fn drive<R: Runtime>(mut conn: Conn, mut client: R::Stream) {
 
 /// Relays both ways until both directions are done. When one side shuts down its
 /// sending half, the other side's writer is closed (half-close) and the opposite
-/// direction goes on.
+/// direction goes on. Bytes are counted as they go, so an error (a reset) still
+/// reports what was moved.
 async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     client: S,
     dest: S,
@@ -262,26 +263,43 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     let (mut client_rd, mut client_wr) = futures_lite::io::split(client);
     let (mut dest_rd, mut dest_wr) = futures_lite::io::split(dest);
     let up = async {
-        if dest_wr.write_all(leftover).await.is_err() {
-            return leftover.len() as u64;
-        }
-        let n = futures_lite::io::copy(&mut client_rd, &mut dest_wr)
-            .await
-            .unwrap_or(0);
+        let sent = if dest_wr.write_all(leftover).await.is_ok() {
+            leftover.len() as u64 + copy(&mut client_rd, &mut dest_wr).await
+        } else {
+            0
+        };
         let _ = dest_wr.close().await;
-        leftover.len() as u64 + n
+        sent
     };
     let down = async {
-        let n = futures_lite::io::copy(&mut dest_rd, &mut client_wr)
-            .await
-            .unwrap_or(0);
+        let sent = copy(&mut dest_rd, &mut client_wr).await;
         let _ = client_wr.close().await;
-        n
+        sent
     };
     let (client_to_dest, dest_to_client) = futures_lite::future::zip(up, down).await;
     RelayStats {
         client_to_dest,
         dest_to_client,
+    }
+}
+
+/// Size of each relay direction's buffer.
+const RELAY_BUFFER: usize = 8 * 1024;
+
+/// Copies until EOF or an error; returns the bytes written.
+async fn copy(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncWrite + Unpin)) -> u64 {
+    let mut buf = vec![0u8; RELAY_BUFFER];
+    let mut total = 0;
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return total,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return total;
+                }
+                total += n as u64;
+            }
+        }
     }
 }
 
