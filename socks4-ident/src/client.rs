@@ -134,6 +134,26 @@ mod tests {
     }
 
     #[test]
+    fn every_two_and_three_way_split_gives_the_same_outcome() {
+        let line: &[u8] = b"6193, 23 : USERID : UNIX , UTF-8 : stj: ohns \r\n";
+        let whole = run(&[line], false);
+        assert_eq!(
+            whole.as_ref().and_then(Outcome::user_id),
+            Some(&b"stj: ohns "[..])
+        );
+        for i in 0..=line.len() {
+            assert_eq!(run(&[&line[..i], &line[i..]], false), whole, "split at {i}");
+            for j in i..=line.len() {
+                assert_eq!(
+                    run(&[&line[..i], &line[i..j], &line[j..]], false),
+                    whole,
+                    "split at {i}, {j}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn eof_before_end_of_line_is_unknown_error() {
         assert_eq!(
             run(&[], true),
