@@ -4,7 +4,8 @@
 //! async-std is discontinued upstream in favour of smol and carries an
 //! "unmaintained" advisory (RUSTSEC-2025-0052). It is kept working because the
 //! project asks for it, and it is removable by deleting this folder and its line
-//! in the workspace `Cargo.toml` and in the conformance suite's `ADAPTERS`.
+//! in the workspace `Cargo.toml` and in the `ADAPTERS` lists of the conformance
+//! suite (`tests/tests/e2e.rs`) and the load tool (`tests/src/bin/socks4-load.rs`).
 
 use async_std::net::ToSocketAddrs;
 use socks4_daemon::driver::{self, Runtime};
