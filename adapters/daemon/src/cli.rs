@@ -1,5 +1,9 @@
 //! The command line, shared by every `socks4d-*` binary.
 
+// The doc comments below are also the `--help` text, where `[access]` and
+// `[IPv6]` are literal, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use clap::{Parser, ValueEnum};
 use socks4_proto::server::IdentMode;
 use std::path::PathBuf;
