@@ -196,8 +196,10 @@ impl Daemon {
                         std::process::exit(0);
                     }
                     _ => {
-                        tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
+                        // Stop accepting first, then say so: once the line is out,
+                        // no new connection is served.
                         daemon.shutdown();
+                        tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
                     }
                 }
             }
