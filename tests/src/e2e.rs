@@ -75,8 +75,13 @@ impl Server {
     /// Starts `binary` listening on a free loopback port with extra `args`, and
     /// waits until it accepts connections.
     pub fn start(binary: &str, args: &[&str]) -> Server {
+        Server::start_on(binary, "127.0.0.1", args)
+    }
+
+    /// Like [`Server::start`], listening on another loopback address.
+    pub fn start_on(binary: &str, ip: &str, args: &[&str]) -> Server {
         let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let mut child = Process::new(server_binary(binary))
             .args(["--listen", &addr.to_string()])
             .args(args)

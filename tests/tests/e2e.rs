@@ -308,6 +308,19 @@ fn ident_require_with_oidentd() {
 }
 
 #[test]
+fn ident_asks_from_the_address_the_client_reached() {
+    // The proxy listens on 127.0.0.2; the client connects from 127.0.0.1. oidentd
+    // only finds the connection when the query comes from 127.0.0.2 (it matches
+    // the querier's address), which the OS would not pick by itself.
+    for_each_adapter(|bin| {
+        let server = Server::start_on(bin, "127.0.0.2", &["--ident", "require"]);
+        let echo = echo(1);
+        let c = socks_request(server.addr, &connect_to(echo, &current_user()), |_| {});
+        assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    });
+}
+
+#[test]
 fn bad_clients_get_91_or_a_close_while_others_are_served() {
     for_each_adapter(|bin| {
         let server = Server::start(bin, &["--handshake-timeout", "1"]);

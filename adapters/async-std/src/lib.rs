@@ -78,6 +78,15 @@ impl Runtime for AsyncStd {
         Ok((Stream(stream), local))
     }
 
+    async fn connect_from(from: IpAddr, to: SocketAddr) -> io::Result<Self::Stream> {
+        let stream = async_io::Async::new(driver::start_connect_from(from, to)?)?;
+        stream.writable().await?;
+        match stream.get_ref().take_error()? {
+            Some(e) => Err(e),
+            None => Ok(Stream(stream.into_inner()?.into())),
+        }
+    }
+
     async fn resolve(host: String, port: u16) -> io::Result<Vec<IpAddr>> {
         Ok((host.as_str(), port)
             .to_socket_addrs()

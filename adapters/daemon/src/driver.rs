@@ -38,12 +38,36 @@ pub trait Runtime: Send + Sync + 'static {
     fn connect(
         addr: SocketAddr,
     ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+    /// Connects to `to` from our address `from` (port chosen by the OS). IDENT
+    /// needs it: identd matches the querier's address against the connection it
+    /// is asked about, so the query must come from the address the client reached.
+    /// Runtimes without bind-before-connect can use [`start_connect_from`].
+    fn connect_from(
+        from: IpAddr,
+        to: SocketAddr,
+    ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
     /// Resolves a host name with the system resolver (getaddrinfo, /etc/hosts).
     fn resolve(host: String, port: u16) -> impl Future<Output = io::Result<Vec<IpAddr>>> + Send;
     /// Completes at `deadline`.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
     /// Runs a task in the background.
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
+}
+
+/// Starts a TCP connection from `from` to `to` on a non-blocking socket, for
+/// runtimes whose own connect cannot bind first: register the socket with the
+/// runtime, wait until it is writable, then check `take_error()`.
+pub fn start_connect_from(from: IpAddr, to: SocketAddr) -> io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SocketAddr::new(from, 0).into())?;
+    match socket.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
 }
 
 /// A server binary's `main`: settings, listeners, signals, serve, exit status.
@@ -133,7 +157,7 @@ async fn accept_loop<R: Runtime>(daemon: Daemon, index: usize, listener: R::List
             Some(Ok((stream, peer, local))) => {
                 backoff = Duration::from_millis(5);
                 if let Some(conn) = daemon.admit(index, peer, local, Instant::now()) {
-                    R::spawn(drive::<R>(conn, stream));
+                    R::spawn(drive::<R>(conn, stream, local.ip()));
                 }
             }
             Some(Err(e)) => {
@@ -170,7 +194,7 @@ fn kind<T>(r: io::Result<T>) -> Result<T, ErrorKind> {
 
 /// Drives one connection's session: performs each action, reports its outcome,
 /// reads the request, fires deadlines, and relays once granted.
-async fn drive<R: Runtime>(mut conn: Conn, mut client: R::Stream) {
+async fn drive<R: Runtime>(mut conn: Conn, mut client: R::Stream, local: IpAddr) {
     let mut other: Option<R::Stream> = None;
     let mut listener: Option<R::Listener> = None;
     let mut buf = [0u8; 2048];
@@ -188,9 +212,11 @@ async fn drive<R: Runtime>(mut conn: Conn, mut client: R::Stream) {
                 Action::Resolve { host, port } => within::<R, _>(deadline, R::resolve(host, port))
                     .await
                     .map(|r| ActionOutcome::Resolved(kind(r))),
-                Action::IdentQuery { to, query } => within::<R, _>(deadline, ident::<R>(to, query))
-                    .await
-                    .map(|r| ActionOutcome::Ident(kind(r))),
+                Action::IdentQuery { to, query } => {
+                    within::<R, _>(deadline, ident::<R>(local, to, query))
+                        .await
+                        .map(|r| ActionOutcome::Ident(kind(r)))
+                }
                 Action::Connect(addr) => {
                     within::<R, _>(deadline, R::connect(addr)).await.map(|r| {
                         ActionOutcome::Connected(kind(r.map(|(s, local)| {
@@ -303,9 +329,9 @@ async fn copy(from: &mut (impl AsyncRead + Unpin), to: &mut (impl AsyncWrite + U
     }
 }
 
-/// One RFC 1413 exchange with the identd at `to`.
-async fn ident<R: Runtime>(to: SocketAddr, query: Query) -> io::Result<Outcome> {
-    let (mut stream, _) = R::connect(to).await?;
+/// One RFC 1413 exchange with the identd at `to`, from our address `from`.
+async fn ident<R: Runtime>(from: IpAddr, to: SocketAddr, query: Query) -> io::Result<Outcome> {
+    let mut stream = R::connect_from(from, to).await?;
     let mut exchange = IdentClient::new(query);
     if let Some(line) = exchange.poll_transmit() {
         stream.write_all(line).await?;

@@ -12,8 +12,9 @@
 //!   (events to counters, subscribers and one log line per connection).
 //! - [`counters`], [`events`], [`logging`].
 //!
-//! No sockets, no runtime: adapters accept, move bytes, run timers and catch
-//! signals, and call in here.
+//! No runtime: [`driver`] is written against a small [`driver::Runtime`] trait
+//! that each adapter implements with its runtime's sockets, resolver, timer and
+//! spawner; signals are caught on a thread of their own.
 #![forbid(unsafe_code)]
 
 pub mod cli;

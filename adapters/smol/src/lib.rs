@@ -57,6 +57,15 @@ impl Runtime for Smol {
         Ok((stream, local))
     }
 
+    async fn connect_from(from: IpAddr, to: SocketAddr) -> io::Result<Self::Stream> {
+        let stream = smol::Async::new(driver::start_connect_from(from, to)?)?;
+        stream.writable().await?;
+        match stream.get_ref().take_error()? {
+            Some(e) => Err(e),
+            None => Ok(stream.into()),
+        }
+    }
+
     async fn resolve(host: String, port: u16) -> io::Result<Vec<IpAddr>> {
         Ok(smol::net::resolve((host.as_str(), port))
             .await?

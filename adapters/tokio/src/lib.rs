@@ -40,6 +40,16 @@ impl Runtime for Tokio {
         Ok((stream.compat(), local))
     }
 
+    async fn connect_from(from: IpAddr, to: SocketAddr) -> io::Result<Self::Stream> {
+        let socket = if to.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(from, 0))?;
+        Ok(socket.connect(to).await?.compat())
+    }
+
     async fn resolve(host: String, port: u16) -> io::Result<Vec<IpAddr>> {
         Ok(tokio::net::lookup_host((host.as_str(), port))
             .await?
