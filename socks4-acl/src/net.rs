@@ -259,6 +259,26 @@ fn v6_range(net: &Ipv6Net) -> (u128, u128) {
     (u128::from(net.network()), u128::from(net.broadcast()))
 }
 
+/// The ranges of the IPv4 nets among `nets`, in order.
+fn v4_ranges<'a>(
+    nets: impl Iterator<Item = &'a IpNet> + 'a,
+) -> impl Iterator<Item = (u32, u32)> + 'a {
+    nets.filter_map(|n| match n {
+        IpNet::V4(n) => Some(v4_range(n)),
+        IpNet::V6(_) => None,
+    })
+}
+
+/// The ranges of the IPv6 nets among `nets`, in order.
+fn v6_ranges<'a>(
+    nets: impl Iterator<Item = &'a IpNet> + 'a,
+) -> impl Iterator<Item = (u128, u128)> + 'a {
+    nets.filter_map(|n| match n {
+        IpNet::V6(n) => Some(v6_range(n)),
+        IpNet::V4(_) => None,
+    })
+}
+
 /// A set of [`Netmask`]s with exact membership (add, delete, list) and a fast
 /// "is this address in any of them?" query.
 ///
@@ -328,20 +348,14 @@ impl NetSet {
                     IpNet::V4(n) => {
                         let lo = IpNet::V4(Ipv4Net::new_assert(n.network(), 0));
                         let hi = IpNet::V4(Ipv4Net::new_assert(n.broadcast(), 32));
-                        let inside = self.all.range(lo..=hi).filter_map(|n| match n {
-                            IpNet::V4(n) => Some(v4_range(n)),
-                            IpNet::V6(_) => None,
-                        });
-                        self.v4.remove(v4_range(&n), inside);
+                        self.v4
+                            .remove(v4_range(&n), v4_ranges(self.all.range(lo..=hi)));
                     }
                     IpNet::V6(n) => {
                         let lo = IpNet::V6(Ipv6Net::new_assert(n.network(), 0));
                         let hi = IpNet::V6(Ipv6Net::new_assert(n.broadcast(), 128));
-                        let inside = self.all.range(lo..=hi).filter_map(|n| match n {
-                            IpNet::V6(n) => Some(v6_range(n)),
-                            IpNet::V4(_) => None,
-                        });
-                        self.v6.remove(v6_range(&n), inside);
+                        self.v6
+                            .remove(v6_range(&n), v6_ranges(self.all.range(lo..=hi)));
                     }
                 }
                 true
@@ -393,14 +407,8 @@ impl NetSet {
     }
 
     fn rebuild(&mut self) {
-        self.v4.rebuild(self.all.iter().filter_map(|n| match n {
-            IpNet::V4(n) => Some(v4_range(n)),
-            IpNet::V6(_) => None,
-        }));
-        self.v6.rebuild(self.all.iter().filter_map(|n| match n {
-            IpNet::V6(n) => Some(v6_range(n)),
-            IpNet::V4(_) => None,
-        }));
+        self.v4.rebuild(v4_ranges(self.all.iter()));
+        self.v6.rebuild(v6_ranges(self.all.iter()));
     }
 }
 

@@ -19,7 +19,7 @@ pub struct Sim {
     pub actions: Vec<Action>,
     /// Every event so far, in order.
     pub events: Vec<Event>,
-    granted_before_connect: bool,
+    /// Set when the harness reports a successful connect or bind.
     success_reported: bool,
 }
 
@@ -38,7 +38,6 @@ impl Sim {
             now,
             actions: Vec::new(),
             events: Vec::new(),
-            granted_before_connect: false,
             success_reported: false,
         };
         sim.drain();
@@ -61,17 +60,14 @@ impl Sim {
                 "action {a:?} after Close"
             );
             if let Action::SendReply(r) = &a {
-                if r.code == ReplyCode::Granted && !self.connect_or_bind_succeeded() {
-                    self.granted_before_connect = true;
-                }
+                assert!(
+                    r.code != ReplyCode::Granted || self.success_reported,
+                    "reply 90 before a successful connect or bind"
+                );
             }
             self.actions.push(a.clone());
             new.push(a);
         }
-        assert!(
-            !self.granted_before_connect,
-            "reply 90 before a successful connect or bind"
-        );
         while let Some(e) = self.session.poll_event() {
             assert!(
                 !matches!(self.events.last(), Some(Event::Disconnected { .. })),
@@ -90,11 +86,6 @@ impl Sim {
             assert_eq!(self.session.poll_timeout(), None);
         }
         new
-    }
-
-    fn connect_or_bind_succeeded(&self) -> bool {
-        // Set by the harness methods below when they report success.
-        self.success_reported
     }
 
     /// Client bytes.

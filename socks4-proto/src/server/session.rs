@@ -447,7 +447,7 @@ impl ServerSession {
     // ---- the phases ----
 
     fn try_request(&mut self, now: Instant) {
-        let (req, used, dest) = match Request::decode(&self.buf, &self.cfg.limits) {
+        let (req, used, ip, shown) = match Request::decode(&self.buf, &self.cfg.limits) {
             Ok(Status::Incomplete) => return,
             Err(e) => return self.reject(e.reply_code(), CloseReason::Protocol(e)),
             Ok(Status::Complete(r, used)) => {
@@ -461,31 +461,35 @@ impl ServerSession {
                     port: r.dest.port(),
                     user_id: r.user_id.to_vec(),
                 };
-                (req, used, (ip, r.dest.to_string()))
+                (req, used, ip, r.dest.to_string())
             }
         };
         self.timers.stop(Timer::Handshake);
         self.buf.drain(..used);
         self.events.push_back(Event::Request {
             command: req.command,
-            dest: dest.1,
+            dest: shown,
             user_id: req.user_id.clone(),
         });
-        let host = req.host.clone();
-        let port = req.port;
         self.req = Some(req);
         if self.check_early_data() {
             return;
         }
-        match (dest.0, host) {
-            (Some(ip), _) => self.on_addresses(now, vec![IpAddr::V4(ip)]),
-            (None, Some(host)) => {
+        match ip {
+            // SOCKS4: the address is in the request.
+            Some(ip) => self.on_addresses(now, vec![IpAddr::V4(ip)]),
+            // SOCKS4a: the request named a host instead.
+            None => {
+                let req = self.req();
+                let action = Action::Resolve {
+                    host: req.host.clone().unwrap_or_default(),
+                    port: req.port,
+                };
                 self.state = State::Resolving;
                 self.timers
                     .set(Timer::Resolve, now + self.cfg.timeouts.resolve);
-                self.actions.push_back(Action::Resolve { host, port });
+                self.actions.push_back(action);
             }
-            (None, None) => unreachable!("a request has an address or a name"),
         }
     }
 
