@@ -9,7 +9,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use socks4_ident::{ErrorCode, Outcome, UserId};
 use socks4_proto::server::{
-    Action, ActionOutcome, IdentMode, RelayStats, ServerConfig, ServerSession,
+    Action, ActionOutcome, IdentMode, RelayEnd, RelayStats, ResolveError, ServerConfig,
+    ServerSession,
 };
 use socks4_proto::ReplyCode;
 use std::io::ErrorKind;
@@ -27,7 +28,7 @@ enum Op {
     Connected(bool),
     Bound(bool),
     Accepted(Option<[u8; 4]>),
-    RelayEnd,
+    RelayEnd(bool),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -117,7 +118,7 @@ fuzz_target!(|script: Script| {
             }
             Op::Resolved(r) => Some(ActionOutcome::Resolved(
                 r.map(|v| v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
-                    .ok_or(ErrorKind::NotFound),
+                    .ok_or(ResolveError::NoSuchHost),
             )),
             Op::Ident(r) => Some(ActionOutcome::Ident(
                 r.map(|(err, user)| {
@@ -134,8 +135,7 @@ fuzz_target!(|script: Script| {
                 .ok_or(ErrorKind::ConnectionRefused),
             )),
             Op::Connected(ok) => Some(ActionOutcome::Connected(
-                ok.then(|| sa([127, 0, 0, 1], 5000))
-                    .ok_or(ErrorKind::ConnectionRefused),
+                ok.then_some(()).ok_or(ErrorKind::ConnectionRefused),
             )),
             Op::Bound(ok) => Some(ActionOutcome::Bound(
                 ok.then(|| sa([127, 0, 0, 1], 6000))
@@ -144,8 +144,14 @@ fuzz_target!(|script: Script| {
             Op::Accepted(from) => Some(ActionOutcome::Accepted(
                 from.map(|ip| sa(ip, 7000)).ok_or(ErrorKind::TimedOut),
             )),
-            Op::RelayEnd => {
-                let _ = c.session.handle_relay_end(now, RelayStats::default());
+            Op::RelayEnd(reset) => {
+                let end = if reset {
+                    RelayEnd::Error(ErrorKind::ConnectionReset)
+                } else {
+                    RelayEnd::Finished
+                };
+                // Err outside a relay: the invariants below still hold.
+                let _ = c.session.handle_relay_end(now, RelayStats::default(), end);
                 None
             }
         };
@@ -165,7 +171,7 @@ fuzz_target!(|script: Script| {
     // Bring it to an end: a relay that ends, or a client that goes away.
     if !c.session.is_closed() {
         if c.session
-            .handle_relay_end(now, RelayStats::default())
+            .handle_relay_end(now, RelayStats::default(), RelayEnd::Finished)
             .is_err()
         {
             c.session.handle_eof(now);

@@ -347,7 +347,7 @@ fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseError> {
 }
 
 /// Parses a whole policy text (see the [module docs](self) for the format).
-pub(crate) fn parse_policy(text: &str) -> Result<Policy, ParseError> {
+fn parse_policy(text: &str) -> Result<Policy, ParseError> {
     let mut policy = Policy::empty();
     let mut default_seen = false;
     for (i, raw) in text.lines().enumerate() {
@@ -388,6 +388,15 @@ pub(crate) fn parse_policy(text: &str) -> Result<Policy, ParseError> {
         }
     }
     Ok(policy)
+}
+
+impl core::str::FromStr for Policy {
+    type Err = ParseError;
+
+    /// Parses the text format described in [`crate::parse`].
+    fn from_str(text: &str) -> Result<Policy, ParseError> {
+        parse_policy(text)
+    }
 }
 
 #[cfg(test)]

@@ -2,10 +2,8 @@
 //! ordered rules, and the secure default a server uses when nothing is configured.
 
 use crate::net::{loopback, NetSet, Netmask};
-use crate::parse::{parse_policy, ParseError};
 use crate::rule::{Action, DestMatch, Rule, RuleSet, Source, Subject, Verdict};
 use core::fmt;
-use core::str::FromStr;
 use std::net::IpAddr;
 
 /// A server's whole access policy.
@@ -76,6 +74,15 @@ impl Policy {
         policy
     }
 
+    /// Adds another policy's lists and rules after this one's (rules keep their
+    /// source lines); its default action replaces this one's unless it is the
+    /// plain block.
+    pub fn append(&mut self, other: Policy) {
+        self.rules.append(other.rules);
+        self.denials.extend(other.denials.iter());
+        self.exemptions.extend(other.exemptions.iter());
+    }
+
     /// Decides a request: the lists first, then the rules.
     pub fn evaluate(&self, s: &Subject<'_>) -> Verdict {
         if self.denied(s.client.ip()) {
@@ -133,15 +140,6 @@ impl Policy {
     /// Whether a client address matches an exemption.
     pub fn exempted(&self, addr: IpAddr) -> bool {
         self.exemptions.contains(addr)
-    }
-}
-
-impl FromStr for Policy {
-    type Err = ParseError;
-
-    /// Parses the text format described in [`crate::parse`].
-    fn from_str(text: &str) -> Result<Policy, ParseError> {
-        parse_policy(text)
     }
 }
 

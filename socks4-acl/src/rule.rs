@@ -313,6 +313,16 @@ impl RuleSet {
         self.lines.push(line);
     }
 
+    /// Adds another set's rules after these (keeping their source lines); its
+    /// default action replaces this one's unless it is the plain block.
+    pub fn append(&mut self, other: RuleSet) {
+        self.rules.extend(other.rules);
+        self.lines.extend(other.lines);
+        if other.default != Action::BLOCK {
+            self.default = other.default;
+        }
+    }
+
     /// The rules, in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

@@ -54,7 +54,8 @@ pub fn server_binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// A free loopback port (bound, read, released).
+/// A free loopback port (bound, read, released). Prefer port 0 where the
+/// program can report what it bound.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -63,60 +64,148 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A running server process.
+/// One JSON log line of a server.
+pub type LogLine = serde_json::Value;
+
+/// A log line's string field (numbers and booleans as text), or "".
+pub fn field(line: &LogLine, name: &str) -> String {
+    match &line[name] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a log line's message is `message`.
+pub fn says(line: &LogLine, message: &str) -> bool {
+    line["message"] == message
+}
+
+/// A running server process, logging JSON lines on standard error.
 pub struct Server {
     child: Child,
-    /// The proxy's address.
+    /// The proxy's address (its first listener).
     pub addr: SocketAddr,
-    log: Arc<Mutex<String>>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    /// Starts `binary` listening on a free loopback port with extra `args`, and
-    /// waits until it accepts connections.
+    /// Starts `binary` on a port of 127.0.0.1 it chooses, with extra `args`,
+    /// and waits until it says it listens.
     pub fn start(binary: &str, args: &[&str]) -> Server {
         Server::start_on(binary, "127.0.0.1", args)
     }
 
     /// Like [`Server::start`], listening on another loopback address.
     pub fn start_on(binary: &str, ip: &str, args: &[&str]) -> Server {
-        let port = free_port();
-        let addr: SocketAddr = format!("{ip}:{port}").parse().unwrap();
-        let mut child = Process::new(server_binary(binary))
-            .args(["--listen", &addr.to_string()])
-            .args(args)
+        let listen = format!("{ip}:0");
+        let mut all = vec!["--listen", &listen];
+        all.extend_from_slice(args);
+        Server::start_with(binary, &all)
+    }
+
+    /// Starts `binary` with exactly `args` (plus JSON logs at debug level) and
+    /// waits until it says it listens.
+    pub fn start_with(binary: &str, args: &[&str]) -> Server {
+        Server::start_env(binary, args, &[])
+    }
+
+    /// Like [`Server::start_with`], with extra environment variables.
+    pub fn start_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Process::new(server_binary(binary));
+        cmd.args(args)
+            .args(["--log-format", "json"])
             .env("RUST_LOG", "socks4d=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
+                sink.lock().unwrap().push(line);
             }
         });
-        let server = Server { child, addr, log };
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            log,
+        };
         let deadline = Instant::now() + STEP;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        loop {
+            if let Some(line) = server.lines().iter().find(|l| says(l, "listening")) {
+                server.addr = field(line, "listen").parse().unwrap();
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("{binary} exited with {status}:\n{}", server.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "{binary} did not start:\n{}",
                 server.log()
             );
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(10));
         }
-        server
     }
 
     /// What the server wrote to standard error so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The JSON log lines so far (other lines are skipped).
+    pub fn lines(&self) -> Vec<LogLine> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// How many log lines so far satisfy `pred`.
+    pub fn count(&self, pred: impl Fn(&LogLine) -> bool) -> usize {
+        self.lines().iter().filter(|l| pred(l)).count()
+    }
+
+    /// Waits until `n` log lines satisfy `pred`, at most [`STEP`]; returns them.
+    pub fn wait_for_n(
+        &self,
+        what: &str,
+        n: usize,
+        pred: impl Fn(&LogLine) -> bool,
+    ) -> Vec<LogLine> {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let found: Vec<LogLine> = self.lines().into_iter().filter(|l| pred(l)).collect();
+            if found.len() >= n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log never had {n} of {what}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until a log line satisfies `pred`, at most [`STEP`]; returns it.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&LogLine) -> bool) -> LogLine {
+        self.wait_for_n(what, 1, pred).remove(0)
+    }
+
+    /// Waits for a line with this message.
+    pub fn wait_says(&self, message: &str) -> LogLine {
+        self.wait_for(message, |l| says(l, message))
     }
 
     /// The server's process id.
@@ -143,24 +232,6 @@ impl Server {
             if Instant::now() > deadline {
                 return None;
             }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until the log contains `needle`, at most [`STEP`].
-    pub fn wait_log(&self, needle: &str) {
-        self.wait_log_count(needle, 1);
-    }
-
-    /// Waits until the log contains `needle` at least `n` times, at most [`STEP`].
-    pub fn wait_log_count(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + STEP;
-        while self.log().matches(needle).count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "log never said {needle:?} {n} times:\n{}",
-                self.log()
-            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -226,6 +297,52 @@ pub fn http(count: usize, body: &'static str) -> SocketAddr {
             body.len()
         );
     })
+}
+
+/// A loopback address where connections are never accepted: a listener whose
+/// accept queue is full, so that the kernel drops further SYNs and a connect
+/// hangs until its caller gives up. Held open while the value lives.
+pub struct Blackhole {
+    listener: socket2::Socket,
+    _fillers: Vec<socket2::Socket>,
+}
+
+impl Blackhole {
+    /// A listener with a backlog of 0, its queue filled by a connection that
+    /// is never accepted.
+    pub fn new() -> Blackhole {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..2 {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let _ = s.connect(&addr);
+            fillers.push(s);
+        }
+        // Let the first filler's handshake finish and take the one queue slot.
+        thread::sleep(Duration::from_millis(100));
+        Blackhole {
+            listener,
+            _fillers: fillers,
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap().as_socket().unwrap()
+    }
+}
+
+impl Default for Blackhole {
+    fn default() -> Self {
+        Blackhole::new()
+    }
 }
 
 /// A SOCKS4 client connection through `proxy`, as far as the handshake.

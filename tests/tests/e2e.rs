@@ -1,7 +1,9 @@
-//! End-to-end conformance suite: every scenario runs against every server binary
-//! in [`ADAPTERS`], with real third-party clients (curl, PySocks, OpenBSD nc,
-//! proxychains4), a real identd (oidentd, started by `.ci/setup`) and loopback
-//! peers. Adding an adapter is one line in `ADAPTERS`.
+//! End-to-end conformance suite: every scenario runs against every server
+//! binary, each as a test of its own (`on_tokio::bind_exchange`,
+//! `on_smol::bind_exchange`, ...), with real third-party clients (curl, PySocks,
+//! OpenBSD nc, proxychains4), a real identd (oidentd, started by `.ci/setup`)
+//! and loopback peers. Assertions read the servers' JSON log lines. Adding an
+//! adapter is one line in `on_every_adapter!`.
 
 use socks4_proto::client::Event;
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
@@ -10,14 +12,32 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command as Process;
 
-/// The server binaries under test.
-const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
+/// Makes each scenario (a `fn(binary: &str)`) a test per server binary.
+macro_rules! on_every_adapter {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_tokio { $( #[test] fn $scenario() { super::$scenario("socks4d-tokio") } )* }
+        mod on_smol { $( #[test] fn $scenario() { super::$scenario("socks4d-smol") } )* }
+        mod on_async_std { $( #[test] fn $scenario() { super::$scenario("socks4d-async-std") } )* }
+    };
+}
 
-fn for_each_adapter(scenario: impl Fn(&str)) {
-    for adapter in ADAPTERS {
-        eprintln!("--- {adapter}");
-        scenario(adapter);
-    }
+on_every_adapter!(
+    curl_socks4_and_socks4a,
+    pysocks_with_remote_dns_on_and_off,
+    openbsd_nc_half_close_echo,
+    proxychains4_connect,
+    bind_exchange,
+    ident_require_with_oidentd,
+    ident_asks_from_the_address_the_client_reached,
+    bad_clients_get_91_or_a_close_while_others_are_served,
+    sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones,
+    sighup_keeps_command_line_flags_on_top,
+    sigterm_lets_a_transfer_in_flight_finish_intact,
+    connections_over_the_cap_are_closed_and_counted,
+);
+
+fn closed(l: &LogLine) -> bool {
+    says(l, "closed")
 }
 
 fn granted(c: &Client) -> bool {
@@ -31,39 +51,34 @@ fn rejected_with(c: &Client) -> Option<ReplyCode> {
     }
 }
 
-#[test]
-fn curl_socks4_and_socks4a() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &[]);
-        let web = http(2, "hello through socks4");
-        let proxy = server.addr.to_string();
-        for (flag, host) in [("--socks4", "127.0.0.1"), ("--socks4a", "localhost")] {
-            let url = format!("http://{host}:{}/", web.port());
-            let (status, out, err) = run(
-                Process::new("curl").args(["-sS", "--max-time", "10", flag, &proxy, &url]),
-                b"",
-            );
-            assert!(
-                status.success(),
-                "{bin} curl {flag}: {err}\n{}",
-                server.log()
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&out),
-                "hello through socks4",
-                "{bin} curl {flag}"
-            );
-        }
-        server.wait_log("dns_lookup"); // 4a: resolved by the server
-    });
+fn curl_socks4_and_socks4a(bin: &str) {
+    let server = Server::start(bin, &[]);
+    let web = http(2, "hello through socks4");
+    let proxy = server.addr.to_string();
+    for (flag, host) in [("--socks4", "127.0.0.1"), ("--socks4a", "localhost")] {
+        let url = format!("http://{host}:{}/", web.port());
+        let (status, out, err) = run(
+            Process::new("curl").args(["-sS", "--max-time", "10", flag, &proxy, &url]),
+            b"",
+        );
+        assert!(
+            status.success(),
+            "{bin} curl {flag}: {err}\n{}",
+            server.log()
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "hello through socks4",
+            "{bin} curl {flag}"
+        );
+    }
+    server.wait_says("dns_lookup"); // 4a: resolved by the server
 }
 
-#[test]
-fn pysocks_with_remote_dns_on_and_off() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &[]);
-        let echo = echo_after_eof(2);
-        let script = r#"
+fn pysocks_with_remote_dns_on_and_off(bin: &str) {
+    let server = Server::start(bin, &[]);
+    let echo = echo_after_eof(2);
+    let script = r#"
 import socks, sys
 proxy_port, dest_port, rdns = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 s = socks.socksocket()
@@ -80,187 +95,177 @@ while True:
     data += chunk
 sys.stdout.write(data.decode())
 "#;
-        for rdns in ["1", "0"] {
-            let (status, out, err) = run(
-                Process::new("python3").args([
-                    "-c",
-                    script,
-                    &server.addr.port().to_string(),
-                    &echo.port().to_string(),
-                    rdns,
-                ]),
-                b"",
-            );
-            assert!(
-                status.success(),
-                "{bin} pysocks rdns={rdns}: {err}\n{}",
-                server.log()
-            );
-            assert_eq!(
-                String::from_utf8_lossy(&out),
-                "ping from pysocks",
-                "{bin} rdns={rdns}"
-            );
-        }
-        server.wait_log_count(" closed ", 2);
-        let log = server.log();
-        assert_eq!(
-            log.matches("dns_lookup").count(),
-            1,
-            "{bin}: only rdns=1 resolves at the proxy\n{log}"
-        );
-        assert_eq!(
-            log.matches("user=pyuser").count(),
-            2,
-            "{bin}: the user id reached the server\n{log}"
-        );
-    });
-}
-
-#[test]
-fn openbsd_nc_half_close_echo() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &[]);
-        let echo = echo_after_eof(1);
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    for rdns in ["1", "0"] {
         let (status, out, err) = run(
-            Process::new("nc.openbsd").args([
-                "-N",
-                "-w",
-                "10",
-                "-X",
-                "4",
-                "-x",
-                &server.addr.to_string(),
-                "127.0.0.1",
+            Process::new("python3").args([
+                "-c",
+                script,
+                &server.addr.port().to_string(),
                 &echo.port().to_string(),
-            ]),
-            &data,
-        );
-        assert!(status.success(), "{bin} nc: {err}\n{}", server.log());
-        assert_eq!(
-            out.len(),
-            data.len(),
-            "{bin}: the echo answered after the half-close"
-        );
-        assert!(out == data, "{bin}: echo intact");
-    });
-}
-
-#[test]
-fn proxychains4_connect() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &[]);
-        let web = http(1, "via proxychains");
-        let dir = std::env::temp_dir().join(format!("socks4-pc-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join(format!("{bin}.conf"));
-        std::fs::write(
-            &conf,
-            format!("strict_chain\nquiet_mode\ntcp_read_time_out 10000\ntcp_connect_time_out 10000\n[ProxyList]\nsocks4 127.0.0.1 {}\n", server.addr.port()),
-        )
-        .unwrap();
-        let url = format!("http://127.0.0.1:{}/", web.port());
-        let (status, out, err) = run(
-            Process::new("proxychains4").arg("-f").arg(&conf).args([
-                "curl",
-                "-sS",
-                "--max-time",
-                "10",
-                &url,
+                rdns,
             ]),
             b"",
         );
         assert!(
             status.success(),
-            "{bin} proxychains4: {err}\n{}",
+            "{bin} pysocks rdns={rdns}: {err}\n{}",
             server.log()
         );
-        assert_eq!(String::from_utf8_lossy(&out), "via proxychains");
-        server.wait_log("sock_up"); // the connection went through the proxy
-    });
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "ping from pysocks",
+            "{bin} rdns={rdns}"
+        );
+    }
+    let lines = server.wait_for_n("closed", 2, closed);
+    assert_eq!(
+        server.count(|l| says(l, "dns_lookup")),
+        1,
+        "{bin}: only rdns=1 resolves at the proxy\n{}",
+        server.log()
+    );
+    assert!(
+        lines.iter().all(|l| field(l, "user") == "pyuser"),
+        "{bin}: the user id reached the server\n{}",
+        server.log()
+    );
 }
 
-#[test]
-fn bind_exchange() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &[]);
-        // The "application server" connects to the proxy's listener and sends first.
-        let request = Request {
-            command: Command::Bind,
-            dest: Dest::Addr(lo(21)),
-            user_id: b"",
-        };
-        let mut app: Option<TcpStream> = None;
-        let client = socks_request(server.addr, &request, |listen: &Reply| {
-            let addr = listen.bind_address(Ipv4Addr::LOCALHOST);
-            assert_eq!(
-                *addr.ip(),
-                Ipv4Addr::LOCALHOST,
-                "{bin}: BIND names the interface, not 0.0.0.0"
-            );
-            let mut s = TcpStream::connect_timeout(&SocketAddr::V4(addr), STEP).unwrap();
-            s.write_all(b"220 hello from the app server\r\n").unwrap();
-            app = Some(s);
-        });
-        assert!(
-            granted(&client),
-            "{bin}: {:?}\n{}",
-            client.events,
-            server.log()
-        );
-        assert_eq!(client.events.len(), 2);
-        let mut app = app.unwrap();
-        let Event::Granted(second) = client.events[1] else {
-            unreachable!()
-        };
-        assert_eq!(
-            second.addr.port(),
-            app.local_addr().unwrap().port(),
-            "{bin}: second reply names the peer"
-        );
-        let mut stream = client.stream;
-        let mut got = client.early;
-        let greeting = b"220 hello from the app server\r\n";
-        while got.len() < greeting.len() {
-            let mut b = [0u8; 64];
-            let n = stream.read(&mut b).unwrap();
-            assert!(n > 0);
-            got.extend_from_slice(&b[..n]);
-        }
-        assert_eq!(got, greeting);
-        stream.write_all(b"PORT ok").unwrap();
-        let mut back = [0u8; 7];
-        app.set_read_timeout(Some(STEP)).unwrap();
-        app.read_exact(&mut back).unwrap();
-        assert_eq!(&back, b"PORT ok");
+fn openbsd_nc_half_close_echo(bin: &str) {
+    let server = Server::start(bin, &[]);
+    let echo = echo_after_eof(1);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, out, err) = run(
+        Process::new("nc.openbsd").args([
+            "-N",
+            "-w",
+            "10",
+            "-X",
+            "4",
+            "-x",
+            &server.addr.to_string(),
+            "127.0.0.1",
+            &echo.port().to_string(),
+        ]),
+        &data,
+    );
+    assert!(status.success(), "{bin} nc: {err}\n{}", server.log());
+    assert_eq!(
+        out.len(),
+        data.len(),
+        "{bin}: the echo answered after the half-close"
+    );
+    assert!(out == data, "{bin}: echo intact");
+}
 
-        // An inbound connection from another address than DSTIP (127.0.0.9):
-        // second reply 91, and both connections closed.
-        let request = Request {
-            command: Command::Bind,
-            dest: Dest::Addr("127.0.0.9:21".parse().unwrap()),
-            user_id: b"",
-        };
-        let mut intruder: Option<TcpStream> = None;
-        let client = socks_request(server.addr, &request, |listen: &Reply| {
-            let addr = SocketAddr::V4(listen.bind_address(Ipv4Addr::LOCALHOST));
-            intruder = Some(TcpStream::connect_timeout(&addr, STEP).unwrap());
-        });
+fn proxychains4_connect(bin: &str) {
+    let server = Server::start(bin, &[]);
+    let web = http(1, "via proxychains");
+    let dir = std::env::temp_dir().join(format!("socks4-pc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join(format!("{bin}.conf"));
+    std::fs::write(
+            &conf,
+            format!("strict_chain\nquiet_mode\ntcp_read_time_out 10000\ntcp_connect_time_out 10000\n[ProxyList]\nsocks4 127.0.0.1 {}\n", server.addr.port()),
+        )
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/", web.port());
+    let (status, out, err) = run(
+        Process::new("proxychains4").arg("-f").arg(&conf).args([
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            &url,
+        ]),
+        b"",
+    );
+    assert!(
+        status.success(),
+        "{bin} proxychains4: {err}\n{}",
+        server.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&out), "via proxychains");
+    server.wait_says("sock_up"); // the connection went through the proxy
+}
+
+fn bind_exchange(bin: &str) {
+    let server = Server::start(bin, &[]);
+    // The "application server" connects to the proxy's listener and sends first.
+    let request = Request {
+        command: Command::Bind,
+        dest: Dest::Addr(lo(21)),
+        user_id: b"",
+    };
+    let mut app: Option<TcpStream> = None;
+    let client = socks_request(server.addr, &request, |listen: &Reply| {
+        let addr = listen.bind_address(Ipv4Addr::LOCALHOST);
         assert_eq!(
-            rejected_with(&client),
-            Some(ReplyCode::Rejected),
-            "{bin}: {:?}",
-            client.events
+            *addr.ip(),
+            Ipv4Addr::LOCALHOST,
+            "{bin}: BIND names the interface, not 0.0.0.0"
         );
-        let mut intruder = intruder.unwrap();
-        intruder.set_read_timeout(Some(STEP)).unwrap();
-        let mut b = [0u8; 1];
-        assert!(
-            matches!(intruder.read(&mut b), Ok(0) | Err(_)),
-            "{bin}: the intruder is closed"
-        );
+        let mut s = TcpStream::connect_timeout(&SocketAddr::V4(addr), STEP).unwrap();
+        s.write_all(b"220 hello from the app server\r\n").unwrap();
+        app = Some(s);
     });
+    assert!(
+        granted(&client),
+        "{bin}: {:?}\n{}",
+        client.events,
+        server.log()
+    );
+    assert_eq!(client.events.len(), 2);
+    let mut app = app.unwrap();
+    let Event::Granted(second) = client.events[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        second.addr.port(),
+        app.local_addr().unwrap().port(),
+        "{bin}: second reply names the peer"
+    );
+    let mut stream = client.stream;
+    let mut got = client.early;
+    let greeting = b"220 hello from the app server\r\n";
+    while got.len() < greeting.len() {
+        let mut b = [0u8; 64];
+        let n = stream.read(&mut b).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&b[..n]);
+    }
+    assert_eq!(got, greeting);
+    stream.write_all(b"PORT ok").unwrap();
+    let mut back = [0u8; 7];
+    app.set_read_timeout(Some(STEP)).unwrap();
+    app.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"PORT ok");
+
+    // An inbound connection from another address than DSTIP (127.0.0.9):
+    // second reply 91, and both connections closed.
+    let request = Request {
+        command: Command::Bind,
+        dest: Dest::Addr("127.0.0.9:21".parse().unwrap()),
+        user_id: b"",
+    };
+    let mut intruder: Option<TcpStream> = None;
+    let client = socks_request(server.addr, &request, |listen: &Reply| {
+        let addr = SocketAddr::V4(listen.bind_address(Ipv4Addr::LOCALHOST));
+        intruder = Some(TcpStream::connect_timeout(&addr, STEP).unwrap());
+    });
+    assert_eq!(
+        rejected_with(&client),
+        Some(ReplyCode::Rejected),
+        "{bin}: {:?}",
+        client.events
+    );
+    let mut intruder = intruder.unwrap();
+    intruder.set_read_timeout(Some(STEP)).unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(intruder.read(&mut b), Ok(0) | Err(_)),
+        "{bin}: the intruder is closed"
+    );
 }
 
 fn current_user() -> Vec<u8> {
@@ -268,111 +273,106 @@ fn current_user() -> Vec<u8> {
     out.stdout.trim_ascii().to_vec()
 }
 
-#[test]
-fn ident_require_with_oidentd() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &["--ident", "require"]);
-        let echo = echo(1);
-        let me = current_user();
-        // identd names the same user as the request: granted and relayed.
-        let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
-        assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
-        let mut s = c.stream;
-        s.write_all(b"x").unwrap();
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).unwrap();
-        // Another user id than identd reports: 93.
-        let c = socks_request(server.addr, &connect_to(echo, b"not-the-owner"), |_| {});
-        assert_eq!(
-            rejected_with(&c),
-            Some(ReplyCode::IdentMismatch),
-            "{bin}: {:?}",
-            c.events
-        );
-        // An empty user id matches nobody: 93.
-        let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
-        assert_eq!(rejected_with(&c), Some(ReplyCode::IdentMismatch), "{bin}");
-        drop(server);
+fn ident_require_with_oidentd(bin: &str) {
+    let server = Server::start(bin, &["--ident", "require"]);
+    let echo = echo(1);
+    let me = current_user();
+    // identd names the same user as the request: granted and relayed.
+    let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    let mut s = c.stream;
+    s.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    // Another user id than identd reports: 93.
+    let c = socks_request(server.addr, &connect_to(echo, b"not-the-owner"), |_| {});
+    assert_eq!(
+        rejected_with(&c),
+        Some(ReplyCode::IdentMismatch),
+        "{bin}: {:?}",
+        c.events
+    );
+    // An empty user id matches nobody: 93.
+    let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert_eq!(rejected_with(&c), Some(ReplyCode::IdentMismatch), "{bin}");
+    drop(server);
 
-        // identd down (nothing listens on the configured port): 92.
-        let closed_port = free_port().to_string();
-        let server = Server::start(bin, &["--ident", "require", "--ident-port", &closed_port]);
-        let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
-        assert_eq!(
-            rejected_with(&c),
-            Some(ReplyCode::IdentUnreachable),
-            "{bin}: {:?}",
-            c.events
-        );
-    });
+    // identd down (nothing listens on the configured port): 92.
+    let closed_port = free_port().to_string();
+    let server = Server::start(bin, &["--ident", "require", "--ident-port", &closed_port]);
+    let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
+    assert_eq!(
+        rejected_with(&c),
+        Some(ReplyCode::IdentUnreachable),
+        "{bin}: {:?}",
+        c.events
+    );
 }
 
-#[test]
-fn ident_asks_from_the_address_the_client_reached() {
+fn ident_asks_from_the_address_the_client_reached(bin: &str) {
     // The proxy listens on 127.0.0.2; the client connects from 127.0.0.1. oidentd
     // only finds the connection when the query comes from 127.0.0.2 (it matches
     // the querier's address), which the OS would not pick by itself.
-    for_each_adapter(|bin| {
-        let server = Server::start_on(bin, "127.0.0.2", &["--ident", "require"]);
-        let echo = echo(1);
-        let c = socks_request(server.addr, &connect_to(echo, &current_user()), |_| {});
-        assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
-    });
+    let server = Server::start_on(bin, "127.0.0.2", &["--ident", "require"]);
+    let echo = echo(1);
+    let c = socks_request(server.addr, &connect_to(echo, &current_user()), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
 }
 
-#[test]
-fn bad_clients_get_91_or_a_close_while_others_are_served() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &["--handshake-timeout", "1"]);
-        let echo = echo(2);
-        // A client in the middle of a relay.
-        let good = socks_request(server.addr, &connect_to(echo, b"good"), |_| {});
-        assert!(granted(&good), "{bin}");
-        let mut good = good.stream;
-        let mut ping = |round: u8| {
-            good.write_all(&[round]).unwrap();
-            let mut b = [0u8; 1];
-            good.read_exact(&mut b).unwrap();
-            assert_eq!(b[0], round, "{bin}: the relay still works");
-        };
-        ping(1);
+fn bad_clients_get_91_or_a_close_while_others_are_served(bin: &str) {
+    let server = Server::start(bin, &["--handshake-timeout", "1"]);
+    let echo = echo(2);
+    // A client in the middle of a relay.
+    let good = socks_request(server.addr, &connect_to(echo, b"good"), |_| {});
+    assert!(granted(&good), "{bin}");
+    let mut good = good.stream;
+    let mut ping = |round: u8| {
+        good.write_all(&[round]).unwrap();
+        let mut b = [0u8; 1];
+        good.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], round, "{bin}: the relay still works");
+    };
+    ping(1);
 
-        let expect_91_or_close = |bytes: &[u8], what: &str| {
-            let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
-            s.set_read_timeout(Some(STEP)).unwrap();
-            let started = std::time::Instant::now();
-            let _ = s.write_all(bytes);
-            let mut got = Vec::new();
-            let _ = s.read_to_end(&mut got);
-            assert!(
-                got.is_empty() || got == Reply::with_code(ReplyCode::Rejected).to_bytes(),
-                "{bin} {what}: {got:?}"
-            );
-            assert!(
-                started.elapsed() < STEP,
-                "{bin} {what}: answered within the configured time"
-            );
-            got
-        };
-        // Malformed: refused at once with 91.
-        assert_eq!(
-            expect_91_or_close(b"GET / HTTP/1.1\r\n\r\n", "malformed").len(),
-            8
+    let expect_91_or_close = |bytes: &[u8], what: &str| {
+        let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let started = std::time::Instant::now();
+        let _ = s.write_all(bytes);
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert!(
+            got.is_empty() || got == Reply::with_code(ReplyCode::Rejected).to_bytes(),
+            "{bin} {what}: {got:?}"
         );
-        ping(2);
-        // Half a request, then silence: 91 after the 1 s handshake timeout.
-        assert_eq!(
-            expect_91_or_close(b"\x04\x01\x00\x50\x7f", "half request").len(),
-            8
+        assert!(
+            started.elapsed() < STEP,
+            "{bin} {what}: answered within the configured time"
         );
-        ping(3);
-        // A 100 KB user id: refused once past the limit, never buffered.
-        let mut huge = b"\x04\x01\x00\x50\x7f\x00\x00\x01".to_vec();
-        huge.resize(100 * 1024, b'u');
-        expect_91_or_close(&huge, "100 KB user id");
-        ping(4);
-        server.wait_log("protocol_error");
-        server.wait_log("timed_out");
+        got
+    };
+    // Malformed: refused at once with 91.
+    assert_eq!(
+        expect_91_or_close(b"GET / HTTP/1.1\r\n\r\n", "malformed").len(),
+        8
+    );
+    ping(2);
+    // Half a request, then silence: 91 after the 1 s handshake timeout.
+    assert_eq!(
+        expect_91_or_close(b"\x04\x01\x00\x50\x7f", "half request").len(),
+        8
+    );
+    ping(3);
+    // A 100 KB user id: refused once past the limit, never buffered.
+    let mut huge = b"\x04\x01\x00\x50\x7f\x00\x00\x01".to_vec();
+    huge.resize(100 * 1024, b'u');
+    expect_91_or_close(&huge, "100 KB user id");
+    ping(4);
+    server.wait_for("a protocol error", |l| {
+        closed(l) && field(l, "outcome") == "protocol_error"
+    });
+    server.wait_for("a timeout", |l| {
+        closed(l) && field(l, "outcome") == "timed_out"
     });
 }
 
@@ -380,119 +380,140 @@ fn write_config(path: &std::path::Path, rules: &str) {
     std::fs::write(path, format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n")).unwrap();
 }
 
-#[test]
-fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones() {
-    for_each_adapter(|bin| {
-        let dir = std::env::temp_dir().join(format!("socks4-hup-{}-{bin}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf = dir.join("socks4d.toml");
-        write_config(&conf, "pass from 127.0.0.0/8 to any");
-        let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
-        let echo = echo(8);
-        let try_connect = || socks_request(server.addr, &connect_to(echo, b""), |_| {});
-        assert!(granted(&try_connect()), "{bin}: allowed at first");
+fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
+    let dir = std::env::temp_dir().join(format!("socks4-hup-{}-{bin}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("socks4d.toml");
+    write_config(&conf, "pass from 127.0.0.0/8 to any");
+    let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
+    let echo = echo(8);
+    let try_connect = || socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&try_connect()), "{bin}: allowed at first");
 
-        write_config(
-            &conf,
-            &format!(
-                "block from any to any port eq {} reply 91\npass from 127.0.0.0/8 to any",
-                echo.port()
-            ),
-        );
-        server.signal("HUP");
-        server.wait_log("configuration reloaded");
-        assert_eq!(
-            rejected_with(&try_connect()),
-            Some(ReplyCode::Rejected),
-            "{bin}: new rules apply"
-        );
+    write_config(
+        &conf,
+        &format!(
+            "block from any to any port eq {} reply 91\npass from 127.0.0.0/8 to any",
+            echo.port()
+        ),
+    );
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    assert_eq!(
+        rejected_with(&try_connect()),
+        Some(ReplyCode::Rejected),
+        "{bin}: new rules apply"
+    );
 
-        std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
-        server.signal("HUP");
-        server.wait_log("reload failed");
-        assert!(
-            server.log().contains("line 1, column 6"),
-            "{bin}: the error says where\n{}",
-            server.log()
-        );
-        assert_eq!(
-            rejected_with(&try_connect()),
-            Some(ReplyCode::Rejected),
-            "{bin}: old rules stay"
-        );
-    });
+    std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
+    server.signal("HUP");
+    let failed = server.wait_says("reload failed, keeping the old configuration");
+    assert!(
+        field(&failed, "error").contains("line 2, column 15"),
+        "{bin}: the error says where\n{}",
+        server.log()
+    );
+    assert_eq!(
+        rejected_with(&try_connect()),
+        Some(ReplyCode::Rejected),
+        "{bin}: old rules stay"
+    );
 }
 
-#[test]
-fn sigterm_lets_a_transfer_in_flight_finish_intact() {
-    for_each_adapter(|bin| {
-        let mut server = Server::start(bin, &["--shutdown-grace", "20"]);
-        const CHUNKS: usize = 40;
-        const CHUNK: usize = 64 * 1024;
-        // A source that sends 2.5 MB over about two seconds.
-        let source = peer(1, |mut s| {
-            for i in 0..CHUNKS {
-                let chunk: Vec<u8> = (0..CHUNK).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
-                if s.write_all(&chunk).is_err() {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
+fn sighup_keeps_command_line_flags_on_top(bin: &str) {
+    // The file asks for IDENT from a port where no identd listens (every
+    // request would get 92); the command line turns IDENT off, before and after
+    // a reload.
+    let dir = std::env::temp_dir().join(format!("socks4-hup-cli-{}-{bin}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("socks4d.toml");
+    let closed_port = free_port();
+    std::fs::write(
+        &conf,
+        format!("ident = \"require\"\nident_port = {closed_port}\n"),
+    )
+    .unwrap();
+    let server = Server::start(bin, &["--config", conf.to_str().unwrap(), "--ident", "off"]);
+    let echo = echo(2);
+    let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(
+        granted(&c),
+        "{bin}: --ident off still wins after SIGHUP: {:?}\n{}",
+        c.events,
+        server.log()
+    );
+}
+
+fn sigterm_lets_a_transfer_in_flight_finish_intact(bin: &str) {
+    let mut server = Server::start(bin, &["--shutdown-grace", "20"]);
+    const CHUNKS: usize = 40;
+    const CHUNK: usize = 64 * 1024;
+    // A source that sends 2.5 MB over about two seconds.
+    let source = peer(1, |mut s| {
+        for i in 0..CHUNKS {
+            let chunk: Vec<u8> = (0..CHUNK).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
+            if s.write_all(&chunk).is_err() {
+                return;
             }
-        });
-        let expected = checksum(
-            (0..CHUNKS).flat_map(|i| (0..CHUNK).map(move |j| ((i * 31 + j * 7) % 256) as u8)),
-        );
-        let c = socks_request(server.addr, &connect_to(source, b""), |_| {});
-        assert!(granted(&c), "{bin}");
-        let mut stream = c.stream;
-        let mut received = c.early;
-        let mut buf = vec![0u8; 65536];
-        while received.len() < CHUNK {
-            let n = stream.read(&mut buf).unwrap();
-            received.extend_from_slice(&buf[..n]);
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        server.signal("TERM");
-        server.wait_log("shutting down");
-        // No new connections once shutting down.
-        let refused = TcpStream::connect_timeout(&server.addr, std::time::Duration::from_secs(1))
-            .map(|mut s| {
-                s.set_read_timeout(Some(STEP)).unwrap();
-                let _ = s.write_all(&connect_to(source, b"").to_vec());
-                let mut b = [0u8; 8];
-                !matches!(s.read(&mut b), Ok(8))
-            })
-            .unwrap_or(true);
-        assert!(
-            refused,
-            "{bin}: new connections are not served during shutdown"
-        );
-        loop {
-            let n = stream.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            received.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(
-            received.len(),
-            CHUNKS * CHUNK,
-            "{bin}: the whole transfer arrived"
-        );
-        assert_eq!(
-            checksum(received.iter().copied()),
-            expected,
-            "{bin}: intact"
-        );
-        drop(stream); // the client's half: the relay is over once both sides are done
-        let status = server
-            .wait_exit(STEP)
-            .unwrap_or_else(|| panic!("{bin} did not exit:\n{}", server.log()));
-        assert!(
-            status.success(),
-            "{bin}: exit status {status:?}\n{}",
-            server.log()
-        );
     });
+    let expected =
+        checksum((0..CHUNKS).flat_map(|i| (0..CHUNK).map(move |j| ((i * 31 + j * 7) % 256) as u8)));
+    let c = socks_request(server.addr, &connect_to(source, b""), |_| {});
+    assert!(granted(&c), "{bin}");
+    let mut stream = c.stream;
+    let mut received = c.early;
+    let mut buf = vec![0u8; 65536];
+    while received.len() < CHUNK {
+        let n = stream.read(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+    }
+    server.signal("TERM");
+    server.wait_says("shutting down: no new connections, relays may finish");
+    // No new connections once shutting down.
+    let refused = TcpStream::connect_timeout(&server.addr, std::time::Duration::from_secs(1))
+        .map(|mut s| {
+            s.set_read_timeout(Some(STEP)).unwrap();
+            let _ = s.write_all(&connect_to(source, b"").to_vec());
+            let mut b = [0u8; 8];
+            !matches!(s.read(&mut b), Ok(8))
+        })
+        .unwrap_or(true);
+    assert!(
+        refused,
+        "{bin}: new connections are not served during shutdown"
+    );
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        received.len(),
+        CHUNKS * CHUNK,
+        "{bin}: the whole transfer arrived"
+    );
+    assert_eq!(
+        checksum(received.iter().copied()),
+        expected,
+        "{bin}: intact"
+    );
+    drop(stream); // the client's half: the relay is over once both sides are done
+    let status = server
+        .wait_exit(STEP)
+        .unwrap_or_else(|| panic!("{bin} did not exit:\n{}", server.log()));
+    assert!(
+        status.success(),
+        "{bin}: exit status {status:?}\n{}",
+        server.log()
+    );
 }
 
 /// FNV-1a over the bytes.
@@ -502,38 +523,33 @@ fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
     })
 }
 
-#[test]
-fn connections_over_the_cap_are_closed_and_counted() {
-    for_each_adapter(|bin| {
-        let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
-        // Server::start's readiness probe was conn=1; let it go first.
-        server.wait_log("closed conn=1 ");
-        // One connection holds the only slot (half a request).
-        let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
-        first.write_all(b"\x04\x01").unwrap();
-        server.wait_log("conn=2 peer");
-        // The next is closed at once, without a reply.
-        let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
-        second.set_read_timeout(Some(STEP)).unwrap();
-        let _ = second.write_all(&connect_to(echo(1), b"").to_vec());
-        let mut got = Vec::new();
-        let _ = second.read_to_end(&mut got);
-        assert!(got.is_empty(), "{bin}: {got:?}");
-        server.wait_log("connection cap reached");
-        // Once the slot frees, connections are served again.
-        drop(first);
-        let target = echo(1);
-        let deadline = std::time::Instant::now() + STEP;
-        loop {
-            let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
-            if granted(&c) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{bin}: the slot never freed"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+fn connections_over_the_cap_are_closed_and_counted(bin: &str) {
+    let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
+    // One connection holds the only slot (half a request).
+    let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    first.write_all(b"\x04\x01").unwrap();
+    server.wait_says("connection");
+    // The next is closed at once, without a reply.
+    let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    second.set_read_timeout(Some(STEP)).unwrap();
+    let _ = second.write_all(&connect_to(echo(1), b"").to_vec());
+    let mut got = Vec::new();
+    let _ = second.read_to_end(&mut got);
+    assert!(got.is_empty(), "{bin}: {got:?}");
+    server.wait_says("connection cap reached, closing");
+    // Once the slot frees, connections are served again.
+    drop(first);
+    let target = echo(1);
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
+        if granted(&c) {
+            break;
         }
-    });
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bin}: the slot never freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

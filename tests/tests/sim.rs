@@ -5,7 +5,8 @@
 use socks4_acl::{Policy, Source};
 use socks4_ident::{ErrorCode, Outcome, Query, UserId};
 use socks4_proto::server::{
-    Action, ActionOutcome, CloseReason, Event, IdentMode, RelayStats, ServerConfig, Timer,
+    Action, ActionOutcome, CloseReason, Event, IdentMode, RelayEnd, RelayStats, ResolveError,
+    ServerConfig, Timer,
 };
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
 use socks4_tests::sim::{addr, Sim};
@@ -75,7 +76,7 @@ fn connect_replies_90_only_after_connecting_and_hands_over_pipelined_bytes() {
         sim.replies().is_empty(),
         "no reply before the connection is up"
     );
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(addr("127.0.0.1:50000"))));
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
     assert_eq!(
         acts,
         vec![
@@ -92,6 +93,7 @@ fn connect_replies_90_only_after_connecting_and_hands_over_pipelined_bytes() {
             client_to_dest: 16,
             dest_to_client: 99,
         },
+        RelayEnd::Finished,
     );
     assert!(acts.is_ok());
     assert_eq!(sim.drain(), vec![Action::Close(CloseReason::Done)]);
@@ -151,7 +153,7 @@ fn connect_failure_and_timeout_reply_91() {
     // A late outcome is caller misuse now.
     assert!(sim
         .session
-        .handle_outcome(sim.now, ActionOutcome::Connected(Ok(addr("127.0.0.1:1"))))
+        .handle_outcome(sim.now, ActionOutcome::Connected(Ok(())))
         .is_err());
 }
 
@@ -242,7 +244,7 @@ fn socks4a_tries_addresses_in_order_ipv6_included() {
         sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused))),
         vec![Action::Connect(addr("127.0.0.1:8080"))]
     );
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(addr("127.0.0.1:50001"))));
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
     assert_eq!(acts[0], granted("127.0.0.1:8080"));
     assert!(matches!(acts[1], Action::StartRelay { .. }));
 
@@ -250,7 +252,7 @@ fn socks4a_tries_addresses_in_order_ipv6_included() {
     let mut sim = Sim::local(ServerConfig::default());
     sim.input(&connect_4a("localhost", 80, b""));
     sim.outcome(ActionOutcome::Resolved(Ok(vec!["::1".parse().unwrap()])));
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(addr("[::1]:50002"))));
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
     assert_eq!(acts[0], granted("0.0.0.0:80"));
 }
 
@@ -258,17 +260,20 @@ fn socks4a_tries_addresses_in_order_ipv6_included() {
 fn socks4a_failures_reply_91() {
     let mut sim = Sim::local(ServerConfig::default());
     sim.input(&connect_4a("nowhere.invalid", 80, b""));
-    sim.outcome(ActionOutcome::Resolved(Err(ErrorKind::NotFound)));
+    sim.outcome(ActionOutcome::Resolved(Err(ResolveError::NoSuchHost)));
     assert_eq!(
         sim.closed(),
-        Some(CloseReason::ResolveFailed(Some(ErrorKind::NotFound)))
+        Some(CloseReason::ResolveFailed(ResolveError::NoSuchHost))
     );
     assert_eq!(sim.replies(), vec![Reply::with_code(ReplyCode::Rejected)]);
 
     let mut sim = Sim::local(ServerConfig::default());
     sim.input(&connect_4a("empty.invalid", 80, b""));
     sim.outcome(ActionOutcome::Resolved(Ok(vec![])));
-    assert_eq!(sim.closed(), Some(CloseReason::ResolveFailed(None)));
+    assert_eq!(
+        sim.closed(),
+        Some(CloseReason::ResolveFailed(ResolveError::NoAddress))
+    );
 
     let mut sim = Sim::local(ServerConfig::default());
     sim.input(&connect_4a("slow.invalid", 80, b""));
@@ -649,7 +654,7 @@ fn outcomes_out_of_turn_are_errors() {
     assert_eq!(e.state, "ReadRequest");
     assert!(sim
         .session
-        .handle_relay_end(sim.now, RelayStats::default())
+        .handle_relay_end(sim.now, RelayStats::default(), RelayEnd::Finished)
         .is_err());
     sim.input(&connect_req("127.0.0.1:80", b""));
     assert!(sim

@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::driver::main::<socks4_async_std::AsyncStd>(
+    socks4_daemon::serve::main(
         "socks4d-async-std",
+        socks4_async_std::AsyncStd,
         async_std::task::block_on,
     )
 }

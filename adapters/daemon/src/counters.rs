@@ -1,68 +1,38 @@
 //! Counters a running server keeps: connections opened and closed per listener
-//! and in total (as Net::Proxy keeps them), active now, closes by outcome, replies
-//! by code, bytes relayed. Lock-free; read with [`Counters::snapshot`].
+//! (named by its bound address) and in total, active now, closes by outcome
+//! (labelled by [`CloseReason::LABELS`]), replies by code, bytes relayed.
+//! Lock-free on the connection path; read with [`Counters::snapshot`].
 
 use socks4_proto::server::CloseReason;
 use socks4_proto::ReplyCode;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
 
-/// The outcome labels, in [`Snapshot::by_outcome`] order.
-pub const OUTCOMES: [&str; 14] = [
-    "done",
-    "peer_closed",
-    "protocol_error",
-    "early_data_overflow",
-    "denied",
-    "ident_unavailable",
-    "ident_mismatch",
-    "timed_out",
-    "bad_destination",
-    "resolve_failed",
-    "connect_failed",
-    "bind_failed",
-    "accept_failed",
-    "bind_wrong_peer",
-];
-
-/// The label of a close reason, one of [`OUTCOMES`].
-pub fn outcome_label(reason: &CloseReason) -> &'static str {
-    OUTCOMES[outcome_index(reason)]
-}
-
-fn outcome_index(reason: &CloseReason) -> usize {
-    match reason {
-        CloseReason::Done => 0,
-        CloseReason::PeerClosed => 1,
-        CloseReason::Protocol(_) => 2,
-        CloseReason::EarlyDataOverflow => 3,
-        CloseReason::Denied(_) => 4,
-        CloseReason::IdentUnavailable => 5,
-        CloseReason::IdentMismatch => 6,
-        CloseReason::TimedOut(_) => 7,
-        CloseReason::BadDestination(_) => 8,
-        CloseReason::ResolveFailed(_) => 9,
-        CloseReason::ConnectFailed(_) => 10,
-        CloseReason::BindFailed(_) => 11,
-        CloseReason::AcceptFailed(_) => 12,
-        CloseReason::BindWrongPeer(_) => 13,
-        _ => 2,
-    }
-}
-
+/// One listener's connection counts.
 #[derive(Debug, Default)]
-struct PerListener {
+pub struct ListenerCounts {
     opened: AtomicU64,
     closed: AtomicU64,
 }
 
+impl ListenerCounts {
+    pub(crate) fn opened(&self) {
+        self.opened.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn closed(&self) {
+        self.closed.fetch_add(1, Relaxed);
+    }
+}
+
 /// The live counters.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Counters {
-    listeners: Vec<(SocketAddr, PerListener)>,
+    listeners: RwLock<Vec<(SocketAddr, Arc<ListenerCounts>)>>,
     refused_over_capacity: AtomicU64,
-    by_outcome: [AtomicU64; OUTCOMES.len()],
+    by_outcome: [AtomicU64; CloseReason::LABELS.len()],
     by_reply: [AtomicU64; 4],
     client_to_dest: AtomicU64,
     dest_to_client: AtomicU64,
@@ -70,8 +40,9 @@ pub struct Counters {
 
 /// Counters at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
-    /// Per listener: address, connections opened, connections closed.
+    /// Per listener: its bound address, connections opened, connections closed.
     pub listeners: Vec<(SocketAddr, u64, u64)>,
     /// Connections accepted, all listeners.
     pub opened: u64,
@@ -81,7 +52,7 @@ pub struct Snapshot {
     pub active: u64,
     /// Connections closed at once because `max_connections` were open.
     pub refused_over_capacity: u64,
-    /// Closed connections by outcome, labelled by [`OUTCOMES`].
+    /// Closed connections by outcome, labelled by [`CloseReason::LABELS`].
     pub by_outcome: Vec<(&'static str, u64)>,
     /// Replies sent, by code.
     pub by_reply: Vec<(ReplyCode, u64)>,
@@ -135,31 +106,14 @@ impl fmt::Display for Snapshot {
 }
 
 impl Counters {
-    /// Counters for these listeners (indexed by position).
-    pub fn new(listeners: &[SocketAddr]) -> Counters {
-        Counters {
-            listeners: listeners
-                .iter()
-                .map(|a| (*a, PerListener::default()))
-                .collect(),
-            refused_over_capacity: AtomicU64::new(0),
-            by_outcome: Default::default(),
-            by_reply: Default::default(),
-            client_to_dest: AtomicU64::new(0),
-            dest_to_client: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn opened(&self, listener: usize) {
-        if let Some((_, l)) = self.listeners.get(listener) {
-            l.opened.fetch_add(1, Relaxed);
-        }
-    }
-
-    pub(crate) fn closed(&self, listener: usize) {
-        if let Some((_, l)) = self.listeners.get(listener) {
-            l.closed.fetch_add(1, Relaxed);
-        }
+    /// Starts counting for a listener bound to `addr`.
+    pub fn add_listener(&self, addr: SocketAddr) -> Arc<ListenerCounts> {
+        let counts = Arc::new(ListenerCounts::default());
+        self.listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((addr, counts.clone()));
+        counts
     }
 
     pub(crate) fn refused_over_capacity(&self) {
@@ -167,7 +121,7 @@ impl Counters {
     }
 
     pub(crate) fn outcome(&self, reason: &CloseReason) {
-        self.by_outcome[outcome_index(reason)].fetch_add(1, Relaxed);
+        self.by_outcome[reason.label_index()].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn reply(&self, code: ReplyCode) {
@@ -179,18 +133,12 @@ impl Counters {
         self.dest_to_client.fetch_add(down, Relaxed);
     }
 
-    /// Connections open now.
-    pub fn snapshot_active(&self) -> u64 {
-        let (o, c) = self.listeners.iter().fold((0u64, 0u64), |(o, c), (_, l)| {
-            (o + l.opened.load(Relaxed), c + l.closed.load(Relaxed))
-        });
-        o.saturating_sub(c)
-    }
-
     /// The counters now.
     pub fn snapshot(&self) -> Snapshot {
         let listeners: Vec<(SocketAddr, u64, u64)> = self
             .listeners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(a, l)| (*a, l.opened.load(Relaxed), l.closed.load(Relaxed)))
             .collect();
@@ -202,7 +150,7 @@ impl Counters {
             closed,
             active: opened.saturating_sub(closed),
             refused_over_capacity: self.refused_over_capacity.load(Relaxed),
-            by_outcome: OUTCOMES
+            by_outcome: CloseReason::LABELS
                 .iter()
                 .zip(&self.by_outcome)
                 .map(|(l, n)| (*l, n.load(Relaxed)))

@@ -1,5 +1,5 @@
-//! The event stream: every session event, tagged with its connection, published
-//! to whoever subscribes. A slow subscriber loses events (counted) rather than
+//! The event stream: every session event, tagged with its connection and
+//! listener, published to whoever subscribes. A slow subscriber loses events (counted) rather than
 //! slowing the server down.
 
 use socks4_proto::server::Event;
@@ -16,11 +16,11 @@ pub const SUBSCRIBER_CAPACITY: usize = 4096;
 pub struct DaemonEvent {
     /// The connection's id, unique in this server's life.
     pub conn: u64,
-    /// The listener the connection arrived on.
+    /// The bound address of the listener the connection arrived on.
     pub listener: SocketAddr,
     /// Wall-clock time of publication.
     pub at: SystemTime,
-    /// The event, in the seed's vocabulary.
+    /// The session's event.
     pub event: Event,
 }
 

@@ -1,12 +1,13 @@
 //! Log setup: `tracing` lines on standard error, as text or JSON, at the level
 //! the settings give (`RUST_LOG` overrides it when set).
 
-use crate::cli::LogFormat;
+use crate::options::{LogFormat, LogLevel};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; a second call does nothing.
-pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+pub fn init(format: LogFormat, level: LogLevel) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,118 +1,54 @@
-//! Settings: the command line and the TOML config file, merged into what a server
-//! runs with. Every CLI flag has a config key; a flag given on the command line
-//! wins over the file.
+//! [`Settings`]: what a server runs with, resolved from three layers of
+//! [`Options`] (defaults, the config file, the command line) and checked. The
+//! command line's layer is kept ([`Sources`]) so that a reload re-reads the file
+//! and lays the same command line on top again, with the same precedence as at
+//! start-up. Settings from command-line arguments: `Settings::from_args`, in
+//! [`crate::cli`].
 
-use crate::cli::{Cli, LogFormat};
-use serde::Deserialize;
+use crate::options::{LogFormat, LogLevel, Options};
 use socks4_acl::{Netmask, Policy};
-use socks4_proto::server::{IdentMode, ServerConfig, Timeouts};
+use socks4_proto::server::{ServerConfig, Timeouts};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The default listen address: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:1080";
-/// The default cap on concurrent connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// The default time relays get to finish after SIGTERM/SIGINT.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// The config file, as written. Every field is optional; see the README for a
-/// complete commented example.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// `listen = ["127.0.0.1:1080", "[::1]:1080"]`
-    pub listen: Option<Vec<String>>,
-    /// `ident = "off" | "log" | "require"`
-    pub ident: Option<String>,
-    /// `ident_port = 113`
-    pub ident_port: Option<u16>,
-    /// `log_format = "text" | "json"`
-    pub log_format: Option<String>,
-    /// `log_level = "error" | "warn" | "info" | "debug" | "trace"`
-    pub log_level: Option<String>,
-    /// `max_connections = 1024`
-    pub max_connections: Option<usize>,
-    /// `[limits]`
-    #[serde(default)]
-    pub limits: FileLimits,
-    /// `[timeouts]`, in seconds.
-    #[serde(default)]
-    pub timeouts: FileTimeouts,
-    /// `[access]`
-    #[serde(default)]
-    pub access: FileAccess,
-}
-
-/// `[limits]` of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileLimits {
-    /// Longest USERID, bytes (255).
-    pub max_user_id: Option<usize>,
-    /// Longest SOCKS4a host name, bytes (255).
-    pub max_host: Option<usize>,
-    /// Client bytes buffered between request and reply (65536).
-    pub max_early_data: Option<usize>,
-}
-
-/// `[timeouts]` of the config file, in seconds (fractions allowed).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileTimeouts {
-    /// Request must arrive (10).
-    pub handshake: Option<f64>,
-    /// SOCKS4a name resolution (10).
-    pub resolve: Option<f64>,
-    /// IDENT exchange (10).
-    pub ident: Option<f64>,
-    /// Outbound connect (120).
-    pub connect: Option<f64>,
-    /// BIND's inbound connection (120).
-    pub bind_accept: Option<f64>,
-    /// Time relays get to finish on shutdown (30).
-    pub shutdown_grace: Option<f64>,
-}
-
-/// `[access]` of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileAccess {
-    /// Denial list: client netmasks refused unless exempted.
-    pub deny: Option<Vec<String>>,
-    /// Exemption list.
-    pub exempt: Option<Vec<String>>,
-    /// Access rules in the socks4-acl text format.
-    pub rules: Option<String>,
-    /// A file holding access rules, read in addition to `rules`.
-    pub rules_file: Option<PathBuf>,
+/// Where settings come from: a config file (re-read on reload) and the layer laid
+/// over it (the command line, or what an embedding program set in code).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sources {
+    /// The TOML config file, if any.
+    pub config: Option<PathBuf>,
+    /// The options that win over the file's.
+    pub overrides: Options,
+    /// Log verbosity steps from `-v` (positive) and `-q` (negative).
+    pub verbosity: i32,
 }
 
 /// Everything a server runs with, resolved and validated.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
     /// The session configuration (limits, timeouts, IDENT, policy).
     pub server: ServerConfig,
-    /// Concurrent connection cap; connections past it are closed at once.
+    /// Concurrent connection cap.
     pub max_connections: usize,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
     /// Log line format.
     pub log_format: LogFormat,
-    /// Log level filter (`info` by default; `-v`/`-q` move it).
-    pub log_level: String,
-    /// The config file, if any (what SIGHUP re-reads).
-    pub config_path: Option<PathBuf>,
+    /// Log level (`-v`/`-q` applied).
+    pub log_level: LogLevel,
+    /// Where these settings came from (what a reload reads again).
+    pub sources: Sources,
 }
 
 /// Why settings could not be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// What went wrong, for a person.
+    /// What went wrong, for a person: the file or flag, and where in the file.
     pub message: String,
 }
 
@@ -130,157 +66,103 @@ fn err(message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn secs(name: &str, value: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(Duration::from_secs_f64(v)),
-        Some(v) => Err(err(format!(
-            "timeout {name} = {v}: expected a positive number of seconds"
-        ))),
-    }
-}
-
-/// Reads and parses a config file.
-pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| err(format!("{}: {e}", path.display())))
-}
-
 impl Settings {
-    /// Settings from the command line, reading `--config` if given.
-    pub fn from_cli(cli: &Cli) -> Result<Settings, ConfigError> {
-        let file = match &cli.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
-        Settings::merge(cli, file)
+    /// Settings from options set in code, with no config file: for programs that
+    /// embed a server. What `options` leaves `None` gets its default.
+    pub fn from_options(options: Options) -> Result<Settings, ConfigError> {
+        Settings::load(Sources {
+            config: None,
+            overrides: options,
+            verbosity: 0,
+        })
     }
 
-    /// Settings from command-line style arguments (without the program name), for
-    /// programs that embed a server: `Settings::from_args(["--listen",
-    /// "127.0.0.1:0", "--allow", "10.0.0.0/8"])`.
-    pub fn from_args<I, S>(args: I) -> Result<(Settings, Cli), ConfigError>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<std::ffi::OsString> + Clone,
-    {
-        use clap::Parser;
-        let argv = std::iter::once(std::ffi::OsString::from("socks4d"))
-            .chain(args.into_iter().map(Into::into));
-        let cli = Cli::try_parse_from(argv).map_err(|e| err(e.to_string()))?;
-        Ok((Settings::from_cli(&cli)?, cli))
-    }
-
-    /// Settings from a command line and a config file's contents; the command line
-    /// wins where both say something.
-    pub fn merge(cli: &Cli, file: FileConfig) -> Result<Settings, ConfigError> {
-        let listen_strings = if !cli.listen.is_empty() {
-            cli.listen.clone()
-        } else {
-            file.listen
-                .clone()
-                .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_owned()])
-        };
-        let mut listen = Vec::new();
-        for l in &listen_strings {
-            let addr: SocketAddr = l.parse().map_err(|_| {
-                err(format!(
-                    "listen address '{l}': expected IP:PORT or [IPv6]:PORT"
-                ))
-            })?;
-            listen.push(addr);
-        }
-        if listen.is_empty() {
-            return Err(err("no listen address"));
-        }
-
-        let ident = match cli.ident.map(|m| m.into()).or(file
-            .ident
-            .as_deref()
-            .map(parse_ident)
-            .transpose()?)
-        {
-            Some(mode) => mode,
-            None => IdentMode::Off,
-        };
-
-        let mut server = ServerConfig::default();
-        server.ident = ident;
-        server.ident_port = cli
-            .ident_port
-            .or(file.ident_port)
-            .unwrap_or(server.ident_port);
-        server.limits.max_user_id = cli
-            .max_user_id
-            .or(file.limits.max_user_id)
-            .unwrap_or(server.limits.max_user_id);
-        server.limits.max_host = cli
-            .max_host
-            .or(file.limits.max_host)
-            .unwrap_or(server.limits.max_host);
-        server.max_early_data = cli
-            .max_early_data
-            .or(file.limits.max_early_data)
-            .unwrap_or(server.max_early_data);
-        let t = &file.timeouts;
-        let d = Timeouts::DEFAULT;
-        let mut timeouts = Timeouts::DEFAULT;
-        timeouts.handshake = secs(
-            "handshake",
-            cli.handshake_timeout.or(t.handshake),
-            d.handshake,
-        )?;
-        timeouts.resolve = secs("resolve", cli.resolve_timeout.or(t.resolve), d.resolve)?;
-        timeouts.ident = secs("ident", cli.ident_timeout.or(t.ident), d.ident)?;
-        timeouts.connect = secs("connect", cli.connect_timeout.or(t.connect), d.connect)?;
-        timeouts.bind_accept = secs(
-            "bind_accept",
-            cli.bind_timeout.or(t.bind_accept),
-            d.bind_accept,
-        )?;
-        server.timeouts = timeouts;
-        let shutdown_grace = secs(
-            "shutdown_grace",
-            cli.shutdown_grace.or(t.shutdown_grace),
-            DEFAULT_SHUTDOWN_GRACE,
-        )?;
-
-        server.policy = build_policy(cli, &file, cli.config.as_deref())?;
-
-        let log_format = match (cli.log_format, file.log_format.as_deref()) {
-            (Some(f), _) => f,
-            (None, None | Some("text")) => LogFormat::Text,
-            (None, Some("json")) => LogFormat::Json,
-            (None, Some(other)) => {
-                return Err(err(format!(
-                    "log_format = '{other}': expected text or json"
-                )))
+    /// Reads the config file (if any), lays `sources.overrides` on top, and
+    /// resolves and checks the result.
+    pub fn load(sources: Sources) -> Result<Settings, ConfigError> {
+        let (file, text) = match &sources.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                let file = Options::from_toml(&text)
+                    .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                (file, Some(text))
             }
+            None => (Options::default(), None),
         };
-        let base = file.log_level.clone().unwrap_or_else(|| "info".to_owned());
-        let log_level = shift_level(&base, i32::from(cli.verbose) - i32::from(cli.quiet))?;
-
-        let settings = Settings {
-            listen,
-            server,
-            max_connections: cli
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-            shutdown_grace,
-            log_format,
-            log_level,
-            config_path: cli.config.clone(),
+        let all = Options::defaults()
+            .layered(&file)
+            .layered(&sources.overrides);
+        let config = sources.config.clone();
+        let rules_origin = RulesOrigin {
+            file: config.as_deref(),
+            start: text.as_deref().map_or((1, 1), rules_start),
         };
+        let settings = Settings::resolve(all, rules_origin, sources)?;
         settings.check_secure()?;
         Ok(settings)
     }
 
-    /// Refuses a listener outside loopback when the policy only serves loopback
-    /// clients (nothing was configured): such a server would refuse everyone who
-    /// can reach it, or, after a careless edit, serve them all. Serving a network
-    /// must be a deliberate rule.
+    /// Reads the same sources again: what SIGHUP does.
+    pub fn reload(&self) -> Result<Settings, ConfigError> {
+        Settings::load(self.sources.clone())
+    }
+
+    fn resolve(
+        all: Options,
+        origin: RulesOrigin<'_>,
+        sources: Sources,
+    ) -> Result<Settings, ConfigError> {
+        // Every option has a default, so the merged layers set every field the
+        // defaults set.
+        const HAS_DEFAULT: &str = "Options::defaults sets every option with a default";
+        let policy = build_policy(&all, &origin)?;
+        let listen = all.listen.expect(HAS_DEFAULT);
+        if listen.is_empty() {
+            return Err(err("listen: no listen address"));
+        }
+        let mut server = ServerConfig::default();
+        server.ident = all.ident.expect(HAS_DEFAULT).into();
+        server.ident_port = all.ident_port.expect(HAS_DEFAULT);
+        server.limits.max_user_id = all.limits.max_user_id.expect(HAS_DEFAULT);
+        server.limits.max_host = all.limits.max_host.expect(HAS_DEFAULT);
+        server.max_early_data = all.limits.max_early_data.expect(HAS_DEFAULT);
+        let t = &all.timeouts;
+        let positive = |name: &str, v: Option<crate::options::Seconds>| {
+            let d = v.expect(HAS_DEFAULT).0;
+            if d.is_zero() {
+                Err(err(format!("[timeouts] {name}: must be more than zero")))
+            } else {
+                Ok(d)
+            }
+        };
+        let mut timeouts = Timeouts::DEFAULT;
+        timeouts.handshake = positive("handshake", t.handshake)?;
+        timeouts.resolve = positive("resolve", t.resolve)?;
+        timeouts.ident = positive("ident", t.ident)?;
+        timeouts.connect = positive("connect", t.connect)?;
+        timeouts.bind_accept = positive("bind_accept", t.bind_accept)?;
+        let idle = t.idle.expect(HAS_DEFAULT).0;
+        timeouts.idle = (!idle.is_zero()).then_some(idle);
+        server.timeouts = timeouts;
+        let shutdown_grace = t.shutdown_grace.expect(HAS_DEFAULT).0;
+        server.policy = policy;
+        Ok(Settings {
+            listen,
+            server,
+            max_connections: all.max_connections.expect(HAS_DEFAULT),
+            shutdown_grace,
+            log_format: all.log_format.expect(HAS_DEFAULT),
+            log_level: all.log_level.expect(HAS_DEFAULT).shifted(sources.verbosity),
+            sources,
+        })
+    }
+
+    /// Refuses a listener outside loopback when the policy serves loopback
+    /// clients only: every client that can reach such a listener would be
+    /// refused, which is never what was meant, and a careless edit could later
+    /// open it to all. Serving a network must be a deliberate rule that names a
+    /// client net outside loopback.
     pub fn check_secure(&self) -> Result<(), ConfigError> {
         let public: Vec<String> = self
             .listen
@@ -290,10 +172,11 @@ impl Settings {
             .collect();
         if !public.is_empty() && self.server.policy.only_loopback_clients() {
             return Err(err(format!(
-                "refusing to listen on {} (not loopback) with a policy that serves loopback clients only: \
-                 say who may use this proxy with access rules, e.g. `--allow 192.168.1.0/24`, or \
-                 `rules = \"pass from 192.168.1.0/24 to any\"` under [access] in the config file \
-                 (`pass from any to any` makes an open proxy: only do that deliberately)",
+                "refusing to listen on {} (not loopback): no access rule passes a client from outside \
+                 loopback, so nobody who can reach that address could use the proxy; say who may, \
+                 e.g. `--allow 192.168.1.0/24`, or `rules = \"pass from 192.168.1.0/24 to any\"` under \
+                 [access] in the config file (`pass from any to any` makes an open proxy: only do \
+                 that deliberately)",
                 public.join(", ")
             )));
         }
@@ -301,90 +184,102 @@ impl Settings {
     }
 }
 
-fn parse_ident(s: &str) -> Result<IdentMode, ConfigError> {
-    match s {
-        "off" => Ok(IdentMode::Off),
-        "log" => Ok(IdentMode::Log),
-        "require" => Ok(IdentMode::Require),
-        other => Err(err(format!(
-            "ident = '{other}': expected off, log or require"
-        ))),
-    }
+/// Where the `[access] rules` text sits in the config file, so that errors in it
+/// name the file's line.
+struct RulesOrigin<'a> {
+    file: Option<&'a Path>,
+    /// The file's line and column (from 1) of the string's first character.
+    start: (usize, usize),
 }
 
-const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-
-fn shift_level(base: &str, by: i32) -> Result<String, ConfigError> {
-    let i = LEVELS
+/// The file's line and column where the `[access] rules` string's text starts.
+/// A multi-line string (`"""` or `'''`) drops the newline right after its
+/// opening quotes, so its text starts on the next line.
+fn rules_start(text: &str) -> (usize, usize) {
+    #[derive(serde::Deserialize)]
+    struct File {
+        access: Option<Access>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Access {
+        rules: Option<toml::Spanned<String>>,
+    }
+    let Ok(File {
+        access: Some(Access { rules: Some(rules) }),
+    }) = toml::from_str::<File>(text)
+    else {
+        return (1, 1);
+    };
+    let start = rules.span().start;
+    let line = text[..start].matches('\n').count() + 1;
+    let raw = &text[start..];
+    if ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"]
         .iter()
-        .position(|l| l.eq_ignore_ascii_case(base))
-        .ok_or_else(|| {
-            err(format!(
-                "log_level = '{base}': expected one of {}",
-                LEVELS.join(", ")
-            ))
-        })?;
-    let j = (i as i32 + by).clamp(0, LEVELS.len() as i32 - 1) as usize;
-    Ok(LEVELS[j].to_owned())
-}
-
-fn netmask(what: &str, s: &str) -> Result<Netmask, ConfigError> {
-    s.parse().map_err(|e| err(format!("{what}: {e}")))
-}
-
-/// The policy: lists and rules from the file, then from the command line. No
-/// rules at all means the secure default, [`Policy::loopback_only`].
-fn build_policy(
-    cli: &Cli,
-    file: &FileConfig,
-    config_path: Option<&Path>,
-) -> Result<Policy, ConfigError> {
-    let mut text = String::new();
-    if let Some(rules) = &file.access.rules {
-        text.push_str(rules);
-        text.push('\n');
+        .any(|q| raw.starts_with(q))
+    {
+        return (line + 1, 1);
     }
-    let mut rules_files: Vec<PathBuf> = Vec::new();
-    if let Some(f) = &file.access.rules_file {
+    let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+        3
+    } else {
+        1
+    };
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    (line, text[line_start..start].chars().count() + quote + 1)
+}
+
+fn netmasks(list: &Option<Vec<crate::options::Net>>) -> impl Iterator<Item = Netmask> + '_ {
+    list.iter().flatten().map(|n| n.0)
+}
+
+/// The policy: the file's rules text, rules files, `--allow` rules, then the
+/// lists. No rule at all means the secure default, [`Policy::loopback_only`].
+fn build_policy(all: &Options, origin: &RulesOrigin<'_>) -> Result<Policy, ConfigError> {
+    let access = &all.access;
+    // (name, text, where its first character is in its file)
+    let mut sources: Vec<(String, String, (usize, usize))> = Vec::new();
+    if let Some(rules) = &access.rules {
+        let name = match origin.file {
+            Some(f) => format!("{}: [access] rules", f.display()),
+            None => "[access] rules".to_owned(),
+        };
+        sources.push((name, rules.clone(), origin.start));
+    }
+    for f in access.rules_file.iter().flatten() {
         // Relative to the config file's folder.
-        rules_files.push(
-            match (f.is_relative(), config_path.and_then(Path::parent)) {
-                (true, Some(dir)) => dir.join(f),
-                _ => f.clone(),
-            },
-        );
+        let path = match (f.is_relative(), origin.file.and_then(Path::parent)) {
+            (true, Some(dir)) => dir.join(f),
+            _ => f.clone(),
+        };
+        let body =
+            std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        sources.push((path.display().to_string(), body, (1, 1)));
     }
-    rules_files.extend(cli.rules.iter().cloned());
     let mut policy = Policy::empty();
     let mut any_rule = false;
-    let mut sources: Vec<(String, String)> = vec![("[access] rules".to_owned(), text)];
-    for f in rules_files {
-        let body = std::fs::read_to_string(&f).map_err(|e| err(format!("{}: {e}", f.display())))?;
-        sources.push((f.display().to_string(), body));
-    }
-    for (name, body) in sources {
-        let part: Policy = body.parse().map_err(|e| err(format!("{name}: {e}")))?;
+    for (name, body, (line, column)) in sources {
+        let part: Policy = body.parse().map_err(|e: socks4_acl::ParseError| {
+            let mut e = e;
+            if e.line == 1 {
+                e.column += column - 1;
+            }
+            e.line += line - 1;
+            err(format!("{name}: {e}"))
+        })?;
         any_rule |= !part.rules.rules().is_empty() || part.rules.default_action().is_pass();
-        for r in part.rules.rules() {
-            policy.rules.push(r.clone());
-        }
-        if part.rules.default_action() != socks4_acl::Action::BLOCK {
-            policy.rules.set_default_action(part.rules.default_action());
-        }
-        policy.denials.extend(part.denials.iter());
-        policy.exemptions.extend(part.exemptions.iter());
+        policy.append(part);
     }
-    for a in &cli.allow {
+    for net in netmasks(&access.allow) {
         let mut rule = socks4_acl::Rule::new(socks4_acl::Action::Pass);
-        rule.from = netmask("--allow", a)?;
+        rule.from = net;
         policy.rules.push(rule);
         any_rule = true;
     }
-    for d in file.access.deny.iter().flatten().chain(&cli.deny) {
-        policy.add_denial(netmask("deny", d)?);
+    for net in netmasks(&access.deny) {
+        policy.add_denial(net);
     }
-    for e in file.access.exempt.iter().flatten().chain(&cli.exempt) {
-        policy.add_exemption(netmask("exempt", e)?);
+    for net in netmasks(&access.exempt) {
+        policy.add_exemption(net);
     }
     if !any_rule {
         let lists = (policy.denials.clone(), policy.exemptions.clone());
@@ -397,44 +292,55 @@ fn build_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("socks4d").chain(args.iter().copied())).unwrap()
-    }
-
-    fn merged(args: &[&str], file: &str) -> Result<Settings, ConfigError> {
-        Settings::merge(&cli(args), toml::from_str(file).unwrap())
+    fn with_file(args: &[&str], file: &str) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!(
+            "socks4-settings-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("socks4d.toml");
+        std::fs::write(&path, file).unwrap();
+        let mut all = vec!["--config".to_owned(), path.display().to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Settings::from_args(all)
     }
 
     #[test]
     fn defaults_are_loopback_and_secure() {
-        let s = merged(&[], "").unwrap();
+        let s = Settings::from_args::<_, &str>([]).unwrap();
         assert_eq!(
             s.listen,
             vec!["127.0.0.1:1080".parse::<SocketAddr>().unwrap()]
         );
         assert!(s.server.policy.only_loopback_clients());
-        assert_eq!(s.server.ident, IdentMode::Off);
-        assert_eq!(s.max_connections, DEFAULT_MAX_CONNECTIONS);
-        assert_eq!(s.log_level, "info");
+        assert_eq!(s.server.ident, socks4_proto::server::IdentMode::Off);
+        assert_eq!(s.max_connections, 1024);
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
     }
 
     #[test]
-    fn public_listen_without_rules_is_refused_with_a_way_out() {
-        let e = merged(&["--listen", "0.0.0.0:1080"], "").unwrap_err();
+    fn public_listen_without_a_rule_for_outside_clients_is_refused_with_a_way_out() {
+        let e = Settings::from_args(["--listen", "0.0.0.0:1080"]).unwrap_err();
         assert!(
             e.message.contains("refusing to listen on 0.0.0.0:1080"),
             "{e}"
         );
         assert!(e.message.contains("--allow"), "{e}");
-        assert!(merged(
-            &["--listen", "0.0.0.0:1080", "--allow", "192.168.0.0/16"],
-            ""
-        )
-        .is_ok());
+        let e = Settings::from_args(["--listen", "0.0.0.0:1080", "--allow", "127.0.0.0/8"])
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("no access rule passes a client from outside loopback"),
+            "{e}"
+        );
+        assert!(
+            Settings::from_args(["--listen", "0.0.0.0:1080", "--allow", "192.168.0.0/16"]).is_ok()
+        );
         let file = "listen = [\"[::]:1080\"]\n[access]\nrules = \"pass from 10.0.0.0/8 to any\"\n";
-        assert!(merged(&[], file).is_ok());
+        assert!(with_file(&[], file).is_ok());
     }
 
     #[test]
@@ -450,53 +356,63 @@ mod tests {
             [limits]
             max_user_id = 16
         "#;
-        let s = merged(
-            &["--ident", "require", "--connect-timeout", "3", "-v"],
+        let s = with_file(
+            &["--ident", "require", "--connect-timeout", "3s", "-v"],
             file,
         )
         .unwrap();
         assert_eq!(s.listen[0].port(), 2000);
-        assert_eq!(s.server.ident, IdentMode::Require);
+        assert_eq!(s.server.ident, socks4_proto::server::IdentMode::Require);
         assert_eq!(s.max_connections, 5);
         assert_eq!(s.server.timeouts.handshake, Duration::from_millis(2500));
         assert_eq!(s.server.timeouts.connect, Duration::from_secs(3));
         assert_eq!(s.server.limits.max_user_id, 16);
-        assert_eq!(s.log_level, "info");
+        assert_eq!(s.log_level, LogLevel::Info);
+        // A reload reads the file again and lays the same command line on top.
+        let again = s.reload().unwrap();
+        assert_eq!(again.server.ident, socks4_proto::server::IdentMode::Require);
+        assert_eq!(again.server.timeouts.connect, Duration::from_secs(3));
+        assert_eq!(again.max_connections, 5);
     }
 
     #[test]
     fn bad_values_are_explained() {
         for (args, file, needle) in [
-            (&["--listen", "localhost:1080"][..], "", "listen address"),
-            (&[][..], "ident = \"maybe\"", "expected off, log or require"),
-            (&[][..], "[timeouts]\nconnect = -1", "positive number"),
+            (
+                &["--listen", "localhost:1080"][..],
+                "",
+                "invalid value 'localhost:1080'",
+            ),
+            (&[][..], "ident = \"maybe\"", "line 1"),
+            (&[][..], "[timeouts]\nconnect = -1", "line 2"),
+            (&[][..], "[timeouts]\nconnect = 0", "must be more than zero"),
             (
                 &[][..],
                 "[access]\nrules = \"pass frm any\"",
-                "line 1, column 6",
+                "[access] rules: line 2, column 15",
+            ),
+            (
+                &[][..],
+                "\n[access]\nrules = \"\"\"\npass from any\npass frm any\n\"\"\"\n",
+                "[access] rules: line 5, column 6",
             ),
             (
                 &[][..],
                 "[access]\ndeny = [\"10.0.0.0 255.0.255.0\"]",
                 "not a netmask",
             ),
-            (&[][..], "log_format = \"xml\"", "text or json"),
+            (&[][..], "log_format = \"xml\"", "line 1"),
+            (&[][..], "lisen = []", "unknown field"),
+            (&["--deny", "10.0.0.0/33"][..], "", "--deny"),
         ] {
-            let e = match toml::from_str::<FileConfig>(file) {
-                Ok(f) => Settings::merge(&cli(args), f).unwrap_err(),
-                Err(e) => err(e.to_string()),
-            };
-            assert!(e.message.contains(needle), "{e}");
+            let e = with_file(args, file).unwrap_err();
+            assert!(e.message.contains(needle), "{args:?} {file:?}: {e}");
         }
-        assert!(
-            toml::from_str::<FileConfig>("lisen = []").is_err(),
-            "unknown keys are errors"
-        );
     }
 
     #[test]
     fn lists_alone_keep_the_loopback_default_rules() {
-        let s = merged(&["--deny", "127.0.0.2"], "").unwrap();
+        let s = Settings::from_args(["--deny", "127.0.0.2"]).unwrap();
         assert!(s.server.policy.only_loopback_clients());
         assert!(s.server.policy.denied("127.0.0.2".parse().unwrap()));
         assert!(!s.server.policy.denied("127.0.0.1".parse().unwrap()));

@@ -4,5 +4,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::driver::main::<socks4_smol::Smol>("socks4d-smol", socks4_smol::block_on)
+    let rt = socks4_smol::Smol::new();
+    socks4_daemon::serve::main("socks4d-smol", rt.clone(), |server| rt.block_on(server))
 }

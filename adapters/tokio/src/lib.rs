@@ -1,73 +1,94 @@
-//! The tokio runtime for the shared connection driver
-//! ([`socks4_daemon::driver`]): tokio's sockets, resolver, timer and spawner.
-//! Everything else (the session, the policy, the books) is shared with the other
-//! adapters.
+//! The tokio runtime for the shared server ([`socks4_daemon`]): tokio's reactor,
+//! clock (so a test may pause it), timers and tasks. Everything else is shared
+//! with the other adapters.
 
-use socks4_daemon::driver::{self, Runtime};
+use socks4_daemon::runtime::{Direction, Runtime, Stream};
 use socks4_daemon::Daemon;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio::io::Interest;
 
-/// The tokio [`Runtime`].
+/// The tokio [`Runtime`]: use it inside a tokio runtime (it spawns on the
+/// current one).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
+/// A TCP stream registered with tokio's reactor.
+#[derive(Debug)]
+pub struct TokioStream(tokio::net::TcpStream);
+
+impl AsFd for TokioStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Stream for TokioStream {
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match dir {
+            Direction::Read => self.0.poll_read_ready(cx),
+            Direction::Write => self.0.poll_write_ready(cx),
+        }
+    }
+
+    fn try_io<T>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let interest = match dir {
+            Direction::Read => Interest::READABLE,
+            Direction::Write => Interest::WRITABLE,
+        };
+        self.0.try_io(interest, || op(self.0.as_fd()))
+    }
+}
+
 impl Runtime for Tokio {
-    type Stream = Compat<tokio::net::TcpStream>;
+    type Stream = TokioStream;
     type Listener = tokio::net::TcpListener;
 
-    async fn bind(addr: SocketAddr) -> io::Result<Self::Listener> {
-        tokio::net::TcpListener::bind(addr).await
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
     }
 
-    fn listener_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
-        listener.local_addr()
-    }
-
-    async fn accept(
-        listener: &Self::Listener,
-    ) -> io::Result<(Self::Stream, SocketAddr, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        let local = stream.local_addr()?;
-        Ok((stream.compat(), peer, local))
-    }
-
-    async fn connect(addr: SocketAddr) -> io::Result<(Self::Stream, SocketAddr)> {
-        let stream = tokio::net::TcpStream::connect(addr).await?;
-        let local = stream.local_addr()?;
-        Ok((stream.compat(), local))
-    }
-
-    async fn connect_from(from: IpAddr, to: SocketAddr) -> io::Result<Self::Stream> {
-        let socket = if to.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.bind(SocketAddr::new(from, 0))?;
-        Ok(socket.connect(to).await?.compat())
-    }
-
-    async fn resolve(host: String, port: u16) -> io::Result<Vec<IpAddr>> {
-        Ok(tokio::net::lookup_host((host.as_str(), port))
-            .await?
-            .map(|a| a.ip())
-            .collect())
-    }
-
-    async fn sleep_until(deadline: Instant) {
+    async fn sleep_until(&self, deadline: Instant) {
         tokio::time::sleep_until(deadline.into()).await
     }
 
-    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         tokio::spawn(task);
+    }
+
+    async fn spawn_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(io::Error::other)
+    }
+
+    fn listener(&self, socket: std::net::TcpListener) -> io::Result<Self::Listener> {
+        tokio::net::TcpListener::from_std(socket)
+    }
+
+    async fn accept(&self, listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        Ok((TokioStream(stream), peer))
+    }
+
+    fn stream(&self, socket: std::net::TcpStream) -> io::Result<Self::Stream> {
+        tokio::net::TcpStream::from_std(socket).map(TokioStream)
     }
 }
 
 /// Binds the daemon's listen addresses and serves on the current tokio runtime
 /// until [`Daemon::shutdown`]; `on_bound` gets the bound addresses first.
 pub async fn run(daemon: Daemon, on_bound: impl FnOnce(Vec<SocketAddr>)) -> io::Result<()> {
-    driver::run::<Tokio>(daemon, on_bound).await
+    socks4_daemon::serve::run(Tokio, daemon, on_bound).await
 }

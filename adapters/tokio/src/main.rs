@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::driver::main::<socks4_tokio::Tokio>("socks4d-tokio", |server| {
+    socks4_daemon::serve::main("socks4d-tokio", socks4_tokio::Tokio, |server| {
         match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -38,16 +38,21 @@ pub struct Timeouts {
     pub connect: Duration,
     /// For the inbound connection of a BIND. Default 120 s.
     pub bind_accept: Duration,
+    /// For a relay in which neither side sends anything: the adapter's relay
+    /// closes both sides after this long without traffic. Default one hour;
+    /// `None` never closes an idle relay.
+    pub idle: Option<Duration>,
 }
 
 impl Timeouts {
-    /// The defaults: 10 s, 10 s, 10 s, 120 s, 120 s.
+    /// The defaults: 10 s, 10 s, 10 s, 120 s, 120 s, and one hour idle.
     pub const DEFAULT: Timeouts = Timeouts {
         handshake: Duration::from_secs(10),
         resolve: Duration::from_secs(10),
         ident: Duration::from_secs(10),
         connect: Duration::from_secs(120),
         bind_accept: Duration::from_secs(120),
+        idle: Some(Duration::from_secs(3600)),
     };
 }
 

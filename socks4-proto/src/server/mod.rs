@@ -59,11 +59,15 @@
 //! - BIND's DSTIP must equal the inbound peer exactly; `0.0.0.0` matches nobody.
 
 mod config;
+mod event;
+mod io;
+mod reason;
 mod session;
 mod timer;
 
 pub use config::{IdentMode, ServerConfig, Timeouts};
-pub use session::{
-    Action, ActionOutcome, CloseReason, Event, RelayStats, ServerSession, UnexpectedOutcome,
-};
+pub use event::Event;
+pub use io::{Action, ActionOutcome, RelayEnd, RelayStats};
+pub use reason::{CloseReason, Limit, ResolveError};
+pub use session::{ServerSession, UnexpectedOutcome};
 pub use timer::Timer;

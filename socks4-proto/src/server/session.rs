@@ -1,9 +1,13 @@
-//! [`ServerSession`]: the per-connection state machine, with its inputs
-//! ([`ActionOutcome`]), outputs ([`Action`], [`Event`]) and close reasons.
+//! [`ServerSession`]: the per-connection state machine. Its inputs and outputs
+//! are in [`io`](super::io), its events in [`event`](super::event), its close
+//! reasons in [`reason`](super::reason).
 
 use super::config::{IdentMode, ServerConfig};
+use super::event::Event;
+use super::io::{Action, ActionOutcome, RelayEnd, RelayStats};
+use super::reason::{CloseReason, ResolveError};
 use super::timer::{Timer, TimerTable};
-use crate::codec::{Command, DecodeError, Dest, Reply, ReplyCode, Request, Status};
+use crate::codec::{Command, Dest, Reply, ReplyCode, Request, Status};
 use core::fmt;
 use socks4_acl::{canonical, Source, Subject, Verdict};
 use socks4_ident::{Comparison, Query};
@@ -12,205 +16,6 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Something the adapter must do. Each action that has an outcome is answered
-/// with the matching [`ActionOutcome`] through [`ServerSession::handle_outcome`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Action {
-    /// Write this reply's 8 bytes ([`Reply::to_bytes`]) to the client.
-    SendReply(Reply),
-    /// Resolve `host` with the system resolver; answer [`ActionOutcome::Resolved`].
-    Resolve {
-        /// The SOCKS4a host name.
-        host: String,
-        /// The destination port (for resolvers that want one).
-        port: u16,
-    },
-    /// Run an IDENT exchange ([`socks4_ident::IdentClient`]) with the identd at
-    /// `to`; answer [`ActionOutcome::Ident`].
-    IdentQuery {
-        /// The client host's identd: port 113 unless configured otherwise.
-        to: SocketAddr,
-        /// The port pair to ask about.
-        query: Query,
-    },
-    /// Open a TCP connection to this address; answer [`ActionOutcome::Connected`].
-    Connect(SocketAddr),
-    /// Listen on this address (port 0: any free port); answer
-    /// [`ActionOutcome::Bound`].
-    Bind(SocketAddr),
-    /// Accept one connection on the BIND listener; answer
-    /// [`ActionOutcome::Accepted`]. Keep the listener until then.
-    Accept,
-    /// The handshake is over: relay between the client and the outbound (CONNECT)
-    /// or accepted (BIND) connection, first writing `client_leftover` (bytes the
-    /// client sent right behind its request) to the other side. Report the end
-    /// with [`ServerSession::handle_relay_end`].
-    StartRelay {
-        /// Client bytes that arrived after the request, in order.
-        client_leftover: Vec<u8>,
-    },
-    /// Close every socket of this session (client, outbound, listener, accepted
-    /// connection, identd connection). Always the last action.
-    Close(CloseReason),
-}
-
-/// The result of an [`Action`], reported by the adapter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ActionOutcome {
-    /// For [`Action::Resolve`]: the addresses in the resolver's order.
-    Resolved(Result<Vec<IpAddr>, ErrorKind>),
-    /// For [`Action::IdentQuery`]: identd's answer, or why it could not be had.
-    Ident(Result<socks4_ident::Outcome, ErrorKind>),
-    /// For [`Action::Connect`]: the local address of the new connection.
-    Connected(Result<SocketAddr, ErrorKind>),
-    /// For [`Action::Bind`]: the address the listener is bound to.
-    Bound(Result<SocketAddr, ErrorKind>),
-    /// For [`Action::Accept`]: the address of the peer that connected.
-    Accepted(Result<SocketAddr, ErrorKind>),
-}
-
-/// Bytes moved by a relay, for the `sock_down` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct RelayStats {
-    /// Bytes from the client to the destination (leftover included).
-    pub client_to_dest: u64,
-    /// Bytes from the destination to the client.
-    pub dest_to_client: u64,
-}
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The relay ended (either side closed, both directions done).
-    Done,
-    /// The client closed before the handshake was over.
-    PeerClosed,
-    /// The request was malformed, the wrong version, or over a limit.
-    Protocol(DecodeError),
-    /// The client sent more than `max_early_data` bytes before the reply.
-    EarlyDataOverflow,
-    /// The access policy refused the request.
-    Denied(Source),
-    /// IDENT was required and identd could not be reached, erred or timed out.
-    IdentUnavailable,
-    /// IDENT was required and identd named another user than the request.
-    IdentMismatch,
-    /// A phase took longer than its timeout.
-    TimedOut(Timer),
-    /// The destination is not an address one can connect to (`0.0.0.0`,
-    /// multicast, broadcast).
-    BadDestination(IpAddr),
-    /// The SOCKS4a name did not resolve (the resolver's error, if it had one).
-    ResolveFailed(Option<ErrorKind>),
-    /// No candidate address could be connected (the last error).
-    ConnectFailed(Option<ErrorKind>),
-    /// The BIND listener could not be opened.
-    BindFailed(ErrorKind),
-    /// Accepting the BIND's inbound connection failed.
-    AcceptFailed(ErrorKind),
-    /// The BIND's inbound connection came from another address than DSTIP.
-    BindWrongPeer(SocketAddr),
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::Done => f.write_str("relay finished"),
-            CloseReason::PeerClosed => f.write_str("client closed during the handshake"),
-            CloseReason::Protocol(e) => write!(f, "bad request: {e}"),
-            CloseReason::EarlyDataOverflow => f.write_str("too much data before the reply"),
-            CloseReason::Denied(source) => write!(f, "denied by {source}"),
-            CloseReason::IdentUnavailable => f.write_str("identd unavailable"),
-            CloseReason::IdentMismatch => f.write_str("identd reports another user id"),
-            CloseReason::TimedOut(t) => write!(f, "{t:?} timed out"),
-            CloseReason::BadDestination(ip) => write!(f, "bad destination {ip}"),
-            CloseReason::ResolveFailed(Some(k)) => write!(f, "resolve failed: {k}"),
-            CloseReason::ResolveFailed(None) => f.write_str("resolve failed: no address"),
-            CloseReason::ConnectFailed(Some(k)) => write!(f, "connect failed: {k}"),
-            CloseReason::ConnectFailed(None) => f.write_str("connect failed: no address allowed"),
-            CloseReason::BindFailed(k) => write!(f, "bind failed: {k}"),
-            CloseReason::AcceptFailed(k) => write!(f, "accept failed: {k}"),
-            CloseReason::BindWrongPeer(a) => write!(f, "inbound connection from {a}, not DSTIP"),
-        }
-    }
-}
-
-/// What happened, in the seed's vocabulary, for logging, counting and publishing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A client connected (`connection`).
-    Connection {
-        /// The client's address.
-        peer: SocketAddr,
-        /// Our address the client connected to.
-        local: SocketAddr,
-    },
-    /// A complete request arrived.
-    Request {
-        /// CONNECT or BIND.
-        command: Command,
-        /// The destination as the client gave it (`host:port` for SOCKS4a).
-        dest: String,
-        /// The request's USERID.
-        user_id: Vec<u8>,
-    },
-    /// The access policy refused the client (`denied`).
-    Denied {
-        /// The client's address.
-        peer: SocketAddr,
-        /// What refused it.
-        source: Source,
-        /// Whether the deciding rule asks for a log line.
-        log: bool,
-    },
-    /// The request was refused or failed (`rejected`): the reply code sent.
-    Rejected {
-        /// 91, 92 or 93.
-        code: ReplyCode,
-        /// Why.
-        reason: CloseReason,
-    },
-    /// A SOCKS4a name resolved (`dns_lookup`).
-    DnsLookup {
-        /// The name.
-        host: String,
-        /// Its addresses, in resolver order.
-        addrs: Vec<IpAddr>,
-    },
-    /// identd answered, or did not (`None`), in `log` or `require` mode.
-    Ident {
-        /// The answer.
-        outcome: Option<socks4_ident::Outcome>,
-    },
-    /// A connection to the application server is up (`sock_up`): the outbound
-    /// connection of a CONNECT, or the inbound one of a BIND.
-    SockUp {
-        /// The application server's address.
-        dest: SocketAddr,
-        /// The policy rule that passed the request.
-        source: Source,
-    },
-    /// A BIND listener is up (`bind_up`).
-    BindUp {
-        /// The listener's address.
-        listen: SocketAddr,
-    },
-    /// The relay ended (`sock_down`).
-    SockDown {
-        /// Bytes moved each way.
-        stats: RelayStats,
-    },
-    /// The session is over (`disconnected`); always the last event.
-    Disconnected {
-        /// Why.
-        reason: CloseReason,
-    },
-}
 
 /// An outcome was reported that the session did not ask for (caller misuse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,7 +150,7 @@ impl ServerSession {
                 self.timers.stop(Timer::Ident);
                 self.on_ident(now, result.ok());
             }
-            (State::Connecting, ActionOutcome::Connected(Ok(_local))) => self.on_connected(),
+            (State::Connecting, ActionOutcome::Connected(Ok(()))) => self.on_connected(),
             (State::Connecting, ActionOutcome::Connected(Err(kind))) => {
                 self.last_connect_error = Some(kind);
                 self.connect_next();
@@ -367,11 +172,13 @@ impl ServerSession {
         Ok(())
     }
 
-    /// The relay that [`Action::StartRelay`] started has ended.
+    /// The relay that [`Action::StartRelay`] started has ended, with `stats`
+    /// bytes moved, because of `end`.
     pub fn handle_relay_end(
         &mut self,
         _now: Instant,
         stats: RelayStats,
+        end: RelayEnd,
     ) -> Result<(), UnexpectedOutcome> {
         if self.state != State::Relaying {
             return Err(UnexpectedOutcome {
@@ -379,7 +186,13 @@ impl ServerSession {
             });
         }
         self.events.push_back(Event::SockDown { stats });
-        self.close(CloseReason::Done);
+        self.close(match end {
+            RelayEnd::Finished => CloseReason::Done,
+            RelayEnd::Error(kind) => CloseReason::RelayError(kind),
+            RelayEnd::Idle => CloseReason::IdleTimeout,
+            RelayEnd::Shutdown => CloseReason::Shutdown,
+            RelayEnd::Limited(limit) => CloseReason::Limited(limit),
+        });
         Ok(())
     }
 
@@ -444,6 +257,16 @@ impl ServerSession {
         self.peer
     }
 
+    /// Our address the client connected to.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The configuration this session runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
     // ---- the phases ----
 
     fn try_request(&mut self, now: Instant) {
@@ -502,7 +325,7 @@ impl ServerSession {
         false
     }
 
-    fn on_resolved(&mut self, now: Instant, result: Result<Vec<IpAddr>, ErrorKind>) {
+    fn on_resolved(&mut self, now: Instant, result: Result<Vec<IpAddr>, ResolveError>) {
         let host = self.req().host.clone().unwrap_or_default();
         match result {
             Ok(addrs) if !addrs.is_empty() => {
@@ -512,8 +335,11 @@ impl ServerSession {
                 });
                 self.on_addresses(now, addrs);
             }
-            Ok(_) => self.reject(ReplyCode::Rejected, CloseReason::ResolveFailed(None)),
-            Err(kind) => self.reject(ReplyCode::Rejected, CloseReason::ResolveFailed(Some(kind))),
+            Ok(_) => self.reject(
+                ReplyCode::Rejected,
+                CloseReason::ResolveFailed(ResolveError::NoAddress),
+            ),
+            Err(e) => self.reject(ReplyCode::Rejected, CloseReason::ResolveFailed(e)),
         }
     }
 

@@ -30,6 +30,18 @@ impl Timer {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The phase's name, as logs show it: `handshake`, `resolve`, `ident`,
+    /// `connect`, `accept`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::Handshake => "handshake",
+            Timer::Resolve => "resolve",
+            Timer::Ident => "ident",
+            Timer::Connect => "connect",
+            Timer::Accept => "accept",
+        }
+    }
 }
 
 /// Deadlines indexed by [`Timer`].

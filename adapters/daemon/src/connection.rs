@@ -1,0 +1,313 @@
+//! One connection's drive loop: the driver owns the connection's
+//! [`ServerSession`], performs each [`Action`] it asks for over the runtime's
+//! sockets, reports the outcome, and hands every event the session emits to the
+//! connection's [`Observer`]. All session input goes through one method
+//! ([`Connection::step`]), which drains the events after it, so no event is
+//! missed.
+//!
+//! While an action is pending (resolve, IDENT, connect, BIND) the client is
+//! watched: bytes it sends are early data for the relay; if it hangs up, the
+//! action is abandoned and its sockets closed at once.
+
+use crate::daemon::{Daemon, Slot};
+use crate::observe::Observer;
+use crate::runtime::{poll_io, recv, write_all, Direction, Runtime};
+use crate::{ident, net, relay, resolve};
+use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
+use std::future::{poll_fn, Future};
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Instant;
+
+/// Size of the buffer a request is read into (a request is at most a few
+/// hundred bytes; more arrives in further reads).
+const REQUEST_READ: usize = 1024;
+
+/// What an accepted connection needs to be served.
+pub(crate) struct Accepted<R: Runtime> {
+    /// The client's stream.
+    pub(crate) client: R::Stream,
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// Our address the client connected to.
+    pub(crate) local: SocketAddr,
+    /// The bound address of the listener it arrived on.
+    pub(crate) listener: SocketAddr,
+    /// Its place among `max_connections`.
+    pub(crate) slot: Slot,
+}
+
+/// Serves one accepted connection to its end.
+pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<R>) {
+    let now = rt.now();
+    let Accepted {
+        client,
+        peer,
+        local,
+        listener,
+        slot,
+    } = accepted;
+    let session = ServerSession::new(daemon.server_config(), peer, local, now);
+    let observer = Observer::new(daemon.books().clone(), slot.id, listener, peer, now);
+    let mut conn = Connection {
+        rt,
+        daemon,
+        session,
+        observer,
+        client,
+        other: None,
+        bind_listener: None,
+        client_error: None,
+    };
+    conn.step(|_, _| {});
+    conn.run().await;
+    drop(slot);
+}
+
+/// A session being driven.
+struct Connection<R: Runtime> {
+    rt: R,
+    daemon: Daemon,
+    session: ServerSession,
+    observer: Observer,
+    client: R::Stream,
+    /// The outbound connection (CONNECT) or the accepted one (BIND), once up.
+    other: Option<R::Stream>,
+    /// BIND's listener, between `Bound` and `Accepted`.
+    bind_listener: Option<R::Listener>,
+    /// Set when writing to the client failed.
+    client_error: Option<ErrorKind>,
+}
+
+/// Why a pending action was not waited for to its end.
+enum Interrupted {
+    /// The session's deadline came first.
+    TimedOut,
+    /// The client hung up, or its early data ended the session (which knows).
+    Client,
+}
+
+impl<R: Runtime> Connection<R> {
+    /// Gives the session one input at the runtime's now, then hands every event
+    /// it emitted to the observer.
+    fn step(&mut self, input: impl FnOnce(&mut ServerSession, Instant)) {
+        let now = self.rt.now();
+        input(&mut self.session, now);
+        while let Some(event) = self.session.poll_event() {
+            self.observer.observe(event, now);
+        }
+    }
+
+    /// Reports an action's outcome.
+    fn outcome(&mut self, outcome: ActionOutcome) {
+        let mut misuse = None;
+        self.step(|s, now| misuse = s.handle_outcome(now, outcome).err());
+        if let Some(e) = misuse {
+            // A driver bug, not a peer's doing: say so loudly and end the
+            // connection rather than go on with a session in an unknown state.
+            tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "driver reported an outcome the session did not ask for");
+            self.abandon();
+        }
+    }
+
+    /// Reports why a pending action was not waited for.
+    fn interrupted(&mut self, why: Interrupted) {
+        match why {
+            Interrupted::TimedOut => self.step(|s, now| s.handle_timeout(now)),
+            Interrupted::Client => {}
+        }
+    }
+
+    /// Ends a session that cannot go on, as if the client had left.
+    fn abandon(&mut self) {
+        self.step(|s, now| s.handle_eof(now));
+    }
+
+    async fn run(&mut self) {
+        let mut buf = [0u8; REQUEST_READ];
+        loop {
+            while let Some(action) = self.session.poll_action() {
+                if let Action::Close(_) = action {
+                    return;
+                }
+                self.perform(action).await;
+            }
+            if self.session.is_closed() {
+                return;
+            }
+            if !self.session.wants_input() {
+                // Every action was performed and none is pending, so the session
+                // must be waiting for client bytes or be closed.
+                tracing::error!(target: "socks4d", conn = self.observer.id(), "session neither closed nor waiting for input");
+                self.abandon();
+                continue;
+            }
+            let deadline = self.session.poll_timeout();
+            let read = crate::runtime::read(&self.client, &mut buf);
+            match within(&self.rt, deadline, read).await {
+                None => self.step(|s, now| s.handle_timeout(now)),
+                Some(Ok(0) | Err(_)) => self.step(|s, now| s.handle_eof(now)),
+                Some(Ok(n)) => self.step(|s, now| s.handle_input(now, &buf[..n])),
+            }
+        }
+    }
+
+    /// Performs one action (not `Close`) and reports its outcome.
+    async fn perform(&mut self, action: Action) {
+        let rt = self.rt.clone();
+        match action {
+            Action::SendReply(reply) => {
+                if self.client_error.is_none() {
+                    if let Err(e) = write_all(&self.client, &reply.to_bytes()).await {
+                        self.client_error = Some(e.kind());
+                        self.abandon();
+                    }
+                }
+            }
+            Action::Resolve { host, port: _ } => {
+                match self.pending(resolve::resolve(&rt, host)).await {
+                    Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
+                    Err(why) => self.interrupted(why),
+                }
+            }
+            Action::IdentQuery { to, query } => {
+                let from = self.session.local().ip();
+                match self.pending(ident::exchange(&rt, from, to, query)).await {
+                    Ok(r) => self.outcome(ActionOutcome::Ident(r.map_err(|e| e.kind()))),
+                    Err(why) => self.interrupted(why),
+                }
+            }
+            Action::Connect(addr) => match self.pending(net::connect(&rt, addr, None)).await {
+                Ok(Ok(stream)) => {
+                    self.other = Some(stream);
+                    self.outcome(ActionOutcome::Connected(Ok(())));
+                }
+                Ok(Err(e)) => self.outcome(ActionOutcome::Connected(Err(e.kind()))),
+                Err(why) => self.interrupted(why),
+            },
+            Action::Bind(addr) => {
+                let bound = net::listen(addr).and_then(|l| {
+                    let at = net::local_addr(&l)?;
+                    Ok((rt.listener(l)?, at))
+                });
+                match bound {
+                    Ok((listener, at)) => {
+                        self.bind_listener = Some(listener);
+                        self.outcome(ActionOutcome::Bound(Ok(at)));
+                    }
+                    Err(e) => self.outcome(ActionOutcome::Bound(Err(e.kind()))),
+                }
+            }
+            Action::Accept => {
+                let Some(listener) = self.bind_listener.take() else {
+                    return self.outcome(ActionOutcome::Accepted(Err(ErrorKind::NotConnected)));
+                };
+                // One inbound connection only: the listener closes after it.
+                match self.pending(rt.accept(&listener)).await {
+                    Ok(Ok((stream, from))) => {
+                        self.other = Some(stream);
+                        self.outcome(ActionOutcome::Accepted(Ok(from)));
+                    }
+                    Ok(Err(e)) => self.outcome(ActionOutcome::Accepted(Err(e.kind()))),
+                    Err(why) => self.interrupted(why),
+                }
+            }
+            Action::StartRelay { client_leftover } => {
+                let (stats, end) = match (self.client_error, self.other.take()) {
+                    (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
+                    (None, None) => (
+                        RelayStats::default(),
+                        RelayEnd::Error(ErrorKind::NotConnected),
+                    ),
+                    (None, Some(other)) => {
+                        let idle = self.session.config().timeouts.idle;
+                        relay::relay(
+                            &rt,
+                            &self.client,
+                            &other,
+                            client_leftover,
+                            idle,
+                            self.daemon.relays_cut(),
+                        )
+                        .await
+                    }
+                };
+                let mut misuse = None;
+                self.step(|s, now| misuse = s.handle_relay_end(now, stats, end).err());
+                if let Some(e) = misuse {
+                    tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "relay ended outside a relay");
+                    self.abandon();
+                }
+            }
+            Action::Close(_) => {}
+            other => {
+                tracing::error!(target: "socks4d", conn = self.observer.id(), action = ?other, "action this driver does not know");
+                self.abandon();
+            }
+        }
+    }
+
+    /// Waits for `fut` while watching the session's deadline and the client.
+    async fn pending<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let mut fut = pin!(fut);
+        let mut timer = pin!(sleep_until(&rt, deadline));
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(Interrupted::TimedOut));
+            }
+            // The client: early data is kept for the relay; end of stream or
+            // an error means it left.
+            loop {
+                let mut buf = [0u8; 512];
+                match poll_io(&self.client, Direction::Read, cx, &mut |fd| {
+                    recv(fd, &mut buf)
+                }) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.step(|s, now| s.handle_input(now, &buf[..n]));
+                        if self.session.is_closed() {
+                            return Poll::Ready(Err(Interrupted::Client));
+                        }
+                    }
+                    Poll::Ready(_) => {
+                        self.step(|s, now| s.handle_eof(now));
+                        return Poll::Ready(Err(Interrupted::Client));
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// Completes at `deadline`, or never.
+async fn sleep_until<R: Runtime>(rt: &R, deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => rt.sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `fut` until `deadline`; `None` when the deadline came first.
+async fn within<R: Runtime, T>(
+    rt: &R,
+    deadline: Option<Instant>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(sleep_until(rt, deadline));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}

@@ -1,0 +1,245 @@
+//! [`Daemon`]: the handle a server runs with and an embedding program holds. It
+//! owns the current configuration (swapped whole on reload or on a list change,
+//! so that running connections keep theirs), the connection slots, the books
+//! (counters and events) and the shutdown signal.
+//!
+//! The run-time list operations are those of the POE SOCKS server this project
+//! grew from: `add_denial`/`del_denial`/`denied` and
+//! `add_exemption`/`del_exemption`/`exempted`.
+
+use crate::counters::{ListenerCounts, Snapshot};
+use crate::events::EventStream;
+use crate::observe::Books;
+use crate::settings::{ConfigError, Settings};
+use event_listener::Event as Notify;
+use socks4_acl::{Netmask, Policy};
+use socks4_proto::server::ServerConfig;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A server's shared state; clone it freely.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    config: RwLock<Arc<ServerConfig>>,
+    books: Arc<Books>,
+    next_id: AtomicU64,
+    active: AtomicUsize,
+    shutting_down: AtomicBool,
+    shutdown: Notify,
+    slot_freed: Notify,
+    relays_cut: AtomicBool,
+    cut: Notify,
+}
+
+/// A connection's place among `max_connections`; freed when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    inner: Arc<Inner>,
+    listener: Arc<ListenerCounts>,
+    /// The connection's id, unique in this server's life.
+    pub(crate) id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.listener.closed();
+        self.inner.active.fetch_sub(1, Ordering::AcqRel);
+        self.inner.slot_freed.notify(usize::MAX);
+    }
+}
+
+impl Daemon {
+    /// A daemon for these settings.
+    pub fn new(settings: Settings) -> Daemon {
+        let config = RwLock::new(Arc::new(settings.server.clone()));
+        Daemon {
+            inner: Arc::new(Inner {
+                settings,
+                config,
+                books: Arc::default(),
+                next_id: AtomicU64::new(1),
+                active: AtomicUsize::new(0),
+                shutting_down: AtomicBool::new(false),
+                shutdown: Notify::new(),
+                slot_freed: Notify::new(),
+                relays_cut: AtomicBool::new(false),
+                cut: Notify::new(),
+            }),
+        }
+    }
+
+    /// The settings the daemon started with (listeners, caps, logging).
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The configuration new connections get.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes the policy for new connections (copy on write).
+    pub fn update_policy<R>(&self, change: impl FnOnce(&mut Policy) -> R) -> R {
+        let mut guard = self.inner.config.write().unwrap_or_else(|e| e.into_inner());
+        let mut cfg = ServerConfig::clone(&guard);
+        let r = change(&mut cfg.policy);
+        *guard = Arc::new(cfg);
+        r
+    }
+
+    /// Adds a client netmask to the denial list; `false` when already there.
+    pub fn add_denial(&self, mask: Netmask) -> bool {
+        self.update_policy(|p| p.add_denial(mask))
+    }
+
+    /// Deletes a netmask from the denial list; `false` (a no-op) when not there.
+    pub fn del_denial(&self, mask: &Netmask) -> bool {
+        self.update_policy(|p| p.del_denial(mask))
+    }
+
+    /// Whether a client address is refused by the lists.
+    pub fn denied(&self, addr: IpAddr) -> bool {
+        self.server_config().policy.denied(addr)
+    }
+
+    /// Adds a client netmask to the exemption list; `false` when already there.
+    pub fn add_exemption(&self, mask: Netmask) -> bool {
+        self.update_policy(|p| p.add_exemption(mask))
+    }
+
+    /// Deletes a netmask from the exemption list; `false` (a no-op) when not there.
+    pub fn del_exemption(&self, mask: &Netmask) -> bool {
+        self.update_policy(|p| p.del_exemption(mask))
+    }
+
+    /// Whether a client address is exempted from the denials.
+    pub fn exempted(&self, addr: IpAddr) -> bool {
+        self.server_config().policy.exempted(addr)
+    }
+
+    /// Re-reads the settings' sources (SIGHUP): the config file, with the same
+    /// command line laid on top as at start-up. Policy, limits, timeouts and
+    /// IDENT mode apply to new connections; listen addresses, the connection cap
+    /// and logging change on restart only (a warning says so when they
+    /// differ). Lists changed at run time are replaced by the file's. On any
+    /// error the old configuration stays and the error is returned.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let new = self.inner.settings.reload()?;
+        let old = &self.inner.settings;
+        if new.listen != old.listen {
+            tracing::warn!(target: "socks4d", "listen addresses change on restart only; still listening on the old ones");
+        }
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
+        Ok(())
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> Snapshot {
+        self.inner.books.counters.snapshot()
+    }
+
+    /// A new subscription to every connection's events.
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.books.bus.subscribe()
+    }
+
+    /// Asks the server to stop accepting and shut down gracefully.
+    pub fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.shutdown.notify(usize::MAX);
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Completes once shutdown is asked for (works on any runtime).
+    pub async fn shutdown_requested(&self) {
+        loop {
+            if self.is_shutting_down() {
+                return;
+            }
+            let listener = self.inner.shutdown.listen();
+            if self.is_shutting_down() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Ends every relay still running (the shutdown grace period is over);
+    /// each is logged and counted with the outcome `shutdown`.
+    pub(crate) fn cut_relays(&self) {
+        self.inner.relays_cut.store(true, Ordering::SeqCst);
+        self.inner.cut.notify(usize::MAX);
+    }
+
+    /// Completes once relays are cut.
+    pub(crate) async fn relays_cut(&self) {
+        loop {
+            if self.inner.relays_cut.load(Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.inner.cut.listen();
+            if self.inner.relays_cut.load(Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Connections open now.
+    pub fn active(&self) -> usize {
+        self.inner.active.load(Ordering::Acquire)
+    }
+
+    /// Completes once no connection is open (works on any runtime).
+    pub async fn idle(&self) {
+        loop {
+            let listener = self.inner.slot_freed.listen();
+            if self.active() == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// The books connections report to.
+    pub(crate) fn books(&self) -> &Arc<Books> {
+        &self.inner.books
+    }
+
+    /// Takes a slot for a new connection on the listener counted by
+    /// `listener`, or `None` when `max_connections` are open (counted).
+    pub(crate) fn admit(&self, listener: &Arc<ListenerCounts>) -> Option<Slot> {
+        let inner = &self.inner;
+        let max = inner.settings.max_connections;
+        let taken = inner
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            });
+        if taken.is_err() {
+            inner.books.counters.refused_over_capacity();
+            return None;
+        }
+        listener.opened();
+        Some(Slot {
+            inner: inner.clone(),
+            listener: listener.clone(),
+            id: inner.next_id.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Opening sockets, once for every runtime: listening sockets with the server's
+//! options, outbound connections (optionally from a chosen local address), and
+//! the small socket queries the server needs. Sockets are made non-blocking here
+//! and then registered with the runtime ([`Runtime::listener`],
+//! [`Runtime::stream`]).
+
+use crate::runtime::{Direction, Runtime, Stream};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use std::future::poll_fn;
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+
+/// How many connections the kernel queues for a listener before it is accepted.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// A non-blocking listening socket on `addr` (`SO_REUSEADDR`, so that a restart
+/// does not wait for old connections' TIME_WAIT).
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Starts a non-blocking TCP connection to `to`, from the local address `from`
+/// when given (port chosen by the OS).
+fn start_connect(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if let Some(from) = from {
+        socket.bind(&SocketAddr::new(from, 0).into())?;
+    }
+    match socket.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
+}
+
+/// Connects to `to` (from `from`, when given) and registers the stream.
+pub async fn connect<R: Runtime>(
+    rt: &R,
+    to: SocketAddr,
+    from: Option<IpAddr>,
+) -> io::Result<R::Stream> {
+    let stream = rt.stream(start_connect(to, from)?)?;
+    // Connected (or failed) once writable; a failure is in SO_ERROR. (tokio's
+    // and async-io's own connects wait the same way.)
+    poll_fn(|cx| stream.poll_ready(Direction::Write, cx)).await?;
+    match SockRef::from(&stream.as_fd()).take_error()? {
+        Some(e) => Err(e),
+        None => Ok(stream),
+    }
+}
+
+/// The local address of a connected or listening socket.
+pub fn local_addr(socket: &impl AsFd) -> io::Result<SocketAddr> {
+    SockRef::from(socket)
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket"))
+}

@@ -1,0 +1,596 @@
+//! [`Options`]: every setting of a server, declared once. Each field is at the
+//! same time a command-line flag (clap) and a config-file key (serde), and each
+//! is `None` in a layer that does not set it. Three layers make the settings:
+//! [`Options::defaults`], then the config file, then the command line; see
+//! [`crate::settings`] for how they are resolved.
+//!
+//! The flag's help says what the option does; the config key and the default
+//! are added to `--help` from [`Options::defaults`] and the field's place in the
+//! file ([`help_with_defaults`]), so they cannot drift apart.
+
+// The doc comments below are also the `--help` text, where `[access]` and
+// `[IPv6]` are literal, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use socks4_proto::server::ServerConfig;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` lines, client-supplied strings quoted and escaped.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The least severe log level written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// One line per connection, plus warnings and errors (the default).
+    Info,
+    /// A line per step of each connection.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    const ALL: [LogLevel; 6] = [
+        LogLevel::Off,
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    /// The level `by` steps more verbose (negative: quieter), clamped.
+    pub fn shifted(self, by: i32) -> LogLevel {
+        let i = Self::ALL.iter().position(|l| *l == self).unwrap_or(3) as i32;
+        Self::ALL[(i + by).clamp(0, Self::ALL.len() as i32 - 1) as usize]
+    }
+
+    /// The name `tracing`'s filters understand.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// IDENT (RFC 1413) mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentMode {
+    /// Never query identd (rules may still require it).
+    Off,
+    /// Query and log, never refuse.
+    Log,
+    /// Refuse with 92 (identd unavailable) or 93 (another user).
+    Require,
+}
+
+impl From<IdentMode> for socks4_proto::server::IdentMode {
+    fn from(m: IdentMode) -> Self {
+        match m {
+            IdentMode::Off => Self::Off,
+            IdentMode::Log => Self::Log,
+            IdentMode::Require => Self::Require,
+        }
+    }
+}
+
+/// A length of time as people write it: `10` or `2.5` (seconds), or with a unit:
+/// `500ms`, `10s`, `2m`, `1h`, `1h 30m` (humantime's format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Seconds, String> {
+        let s = s.trim();
+        let d = match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.0..1e9).contains(&v) => Duration::from_secs_f64(v),
+            Ok(_) => {
+                return Err(format!(
+                    "'{s}': expected a duration such as 10, 2.5, 500ms, 2m or 1h"
+                ))
+            }
+            Err(_) => humantime::parse_duration(s).map_err(|e| {
+                format!("'{s}': {e} (expected a duration such as 10, 2.5, 500ms, 2m or 1h)")
+            })?,
+        };
+        Ok(Seconds(d))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_zero() {
+            return f.write_str("0s");
+        }
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: seconds (10, 2.5) or a string (\"500ms\", \"2m\", \"1h\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Seconds, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value written as text in both the config file and on the command line (a
+/// netmask, say), checked where it is read so that errors name the flag, or the
+/// file's line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<T>(pub T);
+
+impl<T: FromStr> FromStr for Text<T>
+where
+    T::Err: fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(Text).map_err(|e: T::Err| e.to_string())
+    }
+}
+
+impl<T: fmt::Display> Serialize for Text<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de, T: FromStr> Deserialize<'de> for Text<T>
+where
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<T>().map(Text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A netmask as a setting.
+pub type Net = Text<socks4_acl::Netmask>;
+
+/// One layer of settings: every option a server has, `None` where this layer
+/// says nothing. Top-level keys of the config file, and the sections below.
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Address to listen on, IPv4 or [IPv6]:PORT; repeat for several
+    #[arg(id = "listen", short, long, value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<Vec<SocketAddr>>,
+
+    /// IDENT (RFC 1413) mode
+    #[arg(id = "ident", long, value_enum, value_name = "MODE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ident: Option<IdentMode>,
+
+    /// Port of identd on client hosts
+    #[arg(id = "ident_port", long = "ident-port", value_name = "PORT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ident_port: Option<u16>,
+
+    /// Log line format
+    #[arg(
+        id = "log_format",
+        long = "log-format",
+        value_enum,
+        value_name = "FORMAT"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+
+    /// Log level (the command line moves it with -v and -q)
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevel>,
+
+    /// Concurrent connection cap; more are closed at once
+    #[arg(id = "max_connections", long = "max-connections", value_name = "N")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
+
+    /// Request sizes and client buffers.
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "LimitOptions::is_empty")]
+    pub limits: LimitOptions,
+
+    /// How long each phase may take.
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "TimeoutOptions::is_empty")]
+    pub timeouts: TimeoutOptions,
+
+    /// Who may use the proxy, to go where.
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "AccessOptions::is_empty")]
+    pub access: AccessOptions,
+}
+
+/// `[limits]`: sizes, in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOptions {
+    /// Longest USERID in bytes
+    #[arg(id = "limits.max_user_id", long = "max-user-id", value_name = "BYTES")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_user_id: Option<usize>,
+
+    /// Longest SOCKS4a host name in bytes
+    #[arg(id = "limits.max_host", long = "max-host", value_name = "BYTES")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_host: Option<usize>,
+
+    /// Client bytes buffered between the request and the reply
+    #[arg(
+        id = "limits.max_early_data",
+        long = "max-early-data",
+        value_name = "BYTES"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_early_data: Option<usize>,
+}
+
+/// `[timeouts]`: durations (`10`, `2.5`, `"500ms"`, `"2m"`, `"1h"`).
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOptions {
+    /// Time for the whole request to arrive
+    #[arg(
+        id = "timeouts.handshake",
+        long = "handshake-timeout",
+        value_name = "DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Seconds>,
+
+    /// Time for resolving a SOCKS4a name
+    #[arg(
+        id = "timeouts.resolve",
+        long = "resolve-timeout",
+        value_name = "DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<Seconds>,
+
+    /// Time for the IDENT exchange
+    #[arg(id = "timeouts.ident", long = "ident-timeout", value_name = "DURATION")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ident: Option<Seconds>,
+
+    /// Time for the outbound connection (all addresses of a name together)
+    #[arg(
+        id = "timeouts.connect",
+        long = "connect-timeout",
+        value_name = "DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Seconds>,
+
+    /// Time for BIND's inbound connection
+    #[arg(
+        id = "timeouts.bind_accept",
+        long = "bind-timeout",
+        value_name = "DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_accept: Option<Seconds>,
+
+    /// Close a relay in which neither side sent anything for this long (0: never)
+    #[arg(id = "timeouts.idle", long = "idle-timeout", value_name = "DURATION")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Seconds>,
+
+    /// Time relays get to finish after SIGTERM/SIGINT
+    #[arg(
+        id = "timeouts.shutdown_grace",
+        long = "shutdown-grace",
+        value_name = "DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<Seconds>,
+}
+
+/// `[access]`: the denial and exemption lists and the rules. Unlike other
+/// options, these lists add up across layers: the command line's entries come
+/// after the file's.
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessOptions {
+    /// Serve clients from this net: adds `pass from NET to any`; repeatable
+    #[arg(id = "access.allow", long = "allow", value_name = "NET")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<Net>>,
+
+    /// Add a client netmask to the denial list; repeatable
+    #[arg(id = "access.deny", long = "deny", value_name = "NET")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny: Option<Vec<Net>>,
+
+    /// Add a client netmask to the exemption list (exempt from the denials); repeatable
+    #[arg(id = "access.exempt", long = "exempt", value_name = "NET")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt: Option<Vec<Net>>,
+
+    /// Access rules in the socks4-acl text format (config file only)
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<String>,
+
+    /// A file of access rules in the socks4-acl format; repeatable (relative to the config file's folder)
+    #[arg(id = "access.rules_file", long = "rules", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_file: Option<Vec<PathBuf>>,
+}
+
+impl LimitOptions {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl TimeoutOptions {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl AccessOptions {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Keys whose lists add up across layers rather than the upper layer replacing
+/// the lower one's.
+const ADDING_KEYS: [&str; 4] = [
+    "access.allow",
+    "access.deny",
+    "access.exempt",
+    "access.rules_file",
+];
+
+impl Options {
+    /// The bottom layer: every option's default. The session's limits and
+    /// timeouts come from the protocol crate's [`ServerConfig::default`]; the
+    /// daemon's own defaults are written here and nowhere else.
+    pub fn defaults() -> Options {
+        let core = ServerConfig::default();
+        Options {
+            listen: Some(vec![SocketAddr::from(([127, 0, 0, 1], 1080))]),
+            ident: Some(IdentMode::Off),
+            ident_port: Some(core.ident_port),
+            log_format: Some(LogFormat::Text),
+            log_level: Some(LogLevel::Info),
+            max_connections: Some(1024),
+            limits: LimitOptions {
+                max_user_id: Some(core.limits.max_user_id),
+                max_host: Some(core.limits.max_host),
+                max_early_data: Some(core.max_early_data),
+            },
+            timeouts: TimeoutOptions {
+                handshake: Some(Seconds(core.timeouts.handshake)),
+                resolve: Some(Seconds(core.timeouts.resolve)),
+                ident: Some(Seconds(core.timeouts.ident)),
+                connect: Some(Seconds(core.timeouts.connect)),
+                bind_accept: Some(Seconds(core.timeouts.bind_accept)),
+                idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
+                shutdown_grace: Some(Seconds(Duration::from_secs(30))),
+            },
+            access: AccessOptions::default(),
+        }
+    }
+
+    /// This layer with `over` laid on top: what `over` sets wins, except for the
+    /// `[access]` lists, which add up.
+    pub fn layered(&self, over: &Options) -> Options {
+        let base = toml::Value::try_from(self).expect("options serialize");
+        let top = toml::Value::try_from(over).expect("options serialize");
+        merge(base, top, "")
+            .try_into()
+            .expect("a merge of valid layers is valid")
+    }
+
+    /// Parses a config file's text. Errors name the line and column.
+    pub fn from_toml(text: &str) -> Result<Options, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+fn merge(base: toml::Value, top: toml::Value, path: &str) -> toml::Value {
+    use toml::Value;
+    match (base, top) {
+        (Value::Table(mut b), Value::Table(t)) => {
+            for (k, v) in t {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                let merged = match b.remove(&k) {
+                    Some(old) => merge(old, v, &p),
+                    None => v,
+                };
+                b.insert(k, merged);
+            }
+            Value::Table(b)
+        }
+        (Value::Array(mut b), Value::Array(t)) if ADDING_KEYS.contains(&path) => {
+            b.extend(t);
+            Value::Array(b)
+        }
+        (_, top) => top,
+    }
+}
+
+/// Adds to each option's `--help` line its config key and its default, taken
+/// from [`Options::defaults`]: "(config: [timeouts] connect) [default: 2m]".
+pub fn help_with_defaults(mut cmd: clap::Command) -> clap::Command {
+    let defaults = toml::Value::try_from(Options::defaults()).expect("options serialize");
+    let ids: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for id in ids {
+        let Some(key) = config_key(&id) else { continue };
+        let default = lookup(&defaults, &id).map(show);
+        cmd = cmd.mut_arg(id.as_str(), |arg| {
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let mut help = format!("{help} (config: {key})");
+            if let Some(d) = &default {
+                help.push_str(&format!(" [default: {d}]"));
+            }
+            arg.help(help)
+        });
+    }
+    cmd
+}
+
+/// `timeouts.connect` → `[timeouts] connect`; `listen` → `listen`. `None` for
+/// the command line's own flags (help, version, config, check, -v, -q), which
+/// are not [`Options`].
+fn config_key(id: &str) -> Option<String> {
+    let options = Options::augment_args(clap::Command::new("options"));
+    if !options.get_arguments().any(|a| a.get_id() == id) {
+        return None;
+    }
+    Some(match id.split_once('.') {
+        Some((section, key)) => format!("[{section}] {key}"),
+        None => id.to_owned(),
+    })
+}
+
+fn lookup<'a>(v: &'a toml::Value, path: &str) -> Option<&'a toml::Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+fn show(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_as_people_write_them() {
+        for (text, ms) in [
+            ("10", 10_000),
+            ("2.5", 2_500),
+            ("500ms", 500),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("1h 30m", 5_400_000),
+            ("0", 0),
+        ] {
+            assert_eq!(
+                text.parse::<Seconds>().unwrap().0,
+                Duration::from_millis(ms),
+                "{text}"
+            );
+        }
+        for bad in ["-1", "ten", "10 parsecs", "inf", "NaN"] {
+            assert!(bad.parse::<Seconds>().is_err(), "{bad}");
+        }
+        let o: Options =
+            toml::from_str("[timeouts]\nhandshake = 2.5\nconnect = \"2m\"\nresolve = 3").unwrap();
+        assert_eq!(
+            o.timeouts.handshake,
+            Some(Seconds(Duration::from_millis(2500)))
+        );
+        assert_eq!(o.timeouts.connect, Some(Seconds(Duration::from_secs(120))));
+        assert_eq!(o.timeouts.resolve, Some(Seconds(Duration::from_secs(3))));
+        let e = Options::from_toml("\n[timeouts]\nconnect = \"soon\"\n").unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn upper_layers_win_and_access_lists_add_up() {
+        let file: Options = toml::from_str(
+            "listen = [\"127.0.0.1:2000\"]\nmax_connections = 5\n[access]\ndeny = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        let cli = Options {
+            max_connections: Some(7),
+            access: AccessOptions {
+                deny: Some(vec!["192.0.2.0/24".parse().unwrap()]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let all = Options::defaults().layered(&file).layered(&cli);
+        assert_eq!(all.max_connections, Some(7));
+        assert_eq!(all.listen.unwrap()[0].port(), 2000);
+        assert_eq!(all.ident_port, Some(113));
+        let deny: Vec<String> = all
+            .access
+            .deny
+            .unwrap()
+            .iter()
+            .map(|n| n.0.to_string())
+            .collect();
+        assert_eq!(deny, ["10.0.0.0/8", "192.0.2.0/24"]);
+    }
+
+    #[test]
+    fn bad_values_in_the_file_name_line_and_column() {
+        let e = Options::from_toml("[access]\ndeny = [\"10.0.0.0 255.0.255.0\"]\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("not a netmask"), "{e}");
+        let e = Options::from_toml("lisen = []").unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+    }
+}

@@ -1,0 +1,74 @@
+//! SOCKS4a name resolution: the system resolver (getaddrinfo, so /etc/hosts and
+//! nsswitch apply), run off the executor's threads, with its failures named
+//! ([`ResolveError`]: no such host, no address, temporary failure).
+
+use crate::runtime::Runtime;
+use dns_lookup::{AddrInfoHints, LookupErrorKind, SockType};
+use socks4_proto::server::ResolveError;
+use std::net::IpAddr;
+
+/// The addresses of `host`, in the resolver's order, without repeats.
+pub(crate) async fn resolve<R: Runtime>(rt: &R, host: String) -> Result<Vec<IpAddr>, ResolveError> {
+    rt.spawn_blocking(move || lookup(&host))
+        .await
+        .unwrap_or(Err(ResolveError::Failed))
+}
+
+fn lookup(host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+    let hints = AddrInfoHints {
+        socktype: SockType::Stream.into(),
+        ..AddrInfoHints::default()
+    };
+    let found =
+        dns_lookup::getaddrinfo(Some(host), None, Some(hints)).map_err(|e| classify(e.kind()))?;
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for info in found.flatten() {
+        let ip = info.sockaddr.ip();
+        if !addrs.contains(&ip) {
+            addrs.push(ip);
+        }
+    }
+    Ok(addrs)
+}
+
+/// The resolver's error, named.
+fn classify(kind: LookupErrorKind) -> ResolveError {
+    match kind {
+        LookupErrorKind::NoName => ResolveError::NoSuchHost,
+        LookupErrorKind::NoData => ResolveError::NoAddress,
+        LookupErrorKind::Again => ResolveError::TemporaryFailure,
+        _ => ResolveError::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Only names in /etc/hosts: a lookup of anything else would leave the
+    // machine (its resolver points elsewhere).
+    #[test]
+    fn names_in_etc_hosts_resolve() {
+        let addrs = lookup("localhost").unwrap();
+        assert!(addrs.iter().any(|a| a.is_loopback()), "{addrs:?}");
+        let mut unique = addrs.clone();
+        unique.dedup();
+        assert_eq!(unique, addrs, "no repeats");
+    }
+
+    #[test]
+    fn resolver_errors_are_named() {
+        assert_eq!(classify(LookupErrorKind::NoName), ResolveError::NoSuchHost);
+        assert_eq!(classify(LookupErrorKind::NoData), ResolveError::NoAddress);
+        assert_eq!(
+            classify(LookupErrorKind::Again),
+            ResolveError::TemporaryFailure
+        );
+        assert_eq!(classify(LookupErrorKind::Fail), ResolveError::Failed);
+        assert_eq!(
+            ResolveError::NoSuchHost.to_string(),
+            "no such host",
+            "the log says it in words"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! [`Event`]: what a session reports as it goes, for logging, counting and
+//! publishing. The names follow the events of the POE SOCKS server this project
+//! grew from (`connection`, `denied`, `rejected`, `dns_lookup`, `sock_up`,
+//! `bind_up`, `sock_down`, `disconnected`).
+
+use super::io::RelayStats;
+use super::reason::CloseReason;
+use crate::codec::{Command, ReplyCode};
+use socks4_acl::Source;
+use std::net::{IpAddr, SocketAddr};
+
+/// What happened, for logging, counting and publishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A client connected (`connection`).
+    Connection {
+        /// The client's address.
+        peer: SocketAddr,
+        /// Our address the client connected to.
+        local: SocketAddr,
+    },
+    /// A complete request arrived.
+    Request {
+        /// CONNECT or BIND.
+        command: Command,
+        /// The destination as the client gave it (`host:port` for SOCKS4a).
+        dest: String,
+        /// The request's USERID.
+        user_id: Vec<u8>,
+    },
+    /// The access policy refused the client (`denied`).
+    Denied {
+        /// The client's address.
+        peer: SocketAddr,
+        /// What refused it.
+        source: Source,
+        /// Whether the deciding rule asks for a log line.
+        log: bool,
+    },
+    /// The request was refused or failed (`rejected`): the reply code sent.
+    Rejected {
+        /// 91, 92 or 93.
+        code: ReplyCode,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A SOCKS4a name resolved (`dns_lookup`).
+    DnsLookup {
+        /// The name.
+        host: String,
+        /// Its addresses, in resolver order.
+        addrs: Vec<IpAddr>,
+    },
+    /// identd answered, or did not (`None`), in `log` or `require` mode.
+    Ident {
+        /// The answer.
+        outcome: Option<socks4_ident::Outcome>,
+    },
+    /// A connection to the application server is up (`sock_up`): the outbound
+    /// connection of a CONNECT, or the inbound one of a BIND.
+    SockUp {
+        /// The application server's address.
+        dest: SocketAddr,
+        /// The policy rule that passed the request.
+        source: Source,
+    },
+    /// A BIND listener is up (`bind_up`).
+    BindUp {
+        /// The listener's address.
+        listen: SocketAddr,
+    },
+    /// The relay ended (`sock_down`).
+    SockDown {
+        /// Bytes moved each way.
+        stats: RelayStats,
+    },
+    /// The session is over (`disconnected`); always the last event.
+    Disconnected {
+        /// Why.
+        reason: CloseReason,
+    },
+}

@@ -1,0 +1,98 @@
+//! The session's side of the adapter contract: the [`Action`]s it asks for and
+//! the [`ActionOutcome`]s an adapter reports back, and the relay's end
+//! ([`RelayEnd`], [`RelayStats`]).
+
+use socks4_ident::Query;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::codec::Reply;
+
+use super::reason::{CloseReason, Limit, ResolveError};
+
+/// Something the adapter must do. Each action that has an outcome is answered
+/// with the matching [`ActionOutcome`] through
+/// [`ServerSession::handle_outcome`](super::ServerSession::handle_outcome).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Write this reply's 8 bytes ([`Reply::to_bytes`]) to the client.
+    SendReply(Reply),
+    /// Resolve `host` with the system resolver; answer [`ActionOutcome::Resolved`].
+    Resolve {
+        /// The SOCKS4a host name.
+        host: String,
+        /// The destination port (for resolvers that want one).
+        port: u16,
+    },
+    /// Run an IDENT exchange ([`socks4_ident::IdentClient`]) with the identd at
+    /// `to`; answer [`ActionOutcome::Ident`].
+    IdentQuery {
+        /// The client host's identd: port 113 unless configured otherwise.
+        to: SocketAddr,
+        /// The port pair to ask about.
+        query: Query,
+    },
+    /// Open a TCP connection to this address; answer [`ActionOutcome::Connected`].
+    Connect(SocketAddr),
+    /// Listen on this address (port 0: any free port); answer
+    /// [`ActionOutcome::Bound`].
+    Bind(SocketAddr),
+    /// Accept one connection on the BIND listener; answer
+    /// [`ActionOutcome::Accepted`]. Keep the listener until then.
+    Accept,
+    /// The handshake is over: relay between the client and the outbound (CONNECT)
+    /// or accepted (BIND) connection, first writing `client_leftover` (bytes the
+    /// client sent right behind its request) to the other side. Report the end
+    /// with [`ServerSession::handle_relay_end`](super::ServerSession::handle_relay_end).
+    StartRelay {
+        /// Client bytes that arrived after the request, in order.
+        client_leftover: Vec<u8>,
+    },
+    /// Close every socket of this session (client, outbound, listener, accepted
+    /// connection, identd connection). Always the last action.
+    Close(CloseReason),
+}
+
+/// The result of an [`Action`], reported by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActionOutcome {
+    /// For [`Action::Resolve`]: the addresses in the resolver's order.
+    Resolved(Result<Vec<IpAddr>, ResolveError>),
+    /// For [`Action::IdentQuery`]: identd's answer, or why it could not be had.
+    Ident(Result<socks4_ident::Outcome, ErrorKind>),
+    /// For [`Action::Connect`]: the connection is up, or why it is not.
+    Connected(Result<(), ErrorKind>),
+    /// For [`Action::Bind`]: the address the listener is bound to.
+    Bound(Result<SocketAddr, ErrorKind>),
+    /// For [`Action::Accept`]: the address of the peer that connected.
+    Accepted(Result<SocketAddr, ErrorKind>),
+}
+
+/// Bytes moved by a relay, for the `sock_down` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct RelayStats {
+    /// Bytes from the client to the destination (leftover included).
+    pub client_to_dest: u64,
+    /// Bytes from the destination to the client.
+    pub dest_to_client: u64,
+}
+
+/// How a relay ended, reported with
+/// [`ServerSession::handle_relay_end`](super::ServerSession::handle_relay_end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RelayEnd {
+    /// Both directions reached end of stream.
+    Finished,
+    /// A read or write failed on either side (a reset, for one): both sides
+    /// were closed at once.
+    Error(ErrorKind),
+    /// Neither side sent anything for the idle timeout.
+    Idle,
+    /// The server stopped and the shutdown grace period ran out.
+    Shutdown,
+    /// A traffic limit (a quota) cut the relay.
+    Limited(Limit),
+}
