@@ -25,6 +25,7 @@ on_every_adapter!(
     curl_socks4_and_socks4a,
     pysocks_with_remote_dns_on_and_off,
     openbsd_nc_half_close_echo,
+    openbsd_nc_half_close_echo_on_the_copy_path,
     proxychains4_connect,
     bind_exchange,
     ident_require_with_oidentd,
@@ -34,6 +35,8 @@ on_every_adapter!(
     sighup_keeps_command_line_flags_on_top,
     sigterm_lets_a_transfer_in_flight_finish_intact,
     connections_over_the_cap_are_closed_and_counted,
+    a_client_reset_closes_both_sides_at_once,
+    an_idle_relay_is_closed_after_the_idle_timeout,
 );
 
 fn closed(l: &LogLine) -> bool {
@@ -132,7 +135,16 @@ sys.stdout.write(data.decode())
 }
 
 fn openbsd_nc_half_close_echo(bin: &str) {
-    let server = Server::start(bin, &[]);
+    nc_half_close_echo(bin, &[]);
+}
+
+/// The same with splice turned off: bytes go through user space.
+fn openbsd_nc_half_close_echo_on_the_copy_path(bin: &str) {
+    nc_half_close_echo(bin, &["--relay-pipes", "0"]);
+}
+
+fn nc_half_close_echo(bin: &str, args: &[&str]) {
+    let server = Server::start(bin, args);
     let echo = echo_after_eof(1);
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let (status, out, err) = run(
@@ -156,6 +168,19 @@ fn openbsd_nc_half_close_echo(bin: &str) {
         "{bin}: the echo answered after the half-close"
     );
     assert!(out == data, "{bin}: echo intact");
+    // Bytes counted exactly, each way.
+    let line = server.wait_for("the relay's end", closed);
+    assert_eq!(field(&line, "outcome"), "done", "{bin}: {line}");
+    assert_eq!(
+        field(&line, "bytes_up"),
+        data.len().to_string(),
+        "{bin}: {line}"
+    );
+    assert_eq!(
+        field(&line, "bytes_down"),
+        data.len().to_string(),
+        "{bin}: {line}"
+    );
 }
 
 fn proxychains4_connect(bin: &str) {
@@ -552,4 +577,84 @@ fn connections_over_the_cap_are_closed_and_counted(bin: &str) {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A target that accepts one connection and never sends or reads; its socket
+/// comes back so the test can see when the proxy closes it.
+fn silent_target() -> (SocketAddr, std::sync::mpsc::Receiver<TcpStream>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((s, _)) = listener.accept() {
+            let _ = tx.send(s);
+        }
+    });
+    (addr, rx)
+}
+
+/// Reads from `s` until end of stream or an error; how long that took.
+fn closed_within(mut s: TcpStream, limit: std::time::Duration) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut b = [0u8; 64];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return None
+            }
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+}
+
+fn a_client_reset_closes_both_sides_at_once(bin: &str) {
+    let server = Server::start(bin, &[]);
+    let (target, accepted) = silent_target();
+    let c = socks_request(server.addr, &connect_to(target, b"resetter"), |_| {});
+    assert!(granted(&c), "{bin}: {:?}", c.events);
+    let dest_side = accepted.recv_timeout(STEP).unwrap();
+    // SO_LINGER {on, 0}: close() sends a reset instead of a FIN.
+    socket2::SockRef::from(&c.stream)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(c.stream);
+    let took = closed_within(dest_side, std::time::Duration::from_secs(1));
+    assert!(
+        took.is_some(),
+        "{bin}: the destination side was not closed within a second of the client's reset\n{}",
+        server.log()
+    );
+    let line = server.wait_for("the relay's end", closed);
+    assert_eq!(field(&line, "outcome"), "relay_error", "{bin}: {line}");
+    assert_eq!(field(&line, "user"), "resetter");
+}
+
+fn an_idle_relay_is_closed_after_the_idle_timeout(bin: &str) {
+    let server = Server::start(bin, &["--idle-timeout", "1s"]);
+    let (target, accepted) = silent_target();
+    let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}", c.events);
+    let dest_side = accepted.recv_timeout(STEP).unwrap();
+    let started = std::time::Instant::now();
+    // Traffic resets the timer: a byte at half time keeps it open past 1 s.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let mut client = c.stream;
+    client.write_all(b"x").unwrap();
+    let client_closed = closed_within(client, STEP).expect("the client side is closed");
+    let dest_closed = closed_within(dest_side, STEP).expect("the destination side is closed");
+    let total = started.elapsed();
+    assert!(
+        total >= std::time::Duration::from_millis(1500),
+        "{bin}: closed {total:?} after the start, less than 1 s after the last byte"
+    );
+    assert!(client_closed <= total && dest_closed <= total);
+    let line = server.wait_for("the relay's end", closed);
+    assert_eq!(field(&line, "outcome"), "idle_timeout", "{bin}: {line}");
+    assert_eq!(field(&line, "bytes_up"), "1", "{bin}: {line}");
 }

@@ -17,6 +17,7 @@ use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSe
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Instant;
@@ -60,6 +61,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         other: None,
         bind_listener: None,
         client_error: None,
+        tried_early_read: false,
     };
     conn.step(|_, _| {});
     conn.run().await;
@@ -79,6 +81,8 @@ struct Connection<R: Runtime> {
     bind_listener: Option<R::Listener>,
     /// Set when writing to the client failed.
     client_error: Option<ErrorKind>,
+    /// Whether the first read of the request was tried.
+    tried_early_read: bool,
 }
 
 /// Why a pending action was not waited for to its end.
@@ -126,7 +130,6 @@ impl<R: Runtime> Connection<R> {
     }
 
     async fn run(&mut self) {
-        let mut buf = [0u8; REQUEST_READ];
         loop {
             while let Some(action) = self.session.poll_action() {
                 if let Action::Close(_) = action {
@@ -144,14 +147,54 @@ impl<R: Runtime> Connection<R> {
                 self.abandon();
                 continue;
             }
-            let deadline = self.session.poll_timeout();
-            let read = crate::runtime::read(&self.client, &mut buf);
-            match within(&self.rt, deadline, read).await {
-                None => self.step(|s, now| s.handle_timeout(now)),
-                Some(Ok(0) | Err(_)) => self.step(|s, now| s.handle_eof(now)),
-                Some(Ok(n)) => self.step(|s, now| s.handle_input(now, &buf[..n])),
+            self.read_request().await;
+        }
+    }
+
+    /// Reads what the client sent (the request) into the session, or fires
+    /// its deadline. The bytes pass through a buffer on the stack of one
+    /// poll, so the connection holds no read buffer while it waits.
+    async fn read_request(&mut self) {
+        if !self.tried_early_read {
+            // Clients send the request right after connecting, so it is often
+            // there already when the connection is accepted: read it without
+            // waiting for the reactor to say so. (Only a first, direct try: a
+            // `WouldBlock` here leaves the runtime's readiness as it was, and
+            // every later read goes through `try_io`.)
+            self.tried_early_read = true;
+            let mut buf = [0u8; REQUEST_READ];
+            match recv(self.client.as_fd(), &mut buf) {
+                Ok(0) => return self.step(|s, now| s.handle_eof(now)),
+                Ok(n) => return self.step(|s, now| s.handle_input(now, &buf[..n])),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return self.step(|s, now| s.handle_eof(now)),
             }
         }
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let mut timer = pin!(sleep_until(&rt, deadline));
+        poll_fn(|cx| {
+            let mut buf = [0u8; REQUEST_READ];
+            match poll_io(&self.client, Direction::Read, cx, &mut |fd| {
+                recv(fd, &mut buf)
+            }) {
+                Poll::Ready(Ok(0) | Err(_)) => {
+                    self.step(|s, now| s.handle_eof(now));
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.step(|s, now| s.handle_input(now, &buf[..n]));
+                    return Poll::Ready(());
+                }
+                Poll::Pending => {}
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                self.step(|s, now| s.handle_timeout(now));
+                return Poll::Ready(());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Performs one action (not `Close`) and reports its outcome.
@@ -167,26 +210,31 @@ impl<R: Runtime> Connection<R> {
                 }
             }
             Action::Resolve { host, port: _ } => {
-                match self.pending(resolve::resolve(&rt, host)).await {
+                match self.pending(Box::pin(resolve::resolve(&rt, host))).await {
                     Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
                     Err(why) => self.interrupted(why),
                 }
             }
             Action::IdentQuery { to, query } => {
                 let from = self.session.local().ip();
-                match self.pending(ident::exchange(&rt, from, to, query)).await {
+                match self
+                    .pending(Box::pin(ident::exchange(&rt, from, to, query)))
+                    .await
+                {
                     Ok(r) => self.outcome(ActionOutcome::Ident(r.map_err(|e| e.kind()))),
                     Err(why) => self.interrupted(why),
                 }
             }
-            Action::Connect(addr) => match self.pending(net::connect(&rt, addr, None)).await {
-                Ok(Ok(stream)) => {
-                    self.other = Some(stream);
-                    self.outcome(ActionOutcome::Connected(Ok(())));
+            Action::Connect(addr) => {
+                match self.pending(Box::pin(net::connect(&rt, addr, None))).await {
+                    Ok(Ok(stream)) => {
+                        self.other = Some(stream);
+                        self.outcome(ActionOutcome::Connected(Ok(())));
+                    }
+                    Ok(Err(e)) => self.outcome(ActionOutcome::Connected(Err(e.kind()))),
+                    Err(why) => self.interrupted(why),
                 }
-                Ok(Err(e)) => self.outcome(ActionOutcome::Connected(Err(e.kind()))),
-                Err(why) => self.interrupted(why),
-            },
+            }
             Action::Bind(addr) => {
                 let bound = net::listen(addr).and_then(|l| {
                     let at = net::local_addr(&l)?;
@@ -205,7 +253,7 @@ impl<R: Runtime> Connection<R> {
                     return self.outcome(ActionOutcome::Accepted(Err(ErrorKind::NotConnected)));
                 };
                 // One inbound connection only: the listener closes after it.
-                match self.pending(rt.accept(&listener)).await {
+                match self.pending(Box::pin(rt.accept(&listener))).await {
                     Ok(Ok((stream, from))) => {
                         self.other = Some(stream);
                         self.outcome(ActionOutcome::Accepted(Ok(from)));
@@ -250,6 +298,8 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// Waits for `fut` while watching the session's deadline and the client.
+    /// Callers box `fut`: a pending action's state then exists only while it is
+    /// pending, and the connection stays small while it relays.
     async fn pending<T>(&mut self, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
         let deadline = self.session.poll_timeout();
         let rt = self.rt.clone();
@@ -293,21 +343,4 @@ async fn sleep_until<R: Runtime>(rt: &R, deadline: Option<Instant>) {
         Some(d) => rt.sleep_until(d).await,
         None => std::future::pending().await,
     }
-}
-
-/// Runs `fut` until `deadline`; `None` when the deadline came first.
-async fn within<R: Runtime, T>(
-    rt: &R,
-    deadline: Option<Instant>,
-    fut: impl Future<Output = T>,
-) -> Option<T> {
-    let mut fut = pin!(fut);
-    let mut timer = pin!(sleep_until(rt, deadline));
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
 }

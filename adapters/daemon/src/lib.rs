@@ -31,6 +31,7 @@ pub mod logging;
 pub mod net;
 pub mod observe;
 pub mod options;
+pub mod pipe;
 mod relay;
 mod resolve;
 pub mod runtime;

@@ -15,10 +15,12 @@ use std::os::fd::AsFd;
 pub const LISTEN_BACKLOG: i32 = 1024;
 
 /// A non-blocking listening socket on `addr` (`SO_REUSEADDR`, so that a restart
-/// does not wait for old connections' TIME_WAIT).
+/// does not wait for old connections' TIME_WAIT; `TCP_NODELAY`, which accepted
+/// connections inherit, so that relayed small writes are not held back).
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;

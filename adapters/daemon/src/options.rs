@@ -279,6 +279,20 @@ pub struct LimitOptions {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_early_data: Option<usize>,
+
+    /// Pipes for splice(2) that may exist at once, all relays together (taken only while bytes are in flight; 0: never splice, copy through user space)
+    #[arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_pipes: Option<usize>,
+
+    /// Capacity asked for each splice pipe, in bytes (the kernel may give less)
+    #[arg(
+        id = "limits.relay_pipe_size",
+        long = "relay-pipe-size",
+        value_name = "BYTES"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_pipe_size: Option<usize>,
 }
 
 /// `[timeouts]`: durations (`10`, `2.5`, `"500ms"`, `"2m"`, `"1h"`).
@@ -417,6 +431,8 @@ impl Options {
                 max_user_id: Some(core.limits.max_user_id),
                 max_host: Some(core.limits.max_host),
                 max_early_data: Some(core.max_early_data),
+                relay_pipes: Some(crate::pipe::DEFAULT_MAX_PIPES),
+                relay_pipe_size: Some(crate::pipe::DEFAULT_PIPE_SIZE),
             },
             timeouts: TimeoutOptions {
                 handshake: Some(Seconds(core.timeouts.handshake)),

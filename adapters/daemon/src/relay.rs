@@ -3,11 +3,14 @@
 //! neither side sends for the idle timeout, or the server cuts relays at the
 //! end of its shutdown grace period.
 //!
-//! It is readiness-driven and holds nothing while idle: a direction waits for
-//! its source to be readable, then moves what is there through a per-thread
-//! scratch buffer straight into the destination. Only bytes the destination
-//! could not take at once are kept (a per-direction buffer that exists while
-//! they are in flight).
+//! It is readiness-driven and holds nothing while idle. A direction waits for
+//! its source to be readable, then moves what is there:
+//! - on Linux with splice(2): socket → pipe → socket, the bytes never entering
+//!   user space, through a pipe taken from a bounded pool ([`crate::pipe`]) only
+//!   while bytes are in flight;
+//! - otherwise (no pipe available, splice refused): through a per-thread
+//!   scratch buffer straight into the destination, keeping only what the
+//!   destination could not take at once.
 //!
 //! Semantics: end of stream on one side shuts down the other side's sending
 //! half (TCP half-close) and the other direction goes on; a read or write error
@@ -15,16 +18,19 @@
 //! the client's early data goes first; bytes are counted as they are written,
 //! so the counts are exact even when the relay ends with an error.
 
-use crate::runtime::{poll_io, recv, send, shutdown_write, Direction, Runtime, Stream};
+use crate::pipe::{Pipe, PipePool};
+use crate::runtime::{recv, send, shutdown_write, Direction, Runtime, Stream};
+use rustix::pipe::{splice, SpliceFlags};
 use socks4_proto::server::{RelayEnd, RelayStats};
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
+use std::os::fd::AsFd;
 use std::pin::pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Size of the per-thread scratch buffer a chunk moves through.
+/// Size of the per-thread scratch buffer a chunk moves through on the copy path.
 pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
 
 /// How many chunks one direction moves before it lets other tasks run.
@@ -34,54 +40,128 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_SIZE].into_boxed_slice());
 }
 
+/// splice(2) between a socket and a pipe, never blocking.
+fn splice_fd(from: impl AsFd, to: impl AsFd, len: usize) -> io::Result<usize> {
+    splice(from, None, to, None, len, SpliceFlags::NONBLOCK).map_err(io::Error::from)
+}
+
+/// Whether splice's error means "not for these descriptors": copy instead.
+fn splice_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
+            || code == rustix::io::Errno::NOSYS.raw_os_error()
+    )
+}
+
 /// One direction's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Half {
-    /// Bytes read but not yet written, from `sent` on; empty (no allocation)
-    /// whenever the destination keeps up.
+    /// Copy path: bytes read but not yet written, from `sent` on; empty (no
+    /// allocation) whenever the destination keeps up.
     pending: Vec<u8>,
     sent: usize,
+    /// Splice path: the pipe holding `in_pipe` bytes in flight.
+    pipe: Option<Pipe>,
+    in_pipe: usize,
+    /// Whether to try splice (cleared when the kernel refuses it).
+    splice: bool,
     /// Bytes written to the destination.
     moved: u64,
     /// The source reached end of stream.
     eof: bool,
     /// End of stream was passed on; nothing more to do.
     done: bool,
+    /// What this direction waits for: its source readable or its destination
+    /// writable.
+    blocked: Option<Direction>,
 }
 
 impl Half {
+    fn new(pending: Vec<u8>, splice: bool) -> Half {
+        Half {
+            pending,
+            sent: 0,
+            pipe: None,
+            in_pipe: 0,
+            splice,
+            moved: 0,
+            eof: false,
+            done: false,
+            blocked: None,
+        }
+    }
+
     /// Moves bytes from `from` to `to` until both would block (Pending), the
     /// source's end of stream has been passed on (Ready(Ok)), or an error.
+    ///
+    /// A direction that is waiting for readiness asks only its runtime until
+    /// the socket it waits on is ready: being woken for the other direction
+    /// costs it no system call.
     fn poll<S: Stream>(&mut self, from: &S, to: &S, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.done {
             return Poll::Ready(Ok(()));
         }
+        if let Some(dir) = self.blocked {
+            let socket = if dir == Direction::Read { from } else { to };
+            match socket.poll_ready(dir, cx) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => return Poll::Pending,
+            }
+            self.blocked = None;
+        }
         for _ in 0..CHUNKS_PER_POLL {
-            // First what is waiting for the destination.
-            while self.sent < self.pending.len() {
-                let n = match poll_io(to, Direction::Write, cx, &mut |fd| {
-                    send(fd, &self.pending[self.sent..])
-                }) {
-                    Poll::Ready(r) => r?,
-                    Poll::Pending => return Poll::Pending,
-                };
-                self.sent += n;
-                self.moved += n as u64;
-            }
-            if !self.pending.is_empty() {
-                self.pending = Vec::new();
-                self.sent = 0;
-            }
-            if self.eof {
+            // First what is in flight: in the pipe, or kept from a copy.
+            let flushed = if let Some(pipe) = &self.pipe {
+                to.try_io(Direction::Write, |fd| {
+                    splice_fd(&pipe.read, fd, self.in_pipe)
+                })
+                .inspect(|&n| {
+                    self.in_pipe -= n;
+                    if self.in_pipe == 0 {
+                        if let Some(pipe) = self.pipe.take() {
+                            PipePool::global().put(pipe);
+                        }
+                    }
+                })
+            } else if self.sent < self.pending.len() {
+                to.try_io(Direction::Write, |fd| send(fd, &self.pending[self.sent..]))
+                    .inspect(|&n| {
+                        self.sent += n;
+                        if self.sent == self.pending.len() {
+                            self.pending = Vec::new();
+                            self.sent = 0;
+                        }
+                    })
+            } else if self.eof {
                 // The peer may already be gone; the other direction finds out.
-                let _ = shutdown_write(std::os::fd::AsFd::as_fd(to));
+                let _ = shutdown_write(to.as_fd());
                 self.done = true;
                 return Poll::Ready(Ok(()));
-            }
-            match self.move_chunk(from, to) {
-                Ok(()) => {}
+            } else {
+                // Nothing in flight: move a new chunk (`WouldBlock`: the source
+                // has nothing).
+                let moved = if self.splice {
+                    self.splice_chunk(from, to)
+                } else {
+                    self.copy_chunk(from, to)
+                };
+                match moved {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        match self.wait(from, Direction::Read, cx) {
+                            Poll::Ready(r) => r?,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                        continue;
+                    }
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            };
+            match flushed {
+                Ok(n) => self.moved += n as u64,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    match from.poll_ready(Direction::Read, cx) {
+                    match self.wait(to, Direction::Write, cx) {
                         Poll::Ready(r) => r?,
                         Poll::Pending => return Poll::Pending,
                     }
@@ -94,10 +174,73 @@ impl Half {
         Poll::Pending
     }
 
+    /// After a `WouldBlock`: asks the runtime to wake the task when `socket` is
+    /// ready for `dir`, and remembers that this direction waits for it.
+    fn wait<S: Stream>(
+        &mut self,
+        socket: &S,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let polled = socket.poll_ready(dir, cx);
+        if polled.is_pending() {
+            self.blocked = Some(dir);
+        }
+        polled
+    }
+
+    /// Splices what the source has into a pipe and on into the destination;
+    /// keeps the pipe if the destination did not take it all. Falls back to
+    /// [`copy_chunk`](Self::copy_chunk) without a pipe. `WouldBlock` when the
+    /// source has nothing.
+    fn splice_chunk<S: Stream>(&mut self, from: &S, to: &S) -> io::Result<()> {
+        let pool = PipePool::global();
+        let Some(pipe) = pool.take() else {
+            return self.copy_chunk(from, to);
+        };
+        let n = match from.try_io(Direction::Read, |fd| splice_fd(fd, &pipe.write, pipe.size)) {
+            Ok(n) => n,
+            Err(e) => {
+                pool.put(pipe);
+                if splice_unsupported(&e) {
+                    self.splice = false;
+                    return self.copy_chunk(from, to);
+                }
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            pool.put(pipe);
+            self.eof = true;
+            return Ok(());
+        }
+        match to.try_io(Direction::Write, |fd| splice_fd(&pipe.read, fd, n)) {
+            Ok(m) => {
+                self.moved += m as u64;
+                if m == n {
+                    pool.put(pipe);
+                } else {
+                    self.pipe = Some(pipe);
+                    self.in_pipe = n - m;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.pipe = Some(pipe);
+                self.in_pipe = n;
+                Ok(())
+            }
+            Err(e) => {
+                pool.discard(pipe);
+                Err(e)
+            }
+        }
+    }
+
     /// Reads one chunk into the scratch buffer and writes as much of it as the
     /// destination takes; keeps the rest. `WouldBlock` when the source has
     /// nothing.
-    fn move_chunk<S: Stream>(&mut self, from: &S, to: &S) -> io::Result<()> {
+    fn copy_chunk<S: Stream>(&mut self, from: &S, to: &S) -> io::Result<()> {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let n = from.try_io(Direction::Read, |fd| recv(fd, &mut scratch))?;
@@ -116,6 +259,15 @@ impl Half {
             }
             Ok(())
         })
+    }
+}
+
+impl Drop for Half {
+    fn drop(&mut self) {
+        // A pipe with bytes left in it cannot be reused.
+        if let Some(pipe) = self.pipe.take() {
+            PipePool::global().discard(pipe);
+        }
     }
 }
 
@@ -163,14 +315,12 @@ pub(crate) async fn relay<R: Runtime>(
     idle: Option<Duration>,
     cut: impl Future<Output = ()>,
 ) -> (RelayStats, RelayEnd) {
+    let splice = PipePool::global().enabled();
     let mut pair = Pair {
         client,
         dest,
-        up: Half {
-            pending: leftover,
-            ..Half::default()
-        },
-        down: Half::default(),
+        up: Half::new(leftover, splice),
+        down: Half::new(Vec::new(), splice),
     };
     let mut cut = pin!(cut);
     let mut last_moved = 0;

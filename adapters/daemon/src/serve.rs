@@ -10,12 +10,13 @@ use crate::net;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
 use futures_lite::future::FutureExt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 /// A server binary's `main`: command line, settings (exit status 2 when they are
@@ -101,6 +102,8 @@ pub async fn serve<R: Runtime>(
     daemon: Daemon,
     listeners: Vec<TcpListener>,
 ) -> io::Result<()> {
+    let settings = daemon.settings();
+    crate::pipe::PipePool::global().configure(settings.relay_pipe_size, settings.relay_pipes);
     for listener in listeners {
         let addr = net::local_addr(&listener)?;
         let counts = daemon.books().counters.add_listener(addr);
@@ -142,13 +145,17 @@ async fn accept_loop<R: Runtime>(
     counts: Arc<ListenerCounts>,
 ) {
     let mut backoff = Duration::from_millis(5);
+    let mut shutdown = pin!(daemon.shutdown_requested());
     loop {
-        // Shutdown first: `or` polls its left side first.
-        let accepted = async {
-            daemon.shutdown_requested().await;
-            None
-        }
-        .or(async { Some(rt.accept(&listener).await) });
+        let accept = rt.accept(&listener);
+        let mut accept = pin!(accept);
+        // Shutdown first: once asked for, nothing more is accepted.
+        let accepted = poll_fn(|cx| {
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            accept.as_mut().poll(cx).map(Some)
+        });
         match accepted.await {
             None => return, // shutting down: the listener closes here
             Some(Ok(_)) if daemon.is_shutting_down() => return,

@@ -37,6 +37,10 @@ pub struct Settings {
     pub max_connections: usize,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Splice pipes that may exist at once (0: copy through user space).
+    pub relay_pipes: usize,
+    /// Capacity asked for each splice pipe.
+    pub relay_pipe_size: usize,
     /// Log line format.
     pub log_format: LogFormat,
     /// Log level (`-v`/`-q` applied).
@@ -152,6 +156,8 @@ impl Settings {
             server,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             shutdown_grace,
+            relay_pipes: all.limits.relay_pipes.expect(HAS_DEFAULT),
+            relay_pipe_size: all.limits.relay_pipe_size.expect(HAS_DEFAULT),
             log_format: all.log_format.expect(HAS_DEFAULT),
             log_level: all.log_level.expect(HAS_DEFAULT).shifted(sources.verbosity),
             sources,

@@ -225,13 +225,22 @@ impl ServerSession {
     /// The next action, in order. Drain after every `handle_*` call.
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() && self.state == State::Relaying {
+            // A relay may last for hours: hold no queue memory meanwhile.
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     /// The next event, in order.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.state == State::Relaying {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
@@ -502,6 +511,10 @@ impl ServerSession {
 
     fn start_relay(&mut self) {
         self.state = State::Relaying;
+        // What only the handshake needed goes, so that a long relay holds little.
+        self.candidates = VecDeque::new();
+        self.allowed_peers = Vec::new();
+        self.req = None;
         let client_leftover = std::mem::take(&mut self.buf);
         self.actions
             .push_back(Action::StartRelay { client_leftover });

@@ -1,175 +1,319 @@
-//! `socks4-load`: compares the server binaries side by side on loopback:
-//! connections per second, relay throughput and memory per idle relayed
-//! connection. Run it in release mode, from the workspace root:
+//! `socks4-load`: the project's benchmark. It compares, side by side on
+//! loopback, a direct connection (no proxy: the limit), our three servers and
+//! Dante (skipped with a message when `danted` is not installed), in
+//! interleaved rounds, and prints Markdown tables of medians with min–max and
+//! ratios to direct and to Dante. Run it in release mode from the workspace
+//! root:
 //!
 //! ```sh
-//! cargo run --release -p socks4-tests --bin socks4-load [SECONDS] [IDLE_CONNECTIONS] [ROUNDS]
+//! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
 //! ```
 //!
-//! It prints a Markdown table (the README records one). Every byte stays on
-//! 127.0.0.1; every phase is bounded in time and count.
+//! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
+//! 32 bytes echoed, close), handshake p50/p99 at 128 clients, GB/s of 1 and 64
+//! streams each way with the proxy's CPU seconds per GB, KiB of proxy memory
+//! per idle relayed connection, and how busy the machine was with other work.
+//! Every byte stays on 127.0.0.1; every phase is bounded in time and count.
 
-use socks4_tests::e2e::{connect_to, peer, socks_request, Server};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread;
+use socks4_tests::load::{self, Peers, Subject, Way};
+use socks4_tests::procfs;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
-const CLIENT_THREADS: usize = 4;
-const THROUGHPUT_BYTES: usize = 256 << 20;
+const CLIENTS: [usize; 3] = [1, 16, 128];
+
+struct Options {
+    rounds: usize,
+    seconds: u64,
+    bytes: u64,
+    idle: usize,
+    skip_idle: bool,
+    skip_throughput: bool,
+    only: Option<String>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        rounds: 5,
+        seconds: 3,
+        bytes: 1 << 30,
+        idle: 9900,
+        skip_idle: false,
+        skip_throughput: false,
+        only: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = || args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        match args[i].as_str() {
+            "--rounds" => o.rounds = value().expect("--rounds N") as usize,
+            "--seconds" => o.seconds = value().expect("--seconds N"),
+            "--bytes-mib" => o.bytes = value().expect("--bytes-mib N") << 20,
+            "--idle" => o.idle = value().expect("--idle N") as usize,
+            "--skip-idle" => {
+                o.skip_idle = true;
+                i += 1;
+                continue;
+            }
+            "--skip-throughput" => {
+                o.skip_throughput = true;
+                i += 1;
+                continue;
+            }
+            "--only" => {
+                o.only = args.get(i + 1).cloned();
+                i += 2;
+                continue;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// Samples of one figure for one subject.
+#[derive(Default)]
+struct Samples(BTreeMap<(String, String), Vec<f64>>);
+
+impl Samples {
+    fn add(&mut self, subject: &str, figure: &str, v: f64) {
+        self.0
+            .entry((subject.to_owned(), figure.to_owned()))
+            .or_default()
+            .push(v);
+    }
+
+    fn median(&self, subject: &str, figure: &str) -> Option<f64> {
+        let mut v = self
+            .0
+            .get(&(subject.to_owned(), figure.to_owned()))?
+            .clone();
+        v.sort_by(f64::total_cmp);
+        Some(v[v.len() / 2])
+    }
+
+    fn cell(&self, subject: &str, figure: &str, decimals: usize) -> String {
+        let Some(v) = self.0.get(&(subject.to_owned(), figure.to_owned())) else {
+            return "–".into();
+        };
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        let (lo, mid, hi) = (v[0], v[v.len() / 2], v[v.len() - 1]);
+        if v.len() == 1 {
+            format!("{mid:.decimals$}")
+        } else {
+            format!("{mid:.decimals$} ({lo:.decimals$}–{hi:.decimals$})")
+        }
+    }
+}
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
-    let idle: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    // All servers run at once and are measured in interleaved rounds, so that a
-    // burst of other load on the machine hits them alike; medians are reported.
-    let servers: Vec<(&str, Server)> = ADAPTERS
-        .iter()
-        .map(|bin| {
-            (
-                *bin,
-                Server::start(bin, &["-qqq", "--max-connections", "100000"]),
-            )
-        })
-        .collect();
-    let mut cps = vec![Vec::new(); servers.len()];
-    let mut cpu = vec![Vec::new(); servers.len()];
-    let mut mbps = vec![Vec::new(); servers.len()];
-    for _ in 0..rounds {
-        for (i, (_, server)) in servers.iter().enumerate() {
-            let before = cpu_micros(server.pid());
-            let (rate, count) = connections_per_second(server, Duration::from_secs(seconds));
-            cps[i].push(rate);
-            cpu[i].push((cpu_micros(server.pid()) - before) as f64 / count.max(1) as f64);
-            mbps[i].push(throughput(server));
+    if std::env::args().nth(1).as_deref() == Some("--peers") {
+        load::serve_peers(160);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("--against") {
+        // Profiling aid: CPS against a server started by hand.
+        let args: Vec<String> = std::env::args().collect();
+        let proxy = args[2].parse().expect("--against IP:PORT CLIENTS SECONDS");
+        let clients = args[3].parse().expect("CLIENTS");
+        let seconds = args[4].parse().expect("SECONDS");
+        let peers = Peers::start();
+        let s = Subject::external(proxy);
+        let c = load::connections_per_second(&s, peers.echo, clients, Duration::from_secs(seconds));
+        println!(
+            "{} connections, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+            c.count, c.rate, c.p50_ms, c.p99_ms
+        );
+        return;
+    }
+    let o = options();
+    let peers = Peers::start();
+    let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
+    let mut subjects = vec![Subject::direct()];
+    for bin in ADAPTERS.iter().filter(|b| wanted(b)) {
+        subjects.push(Subject::ours(bin, false));
+    }
+    let logged = Subject::ours(ADAPTERS[0], true);
+    match Subject::dante().filter(|_| wanted("dante")) {
+        Some(d) => subjects.push(d),
+        None => eprintln!(
+            "danted not found (Debian package dante-server) or not chosen: Dante is left out"
+        ),
+    }
+    let names: Vec<String> = subjects.iter().map(|s| s.name.clone()).collect();
+    let mut samples = Samples::default();
+    let duration = Duration::from_secs(o.seconds);
+    let me = std::process::id();
+    let mut other_load = Vec::new();
+
+    for round in 0..o.rounds {
+        eprintln!("round {}/{}", round + 1, o.rounds);
+        let busy0 = procfs::machine_busy();
+        let ours0: Duration = subjects.iter().map(Subject::cpu).sum::<Duration>()
+            + logged.cpu()
+            + procfs::cpu(me)
+            + procfs::cpu(peers.pid());
+        let wall0 = Instant::now();
+        for s in subjects.iter().chain([&logged]) {
+            for clients in CLIENTS {
+                if s.name == logged.name && clients != 16 {
+                    continue;
+                }
+                let c = load::connections_per_second(s, peers.echo, clients, duration);
+                samples.add(&s.name, &format!("cps{clients}"), c.rate);
+                if clients == 128 {
+                    samples.add(&s.name, "p50", c.p50_ms);
+                    samples.add(&s.name, "p99", c.p99_ms);
+                }
+            }
+        }
+        // The -q twin of the logged subject, measured right after it.
+        if let Some(quiet) = subjects.iter().find(|s| s.name == ADAPTERS[0]) {
+            let c = load::connections_per_second(quiet, peers.echo, 16, duration);
+            samples.add(&logged.name, "cps16q", c.rate);
+        }
+        for s in subjects.iter().filter(|_| !o.skip_throughput) {
+            for (streams, way, label) in [
+                (1, Way::Down, "down1"),
+                (1, Way::Up, "up1"),
+                (64, Way::Down, "down64"),
+                (64, Way::Up, "up64"),
+            ] {
+                let cpu0 = s.cpu();
+                let took = load::throughput(s, &peers, streams, way, o.bytes);
+                let cpu = s.cpu().saturating_sub(cpu0);
+                let gb = o.bytes as f64 / 1e9;
+                samples.add(&s.name, label, gb / took.as_secs_f64());
+                if s.proxy.is_some() {
+                    samples.add(&s.name, &format!("cpu_{label}"), cpu.as_secs_f64() / gb);
+                }
+            }
+        }
+        let wall = wall0.elapsed();
+        let busy = procfs::machine_busy().saturating_sub(busy0);
+        let ours = (subjects.iter().map(Subject::cpu).sum::<Duration>()
+            + logged.cpu()
+            + procfs::cpu(me)
+            + procfs::cpu(peers.pid()))
+        .saturating_sub(ours0);
+        let other = busy.saturating_sub(ours).as_secs_f64()
+            / (wall.as_secs_f64() * f64::from(procfs::cpus()))
+            * 100.0;
+        other_load.push(other);
+    }
+    drop(logged);
+
+    if !o.skip_idle {
+        // Each subject fresh, with fresh peers, so that nothing left from the
+        // other phases counts.
+        drop(subjects);
+        drop(peers);
+        let mut fresh: Vec<Box<dyn Fn() -> Option<Subject>>> = Vec::new();
+        for bin in ADAPTERS {
+            fresh.push(Box::new(move || Some(Subject::ours(bin, false))));
+        }
+        fresh.push(Box::new(Subject::dante));
+        for make in fresh {
+            let Some(s) = make() else { continue };
+            let peers = Peers::start();
+            let kib = load::idle_memory(&s, peers.hold, o.idle);
+            samples.add(&s.name, "idle_kib", kib);
         }
     }
-    println!("Medians of {rounds} interleaved rounds of {seconds} s; {CLIENT_THREADS} client threads; {idle} idle connections.\n");
-    println!("| adapter | connections/s | server CPU µs per connection | relay MB/s | KiB per idle relayed connection |");
-    println!("| --- | --- | --- | --- | --- |");
-    for (i, (bin, server)) in servers.iter().enumerate() {
-        let kib = idle_memory(server, idle);
+
+    print_tables(&o, &names, &samples, &other_load);
+}
+
+fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) {
+    let mut load = other_load.to_vec();
+    load.sort_by(f64::total_cmp);
+    println!(
+        "{} interleaved rounds; medians (min–max). CPS phases {} s each; throughput {} MiB per figure; \
+         {} idle connections. Other load on the machine during the rounds: median {:.1}% of its {} CPUs (max {:.1}%).\n",
+        o.rounds,
+        o.seconds,
+        o.bytes >> 20,
+        o.idle,
+        load.get(load.len() / 2).copied().unwrap_or(0.0),
+        procfs::cpus(),
+        load.last().copied().unwrap_or(0.0)
+    );
+    println!("| subject | conn/s, 1 client | conn/s, 16 | conn/s, 128 | handshake p50 ms @128 | p99 ms @128 |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for n in names {
         println!(
-            "| {bin} | {:.0} | {:.0} | {:.0} | {kib:.1} |",
-            median(&mut cps[i]),
-            median(&mut cpu[i]),
-            median(&mut mbps[i])
+            "| {n} | {} | {} | {} | {} | {} |",
+            s.cell(n, "cps1", 0),
+            s.cell(n, "cps16", 0),
+            s.cell(n, "cps128", 0),
+            s.cell(n, "p50", 2),
+            s.cell(n, "p99", 2)
         );
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Full CONNECT handshakes (outbound connect included) per second, from
-/// `CLIENT_THREADS` clients in parallel.
-fn connections_per_second(server: &Server, duration: Duration) -> (f64, u64) {
-    // A destination that accepts and closes at once.
-    let target = peer(usize::MAX, drop);
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let proxy = server.addr;
-    let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENT_THREADS)
-        .map(|_| {
-            let (done, stop) = (done.clone(), stop.clone());
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let c = socks_request(proxy, &connect_to(target, b"load"), |_| {});
-                    if matches!(
-                        c.events.last(),
-                        Some(socks4_proto::client::Event::Granted(_))
-                    ) {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
-    thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
+    let logged = format!("{} (info log)", ADAPTERS[0]);
+    if let (Some(l), Some(q)) = (s.median(&logged, "cps16"), s.median(&logged, "cps16q")) {
+        println!(
+            "\nDefault log level (one info line per connection, to a file) against `-qqq`, {}, 16 clients: {:.0} vs {:.0} conn/s ({:+.1}%).",
+            ADAPTERS[0],
+            l,
+            q,
+            (l / q - 1.0) * 100.0
+        );
     }
-    let count = done.load(Ordering::Relaxed);
-    (count as f64 / started.elapsed().as_secs_f64(), count)
-}
-
-/// The process's user + system CPU time so far, in microseconds.
-fn cpu_micros(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    let hz = 100; // USER_HZ on Linux
-    ticks * 1_000_000 / hz
-}
-
-/// Bytes per second through one relayed connection to a discarding sink.
-fn throughput(server: &Server) -> f64 {
-    let sink = peer(1, |mut s| {
-        let mut buf = vec![0u8; 1 << 16];
-        let mut total = 0u64;
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
+    println!("\n| subject | GB/s 1 stream ↓ | 1 ↑ | 64 streams ↓ | 64 ↑ | proxy CPU s/GB 1↓ | 1↑ | 64↓ | 64↑ |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for n in names {
+        println!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.cell(n, "down1", 2),
+            s.cell(n, "up1", 2),
+            s.cell(n, "down64", 2),
+            s.cell(n, "up64", 2),
+            s.cell(n, "cpu_down1", 2),
+            s.cell(n, "cpu_up1", 2),
+            s.cell(n, "cpu_down64", 2),
+            s.cell(n, "cpu_up64", 2)
+        );
+    }
+    println!("\n| subject | KiB per idle relayed connection |");
+    println!("| --- | --- |");
+    for n in names.iter().skip(1) {
+        println!("| {n} | {} |", s.cell(n, "idle_kib", 1));
+    }
+    // Ratios of medians: ours against direct and against Dante.
+    let dante = names.iter().find(|n| n.starts_with("Dante"));
+    let figures = [
+        ("cps1", "conn/s 1", true),
+        ("cps16", "conn/s 16", true),
+        ("cps128", "conn/s 128", true),
+        ("p99", "p99 @128", false),
+        ("down1", "GB/s 1↓", true),
+        ("up1", "GB/s 1↑", true),
+        ("down64", "GB/s 64↓", true),
+        ("up64", "GB/s 64↑", true),
+        ("cpu_down64", "CPU/GB 64↓", false),
+        ("cpu_up64", "CPU/GB 64↑", false),
+        ("idle_kib", "KiB idle", false),
+    ];
+    for (against, label) in [(names.first(), "direct"), (dante, "Dante")] {
+        let Some(base) = against else { continue };
+        println!("\nRatios to {label} (median / median):\n");
+        let header: Vec<&str> = figures.iter().map(|f| f.1).collect();
+        println!("| subject | {} |", header.join(" | "));
+        println!("| --- |{}", " --- |".repeat(figures.len()));
+        for n in names.iter().filter(|n| n.starts_with("socks4d")) {
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|(f, _, _)| match (s.median(n, f), s.median(base, f)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                    _ => "–".into(),
+                })
+                .collect();
+            println!("| {n} | {} |", cells.join(" | "));
         }
-        let _ = s.write_all(&total.to_be_bytes());
-    });
-    let c = socks_request(server.addr, &connect_to(sink, b""), |_| {});
-    let mut s = c.stream;
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let chunk = vec![0x5au8; 1 << 16];
-    let started = Instant::now();
-    for _ in 0..THROUGHPUT_BYTES / chunk.len() {
-        s.write_all(&chunk).unwrap();
     }
-    s.shutdown(Shutdown::Write).unwrap();
-    let mut total = [0u8; 8];
-    s.read_exact(&mut total).unwrap();
-    assert_eq!(u64::from_be_bytes(total) as usize, THROUGHPUT_BYTES);
-    THROUGHPUT_BYTES as f64 / started.elapsed().as_secs_f64() / 1e6
-}
-
-/// The server's resident memory growth per idle relayed connection, in KiB.
-fn idle_memory(server: &Server, count: usize) -> f64 {
-    // A destination that holds its connections open without reading or writing.
-    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let keep = held.clone();
-    let target = peer(count, move |s| keep.lock().unwrap().push(s));
-    thread::sleep(Duration::from_millis(300));
-    let before = rss_kib(server.pid());
-    let mut clients: Vec<TcpStream> = Vec::with_capacity(count);
-    for _ in 0..count {
-        let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
-        assert!(matches!(
-            c.events.last(),
-            Some(socks4_proto::client::Event::Granted(_))
-        ));
-        clients.push(c.stream);
-    }
-    thread::sleep(Duration::from_millis(500));
-    let after = rss_kib(server.pid());
-    drop(clients);
-    held.lock().unwrap().clear();
-    (after.saturating_sub(before)) as f64 / count as f64
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }

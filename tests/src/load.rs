@@ -1,0 +1,478 @@
+//! The pieces of the benchmark (`socks4-load`): the subjects (no proxy, our
+//! servers, Dante), the loopback peers they relay to (in a process of their own,
+//! so that their descriptors and CPU are counted apart), and the measurements:
+//! connections per second with handshake latency, throughput with the proxy's
+//! CPU per GB, and memory per idle relayed connection.
+//!
+//! Every byte stays on 127.0.0.1; every loop is bounded by a count or a time.
+
+use crate::e2e::{free_port, server_binary};
+use crate::procfs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a benchmark step may wait for a peer before giving up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Bytes a CPS client sends and gets back after the handshake.
+pub const ECHO_BYTES: usize = 32;
+
+/// What is measured: a way for a client to reach a destination.
+pub struct Subject {
+    /// Its name in the tables.
+    pub name: String,
+    /// The proxy's address; `None` for a direct connection.
+    pub proxy: Option<SocketAddr>,
+    child: Option<Child>,
+}
+
+impl Subject {
+    /// No proxy: the client connects to the destination itself (the limit).
+    pub fn direct() -> Subject {
+        Subject {
+            name: "direct (no proxy)".into(),
+            proxy: None,
+            child: None,
+        }
+    }
+
+    /// A proxy someone else started, at `proxy`.
+    pub fn external(proxy: SocketAddr) -> Subject {
+        Subject {
+            name: proxy.to_string(),
+            proxy: Some(proxy),
+            child: None,
+        }
+    }
+
+    /// One of our server binaries on a free loopback port; `log` keeps the
+    /// default log level (one line per connection, to a file) instead of `-qqq`.
+    pub fn ours(binary: &str, log: bool) -> Subject {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(server_binary(binary));
+        cmd.args(["--listen", &listen, "--max-connections", "19000"]);
+        let stderr = if log {
+            let path = std::env::temp_dir()
+                .join(format!("socks4-load-{}-{binary}.log", std::process::id()));
+            Stdio::from(std::fs::File::create(path).expect("log file"))
+        } else {
+            cmd.arg("-qqq");
+            Stdio::null()
+        };
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let name = if log {
+            format!("{binary} (info log)")
+        } else {
+            binary.to_owned()
+        };
+        Subject::started(name, listen.parse().unwrap(), child)
+    }
+
+    /// Dante (`danted` from Debian's dante-server), logging nothing, on a free
+    /// loopback port; `None` when it is not installed.
+    pub fn dante() -> Option<Subject> {
+        let danted = ["/usr/sbin/danted", "/usr/bin/danted"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())?;
+        let port = free_port();
+        let conf =
+            std::env::temp_dir().join(format!("socks4-load-{}-danted.conf", std::process::id()));
+        std::fs::write(
+            &conf,
+            format!(
+                "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
+                 clientmethod: none\nsocksmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\n\
+                 client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n\
+                 socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect bind\n}}\n"
+            ),
+        )
+        .ok()?;
+        let child = Command::new(danted)
+            .arg("-f")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Subject::started(
+            "Dante 1.4".into(),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        ))
+    }
+
+    fn started(name: String, addr: SocketAddr, child: Child) -> Subject {
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "{name} did not start");
+            thread::sleep(Duration::from_millis(20));
+        }
+        Subject {
+            name,
+            proxy: Some(addr),
+            child: Some(child),
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU time the server's processes used so far.
+    pub fn cpu(&self) -> Duration {
+        self.pid().map_or(Duration::ZERO, procfs::cpu)
+    }
+
+    /// A connection to `dest`, through the proxy if there is one: the stream
+    /// (ready to relay) and how long the TCP connect plus handshake took.
+    pub fn open(&self, dest: SocketAddr) -> io::Result<(TcpStream, Duration)> {
+        let started = Instant::now();
+        let Some(proxy) = self.proxy else {
+            let s = TcpStream::connect(dest)?;
+            s.set_nodelay(true)?;
+            return Ok((s, started.elapsed()));
+        };
+        let mut s = TcpStream::connect(proxy)?;
+        s.set_nodelay(true)?;
+        let SocketAddr::V4(v4) = dest else {
+            return Err(io::Error::other("IPv4 destinations only"));
+        };
+        let mut req = vec![4, 1];
+        req.extend_from_slice(&v4.port().to_be_bytes());
+        req.extend_from_slice(&v4.ip().octets());
+        req.push(0);
+        s.write_all(&req)?;
+        let mut reply = [0u8; 8];
+        s.read_exact(&mut reply)?;
+        if reply[1] != 90 {
+            return Err(io::Error::other(format!("refused with {}", reply[1])));
+        }
+        Ok((s, started.elapsed()))
+    }
+}
+
+impl Drop for Subject {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The peers, in a process of their own (`socks4-load --peers`).
+pub struct Peers {
+    child: Child,
+    /// Echoes [`ECHO_BYTES`] once, then closes.
+    pub echo: SocketAddr,
+    /// Reads an 8-byte big-endian length, sends that many bytes, closes.
+    pub source: SocketAddr,
+    /// Reads until end of stream, then closes.
+    pub sink: SocketAddr,
+    /// Accepts and holds connections without reading.
+    pub hold: SocketAddr,
+}
+
+impl Peers {
+    /// Starts the peers' process (this program, re-run with `--peers`).
+    pub fn start() -> Peers {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .arg("--peers")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the peers");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addrs: Vec<SocketAddr> = line
+            .split_whitespace()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        Peers {
+            child,
+            echo: addrs[0],
+            source: addrs[1],
+            sink: addrs[2],
+            hold: addrs[3],
+        }
+    }
+
+    /// The peers' process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The peers' process: serves until its standard input closes (the parent
+/// went away).
+pub fn serve_peers(echo_threads: usize) {
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let source = TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hold = TcpListener::bind("127.0.0.1:0").unwrap();
+    println!(
+        "{} {} {} {}",
+        echo.local_addr().unwrap(),
+        source.local_addr().unwrap(),
+        sink.local_addr().unwrap(),
+        hold.local_addr().unwrap()
+    );
+    io::stdout().flush().unwrap();
+    let echo = Arc::new(echo);
+    for _ in 0..echo_threads {
+        let l = echo.clone();
+        thread::spawn(move || loop {
+            let Ok((mut s, _)) = l.accept() else { continue };
+            let _ = s.set_nodelay(true);
+            // One exchange, then the peer closes first, as a server does: its
+            // TIME_WAIT then holds none of the connecting side's ports.
+            let mut buf = [0u8; ECHO_BYTES];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(&buf);
+            }
+        });
+    }
+    thread::spawn(move || {
+        for s in source.incoming().flatten() {
+            thread::spawn(move || {
+                let mut s = s;
+                let mut len = [0u8; 8];
+                if s.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut left = u64::from_be_bytes(len);
+                let chunk = vec![0x5au8; 256 * 1024];
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if s.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+            });
+        }
+    });
+    thread::spawn(move || {
+        for s in sink.incoming().flatten() {
+            thread::spawn(move || {
+                let mut s = s;
+                let mut buf = vec![0u8; 256 * 1024];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hold.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    // Until the parent closes our standard input.
+    let mut sink = Vec::new();
+    let _ = io::stdin().read_to_end(&mut sink);
+}
+
+/// Connections per second and handshake latencies.
+pub struct Cps {
+    /// Completed connections per second.
+    pub rate: f64,
+    /// Median handshake time (connect to reply), milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile handshake time, milliseconds.
+    pub p99_ms: f64,
+    /// Connections completed.
+    pub count: u64,
+}
+
+/// `clients` workers, each in a loop for `duration`: connect through the
+/// subject to the echo peer, exchange [`ECHO_BYTES`], read the peer's close,
+/// close.
+pub fn connections_per_second(
+    subject: &Subject,
+    echo: SocketAddr,
+    clients: usize,
+    duration: Duration,
+) -> Cps {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let barrier = Arc::new(Barrier::new(clients + 1));
+    thread::scope(|scope| {
+        for _ in 0..clients {
+            let (stop, done, latencies, barrier) = (
+                stop.clone(),
+                done.clone(),
+                latencies.clone(),
+                barrier.clone(),
+            );
+            scope.spawn(move || {
+                let mut mine = Vec::new();
+                barrier.wait();
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((mut s, took)) = subject.open(echo) else {
+                        thread::sleep(Duration::from_millis(1));
+                        continue;
+                    };
+                    let mut buf = [7u8; ECHO_BYTES];
+                    // The echo, then the peer's close (passed on by the proxy).
+                    if s.write_all(&buf).is_ok()
+                        && s.read_exact(&mut buf).is_ok()
+                        && matches!(s.read(&mut buf), Ok(0))
+                    {
+                        mine.push(took.as_micros() as u32);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                latencies.lock().unwrap().extend(mine);
+            });
+        }
+        barrier.wait();
+        let started = Instant::now();
+        thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        let count = done.load(Ordering::Relaxed);
+        (elapsed, count)
+    });
+    let count = done.load(Ordering::Relaxed);
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_unstable();
+    let pct = |p: f64| {
+        if l.is_empty() {
+            0.0
+        } else {
+            f64::from(l[((l.len() - 1) as f64 * p) as usize]) / 1000.0
+        }
+    };
+    Cps {
+        rate: count as f64 / duration.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        count,
+    }
+}
+
+/// Which way bytes go in a throughput run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// From the destination to the client.
+    Down,
+    /// From the client to the destination.
+    Up,
+}
+
+/// Moves `total` bytes over `streams` relayed connections in parallel, `way`;
+/// returns the time from the first byte to the last stream's end.
+pub fn throughput(
+    subject: &Subject,
+    peers: &Peers,
+    streams: usize,
+    way: Way,
+    total: u64,
+) -> Duration {
+    let each = total / streams as u64;
+    let conns: Vec<TcpStream> = (0..streams)
+        .map(|_| {
+            let dest = match way {
+                Way::Down => peers.source,
+                Way::Up => peers.sink,
+            };
+            subject.open(dest).expect("open a stream").0
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(streams + 1));
+    let started = thread::scope(|scope| {
+        for mut s in conns {
+            let barrier = barrier.clone();
+            scope.spawn(move || {
+                let mut buf = vec![0x5au8; 256 * 1024];
+                barrier.wait();
+                match way {
+                    Way::Down => {
+                        s.write_all(&each.to_be_bytes()).unwrap();
+                        let mut got = 0u64;
+                        loop {
+                            let n = s.read(&mut buf).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            got += n as u64;
+                        }
+                        assert_eq!(got, each, "every byte arrived");
+                    }
+                    Way::Up => {
+                        let mut left = each;
+                        while left > 0 {
+                            let n = left.min(buf.len() as u64) as usize;
+                            s.write_all(&buf[..n]).unwrap();
+                            left -= n as u64;
+                        }
+                        s.shutdown(Shutdown::Write).unwrap();
+                        // The sink closes after reading everything.
+                        let _ = s.read(&mut buf);
+                    }
+                }
+            });
+        }
+        barrier.wait();
+        Instant::now()
+    });
+    started.elapsed()
+}
+
+/// Opens `count` relayed connections to the hold peer and leaves them idle;
+/// returns the server's memory growth per connection in KiB (PSS of its whole
+/// process tree, after minus before).
+pub fn idle_memory(subject: &Subject, hold: SocketAddr, count: usize) -> f64 {
+    let Some(pid) = subject.pid() else {
+        return 0.0;
+    };
+    // Warm up: the first connections allocate what every later one shares.
+    for _ in 0..16 {
+        drop(subject.open(hold));
+    }
+    thread::sleep(Duration::from_millis(300));
+    let before = procfs::pss_kib(pid);
+    let mut open = Vec::with_capacity(count);
+    for _ in 0..count {
+        match subject.open(hold) {
+            Ok((s, _)) => open.push(s),
+            Err(e) => {
+                eprintln!(
+                    "{}: stopped at {} idle connections: {e}",
+                    subject.name,
+                    open.len()
+                );
+                break;
+            }
+        }
+    }
+    thread::sleep(Duration::from_millis(500));
+    let after = procfs::pss_kib(pid);
+    let n = open.len().max(1);
+    drop(open);
+    (after.saturating_sub(before)) as f64 / n as f64
+}
