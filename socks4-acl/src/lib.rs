@@ -59,7 +59,7 @@ mod policy;
 mod rule;
 
 pub use ipnet::IpNet;
-pub use net::{canonical, loopback, NetSet, Netmask, NetmaskError};
+pub use net::{canonical, ipv4_equivalent, loopback, AddrClass, NetSet, Netmask, NetmaskError};
 pub use parse::ParseError;
 pub use policy::Policy;
 pub use rule::{

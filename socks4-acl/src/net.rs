@@ -62,6 +62,101 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// The IPv4 address an IPv6 destination reaches, where it spells one: an
+/// IPv4-mapped address (`::ffff:a.b.c.d`), a deprecated IPv4-compatible one
+/// (`::a.b.c.d`), one in the well-known NAT64 prefix (`64:ff9b::a.b.c.d`,
+/// RFC 6052), and the IPv6 loopback `::1`, which reaches the local host just as
+/// `127.0.0.1` does. Destination rules with an IPv4 net match these addresses
+/// too, so that no IPv6 spelling gets around a rule like `block to
+/// 127.0.0.0/8`. `None` for an IPv4 address or any other IPv6 one.
+pub fn ipv4_equivalent(addr: IpAddr) -> Option<Ipv4Addr> {
+    let IpAddr::V6(v6) = addr else { return None };
+    if v6 == Ipv6Addr::LOCALHOST {
+        return Some(Ipv4Addr::LOCALHOST);
+    }
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let bits = u128::from(v6);
+    let low = Ipv4Addr::from(bits as u32);
+    let compatible = bits >> 32 == 0 && !v6.is_unspecified();
+    let nat64 = bits >> 32 == 0x0064_ff9b_0000_0000_0000_0000;
+    (compatible || nat64).then_some(low)
+}
+
+/// A class of addresses, in both families at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddrClass {
+    /// `loopback`: 127.0.0.0/8 and ::1.
+    Loopback,
+    /// `private`: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) and
+    /// fc00::/7 (unique local, RFC 4193).
+    Private,
+    /// `link-local`: 169.254.0.0/16 and fe80::/10.
+    LinkLocal,
+    /// `unspecified`: 0.0.0.0 and ::.
+    Unspecified,
+}
+
+impl AddrClass {
+    /// Every class, in the order the text format lists them.
+    pub const ALL: [AddrClass; 4] = [
+        AddrClass::Loopback,
+        AddrClass::Private,
+        AddrClass::LinkLocal,
+        AddrClass::Unspecified,
+    ];
+
+    /// The class's name in the text format.
+    pub fn name(self) -> &'static str {
+        match self {
+            AddrClass::Loopback => "loopback",
+            AddrClass::Private => "private",
+            AddrClass::LinkLocal => "link-local",
+            AddrClass::Unspecified => "unspecified",
+        }
+    }
+
+    /// The class named `name`.
+    pub fn from_name(name: &str) -> Option<AddrClass> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `addr` is in the class; an IPv6 address that spells an IPv4
+    /// one ([`ipv4_equivalent`]) is in the IPv4 address's class.
+    pub fn contains(self, addr: IpAddr) -> bool {
+        let v4 = match addr {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => ipv4_equivalent(addr),
+        };
+        if let Some(v4) = v4 {
+            return match self {
+                AddrClass::Loopback => v4.is_loopback(),
+                AddrClass::Private => v4.is_private(),
+                AddrClass::LinkLocal => v4.is_link_local(),
+                AddrClass::Unspecified => v4.is_unspecified(),
+            };
+        }
+        let IpAddr::V6(v6) = addr else { return false };
+        let top = v6.segments()[0];
+        match self {
+            AddrClass::Loopback => v6.is_loopback(),
+            AddrClass::Private => top & 0xfe00 == 0xfc00,
+            AddrClass::LinkLocal => top & 0xffc0 == 0xfe80,
+            AddrClass::Unspecified => v6.is_unspecified(),
+        }
+    }
+}
+
+impl fmt::Display for AddrClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Why a netmask does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetmaskError {
@@ -498,6 +593,60 @@ mod tests {
         ] {
             let err = bad.parse::<Netmask>().unwrap_err();
             assert!(err.to_string().contains("not a netmask"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ipv6_spellings_of_ipv4_addresses() {
+        let eq = |s: &str| ipv4_equivalent(s.parse().unwrap());
+        let lo = Some(Ipv4Addr::LOCALHOST);
+        assert_eq!(eq("::1"), lo);
+        assert_eq!(eq("0:0:0:0:0:0:0:1"), lo);
+        assert_eq!(eq("::ffff:127.0.0.1"), lo);
+        assert_eq!(eq("::127.0.0.1"), lo);
+        assert_eq!(eq("64:ff9b::7f00:1"), lo);
+        assert_eq!(eq("::ffff:10.1.2.3"), Some(Ipv4Addr::new(10, 1, 2, 3)));
+        assert_eq!(eq("::"), None);
+        assert_eq!(eq("2001:db8::1"), None);
+        assert_eq!(eq("127.0.0.1"), None);
+    }
+
+    #[test]
+    fn address_classes_cover_both_families() {
+        let yes = |c: AddrClass, s: &str| assert!(c.contains(s.parse().unwrap()), "{c} {s}");
+        let no = |c: AddrClass, s: &str| assert!(!c.contains(s.parse().unwrap()), "{c} {s}");
+        for a in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "::1",
+            "::ffff:127.0.0.2",
+            "64:ff9b::7f00:1",
+        ] {
+            yes(AddrClass::Loopback, a);
+        }
+        for a in [
+            "10.0.0.1",
+            "172.16.9.9",
+            "192.168.1.1",
+            "fd00::1",
+            "fc12::",
+            "::ffff:10.0.0.1",
+        ] {
+            yes(AddrClass::Private, a);
+        }
+        for a in ["169.254.1.1", "fe80::1", "febf::1", "::ffff:169.254.0.1"] {
+            yes(AddrClass::LinkLocal, a);
+        }
+        for a in ["0.0.0.0", "::", "::ffff:0.0.0.0"] {
+            yes(AddrClass::Unspecified, a);
+        }
+        no(AddrClass::Loopback, "128.0.0.1");
+        no(AddrClass::Private, "172.32.0.1");
+        no(AddrClass::Private, "2001:db8::1");
+        no(AddrClass::LinkLocal, "fec0::1");
+        no(AddrClass::Unspecified, "::2");
+        for c in AddrClass::ALL {
+            assert_eq!(AddrClass::from_name(c.name()), Some(c));
         }
     }
 

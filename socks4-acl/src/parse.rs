@@ -9,8 +9,10 @@
 //!
 //! # Rules, first match wins: pass|block, then any of these clauses, in any order:
 //! #   from NET [port P]      client source net and port        (default: any)
-//! #   to DEST [port P]       destination net, or host name     (default: any)
-//! #                          pattern: name.example or .example (domain and below)
+//! #   to DEST [port P]       destination net, address class, or (default: any)
+//! #                          host name pattern: name.example or .example (the
+//! #                          domain and below); classes, both families at once:
+//! #                          loopback, private, link-local, unspecified
 //! #   command C[,C]          connect, bind                     (default: both)
 //! #   user U[,U...]          the request's USERID, one of       (default: any)
 //! #   ident                  pass only if IDENT confirms the user id
@@ -25,7 +27,7 @@
 //!
 //! Errors name the line and column and say what was expected.
 
-use crate::net::Netmask;
+use crate::net::{AddrClass, Netmask};
 use crate::policy::Policy;
 use crate::rule::{Action, Command, DestMatch, HostPattern, PortMatch, Rule};
 use core::fmt;
@@ -204,11 +206,17 @@ impl<'a> Line<'a> {
     }
 
     fn dest(&mut self) -> Result<DestMatch, ParseError> {
-        const WHAT: &str = "a destination (any, a netmask, a host name or .domain)";
+        const WHAT: &str =
+            "a destination (any, a netmask, an address class, a host name or .domain)";
         let t = self.peek().ok_or_else(|| self.error(None, WHAT))?;
         if t.text.eq_ignore_ascii_case("any") {
             self.pos += 1;
             return Ok(DestMatch::Any);
+        }
+        // A class name; a host of that name is written with a final dot.
+        if let Some(class) = AddrClass::from_name(t.text) {
+            self.pos += 1;
+            return Ok(DestMatch::Class(class));
         }
         let start = self.pos;
         if let Ok(net) = self.netmask() {
@@ -520,6 +528,19 @@ mod tests {
                 .to_string()
                 .starts_with(&format!("line {line}, column {column}: expected")));
         }
+    }
+
+    #[test]
+    fn address_classes_and_a_host_of_the_same_name() {
+        let r = one_rule("block to loopback");
+        assert_eq!(r.to, DestMatch::Class(AddrClass::Loopback));
+        let r = one_rule("block to LINK-LOCAL port 80");
+        assert_eq!(r.to, DestMatch::Class(AddrClass::LinkLocal));
+        let r = one_rule("block to loopback.");
+        assert_eq!(r.to, DestMatch::Host(HostPattern::Exact("loopback".into())));
+        assert_eq!(r.to_string(), "block from any to loopback.");
+        let p: Policy = "block to private\npass to any".parse().unwrap();
+        assert_eq!(p.to_string().parse::<Policy>().unwrap(), p);
     }
 
     #[test]

@@ -86,14 +86,28 @@ impl Policy {
     /// Decides a request: the lists first, then the rules.
     pub fn evaluate(&self, s: &Subject<'_>) -> Verdict {
         if self.denied(s.client.ip()) {
-            return Verdict {
-                action: Action::BLOCK,
-                source: Source::Denied,
-                require_ident: false,
-                log: true,
-            };
+            return Self::denied_verdict();
         }
         self.rules.evaluate(s)
+    }
+
+    /// Decides a request before its destination's address is known, where that
+    /// can be done: the lists, then [`RuleSet::decide_without_address`]. `None`
+    /// when the decision depends on what the name resolves to.
+    pub fn decide_without_address(&self, s: &Subject<'_>) -> Option<Verdict> {
+        if self.denied(s.client.ip()) {
+            return Some(Self::denied_verdict());
+        }
+        self.rules.decide_without_address(s)
+    }
+
+    fn denied_verdict() -> Verdict {
+        Verdict {
+            action: Action::BLOCK,
+            source: Source::Denied,
+            require_ident: false,
+            log: true,
+        }
     }
 
     /// Whether any rule or list could pass a client from outside loopback: false

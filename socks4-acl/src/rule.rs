@@ -6,7 +6,7 @@
 //! rule's [`Verdict`], naming the rule; with no match it blocks
 //! ([`RuleSet::default_action`], block unless set otherwise).
 
-use crate::net::{canonical, Netmask};
+use crate::net::{canonical, ipv4_equivalent, AddrClass, Netmask};
 use core::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -120,6 +120,10 @@ impl HostPattern {
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // A name that is also an address class keeps its final dot.
+            HostPattern::Exact(name) if AddrClass::from_name(name).is_some() => {
+                write!(f, "{name}.")
+            }
             HostPattern::Exact(name) => f.write_str(name),
             HostPattern::Domain(domain) => write!(f, ".{domain}"),
         }
@@ -128,24 +132,38 @@ impl fmt::Display for HostPattern {
 
 /// A condition on the destination.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DestMatch {
     /// Any destination, by address or by name.
     Any,
     /// A destination address in this net. For SOCKS4a the resolved address is
-    /// compared; a subject with no address yet does not match.
+    /// compared; a subject with no address yet does not match. An IPv6 address
+    /// that spells an IPv4 one ([`ipv4_equivalent`]: mapped, compatible, NAT64,
+    /// and `::1` for `127.0.0.1`) matches the IPv4 nets its IPv4 address is in.
     Net(Netmask),
     /// A SOCKS4a host name matching this pattern. A plain SOCKS4 request (an
     /// address, no name) does not match.
     Host(HostPattern),
+    /// A destination address in this class, either family (`to loopback`,
+    /// `to private`, `to link-local`, `to unspecified`).
+    Class(AddrClass),
 }
 
 impl DestMatch {
     fn matches(&self, addr: Option<IpAddr>, host: Option<&str>) -> bool {
         match self {
             DestMatch::Any => true,
-            DestMatch::Net(net) => addr.is_some_and(|a| net.contains(a)),
+            DestMatch::Net(net) => addr.is_some_and(|a| {
+                net.contains(a) || ipv4_equivalent(a).is_some_and(|v4| net.contains(v4.into()))
+            }),
             DestMatch::Host(pattern) => host.is_some_and(|h| pattern.matches(h)),
+            DestMatch::Class(class) => addr.is_some_and(|a| class.contains(a)),
         }
+    }
+
+    /// Whether deciding this condition needs the destination's address.
+    pub fn needs_address(&self) -> bool {
+        matches!(self, DestMatch::Net(_) | DestMatch::Class(_))
     }
 }
 
@@ -155,6 +173,7 @@ impl fmt::Display for DestMatch {
             DestMatch::Any => f.write_str("any"),
             DestMatch::Net(net) => net.fmt(f),
             DestMatch::Host(pattern) => pattern.fmt(f),
+            DestMatch::Class(class) => class.fmt(f),
         }
     }
 }
@@ -202,9 +221,15 @@ impl Rule {
 
     /// Whether every condition holds for `s`.
     pub fn matches(&self, s: &Subject<'_>) -> bool {
+        self.matches_but_address(s) && self.to.matches(s.dest_addr.map(canonical), s.dest_host)
+    }
+
+    /// Whether every condition that does not need the destination's address
+    /// holds for `s` (the destination name still counts).
+    fn matches_but_address(&self, s: &Subject<'_>) -> bool {
         self.from.contains(s.client.ip())
             && self.from_port.matches(s.client.port())
-            && self.to.matches(s.dest_addr.map(canonical), s.dest_host)
+            && (self.to.needs_address() || self.to.matches(None, s.dest_host))
             && self.to_port.matches(s.dest_port)
             && (self.commands.is_empty() || self.commands.contains(&s.command))
             && (self.users.is_empty() || self.users.iter().any(|u| u.as_bytes() == s.user_id))
@@ -342,17 +367,44 @@ impl RuleSet {
     pub fn evaluate(&self, s: &Subject<'_>) -> Verdict {
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.matches(s) {
-                return Verdict {
-                    action: rule.action,
-                    source: Source::Rule {
-                        number: i + 1,
-                        line: self.lines[i],
-                    },
-                    require_ident: rule.require_ident,
-                    log: rule.log,
-                };
+                return self.verdict(i);
             }
         }
+        self.default_verdict()
+    }
+
+    /// The verdict before the destination's address is known (a SOCKS4a name
+    /// not yet resolved; `s.dest_addr` is ignored): `Some` when it is the same
+    /// whatever the name resolves to, `None` when a rule that needs the
+    /// address comes first. A server decides what it can this way before it
+    /// resolves anything.
+    pub fn decide_without_address(&self, s: &Subject<'_>) -> Option<Verdict> {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.matches_but_address(s) {
+                continue; // no match, whatever the address
+            }
+            if rule.to.needs_address() {
+                return None; // matches or not depending on the address
+            }
+            return Some(self.verdict(i));
+        }
+        Some(self.default_verdict())
+    }
+
+    fn verdict(&self, i: usize) -> Verdict {
+        let rule = &self.rules[i];
+        Verdict {
+            action: rule.action,
+            source: Source::Rule {
+                number: i + 1,
+                line: self.lines[i],
+            },
+            require_ident: rule.require_ident,
+            log: rule.log,
+        }
+    }
+
+    fn default_verdict(&self) -> Verdict {
         Verdict {
             action: self.default,
             source: Source::Default,
@@ -432,6 +484,7 @@ impl fmt::Display for Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Policy;
 
     fn subject<'a>(
         client: &str,
@@ -622,5 +675,77 @@ mod tests {
         assert_eq!((v.action, v.source), (Action::BLOCK, Source::Default));
         set.set_default_action(Action::Pass);
         assert!(set.evaluate(&remote).is_pass());
+    }
+
+    fn named<'a>(host: Option<&'a str>, addr: Option<&str>, user: &'a [u8]) -> Subject<'a> {
+        Subject {
+            client: "192.168.1.5:40000".parse().unwrap(),
+            dest_addr: addr.map(|a| a.parse().unwrap()),
+            dest_host: host,
+            dest_port: 443,
+            command: Command::Connect,
+            user_id: user,
+        }
+    }
+
+    #[test]
+    fn decisions_that_need_no_address_are_made_without_one() {
+        let p: Policy = "block from any to any user mallory\n\
+                         block from any to loopback\n\
+                         pass from any to .example.com\n\
+                         block to 10.0.0.0/8\n\
+                         pass to any"
+            .parse()
+            .unwrap();
+        // Rule 1 decides from the user id alone.
+        let early = p.decide_without_address(&named(Some("x.org"), None, b"mallory"));
+        assert_eq!(
+            early.map(|v| v.source),
+            Some(Source::Rule {
+                number: 1,
+                line: Some(1)
+            })
+        );
+        // Rule 2 needs the address: no early decision.
+        assert_eq!(
+            p.decide_without_address(&named(Some("x.org"), None, b"")),
+            None
+        );
+        // With the address, rule 2 or a later one decides.
+        let v = p.evaluate(&named(Some("x.org"), Some("::1"), b""));
+        assert_eq!(
+            v.source,
+            Source::Rule {
+                number: 2,
+                line: Some(2)
+            }
+        );
+        // The lists decide first.
+        let mut denied = p.clone();
+        denied.add_denial("192.168.0.0/16".parse().unwrap());
+        let early = denied.decide_without_address(&named(Some("x.org"), None, b""));
+        assert_eq!(early.map(|v| v.source), Some(Source::Denied));
+        // A pass by name with only name rules before it is early too.
+        let p: Policy = "pass to .example.com\nblock to any".parse().unwrap();
+        let early = p.decide_without_address(&named(Some("www.example.com"), None, b""));
+        assert!(early.is_some_and(|v| v.is_pass()));
+    }
+
+    #[test]
+    fn ipv4_rules_see_ipv6_spellings() {
+        let p: Policy = "block to 127.0.0.0/8\npass to any".parse().unwrap();
+        for a in [
+            "::1",
+            "0:0:0:0:0:0:0:1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.5",
+            "64:ff9b::7f00:1",
+        ] {
+            let v = p.evaluate(&named(Some("x"), Some(a), b""));
+            assert!(!v.is_pass(), "{a} passed a block on 127.0.0.0/8");
+        }
+        assert!(p
+            .evaluate(&named(Some("x"), Some("2001:db8::1"), b""))
+            .is_pass());
     }
 }

@@ -308,3 +308,97 @@ proptest! {
         }
     }
 }
+
+/// An IPv4 address in one of the nets rules most often guard.
+fn arb_guarded_v4() -> impl Strategy<Value = Ipv4Addr> {
+    prop_oneof![
+        any::<u32>().prop_map(|x| Ipv4Addr::from(0x7f00_0000 | (x & 0x00ff_ffff))),
+        any::<u32>().prop_map(|x| Ipv4Addr::from(0x0a00_0000 | (x & 0x00ff_ffff))),
+        any::<u32>().prop_map(|x| Ipv4Addr::from(0xac10_0000 | (x & 0x000f_ffff))),
+        any::<u32>().prop_map(|x| Ipv4Addr::from(0xc0a8_0000 | (x & 0x0000_ffff))),
+        Just(Ipv4Addr::LOCALHOST),
+    ]
+}
+
+/// The IPv6 spellings of an IPv4 address that reach it.
+fn ipv6_spellings(v4: Ipv4Addr) -> Vec<IpAddr> {
+    let low = u128::from(u32::from(v4));
+    let mut out = vec![
+        IpAddr::V6(v4.to_ipv6_mapped()),
+        IpAddr::V6(Ipv6Addr::from(low)),
+        IpAddr::V6(Ipv6Addr::from(0x0064_ff9b_u128 << 96 | low)),
+    ];
+    if v4 == Ipv4Addr::LOCALHOST {
+        out.push(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    }
+    out
+}
+
+proptest! {
+    /// For every rule blocking an IPv4 loopback or private net (by net or by
+    /// class), no IPv6 spelling of an address in it passes where the IPv4
+    /// address is blocked.
+    #[test]
+    fn no_ipv6_spelling_gets_around_an_ipv4_block(
+        v4 in arb_guarded_v4(),
+        len in 0u8..=32,
+        class in 0usize..3,
+        by_class in any::<bool>(),
+    ) {
+        let target = if by_class {
+            ["loopback", "private", "unspecified"][class].to_owned()
+        } else {
+            IpNet::new(IpAddr::V4(v4), len).unwrap().trunc().to_string()
+        };
+        let policy: Policy = format!("block from any to {target}\npass from any to any").parse().unwrap();
+        let subject = |addr: IpAddr| Subject {
+            client: "192.0.2.1:5000".parse().unwrap(),
+            dest_addr: Some(addr),
+            dest_host: Some("name.example"),
+            dest_port: 80,
+            command: Command::Connect,
+            user_id: b"",
+        };
+        if !policy.evaluate(&subject(IpAddr::V4(v4))).is_pass() {
+            for spelling in ipv6_spellings(v4) {
+                prop_assert!(
+                    !policy.evaluate(&subject(spelling)).is_pass(),
+                    "{} passes `block to {}` while {} is blocked", spelling, target, v4
+                );
+            }
+        }
+    }
+
+    /// A decision made before resolving is the one made after, whatever the
+    /// name resolves to.
+    #[test]
+    fn early_decisions_hold_for_every_address(
+        addr in arb_addr(),
+        user in prop_oneof![Just(b"alice".to_vec()), Just(b"bob".to_vec()), Just(Vec::new())],
+        host in prop_oneof![Just("www.example.com"), Just("other.org")],
+        order in proptest::collection::vec(0usize..6, 1..6),
+    ) {
+        let lines = [
+            "block to loopback",
+            "pass to .example.com user alice",
+            "block to 10.0.0.0/8",
+            "pass to other.org",
+            "block user bob",
+            "pass to 2001:db8::/32",
+        ];
+        let text: Vec<&str> = order.iter().map(|i| lines[*i]).collect();
+        let policy: Policy = text.join("\n").parse().unwrap();
+        let mut s = Subject {
+            client: "192.0.2.1:5000".parse().unwrap(),
+            dest_addr: None,
+            dest_host: Some(host),
+            dest_port: 443,
+            command: Command::Connect,
+            user_id: &user,
+        };
+        if let Some(early) = policy.decide_without_address(&s) {
+            s.dest_addr = Some(addr);
+            prop_assert_eq!(policy.evaluate(&s), early);
+        }
+    }
+}

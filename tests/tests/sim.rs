@@ -5,8 +5,8 @@
 use socks4_acl::{Policy, Source};
 use socks4_ident::{ErrorCode, Outcome, Query, UserId};
 use socks4_proto::server::{
-    Action, ActionOutcome, CloseReason, Event, IdentMode, RelayEnd, RelayStats, ResolveError,
-    ServerConfig, Timer,
+    Action, ActionOutcome, CloseReason, Event, IdentMode, Limit, RelayEnd, RelayStats,
+    ResolveError, ServerConfig, Timer,
 };
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
 use socks4_tests::sim::{addr, Sim};
@@ -367,11 +367,13 @@ fn access_rules_decide_and_name_the_rule() {
 #[test]
 fn socks4a_host_rules_see_the_name_and_address_rules_each_address() {
     let policy = "block from any to .example.com reply 91\nblock from any to 127.0.0.2\npass from any to any";
+    // A host rule decides before anything is resolved: no lookup at all.
     let mut sim = Sim::local(cfg_with(policy));
-    sim.input(&connect_4a("www.example.com", 443, b""));
-    sim.outcome(ActionOutcome::Resolved(Ok(vec!["127.0.0.9"
-        .parse()
-        .unwrap()])));
+    let acts = sim.input(&connect_4a("www.example.com", 443, b""));
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Resolve { .. })),
+        "{acts:?}"
+    );
     assert_eq!(
         sim.closed(),
         Some(CloseReason::Denied(Source::Rule {
@@ -662,4 +664,54 @@ fn outcomes_out_of_turn_are_errors() {
         .handle_outcome(sim.now, ActionOutcome::Resolved(Ok(vec![])))
         .is_err());
     assert!(sim.drain().is_empty(), "misuse changes nothing");
+}
+
+#[test]
+fn admission_comes_before_any_resolve_ident_or_connect() {
+    let mut cfg = cfg_with("pass from any to .example.com\npass from any to any ident");
+    cfg.admission = true;
+    // A name the policy passes before resolving: admitted first, then resolved.
+    let mut sim = Sim::local(cfg.clone());
+    let acts = sim.input(&connect_4a("www.example.com", 443, b"alice"));
+    assert!(
+        matches!(&acts[..], [Action::Admit { command: Command::Connect, verdict }] if verdict.is_pass()),
+        "{acts:?}"
+    );
+    let acts = sim.outcome(ActionOutcome::Admitted(Ok(())));
+    assert!(matches!(&acts[..], [Action::Resolve { .. }]), "{acts:?}");
+    // A limit refuses with 91 and nothing else happens.
+    let mut sim = Sim::local(cfg.clone());
+    sim.input(&connect_4a("www.example.com", 443, b""));
+    let acts = sim.outcome(ActionOutcome::Admitted(Err(Limit::Rate)));
+    assert_eq!(acts[0], refused(ReplyCode::Rejected));
+    assert_eq!(sim.closed(), Some(CloseReason::Limited(Limit::Rate)));
+    assert!(!sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Resolve { .. } | Action::Connect(_))));
+    // An address rule: resolved first, then admitted, then IDENT.
+    let mut sim = Sim::local(cfg);
+    sim.input(&connect_req("127.0.0.1:80", b"bob"));
+    assert!(matches!(sim.actions.last(), Some(Action::Admit { .. })));
+    let acts = sim.outcome(ActionOutcome::Admitted(Ok(())));
+    assert!(matches!(&acts[..], [Action::IdentQuery { .. }]), "{acts:?}");
+}
+
+#[test]
+fn a_denied_client_costs_no_lookup() {
+    let mut cfg = cfg_with("pass from any to any");
+    cfg.policy.add_denial("127.0.0.0/8".parse().unwrap());
+    let mut sim = Sim::local(cfg);
+    let acts = sim.input(&connect_4a("localhost", 80, b""));
+    assert_eq!(
+        acts,
+        vec![
+            refused(ReplyCode::Rejected),
+            Action::Close(CloseReason::Denied(Source::Denied))
+        ]
+    );
+    assert!(!sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::DnsLookup { .. })));
 }

@@ -1,20 +1,208 @@
-//! Log setup: `tracing` lines on standard error, as text or JSON, at the level
-//! the settings give (`RUST_LOG` overrides it when set).
+//! Log output that can neither stop the server nor be forged by a client.
+//!
+//! - **Never blocking**: lines go to standard error through a bounded queue
+//!   written by a thread of its own ([`tracing_appender`]'s non-blocking
+//!   writer, lossy). When the reader of standard error stalls (a stuck log
+//!   shipper), lines are dropped rather than serving stopping; the drops are
+//!   counted ([`dropped_lines`]) and, once lines flow again, reported in a line
+//!   of their own.
+//! - **Not forgeable**: the text format is `key=value`, and a value is quoted
+//!   and escaped (`"`, `\`, control and line-separator characters) whenever it
+//!   is not a plain word, so a user id such as `x\n1999-01-01 INFO forged`
+//!   stays inside its line. JSON lines are escaped by JSON itself.
+//!
+//! [`init`] installs it as the global subscriber at the level the settings give
+//! (`RUST_LOG` overrides it when set). A program that embeds a server may
+//! install its own subscriber instead; the server logs through `tracing` under
+//! the target `socks4d`.
 
 use crate::options::{LogFormat, LogLevel};
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; a second call does nothing.
+/// Lines the log queue holds before it drops new ones.
+pub const LOG_QUEUE_LINES: usize = 16_384;
+
+static DROPPED: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+static GUARD: OnceLock<std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>>> =
+    OnceLock::new();
+static REPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// Installs the global subscriber: non-blocking, at `level`, as `format`. A
+/// second call does nothing.
 pub fn init(format: LogFormat, level: LogLevel) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
+    let counter = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        .with_writer(writer)
+        .with_ansi(false);
+    let installed = match format {
+        LogFormat::Text => builder.event_format(Logfmt).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if installed.is_ok() {
+        let _ = DROPPED.set(counter);
+        let _ = GUARD.set(std::sync::Mutex::new(Some(guard)));
+        let _ = std::thread::Builder::new()
+            .name("log-watch".into())
+            .spawn(watch_drops);
+    }
+}
+
+/// Log lines dropped so far because standard error could not keep up.
+pub fn dropped_lines() -> u64 {
+    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+}
+
+/// Writes out what is queued (at exit); lines logged afterwards are lost.
+pub fn flush() {
+    if let Some(guard) = GUARD.get() {
+        drop(guard.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+/// Reports dropped lines once they stop being dropped.
+fn watch_drops() {
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = dropped_lines();
+        let reported = REPORTED.load(Ordering::Relaxed);
+        if now == last && now > reported {
+            // Lines flow again (nothing dropped for a second): say how many
+            // were lost.
+            REPORTED.store(now, Ordering::Relaxed);
+            tracing::warn!(target: "socks4d", dropped = now - reported, total_dropped = now, "log lines were dropped: standard error could not keep up");
+        }
+        last = now;
+    }
+}
+
+/// The text format: `TIME LEVEL TARGET: MESSAGE key=value ...`, with values
+/// quoted and escaped where needed ([`write_value`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logfmt;
+
+impl<S, N> FormatEvent<S, N> for Logfmt
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+        write!(writer, "{now} {:>5} {}:", meta.level(), meta.target())?;
+        let mut fields = Fields {
+            out: String::new(),
+            message: None,
+        };
+        event.record(&mut fields);
+        if let Some(message) = fields.message {
+            writer.write_char(' ')?;
+            write_value(&mut writer, &message)?;
+        }
+        writer.write_str(&fields.out)?;
+        writeln!(writer)
+    }
+}
+
+struct Fields {
+    out: String,
+    message: Option<String>,
+}
+
+impl Fields {
+    fn field(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = Some(value.to_owned());
+            return;
+        }
+        let _ = write!(self.out, " {}=", field.name());
+        let _ = write_value(&mut self.out, value);
+    }
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.field(field, &format!("{value:?}"));
+    }
+}
+
+/// Writes `value` bare when it is a plain word (letters, digits and
+/// `.:-_/[]@+,`), otherwise quoted, with `"` and `\` escaped and every control
+/// or line-separator character written as an escape (`\n`, `\t`, `\u{1b}`).
+pub fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".:-_/[]@+,%".contains(c));
+    if plain {
+        return out.write_str(value);
+    }
+    out.write_char('"')?;
+    for c in value.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            '\n' => out.write_str("\\n")?,
+            '\r' => out.write_str("\\r")?,
+            '\t' => out.write_str("\\t")?,
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                write!(out, "\\u{{{:x}}}", u32::from(c))?
+            }
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(v: &str) -> String {
+        let mut s = String::new();
+        write_value(&mut s, v).unwrap();
+        s
+    }
+
+    #[test]
+    fn values_cannot_break_out_of_their_line_or_field() {
+        assert_eq!(shown("alice"), "alice");
+        assert_eq!(shown("127.0.0.1:80"), "127.0.0.1:80");
+        assert_eq!(shown(""), "\"\"");
+        assert_eq!(shown("rule 1 (line 3)"), "\"rule 1 (line 3)\"");
+        let forged = "x\n1999-01-01T00:00:00Z  INFO socks4d: forged line";
+        let s = shown(forged);
+        assert!(!s.contains('\n'), "{s}");
+        assert_eq!(s, "\"x\\n1999-01-01T00:00:00Z  INFO socks4d: forged line\"");
+        assert_eq!(shown("a\"b=c\\"), "\"a\\\"b=c\\\\\"");
+        assert_eq!(shown("\u{1b}[31mred"), "\"\\u{1b}[31mred\"");
+        assert_eq!(shown("line\u{2028}sep"), "\"line\\u{2028}sep\"");
+        assert_eq!(shown("key=value"), "\"key=value\"");
+    }
 }

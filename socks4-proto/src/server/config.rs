@@ -85,6 +85,10 @@ pub struct ServerConfig {
     pub ident_port: u16,
     /// The access policy. Default [`Policy::loopback_only`]: never an open proxy.
     pub policy: Policy,
+    /// Whether the session asks the adapter to admit each request the policy
+    /// passed ([`Action::Admit`](super::Action::Admit)), for per-client limits
+    /// kept outside the session. Default off: nothing to ask.
+    pub admission: bool,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +100,7 @@ impl Default for ServerConfig {
             max_early_data: 64 * 1024,
             ident_port: socks4_ident::IDENT_PORT,
             policy: Policy::loopback_only(),
+            admission: false,
         }
     }
 }

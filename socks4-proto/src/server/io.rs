@@ -6,7 +6,8 @@ use socks4_ident::Query;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::codec::Reply;
+use crate::codec::{Command, Reply};
+use socks4_acl::Verdict;
 
 use super::reason::{CloseReason, Limit, ResolveError};
 
@@ -32,6 +33,19 @@ pub enum Action {
         to: SocketAddr,
         /// The port pair to ask about.
         query: Query,
+    },
+    /// The access policy passed the request: check the limits that apply to
+    /// this client (its connection rate, its traffic quota, its BIND
+    /// listeners...) and answer [`ActionOutcome::Admitted`]. Asked only when
+    /// [`ServerConfig::admission`](super::ServerConfig::admission) is on,
+    /// before any resolve, IDENT query or connect that the decision does not
+    /// need.
+    Admit {
+        /// CONNECT or BIND.
+        command: Command,
+        /// The policy's verdict: which rule passed the request, with its
+        /// options.
+        verdict: Verdict,
     },
     /// Open a TCP connection to this address; answer [`ActionOutcome::Connected`].
     Connect(SocketAddr),
@@ -60,6 +74,9 @@ pub enum Action {
 pub enum ActionOutcome {
     /// For [`Action::Resolve`]: the addresses in the resolver's order.
     Resolved(Result<Vec<IpAddr>, ResolveError>),
+    /// For [`Action::Admit`]: admitted, or the limit that refuses the request
+    /// (reply 91).
+    Admitted(Result<(), Limit>),
     /// For [`Action::IdentQuery`]: identd's answer, or why it could not be had.
     Ident(Result<socks4_ident::Outcome, ErrorKind>),
     /// For [`Action::Connect`]: the connection is up, or why it is not.

@@ -36,6 +36,7 @@ impl std::error::Error for UnexpectedOutcome {}
 enum State {
     ReadRequest,
     Resolving,
+    Admitting,
     Identing,
     Connecting,
     Binding,
@@ -71,6 +72,10 @@ pub struct ServerSession {
     last_connect_error: Option<ErrorKind>,
     ident_required: bool,
     source: Source,
+    /// The policy has passed the request (before or after resolving).
+    decided: bool,
+    /// Where admission leads.
+    after_admission: Next,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -99,6 +104,8 @@ impl ServerSession {
             last_connect_error: None,
             ident_required: false,
             source: Source::Default,
+            decided: false,
+            after_admission: Next::Identify,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -116,6 +123,7 @@ impl ServerSession {
                 self.try_request(now);
             }
             State::Resolving
+            | State::Admitting
             | State::Identing
             | State::Connecting
             | State::Binding
@@ -145,6 +153,13 @@ impl ServerSession {
             (State::Resolving, ActionOutcome::Resolved(result)) => {
                 self.timers.stop(Timer::Resolve);
                 self.on_resolved(now, result);
+            }
+            (State::Admitting, ActionOutcome::Admitted(Ok(()))) => {
+                let next = self.after_admission;
+                self.go_on(now, next);
+            }
+            (State::Admitting, ActionOutcome::Admitted(Err(limit))) => {
+                self.reject(ReplyCode::Rejected, CloseReason::Limited(limit));
             }
             (State::Identing, ActionOutcome::Ident(result)) => {
                 self.timers.stop(Timer::Ident);
@@ -310,18 +325,63 @@ impl ServerSession {
         match ip {
             // SOCKS4: the address is in the request.
             Some(ip) => self.on_addresses(now, vec![IpAddr::V4(ip)]),
-            // SOCKS4a: the request named a host instead.
+            // SOCKS4a: the request named a host instead. Decide what can be
+            // decided before resolving it: a refused client costs no lookup.
             None => {
                 let req = self.req();
-                let action = Action::Resolve {
-                    host: req.host.clone().unwrap_or_default(),
-                    port: req.port,
+                let subject = Subject {
+                    client: self.peer,
+                    dest_addr: None,
+                    dest_host: req.host.as_deref(),
+                    dest_port: req.port,
+                    command: acl_command(req.command),
+                    user_id: &req.user_id,
                 };
-                self.state = State::Resolving;
-                self.timers
-                    .set(Timer::Resolve, now + self.cfg.timeouts.resolve);
-                self.actions.push_back(action);
+                match self.cfg.policy.decide_without_address(&subject) {
+                    Some(verdict) if !verdict.is_pass() => self.deny(verdict),
+                    Some(verdict) => {
+                        self.decided = true;
+                        self.admit(now, verdict, Next::Resolve);
+                    }
+                    None => self.resolve(now),
+                }
             }
+        }
+    }
+
+    fn resolve(&mut self, now: Instant) {
+        let req = self.req();
+        let action = Action::Resolve {
+            host: req.host.clone().unwrap_or_default(),
+            port: req.port,
+        };
+        self.state = State::Resolving;
+        self.timers
+            .set(Timer::Resolve, now + self.cfg.timeouts.resolve);
+        self.actions.push_back(action);
+    }
+
+    /// The policy passed the request: take its rule's options, ask the adapter
+    /// to admit it when configured to (per-client limits), then go on.
+    fn admit(&mut self, now: Instant, verdict: Verdict, next: Next) {
+        self.source = verdict.source;
+        self.ident_required |= verdict.require_ident;
+        if self.cfg.admission {
+            self.state = State::Admitting;
+            self.after_admission = next;
+            self.actions.push_back(Action::Admit {
+                command: self.req().command,
+                verdict,
+            });
+        } else {
+            self.go_on(now, next);
+        }
+    }
+
+    fn go_on(&mut self, now: Instant, next: Next) {
+        match next {
+            Next::Resolve => self.resolve(now),
+            Next::Identify => self.identify(now),
         }
     }
 
@@ -352,13 +412,11 @@ impl ServerSession {
         }
     }
 
-    /// The destination's addresses are known: apply the policy to each.
+    /// The destination's addresses are known: apply the policy to each (unless
+    /// it was decided before resolving).
     fn on_addresses(&mut self, now: Instant, addrs: Vec<IpAddr>) {
         let req = self.req().clone();
-        let command = match req.command {
-            Command::Connect => socks4_acl::Command::Connect,
-            Command::Bind => socks4_acl::Command::Bind,
-        };
+        let command = acl_command(req.command);
         let mut first_block: Option<Verdict> = None;
         let mut first_bad: Option<IpAddr> = None;
         let mut passed: Option<Verdict> = None;
@@ -366,6 +424,11 @@ impl ServerSession {
             // BIND's DSTIP names who may connect in, not where to go.
             if req.command == Command::Connect && !connectable(addr) {
                 first_bad.get_or_insert(addr);
+                continue;
+            }
+            if self.decided {
+                self.candidates.push_back(SocketAddr::new(addr, req.port));
+                self.allowed_peers.push(addr);
                 continue;
             }
             let subject = Subject {
@@ -386,6 +449,14 @@ impl ServerSession {
                 first_block.get_or_insert(verdict);
             }
         }
+        if self.decided {
+            // Decided and admitted before resolving.
+            return match first_bad {
+                _ if !self.candidates.is_empty() => self.identify(now),
+                Some(ip) => self.reject(ReplyCode::Rejected, CloseReason::BadDestination(ip)),
+                None => self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None)),
+            };
+        }
         let Some(pass) = passed else {
             return match (first_block, first_bad) {
                 (Some(verdict), _) => self.deny(verdict),
@@ -395,7 +466,12 @@ impl ServerSession {
                 (None, None) => self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None)),
             };
         };
-        self.source = pass.source;
+        self.decided = true;
+        self.admit(now, pass, Next::Identify);
+    }
+
+    /// Access is settled: ask identd when configured to, then connect or bind.
+    fn identify(&mut self, now: Instant) {
         self.ident_required |= self.cfg.ident == IdentMode::Require;
         if self.ident_required || self.cfg.ident == IdentMode::Log {
             self.state = State::Identing;
@@ -566,6 +642,7 @@ impl State {
         match self {
             State::ReadRequest => "ReadRequest",
             State::Resolving => "Resolving",
+            State::Admitting => "Admitting",
             State::Identing => "Identing",
             State::Connecting => "Connecting",
             State::Binding => "Binding",
@@ -573,6 +650,23 @@ impl State {
             State::Relaying => "Relaying",
             State::Closed => "Closed",
         }
+    }
+}
+
+/// What follows admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Resolve the SOCKS4a name (the policy decided before resolving).
+    Resolve,
+    /// Ask identd, then connect or bind.
+    Identify,
+}
+
+/// The request's command, as access control names it.
+fn acl_command(c: Command) -> socks4_acl::Command {
+    match c {
+        Command::Connect => socks4_acl::Command::Connect,
+        Command::Bind => socks4_acl::Command::Bind,
     }
 }
 
