@@ -110,12 +110,16 @@ impl Server {
         Server::start_env(binary, args, &[])
     }
 
-    /// Like [`Server::start_with`], with extra environment variables.
+    /// Like [`Server::start_with`], with extra environment variables. With
+    /// `--log-format` among `args`, that format is kept (and the listening
+    /// line is read from text).
     pub fn start_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Process::new(server_binary(binary));
-        cmd.args(args)
-            .args(["--log-format", "json"])
-            .env("RUST_LOG", "socks4d=debug")
+        cmd.args(args);
+        if !args.contains(&"--log-format") {
+            cmd.args(["--log-format", "json"]);
+        }
+        cmd.env("RUST_LOG", "socks4d=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -142,6 +146,12 @@ impl Server {
         loop {
             if let Some(line) = server.lines().iter().find(|l| says(l, "listening")) {
                 server.addr = field(line, "listen").parse().unwrap();
+                return server;
+            }
+            let text = server.log();
+            if let Some(rest) = text.split(" listening listen=").nth(1) {
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                server.addr = addr.parse().unwrap();
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -360,9 +370,27 @@ pub struct Client {
 pub fn socks_request(
     proxy: SocketAddr,
     request: &Request<'_>,
+    on_listen: impl FnMut(&Reply),
+) -> Client {
+    let stream = TcpStream::connect_timeout(&proxy, STEP).unwrap();
+    socks_request_on(stream, request, on_listen)
+}
+
+/// A TCP connection to `to` from the loopback address `from` (so that a test
+/// can be several client addresses: 127.0.0.2, 127.0.0.3...).
+pub fn connect_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    s.connect_timeout(&to.into(), STEP).unwrap();
+    s.into()
+}
+
+/// Like [`socks_request`], over a connection already made.
+pub fn socks_request_on(
+    mut stream: TcpStream,
+    request: &Request<'_>,
     mut on_listen: impl FnMut(&Reply),
 ) -> Client {
-    let mut stream = TcpStream::connect_timeout(&proxy, STEP).unwrap();
     stream.set_read_timeout(Some(STEP)).unwrap();
     let mut h = Handshake::new(request).unwrap();
     stream.write_all(h.poll_transmit().unwrap()).unwrap();

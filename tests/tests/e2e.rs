@@ -34,7 +34,13 @@ on_every_adapter!(
     sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones,
     sighup_keeps_command_line_flags_on_top,
     sigterm_lets_a_transfer_in_flight_finish_intact,
-    connections_over_the_cap_are_closed_and_counted,
+    connections_over_the_cap_wait_for_a_slot,
+    a_client_over_its_cap_gets_91_while_another_is_served,
+    a_client_that_hangs_up_during_a_slow_connect_frees_its_slot_at_once,
+    a_user_id_with_a_newline_makes_one_log_line,
+    a_denied_socks4a_client_causes_no_lookup,
+    a_stuck_log_reader_does_not_stop_serving,
+    ipv6_spellings_of_loopback_are_refused_by_ipv4_and_class_rules,
     a_client_reset_closes_both_sides_at_once,
     an_idle_relay_is_closed_after_the_idle_timeout,
 );
@@ -548,26 +554,77 @@ fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
     })
 }
 
-fn connections_over_the_cap_are_closed_and_counted(bin: &str) {
+fn connections_over_the_cap_wait_for_a_slot(bin: &str) {
     let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
     // One connection holds the only slot (half a request).
     let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
     first.write_all(b"\x04\x01").unwrap();
     server.wait_says("connection");
-    // The next is closed at once, without a reply.
-    let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
-    second.set_read_timeout(Some(STEP)).unwrap();
-    let _ = second.write_all(&connect_to(echo(1), b"").to_vec());
-    let mut got = Vec::new();
-    let _ = second.read_to_end(&mut got);
-    assert!(got.is_empty(), "{bin}: {got:?}");
-    server.wait_says("connection cap reached, closing");
-    // Once the slot frees, connections are served again.
-    drop(first);
+    // The next waits in the listen queue: no reply, no close.
     let target = echo(1);
+    let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    second.write_all(&connect_to(target, b"").to_vec()).unwrap();
+    server.wait_says("connection cap reached: accepting paused until a connection closes");
+    second
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut reply = [0u8; 8];
+    assert!(
+        second.read_exact(&mut reply).is_err(),
+        "{bin}: served past the cap"
+    );
+    // Once the slot frees, the waiting connection is served.
+    drop(first);
+    second.set_read_timeout(Some(STEP)).unwrap();
+    second.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[1], 90, "{bin}: {reply:?}");
+}
+
+fn a_client_over_its_cap_gets_91_while_another_is_served(bin: &str) {
+    let server = Server::start(bin, &["--max-connections-per-client", "2"]);
+    let target = echo(4);
+    let a = Ipv4Addr::new(127, 0, 0, 2);
+    // Two connections from 127.0.0.2 hold its two slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect_from(a, server.addr);
+        s.write_all(b"\x04\x01").unwrap();
+        held.push(s);
+    }
+    server.wait_for_n("two connections", 2, |l| says(l, "connection"));
+    // A third from 127.0.0.2 gets 91 at once.
+    let started = std::time::Instant::now();
+    let c = socks_request_on(
+        connect_from(a, server.addr),
+        &connect_to(target, b""),
+        |_| {},
+    );
+    assert_eq!(
+        rejected_with(&c),
+        Some(ReplyCode::Rejected),
+        "{bin}: {:?}",
+        c.events
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let refused = server.wait_says("refused");
+    assert_eq!(field(&refused, "limit"), "connections", "{bin}: {refused}");
+    // 127.0.0.3 is served meanwhile.
+    let b = Ipv4Addr::new(127, 0, 0, 3);
+    let c = socks_request_on(
+        connect_from(b, server.addr),
+        &connect_to(target, b""),
+        |_| {},
+    );
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    // A slot freed by 127.0.0.2 is usable at once.
+    drop(held.pop());
     let deadline = std::time::Instant::now() + STEP;
     loop {
-        let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
+        let c = socks_request_on(
+            connect_from(a, server.addr),
+            &connect_to(target, b""),
+            |_| {},
+        );
         if granted(&c) {
             break;
         }
@@ -575,7 +632,143 @@ fn connections_over_the_cap_are_closed_and_counted(bin: &str) {
             std::time::Instant::now() < deadline,
             "{bin}: the slot never freed"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn a_client_that_hangs_up_during_a_slow_connect_frees_its_slot_at_once(bin: &str) {
+    let server = Server::start(bin, &["--max-connections", "1"]);
+    let hole = Blackhole::new();
+    // The only slot: a CONNECT to a destination that never answers (the
+    // connect timeout is two minutes).
+    let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    first
+        .write_all(&connect_to(hole.addr(), b"gone").to_vec())
+        .unwrap();
+    server.wait_says("request");
+    drop(first);
+    // The server sees the hang-up, abandons the connect and frees the slot.
+    let started = std::time::Instant::now();
+    let line = server.wait_for("the abandoned connection", closed);
+    assert_eq!(field(&line, "outcome"), "peer_closed", "{bin}: {line}");
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{bin}: the slot took {:?} to free",
+        started.elapsed()
+    );
+}
+
+fn a_user_id_with_a_newline_makes_one_log_line(bin: &str) {
+    let server = Server::start(bin, &["--deny", "127.0.0.0/8", "--log-format", "text"]);
+    let forged = b"x\n1999-01-01T00:00:00Z  INFO socks4d: forged line \"quoted\"";
+    let c = socks_request(server.addr, &connect_to(echo(1), forged), |_| {});
+    assert_eq!(rejected_with(&c), Some(ReplyCode::Rejected), "{bin}");
+    let deadline = std::time::Instant::now() + STEP;
+    while !server.log().contains(" closed ") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bin}: no closed line\n{}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let log = server.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("forged line")).collect();
+    assert_eq!(lines.len(), 1, "{bin}: {log}");
+    assert!(
+        lines[0].contains(" INFO socks4d: closed "),
+        "{bin}: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0]
+            .contains(r#"user="x\n1999-01-01T00:00:00Z  INFO socks4d: forged line \"quoted\"""#),
+        "{bin}: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("outcome=denied"), "{bin}: {}", lines[0]);
+}
+
+fn a_denied_socks4a_client_causes_no_lookup(bin: &str) {
+    let server = Server::start(bin, &["--deny", "127.0.0.0/8"]);
+    let request = Request {
+        command: Command::Connect,
+        dest: Dest::Domain("localhost", 80),
+        user_id: b"",
+    };
+    let c = socks_request(server.addr, &request, |_| {});
+    assert_eq!(rejected_with(&c), Some(ReplyCode::Rejected), "{bin}");
+    let line = server.wait_for("the refusal", closed);
+    assert_eq!(field(&line, "outcome"), "denied", "{bin}: {line}");
+    assert_eq!(
+        server.count(|l| says(l, "dns_lookup")),
+        0,
+        "{bin}\n{}",
+        server.log()
+    );
+}
+
+fn a_stuck_log_reader_does_not_stop_serving(bin: &str) {
+    // Standard error is a pipe that nobody reads, and every connection logs
+    // several lines (debug level).
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Process::new(server_binary(bin))
+        .args(["--listen", &listen, "-v", "--max-connections", "4096"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = listen.parse().unwrap();
+    let deadline = std::time::Instant::now() + STEP;
+    while TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(100)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{bin} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let target = echo(2000);
+    for i in 0..2000 {
+        let c = socks_request(addr, &connect_to(target, b"someone"), |_| {});
+        assert!(
+            granted(&c),
+            "{bin}: connection {i} not served: {:?}",
+            c.events
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn ipv6_spellings_of_loopback_are_refused_by_ipv4_and_class_rules(bin: &str) {
+    for rule in [
+        "block from any to 127.0.0.0/8",
+        "block from any to loopback",
+    ] {
+        let dir = std::env::temp_dir().join(format!("socks4-v6lo-{}-{bin}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("socks4d.toml");
+        write_config(&conf, &format!("{rule}\npass from 127.0.0.0/8 to any"));
+        let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
+        for host in ["::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "127.0.0.1"] {
+            let request = Request {
+                command: Command::Connect,
+                dest: Dest::Domain(host, 80),
+                user_id: b"",
+            };
+            let c = socks_request(server.addr, &request, |_| {});
+            assert_eq!(
+                rejected_with(&c),
+                Some(ReplyCode::Rejected),
+                "{bin}: {host} through `{rule}`: {:?}",
+                c.events
+            );
+        }
+        let denied = server.wait_for_n("four refusals", 4, |l| {
+            closed(l) && field(l, "outcome") == "denied"
+        });
+        assert_eq!(denied.len(), 4, "{bin}");
     }
 }
 

@@ -9,11 +9,13 @@
 //! watched: bytes it sends are early data for the relay; if it hangs up, the
 //! action is abandoned and its sockets closed at once.
 
+use crate::clients::{ClientGuard, ClientKey};
 use crate::daemon::{Daemon, Slot};
 use crate::observe::Observer;
 use crate::runtime::{poll_io, recv, write_all, Direction, Runtime};
 use crate::{ident, net, relay, resolve};
 use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
+use socks4_proto::{Command, Reply, ReplyCode};
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -51,7 +53,14 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         slot,
     } = accepted;
     let session = ServerSession::new(daemon.server_config(), peer, local, now);
-    let observer = Observer::new(daemon.books().clone(), slot.id, listener, peer, now);
+    let observer = Observer::new(
+        daemon.books().clone(),
+        daemon.clients().clone(),
+        slot.id,
+        listener,
+        peer,
+        now,
+    );
     let mut conn = Connection {
         rt,
         daemon,
@@ -60,6 +69,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         client,
         other: None,
         bind_listener: None,
+        bind_counted: None,
         client_error: None,
         tried_early_read: false,
     };
@@ -79,6 +89,8 @@ struct Connection<R: Runtime> {
     other: Option<R::Stream>,
     /// BIND's listener, between `Bound` and `Accepted`.
     bind_listener: Option<R::Listener>,
+    /// The BIND listener counted for its client, from admission to accept.
+    bind_counted: Option<ClientGuard>,
     /// Set when writing to the client failed.
     client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -209,8 +221,27 @@ impl<R: Runtime> Connection<R> {
                     }
                 }
             }
+            Action::Admit {
+                command,
+                verdict: _,
+            } => {
+                let key = ClientKey::of(self.session.peer().ip());
+                let admitted = match command {
+                    Command::Bind => self
+                        .daemon
+                        .clients()
+                        .open_bind(key)
+                        .map(|counted| self.bind_counted = Some(counted)),
+                    _ => Ok(()),
+                };
+                self.outcome(ActionOutcome::Admitted(admitted));
+            }
             Action::Resolve { host, port: _ } => {
-                match self.pending(Box::pin(resolve::resolve(&rt, host))).await {
+                let lookups = self.daemon.lookups().clone();
+                match self
+                    .pending(Box::pin(resolve::resolve(&rt, &lookups, host)))
+                    .await
+                {
                     Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
                     Err(why) => self.interrupted(why),
                 }
@@ -253,7 +284,10 @@ impl<R: Runtime> Connection<R> {
                     return self.outcome(ActionOutcome::Accepted(Err(ErrorKind::NotConnected)));
                 };
                 // One inbound connection only: the listener closes after it.
-                match self.pending(Box::pin(rt.accept(&listener))).await {
+                let accepted = self.pending(Box::pin(rt.accept(&listener))).await;
+                drop(listener);
+                self.bind_counted = None;
+                match accepted {
                     Ok(Ok((stream, from))) => {
                         self.other = Some(stream);
                         self.outcome(ActionOutcome::Accepted(Ok(from)));
@@ -335,6 +369,50 @@ impl<R: Runtime> Connection<R> {
         })
         .await
     }
+}
+
+/// How long a refused connection is kept so that the client reads its reply.
+pub(crate) const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a refused client may still send before it is closed.
+const REFUSAL_DRAIN: usize = 64 * 1024;
+
+/// Refuses a connection its client may not open (a per-client cap): reply 91
+/// at once, without waiting for the request; then half-close, and read and
+/// drop what the client still sends until it closes, for at most
+/// [`REFUSAL_LINGER`] (closing with its request unread would reset the
+/// connection, and a reset can destroy the reply before the client reads it).
+pub(crate) async fn refuse<R: Runtime>(rt: R, client: R::Stream) {
+    let reply = Reply::with_code(ReplyCode::Rejected).to_bytes();
+    let mut timer = pin!(rt.sleep_until(rt.now() + REFUSAL_LINGER));
+    let mut sent = 0;
+    let mut drained = 0;
+    poll_fn(|cx| {
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        while sent < reply.len() {
+            match poll_io(&client, Direction::Write, cx, &mut |fd| {
+                crate::runtime::send(fd, &reply[sent..])
+            }) {
+                Poll::Ready(Ok(n)) => sent += n,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+            if sent == reply.len() {
+                let _ = crate::runtime::shutdown_write(client.as_fd());
+            }
+        }
+        loop {
+            let mut buf = [0u8; 1024];
+            match poll_io(&client, Direction::Read, cx, &mut |fd| recv(fd, &mut buf)) {
+                Poll::Ready(Ok(n)) if n > 0 && drained < REFUSAL_DRAIN => drained += n,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
 }
 
 /// Completes at `deadline`, or never.

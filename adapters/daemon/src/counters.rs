@@ -3,7 +3,7 @@
 //! (labelled by [`CloseReason::LABELS`]), replies by code, bytes relayed.
 //! Lock-free on the connection path; read with [`Counters::snapshot`].
 
-use socks4_proto::server::CloseReason;
+use socks4_proto::server::{CloseReason, Limit};
 use socks4_proto::ReplyCode;
 use std::fmt;
 use std::net::SocketAddr;
@@ -31,7 +31,8 @@ impl ListenerCounts {
 #[derive(Debug, Default)]
 pub struct Counters {
     listeners: RwLock<Vec<(SocketAddr, Arc<ListenerCounts>)>>,
-    refused_over_capacity: AtomicU64,
+    accept_pauses: AtomicU64,
+    limited: [AtomicU64; Limit::ALL.len()],
     by_outcome: [AtomicU64; CloseReason::LABELS.len()],
     by_reply: [AtomicU64; 4],
     client_to_dest: AtomicU64,
@@ -50,8 +51,11 @@ pub struct Snapshot {
     pub closed: u64,
     /// Connections open now.
     pub active: u64,
-    /// Connections closed at once because `max_connections` were open.
-    pub refused_over_capacity: u64,
+    /// Times accepting paused because `max_connections` were open.
+    pub accept_pauses: u64,
+    /// Requests or connections refused by a per-client limit, by
+    /// [`Limit::label`].
+    pub limited: Vec<(&'static str, u64)>,
     /// Closed connections by outcome, labelled by [`CloseReason::LABELS`].
     pub by_outcome: Vec<(&'static str, u64)>,
     /// Replies sent, by code.
@@ -60,6 +64,8 @@ pub struct Snapshot {
     pub client_to_dest: u64,
     /// Bytes relayed from destinations to clients.
     pub dest_to_client: u64,
+    /// Log lines dropped because standard error could not keep up.
+    pub log_lines_dropped: u64,
 }
 
 impl Snapshot {
@@ -84,11 +90,11 @@ impl fmt::Display for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "opened={} closed={} active={} refused_over_capacity={} bytes_up={} bytes_down={}",
+            "opened={} closed={} active={} accept_pauses={} bytes_up={} bytes_down={}",
             self.opened,
             self.closed,
             self.active,
-            self.refused_over_capacity,
+            self.accept_pauses,
             self.client_to_dest,
             self.dest_to_client
         )?;
@@ -97,6 +103,9 @@ impl fmt::Display for Snapshot {
         }
         for (label, n) in self.by_outcome.iter().filter(|(_, n)| *n > 0) {
             write!(f, " {label}={n}")?;
+        }
+        for (label, n) in self.limited.iter().filter(|(_, n)| *n > 0) {
+            write!(f, " limited_{label}={n}")?;
         }
         for (addr, o, c) in &self.listeners {
             write!(f, " [{addr} opened={o} closed={c}]")?;
@@ -116,8 +125,14 @@ impl Counters {
         counts
     }
 
-    pub(crate) fn refused_over_capacity(&self) {
-        self.refused_over_capacity.fetch_add(1, Relaxed);
+    pub(crate) fn accept_paused(&self) {
+        self.accept_pauses.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn limited(&self, limit: Limit) {
+        if let Some(i) = Limit::ALL.iter().position(|l| *l == limit) {
+            self.limited[i].fetch_add(1, Relaxed);
+        }
     }
 
     pub(crate) fn outcome(&self, reason: &CloseReason) {
@@ -149,7 +164,12 @@ impl Counters {
             opened,
             closed,
             active: opened.saturating_sub(closed),
-            refused_over_capacity: self.refused_over_capacity.load(Relaxed),
+            accept_pauses: self.accept_pauses.load(Relaxed),
+            limited: Limit::ALL
+                .iter()
+                .zip(&self.limited)
+                .map(|(l, n)| (l.label(), n.load(Relaxed)))
+                .collect(),
             by_outcome: CloseReason::LABELS
                 .iter()
                 .zip(&self.by_outcome)
@@ -162,6 +182,7 @@ impl Counters {
                 .collect(),
             client_to_dest: self.client_to_dest.load(Relaxed),
             dest_to_client: self.dest_to_client.load(Relaxed),
+            log_lines_dropped: crate::logging::dropped_lines(),
         }
     }
 }

@@ -7,14 +7,15 @@
 //! grew from: `add_denial`/`del_denial`/`denied` and
 //! `add_exemption`/`del_exemption`/`exempted`.
 
+use crate::clients::{ClientGuard, ClientKey, Clients};
 use crate::counters::{ListenerCounts, Snapshot};
 use crate::events::EventStream;
 use crate::observe::Books;
 use crate::settings::{ConfigError, Settings};
 use event_listener::Event as Notify;
 use socks4_acl::{Netmask, Policy};
-use socks4_proto::server::ServerConfig;
-use std::net::IpAddr;
+use socks4_proto::server::{Limit, ServerConfig};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +30,8 @@ struct Inner {
     settings: Settings,
     config: RwLock<Arc<ServerConfig>>,
     books: Arc<Books>,
+    clients: Arc<Clients>,
+    lookups: Arc<async_lock::Semaphore>,
     next_id: AtomicU64,
     active: AtomicUsize,
     shutting_down: AtomicBool,
@@ -36,15 +39,46 @@ struct Inner {
     slot_freed: Notify,
     relays_cut: AtomicBool,
     cut: Notify,
+    refusing: AtomicUsize,
 }
 
-/// A connection's place among `max_connections`; freed when dropped.
+/// Refused connections kept open at once so that their clients read the
+/// reply (each for at most a second); past it, a refused connection is closed
+/// at once.
+pub const MAX_LINGERING_REFUSALS: usize = 256;
+
+/// A refused connection's place among the lingering ones.
+#[derive(Debug)]
+pub(crate) struct Refusing(Arc<Inner>);
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection's place among `max_connections` and among its client's
+/// connections; freed when dropped.
 #[derive(Debug)]
 pub(crate) struct Slot {
     inner: Arc<Inner>,
     listener: Arc<ListenerCounts>,
+    /// The connection counted for its client (uncounted when dropped).
+    _client: ClientGuard,
     /// The connection's id, unique in this server's life.
     pub(crate) id: u64,
+}
+
+/// What [`Daemon::admit`] says to a new connection.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// Served: its slot.
+    Slot(Slot),
+    /// `max_connections` are open (the caller waits for room first, so this
+    /// is a race between listeners).
+    Full,
+    /// Its client is at a per-client cap.
+    Limited(Limit),
 }
 
 impl Drop for Slot {
@@ -59,11 +93,16 @@ impl Daemon {
     /// A daemon for these settings.
     pub fn new(settings: Settings) -> Daemon {
         let config = RwLock::new(Arc::new(settings.server.clone()));
+        let clients = Arc::new(Clients::new(settings.clients));
+        let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
+        let books = Arc::new(Books::new(settings.refusal_log_lines));
         Daemon {
             inner: Arc::new(Inner {
                 settings,
                 config,
-                books: Arc::default(),
+                books,
+                clients,
+                lookups,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
@@ -71,6 +110,7 @@ impl Daemon {
                 slot_freed: Notify::new(),
                 relays_cut: AtomicBool::new(false),
                 cut: Notify::new(),
+                refusing: AtomicUsize::new(0),
             }),
         }
     }
@@ -140,8 +180,22 @@ impl Daemon {
         if new.listen != old.listen {
             tracing::warn!(target: "socks4d", "listen addresses change on restart only; still listening on the old ones");
         }
+        self.inner.clients.set_limits(new.clients);
+        self.inner
+            .books
+            .set_refusal_log_lines(new.refusal_log_lines);
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
         Ok(())
+    }
+
+    /// Per-client bookkeeping: what each client address holds and has done.
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.inner.clients
+    }
+
+    /// Permits for name lookups running at once.
+    pub(crate) fn lookups(&self) -> &Arc<async_lock::Semaphore> {
+        &self.inner.lookups
     }
 
     /// The counters now.
@@ -205,6 +259,33 @@ impl Daemon {
         self.inner.active.load(Ordering::Acquire)
     }
 
+    /// A place for a refused connection to linger, if there is one.
+    pub(crate) fn refusal_slot(&self) -> Option<Refusing> {
+        self.inner
+            .refusing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_LINGERING_REFUSALS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Refusing(self.inner.clone()))
+    }
+
+    /// Whether a new connection would find room under `max_connections`.
+    pub(crate) fn has_room(&self) -> bool {
+        self.active() < self.inner.settings.max_connections
+    }
+
+    /// Completes once there is room for a new connection.
+    pub(crate) async fn room(&self) {
+        loop {
+            let listener = self.inner.slot_freed.listen();
+            if self.has_room() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
     /// Completes once no connection is open (works on any runtime).
     pub async fn idle(&self) {
         loop {
@@ -221,9 +302,9 @@ impl Daemon {
         &self.inner.books
     }
 
-    /// Takes a slot for a new connection on the listener counted by
-    /// `listener`, or `None` when `max_connections` are open (counted).
-    pub(crate) fn admit(&self, listener: &Arc<ListenerCounts>) -> Option<Slot> {
+    /// Takes a slot for a new connection from `peer` on the listener counted
+    /// by `listener`: under `max_connections`, and under its client's cap.
+    pub(crate) fn admit(&self, listener: &Arc<ListenerCounts>, peer: SocketAddr) -> Admission {
         let inner = &self.inner;
         let max = inner.settings.max_connections;
         let taken = inner
@@ -232,13 +313,21 @@ impl Daemon {
                 (n < max).then_some(n + 1)
             });
         if taken.is_err() {
-            inner.books.counters.refused_over_capacity();
-            return None;
+            return Admission::Full;
         }
+        let client = match inner.clients.open(ClientKey::of(peer.ip())) {
+            Ok(c) => c,
+            Err(limit) => {
+                inner.active.fetch_sub(1, Ordering::AcqRel);
+                inner.books.counters.limited(limit);
+                return Admission::Limited(limit);
+            }
+        };
         listener.opened();
-        Some(Slot {
+        Admission::Slot(Slot {
             inner: inner.clone(),
             listener: listener.clone(),
+            _client: client,
             id: inner.next_id.fetch_add(1, Ordering::Relaxed),
         })
     }

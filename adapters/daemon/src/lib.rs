@@ -22,6 +22,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clients;
 mod connection;
 pub mod counters;
 pub mod daemon;

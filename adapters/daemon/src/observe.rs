@@ -4,28 +4,112 @@
 //! events and the connection's one `closed` log line. Nothing here calls back
 //! into the driver or the session.
 
+use crate::clients::{ClientKey, Clients};
 use crate::counters::Counters;
 use crate::events::{DaemonEvent, EventBus};
 use socks4_acl::Source;
 use socks4_proto::server::{CloseReason, Event, RelayStats};
 use socks4_proto::ReplyCode;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
-/// What every connection reports to: counters and event subscribers.
+/// What every connection reports to: counters, event subscribers, and the
+/// budget of log lines for refusals.
 #[derive(Debug, Default)]
 pub struct Books {
     /// The counters.
     pub counters: Counters,
     /// The event bus.
     pub bus: EventBus,
+    refusals: Throttle,
+}
+
+impl Books {
+    /// Books that log at most `refusal_lines` refused connections per second.
+    pub fn new(refusal_lines: u32) -> Books {
+        let books = Books::default();
+        books.set_refusal_log_lines(refusal_lines);
+        books
+    }
+
+    /// Changes the budget of refusal lines per second.
+    pub fn set_refusal_log_lines(&self, per_second: u32) {
+        self.refusals
+            .per_second
+            .store(per_second, Ordering::Relaxed);
+    }
+
+    /// Whether a refusal may be logged now; sums up the suppressed ones of a
+    /// second that is over.
+    pub(crate) fn may_log_refusal(&self, now: Instant) -> bool {
+        self.refusals.allow(now)
+    }
+
+    /// Sums up suppressed refusal lines of a second that is over (called
+    /// periodically, so that a flood that stops is still reported).
+    pub fn tick(&self, now: Instant) {
+        self.refusals.flush(now);
+    }
+}
+
+/// A per-second budget of log lines; what is over the budget is counted and
+/// reported in one line when the second is over.
+#[derive(Debug, Default)]
+struct Throttle {
+    per_second: AtomicU32,
+    window: Mutex<Window>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    start: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn allow(&self, now: Instant) -> bool {
+        let budget = self.per_second.load(Ordering::Relaxed);
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        Self::roll(&mut w, now);
+        if w.logged < budget {
+            w.logged += 1;
+            true
+        } else {
+            w.suppressed += 1;
+            false
+        }
+    }
+
+    fn flush(&self, now: Instant) {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        Self::roll(&mut w, now);
+    }
+
+    fn roll(w: &mut Window, now: Instant) {
+        let over = w
+            .start
+            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1));
+        if over {
+            if w.suppressed > 0 {
+                tracing::warn!(target: "socks4d", suppressed = w.suppressed, "refused connections not logged one by one (over the refusal log budget)");
+            }
+            *w = Window {
+                start: Some(now),
+                logged: 0,
+                suppressed: 0,
+            };
+        }
+    }
 }
 
 /// One connection's bookkeeping: what its log line will say.
 #[derive(Debug)]
 pub(crate) struct Observer {
     books: Arc<Books>,
+    clients: Arc<Clients>,
     conn: u64,
     listener: SocketAddr,
     peer: SocketAddr,
@@ -42,6 +126,7 @@ impl Observer {
     /// `started` (the runtime's clock).
     pub(crate) fn new(
         books: Arc<Books>,
+        clients: Arc<Clients>,
         conn: u64,
         listener: SocketAddr,
         peer: SocketAddr,
@@ -49,6 +134,7 @@ impl Observer {
     ) -> Observer {
         Observer {
             books,
+            clients,
             conn,
             listener,
             peer,
@@ -107,13 +193,22 @@ impl Observer {
                 counters.reply(ReplyCode::Granted);
                 tracing::debug!(target: "socks4d", conn, %listen, "bind_up");
             }
-            Event::Rejected { code, .. } => {
+            Event::Rejected { code, reason } => {
                 self.reply = Some(*code);
                 counters.reply(*code);
+                if let CloseReason::Limited(limit) = reason {
+                    counters.limited(*limit);
+                    self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
+                }
             }
             Event::SockDown { stats } => {
                 self.stats = *stats;
                 counters.bytes(stats.client_to_dest, stats.dest_to_client);
+                self.clients.bytes(
+                    ClientKey::of(self.peer.ip()),
+                    stats.client_to_dest,
+                    stats.dest_to_client,
+                );
             }
             Event::DnsLookup { host, addrs } => {
                 tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
@@ -131,6 +226,12 @@ impl Observer {
 
     fn closed(&self, reason: CloseReason, now: Instant) {
         self.books.counters.outcome(&reason);
+        // A refused connection costs a log line only within the budget: a flood
+        // of bad clients cannot fill the disk.
+        let refused = self.reply != Some(ReplyCode::Granted);
+        if refused && !self.books.may_log_refusal(now) {
+            return;
+        }
         let rule = self.source.map(|s| s.to_string()).unwrap_or_default();
         let reply = self.reply.map_or(0, |c| c.as_u8());
         let duration_ms = now.saturating_duration_since(self.started).as_millis() as u64;

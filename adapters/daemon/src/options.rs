@@ -236,7 +236,7 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
 
-    /// Concurrent connection cap; more are closed at once
+    /// Concurrent connection cap; past it, new connections wait in the listen queue until one closes
     #[arg(id = "max_connections", long = "max-connections", value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
@@ -279,6 +279,47 @@ pub struct LimitOptions {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_early_data: Option<usize>,
+
+    /// Connections one client may have open at once (an IPv4 address, or an IPv6 /64); past it, reply 91 at once
+    #[arg(
+        id = "limits.max_connections_per_client",
+        long = "max-connections-per-client",
+        value_name = "N"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_client: Option<usize>,
+
+    /// BIND listeners one client may have open at once; past it, reply 91
+    #[arg(
+        id = "limits.max_binds_per_client",
+        long = "max-binds-per-client",
+        value_name = "N"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_binds_per_client: Option<usize>,
+
+    /// Client addresses remembered for limits and accounting; past it, the least recently seen idle one is forgotten
+    #[arg(
+        id = "limits.tracked_clients",
+        long = "tracked-clients",
+        value_name = "N"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked_clients: Option<usize>,
+
+    /// SOCKS4a name lookups running at once; more wait, within the resolve timeout (restart to change)
+    #[arg(id = "limits.max_lookups", long = "max-lookups", value_name = "N")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lookups: Option<usize>,
+
+    /// Log lines per second for refused connections; past it they are counted and summed up in one line
+    #[arg(
+        id = "limits.refusal_log_lines",
+        long = "refusal-log-lines",
+        value_name = "N"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal_log_lines: Option<u32>,
 
     /// Pipes for splice(2) that may exist at once, all relays together (taken only while bytes are in flight; 0: never splice, copy through user space)
     #[arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")]
@@ -431,6 +472,11 @@ impl Options {
                 max_user_id: Some(core.limits.max_user_id),
                 max_host: Some(core.limits.max_host),
                 max_early_data: Some(core.max_early_data),
+                max_connections_per_client: Some(512),
+                max_binds_per_client: Some(16),
+                tracked_clients: Some(65_536),
+                max_lookups: Some(64),
+                refusal_log_lines: Some(100),
                 relay_pipes: Some(crate::pipe::DEFAULT_MAX_PIPES),
                 relay_pipe_size: Some(crate::pipe::DEFAULT_PIPE_SIZE),
             },

@@ -3,15 +3,29 @@
 //! ([`ResolveError`]: no such host, no address, temporary failure).
 
 use crate::runtime::Runtime;
+use async_lock::Semaphore;
 use dns_lookup::{AddrInfoHints, LookupErrorKind, SockType};
 use socks4_proto::server::ResolveError;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// The addresses of `host`, in the resolver's order, without repeats.
-pub(crate) async fn resolve<R: Runtime>(rt: &R, host: String) -> Result<Vec<IpAddr>, ResolveError> {
-    rt.spawn_blocking(move || lookup(&host))
-        .await
-        .unwrap_or(Err(ResolveError::Failed))
+/// The addresses of `host`, in the resolver's order, without repeats. At most
+/// as many lookups run at once as `lookups` has permits; more wait for one. A
+/// permit is held by the lookup itself, so a lookup its caller gave up on
+/// (a timeout) still counts until getaddrinfo returns.
+pub(crate) async fn resolve<R: Runtime>(
+    rt: &R,
+    lookups: &Arc<Semaphore>,
+    host: String,
+) -> Result<Vec<IpAddr>, ResolveError> {
+    let permit = lookups.acquire_arc().await;
+    rt.spawn_blocking(move || {
+        let found = lookup(&host);
+        drop(permit);
+        found
+    })
+    .await
+    .unwrap_or(Err(ResolveError::Failed))
 }
 
 fn lookup(host: &str) -> Result<Vec<IpAddr>, ResolveError> {

@@ -5,7 +5,7 @@
 use crate::cli::Cli;
 use crate::connection::{self, Accepted};
 use crate::counters::ListenerCounts;
-use crate::daemon::Daemon;
+use crate::daemon::{Admission, Daemon};
 use crate::net;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -54,15 +54,18 @@ pub fn main<R: Runtime>(
         return ExitCode::from(1);
     }
     let name = name.to_owned();
-    block_on(Box::pin(async move {
+    let code = block_on(Box::pin(async move {
         match serve(rt, daemon, listeners).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
+                tracing::error!(target: "socks4d", error = %e, "serving failed");
                 eprintln!("{name}: {e}");
                 ExitCode::from(1)
             }
         }
-    }))
+    }));
+    crate::logging::flush();
+    code
 }
 
 /// Binds every listen address of the settings, in order, before any runtime
@@ -117,6 +120,7 @@ pub async fn serve<R: Runtime>(
             counts,
         ));
     }
+    rt.spawn(housekeeping(rt.clone(), daemon.clone()));
     daemon.shutdown_requested().await;
     let grace_over = rt.now() + daemon.settings().shutdown_grace;
     let idle = async {
@@ -137,6 +141,15 @@ pub async fn serve<R: Runtime>(
     Ok(())
 }
 
+/// Once a second: sums up suppressed refusal lines (and, later, what else
+/// needs doing on a clock), until shutdown.
+async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
+    while !daemon.is_shutting_down() {
+        rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
+        daemon.books().tick(rt.now());
+    }
+}
+
 async fn accept_loop<R: Runtime>(
     rt: R,
     daemon: Daemon,
@@ -147,6 +160,25 @@ async fn accept_loop<R: Runtime>(
     let mut backoff = Duration::from_millis(5);
     let mut shutdown = pin!(daemon.shutdown_requested());
     loop {
+        if !daemon.has_room() {
+            // At max_connections: new connections wait in the listen queue
+            // (the kernel's backlog) until one closes, rather than being
+            // accepted and closed.
+            daemon.books().counters.accept_paused();
+            tracing::warn!(target: "socks4d", listen = %addr, max = daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+            let room = daemon.room();
+            let mut room = pin!(room);
+            let resumed = poll_fn(|cx| {
+                if shutdown.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                room.as_mut().poll(cx).map(|()| true)
+            })
+            .await;
+            if !resumed {
+                return;
+            }
+        }
         let accept = rt.accept(&listener);
         let mut accept = pin!(accept);
         // Shutdown first: once asked for, nothing more is accepted.
@@ -161,9 +193,22 @@ async fn accept_loop<R: Runtime>(
             Some(Ok(_)) if daemon.is_shutting_down() => return,
             Some(Ok((client, peer))) => {
                 backoff = Duration::from_millis(5);
-                let Some(slot) = daemon.admit(&counts) else {
-                    tracing::warn!(target: "socks4d", %peer, max = daemon.settings().max_connections, "connection cap reached, closing");
-                    continue;
+                let slot = match daemon.admit(&counts, peer) {
+                    Admission::Slot(slot) => slot,
+                    Admission::Full => continue, // another listener took the last slot
+                    Admission::Limited(limit) => {
+                        if daemon.books().may_log_refusal(rt.now()) {
+                            tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
+                        }
+                        if let Some(refusing) = daemon.refusal_slot() {
+                            let rt2 = rt.clone();
+                            rt.spawn(async move {
+                                connection::refuse(rt2, client).await;
+                                drop(refusing);
+                            });
+                        }
+                        continue;
+                    }
                 };
                 // The address the client reached: the listener's, unless it
                 // listens on a wildcard address.

@@ -37,6 +37,12 @@ pub struct Settings {
     pub max_connections: usize,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// The caps on each client and the client table's size.
+    pub clients: crate::clients::ClientLimits,
+    /// Name lookups running at once.
+    pub max_lookups: usize,
+    /// Log lines per second for refused connections.
+    pub refusal_log_lines: u32,
     /// Splice pipes that may exist at once (0: copy through user space).
     pub relay_pipes: usize,
     /// Capacity asked for each splice pipe.
@@ -151,11 +157,21 @@ impl Settings {
         server.timeouts = timeouts;
         let shutdown_grace = t.shutdown_grace.expect(HAS_DEFAULT).0;
         server.policy = policy;
+        // The driver answers admission from the client table (BIND listeners,
+        // and the limits that come with it).
+        server.admission = true;
         Ok(Settings {
             listen,
             server,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             shutdown_grace,
+            clients: crate::clients::ClientLimits {
+                max_connections: all.limits.max_connections_per_client.expect(HAS_DEFAULT),
+                max_binds: all.limits.max_binds_per_client.expect(HAS_DEFAULT),
+                tracked: all.limits.tracked_clients.expect(HAS_DEFAULT).max(1),
+            },
+            max_lookups: all.limits.max_lookups.expect(HAS_DEFAULT).max(1),
+            refusal_log_lines: all.limits.refusal_log_lines.expect(HAS_DEFAULT),
             relay_pipes: all.limits.relay_pipes.expect(HAS_DEFAULT),
             relay_pipe_size: all.limits.relay_pipe_size.expect(HAS_DEFAULT),
             log_format: all.log_format.expect(HAS_DEFAULT),

@@ -188,6 +188,15 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// Every limit, in the order of their labels.
+    pub const ALL: [Limit; 5] = [
+        Limit::Connections,
+        Limit::BindListeners,
+        Limit::Rate,
+        Limit::Quota,
+        Limit::Resolver,
+    ];
+
     /// The label used in logs and metrics: `connections`, `bind_listeners`,
     /// `rate`, `quota`, `resolver`.
     pub fn label(self) -> &'static str {

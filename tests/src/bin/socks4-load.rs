@@ -153,10 +153,8 @@ fn main() {
     for round in 0..o.rounds {
         eprintln!("round {}/{}", round + 1, o.rounds);
         let busy0 = procfs::machine_busy();
-        let ours0: Duration = subjects.iter().map(Subject::cpu).sum::<Duration>()
-            + logged.cpu()
-            + procfs::cpu(me)
-            + procfs::cpu(peers.pid());
+        // This tool's process tree: the subjects and the peers are its children.
+        let ours0 = procfs::cpu(me);
         let wall0 = Instant::now();
         for s in subjects.iter().chain([&logged]) {
             for clients in CLIENTS {
@@ -195,11 +193,7 @@ fn main() {
         }
         let wall = wall0.elapsed();
         let busy = procfs::machine_busy().saturating_sub(busy0);
-        let ours = (subjects.iter().map(Subject::cpu).sum::<Duration>()
-            + logged.cpu()
-            + procfs::cpu(me)
-            + procfs::cpu(peers.pid()))
-        .saturating_sub(ours0);
+        let ours = procfs::cpu(me).saturating_sub(ours0);
         let other = busy.saturating_sub(ours).as_secs_f64()
             / (wall.as_secs_f64() * f64::from(procfs::cpus()))
             * 100.0;
