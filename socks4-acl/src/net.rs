@@ -470,6 +470,18 @@ impl NetSet {
         }
     }
 
+    /// The most specific member that contains `addr` (`any` last), for
+    /// explaining a decision. A scan of every member: not for the hot path.
+    pub fn find(&self, addr: IpAddr) -> Option<Netmask> {
+        let addr = canonical(addr);
+        self.all
+            .iter()
+            .filter(|n| n.contains(&addr))
+            .max_by_key(|n| n.prefix_len())
+            .map(|n| Netmask::Net(*n))
+            .or(self.any.then_some(Netmask::Any))
+    }
+
     /// Whether exactly this netmask was added.
     pub fn has(&self, mask: &Netmask) -> bool {
         match mask {

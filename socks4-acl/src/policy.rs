@@ -106,7 +106,7 @@ impl Policy {
             action: Action::BLOCK,
             source: Source::Denied,
             require_ident: false,
-            log: true,
+            log: false,
         }
     }
 

@@ -219,6 +219,21 @@ impl Rule {
         }
     }
 
+    /// Whether `self` matches every request that `later` matches, so that
+    /// `later`, placed after `self`, can never decide anything. Conservative:
+    /// `false` when unsure.
+    pub fn covers(&self, later: &Rule) -> bool {
+        net_covers(&self.from, &later.from)
+            && port_covers(self.from_port, later.from_port)
+            && dest_covers(&self.to, &later.to)
+            && port_covers(self.to_port, later.to_port)
+            && (self.commands.is_empty()
+                || (!later.commands.is_empty()
+                    && later.commands.iter().all(|c| self.commands.contains(c))))
+            && (self.users.is_empty()
+                || (!later.users.is_empty() && later.users.iter().all(|u| self.users.contains(u))))
+    }
+
     /// Whether every condition holds for `s`.
     pub fn matches(&self, s: &Subject<'_>) -> bool {
         self.matches_but_address(s) && self.to.matches(s.dest_addr.map(canonical), s.dest_host)
@@ -233,6 +248,60 @@ impl Rule {
             && self.to_port.matches(s.dest_port)
             && (self.commands.is_empty() || self.commands.contains(&s.command))
             && (self.users.is_empty() || self.users.iter().any(|u| u.as_bytes() == s.user_id))
+    }
+}
+
+fn net_covers(a: &Netmask, b: &Netmask) -> bool {
+    match (a, b) {
+        (Netmask::Any, _) => true,
+        (Netmask::Net(_), Netmask::Any) => false,
+        (Netmask::Net(a), Netmask::Net(b)) => a.contains(b),
+    }
+}
+
+/// The ports a condition allows, as inclusive ranges.
+fn port_ranges(p: PortMatch) -> Vec<(u16, u16)> {
+    match p {
+        PortMatch::Any => vec![(0, u16::MAX)],
+        PortMatch::Eq(n) => vec![(n, n)],
+        PortMatch::Neq(n) => {
+            let mut v = Vec::new();
+            if n > 0 {
+                v.push((0, n - 1));
+            }
+            if n < u16::MAX {
+                v.push((n + 1, u16::MAX));
+            }
+            v
+        }
+        PortMatch::Lt(0) => vec![],
+        PortMatch::Lt(n) => vec![(0, n - 1)],
+        PortMatch::Gt(u16::MAX) => vec![],
+        PortMatch::Gt(n) => vec![(n + 1, u16::MAX)],
+        PortMatch::Range(a, b) => vec![(a, b)],
+    }
+}
+
+fn port_covers(a: PortMatch, b: PortMatch) -> bool {
+    let outer = port_ranges(a);
+    port_ranges(b)
+        .iter()
+        .all(|(lo, hi)| outer.iter().any(|(olo, ohi)| olo <= lo && hi <= ohi))
+}
+
+fn dest_covers(a: &DestMatch, b: &DestMatch) -> bool {
+    match (a, b) {
+        (DestMatch::Any, _) => true,
+        (DestMatch::Net(a), DestMatch::Net(b)) => net_covers(a, b),
+        (DestMatch::Class(a), DestMatch::Class(b)) => a == b,
+        (DestMatch::Host(a), DestMatch::Host(b)) => match (a, b) {
+            (HostPattern::Domain(d), HostPattern::Exact(n) | HostPattern::Domain(n)) => {
+                HostPattern::Domain(d.clone()).matches(n)
+            }
+            (HostPattern::Exact(x), HostPattern::Exact(y)) => x.eq_ignore_ascii_case(y),
+            (HostPattern::Exact(_), HostPattern::Domain(_)) => false,
+        },
+        _ => false,
     }
 }
 
@@ -361,6 +430,19 @@ impl RuleSet {
     /// Sets the action taken when no rule matches.
     pub fn set_default_action(&mut self, action: Action) {
         self.default = action;
+    }
+
+    /// Rules that can never decide anything because an earlier rule matches
+    /// every request they match: (the shadowed rule's number, the earlier
+    /// rule's number), from 1.
+    pub fn shadowed(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (j, later) in self.rules.iter().enumerate() {
+            if let Some(i) = self.rules[..j].iter().position(|r| r.covers(later)) {
+                out.push((j + 1, i + 1));
+            }
+        }
+        out
     }
 
     /// The first matching rule's verdict, or the default. No allocation.
@@ -747,5 +829,21 @@ mod tests {
         assert!(p
             .evaluate(&named(Some("x"), Some("2001:db8::1"), b""))
             .is_pass());
+    }
+
+    #[test]
+    fn shadowed_rules_are_found() {
+        let p: Policy = "pass from 10.0.0.0/8 to any\n\
+                         block from 10.1.0.0/16 to any port eq 25\n\
+                         block to .example.com\n\
+                         pass to www.example.com port range 80-90\n\
+                         pass from any to any port gt 1000 user alice\n\
+                         block from any to any port range 2000-3000 user alice\n\
+                         block from any to any port neq 22\n\
+                         pass to any port eq 23\n\
+                         pass to any port eq 22"
+            .parse()
+            .unwrap();
+        assert_eq!(p.rules.shadowed(), vec![(2, 1), (4, 3), (6, 5), (8, 7)]);
     }
 }

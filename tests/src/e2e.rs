@@ -14,6 +14,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Makes each scenario (a `fn(binary: &str)` in the calling test file) a test
+/// per server binary: `on_tokio::scenario`, `on_smol::scenario`, ... Adding an
+/// adapter is one line here.
+#[macro_export]
+macro_rules! on_every_adapter {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_tokio { $( #[test] fn $scenario() { super::$scenario("socks4d-tokio") } )* }
+        mod on_smol { $( #[test] fn $scenario() { super::$scenario("socks4d-smol") } )* }
+        mod on_async_std { $( #[test] fn $scenario() { super::$scenario("socks4d-async-std") } )* }
+    };
+}
+
 /// How long any single step may take before a test fails.
 pub const STEP: Duration = Duration::from_secs(10);
 

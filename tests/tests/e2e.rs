@@ -3,7 +3,7 @@
 //! `on_smol::bind_exchange`, ...), with real third-party clients (curl, PySocks,
 //! OpenBSD nc, proxychains4), a real identd (oidentd, started by `.ci/setup`)
 //! and loopback peers. Assertions read the servers' JSON log lines. Adding an
-//! adapter is one line in `on_every_adapter!`.
+//! adapter is one line in `socks4_tests::on_every_adapter!`.
 
 use socks4_proto::client::Event;
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
@@ -12,16 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command as Process;
 
-/// Makes each scenario (a `fn(binary: &str)`) a test per server binary.
-macro_rules! on_every_adapter {
-    ($($scenario:ident),* $(,)?) => {
-        mod on_tokio { $( #[test] fn $scenario() { super::$scenario("socks4d-tokio") } )* }
-        mod on_smol { $( #[test] fn $scenario() { super::$scenario("socks4d-smol") } )* }
-        mod on_async_std { $( #[test] fn $scenario() { super::$scenario("socks4d-async-std") } )* }
-    };
-}
-
-on_every_adapter!(
+socks4_tests::on_every_adapter!(
     curl_socks4_and_socks4a,
     pysocks_with_remote_dns_on_and_off,
     openbsd_nc_half_close_echo,

@@ -6,7 +6,7 @@
 //! "unmaintained" advisory (RUSTSEC-2025-0052). It is kept working because the
 //! project asks for it, and it is removable by deleting this folder and its line
 //! in the workspace `Cargo.toml` and in the adapter lists of the conformance
-//! suite (`tests/tests/e2e.rs`) and the load tool (`tests/src/bin/socks4-load.rs`).
+//! suite (`on_every_adapter!` in `tests/src/e2e.rs`) and the load tool (`tests/src/bin/socks4-load.rs`).
 
 use async_io::Async;
 use socks4_daemon::runtime::{async_io as shared, Runtime};
@@ -21,6 +21,8 @@ use std::time::Instant;
 pub struct AsyncStd;
 
 impl Runtime for AsyncStd {
+    const NAME: &'static str = "async-std";
+
     type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
 

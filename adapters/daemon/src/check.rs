@@ -1,13 +1,177 @@
-//! `--check`: what a server would run with, printed for a person.
+//! `--check`: everything a server would run with, printed for a person, and
+//! warnings about configurations that are dangerous or cannot work as written:
+//! an open proxy, rules that can never match, a connection cap of 0. With
+//! `--strict`, a warning makes the check fail.
 
 use crate::settings::Settings;
+use socks4_acl::{Action, Netmask};
 use std::fmt::Write;
 
-/// The resolved listeners and access policy.
-pub fn report(settings: &Settings) -> String {
+/// What `--check` prints, and its warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The effective configuration, as text.
+    pub text: String,
+    /// What looks wrong, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Checks `settings`.
+pub fn report(settings: &Settings) -> Report {
     let mut out = String::new();
-    let listen: Vec<String> = settings.listen.iter().map(|a| a.to_string()).collect();
-    let _ = writeln!(out, "listen: {}", listen.join(", "));
-    let _ = write!(out, "{}", settings.server.policy);
-    out
+    let s = settings;
+    let list = |v: &[std::net::SocketAddr]| {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "listen: {}", list(&s.listen));
+    let _ = writeln!(
+        out,
+        "ident: {:?} (identd port {})",
+        s.server.ident, s.server.ident_port
+    );
+    let _ = writeln!(
+        out,
+        "limits: max_connections {}, per client {} connections and {} BIND listeners, \
+         {} clients tracked, {} lookups at once, {} refusal log lines/s, \
+         user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes",
+        s.max_connections,
+        s.clients.max_connections,
+        s.clients.max_binds,
+        s.clients.tracked,
+        s.max_lookups,
+        s.refusal_log_lines,
+        s.server.limits.max_user_id,
+        s.server.limits.max_host,
+        s.server.max_early_data,
+        s.relay_pipes,
+        s.relay_pipe_size
+    );
+    let t = &s.server.timeouts;
+    let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let _ = writeln!(
+        out,
+        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, shutdown_grace {}",
+        secs(t.handshake),
+        secs(t.resolve),
+        secs(t.ident),
+        secs(t.connect),
+        secs(t.bind_accept),
+        t.idle.map_or("off".to_owned(), secs),
+        secs(s.shutdown_grace)
+    );
+    if let Some(m) = s.metrics_listen {
+        let allow: Vec<String> = s.metrics_allow.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "metrics: http://{m}/metrics (loopback{})",
+            if allow.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", allow.join(", "))
+            }
+        );
+    }
+    if let Some(c) = &s.control_socket {
+        let _ = writeln!(out, "control socket: {}", c.display());
+    }
+    if let Some(u) = &s.user {
+        let _ = writeln!(
+            out,
+            "runs as: user {u}{}",
+            s.group
+                .as_deref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(p) = &s.pid_file {
+        let _ = writeln!(out, "pid file: {}", p.display());
+    }
+    let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+    let _ = writeln!(out, "policy:");
+    for line in s.server.policy.to_string().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+
+    let mut warnings = Vec::new();
+    let public: Vec<String> = s
+        .listen
+        .iter()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    let policy = &s.server.policy;
+    if !public.is_empty() {
+        for (i, rule) in policy.rules.rules().iter().enumerate() {
+            if rule.action == Action::Pass && rule.from == Netmask::Any {
+                warnings.push(format!(
+                    "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
+                    i + 1,
+                    public.join(", ")
+                ));
+            }
+        }
+        if policy.rules.default_action().is_pass() {
+            warnings.push(format!(
+                "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
+                public.join(", ")
+            ));
+        }
+    }
+    for (shadowed, by) in policy.rules.shadowed() {
+        let rules = policy.rules.rules();
+        warnings.push(format!(
+            "rule {shadowed} (`{}`) can never match: rule {by} (`{}`) matches everything it does",
+            rules[shadowed - 1],
+            rules[by - 1]
+        ));
+    }
+    if s.max_connections == 0 {
+        warnings.push("max_connections = 0: no connection can ever be served".to_owned());
+    }
+    if s.clients.max_connections == 0 {
+        warnings.push("max_connections_per_client = 0: every client is refused".to_owned());
+    }
+    Report {
+        text: out,
+        warnings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangerous_and_useless_configs_are_warned_about() {
+        let s = Settings::from_args([
+            "--listen",
+            "0.0.0.0:1080",
+            "--allow",
+            "any",
+            "--max-connections",
+            "0",
+        ])
+        .unwrap();
+        let r = report(&s);
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with("open proxy")),
+            "{r:?}"
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("max_connections = 0")),
+            "{r:?}"
+        );
+        assert!(r.text.contains("timeouts: handshake 10s"), "{}", r.text);
+        let s = Settings::from_args(["--allow", "10.0.0.0/8", "--allow", "10.1.0.0/16"]).unwrap();
+        let r = report(&s);
+        assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
+        let s = Settings::from_args::<_, &str>([]).unwrap();
+        assert!(report(&s).warnings.is_empty());
+    }
 }

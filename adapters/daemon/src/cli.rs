@@ -10,7 +10,7 @@ use std::path::PathBuf;
 ///
 /// With no arguments it serves clients from loopback on 127.0.0.1:1080. Every
 /// option has a config file key; options given here win over the file.
-#[derive(Debug, Clone, Default, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(
     version,
     about = "A SOCKS4/SOCKS4a proxy server (loopback clients on 127.0.0.1:1080 unless configured otherwise)",
@@ -33,9 +33,24 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// With --check: exit with status 1 when there is any warning
+    #[arg(long, requires = "check")]
+    pub strict: bool,
+
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+
     /// Every option that also has a config key.
     #[command(flatten)]
     pub options: Options,
+}
+
+/// What a binary can do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Talk to a running server through its control socket
+    Ctl(crate::ctl::CtlArgs),
 }
 
 impl Cli {

@@ -37,7 +37,26 @@ pub struct Counters {
     by_reply: [AtomicU64; 4],
     client_to_dest: AtomicU64,
     dest_to_client: AtomicU64,
+    relays_open: AtomicU64,
+    idents: [AtomicU64; IDENT_RESULTS.len()],
+    lookups: [AtomicU64; LOOKUP_RESULTS.len()],
+    reloads: [AtomicU64; 2],
 }
+
+/// The results of IDENT queries, as counted: identd named a user, answered
+/// with an error, or gave no usable answer (unreachable, timed out, garbage).
+pub const IDENT_RESULTS: [&str; 3] = ["user", "error", "no_answer"];
+
+/// The results of name lookups, as counted: `ok`, `timeout`, and the
+/// resolver's errors ([`ResolveError::label`](socks4_proto::server::ResolveError::label)).
+pub const LOOKUP_RESULTS: [&str; 6] = [
+    "ok",
+    "timeout",
+    "no_such_host",
+    "no_address",
+    "temporary_failure",
+    "failed",
+];
 
 /// Counters at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +85,16 @@ pub struct Snapshot {
     pub dest_to_client: u64,
     /// Log lines dropped because standard error could not keep up.
     pub log_lines_dropped: u64,
+    /// Relays running now.
+    pub relays_open: u64,
+    /// IDENT queries by result, labelled by [`IDENT_RESULTS`].
+    pub idents: Vec<(&'static str, u64)>,
+    /// Name lookups by result, labelled by [`LOOKUP_RESULTS`].
+    pub lookups: Vec<(&'static str, u64)>,
+    /// Reloads that took effect.
+    pub reloads_ok: u64,
+    /// Reloads refused (the old configuration stayed).
+    pub reloads_failed: u64,
 }
 
 impl Snapshot {
@@ -143,6 +172,32 @@ impl Counters {
         self.by_reply[usize::from(code.as_u8() - 90)].fetch_add(1, Relaxed);
     }
 
+    pub(crate) fn relay_opened(&self) {
+        self.relays_open.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn relay_closed(&self) {
+        let _ = self
+            .relays_open
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    }
+
+    pub(crate) fn ident(&self, result: &str) {
+        if let Some(i) = IDENT_RESULTS.iter().position(|r| *r == result) {
+            self.idents[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn lookup(&self, result: &str) {
+        if let Some(i) = LOOKUP_RESULTS.iter().position(|r| *r == result) {
+            self.lookups[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn reload(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
+    }
+
     pub(crate) fn bytes(&self, up: u64, down: u64) {
         self.client_to_dest.fetch_add(up, Relaxed);
         self.dest_to_client.fetch_add(down, Relaxed);
@@ -183,6 +238,19 @@ impl Counters {
             client_to_dest: self.client_to_dest.load(Relaxed),
             dest_to_client: self.dest_to_client.load(Relaxed),
             log_lines_dropped: crate::logging::dropped_lines(),
+            relays_open: self.relays_open.load(Relaxed),
+            idents: IDENT_RESULTS
+                .iter()
+                .zip(&self.idents)
+                .map(|(l, n)| (*l, n.load(Relaxed)))
+                .collect(),
+            lookups: LOOKUP_RESULTS
+                .iter()
+                .zip(&self.lookups)
+                .map(|(l, n)| (*l, n.load(Relaxed)))
+                .collect(),
+            reloads_ok: self.reloads[0].load(Relaxed),
+            reloads_failed: self.reloads[1].load(Relaxed),
         }
     }
 }

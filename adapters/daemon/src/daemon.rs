@@ -175,7 +175,9 @@ impl Daemon {
     /// differ). Lists changed at run time are replaced by the file's. On any
     /// error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), ConfigError> {
-        let new = self.inner.settings.reload()?;
+        let new = self.inner.settings.reload();
+        self.inner.books.counters.reload(new.is_ok());
+        let new = new?;
         let old = &self.inner.settings;
         if new.listen != old.listen {
             tracing::warn!(target: "socks4d", "listen addresses change on restart only; still listening on the old ones");

@@ -118,8 +118,15 @@ where
         };
         event.record(&mut fields);
         if let Some(message) = fields.message {
+            // The server's own words: bare, with control characters escaped.
             writer.write_char(' ')?;
-            write_value(&mut writer, &message)?;
+            for c in message.chars() {
+                if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                    write!(writer, "\\u{{{:x}}}", u32::from(c))?;
+                } else {
+                    writer.write_char(c)?;
+                }
+            }
         }
         writer.write_str(&fields.out)?;
         writeln!(writer)

@@ -8,22 +8,38 @@ use crate::clients::{ClientKey, Clients};
 use crate::counters::Counters;
 use crate::events::{DaemonEvent, EventBus};
 use socks4_acl::Source;
-use socks4_proto::server::{CloseReason, Event, RelayStats};
+use socks4_proto::server::{CloseReason, Event, RelayStats, Timer};
 use socks4_proto::ReplyCode;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-/// What every connection reports to: counters, event subscribers, and the
-/// budget of log lines for refusals.
-#[derive(Debug, Default)]
+/// What every connection reports to: counters, event subscribers, the
+/// handshake time histogram, and the budget of log lines for refusals.
+#[derive(Debug)]
 pub struct Books {
     /// The counters.
     pub counters: Counters,
     /// The event bus.
     pub bus: EventBus,
+    /// Time from accept to the first reply, in seconds.
+    pub handshake: prometheus_client::metrics::histogram::Histogram,
     refusals: Throttle,
+}
+
+impl Default for Books {
+    fn default() -> Books {
+        Books {
+            counters: Counters::default(),
+            bus: EventBus::default(),
+            // 0.1 ms to about 26 s.
+            handshake: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19),
+            ),
+            refusals: Throttle::default(),
+        }
+    }
 }
 
 impl Books {
@@ -119,6 +135,10 @@ pub(crate) struct Observer {
     source: Option<Source>,
     reply: Option<ReplyCode>,
     stats: RelayStats,
+    /// The first reply went out (the handshake's time is measured).
+    first_reply: bool,
+    /// A relay is counted as open.
+    relaying: bool,
 }
 
 impl Observer {
@@ -144,6 +164,16 @@ impl Observer {
             source: None,
             reply: None,
             stats: RelayStats::default(),
+            first_reply: false,
+            relaying: false,
+        }
+    }
+
+    /// The first reply: the handshake took from accept until now.
+    fn replied(&mut self, now: Instant) {
+        if !std::mem::replace(&mut self.first_reply, true) {
+            let took = now.saturating_duration_since(self.started);
+            self.books.handshake.observe(took.as_secs_f64());
         }
     }
 
@@ -167,7 +197,8 @@ impl Observer {
     }
 
     fn note(&mut self, event: &Event, now: Instant) {
-        let counters = &self.books.counters;
+        let books = self.books.clone();
+        let counters = &books.counters;
         let conn = self.conn;
         match event {
             Event::Connection { peer, local } => {
@@ -182,20 +213,46 @@ impl Observer {
                 self.user_id = user_id.clone();
                 tracing::debug!(target: "socks4d", conn, %command, dest, "request");
             }
+            Event::Decided { verdict } => {
+                self.source = Some(verdict.source);
+                // A flood of blocked requests stays within the refusal budget.
+                if verdict.log && (verdict.is_pass() || books.may_log_refusal(now)) {
+                    // A rule's `log`: this decision is logged whatever the
+                    // verbosity (at warn, which -q keeps).
+                    let decision = if verdict.is_pass() { "pass" } else { "block" };
+                    let user = String::from_utf8_lossy(&self.user_id);
+                    tracing::warn!(
+                        target: "socks4d::rule",
+                        conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
+                        user = %user, rule = %verdict.source, decision,
+                        "rule decided"
+                    );
+                }
+            }
             Event::Denied { source, .. } => self.source = Some(*source),
             Event::SockUp { dest, source } => {
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
                 counters.reply(ReplyCode::Granted);
+                counters.relay_opened();
+                self.relaying = true;
+                self.replied(now);
                 tracing::debug!(target: "socks4d", conn, %dest, "sock_up");
             }
             Event::BindUp { listen } => {
                 counters.reply(ReplyCode::Granted);
+                self.replied(now);
                 tracing::debug!(target: "socks4d", conn, %listen, "bind_up");
             }
             Event::Rejected { code, reason } => {
                 self.reply = Some(*code);
                 counters.reply(*code);
+                self.replied(now);
+                match reason {
+                    CloseReason::ResolveFailed(e) => counters.lookup(e.label()),
+                    CloseReason::TimedOut(Timer::Resolve) => counters.lookup("timeout"),
+                    _ => {}
+                }
                 if let CloseReason::Limited(limit) = reason {
                     counters.limited(*limit);
                     self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
@@ -203,6 +260,9 @@ impl Observer {
             }
             Event::SockDown { stats } => {
                 self.stats = *stats;
+                if std::mem::take(&mut self.relaying) {
+                    counters.relay_closed();
+                }
                 counters.bytes(stats.client_to_dest, stats.dest_to_client);
                 self.clients.bytes(
                     ClientKey::of(self.peer.ip()),
@@ -211,9 +271,15 @@ impl Observer {
                 );
             }
             Event::DnsLookup { host, addrs } => {
+                counters.lookup("ok");
                 tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
             }
             Event::Ident { outcome } => {
+                counters.ident(match outcome {
+                    Some(socks4_ident::Outcome::UserId(_)) => "user",
+                    Some(_) => "error",
+                    None => "no_answer",
+                });
                 let ident = outcome
                     .as_ref()
                     .map_or_else(|| "no answer".to_owned(), |o| o.to_string());

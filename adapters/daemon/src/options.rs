@@ -236,6 +236,41 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (off unless set; a non-loopback address needs --metrics-allow)
+    #[arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Who may scrape the metrics besides loopback; repeatable
+    #[arg(id = "metrics_allow", long = "metrics-allow", value_name = "NET")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_allow: Option<Vec<Net>>,
+
+    /// Control socket (a Unix socket, mode 0600) for `ctl`: run-time deny/exempt lists, reload, stats (off unless set)
+    #[arg(id = "control_socket", long = "control-socket", value_name = "PATH")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<PathBuf>,
+
+    /// After binding every listener, run as this user (supplementary groups cleared)
+    #[arg(id = "user", long = "user", value_name = "NAME")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+
+    /// After binding every listener, run as this group (default: the user's primary group)
+    #[arg(id = "group", long = "group", value_name = "NAME")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+
+    /// Allow running as root with a listener beyond loopback and no --user
+    #[arg(id = "allow_root", long = "allow-root", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_root: Option<bool>,
+
+    /// Write the server's process id here once it serves; removed on a clean exit
+    #[arg(id = "pid_file", long = "pid-file", value_name = "PATH")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<PathBuf>,
+
     /// Concurrent connection cap; past it, new connections wait in the listen queue until one closes
     #[arg(id = "max_connections", long = "max-connections", value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -467,6 +502,13 @@ impl Options {
             ident_port: Some(core.ident_port),
             log_format: Some(LogFormat::Text),
             log_level: Some(LogLevel::Info),
+            metrics_listen: None,
+            metrics_allow: None,
+            control_socket: None,
+            user: None,
+            group: None,
+            allow_root: Some(false),
+            pid_file: None,
             max_connections: Some(1024),
             limits: LimitOptions {
                 max_user_id: Some(core.limits.max_user_id),

@@ -49,6 +49,8 @@ pub trait Stream: AsFd + Send + Sync + 'static {
 /// (cheap to clone: a handle), so that the clock can be the runtime's own (a
 /// test runtime may pause it) rather than the system's.
 pub trait Runtime: Clone + Send + Sync + 'static {
+    /// The runtime's name, for logs and metrics (`tokio`, `smol`, ...).
+    const NAME: &'static str;
     /// A connected TCP socket.
     type Stream: Stream;
     /// A listening TCP socket.

@@ -2,7 +2,7 @@
 //! stop. [`main`] is what a server binary calls; [`run`] is how a program embeds
 //! a server on a runtime it already has.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Subcommand};
 use crate::connection::{self, Accepted};
 use crate::counters::ListenerCounts;
 use crate::daemon::{Admission, Daemon};
@@ -19,16 +19,20 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-/// A server binary's `main`: command line, settings (exit status 2 when they are
-/// wrong), `--check`, logging, listeners (exit status 1 when one cannot be
-/// bound), signals, then serving on `rt` until a graceful stop (exit status 0).
-/// `block_on` runs a future to completion on the runtime that `rt` belongs to.
+/// A server binary's `main`: command line (or its `ctl` subcommand), settings
+/// (exit status 2 when they are wrong), `--check`, logging, sockets (exit
+/// status 1 when one cannot be bound), pid file, privilege drop, signals, then
+/// serving on `rt` until a graceful stop (exit status 0). `block_on` runs a
+/// future to completion on the runtime that `rt` belongs to.
 pub fn main<R: Runtime>(
     name: &str,
     rt: R,
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
 ) -> ExitCode {
     let cli = Cli::parse_for(name);
+    if let Some(Subcommand::Ctl(args)) = &cli.command {
+        return crate::ctl::run(args);
+    }
     let settings = match Settings::load(cli.sources()) {
         Ok(s) => s,
         Err(e) => {
@@ -37,77 +41,146 @@ pub fn main<R: Runtime>(
         }
     };
     if cli.check {
-        print!("{}", crate::check::report(&settings));
-        return ExitCode::SUCCESS;
+        let report = crate::check::report(&settings);
+        print!("{}", report.text);
+        for w in &report.warnings {
+            println!("warning: {w}");
+        }
+        return if cli.strict && !report.warnings.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        };
     }
     crate::logging::init(settings.log_format, settings.log_level);
-    let listeners = match bind(&settings) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            return ExitCode::from(1);
-        }
+    let fail = |what: String| {
+        tracing::error!(target: "socks4d", error = %what, "cannot start");
+        crate::logging::flush();
+        eprintln!("{name}: {what}");
+        ExitCode::from(1)
     };
+    let bound = match bind(&settings) {
+        Ok(b) => b,
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Some(path) = &settings.pid_file {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            return fail(format!("pid file {}: {e}", path.display()));
+        }
+    }
+    if let Err(e) = crate::privileges::apply(&settings, settings.control_socket.as_deref()) {
+        return fail(e);
+    }
+    let cleanup = (settings.pid_file.clone(), settings.control_socket.clone());
     let daemon = Daemon::new(settings);
     if let Err(e) = crate::signals::handle(&daemon) {
-        eprintln!("{name}: signals: {e}");
-        return ExitCode::from(1);
+        return fail(format!("signals: {e}"));
     }
-    let name = name.to_owned();
     let code = block_on(Box::pin(async move {
-        match serve(rt, daemon, listeners).await {
+        match serve(rt, daemon, bound).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(target: "socks4d", error = %e, "serving failed");
-                eprintln!("{name}: {e}");
                 ExitCode::from(1)
             }
         }
     }));
+    for path in [cleanup.0, cleanup.1].into_iter().flatten() {
+        let _ = std::fs::remove_file(path);
+    }
     crate::logging::flush();
     code
 }
 
-/// Binds every listen address of the settings, in order, before any runtime
-/// exists (so that a privilege drop can follow).
-pub fn bind(settings: &Settings) -> io::Result<Vec<TcpListener>> {
-    settings
-        .listen
-        .iter()
-        .map(|addr| {
-            net::listen(*addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
-        })
-        .collect()
+/// The sockets a server serves on, bound before any runtime exists (so that a
+/// privilege drop can follow).
+#[derive(Debug)]
+pub struct Bound {
+    /// The SOCKS listeners.
+    pub socks: Vec<TcpListener>,
+    /// The metrics listener, if configured.
+    pub metrics: Option<TcpListener>,
+    /// The control socket, if configured.
+    pub control: Option<std::os::unix::net::UnixListener>,
 }
 
-/// Binds the daemon's listen addresses and serves until [`Daemon::shutdown`]: the
-/// way to embed a server. `on_bound` gets the bound addresses (useful with port
+/// Binds what the settings ask for: the SOCKS listeners (or takes those
+/// systemd passed by socket activation, which replace `listen`), the metrics
+/// listener and the control socket.
+pub fn bind(settings: &Settings) -> io::Result<Bound> {
+    let socks = match crate::systemd::inherited_listeners()? {
+        Some(inherited) => inherited,
+        None => settings
+            .listen
+            .iter()
+            .map(|addr| {
+                net::listen(*addr)
+                    .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
+            })
+            .collect::<io::Result<_>>()?,
+    };
+    let metrics = settings
+        .metrics_listen
+        .map(|addr| {
+            net::listen(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("metrics listen on {addr}: {e}")))
+        })
+        .transpose()?;
+    let control = settings
+        .control_socket
+        .as_deref()
+        .map(|p| {
+            crate::control::bind(p).map_err(|e| {
+                io::Error::new(e.kind(), format!("control socket {}: {e}", p.display()))
+            })
+        })
+        .transpose()?;
+    Ok(Bound {
+        socks,
+        metrics,
+        control,
+    })
+}
+
+/// Binds the daemon's sockets and serves until [`Daemon::shutdown`]: the way to
+/// embed a server. `on_bound` gets the bound SOCKS addresses (useful with port
 /// 0) before serving starts.
 pub async fn run<R: Runtime>(
     rt: R,
     daemon: Daemon,
     on_bound: impl FnOnce(Vec<SocketAddr>),
 ) -> io::Result<()> {
-    let listeners = bind(daemon.settings())?;
-    let addrs = listeners
+    let bound = bind(daemon.settings())?;
+    let addrs = bound
+        .socks
         .iter()
         .map(net::local_addr)
         .collect::<io::Result<Vec<_>>>()?;
     on_bound(addrs);
-    serve(rt, daemon, listeners).await
+    serve(rt, daemon, bound).await
 }
 
 /// Serves on bound listeners until [`Daemon::shutdown`], then gives open
 /// connections the shutdown grace period, then cuts the relays still running.
-pub async fn serve<R: Runtime>(
-    rt: R,
-    daemon: Daemon,
-    listeners: Vec<TcpListener>,
-) -> io::Result<()> {
+pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Result<()> {
     let settings = daemon.settings();
     crate::pipe::PipePool::global().configure(settings.relay_pipe_size, settings.relay_pipes);
-    for listener in listeners {
+    if let Some(listener) = bound.metrics {
+        let addr = net::local_addr(&listener)?;
+        let metrics = Arc::new(crate::metrics::Metrics::new(&daemon, R::NAME));
+        let listener = rt.listener(listener)?;
+        tracing::info!(target: "socks4d", metrics = %addr, "serving metrics");
+        rt.spawn(crate::metrics::serve(
+            rt.clone(),
+            daemon.clone(),
+            listener,
+            metrics,
+        ));
+    }
+    if let Some(control) = bound.control {
+        crate::control::serve(control, daemon.clone())?;
+    }
+    for listener in bound.socks {
         let addr = net::local_addr(&listener)?;
         let counts = daemon.books().counters.add_listener(addr);
         let listener = rt.listener(listener)?;
@@ -121,7 +194,9 @@ pub async fn serve<R: Runtime>(
         ));
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
+    crate::systemd::ready();
     daemon.shutdown_requested().await;
+    crate::systemd::stopping();
     let grace_over = rt.now() + daemon.settings().shutdown_grace;
     let idle = async {
         daemon.idle().await;

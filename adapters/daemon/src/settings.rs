@@ -35,6 +35,20 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Who may scrape the metrics: loopback plus these.
+    pub metrics_allow: Vec<Netmask>,
+    /// The control socket's path, if any.
+    pub control_socket: Option<PathBuf>,
+    /// The user to run as after binding.
+    pub user: Option<String>,
+    /// The group to run as after binding.
+    pub group: Option<String>,
+    /// Whether running as root beyond loopback without `user` is allowed.
+    pub allow_root: bool,
+    /// Where the process id is written.
+    pub pid_file: Option<PathBuf>,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
     /// The caps on each client and the client table's size.
@@ -164,6 +178,13 @@ impl Settings {
             listen,
             server,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
+            metrics_listen: all.metrics_listen,
+            metrics_allow: all.metrics_allow.iter().flatten().map(|n| n.0).collect(),
+            control_socket: all.control_socket.clone(),
+            user: all.user.clone(),
+            group: all.group.clone(),
+            allow_root: all.allow_root.expect(HAS_DEFAULT),
+            pid_file: all.pid_file.clone(),
             shutdown_grace,
             clients: crate::clients::ClientLimits {
                 max_connections: all.limits.max_connections_per_client.expect(HAS_DEFAULT),
@@ -192,6 +213,21 @@ impl Settings {
             .filter(|a| !a.ip().is_loopback())
             .map(|a| a.to_string())
             .collect();
+        if let Some(addr) = self.metrics_listen {
+            let outside = self.metrics_allow.iter().any(|n| match n {
+                Netmask::Any => true,
+                Netmask::Net(net) => !socks4_acl::loopback().iter().any(|l| match l {
+                    Netmask::Net(l) => l.contains(net),
+                    Netmask::Any => false,
+                }),
+            });
+            if !addr.ip().is_loopback() && !outside {
+                return Err(err(format!(
+                    "refusing to serve metrics on {addr} (not loopback): only loopback may scrape them; \
+                     say who else may with `--metrics-allow NET` (config: metrics_allow)"
+                )));
+            }
+        }
         if !public.is_empty() && self.server.policy.only_loopback_clients() {
             return Err(err(format!(
                 "refusing to listen on {} (not loopback): no access rule passes a client from outside \

@@ -14,10 +14,14 @@ pub fn handle(daemon: &Daemon) -> std::io::Result<()> {
         .spawn(move || {
             for signal in signals.forever() {
                 match signal {
-                    SIGHUP => match daemon.reload() {
-                        Ok(()) => tracing::info!(target: "socks4d", "configuration reloaded"),
-                        Err(e) => tracing::error!(target: "socks4d", error = %e, "reload failed, keeping the old configuration"),
-                    },
+                    SIGHUP => {
+                        crate::systemd::reloading();
+                        match daemon.reload() {
+                            Ok(()) => tracing::info!(target: "socks4d", "configuration reloaded"),
+                            Err(e) => tracing::error!(target: "socks4d", error = %e, "reload failed, keeping the old configuration"),
+                        }
+                        crate::systemd::ready();
+                    }
                     _ if daemon.is_shutting_down() => {
                         tracing::warn!(target: "socks4d", "second signal: exiting now");
                         std::process::exit(0);

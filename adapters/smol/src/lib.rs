@@ -42,6 +42,8 @@ impl Smol {
 }
 
 impl Runtime for Smol {
+    const NAME: &'static str = "smol";
+
     type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
 

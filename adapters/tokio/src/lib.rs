@@ -49,6 +49,8 @@ impl Stream for TokioStream {
 }
 
 impl Runtime for Tokio {
+    const NAME: &'static str = "tokio";
+
     type Stream = TokioStream;
     type Listener = tokio::net::TcpListener;
 

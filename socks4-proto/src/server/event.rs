@@ -6,7 +6,7 @@
 use super::io::RelayStats;
 use super::reason::CloseReason;
 use crate::codec::{Command, ReplyCode};
-use socks4_acl::Source;
+use socks4_acl::{Source, Verdict};
 use std::net::{IpAddr, SocketAddr};
 
 /// What happened, for logging, counting and publishing.
@@ -28,6 +28,12 @@ pub enum Event {
         dest: String,
         /// The request's USERID.
         user_id: Vec<u8>,
+    },
+    /// The access policy decided the request, pass or block: the verdict names
+    /// the deciding list or rule and carries the rule's options (`log`).
+    Decided {
+        /// The decision.
+        verdict: Verdict,
     },
     /// The access policy refused the client (`denied`).
     Denied {

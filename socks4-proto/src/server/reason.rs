@@ -158,6 +158,27 @@ pub enum ResolveError {
     Failed,
 }
 
+impl ResolveError {
+    /// Every resolver error, in the order of their labels.
+    pub const ALL: [ResolveError; 4] = [
+        ResolveError::NoSuchHost,
+        ResolveError::NoAddress,
+        ResolveError::TemporaryFailure,
+        ResolveError::Failed,
+    ];
+
+    /// A short label for logs and metrics: `no_such_host`, `no_address`,
+    /// `temporary_failure`, `failed`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ResolveError::NoSuchHost => "no_such_host",
+            ResolveError::NoAddress => "no_address",
+            ResolveError::TemporaryFailure => "temporary_failure",
+            ResolveError::Failed => "failed",
+        }
+    }
+}
+
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -364,6 +364,7 @@ impl ServerSession {
     /// The policy passed the request: take its rule's options, ask the adapter
     /// to admit it when configured to (per-client limits), then go on.
     fn admit(&mut self, now: Instant, verdict: Verdict, next: Next) {
+        self.events.push_back(Event::Decided { verdict });
         self.source = verdict.source;
         self.ident_required |= verdict.require_ident;
         if self.cfg.admission {
@@ -603,6 +604,7 @@ impl ServerSession {
             }
             socks4_acl::Action::Pass => ReplyCode::Rejected,
         };
+        self.events.push_back(Event::Decided { verdict });
         self.events.push_back(Event::Denied {
             peer: self.peer,
             source: verdict.source,

@@ -1,0 +1,133 @@
+//! The README's examples work as written: every TOML block is a config file
+//! the server accepts (`--check --strict`: no warning either), the complete
+//! example names every config key, every policy block parses, every
+//! `socks4d-tokio` command line (other than `ctl`) is accepted by `--check`,
+//! and every flag in the option table exists.
+
+use socks4_tests::e2e::{run, server_binary};
+use std::process::Command as Process;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+}
+
+/// The fenced blocks of `text` with this language tag, with the line each
+/// starts on.
+fn blocks(text: &str, lang: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        match &mut current {
+            None if line.trim() == format!("```{lang}") => current = Some((i + 2, String::new())),
+            Some(_) if line.trim() == "```" => out.push(current.take().unwrap()),
+            Some((_, body)) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn check(args: &[&str]) -> (bool, String) {
+    let (status, out, err) = run(Process::new(server_binary("socks4d-tokio")).args(args), b"");
+    (
+        status.success(),
+        format!("{}{err}", String::from_utf8_lossy(&out)),
+    )
+}
+
+#[test]
+fn every_config_example_is_accepted_without_warnings() {
+    let dir = std::env::temp_dir().join(format!("socks4-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = blocks(&readme(), "toml");
+    assert!(!toml.is_empty());
+    for (line, body) in toml {
+        let path = dir.join(format!("example-{line}.toml"));
+        std::fs::write(&path, &body).unwrap();
+        let (ok, out) = check(&["--check", "--strict", "--config", path.to_str().unwrap()]);
+        assert!(
+            ok,
+            "README line {line}: the server refuses its example:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn the_complete_example_names_every_config_key() {
+    let text = readme();
+    let complete = blocks(&text, "toml")
+        .into_iter()
+        .map(|(_, b)| b)
+        .max_by_key(String::len)
+        .unwrap();
+    let help = check(&["--help"]).1;
+    // The help says "(config: KEY)" or "(config: [section] key)" for each.
+    let mut keys = Vec::new();
+    for part in help.split("(config: ").skip(1) {
+        let key = part.split(')').next().unwrap();
+        keys.push(key.rsplit(' ').next().unwrap().to_owned());
+    }
+    assert!(keys.len() > 20, "{keys:?}");
+    for key in keys {
+        let written = complete.lines().any(|l| {
+            l.trim_start_matches("# ")
+                .trim_start()
+                .starts_with(&format!("{key} ="))
+        });
+        assert!(
+            written,
+            "the README's complete config example lacks `{key}`"
+        );
+    }
+}
+
+#[test]
+fn every_policy_example_parses() {
+    for (line, body) in blocks(&readme(), "text") {
+        body.parse::<socks4_acl::Policy>()
+            .unwrap_or_else(|e| panic!("README line {line}: {e}"));
+    }
+}
+
+#[test]
+fn every_server_command_line_is_accepted() {
+    let mut seen = 0;
+    for (line, body) in blocks(&readme(), "sh") {
+        for cmd in body
+            .lines()
+            .map(|l| l.split(" #").next().unwrap_or(l).trim())
+        {
+            let Some(rest) = cmd.strip_prefix("socks4d-tokio") else {
+                continue;
+            };
+            if rest.trim_start().starts_with("ctl") {
+                continue; // needs a running server: tests/tests/operations.rs
+            }
+            let mut args: Vec<&str> = rest.split_whitespace().collect();
+            args.push("--check");
+            let (ok, out) = check(&args);
+            assert!(ok, "README line {line}: `{cmd}` is refused:\n{out}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no socks4d-tokio command line in the README");
+}
+
+#[test]
+fn every_flag_in_the_option_table_exists() {
+    let help = check(&["--help"]).1;
+    let text = readme();
+    for row in text.lines().filter(|l| l.starts_with("| `--")) {
+        let first = row.split('|').nth(1).unwrap();
+        for flag in first.split('`').filter(|t| t.starts_with("--")) {
+            let name = flag.split_whitespace().next().unwrap();
+            assert!(
+                help.contains(name),
+                "the README's option table names {name}, which --help does not"
+            );
+        }
+    }
+}
