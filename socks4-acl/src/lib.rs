@@ -53,6 +53,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod limit;
 mod net;
 pub mod parse;
 mod policy;

@@ -18,6 +18,10 @@
 //! #   ident                  pass only if IDENT confirms the user id
 //! #   log                    log requests this rule decides
 //! #   reply 91|92|93         the code a block sends            (default: 91)
+//! #   bandwidth RATE         pass rules: each client admitted gets this rate,
+//! #                          each direction (500KiB/s, 2MiB/s, 100Mbit/s)
+//! #   quota SIZE/PERIOD      pass rules: each client's traffic per calendar
+//! #                          period in UTC (1GiB/day; hour, day, week, month)
 //! # NET: any | ADDR | ADDR/LEN | ADDR MASK | ADDR/MASK, IPv4 or IPv6.
 //! # P:   eq N | neq N | lt N | gt N | range A-B  (also = != < > N and A-B)
 //! pass  from 10.0.0.0/8 to .intra.example port eq 443 command connect log
@@ -331,6 +335,26 @@ fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseError> {
             }
             "ident" => rule.require_ident = true,
             "log" => rule.log = true,
+            "bandwidth" | "quota" if !rule.action.is_pass() => {
+                return Err(line.error(
+                    Some(t),
+                    format!("a clause of a block rule ('{}' is for pass rules)", t.text),
+                ));
+            }
+            "bandwidth" => {
+                let v = line.expect("a bandwidth (500KiB/s, 2MiB/s, 100Mbit/s)")?;
+                rule.bandwidth = Some(v.text.parse().map_err(|_| {
+                    line.error(Some(v), "a bandwidth (500KiB/s, 2MiB/s, 100Mbit/s)")
+                })?);
+            }
+            "quota" => {
+                let v = line.expect("a quota (1GiB/day, 50GB/month)")?;
+                rule.quota = Some(
+                    v.text
+                        .parse()
+                        .map_err(|_| line.error(Some(v), "a quota (1GiB/day, 50GB/month)"))?,
+                );
+            }
             "reply" => {
                 if rule.action.is_pass() {
                     return Err(line.error(
@@ -345,7 +369,7 @@ fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseError> {
             _ => {
                 return Err(line.error(
                     Some(t),
-                    "a clause: from, to, command, user, ident, log or reply",
+                    "a clause: from, to, command, user, ident, log, reply, bandwidth or quota",
                 ));
             }
         }
@@ -527,6 +551,30 @@ mod tests {
             assert!(e
                 .to_string()
                 .starts_with(&format!("line {line}, column {column}: expected")));
+        }
+    }
+
+    #[test]
+    fn bandwidth_and_quota_on_pass_rules() {
+        let r = one_rule("pass from 10.0.0.0/8 to any bandwidth 2MiB/s quota 1GiB/day log");
+        assert_eq!(r.bandwidth.unwrap().bytes_per_second, 2 << 20);
+        assert_eq!(r.quota.unwrap().to_string(), "1GiB/day");
+        assert_eq!(
+            r.to_string(),
+            "pass from 10.0.0.0/8 to any log bandwidth 2MiB/s quota 1GiB/day"
+        );
+        for (text, col, expected) in [
+            (
+                "block to any bandwidth 1MiB/s",
+                14,
+                "a clause of a block rule",
+            ),
+            ("pass to any bandwidth 1MiB/x", 23, "a bandwidth"),
+            ("pass to any quota 1MiB/fortnight", 19, "a quota"),
+        ] {
+            let e = text.parse::<Policy>().unwrap_err();
+            assert_eq!(e.column, col, "{text}: {e}");
+            assert!(e.expected.starts_with(expected), "{text}: {e}");
         }
     }
 

@@ -107,6 +107,8 @@ impl Policy {
             source: Source::Denied,
             require_ident: false,
             log: false,
+            bandwidth: None,
+            quota: None,
         }
     }
 

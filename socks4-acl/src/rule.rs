@@ -6,6 +6,7 @@
 //! rule's [`Verdict`], naming the rule; with no match it blocks
 //! ([`RuleSet::default_action`], block unless set otherwise).
 
+use crate::limit::{Bandwidth, Quota};
 use crate::net::{canonical, ipv4_equivalent, AddrClass, Netmask};
 use core::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -201,6 +202,12 @@ pub struct Rule {
     pub require_ident: bool,
     /// Whether the server logs requests this rule decides.
     pub log: bool,
+    /// For a pass rule: each client it admits gets its own bandwidth, each
+    /// direction (`bandwidth RATE`), instead of the server's per-client one.
+    pub bandwidth: Option<Bandwidth>,
+    /// For a pass rule: the traffic quota of each client it admits (`quota
+    /// SIZE/PERIOD`), instead of the server's.
+    pub quota: Option<Quota>,
 }
 
 impl Rule {
@@ -216,6 +223,8 @@ impl Rule {
             users: Vec::new(),
             require_ident: false,
             log: false,
+            bandwidth: None,
+            quota: None,
         }
     }
 
@@ -364,6 +373,10 @@ pub struct Verdict {
     pub require_ident: bool,
     /// Whether the deciding rule asks for a log line.
     pub log: bool,
+    /// The deciding rule's bandwidth for the client, if it sets one.
+    pub bandwidth: Option<Bandwidth>,
+    /// The deciding rule's traffic quota for the client, if it sets one.
+    pub quota: Option<Quota>,
 }
 
 impl Verdict {
@@ -483,6 +496,8 @@ impl RuleSet {
             },
             require_ident: rule.require_ident,
             log: rule.log,
+            bandwidth: rule.bandwidth,
+            quota: rule.quota,
         }
     }
 
@@ -492,6 +507,8 @@ impl RuleSet {
             source: Source::Default,
             require_ident: false,
             log: false,
+            bandwidth: None,
+            quota: None,
         }
     }
 }
@@ -553,6 +570,12 @@ impl fmt::Display for Rule {
         }
         if self.log {
             f.write_str(" log")?;
+        }
+        if let Some(b) = self.bandwidth {
+            write!(f, " bandwidth {b}")?;
+        }
+        if let Some(q) = self.quota {
+            write!(f, " quota {q}")?;
         }
         if let Action::Block { reply } = self.action {
             if reply != DEFAULT_BLOCK_REPLY {

@@ -402,3 +402,80 @@ proptest! {
         }
     }
 }
+
+#[allow(clippy::disallowed_methods)] // tests need a point in time to start from
+mod limits {
+    use proptest::prelude::*;
+    use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, RateWindow, TokenBucket};
+    use std::time::{Duration, Instant};
+
+    proptest! {
+        /// In any window of time, a bucket admits at most rate × length + burst.
+        #[test]
+        fn a_bucket_never_admits_more_than_rate_times_time_plus_burst(
+            rate in 1u64..1_000_000,
+            steps in proptest::collection::vec((0u64..2_000_000, 0u64..3_000_000), 1..60),
+        ) {
+            let t0 = Instant::now();
+            let mut bucket = TokenBucket::new(Bandwidth { bytes_per_second: rate });
+            let mut now = t0;
+            let mut log: Vec<(Instant, u64)> = Vec::new();
+            for (gap_us, want) in steps {
+                now += Duration::from_micros(gap_us);
+                let got = bucket.take(now, want);
+                prop_assert!(got <= want);
+                log.push((now, got));
+            }
+            for i in 0..log.len() {
+                let mut sum = 0u128;
+                for j in i..log.len() {
+                    sum += u128::from(log[j].1);
+                    let span = log[j].0 - log[i].0;
+                    let allowed = u128::from(rate) * span.as_nanos() / 1_000_000_000 + u128::from(rate) + 1;
+                    prop_assert!(sum <= allowed, "{} bytes in {:?} at {}/s", sum, span, rate);
+                }
+            }
+        }
+
+        /// No window of the rate's length holds more granted requests than its
+        /// count.
+        #[test]
+        fn a_rate_window_is_exact(
+            count in 1u32..20,
+            window_ms in 1u64..5000,
+            gaps in proptest::collection::vec(0u64..1000, 1..200),
+        ) {
+            let rate = ConnectionRate { count, window: Duration::from_millis(window_ms) };
+            let t0 = Instant::now();
+            let mut w = RateWindow::new();
+            let mut now = t0;
+            let mut granted = Vec::new();
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                if let Some(at) = w.acquire(now, rate) {
+                    granted.push(at);
+                }
+            }
+            for (i, start) in granted.iter().enumerate() {
+                let inside = granted[i..].iter().take_while(|t| **t - *start < rate.window).count();
+                prop_assert!(inside <= count as usize);
+            }
+        }
+
+        /// A period rolls over exactly at its UTC boundary: `start` of a
+        /// second's period is at or before it, the next period's start after it,
+        /// and the period number changes only at a start.
+        #[test]
+        fn periods_roll_over_at_their_boundaries(t in 1u64..8_000_000_000, p in 0usize..4) {
+            let period = Period::ALL[p];
+            let i = period.index(t);
+            prop_assert!(period.start(i) <= t);
+            prop_assert!(t < period.start(i + 1));
+            if period.start(i) != t {
+                prop_assert_eq!(period.index(t - 1), i);
+            } else {
+                prop_assert_eq!(period.index(t - 1), i - 1);
+            }
+        }
+    }
+}

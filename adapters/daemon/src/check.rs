@@ -49,6 +49,19 @@ pub fn report(settings: &Settings) -> Report {
         s.relay_pipes,
         s.relay_pipe_size
     );
+    let off = |v: Option<String>| v.unwrap_or_else(|| "off".to_owned());
+    let _ = writeln!(
+        out,
+        "per-client limits: bandwidth {}, connection rate {}, quota {}{}",
+        off(s.clients.bandwidth.map(|b| b.to_string())),
+        off(s.clients.rate.map(|r| r.to_string())),
+        off(s.clients.quota.map(|q| q.to_string())),
+        match (&s.state_file, s.clients.quota) {
+            (Some(p), _) => format!(" (usage kept in {})", p.display()),
+            (None, Some(_)) => " (usage kept in memory only)".to_owned(),
+            (None, None) => String::new(),
+        }
+    );
     let t = &s.server.timeouts;
     let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let _ = writeln!(

@@ -1,13 +1,17 @@
 //! Per-client bookkeeping: what each client address holds now (connections,
-//! BIND listeners) and has done (bytes, refusals), with the caps on what it may
-//! hold. A client is an IPv4 address, or an IPv6 /64 (one site's hosts share
-//! it, as IPv4 hosts behind NAT share an address).
+//! BIND listeners) and has done (bytes, refusals, granted requests in the rate
+//! window, traffic in the quota periods), with the limits on it: connection and
+//! BIND caps, connection rate, bandwidth, traffic quota. A client is an IPv4
+//! address, or an IPv6 /64 (one site's hosts share it, as IPv4 hosts behind NAT
+//! share an address).
 //!
 //! The table is bounded ([`ClientLimits::tracked`] addresses): beyond it, the
 //! least recently seen address that holds nothing is forgotten. Sharded by
 //! address so that connections of different clients rarely meet on a lock.
 
-use socks4_acl::canonical;
+use crate::meter::{unix_now, Meter, Pacer, Usage};
+use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, Quota, RateWindow};
+use socks4_acl::{canonical, Source, Verdict};
 use socks4_proto::server::Limit;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -15,6 +19,7 @@ use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 /// How many shards the table has.
 const SHARDS: usize = 16;
@@ -49,7 +54,7 @@ impl fmt::Display for ClientKey {
     }
 }
 
-/// The caps on one client and the table's size.
+/// The limits on one client and the table's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientLimits {
     /// Connections one client may have open (handshakes and relays).
@@ -58,6 +63,26 @@ pub struct ClientLimits {
     pub max_binds: usize,
     /// Client addresses remembered.
     pub tracked: usize,
+    /// Each direction of a client's relays together, unless a rule says.
+    pub bandwidth: Option<Bandwidth>,
+    /// Granted requests a client may make in a sliding window.
+    pub rate: Option<ConnectionRate>,
+    /// A client's traffic per calendar period, unless a rule says.
+    pub quota: Option<Quota>,
+}
+
+impl ClientLimits {
+    /// Caps only (no bandwidth, rate or quota).
+    pub fn caps(max_connections: usize, max_binds: usize, tracked: usize) -> ClientLimits {
+        ClientLimits {
+            max_connections,
+            max_binds,
+            tracked,
+            bandwidth: None,
+            rate: None,
+            quota: None,
+        }
+    }
 }
 
 /// What one client holds and has done.
@@ -76,6 +101,8 @@ pub struct ClientStats {
     pub bytes_down: u64,
     /// Requests or connections refused by a per-client limit, by limit label.
     pub limited: BTreeMap<&'static str, u64>,
+    /// Traffic in the current quota periods, by period name.
+    pub quota_used: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +110,29 @@ struct Entry {
     stats: ClientStats,
     /// When it was last seen (a sequence number): the oldest is evicted.
     seen: u64,
+    /// Granted requests in the connection rate's window.
+    rate: RateWindow,
+    /// Traffic in the current period of each kind a quota uses.
+    usage: Vec<Arc<Usage>>,
+    /// Bandwidth buckets, by the rule that set the bandwidth (`None`: the
+    /// server-wide one), while a relay uses them.
+    pacers: Vec<(Option<Source>, Arc<Pacer>)>,
+}
+
+impl Entry {
+    fn usage(&mut self, period: Period, unix: u64) -> Arc<Usage> {
+        if let Some(u) = self.usage.iter().find(|u| u.state().0 == period) {
+            return u.clone();
+        }
+        let u = Arc::new(Usage::new(period, period.index(unix), 0));
+        self.usage.push(u.clone());
+        u
+    }
+
+    /// Holds nothing that must be kept (the state file keeps quota usage).
+    fn idle(&self) -> bool {
+        self.stats.active == 0 && self.stats.binds == 0 && self.rate.is_empty()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -126,9 +176,14 @@ impl Clients {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
+    /// Runs `f` on `key`'s stats (the entry made if new, marked as just seen).
+    fn with<T>(&self, key: ClientKey, f: impl FnOnce(&mut ClientStats) -> T) -> T {
+        self.with_entry(key, |e| f(&mut e.stats))
+    }
+
     /// Runs `f` on `key`'s entry (made if new, marked as just seen), evicting
     /// the oldest idle entries beyond the table's size.
-    fn with<T>(&self, key: ClientKey, f: impl FnOnce(&mut ClientStats) -> T) -> T {
+    fn with_entry<T>(&self, key: ClientKey, f: impl FnOnce(&mut Entry) -> T) -> T {
         let per_shard = (self.limits().tracked / SHARDS).max(1);
         let seen = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
@@ -137,14 +192,12 @@ impl Clients {
         order.remove(&entry.seen);
         entry.seen = seen;
         order.insert(seen, key);
-        let out = f(&mut entry.stats);
+        let out = f(entry);
         if entries.len() > per_shard {
-            let idle = order.iter().map(|(s, k)| (*s, *k)).find(|(_, k)| {
-                *k != key
-                    && entries
-                        .get(k)
-                        .is_some_and(|e| e.stats.active == 0 && e.stats.binds == 0)
-            });
+            let idle = order
+                .iter()
+                .map(|(s, k)| (*s, *k))
+                .find(|(_, k)| *k != key && entries.get(k).is_some_and(Entry::idle));
             if let Some((s, k)) = idle {
                 order.remove(&s);
                 entries.remove(&k);
@@ -178,7 +231,7 @@ impl Clients {
         let max = self.limits().max_binds as u64;
         self.with(key, |s| {
             if s.binds >= max {
-                *s.limited.entry(Limit::BindListeners.label()).or_default() += 1;
+                // Counted by the connection's books when it is refused.
                 return Err(Limit::BindListeners);
             }
             s.binds += 1;
@@ -189,6 +242,104 @@ impl Clients {
             key,
             bind: true,
         })
+    }
+
+    /// Admits a request the policy passed with `verdict`: the client's
+    /// connection rate (the request counted, to be taken back unless it is
+    /// granted), its quota, and the meter for its relay (bandwidth, quota);
+    /// or the limit that refuses it.
+    pub fn admit(
+        self: &Arc<Self>,
+        key: ClientKey,
+        now: Instant,
+        verdict: &Verdict,
+    ) -> Result<(Option<RateTicket>, Meter), Limit> {
+        let limits = self.limits();
+        let quota = verdict.quota.or(limits.quota);
+        let bandwidth = verdict.bandwidth.or(limits.bandwidth);
+        let unix = if quota.is_some() { unix_now() } else { 0 };
+        let rule = verdict.bandwidth.map(|_| verdict.source);
+        let (ticket, meter) = self.with_entry(key, |e| {
+            let mut meter = Meter::default();
+            if let Some(q) = quota {
+                let usage = e.usage(q.period, unix);
+                if usage.used(unix) >= q.bytes.0 {
+                    return Err(Limit::Quota);
+                }
+                meter.quota = Some((usage, q.bytes.0));
+            }
+            let ticket = match limits.rate {
+                Some(rate) => match e.rate.acquire(now, rate) {
+                    Some(at) => Some(at),
+                    None => return Err(Limit::Rate),
+                },
+                None => None,
+            };
+            if let Some(bw) = bandwidth {
+                let shared = e
+                    .pacers
+                    .iter()
+                    .find(|(r, p)| *r == rule && p.rate() == bw.bytes_per_second);
+                let pacer = match shared {
+                    Some((_, p)) => p.clone(),
+                    None => {
+                        let p = Arc::new(Pacer::new(bw));
+                        e.pacers.push((rule, p.clone()));
+                        p
+                    }
+                };
+                meter.pacer = Some(pacer);
+            }
+            Ok((ticket, meter))
+        })?;
+        let ticket = ticket.map(|at| RateTicket {
+            clients: self.clone(),
+            key,
+            at,
+            granted: false,
+        });
+        Ok((ticket, meter))
+    }
+
+    /// Forgets bandwidth buckets no relay uses any more (periodically).
+    pub fn tidy(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for e in shard.entries.values_mut() {
+                e.pacers.retain(|(_, p)| Arc::strong_count(p) > 1);
+            }
+        }
+    }
+
+    /// Every client's traffic in its quota periods: (client, period, period
+    /// number, bytes), for the state file.
+    pub fn usage(&self) -> Vec<(ClientKey, Period, u64, u64)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, e) in &shard.entries {
+                for u in &e.usage {
+                    let (p, i, used) = u.state();
+                    if used > 0 {
+                        out.push((*k, p, i, used));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Restores a client's traffic in a period (from the state file); a period
+    /// that is over is ignored.
+    pub fn restore_usage(&self, key: ClientKey, period: Period, index: u64, used: u64) {
+        if index != period.index(unix_now()) {
+            return;
+        }
+        self.with_entry(key, |e| {
+            e.usage.retain(|u| u.state().0 != period);
+            e.usage.push(Arc::new(Usage::new(period, index, used)));
+        });
     }
 
     /// Counts a refusal of `key` by `limit` decided elsewhere.
@@ -211,9 +362,16 @@ impl Clients {
             .iter()
             .flat_map(|s| {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                let unix = unix_now();
                 s.entries
                     .iter()
-                    .map(|(k, e)| (*k, e.stats.clone()))
+                    .map(|(k, e)| {
+                        let mut stats = e.stats.clone();
+                        for u in &e.usage {
+                            stats.quota_used.insert(u.state().0.name(), u.used(unix));
+                        }
+                        (*k, stats)
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -229,6 +387,32 @@ impl Clients {
     pub fn get(&self, key: ClientKey) -> Option<ClientStats> {
         let shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
         shard.entries.get(&key).map(|e| e.stats.clone())
+    }
+}
+
+/// A request counted in its client's connection rate: taken back when
+/// dropped, unless [`granted`](RateTicket::granted).
+#[derive(Debug)]
+pub struct RateTicket {
+    clients: Arc<Clients>,
+    key: ClientKey,
+    at: Instant,
+    granted: bool,
+}
+
+impl RateTicket {
+    /// The request was granted: it stays counted.
+    pub fn granted(mut self) {
+        self.granted = true;
+    }
+}
+
+impl Drop for RateTicket {
+    fn drop(&mut self) {
+        if !self.granted {
+            let at = self.at;
+            self.clients.with_entry(self.key, |e| e.rate.release(at));
+        }
     }
 }
 
@@ -265,11 +449,7 @@ mod tests {
     use super::*;
 
     fn table(max: usize, tracked: usize) -> Arc<Clients> {
-        Arc::new(Clients::new(ClientLimits {
-            max_connections: max,
-            max_binds: 1,
-            tracked,
-        }))
+        Arc::new(Clients::new(ClientLimits::caps(max, 1, tracked)))
     }
 
     #[test]
@@ -303,7 +483,6 @@ mod tests {
         assert!(t.open_bind(k).is_ok());
         let s = t.get(k).unwrap();
         assert_eq!(s.limited.get("connections"), Some(&1));
-        assert_eq!(s.limited.get("bind_listeners"), Some(&1));
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! watched: bytes it sends are early data for the relay; if it hangs up, the
 //! action is abandoned and its sockets closed at once.
 
-use crate::clients::{ClientGuard, ClientKey};
+use crate::clients::{ClientGuard, ClientKey, RateTicket};
 use crate::daemon::{Daemon, Slot};
+use crate::meter::Meter;
 use crate::observe::Observer;
 use crate::runtime::{poll_io, recv, write_all, Direction, Runtime};
 use crate::{ident, net, relay, resolve};
@@ -70,6 +71,8 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         other: None,
         bind_listener: None,
         bind_counted: None,
+        meter: None,
+        rate_ticket: None,
         client_error: None,
         tried_early_read: false,
     };
@@ -91,6 +94,11 @@ struct Connection<R: Runtime> {
     bind_listener: Option<R::Listener>,
     /// The BIND listener counted for its client, from admission to accept.
     bind_counted: Option<ClientGuard>,
+    /// The relay's limits (bandwidth, quota), from admission.
+    meter: Option<Meter>,
+    /// The request counted in its client's connection rate, taken back unless
+    /// the request is granted.
+    rate_ticket: Option<RateTicket>,
     /// Set when writing to the client failed.
     client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -221,19 +229,20 @@ impl<R: Runtime> Connection<R> {
                     }
                 }
             }
-            Action::Admit {
-                command,
-                verdict: _,
-            } => {
+            Action::Admit { command, verdict } => {
                 let key = ClientKey::of(self.session.peer().ip());
-                let admitted = match command {
-                    Command::Bind => self
-                        .daemon
-                        .clients()
-                        .open_bind(key)
-                        .map(|counted| self.bind_counted = Some(counted)),
-                    _ => Ok(()),
-                };
+                let clients = self.daemon.clients().clone();
+                let admitted =
+                    clients
+                        .admit(key, rt.now(), &verdict)
+                        .and_then(|(ticket, meter)| {
+                            if command == Command::Bind {
+                                self.bind_counted = Some(clients.open_bind(key)?);
+                            }
+                            self.rate_ticket = ticket;
+                            self.meter = Some(meter).filter(Meter::is_limited);
+                            Ok(())
+                        });
                 self.outcome(ActionOutcome::Admitted(admitted));
             }
             Action::Resolve { host, port: _ } => {
@@ -297,6 +306,10 @@ impl<R: Runtime> Connection<R> {
                 }
             }
             Action::StartRelay { client_leftover } => {
+                // Granted: the request stays counted in the client's rate.
+                if let Some(ticket) = self.rate_ticket.take() {
+                    ticket.granted();
+                }
                 let (stats, end) = match (self.client_error, self.other.take()) {
                     (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
                     (None, None) => (
@@ -311,6 +324,7 @@ impl<R: Runtime> Connection<R> {
                             &other,
                             client_leftover,
                             idle,
+                            self.meter.as_ref(),
                             self.daemon.relays_cut(),
                         )
                         .await

@@ -94,6 +94,31 @@ impl Daemon {
     pub fn new(settings: Settings) -> Daemon {
         let config = RwLock::new(Arc::new(settings.server.clone()));
         let clients = Arc::new(Clients::new(settings.clients));
+        let quotas = settings.clients.quota.is_some()
+            || settings
+                .server
+                .policy
+                .rules
+                .rules()
+                .iter()
+                .any(|r| r.quota.is_some());
+        match &settings.state_file {
+            Some(path) => match crate::state::load(path, &clients) {
+                Ok(n) => {
+                    tracing::info!(target: "socks4d", state_file = %path.display(), restored = n, "quota usage restored")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::info!(target: "socks4d", state_file = %path.display(), "no state file yet: quota usage starts from zero")
+                }
+                Err(e) => {
+                    tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "state file unreadable: quota usage starts from zero")
+                }
+            },
+            None if quotas => {
+                tracing::info!(target: "socks4d", "quota usage is kept in memory only (no state_file): a restart starts it from zero")
+            }
+            None => {}
+        }
         let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
         let books = Arc::new(Books::new(settings.refusal_log_lines));
         Daemon {

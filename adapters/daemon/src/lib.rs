@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod events;
 mod ident;
 pub mod logging;
+pub mod meter;
 pub mod metrics;
 pub mod net;
 pub mod observe;
@@ -43,6 +44,7 @@ pub mod runtime;
 pub mod serve;
 pub mod settings;
 pub mod signals;
+pub mod state;
 pub mod systemd;
 
 pub use counters::Snapshot;

@@ -266,6 +266,11 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_root: Option<bool>,
 
+    /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)
+    #[arg(id = "state_file", long = "state-file", value_name = "PATH")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+
     /// Write the server's process id here once it serves; removed on a clean exit
     #[arg(id = "pid_file", long = "pid-file", value_name = "PATH")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,6 +360,29 @@ pub struct LimitOptions {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal_log_lines: Option<u32>,
+
+    /// Bandwidth of each client address, each direction, all its relays together: 500KiB/s, 2MiB/s, 100Mbit/s (off unless set; a rule's `bandwidth` replaces it)
+    #[arg(
+        id = "limits.client_bandwidth",
+        long = "client-bandwidth",
+        value_name = "RATE"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_bandwidth: Option<Text<socks4_acl::limit::Bandwidth>>,
+
+    /// Granted requests one client address may make in any window: N/DURATION, e.g. 10/1s, 600/1m (off unless set)
+    #[arg(
+        id = "limits.client_connection_rate",
+        long = "client-connection-rate",
+        value_name = "N/DURATION"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_connection_rate: Option<Text<socks4_acl::limit::ConnectionRate>>,
+
+    /// Traffic of each client address, both directions, per calendar period in UTC: SIZE/PERIOD, e.g. 10GiB/day (off unless set; a rule's `quota` replaces it)
+    #[arg(id = "limits.quota", long = "quota", value_name = "SIZE/PERIOD")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<Text<socks4_acl::limit::Quota>>,
 
     /// Pipes for splice(2) that may exist at once, all relays together (taken only while bytes are in flight; 0: never splice, copy through user space)
     #[arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")]
@@ -509,6 +537,7 @@ impl Options {
             group: None,
             allow_root: Some(false),
             pid_file: None,
+            state_file: None,
             max_connections: Some(1024),
             limits: LimitOptions {
                 max_user_id: Some(core.limits.max_user_id),
@@ -519,6 +548,9 @@ impl Options {
                 tracked_clients: Some(65_536),
                 max_lookups: Some(64),
                 refusal_log_lines: Some(100),
+                client_bandwidth: None,
+                client_connection_rate: None,
+                quota: None,
                 relay_pipes: Some(crate::pipe::DEFAULT_MAX_PIPES),
                 relay_pipe_size: Some(crate::pipe::DEFAULT_PIPE_SIZE),
             },

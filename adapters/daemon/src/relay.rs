@@ -18,6 +18,7 @@
 //! the client's early data goes first; bytes are counted as they are written,
 //! so the counts are exact even when the relay ends with an error.
 
+use crate::meter::{Allowance, Meter, Way};
 use crate::pipe::{Pipe, PipePool};
 use crate::runtime::{recv, send, shutdown_write, Direction, Runtime, Stream};
 use rustix::pipe::{splice, SpliceFlags};
@@ -28,7 +29,7 @@ use std::io::{self, ErrorKind};
 use std::os::fd::AsFd;
 use std::pin::pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Size of the per-thread scratch buffer a chunk moves through on the copy path.
 pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
@@ -54,9 +55,28 @@ fn splice_unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// Why a direction stopped before its end of stream.
+#[derive(Debug)]
+enum Stop {
+    /// A read or write failed.
+    Io(io::Error),
+    /// The client's traffic quota is used up.
+    Quota,
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Io(e)
+    }
+}
+
 /// One direction's state.
 #[derive(Debug)]
 struct Half {
+    /// Which way it moves bytes.
+    way: Way,
+    /// Paced: nothing moves before this time.
+    paced_until: Option<Instant>,
     /// Copy path: bytes read but not yet written, from `sent` on; empty (no
     /// allocation) whenever the destination keeps up.
     pending: Vec<u8>,
@@ -78,8 +98,10 @@ struct Half {
 }
 
 impl Half {
-    fn new(pending: Vec<u8>, splice: bool) -> Half {
+    fn new(way: Way, pending: Vec<u8>, splice: bool) -> Half {
         Half {
+            way,
+            paced_until: None,
             pending,
             sent: 0,
             pipe: None,
@@ -98,9 +120,25 @@ impl Half {
     /// A direction that is waiting for readiness asks only its runtime until
     /// the socket it waits on is ready: being woken for the other direction
     /// costs it no system call.
-    fn poll<S: Stream>(&mut self, from: &S, to: &S, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    ///
+    /// With `limit`, each new chunk first asks the meter how much may move at
+    /// that time: a direction that may move nothing yet remembers when it may
+    /// (the relay's timer wakes it), and one whose quota is used up stops.
+    fn poll<S: Stream>(
+        &mut self,
+        from: &S,
+        to: &S,
+        cx: &mut Context<'_>,
+        limit: Option<(&Meter, Instant)>,
+    ) -> Poll<Result<(), Stop>> {
         if self.done {
             return Poll::Ready(Ok(()));
+        }
+        if let (Some(until), Some((_, now))) = (self.paced_until, limit) {
+            if now < until {
+                return Poll::Pending;
+            }
+            self.paced_until = None;
         }
         if let Some(dir) = self.blocked {
             let socket = if dir == Direction::Read { from } else { to };
@@ -140,14 +178,31 @@ impl Half {
                 return Poll::Ready(Ok(()));
             } else {
                 // Nothing in flight: move a new chunk (`WouldBlock`: the source
-                // has nothing).
-                let moved = if self.splice {
-                    self.splice_chunk(from, to)
-                } else {
-                    self.copy_chunk(from, to)
+                // has nothing), as much as the meter allows.
+                let want = match limit {
+                    None => usize::MAX,
+                    Some((meter, now)) => {
+                        match meter.allow(self.way, now, SCRATCH_SIZE.max(4096) * 4) {
+                            Allowance::Bytes(n) => n,
+                            Allowance::WaitUntil(t) => {
+                                self.paced_until = Some(t);
+                                return Poll::Pending;
+                            }
+                            Allowance::QuotaReached => return Poll::Ready(Err(Stop::Quota)),
+                        }
+                    }
                 };
+                let moved = if self.splice {
+                    self.splice_chunk(from, to, want)
+                } else {
+                    self.copy_chunk(from, to, want)
+                };
+                if let Some((meter, _)) = limit {
+                    let read = *moved.as_ref().unwrap_or(&0);
+                    meter.moved(self.way, want, read);
+                }
                 match moved {
-                    Ok(()) => continue,
+                    Ok(_) => continue,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         match self.wait(from, Direction::Read, cx) {
                             Poll::Ready(r) => r?,
@@ -155,7 +210,7 @@ impl Half {
                         }
                         continue;
                     }
-                    Err(e) => return Poll::Ready(Err(e)),
+                    Err(e) => return Poll::Ready(Err(e.into())),
                 }
             };
             match flushed {
@@ -166,7 +221,7 @@ impl Half {
                         Poll::Pending => return Poll::Pending,
                     }
                 }
-                Err(e) => return Poll::Ready(Err(e)),
+                Err(e) => return Poll::Ready(Err(e.into())),
             }
         }
         // A busy direction yields so that other connections get their turn.
@@ -189,22 +244,23 @@ impl Half {
         polled
     }
 
-    /// Splices what the source has into a pipe and on into the destination;
-    /// keeps the pipe if the destination did not take it all. Falls back to
-    /// [`copy_chunk`](Self::copy_chunk) without a pipe. `WouldBlock` when the
-    /// source has nothing.
-    fn splice_chunk<S: Stream>(&mut self, from: &S, to: &S) -> io::Result<()> {
+    /// Splices what the source has (at most `max` bytes) into a pipe and on
+    /// into the destination; keeps the pipe if the destination did not take it
+    /// all. Falls back to [`copy_chunk`](Self::copy_chunk) without a pipe. The
+    /// bytes read from the source; `WouldBlock` when it has nothing.
+    fn splice_chunk<S: Stream>(&mut self, from: &S, to: &S, max: usize) -> io::Result<usize> {
         let pool = PipePool::global();
         let Some(pipe) = pool.take() else {
-            return self.copy_chunk(from, to);
+            return self.copy_chunk(from, to, max);
         };
-        let n = match from.try_io(Direction::Read, |fd| splice_fd(fd, &pipe.write, pipe.size)) {
+        let len = pipe.size.min(max);
+        let n = match from.try_io(Direction::Read, |fd| splice_fd(fd, &pipe.write, len)) {
             Ok(n) => n,
             Err(e) => {
                 pool.put(pipe);
                 if splice_unsupported(&e) {
                     self.splice = false;
-                    return self.copy_chunk(from, to);
+                    return self.copy_chunk(from, to, max);
                 }
                 return Err(e);
             }
@@ -212,7 +268,7 @@ impl Half {
         if n == 0 {
             pool.put(pipe);
             self.eof = true;
-            return Ok(());
+            return Ok(0);
         }
         match to.try_io(Direction::Write, |fd| splice_fd(&pipe.read, fd, n)) {
             Ok(m) => {
@@ -223,12 +279,12 @@ impl Half {
                     self.pipe = Some(pipe);
                     self.in_pipe = n - m;
                 }
-                Ok(())
+                Ok(n)
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 self.pipe = Some(pipe);
                 self.in_pipe = n;
-                Ok(())
+                Ok(n)
             }
             Err(e) => {
                 pool.discard(pipe);
@@ -237,16 +293,17 @@ impl Half {
         }
     }
 
-    /// Reads one chunk into the scratch buffer and writes as much of it as the
-    /// destination takes; keeps the rest. `WouldBlock` when the source has
-    /// nothing.
-    fn copy_chunk<S: Stream>(&mut self, from: &S, to: &S) -> io::Result<()> {
+    /// Reads one chunk (at most `max` bytes) into the scratch buffer and
+    /// writes as much of it as the destination takes; keeps the rest. The bytes
+    /// read; `WouldBlock` when the source has nothing.
+    fn copy_chunk<S: Stream>(&mut self, from: &S, to: &S, max: usize) -> io::Result<usize> {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            let n = from.try_io(Direction::Read, |fd| recv(fd, &mut scratch))?;
+            let len = scratch.len().min(max);
+            let n = from.try_io(Direction::Read, |fd| recv(fd, &mut scratch[..len]))?;
             if n == 0 {
                 self.eof = true;
-                return Ok(());
+                return Ok(0);
             }
             let written = match to.try_io(Direction::Write, |fd| send(fd, &scratch[..n])) {
                 Ok(m) => m,
@@ -257,7 +314,7 @@ impl Half {
             if written < n {
                 self.pending.extend_from_slice(&scratch[written..n]);
             }
-            Ok(())
+            Ok(n)
         })
     }
 }
@@ -291,21 +348,34 @@ impl<S: Stream> Pair<'_, S> {
         }
     }
 
-    /// Ready once both directions are done, or with the first error.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let up = self.up.poll(self.client, self.dest, cx)?;
-        let down = self.down.poll(self.dest, self.client, cx)?;
+    /// Ready once both directions are done, or with the first stop.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        limit: Option<(&Meter, Instant)>,
+    ) -> Poll<Result<(), Stop>> {
+        let up = self.up.poll(self.client, self.dest, cx, limit)?;
+        let down = self.down.poll(self.dest, self.client, cx, limit)?;
         if up.is_ready() && down.is_ready() {
             Poll::Ready(Ok(()))
         } else {
             Poll::Pending
         }
     }
+
+    /// The earliest time a paced direction may move again.
+    fn paced_until(&self) -> Option<Instant> {
+        match (self.up.paced_until, self.down.paced_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// Relays between `client` and `dest` (writing `leftover`, the client's early
 /// data, to `dest` first) until the relay ends; see the [module docs](self).
-/// `idle` of `None` means no idle timeout; `cut` completes when the server cuts
+/// `idle` of `None` means no idle timeout; `meter`, when given, paces the
+/// relay and counts it against a quota; `cut` completes when the server cuts
 /// relays at the end of its shutdown grace period.
 pub(crate) async fn relay<R: Runtime>(
     rt: &R,
@@ -313,20 +383,26 @@ pub(crate) async fn relay<R: Runtime>(
     dest: &R::Stream,
     leftover: Vec<u8>,
     idle: Option<Duration>,
+    meter: Option<&Meter>,
     cut: impl Future<Output = ()>,
 ) -> (RelayStats, RelayEnd) {
     let splice = PipePool::global().enabled();
     let mut pair = Pair {
         client,
         dest,
-        up: Half::new(leftover, splice),
-        down: Half::new(Vec::new(), splice),
+        up: Half::new(Way::Up, leftover, splice),
+        down: Half::new(Way::Down, Vec::new(), splice),
     };
+    let meter = meter.filter(|m| m.is_limited());
     let mut cut = pin!(cut);
     let mut last_moved = 0;
     let mut last_activity = rt.now();
     loop {
-        let deadline = idle.map(|d| last_activity + d);
+        let paced = pair.paced_until();
+        let deadline = match (idle.map(|d| last_activity + d), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let mut timer = pin!(async {
             match deadline {
                 Some(d) => rt.sleep_until(d).await,
@@ -334,7 +410,9 @@ pub(crate) async fn relay<R: Runtime>(
             }
         });
         let woke = poll_fn(|cx| {
-            let polled = pair.poll(cx);
+            // A limited relay reads the clock at each wake-up; others never.
+            let limit = meter.map(|m| (m, rt.now()));
+            let polled = pair.poll(cx, limit);
             if pair.moved() != last_moved {
                 // Traffic: the idle timeout runs from now (one clock read per
                 // wake-up that moved bytes).
@@ -347,6 +425,10 @@ pub(crate) async fn relay<R: Runtime>(
             if cut.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Cut);
             }
+            if pair.paced_until() != paced {
+                // A direction now waits for its bandwidth: set the timer anew.
+                return Poll::Ready(Wake::Paced);
+            }
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Timer);
             }
@@ -355,11 +437,16 @@ pub(crate) async fn relay<R: Runtime>(
         .await;
         let end = match woke {
             Wake::Io(Ok(())) => RelayEnd::Finished,
-            Wake::Io(Err(e)) => RelayEnd::Error(e.kind()),
+            Wake::Io(Err(Stop::Io(e))) => RelayEnd::Error(e.kind()),
+            Wake::Io(Err(Stop::Quota)) => RelayEnd::Limited(socks4_proto::server::Limit::Quota),
             Wake::Cut => RelayEnd::Shutdown,
+            Wake::Paced => continue,
             Wake::Timer => match idle {
-                // Traffic since the timer was set: wait again from the last of it.
+                // A paced direction's time came, or traffic since the timer was
+                // set: wait again (from the last traffic, for the idle timeout).
+                _ if paced.is_some_and(|p| rt.now() >= p) => continue,
                 Some(d) if rt.now() < last_activity + d => continue,
+                None => continue,
                 _ => RelayEnd::Idle,
             },
         };
@@ -368,7 +455,8 @@ pub(crate) async fn relay<R: Runtime>(
 }
 
 enum Wake {
-    Io(io::Result<()>),
+    Io(Result<(), Stop>),
     Cut,
+    Paced,
     Timer,
 }

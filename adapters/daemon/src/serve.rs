@@ -213,15 +213,52 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let moment = rt.now() + Duration::from_secs(1);
         daemon.idle().or(rt.sleep_until(moment)).await;
     }
+    save_state(&daemon, &mut Vec::new());
     Ok(())
 }
 
-/// Once a second: sums up suppressed refusal lines (and, later, what else
-/// needs doing on a clock), until shutdown.
+/// How often the state file is written while quota usage changes.
+pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
+/// buckets, and every few seconds writes the state file if usage changed;
+/// until shutdown.
 async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
+    let mut saved = Vec::new();
+    let mut last_save = rt.now();
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
+        daemon.clients().tidy();
+        if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
+            last_save = rt.now();
+            save_state(&daemon, &mut saved);
+        }
+    }
+}
+
+/// Writes the state file if there is one and usage changed since `saved`.
+fn save_state(
+    daemon: &Daemon,
+    saved: &mut Vec<(
+        crate::clients::ClientKey,
+        socks4_acl::limit::Period,
+        u64,
+        u64,
+    )>,
+) {
+    let Some(path) = &daemon.settings().state_file else {
+        return;
+    };
+    let now = crate::state::fingerprint(daemon.clients());
+    if now == *saved {
+        return;
+    }
+    match crate::state::save(path, daemon.clients()) {
+        Ok(()) => *saved = now,
+        Err(e) => {
+            tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "cannot write the state file")
+        }
     }
 }
 

@@ -53,6 +53,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// The caps on each client and the client table's size.
     pub clients: crate::clients::ClientLimits,
+    /// Where per-client quota usage is kept across restarts.
+    pub state_file: Option<PathBuf>,
     /// Name lookups running at once.
     pub max_lookups: usize,
     /// Log lines per second for refused connections.
@@ -190,7 +192,11 @@ impl Settings {
                 max_connections: all.limits.max_connections_per_client.expect(HAS_DEFAULT),
                 max_binds: all.limits.max_binds_per_client.expect(HAS_DEFAULT),
                 tracked: all.limits.tracked_clients.expect(HAS_DEFAULT).max(1),
+                bandwidth: all.limits.client_bandwidth.as_ref().map(|t| t.0),
+                rate: all.limits.client_connection_rate.as_ref().map(|t| t.0),
+                quota: all.limits.quota.as_ref().map(|t| t.0),
             },
+            state_file: all.state_file.clone(),
             max_lookups: all.limits.max_lookups.expect(HAS_DEFAULT).max(1),
             refusal_log_lines: all.limits.refusal_log_lines.expect(HAS_DEFAULT),
             relay_pipes: all.limits.relay_pipes.expect(HAS_DEFAULT),

@@ -1,0 +1,260 @@
+//! What a limited relay may move, chunk by chunk: the bandwidth its client's
+//! relays share ([`Pacer`]: a token bucket per direction) and the traffic quota
+//! it counts against ([`Usage`]: bytes of the current calendar period). A relay
+//! without limits has no [`Meter`] and pays nothing for any of this.
+//!
+//! Bytes are reserved before they move and what did not move is given back, so
+//! that relays running at once can together pass neither the rate nor the
+//! quota.
+
+use socks4_acl::limit::{Bandwidth, Period, TokenBucket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Which way a relay moves bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// From the client.
+    Up,
+    /// To the client.
+    Down,
+}
+
+/// One client's bandwidth: a token bucket each direction, shared by the
+/// client's relays that the same rule (or the server-wide limit) admitted.
+#[derive(Debug)]
+pub struct Pacer {
+    up: Mutex<TokenBucket>,
+    down: Mutex<TokenBucket>,
+}
+
+impl Pacer {
+    /// Full buckets for `rate`.
+    pub fn new(rate: Bandwidth) -> Pacer {
+        Pacer {
+            up: Mutex::new(TokenBucket::new(rate)),
+            down: Mutex::new(TokenBucket::new(rate)),
+        }
+    }
+
+    fn bucket(&self, way: Way) -> std::sync::MutexGuard<'_, TokenBucket> {
+        match way {
+            Way::Up => &self.up,
+            Way::Down => &self.down,
+        }
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The rate.
+    pub fn rate(&self) -> u64 {
+        self.bucket(Way::Up).rate()
+    }
+}
+
+/// The seconds since the Unix epoch now (the wall clock: quota periods are
+/// calendar periods).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One client's traffic in the current period of one kind.
+#[derive(Debug)]
+pub struct Usage {
+    period: Period,
+    index: AtomicU64,
+    used: AtomicU64,
+}
+
+impl Usage {
+    /// Usage for `period`, `used` bytes so far in period number `index`.
+    pub fn new(period: Period, index: u64, used: u64) -> Usage {
+        Usage {
+            period,
+            index: AtomicU64::new(index),
+            used: AtomicU64::new(used),
+        }
+    }
+
+    /// Starts a new period when the calendar says so.
+    fn roll(&self, unix_secs: u64) {
+        let now = self.period.index(unix_secs);
+        let was = self.index.load(Ordering::Acquire);
+        if now > was
+            && self
+                .index
+                .compare_exchange(was, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.used.store(0, Ordering::Release);
+        }
+    }
+
+    /// Bytes used in the current period.
+    pub fn used(&self, unix_secs: u64) -> u64 {
+        self.roll(unix_secs);
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The period kind and number, and the bytes used in it (for the state
+    /// file).
+    pub fn state(&self) -> (Period, u64, u64) {
+        (
+            self.period,
+            self.index.load(Ordering::Acquire),
+            self.used.load(Ordering::Acquire),
+        )
+    }
+
+    /// Reserves up to `want` bytes under `limit`; how many (0: used up).
+    fn reserve(&self, unix_secs: u64, want: u64, limit: u64) -> u64 {
+        self.roll(unix_secs);
+        let mut got = 0;
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                got = want.min(limit.saturating_sub(u));
+                (got > 0).then_some(u + got)
+            });
+        got
+    }
+
+    fn give_back(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+}
+
+/// What one relay may move: its client's bandwidth and traffic quota.
+#[derive(Debug, Clone, Default)]
+pub struct Meter {
+    /// The bandwidth, if limited.
+    pub pacer: Option<Arc<Pacer>>,
+    /// The quota's usage and its size, if limited.
+    pub quota: Option<(Arc<Usage>, u64)>,
+}
+
+/// How much a direction may move now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    /// Up to this many bytes (reserved: report what moved with
+    /// [`Meter::moved`]).
+    Bytes(usize),
+    /// Nothing before this time (the bandwidth is spent).
+    WaitUntil(Instant),
+    /// The quota is used up.
+    QuotaReached,
+}
+
+/// The smallest chunk worth waking up for when paced.
+const PACE_CHUNK: u64 = 16 * 1024;
+
+impl Meter {
+    /// Whether it limits anything.
+    pub fn is_limited(&self) -> bool {
+        self.pacer.is_some() || self.quota.is_some()
+    }
+
+    /// How much `way` may move at `now` (up to `want`), reserving it.
+    pub fn allow(&self, way: Way, now: Instant, want: usize) -> Allowance {
+        let mut n = want as u64;
+        let unix = if self.quota.is_some() { unix_now() } else { 0 };
+        if let Some((usage, limit)) = &self.quota {
+            n = usage.reserve(unix, n, *limit);
+            if n == 0 {
+                return Allowance::QuotaReached;
+            }
+        }
+        if let Some(pacer) = &self.pacer {
+            let mut bucket = pacer.bucket(way);
+            let got = bucket.take(now, n);
+            if got == 0 {
+                let at = bucket.ready_at(now, n.min(PACE_CHUNK));
+                drop(bucket);
+                if let Some((usage, _)) = &self.quota {
+                    usage.give_back(n);
+                }
+                return Allowance::WaitUntil(at);
+            }
+            if let Some((usage, _)) = &self.quota {
+                usage.give_back(n - got);
+            }
+            n = got;
+        }
+        Allowance::Bytes(n as usize)
+    }
+
+    /// `moved` of the `allowed` bytes moved: gives the rest back.
+    pub fn moved(&self, way: Way, allowed: usize, moved: usize) {
+        let unused = allowed.saturating_sub(moved) as u64;
+        if unused == 0 {
+            return;
+        }
+        if let Some(pacer) = &self.pacer {
+            pacer.bucket(way).give_back(unused);
+        }
+        if let Some((usage, _)) = &self.quota {
+            usage.give_back(unused);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_quota_is_exact_across_relays() {
+        let usage = Arc::new(Usage::new(Period::Day, Period::Day.index(unix_now()), 0));
+        let a = Meter {
+            pacer: None,
+            quota: Some((usage.clone(), 1000)),
+        };
+        let b = a.clone();
+        let now = Instant::now();
+        assert_eq!(a.allow(Way::Up, now, 600), Allowance::Bytes(600));
+        assert_eq!(b.allow(Way::Down, now, 600), Allowance::Bytes(400));
+        assert_eq!(a.allow(Way::Up, now, 1), Allowance::QuotaReached);
+        a.moved(Way::Up, 600, 100); // 500 not moved: given back
+        assert_eq!(b.allow(Way::Down, now, 600), Allowance::Bytes(500));
+        assert_eq!(usage.used(unix_now()), 1000);
+    }
+
+    #[test]
+    fn a_paced_direction_waits_and_its_quota_is_not_held() {
+        let usage = Arc::new(Usage::new(Period::Day, Period::Day.index(unix_now()), 0));
+        let m = Meter {
+            pacer: Some(Arc::new(Pacer::new(Bandwidth {
+                bytes_per_second: 1000,
+            }))),
+            quota: Some((usage.clone(), 1_000_000)),
+        };
+        let now = Instant::now();
+        assert_eq!(m.allow(Way::Up, now, 5000), Allowance::Bytes(1000));
+        match m.allow(Way::Up, now, 5000) {
+            Allowance::WaitUntil(t) => assert!(t > now && t <= now + Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            usage.used(unix_now()),
+            1000,
+            "the waiting reservation was given back"
+        );
+        // The other direction has its own bucket.
+        assert_eq!(m.allow(Way::Down, now, 5000), Allowance::Bytes(1000));
+    }
+
+    #[test]
+    fn usage_starts_over_in_a_new_period() {
+        let u = Usage::new(Period::Hour, 10, 500);
+        assert_eq!(u.used(10 * 3600 + 5), 500);
+        assert_eq!(u.used(11 * 3600), 0);
+    }
+}
