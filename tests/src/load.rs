@@ -28,6 +28,9 @@ pub struct Subject {
     pub name: String,
     /// The proxy's address; `None` for a direct connection.
     pub proxy: Option<SocketAddr>,
+    /// The loopback address its clients connect from (the system's choice
+    /// when `None`).
+    pub source: Option<std::net::Ipv4Addr>,
     child: Option<Child>,
 }
 
@@ -37,6 +40,7 @@ impl Subject {
         Subject {
             name: "direct (no proxy)".into(),
             proxy: None,
+            source: None,
             child: None,
         }
     }
@@ -46,6 +50,7 @@ impl Subject {
         Subject {
             name: proxy.to_string(),
             proxy: Some(proxy),
+            source: None,
             child: None,
         }
     }
@@ -53,10 +58,16 @@ impl Subject {
     /// One of our server binaries on a free loopback port; `log` keeps the
     /// default log level (one line per connection, to a file) instead of `-qqq`.
     pub fn ours(binary: &str, log: bool) -> Subject {
+        Subject::ours_with(binary, log, &[], None)
+    }
+
+    /// Like [`Subject::ours`], with extra arguments, and a name of its own.
+    pub fn ours_with(binary: &str, log: bool, args: &[&str], name: Option<&str>) -> Subject {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(server_binary(binary));
         cmd.args(["--listen", &listen, "--max-connections", "19000"]);
+        cmd.args(args);
         let stderr = if log {
             let path = std::env::temp_dir()
                 .join(format!("socks4-load-{}-{binary}.log", std::process::id()));
@@ -71,10 +82,10 @@ impl Subject {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let name = if log {
-            format!("{binary} (info log)")
-        } else {
-            binary.to_owned()
+        let name = match (name, log) {
+            (Some(n), _) => n.to_owned(),
+            (None, true) => format!("{binary} (info log)"),
+            (None, false) => binary.to_owned(),
         };
         Subject::started(name, listen.parse().unwrap(), child)
     }
@@ -122,7 +133,31 @@ impl Subject {
         Subject {
             name,
             proxy: Some(addr),
+            source: None,
             child: Some(child),
+        }
+    }
+
+    /// The same proxy, with clients connecting from `source` (this value
+    /// does not own the server).
+    pub fn from_source(&self, source: std::net::Ipv4Addr) -> Subject {
+        Subject {
+            name: format!("{} from {source}", self.name),
+            proxy: self.proxy,
+            source: Some(source),
+            child: None,
+        }
+    }
+
+    fn connect(&self, to: SocketAddr) -> io::Result<TcpStream> {
+        match self.source {
+            None => TcpStream::connect(to),
+            Some(ip) => {
+                let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+                s.bind(&SocketAddr::from((ip, 0)).into())?;
+                s.connect(&to.into())?;
+                Ok(s.into())
+            }
         }
     }
 
@@ -141,11 +176,11 @@ impl Subject {
     pub fn open(&self, dest: SocketAddr) -> io::Result<(TcpStream, Duration)> {
         let started = Instant::now();
         let Some(proxy) = self.proxy else {
-            let s = TcpStream::connect(dest)?;
+            let s = self.connect(dest)?;
             s.set_nodelay(true)?;
             return Ok((s, started.elapsed()));
         };
-        let mut s = TcpStream::connect(proxy)?;
+        let mut s = self.connect(proxy)?;
         s.set_nodelay(true)?;
         let SocketAddr::V4(v4) = dest else {
             return Err(io::Error::other("IPv4 destinations only"));
@@ -475,4 +510,24 @@ pub fn idle_memory(subject: &Subject, hold: SocketAddr, count: usize) -> f64 {
     let n = open.len().max(1);
     drop(open);
     (after.saturating_sub(before)) as f64 / n as f64
+}
+
+/// Downloads from the source peer through `subject` for `duration`, then
+/// closes; the rate received, bytes a second.
+pub fn timed_download(subject: &Subject, peers: &Peers, duration: Duration) -> f64 {
+    let (mut s, _) = subject.open(peers.source).expect("open a stream");
+    s.write_all(&(u64::MAX / 2).to_be_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut buf = vec![0u8; 256 * 1024];
+    let started = Instant::now();
+    let mut got = 0u64;
+    while started.elapsed() < duration {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    got as f64 / started.elapsed().as_secs_f64()
 }

@@ -7,6 +7,15 @@
 //!
 //! ```sh
 //! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
+//! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
+//! ```
+//!
+//! `--limits` measures what per-client limits cost instead: throughput and CPU
+//! per GB of unlimited clients while limits are configured for others (against
+//! the same server with no limits), the CPU per GB of a metered relay, and how
+//! close a 10 MiB/s limit holds over 10 s.
+//!
+//! ```text
 //! ```
 //!
 //! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
@@ -31,6 +40,7 @@ struct Options {
     skip_idle: bool,
     skip_throughput: bool,
     only: Option<String>,
+    limits: bool,
 }
 
 fn options() -> Options {
@@ -42,6 +52,7 @@ fn options() -> Options {
         skip_idle: false,
         skip_throughput: false,
         only: None,
+        limits: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -54,6 +65,11 @@ fn options() -> Options {
             "--idle" => o.idle = value().expect("--idle N") as usize,
             "--skip-idle" => {
                 o.skip_idle = true;
+                i += 1;
+                continue;
+            }
+            "--limits" => {
+                o.limits = true;
                 i += 1;
                 continue;
             }
@@ -131,6 +147,10 @@ fn main() {
         return;
     }
     let o = options();
+    if o.limits {
+        limits_phase(&o);
+        return;
+    }
     let peers = Peers::start();
     let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
     let mut subjects = vec![Subject::direct()];
@@ -310,4 +330,82 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
             println!("| {n} | {} |", cells.join(" | "));
         }
     }
+}
+
+/// Per-client limits' cost and accuracy (`--limits`).
+fn limits_phase(o: &Options) {
+    let dir = std::env::temp_dir().join(format!("socks4-load-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("limits.toml");
+    // 127.0.0.2 is limited to 10 MiB/s; 127.0.0.4 is metered (bandwidth and
+    // quota far above what it moves); everyone else, the load tool's usual
+    // 127.0.0.1, is not limited at all.
+    std::fs::write(
+        &conf,
+        "[access]\nrules = \"\"\"\n\
+         pass from 127.0.0.2 to any bandwidth 10MiB/s\n\
+         pass from 127.0.0.4 to any bandwidth 100GiB/s quota 1000TiB/day\n\
+         pass from 127.0.0.0/8 to any\n\"\"\"\n",
+    )
+    .unwrap();
+    let peers = Peers::start();
+    let plain = Subject::ours("socks4d-tokio", false);
+    let others = Subject::ours_with(
+        "socks4d-tokio",
+        false,
+        &["--config", conf.to_str().unwrap()],
+        Some("socks4d-tokio (limits for others)"),
+    );
+    let metered = others.from_source(std::net::Ipv4Addr::new(127, 0, 0, 4));
+    let limited = others.from_source(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let mut s = Samples::default();
+    let gb = o.bytes as f64 / 1e9;
+    for round in 0..o.rounds {
+        eprintln!("limits round {}/{}", round + 1, o.rounds);
+        for (subject, cpu_of, label) in [
+            (&plain, &plain, "plain"),
+            (&others, &others, "others"),
+            (&metered, &others, "metered"),
+        ] {
+            for (streams, way, figure) in [(64, Way::Down, "64"), (1, Way::Down, "1")] {
+                let cpu0 = cpu_of.cpu();
+                let took = load::throughput(subject, &peers, streams, way, o.bytes);
+                let cpu = cpu_of.cpu().saturating_sub(cpu0);
+                s.add(label, &format!("gbps{figure}"), gb / took.as_secs_f64());
+                s.add(label, &format!("cpu{figure}"), cpu.as_secs_f64() / gb);
+            }
+        }
+        // The bucket starts full (one second's worth), so 10 s may carry 11 s
+        // of the rate: the accuracy is against that bound.
+        let rate = load::timed_download(&limited, &peers, Duration::from_secs(10));
+        s.add("limited", "rate", rate / f64::from(10u32 << 20));
+        s.add("limited", "accuracy", rate * 10.0 / (f64::from(10u32 << 20) * 11.0));
+    }
+    println!("{} rounds; medians (min–max); {} MiB per throughput figure.\n", o.rounds, o.bytes >> 20);
+    println!("| socks4d-tokio, downloads | GB/s 64 streams | CPU s/GB 64 | GB/s 1 stream | CPU s/GB 1 |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (label, what) in [
+        ("plain", "no limits configured"),
+        ("others", "limits configured for other clients"),
+        ("metered", "a metered client (bandwidth and quota far above its use)"),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} | {} |",
+            s.cell(label, "gbps64", 2),
+            s.cell(label, "cpu64", 2),
+            s.cell(label, "gbps1", 2),
+            s.cell(label, "cpu1", 2)
+        );
+    }
+    for figure in ["gbps64", "cpu64", "gbps1", "cpu1"] {
+        if let (Some(a), Some(b)) = (s.median("others", figure), s.median("plain", figure)) {
+            println!("\nlimits for others / no limits, {figure}: {:.3}×", a / b);
+        }
+    }
+    println!(
+        "\nA 10 MiB/s limit over 10 s delivered {} of its rate (median, min–max): {} of \
+         rate × 10 s + a one-second burst, the most a token bucket full at the start allows.",
+        s.cell("limited", "rate", 3),
+        s.cell("limited", "accuracy", 3)
+    );
 }
