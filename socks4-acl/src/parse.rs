@@ -33,6 +33,7 @@
 
 use crate::net::{AddrClass, Netmask};
 use crate::policy::Policy;
+use crate::route::{Parent, Route, Target};
 use crate::rule::{Action, Command, DestMatch, HostPattern, PortMatch, Rule};
 use core::fmt;
 
@@ -297,9 +298,38 @@ fn reply_code(line: &mut Line<'_>) -> Result<u8, ParseError> {
 }
 
 fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseError> {
-    let mut rule = Rule::new(action(line, verb)?);
+    let rule = Rule::new(action(line, verb)?);
+    clauses(line, rule, false).map(|(rule, _)| rule)
+}
+
+/// `route CONDITIONS direct` or `route CONDITIONS via URL[, URL...] [user NAME]`.
+fn route(line: &mut Line<'_>) -> Result<Route, ParseError> {
+    let (conditions, target) = clauses(line, Rule::new(Action::Pass), true)?;
+    let target = target.ok_or_else(|| line.error(None, "'direct' or 'via URL' to end a route"))?;
+    Ok(Route { conditions, target })
+}
+
+/// The clauses of a rule, or (`route`) of a route's conditions and its target.
+fn clauses(
+    line: &mut Line<'_>,
+    mut rule: Rule,
+    route: bool,
+) -> Result<(Rule, Option<Target>), ParseError> {
     let mut seen: Vec<&str> = Vec::new();
     while let Some(t) = line.next() {
+        if route && t.text == "direct" {
+            line.expect_end("the end of the line after 'direct'")?;
+            return Ok((rule, Some(Target::Direct)));
+        }
+        if route && t.text == "via" {
+            return Ok((rule, Some(Target::Via(parents(line)?))));
+        }
+        if route && matches!(t.text, "log" | "ident" | "reply" | "bandwidth" | "quota") {
+            return Err(line.error(
+                Some(t),
+                "a route condition: from, to, command or user (then direct or via)",
+            ));
+        }
         if seen.contains(&t.text) {
             return Err(line.error(
                 Some(t),
@@ -375,7 +405,44 @@ fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseError> {
         }
         seen.push(t.text);
     }
-    Ok(rule)
+    Ok((rule, None))
+}
+
+const PARENTS: &str = "parent proxy URLs, comma-separated (socks4://, socks4a://, http://, socks4+tls://, socks4a+tls://, https://)";
+
+/// `URL[, URL...] [user NAME]` after `via`.
+fn parents(line: &mut Line<'_>) -> Result<Vec<Parent>, ParseError> {
+    let mut out: Vec<Parent> = Vec::new();
+    loop {
+        let t = line.expect(PARENTS)?;
+        for part in t.text.split(',').filter(|p| !p.is_empty()) {
+            out.push(part.parse().map_err(|_| line.error(Some(t), PARENTS))?);
+        }
+        let more = t.text.ends_with(',') || line.peek().is_some_and(|p| p.text.starts_with(','));
+        if line.peek().is_some_and(|p| p.text == ",") {
+            line.pos += 1;
+        }
+        if !more {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return Err(line.error(None, PARENTS));
+    }
+    if line.peek().is_some_and(|p| p.text == "user") {
+        line.pos += 1;
+        let u = line.expect("the user id to send to the parent")?;
+        if !valid_user(u.text) {
+            return Err(line.error(Some(u), "the user id to send to the parent"));
+        }
+        for p in &mut out {
+            if p.user.is_none() {
+                p.user = Some(u.text.to_owned());
+            }
+        }
+    }
+    line.expect_end("the end of the line after the parents")?;
+    Ok(out)
 }
 
 /// Parses a whole policy text (see the [module docs](self) for the format).
@@ -416,7 +483,11 @@ fn parse_policy(text: &str) -> Result<Policy, ParseError> {
                 let r = rule(&mut line, first)?;
                 policy.rules.push_at_line(r, Some(i + 1));
             }
-            _ => return Err(line.error(Some(first), "deny, exempt, default, pass or block")),
+            "route" => {
+                let r = route(&mut line)?;
+                policy.routes.push(r, Some(i + 1));
+            }
+            _ => return Err(line.error(Some(first), "deny, exempt, default, pass, block or route")),
         }
     }
     Ok(policy)
@@ -434,6 +505,7 @@ impl core::str::FromStr for Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::{Route, Target};
     use crate::rule::Source;
 
     fn one_rule(text: &str) -> Rule {
@@ -521,7 +593,7 @@ mod tests {
                 "allow from any",
                 1,
                 1,
-                "deny, exempt, default, pass or block",
+                "deny, exempt, default, pass, block or route",
             ),
             ("pass from", 1, 10, "a netmask"),
             ("\npass from 10.0.0.0/33", 2, 11, "a netmask"),
@@ -551,6 +623,71 @@ mod tests {
             assert!(e
                 .to_string()
                 .starts_with(&format!("line {line}, column {column}: expected")));
+        }
+    }
+
+    #[test]
+    fn routes_parse_print_and_choose() {
+        let text = "pass from any to any\n\
+                    route from 10.0.0.0/8 to .corp.example via socks4a://parent.corp:1080 user proxyuser\n\
+                    route to any port eq 443 via http://u:p@127.0.0.1:3128, http://127.0.0.1:3129\n\
+                    route to 192.0.2.0/24 via socks4://[2001:db8::1]:1080\n\
+                    route to any direct\n";
+        let p: Policy = text.parse().unwrap();
+        let routes: Vec<&Route> = p.routes.routes().collect();
+        assert_eq!(routes.len(), 4);
+        let Target::Via(parents) = &routes[0].target else {
+            panic!()
+        };
+        assert_eq!(parents[0].kind, crate::ParentKind::Socks4a);
+        assert_eq!(parents[0].user.as_deref(), Some("proxyuser"));
+        let Target::Via(parents) = &routes[1].target else {
+            panic!()
+        };
+        assert_eq!(parents.len(), 2);
+        assert_eq!(parents[0].password.as_deref(), Some("p"));
+        assert_eq!(
+            parents[0].to_string(),
+            "http://u:***@127.0.0.1:3128",
+            "passwords are not shown"
+        );
+        assert_eq!(routes[3].target, Target::Direct);
+        let again: Policy = p.to_string().parse().unwrap();
+        assert_eq!(again, p);
+        let s = crate::Subject {
+            client: "10.1.2.3:5000".parse().unwrap(),
+            dest_addr: None,
+            dest_host: Some("db.corp.example"),
+            dest_port: 5432,
+            command: Command::Connect,
+            user_id: b"",
+        };
+        let (n, line, _) = p.routes.find_without_address(&s).unwrap().unwrap();
+        assert_eq!((n, line), (1, Some(2)));
+        let other = crate::Subject {
+            dest_host: Some("example.org"),
+            dest_port: 80,
+            ..s
+        };
+        assert!(
+            p.routes.find_without_address(&other).is_none(),
+            "route 3 needs the address"
+        );
+        let resolved = crate::Subject {
+            dest_addr: Some("198.51.100.1".parse().unwrap()),
+            ..other
+        };
+        assert_eq!(p.routes.find(&resolved).unwrap().0, 4);
+        for (bad, col, expected) in [
+            ("route to any", 13, "'direct' or 'via URL'"),
+            ("route to any via ftp://x:1", 18, "parent proxy URLs"),
+            ("route to any via socks4://x", 18, "parent proxy URLs"),
+            ("route to any log direct", 14, "a route condition"),
+            ("route to any direct now", 21, "the end of the line"),
+        ] {
+            let e = bad.parse::<Policy>().unwrap_err();
+            assert_eq!(e.column, col, "{bad}: {e}");
+            assert!(e.expected.starts_with(expected), "{bad}: {e}");
         }
     }
 

@@ -2,6 +2,7 @@
 //! ordered rules, and the secure default a server uses when nothing is configured.
 
 use crate::net::{loopback, NetSet, Netmask};
+use crate::route::RouteSet;
 use crate::rule::{Action, DestMatch, Rule, RuleSet, Source, Subject, Verdict};
 use core::fmt;
 use std::net::IpAddr;
@@ -41,6 +42,8 @@ pub struct Policy {
     pub exemptions: NetSet,
     /// The ordered rules and the default action.
     pub rules: RuleSet,
+    /// Which way passed requests leave (direct unless a route says).
+    pub routes: RouteSet,
 }
 
 impl Policy {
@@ -51,6 +54,7 @@ impl Policy {
             denials: NetSet::new(),
             exemptions: NetSet::new(),
             rules: RuleSet::new(),
+            routes: RouteSet::new(),
         }
     }
 
@@ -79,6 +83,7 @@ impl Policy {
     /// plain block.
     pub fn append(&mut self, other: Policy) {
         self.rules.append(other.rules);
+        self.routes.append(other.routes);
         self.denials.extend(other.denials.iter());
         self.exemptions.extend(other.exemptions.iter());
     }
@@ -175,6 +180,9 @@ impl fmt::Display for Policy {
         }
         for rule in self.rules.rules() {
             writeln!(f, "{rule}")?;
+        }
+        for route in self.routes.routes() {
+            writeln!(f, "{route}")?;
         }
         Ok(())
     }

@@ -248,6 +248,18 @@ impl Rule {
         self.matches_but_address(s) && self.to.matches(s.dest_addr.map(canonical), s.dest_host)
     }
 
+    /// Whether the rule matches `s` whatever its destination's address:
+    /// `Some(false)` no, `Some(true)` yes, `None` it depends on the address.
+    pub(crate) fn matches_without_address(&self, s: &Subject<'_>) -> Option<bool> {
+        if !self.matches_but_address(s) {
+            Some(false)
+        } else if self.to.needs_address() {
+            None
+        } else {
+            Some(true)
+        }
+    }
+
     /// Whether every condition that does not need the destination's address
     /// holds for `s` (the destination name still counts).
     fn matches_but_address(&self, s: &Subject<'_>) -> bool {

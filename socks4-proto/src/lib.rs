@@ -20,6 +20,8 @@
 //!   server which reply to send ([`DecodeError::reply_code`], always 91).
 //! - [`client`]: [`client::Handshake`], the client side of a CONNECT or BIND,
 //!   usable with any IO (its docs show it over `std::net::TcpStream`).
+//! - `upstream` (default feature `upstream`): the client side of an HTTP
+//!   CONNECT parent proxy, for servers that chain to one.
 //! - `server` (default feature `server`): `server::ServerSession`, one client
 //!   connection's whole life (request, access policy, IDENT, resolve, connect or
 //!   BIND, replies, hand-off to relay) as inputs and actions, with time passed in.
@@ -43,6 +45,8 @@ pub mod client;
 pub mod codec;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 pub use codec::{
     Command, DecodeError, Dest, Limits, Reply, ReplyCode, Request, Status, REPLY_VERSION,

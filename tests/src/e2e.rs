@@ -126,7 +126,24 @@ impl Server {
     /// `--log-format` among `args`, that format is kept (and the listening
     /// line is read from text).
     pub fn start_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Process::new(server_binary(binary));
+        Server::start_in(None, binary, args, env)
+    }
+
+    /// Like [`Server::start_with`], inside the network namespace `netns`
+    /// (`ip netns exec`).
+    pub fn start_in_netns(netns: &str, binary: &str, args: &[&str]) -> Server {
+        Server::start_in(Some(netns), binary, args, &[])
+    }
+
+    fn start_in(netns: Option<&str>, binary: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = match netns {
+            None => Process::new(server_binary(binary)),
+            Some(ns) => {
+                let mut c = Process::new("ip");
+                c.args(["netns", "exec", ns]).arg(server_binary(binary));
+                c
+            }
+        };
         cmd.args(args);
         if !args.contains(&"--log-format") {
             cmd.args(["--log-format", "json"]);

@@ -5,5 +5,6 @@
 
 pub mod e2e;
 pub mod load;
+pub mod peers;
 pub mod procfs;
 pub mod sim;

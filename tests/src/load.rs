@@ -32,6 +32,7 @@ pub struct Subject {
     /// when `None`).
     pub source: Option<std::net::Ipv4Addr>,
     child: Option<Child>,
+    dante: Option<crate::peers::Peer>,
 }
 
 impl Subject {
@@ -42,6 +43,7 @@ impl Subject {
             proxy: None,
             source: None,
             child: None,
+            dante: None,
         }
     }
 
@@ -52,6 +54,7 @@ impl Subject {
             proxy: Some(proxy),
             source: None,
             child: None,
+            dante: None,
         }
     }
 
@@ -93,35 +96,14 @@ impl Subject {
     /// Dante (`danted` from Debian's dante-server), logging nothing, on a free
     /// loopback port; `None` when it is not installed.
     pub fn dante() -> Option<Subject> {
-        let danted = ["/usr/sbin/danted", "/usr/bin/danted"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())?;
-        let port = free_port();
-        let conf =
-            std::env::temp_dir().join(format!("socks4-load-{}-danted.conf", std::process::id()));
-        std::fs::write(
-            &conf,
-            format!(
-                "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
-                 clientmethod: none\nsocksmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\n\
-                 client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n\
-                 socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect bind\n}}\n"
-            ),
-        )
-        .ok()?;
-        let child = Command::new(danted)
-            .arg("-f")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(Subject::started(
-            "Dante 1.4".into(),
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            child,
-        ))
+        let peer = crate::peers::dante()?;
+        Some(Subject {
+            name: "Dante 1.4".into(),
+            proxy: Some(peer.addr),
+            source: None,
+            child: None,
+            dante: Some(peer),
+        })
     }
 
     fn started(name: String, addr: SocketAddr, child: Child) -> Subject {
@@ -135,6 +117,7 @@ impl Subject {
             proxy: Some(addr),
             source: None,
             child: Some(child),
+            dante: None,
         }
     }
 
@@ -146,6 +129,7 @@ impl Subject {
             proxy: self.proxy,
             source: Some(source),
             child: None,
+            dante: None,
         }
     }
 
@@ -163,7 +147,10 @@ impl Subject {
 
     /// The server's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .or(self.dante.as_ref().map(crate::peers::Peer::pid))
     }
 
     /// CPU time the server's processes used so far.
@@ -517,7 +504,8 @@ pub fn idle_memory(subject: &Subject, hold: SocketAddr, count: usize) -> f64 {
 pub fn timed_download(subject: &Subject, peers: &Peers, duration: Duration) -> f64 {
     let (mut s, _) = subject.open(peers.source).expect("open a stream");
     s.write_all(&(u64::MAX / 2).to_be_bytes()).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let mut buf = vec![0u8; 256 * 1024];
     let started = Instant::now();
     let mut got = 0u64;
@@ -525,7 +513,9 @@ pub fn timed_download(subject: &Subject, peers: &Peers, duration: Duration) -> f
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => got += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            }
             Err(_) => break,
         }
     }

@@ -92,10 +92,41 @@ fn every_policy_example_parses() {
     }
 }
 
+/// Files the README's commands name, with their text: a line "with `PATH`:"
+/// followed by a fenced block gives PATH's content. Written to a temporary
+/// folder; the commands get their temporary paths.
+fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("socks4-readme-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.trim().strip_prefix("with `") else {
+            continue;
+        };
+        let Some(path) = rest.strip_suffix("`:") else {
+            continue;
+        };
+        let body: String = lines[i + 1..]
+            .iter()
+            .skip_while(|l| !l.starts_with("```"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("```"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let local = dir.join(format!("file-{i}"));
+        std::fs::write(&local, body).unwrap();
+        out.push((path.to_owned(), local));
+    }
+    out
+}
+
 #[test]
 fn every_server_command_line_is_accepted() {
     let mut seen = 0;
-    for (line, body) in blocks(&readme(), "sh") {
+    let text = readme();
+    let files = named_files(&text);
+    for (line, body) in blocks(&text, "sh") {
         for cmd in body
             .lines()
             .map(|l| l.split(" #").next().unwrap_or(l).trim())
@@ -105,6 +136,10 @@ fn every_server_command_line_is_accepted() {
             };
             if rest.trim_start().starts_with("ctl") {
                 continue; // needs a running server: tests/tests/operations.rs
+            }
+            let mut rest = rest.to_owned();
+            for (path, local) in &files {
+                rest = rest.replace(path.as_str(), local.to_str().unwrap());
             }
             let mut args: Vec<&str> = rest.split_whitespace().collect();
             args.push("--check");

@@ -6,15 +6,17 @@
 //! missed.
 //!
 //! While an action is pending (resolve, IDENT, connect, BIND) the client is
-//! watched: bytes it sends are early data for the relay; if it hangs up, the
-//! action is abandoned and its sockets closed at once.
+//! watched: bytes it sends are early data for the relay (up to
+//! `max_early_data`; beyond it the client is no longer read until the relay,
+//! and TCP slows it down); if it hangs up, the action is abandoned and its
+//! sockets closed at once.
 
 use crate::clients::{ClientGuard, ClientKey, RateTicket};
 use crate::daemon::{Daemon, Slot};
 use crate::meter::Meter;
 use crate::observe::Observer;
 use crate::runtime::{poll_io, recv, write_all, Direction, Runtime};
-use crate::{ident, net, relay, resolve};
+use crate::{ident, net, parent, relay, resolve};
 use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
 use socks4_proto::{Command, Reply, ReplyCode};
 use std::future::{poll_fn, Future};
@@ -39,6 +41,9 @@ pub(crate) struct Accepted<R: Runtime> {
     pub(crate) local: SocketAddr,
     /// The bound address of the listener it arrived on.
     pub(crate) listener: SocketAddr,
+    /// Its destination, when the listener says it (transparent, redirect,
+    /// forward); `None` for a SOCKS client.
+    pub(crate) dest: Option<socks4_proto::server::Destination>,
     /// Its place among `max_connections`.
     pub(crate) slot: Slot,
 }
@@ -51,9 +56,14 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         peer,
         local,
         listener,
+        dest,
         slot,
     } = accepted;
-    let session = ServerSession::new(daemon.server_config(), peer, local, now);
+    let cfg = daemon.server_config();
+    let session = match dest {
+        None => ServerSession::new(cfg, peer, local, now),
+        Some(dest) => ServerSession::with_destination(cfg, peer, local, dest, now),
+    };
     let observer = Observer::new(
         daemon.books().clone(),
         daemon.clients().clone(),
@@ -73,6 +83,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         bind_counted: None,
         meter: None,
         rate_ticket: None,
+        dest_leftover: Vec::new(),
         client_error: None,
         tried_early_read: false,
     };
@@ -99,6 +110,8 @@ struct Connection<R: Runtime> {
     /// The request counted in its client's connection rate, taken back unless
     /// the request is granted.
     rate_ticket: Option<RateTicket>,
+    /// Bytes a parent sent after granting, for the client before the relay's.
+    dest_leftover: Vec<u8>,
     /// Set when writing to the client failed.
     client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -266,12 +279,34 @@ impl<R: Runtime> Connection<R> {
                 }
             }
             Action::Connect(addr) => {
-                match self.pending(Box::pin(net::connect(&rt, addr, None))).await {
+                let from = net::outgoing_for(&self.daemon.settings().outgoing, addr);
+                match self.pending(Box::pin(net::connect(&rt, addr, from))).await {
                     Ok(Ok(stream)) => {
                         self.other = Some(stream);
                         self.outcome(ActionOutcome::Connected(Ok(())));
                     }
                     Ok(Err(e)) => self.outcome(ActionOutcome::Connected(Err(e.kind()))),
+                    Err(why) => self.interrupted(why),
+                }
+            }
+            Action::ConnectVia {
+                parent,
+                dest,
+                user_id,
+            } => {
+                let lookups = self.daemon.lookups().clone();
+                let outgoing = self.daemon.settings().outgoing.clone();
+                let via = parent::connect_via(&rt, &parent, &dest, &user_id, &outgoing, &lookups);
+                match self.pending(Box::pin(via)).await {
+                    Ok(Ok((stream, leftover))) => {
+                        self.other = Some(stream);
+                        self.dest_leftover = leftover;
+                        self.outcome(ActionOutcome::Connected(Ok(())));
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %parent, error = %e, "parent failed");
+                        self.outcome(ActionOutcome::Connected(Err(e.kind())));
+                    }
                     Err(why) => self.interrupted(why),
                 }
             }
@@ -322,7 +357,7 @@ impl<R: Runtime> Connection<R> {
                             &rt,
                             &self.client,
                             &other,
-                            client_leftover,
+                            (client_leftover, std::mem::take(&mut self.dest_leftover)),
                             idle,
                             self.meter.as_ref(),
                             self.daemon.relays_cut(),
@@ -360,12 +395,17 @@ impl<R: Runtime> Connection<R> {
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(Interrupted::TimedOut));
             }
-            // The client: early data is kept for the relay; end of stream or
-            // an error means it left.
+            // The client: early data is kept for the relay, as much as the
+            // session takes (the rest waits in the socket, and TCP slows the
+            // client down); end of stream or an error means it left.
             loop {
+                let room = self.session.early_data_room().min(512);
+                if room == 0 {
+                    return Poll::Pending;
+                }
                 let mut buf = [0u8; 512];
                 match poll_io(&self.client, Direction::Read, cx, &mut |fd| {
-                    recv(fd, &mut buf)
+                    recv(fd, &mut buf[..room])
                 }) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(n)) if n > 0 => {

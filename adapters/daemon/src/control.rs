@@ -31,7 +31,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// The words `ctl` understands, for its help and for errors.
 pub const USAGE: &str =
     "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
-exempt list | check IP [to IP:PORT] [user USER] [command connect|bind] | reload | stats | clients";
+exempt list | check IP [to IP:PORT] [user USER] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only. A socket file left by a server that is gone is replaced; one that
@@ -222,6 +222,12 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
             _ => String::new(),
         };
         out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
+        if verdict.is_pass() && command == Command::Connect {
+            match policy.routes.find(&subject) {
+                Some((n, _, route)) => out.push_str(&format!("route {n}: {route}\n")),
+                None => out.push_str("route: direct\n"),
+            }
+        }
     }
     Ok(out)
 }

@@ -18,9 +18,22 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// does not wait for old connections' TIME_WAIT; `TCP_NODELAY`, which accepted
 /// connections inherit, so that relayed small writes are not held back).
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    listen_with(addr, false)
+}
+
+/// Like [`listen`]; `transparent` sets `IP_TRANSPARENT` (Linux TPROXY: accept
+/// connections meant for other addresses; needs CAP_NET_ADMIN).
+pub fn listen_with(addr: SocketAddr, transparent: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_tcp_nodelay(true)?;
+    if transparent {
+        if addr.is_ipv4() {
+            socket.set_ip_transparent_v4(true)?;
+        } else {
+            socket.set_ip_transparent_v6(true)?;
+        }
+    }
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;
@@ -58,6 +71,15 @@ pub async fn connect<R: Runtime>(
         Some(e) => Err(e),
         None => Ok(stream),
     }
+}
+
+/// The address outbound connections to `to` leave from: the first of
+/// `outgoing` of the same family, or the system's choice.
+pub fn outgoing_for(outgoing: &[IpAddr], to: SocketAddr) -> Option<IpAddr> {
+    outgoing
+        .iter()
+        .copied()
+        .find(|a| a.is_ipv4() == to.is_ipv4())
 }
 
 /// The local address of a connected or listening socket.

@@ -139,6 +139,8 @@ pub(crate) struct Observer {
     first_reply: bool,
     /// A relay is counted as open.
     relaying: bool,
+    /// The parent proxy the connection went through (passwords hidden).
+    via: Option<String>,
 }
 
 impl Observer {
@@ -166,6 +168,7 @@ impl Observer {
             stats: RelayStats::default(),
             first_reply: false,
             relaying: false,
+            via: None,
         }
     }
 
@@ -270,6 +273,10 @@ impl Observer {
                     stats.dest_to_client,
                 );
             }
+            Event::Routed { parent, dest } => {
+                self.via = Some(parent.to_string());
+                tracing::debug!(target: "socks4d", conn, %parent, %dest, "routed");
+            }
             Event::DnsLookup { host, addrs } => {
                 counters.lookup("ok");
                 tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
@@ -303,10 +310,11 @@ impl Observer {
         let duration_ms = now.saturating_duration_since(self.started).as_millis() as u64;
         let user = String::from_utf8_lossy(&self.user_id);
         let dest = self.dest.as_deref().unwrap_or("-");
+        let via = self.via.as_deref().unwrap_or("direct");
         tracing::info!(
             target: "socks4d",
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
-            rule, reply, outcome = reason.label(), reason = %reason,
+            rule, via, reply, outcome = reason.label(), reason = %reason,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );

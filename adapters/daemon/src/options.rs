@@ -211,6 +211,21 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<Vec<SocketAddr>>,
 
+    /// Transparent listener (Linux TPROXY): intercepted connections go to the address they were meant for; repeatable
+    #[arg(id = "transparent", long = "transparent", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparent: Option<Vec<SocketAddr>>,
+
+    /// Redirect listener (nftables/iptables REDIRECT or DNAT): connections go to their original destination; repeatable
+    #[arg(id = "redirect", long = "redirect", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Vec<SocketAddr>>,
+
+    /// Port forward: listen on ADDR, relay every connection to HOST:PORT (ADDR=HOST:PORT); repeatable
+    #[arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward: Option<Vec<Text<crate::listeners::Forward>>>,
+
     /// IDENT (RFC 1413) mode
     #[arg(id = "ident", long, value_enum, value_name = "MODE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +280,11 @@ pub struct Options {
     #[arg(id = "allow_root", long = "allow-root", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_root: Option<bool>,
+
+    /// Outbound connections (to destinations and parents) leave from this address; one per family, repeatable (default: the system's choice)
+    #[arg(id = "outgoing_address", long = "outgoing-address", value_name = "IP")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outgoing_address: Option<Vec<std::net::IpAddr>>,
 
     /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)
     #[arg(id = "state_file", long = "state-file", value_name = "PATH")]
@@ -526,6 +546,9 @@ impl Options {
         let core = ServerConfig::default();
         Options {
             listen: Some(vec![SocketAddr::from(([127, 0, 0, 1], 1080))]),
+            transparent: None,
+            redirect: None,
+            forward: None,
             ident: Some(IdentMode::Off),
             ident_port: Some(core.ident_port),
             log_format: Some(LogFormat::Text),
@@ -538,6 +561,7 @@ impl Options {
             allow_root: Some(false),
             pid_file: None,
             state_file: None,
+            outgoing_address: None,
             max_connections: Some(1024),
             limits: LimitOptions {
                 max_user_id: Some(core.limits.max_user_id),

@@ -13,8 +13,9 @@ pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), S
     let root = rustix::process::geteuid().is_root();
     let Some(user) = &settings.user else {
         let public = settings
-            .listen
+            .listeners
             .iter()
+            .map(|(_, a)| a)
             .chain(settings.metrics_listen.iter())
             .any(|a| !a.ip().is_loopback());
         if root && public && !settings.allow_root {

@@ -373,7 +373,8 @@ impl<S: Stream> Pair<'_, S> {
 }
 
 /// Relays between `client` and `dest` (writing `leftover`, the client's early
-/// data, to `dest` first) until the relay ends; see the [module docs](self).
+/// data, to `dest` first, and `dest_leftover`, what a parent sent after its
+/// answer, to the client first: the pair of them) until the relay ends; see the [module docs](self).
 /// `idle` of `None` means no idle timeout; `meter`, when given, paces the
 /// relay and counts it against a quota; `cut` completes when the server cuts
 /// relays at the end of its shutdown grace period.
@@ -381,7 +382,7 @@ pub(crate) async fn relay<R: Runtime>(
     rt: &R,
     client: &R::Stream,
     dest: &R::Stream,
-    leftover: Vec<u8>,
+    (leftover, dest_leftover): (Vec<u8>, Vec<u8>),
     idle: Option<Duration>,
     meter: Option<&Meter>,
     cut: impl Future<Output = ()>,
@@ -391,7 +392,7 @@ pub(crate) async fn relay<R: Runtime>(
         client,
         dest,
         up: Half::new(Way::Up, leftover, splice),
-        down: Half::new(Way::Down, Vec::new(), splice),
+        down: Half::new(Way::Down, dest_leftover, splice),
     };
     let meter = meter.filter(|m| m.is_limited());
     let mut cut = pin!(cut);

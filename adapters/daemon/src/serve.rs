@@ -6,6 +6,7 @@ use crate::cli::{Cli, Subcommand};
 use crate::connection::{self, Accepted};
 use crate::counters::ListenerCounts;
 use crate::daemon::{Admission, Daemon};
+use crate::listeners::ListenerKind;
 use crate::net;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -96,8 +97,8 @@ pub fn main<R: Runtime>(
 /// privilege drop can follow).
 #[derive(Debug)]
 pub struct Bound {
-    /// The SOCKS listeners.
-    pub socks: Vec<TcpListener>,
+    /// The listeners, each with its kind.
+    pub listeners: Vec<(ListenerKind, TcpListener)>,
     /// The metrics listener, if configured.
     pub metrics: Option<TcpListener>,
     /// The control socket, if configured.
@@ -108,17 +109,21 @@ pub struct Bound {
 /// systemd passed by socket activation, which replace `listen`), the metrics
 /// listener and the control socket.
 pub fn bind(settings: &Settings) -> io::Result<Bound> {
-    let socks = match crate::systemd::inherited_listeners()? {
-        Some(inherited) => inherited,
-        None => settings
-            .listen
-            .iter()
-            .map(|addr| {
-                net::listen(*addr)
-                    .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
-            })
-            .collect::<io::Result<_>>()?,
-    };
+    let mut listeners = Vec::new();
+    let inherited = crate::systemd::inherited_listeners()?;
+    let socks_inherited = inherited.is_some();
+    for l in inherited.into_iter().flatten() {
+        listeners.push((ListenerKind::Socks, l));
+    }
+    for (kind, addr) in &settings.listeners {
+        if socks_inherited && *kind == ListenerKind::Socks {
+            continue; // socket activation replaces `listen`
+        }
+        let l = net::listen_with(*addr, *kind == ListenerKind::Transparent).map_err(|e| {
+            io::Error::new(e.kind(), format!("{} listen on {addr}: {e}", kind.name()))
+        })?;
+        listeners.push((kind.clone(), l));
+    }
     let metrics = settings
         .metrics_listen
         .map(|addr| {
@@ -136,7 +141,7 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
         })
         .transpose()?;
     Ok(Bound {
-        socks,
+        listeners,
         metrics,
         control,
     })
@@ -152,9 +157,9 @@ pub async fn run<R: Runtime>(
 ) -> io::Result<()> {
     let bound = bind(daemon.settings())?;
     let addrs = bound
-        .socks
+        .listeners
         .iter()
-        .map(net::local_addr)
+        .map(|(_, l)| net::local_addr(l))
         .collect::<io::Result<Vec<_>>>()?;
     on_bound(addrs);
     serve(rt, daemon, bound).await
@@ -180,16 +185,17 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     if let Some(control) = bound.control {
         crate::control::serve(control, daemon.clone())?;
     }
-    for listener in bound.socks {
+    for (kind, listener) in bound.listeners {
         let addr = net::local_addr(&listener)?;
         let counts = daemon.books().counters.add_listener(addr);
         let listener = rt.listener(listener)?;
-        tracing::info!(target: "socks4d", listen = %addr, "listening");
+        tracing::info!(target: "socks4d", listen = %addr, kind = kind.name(), "listening");
         rt.spawn(accept_loop(
             rt.clone(),
             daemon.clone(),
             listener,
             addr,
+            kind,
             counts,
         ));
     }
@@ -267,6 +273,7 @@ async fn accept_loop<R: Runtime>(
     daemon: Daemon,
     listener: R::Listener,
     addr: SocketAddr,
+    kind: ListenerKind,
     counts: Arc<ListenerCounts>,
 ) {
     let mut backoff = Duration::from_millis(5);
@@ -323,17 +330,26 @@ async fn accept_loop<R: Runtime>(
                     }
                 };
                 // The address the client reached: the listener's, unless it
-                // listens on a wildcard address.
-                let local = if addr.ip().is_unspecified() {
+                // listens on a wildcard address or intercepts connections
+                // meant for other addresses.
+                let local = if addr.ip().is_unspecified() || kind == ListenerKind::Transparent {
                     net::local_addr(&client).unwrap_or(addr)
                 } else {
                     addr
+                };
+                let dest = match kind.destination(&client, local) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                        continue;
+                    }
                 };
                 let accepted = Accepted {
                     client,
                     peer,
                     local,
                     listener: addr,
+                    dest,
                     slot,
                 };
                 rt.spawn(connection::serve(rt.clone(), daemon.clone(), accepted));

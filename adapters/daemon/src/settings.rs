@@ -29,8 +29,10 @@ pub struct Sources {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {
-    /// Addresses to listen on.
+    /// Addresses to listen on for SOCKS clients.
     pub listen: Vec<SocketAddr>,
+    /// Every listener: its kind and address (SOCKS ones first).
+    pub listeners: Vec<(crate::listeners::ListenerKind, SocketAddr)>,
     /// The session configuration (limits, timeouts, IDENT, policy).
     pub server: ServerConfig,
     /// Concurrent connection cap.
@@ -55,6 +57,8 @@ pub struct Settings {
     pub clients: crate::clients::ClientLimits,
     /// Where per-client quota usage is kept across restarts.
     pub state_file: Option<PathBuf>,
+    /// Addresses outbound connections leave from, by family.
+    pub outgoing: Vec<std::net::IpAddr>,
     /// Name lookups running at once.
     pub max_lookups: usize,
     /// Log lines per second for refused connections.
@@ -143,8 +147,29 @@ impl Settings {
         // defaults set.
         const HAS_DEFAULT: &str = "Options::defaults sets every option with a default";
         let policy = build_policy(&all, &origin)?;
-        let listen = all.listen.expect(HAS_DEFAULT);
-        if listen.is_empty() {
+        let listen = all.listen.clone().expect(HAS_DEFAULT);
+        use crate::listeners::ListenerKind;
+        let mut listeners: Vec<(ListenerKind, SocketAddr)> =
+            listen.iter().map(|a| (ListenerKind::Socks, *a)).collect();
+        listeners.extend(
+            all.transparent
+                .iter()
+                .flatten()
+                .map(|a| (ListenerKind::Transparent, *a)),
+        );
+        listeners.extend(
+            all.redirect
+                .iter()
+                .flatten()
+                .map(|a| (ListenerKind::Redirect, *a)),
+        );
+        listeners.extend(
+            all.forward
+                .iter()
+                .flatten()
+                .map(|f| (ListenerKind::Forward(f.0.to.clone()), f.0.listen)),
+        );
+        if listeners.is_empty() {
             return Err(err("listen: no listen address"));
         }
         let mut server = ServerConfig::default();
@@ -178,6 +203,7 @@ impl Settings {
         server.admission = true;
         Ok(Settings {
             listen,
+            listeners,
             server,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             metrics_listen: all.metrics_listen,
@@ -197,6 +223,7 @@ impl Settings {
                 quota: all.limits.quota.as_ref().map(|t| t.0),
             },
             state_file: all.state_file.clone(),
+            outgoing: all.outgoing_address.clone().unwrap_or_default(),
             max_lookups: all.limits.max_lookups.expect(HAS_DEFAULT).max(1),
             refusal_log_lines: all.limits.refusal_log_lines.expect(HAS_DEFAULT),
             relay_pipes: all.limits.relay_pipes.expect(HAS_DEFAULT),
@@ -214,8 +241,9 @@ impl Settings {
     /// client net outside loopback.
     pub fn check_secure(&self) -> Result<(), ConfigError> {
         let public: Vec<String> = self
-            .listen
+            .listeners
             .iter()
+            .map(|(_, a)| a)
             .filter(|a| !a.ip().is_loopback())
             .map(|a| a.to_string())
             .collect();

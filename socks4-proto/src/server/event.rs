@@ -3,10 +3,11 @@
 //! grew from (`connection`, `denied`, `rejected`, `dns_lookup`, `sock_up`,
 //! `bind_up`, `sock_down`, `disconnected`).
 
+use super::io::Destination;
 use super::io::RelayStats;
 use super::reason::CloseReason;
 use crate::codec::{Command, ReplyCode};
-use socks4_acl::{Source, Verdict};
+use socks4_acl::{Parent, Source, Verdict};
 use std::net::{IpAddr, SocketAddr};
 
 /// What happened, for logging, counting and publishing.
@@ -70,6 +71,14 @@ pub enum Event {
         dest: SocketAddr,
         /// The policy rule that passed the request.
         source: Source,
+    },
+    /// The connection goes through a parent proxy (a route's `via`): the
+    /// parent granted the request. Comes right before [`Event::SockUp`].
+    Routed {
+        /// The parent.
+        parent: Parent,
+        /// What was asked of it.
+        dest: Destination,
     },
     /// A BIND listener is up (`bind_up`).
     BindUp {

@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::codec::{Command, Reply};
-use socks4_acl::Verdict;
+use socks4_acl::{Parent, Verdict};
 
 use super::reason::{CloseReason, Limit, ResolveError};
 
@@ -49,6 +49,18 @@ pub enum Action {
     },
     /// Open a TCP connection to this address; answer [`ActionOutcome::Connected`].
     Connect(SocketAddr),
+    /// Connect to `dest` through the parent proxy `parent` (connect to it,
+    /// then its handshake: SOCKS4/4a with `user_id`, or HTTP CONNECT); answer
+    /// [`ActionOutcome::Connected`] (an error when the parent cannot be reached
+    /// or refuses). A route's next parent is asked for on an error.
+    ConnectVia {
+        /// The parent.
+        parent: Parent,
+        /// What to ask of it: an address, or a name it resolves.
+        dest: Destination,
+        /// The USERID to send to a SOCKS parent.
+        user_id: Vec<u8>,
+    },
     /// Listen on this address (port 0: any free port); answer
     /// [`ActionOutcome::Bound`].
     Bind(SocketAddr),
@@ -85,6 +97,25 @@ pub enum ActionOutcome {
     Bound(Result<SocketAddr, ErrorKind>),
     /// For [`Action::Accept`]: the address of the peer that connected.
     Accepted(Result<SocketAddr, ErrorKind>),
+}
+
+/// Where a connection goes: an address, or a name (a parent resolves it, or
+/// the session does).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// An address and port.
+    Addr(SocketAddr),
+    /// A host name and port.
+    Name(String, u16),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Addr(a) => a.fmt(f),
+            Destination::Name(h, p) => write!(f, "{h}:{p}"),
+        }
+    }
 }
 
 /// Bytes moved by a relay, for the `sock_down` event.

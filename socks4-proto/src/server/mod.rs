@@ -67,7 +67,7 @@ mod timer;
 
 pub use config::{IdentMode, ServerConfig, Timeouts};
 pub use event::Event;
-pub use io::{Action, ActionOutcome, RelayEnd, RelayStats};
+pub use io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 pub use reason::{CloseReason, Limit, ResolveError};
 pub use session::{ServerSession, UnexpectedOutcome};
 pub use timer::Timer;

@@ -52,12 +52,16 @@ pub enum CloseReason {
     Shutdown,
     /// A per-client limit refused the request or cut the relay.
     Limited(Limit),
+    /// No parent proxy of the route could be reached or granted the request
+    /// (the last error; `Unsupported`: the request cannot go through these
+    /// parents, e.g. a BIND, or a SOCKS4 parent and no IPv4 address).
+    ParentFailed(ErrorKind),
 }
 
 impl CloseReason {
     /// Every label [`label`](Self::label) can return, in a fixed order (counters
     /// index by it: [`label_index`](Self::label_index)).
-    pub const LABELS: [&'static str; 22] = [
+    pub const LABELS: [&'static str; 23] = [
         "done",
         "peer_closed",
         "protocol_error",
@@ -80,6 +84,7 @@ impl CloseReason {
         "rate_limited",
         "quota",
         "resolver_busy",
+        "parent_failed",
     ];
 
     /// The position of this reason's label in [`LABELS`](Self::LABELS).
@@ -107,6 +112,7 @@ impl CloseReason {
             CloseReason::Limited(Limit::Rate) => 19,
             CloseReason::Limited(Limit::Quota) => 20,
             CloseReason::Limited(Limit::Resolver) => 21,
+            CloseReason::ParentFailed(_) => 22,
         }
     }
 
@@ -139,6 +145,10 @@ impl fmt::Display for CloseReason {
             CloseReason::IdleTimeout => f.write_str("relay idle for too long"),
             CloseReason::Shutdown => f.write_str("server shutting down"),
             CloseReason::Limited(limit) => write!(f, "limited: {limit}"),
+            CloseReason::ParentFailed(ErrorKind::Unsupported) => {
+                f.write_str("not possible through the route's parent proxies")
+            }
+            CloseReason::ParentFailed(k) => write!(f, "parent proxy failed: {k}"),
         }
     }
 }
@@ -273,6 +283,7 @@ mod tests {
             CloseReason::Limited(Limit::Rate),
             CloseReason::Limited(Limit::Quota),
             CloseReason::Limited(Limit::Resolver),
+            CloseReason::ParentFailed(kind),
         ];
         assert_eq!(reasons.len(), CloseReason::LABELS.len());
         for (i, r) in reasons.iter().enumerate() {

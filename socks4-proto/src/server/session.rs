@@ -4,12 +4,12 @@
 
 use super::config::{IdentMode, ServerConfig};
 use super::event::Event;
-use super::io::{Action, ActionOutcome, RelayEnd, RelayStats};
+use super::io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 use super::reason::{CloseReason, ResolveError};
 use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, Dest, Reply, ReplyCode, Request, Status};
 use core::fmt;
-use socks4_acl::{canonical, Source, Subject, Verdict};
+use socks4_acl::{canonical, Parent, Source, Subject, Target, Verdict};
 use socks4_ident::{Comparison, Query};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -74,6 +74,15 @@ pub struct ServerSession {
     source: Source,
     /// The policy has passed the request (before or after resolving).
     decided: bool,
+    /// The route, once chosen: `Some(None)` direct, `Some(Some(..))` through
+    /// parents.
+    route: Option<Option<Routed>>,
+    /// Parents of the route not tried yet.
+    parents_left: VecDeque<Parent>,
+    /// The parent being connected through, and the destination asked of it.
+    via: Option<(Parent, Destination)>,
+    /// Whether the client speaks SOCKS and gets replies.
+    replies: bool,
     /// Where admission leads.
     after_admission: Next,
     actions: VecDeque<Action>,
@@ -105,11 +114,45 @@ impl ServerSession {
             ident_required: false,
             source: Source::Default,
             decided: false,
+            route: None,
+            parents_left: VecDeque::new(),
+            via: None,
+            replies: true,
             after_admission: Next::Identify,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
         s.events.push_back(Event::Connection { peer, local });
+        s
+    }
+
+    /// A session for a connection whose destination is already known: a
+    /// transparent (TPROXY) or redirected connection, where it is the address
+    /// the client meant, or a forwarded one, where it is the configured
+    /// target. No request is read and no reply is sent: the session goes
+    /// straight to the policy (`command connect`, an empty user id), then the
+    /// route, the connect and the relay, with the same events as any other.
+    pub fn with_destination(
+        cfg: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        dest: Destination,
+        now: Instant,
+    ) -> ServerSession {
+        let mut s = ServerSession::new(cfg, peer, local, now);
+        s.replies = false;
+        s.timers.stop(Timer::Handshake);
+        let (host, ip, port) = match &dest {
+            Destination::Addr(a) => (None, Some(a.ip()), a.port()),
+            Destination::Name(h, p) => (Some(h.clone()), None, *p),
+        };
+        let req = Req {
+            command: Command::Connect,
+            host,
+            port,
+            user_id: Vec::new(),
+        };
+        s.on_request(now, req, ip, dest.to_string());
         s
     }
 
@@ -165,7 +208,14 @@ impl ServerSession {
                 self.timers.stop(Timer::Ident);
                 self.on_ident(now, result.ok());
             }
+            (State::Connecting, ActionOutcome::Connected(Ok(()))) if self.via.is_some() => {
+                self.on_connected_via()
+            }
             (State::Connecting, ActionOutcome::Connected(Ok(()))) => self.on_connected(),
+            (State::Connecting, ActionOutcome::Connected(Err(kind))) if self.via.is_some() => {
+                self.last_connect_error = Some(kind);
+                self.connect_next_parent();
+            }
             (State::Connecting, ActionOutcome::Connected(Err(kind))) => {
                 self.last_connect_error = Some(kind);
                 self.connect_next();
@@ -271,6 +321,18 @@ impl ServerSession {
         self.state == State::ReadRequest
     }
 
+    /// How many more bytes of early data (client bytes after the request,
+    /// before the relay) the session takes: an adapter that reads no more than
+    /// this leaves the rest in the socket, so that a client that sends early
+    /// (a transparent or forwarded connection's, or a pipelining SOCKS client)
+    /// is slowed down by TCP rather than refused.
+    pub fn early_data_room(&self) -> usize {
+        match self.state {
+            State::ReadRequest | State::Relaying | State::Closed => 0,
+            _ => self.cfg.max_early_data.saturating_sub(self.buf.len()),
+        }
+    }
+
     /// Whether the session has closed (its last action was [`Action::Close`]).
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
@@ -313,6 +375,12 @@ impl ServerSession {
         };
         self.timers.stop(Timer::Handshake);
         self.buf.drain(..used);
+        self.on_request(now, req, ip.map(IpAddr::V4), shown);
+    }
+
+    /// A request is known (read from the client, or made up for a connection
+    /// whose destination is known): decide it.
+    fn on_request(&mut self, now: Instant, req: Req, ip: Option<IpAddr>, shown: String) {
         self.events.push_back(Event::Request {
             command: req.command,
             dest: shown,
@@ -324,10 +392,11 @@ impl ServerSession {
         }
         match ip {
             // SOCKS4: the address is in the request.
-            Some(ip) => self.on_addresses(now, vec![IpAddr::V4(ip)]),
+            Some(ip) => self.on_addresses(now, vec![ip]),
             // SOCKS4a: the request named a host instead. Decide what can be
             // decided before resolving it: a refused client costs no lookup.
             None => {
+                let cfg = self.cfg.clone();
                 let req = self.req();
                 let subject = Subject {
                     client: self.peer,
@@ -337,11 +406,26 @@ impl ServerSession {
                     command: acl_command(req.command),
                     user_id: &req.user_id,
                 };
-                match self.cfg.policy.decide_without_address(&subject) {
+                let decision = cfg.policy.decide_without_address(&subject);
+                // The route, too, if the address cannot change it: a parent
+                // that takes names gets the name unresolved.
+                let route = cfg
+                    .policy
+                    .routes
+                    .find_without_address(&subject)
+                    .map(|r| r.and_then(Routed::of));
+                match decision {
                     Some(verdict) if !verdict.is_pass() => self.deny(verdict),
                     Some(verdict) => {
                         self.decided = true;
-                        self.admit(now, verdict, Next::Resolve);
+                        let mut next = Next::Resolve;
+                        if let Some(routed) = route {
+                            if Routed::all_take_names(&routed) {
+                                next = Next::Identify;
+                            }
+                            self.route = Some(routed);
+                        }
+                        self.admit(now, verdict, next);
                     }
                     None => self.resolve(now),
                 }
@@ -450,6 +534,7 @@ impl ServerSession {
                 first_block.get_or_insert(verdict);
             }
         }
+        self.choose_route();
         if self.decided {
             // Decided and admitted before resolving.
             return match first_bad {
@@ -504,15 +589,51 @@ impl ServerSession {
         }
     }
 
-    /// Access and identity are settled: connect, or bind.
+    /// The route, from the first address the policy passed, unless it was
+    /// chosen before resolving.
+    fn choose_route(&mut self) {
+        if self.route.is_some() {
+            return;
+        }
+        let Some(first) = self.candidates.front().copied() else {
+            return;
+        };
+        let req = self.req();
+        let subject = Subject {
+            client: self.peer,
+            dest_addr: Some(first.ip()),
+            dest_host: req.host.as_deref(),
+            dest_port: req.port,
+            command: acl_command(req.command),
+            user_id: &req.user_id,
+        };
+        let routed = self.cfg.policy.routes.find(&subject).and_then(Routed::of);
+        self.route = Some(routed);
+    }
+
+    /// Access and identity are settled: connect (directly, or through the
+    /// route's parents), or bind.
     fn proceed(&mut self, now: Instant) {
+        let via = self.route.clone().flatten();
         match self.req().command {
             Command::Connect => {
                 self.state = State::Connecting;
                 self.timers
                     .set(Timer::Connect, now + self.cfg.timeouts.connect);
-                self.connect_next();
+                match via {
+                    None => self.connect_next(),
+                    Some(routed) => {
+                        self.parents_left = routed.parents.into();
+                        self.connect_next_parent();
+                    }
+                }
             }
+            // A BIND listens here, for the client's peer to reach: it is not
+            // forwarded to a parent.
+            Command::Bind if via.is_some() => self.reject(
+                ReplyCode::Rejected,
+                CloseReason::ParentFailed(ErrorKind::Unsupported),
+            ),
             Command::Bind => {
                 self.state = State::Binding;
                 self.timers
@@ -521,6 +642,48 @@ impl ServerSession {
                     .push_back(Action::Bind(SocketAddr::new(self.local.ip(), 0)));
             }
         }
+    }
+
+    /// Tries the next parent of the route; 91 when none is left.
+    fn connect_next_parent(&mut self) {
+        while let Some(parent) = self.parents_left.pop_front() {
+            let req = self.req();
+            let dest = match &req.host {
+                Some(host) if parent.kind.takes_names() && self.candidates.is_empty() => {
+                    Destination::Name(host.clone(), req.port)
+                }
+                _ => {
+                    // An address the policy passed; a SOCKS4 parent needs IPv4.
+                    let found = self
+                        .candidates
+                        .iter()
+                        .find(|a| a.is_ipv4() || parent.kind.takes_names());
+                    match found {
+                        Some(a) => Destination::Addr(*a),
+                        None => {
+                            self.last_connect_error = Some(ErrorKind::Unsupported);
+                            continue;
+                        }
+                    }
+                }
+            };
+            let user_id = parent
+                .user
+                .as_ref()
+                .map_or_else(|| req.user_id.clone(), |u| u.as_bytes().to_vec());
+            self.via = Some((parent.clone(), dest.clone()));
+            self.actions.push_back(Action::ConnectVia {
+                parent,
+                dest,
+                user_id,
+            });
+            return;
+        }
+        self.via = None;
+        self.reject(
+            ReplyCode::Rejected,
+            CloseReason::ParentFailed(self.last_connect_error.unwrap_or(ErrorKind::Unsupported)),
+        );
     }
 
     fn connect_next(&mut self) {
@@ -537,12 +700,29 @@ impl ServerSession {
         // Connect pops its candidate; the one connected is the last popped.
         let dest = self.connected_dest();
         self.timers.clear();
-        self.actions.push_back(Action::SendReply(Reply::new(
-            ReplyCode::Granted,
-            reply_addr(dest),
-        )));
+        self.reply(Reply::new(ReplyCode::Granted, reply_addr(dest)));
         self.events.push_back(Event::SockUp {
             dest,
+            source: self.source,
+        });
+        self.start_relay();
+    }
+
+    fn on_connected_via(&mut self) {
+        let Some((parent, dest)) = self.via.take() else {
+            return;
+        };
+        // Through a parent, a name's address is the parent's business: the
+        // reply carries 0.0.0.0 and the port (clients ignore CONNECT's).
+        let addr = match &dest {
+            Destination::Addr(a) => *a,
+            Destination::Name(_, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port),
+        };
+        self.timers.clear();
+        self.reply(Reply::new(ReplyCode::Granted, reply_addr(addr)));
+        self.events.push_back(Event::Routed { parent, dest });
+        self.events.push_back(Event::SockUp {
+            dest: addr,
             source: self.source,
         });
         self.start_relay();
@@ -562,10 +742,7 @@ impl ServerSession {
             addr
         };
         self.state = State::Accepting;
-        self.actions.push_back(Action::SendReply(Reply::new(
-            ReplyCode::Granted,
-            reply_addr(addr),
-        )));
+        self.reply(Reply::new(ReplyCode::Granted, reply_addr(addr)));
         self.events.push_back(Event::BindUp { listen: addr });
         self.actions.push_back(Action::Accept);
     }
@@ -575,10 +752,7 @@ impl ServerSession {
             return self.reject(ReplyCode::Rejected, CloseReason::BindWrongPeer(from));
         }
         self.timers.clear();
-        self.actions.push_back(Action::SendReply(Reply::new(
-            ReplyCode::Granted,
-            reply_addr(from),
-        )));
+        self.reply(Reply::new(ReplyCode::Granted, reply_addr(from)));
         self.events.push_back(Event::SockUp {
             dest: from,
             source: self.source,
@@ -613,9 +787,16 @@ impl ServerSession {
         self.reject(code, CloseReason::Denied(verdict.source));
     }
 
+    /// Sends a reply, unless the connection has no SOCKS client (transparent,
+    /// redirected and forwarded connections get none).
+    fn reply(&mut self, reply: Reply) {
+        if self.replies {
+            self.actions.push_back(Action::SendReply(reply));
+        }
+    }
+
     fn reject(&mut self, code: ReplyCode, reason: CloseReason) {
-        self.actions
-            .push_back(Action::SendReply(Reply::with_code(code)));
+        self.reply(Reply::with_code(code));
         self.events.push_back(Event::Rejected { code, reason });
         self.close(reason);
     }
@@ -652,6 +833,29 @@ impl State {
             State::Relaying => "Relaying",
             State::Closed => "Closed",
         }
+    }
+}
+
+/// A route through parents, as chosen for one request.
+#[derive(Debug, Clone)]
+struct Routed {
+    parents: Vec<Parent>,
+}
+
+impl Routed {
+    fn of((_, _, route): (usize, Option<usize>, &socks4_acl::Route)) -> Option<Routed> {
+        match &route.target {
+            Target::Via(parents) => Some(Routed {
+                parents: parents.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn all_take_names(routed: &Option<Routed>) -> bool {
+        routed
+            .as_ref()
+            .is_some_and(|r| r.parents.iter().all(|p| p.kind.takes_names()))
     }
 }
 

@@ -379,15 +379,28 @@ fn limits_phase(o: &Options) {
         // of the rate: the accuracy is against that bound.
         let rate = load::timed_download(&limited, &peers, Duration::from_secs(10));
         s.add("limited", "rate", rate / f64::from(10u32 << 20));
-        s.add("limited", "accuracy", rate * 10.0 / (f64::from(10u32 << 20) * 11.0));
+        s.add(
+            "limited",
+            "accuracy",
+            rate * 10.0 / (f64::from(10u32 << 20) * 11.0),
+        );
     }
-    println!("{} rounds; medians (min–max); {} MiB per throughput figure.\n", o.rounds, o.bytes >> 20);
-    println!("| socks4d-tokio, downloads | GB/s 64 streams | CPU s/GB 64 | GB/s 1 stream | CPU s/GB 1 |");
+    println!(
+        "{} rounds; medians (min–max); {} MiB per throughput figure.\n",
+        o.rounds,
+        o.bytes >> 20
+    );
+    println!(
+        "| socks4d-tokio, downloads | GB/s 64 streams | CPU s/GB 64 | GB/s 1 stream | CPU s/GB 1 |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     for (label, what) in [
         ("plain", "no limits configured"),
         ("others", "limits configured for other clients"),
-        ("metered", "a metered client (bandwidth and quota far above its use)"),
+        (
+            "metered",
+            "a metered client (bandwidth and quota far above its use)",
+        ),
     ] {
         println!(
             "| {what} | {} | {} | {} | {} |",

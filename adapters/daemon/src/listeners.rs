@@ -1,0 +1,145 @@
+//! The kinds of listener a server has, and what each makes of an accepted
+//! connection: a SOCKS client (reads a request), or a connection whose
+//! destination is already known and that gets no SOCKS request or reply:
+//! - transparent (`--transparent`, Linux TPROXY): the socket has
+//!   `IP_TRANSPARENT`, and an accepted connection's local address is the
+//!   destination the client meant;
+//! - redirected (`--redirect`, nftables/iptables `REDIRECT` or DNAT): the
+//!   original destination is asked of the kernel (`SO_ORIGINAL_DST`);
+//! - forwarded (`--forward ADDR=HOST:PORT`): a plain TCP port forward to a
+//!   fixed destination (Net::Proxy's tcp → tcp).
+//!
+//! Every kind goes through the same policy, routes, limits, timeouts, events,
+//! counters and logs.
+
+use socket2::SockRef;
+use socks4_proto::server::Destination;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::str::FromStr;
+
+/// What a listener serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenerKind {
+    /// SOCKS4/4a clients.
+    Socks,
+    /// Connections intercepted by TPROXY.
+    Transparent,
+    /// Connections redirected by NAT (REDIRECT, DNAT).
+    Redirect,
+    /// A port forward to this destination.
+    Forward(Destination),
+}
+
+impl ListenerKind {
+    /// Its name in logs: `socks`, `transparent`, `redirect`, `forward`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ListenerKind::Socks => "socks",
+            ListenerKind::Transparent => "transparent",
+            ListenerKind::Redirect => "redirect",
+            ListenerKind::Forward(_) => "forward",
+        }
+    }
+
+    /// The destination of a connection accepted on this listener, when the
+    /// listener (not a SOCKS request) says it: `None` for SOCKS listeners.
+    /// `stream` is the accepted socket, `local` its local address.
+    pub fn destination(
+        &self,
+        stream: &impl AsFd,
+        local: SocketAddr,
+    ) -> io::Result<Option<Destination>> {
+        Ok(match self {
+            ListenerKind::Socks => None,
+            ListenerKind::Transparent => Some(Destination::Addr(local)),
+            ListenerKind::Redirect => {
+                let sock = SockRef::from(stream);
+                let original = if local.is_ipv4() {
+                    sock.original_dst_v4()?
+                } else {
+                    sock.original_dst_v6()?
+                };
+                let addr = original.as_socket().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "no original destination")
+                })?;
+                Some(Destination::Addr(addr))
+            }
+            ListenerKind::Forward(dest) => Some(dest.clone()),
+        })
+    }
+}
+
+/// A port forward as written: `ADDR=HOST:PORT` (`127.0.0.1:2222=10.0.0.5:22`,
+/// `[::1]:8443=example.com:443`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where to go.
+    pub to: Destination,
+}
+
+impl FromStr for Forward {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Forward, String> {
+        let err = || {
+            format!(
+                "'{s}' is not a forward: expected ADDR=HOST:PORT, e.g. 127.0.0.1:2222=10.0.0.5:22"
+            )
+        };
+        let (listen, to) = s.split_once('=').ok_or_else(err)?;
+        let listen: SocketAddr = listen.trim().parse().map_err(|_| err())?;
+        let to = to.trim();
+        let to = match to.parse::<SocketAddr>() {
+            Ok(a) => Destination::Addr(a),
+            Err(_) => {
+                let (host, port) = to.rsplit_once(':').ok_or_else(err)?;
+                let port: u16 = port.parse().map_err(|_| err())?;
+                let ok = !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+                if !ok || port == 0 {
+                    return Err(err());
+                }
+                Destination::Name(host.to_owned(), port)
+            }
+        };
+        Ok(Forward { listen, to })
+    }
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.listen, self.to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_as_written() {
+        let f: Forward = "127.0.0.1:2222=10.0.0.5:22".parse().unwrap();
+        assert_eq!(f.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(f.to, Destination::Addr("10.0.0.5:22".parse().unwrap()));
+        let f: Forward = "[::1]:8443=example.com:443".parse().unwrap();
+        assert_eq!(f.to, Destination::Name("example.com".into(), 443));
+        assert_eq!(f.to_string(), "[::1]:8443=example.com:443");
+        for bad in [
+            "127.0.0.1:1",
+            "x=y:1",
+            "127.0.0.1:1=host",
+            "127.0.0.1:1=ho st:1",
+            "127.0.0.1:1=h:0",
+        ] {
+            assert!(bad.parse::<Forward>().is_err(), "{bad}");
+        }
+    }
+}
