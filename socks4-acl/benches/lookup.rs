@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
                 dest_port: 443,
                 command: Command::Connect,
                 user_id: b"alice",
+                cert: None,
             };
             policy.evaluate(black_box(&s))
         })

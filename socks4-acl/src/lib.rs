@@ -42,6 +42,7 @@
 //!     dest_port: 443,
 //!     command: Command::Connect,
 //!     user_id: b"",
+//!     cert: None,
 //! };
 //! let v = policy.evaluate(&s);
 //! assert!(v.is_pass() && v.log);

@@ -15,6 +15,9 @@
 //! #                          loopback, private, link-local, unspecified
 //! #   command C[,C]          connect, bind                     (default: both)
 //! #   user U[,U...]          the request's USERID, one of       (default: any)
+//! #   cert NAME[,NAME...]    the subject common name of the client's verified
+//! #                          TLS certificate, one of; never matches a client
+//! #                          without one                       (default: any)
 //! #   ident                  pass only if IDENT confirms the user id
 //! #   log                    log requests this rule decides
 //! #   reply 91|92|93         the code a block sends            (default: 91)
@@ -327,7 +330,7 @@ fn clauses(
         if route && matches!(t.text, "log" | "ident" | "reply" | "bandwidth" | "quota") {
             return Err(line.error(
                 Some(t),
-                "a route condition: from, to, command or user (then direct or via)",
+                "a route condition: from, to, command, user or cert (then direct or via)",
             ));
         }
         if seen.contains(&t.text) {
@@ -361,6 +364,11 @@ fn clauses(
             "user" => {
                 rule.users = line.list("user ids, comma-separated", |u| {
                     valid_user(u).then(|| u.to_owned())
+                })?;
+            }
+            "cert" => {
+                rule.certs = line.list("certificate names, comma-separated", |c| {
+                    valid_user(c).then(|| c.to_owned())
                 })?;
             }
             "ident" => rule.require_ident = true,
@@ -399,7 +407,7 @@ fn clauses(
             _ => {
                 return Err(line.error(
                     Some(t),
-                    "a clause: from, to, command, user, ident, log, reply, bandwidth or quota",
+                    "a clause: from, to, command, user, cert, ident, log, reply, bandwidth or quota",
                 ));
             }
         }
@@ -576,6 +584,7 @@ mod tests {
             dest_port: 1,
             command: Command::Connect,
             user_id: b"",
+            cert: None,
         };
         assert_eq!(
             p.evaluate(&s).source,
@@ -661,6 +670,7 @@ mod tests {
             dest_port: 5432,
             command: Command::Connect,
             user_id: b"",
+            cert: None,
         };
         let (n, line, _) = p.routes.find_without_address(&s).unwrap().unwrap();
         assert_eq!((n, line), (1, Some(2)));

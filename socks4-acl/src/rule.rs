@@ -198,6 +198,10 @@ pub struct Rule {
     /// The user ids the rule applies to (compared byte for byte with the
     /// request's USERID); empty means any user id.
     pub users: Vec<String>,
+    /// The TLS client certificate names (subject common names) the rule applies
+    /// to; empty means any client, with a certificate or without. A rule that
+    /// lists names never matches a client without a verified certificate.
+    pub certs: Vec<String>,
     /// Whether a passing request must also be confirmed by IDENT.
     pub require_ident: bool,
     /// Whether the server logs requests this rule decides.
@@ -221,6 +225,7 @@ impl Rule {
             to_port: PortMatch::Any,
             commands: Vec::new(),
             users: Vec::new(),
+            certs: Vec::new(),
             require_ident: false,
             log: false,
             bandwidth: None,
@@ -241,6 +246,8 @@ impl Rule {
                     && later.commands.iter().all(|c| self.commands.contains(c))))
             && (self.users.is_empty()
                 || (!later.users.is_empty() && later.users.iter().all(|u| self.users.contains(u))))
+            && (self.certs.is_empty()
+                || (!later.certs.is_empty() && later.certs.iter().all(|c| self.certs.contains(c))))
     }
 
     /// Whether every condition holds for `s`.
@@ -269,6 +276,7 @@ impl Rule {
             && self.to_port.matches(s.dest_port)
             && (self.commands.is_empty() || self.commands.contains(&s.command))
             && (self.users.is_empty() || self.users.iter().any(|u| u.as_bytes() == s.user_id))
+            && (self.certs.is_empty() || s.cert.is_some_and(|c| self.certs.iter().any(|n| n == c)))
     }
 }
 
@@ -342,6 +350,9 @@ pub struct Subject<'a> {
     pub command: Command,
     /// The request's USERID.
     pub user_id: &'a [u8],
+    /// The subject common name of the client's verified TLS certificate, when
+    /// it came over TLS with one.
+    pub cert: Option<&'a str>,
 }
 
 /// Where a verdict came from, so that a server can log and explain a refusal.
@@ -577,6 +588,9 @@ impl fmt::Display for Rule {
         if !self.users.is_empty() {
             write!(f, " user {}", self.users.join(","))?;
         }
+        if !self.certs.is_empty() {
+            write!(f, " cert {}", self.certs.join(","))?;
+        }
         if self.require_ident {
             f.write_str(" ident")?;
         }
@@ -618,6 +632,7 @@ mod tests {
             dest_port: dest.port(),
             command: cmd,
             user_id: user,
+            cert: None,
         }
     }
 
@@ -802,7 +817,46 @@ mod tests {
             dest_port: 443,
             command: Command::Connect,
             user_id: user,
+            cert: None,
         }
+    }
+
+    #[test]
+    fn cert_clauses_match_only_verified_certificate_names() {
+        let p: Policy = "block from any to any cert mallory\n\
+                         pass from any to any cert alice,bob\n\
+                         block from any to any"
+            .parse()
+            .unwrap();
+        let with = |cert| Subject {
+            cert,
+            ..named(None, Some("192.0.2.1"), b"")
+        };
+        let number = |s: &Subject<'_>| match p.evaluate(s).source {
+            Source::Rule { number, .. } => number,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(number(&with(Some("mallory"))), 1);
+        assert_eq!(number(&with(Some("alice"))), 2);
+        assert_eq!(number(&with(Some("bob"))), 2);
+        // Names compare exactly; no certificate matches no cert rule.
+        assert_eq!(number(&with(Some("Alice"))), 3);
+        assert_eq!(number(&with(None)), 3);
+        assert!(!p.evaluate(&with(None)).is_pass());
+        // The text format round-trips, and a cert rule covers only cert rules
+        // naming a subset.
+        let rules: Vec<&Rule> = p.rules.rules().iter().collect();
+        assert_eq!(rules[1].to_string(), "pass from any to any cert alice,bob");
+        let narrower: Rule = "pass from any to any cert alice"
+            .parse::<Policy>()
+            .unwrap()
+            .rules
+            .rules()[0]
+            .clone();
+        assert!(rules[1].covers(&narrower));
+        assert!(!narrower.covers(rules[1]));
+        assert!(!rules[1].covers(rules[2]));
+        assert!(rules[2].covers(rules[1]));
     }
 
     #[test]

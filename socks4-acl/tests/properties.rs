@@ -192,6 +192,7 @@ fn the_seed_synopsis() {
             dest_port: 80,
             command: Command::Connect,
             user_id: b"",
+            cert: None,
         };
         let v = p.evaluate(&s);
         assert_eq!(v.is_pass(), gets_in, "{addr}");
@@ -221,6 +222,7 @@ fn loopback_only_is_the_secure_default() {
         dest_port: 80,
         command: Command::Connect,
         user_id: b"",
+        cert: None,
     };
     assert!(p.evaluate(&subject("127.0.0.1:5000")).is_pass());
     assert!(p.evaluate(&subject("127.8.9.10:5000")).is_pass());
@@ -358,6 +360,7 @@ proptest! {
             dest_port: 80,
             command: Command::Connect,
             user_id: b"",
+            cert: None,
         };
         if !policy.evaluate(&subject(IpAddr::V4(v4))).is_pass() {
             for spelling in ipv6_spellings(v4) {
@@ -395,6 +398,7 @@ proptest! {
             dest_port: 443,
             command: Command::Connect,
             user_id: &user,
+            cert: None,
         };
         if let Some(early) = policy.decide_without_address(&s) {
             s.dest_addr = Some(addr);

@@ -31,7 +31,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// The words `ctl` understands, for its help and for errors.
 pub const USAGE: &str =
     "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
-exempt list | check IP [to IP:PORT] [user USER] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
+exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only. A socket file left by a server that is gone is replaced; one that
@@ -158,7 +158,7 @@ fn lines(nets: impl Iterator<Item = Netmask>) -> String {
     nets.map(|n| format!("{n}\n")).collect()
 }
 
-/// `check IP [to IP:PORT] [user USER] [command connect|bind]`: what the lists
+/// `check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind]`: what the lists
 /// say about a client address and, with a destination, which rule decides.
 fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
     let ip: IpAddr = ip
@@ -177,6 +177,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
     let mut dest: Option<SocketAddr> = None;
     let mut user = String::new();
     let mut command = Command::Connect;
+    let mut cert: Option<String> = None;
     let mut words = rest.iter();
     while let Some(word) = words.next() {
         let value = words
@@ -191,6 +192,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
                 )
             }
             "user" => user = (*value).to_owned(),
+            "cert" => cert = Some((*value).to_owned()),
             "command" => {
                 command = match *value {
                     "connect" => Command::Connect,
@@ -198,7 +200,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
                     other => return Err(format!("'{other}': expected connect or bind")),
                 }
             }
-            other => return Err(format!("'{other}': expected to, user or command")),
+            other => return Err(format!("'{other}': expected to, user, cert or command")),
         }
     }
     if let Some(dest) = dest {
@@ -209,6 +211,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
             dest_port: dest.port(),
             command,
             user_id: user.as_bytes(),
+            cert: cert.as_deref(),
         };
         let verdict = policy.evaluate(&subject);
         let decision = if verdict.is_pass() { "pass" } else { "block" };

@@ -21,6 +21,12 @@ pub enum Event {
         /// Our address the client connected to.
         local: SocketAddr,
     },
+    /// The client came over TLS with a verified certificate (`cert`): its
+    /// subject common name. Comes before [`Event::Request`].
+    ClientCertificate {
+        /// The certificate's subject common name.
+        common_name: String,
+    },
     /// A complete request arrived.
     Request {
         /// CONNECT or BIND.

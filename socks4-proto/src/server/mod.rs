@@ -59,6 +59,7 @@
 //! - BIND's DSTIP must equal the inbound peer exactly; `0.0.0.0` matches nobody.
 
 mod config;
+pub mod dual;
 mod event;
 mod io;
 mod reason;
@@ -68,6 +69,6 @@ mod timer;
 pub use config::{IdentMode, ServerConfig, Timeouts};
 pub use event::Event;
 pub use io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
-pub use reason::{CloseReason, Limit, ResolveError};
+pub use reason::{CloseReason, Limit, ResolveError, TlsFailure};
 pub use session::{ServerSession, UnexpectedOutcome};
 pub use timer::Timer;

@@ -1,6 +1,6 @@
 //! [`CloseReason`]: why a session ended, with the one table of labels that logs,
 //! counters and metrics use for it ([`CloseReason::label`], [`CloseReason::LABELS`]),
-//! and the reasons' parts: [`ResolveError`] and [`Limit`].
+//! and the reasons' parts: [`ResolveError`], [`Limit`] and [`TlsFailure`].
 
 use super::timer::Timer;
 use crate::codec::DecodeError;
@@ -56,12 +56,15 @@ pub enum CloseReason {
     /// (the last error; `Unsupported`: the request cannot go through these
     /// parents, e.g. a BIND, or a SOCKS4 parent and no IPv4 address).
     ParentFailed(ErrorKind),
+    /// The client's TLS handshake failed (a listener that serves SOCKS inside
+    /// TLS); no reply is sent.
+    TlsFailed(TlsFailure),
 }
 
 impl CloseReason {
     /// Every label [`label`](Self::label) can return, in a fixed order (counters
     /// index by it: [`label_index`](Self::label_index)).
-    pub const LABELS: [&'static str; 23] = [
+    pub const LABELS: [&'static str; 24] = [
         "done",
         "peer_closed",
         "protocol_error",
@@ -85,6 +88,7 @@ impl CloseReason {
         "quota",
         "resolver_busy",
         "parent_failed",
+        "tls_failed",
     ];
 
     /// The position of this reason's label in [`LABELS`](Self::LABELS).
@@ -113,6 +117,7 @@ impl CloseReason {
             CloseReason::Limited(Limit::Quota) => 20,
             CloseReason::Limited(Limit::Resolver) => 21,
             CloseReason::ParentFailed(_) => 22,
+            CloseReason::TlsFailed(_) => 23,
         }
     }
 
@@ -149,6 +154,7 @@ impl fmt::Display for CloseReason {
                 f.write_str("not possible through the route's parent proxies")
             }
             CloseReason::ParentFailed(k) => write!(f, "parent proxy failed: {k}"),
+            CloseReason::TlsFailed(kind) => write!(f, "TLS handshake failed: {kind}"),
         }
     }
 }
@@ -284,11 +290,62 @@ mod tests {
             CloseReason::Limited(Limit::Quota),
             CloseReason::Limited(Limit::Resolver),
             CloseReason::ParentFailed(kind),
+            CloseReason::TlsFailed(TlsFailure::Protocol),
         ];
         assert_eq!(reasons.len(), CloseReason::LABELS.len());
         for (i, r) in reasons.iter().enumerate() {
             assert_eq!(r.label_index(), i, "{r:?}");
             assert_eq!(r.label(), CloseReason::LABELS[i]);
         }
+    }
+}
+
+/// How a TLS handshake failed, as far as a log line and a counter need to
+/// know: the kind, never the peer's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The peer does not speak TLS, or not a version or cipher suite both
+    /// sides have, or broke the protocol.
+    Protocol,
+    /// A client certificate was required and none was sent.
+    NoCertificate,
+    /// The peer's certificate did not verify: signed by an untrusted
+    /// authority, expired, or for another name.
+    BadCertificate,
+    /// The peer ended the handshake with an alert (it did not trust our
+    /// certificate, say).
+    PeerAlert,
+}
+
+impl TlsFailure {
+    /// Every kind, in the order of their labels.
+    pub const ALL: [TlsFailure; 4] = [
+        TlsFailure::Protocol,
+        TlsFailure::NoCertificate,
+        TlsFailure::BadCertificate,
+        TlsFailure::PeerAlert,
+    ];
+
+    /// A short label for logs and metrics: `protocol`, `no_certificate`,
+    /// `bad_certificate`, `peer_alert`.
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsFailure::Protocol => "protocol",
+            TlsFailure::NoCertificate => "no_certificate",
+            TlsFailure::BadCertificate => "bad_certificate",
+            TlsFailure::PeerAlert => "peer_alert",
+        }
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFailure::Protocol => "not TLS, or no version and cipher suite in common",
+            TlsFailure::NoCertificate => "no client certificate",
+            TlsFailure::BadCertificate => "certificate not trusted",
+            TlsFailure::PeerAlert => "the peer refused the handshake",
+        })
     }
 }

@@ -5,7 +5,7 @@
 use super::config::{IdentMode, ServerConfig};
 use super::event::Event;
 use super::io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
-use super::reason::{CloseReason, ResolveError};
+use super::reason::{CloseReason, ResolveError, TlsFailure};
 use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, Dest, Reply, ReplyCode, Request, Status};
 use core::fmt;
@@ -85,6 +85,8 @@ pub struct ServerSession {
     replies: bool,
     /// Where admission leads.
     after_admission: Next,
+    /// The subject common name of the client's verified TLS certificate.
+    cert: Option<String>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -119,6 +121,7 @@ impl ServerSession {
             via: None,
             replies: true,
             after_admission: Next::Identify,
+            cert: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -175,6 +178,30 @@ impl ServerSession {
                 self.check_early_data();
             }
             State::Relaying | State::Closed => {}
+        }
+    }
+
+    /// The client came over TLS with a verified certificate whose subject
+    /// common name is `common_name`: rules and routes with a `cert` clause see
+    /// it, and [`Event::ClientCertificate`] reports it. Call it before the
+    /// request's first byte (a transport below the session, such as TLS,
+    /// settles the client's identity first); later calls are ignored.
+    pub fn set_client_cert(&mut self, _now: Instant, common_name: impl Into<String>) {
+        if self.state == State::ReadRequest && self.buf.is_empty() && self.cert.is_none() {
+            let name = common_name.into();
+            self.events.push_back(Event::ClientCertificate {
+                common_name: name.clone(),
+            });
+            self.cert = Some(name);
+        }
+    }
+
+    /// The client's transport failed before the request: its TLS handshake
+    /// (`kind` says how). The session closes without a reply (the client
+    /// cannot read one). Ignored once the request has started to arrive.
+    pub fn handle_tls_failure(&mut self, _now: Instant, kind: TlsFailure) {
+        if self.state == State::ReadRequest && self.buf.is_empty() {
+            self.close(CloseReason::TlsFailed(kind));
         }
     }
 
@@ -405,6 +432,7 @@ impl ServerSession {
                     dest_port: req.port,
                     command: acl_command(req.command),
                     user_id: &req.user_id,
+                    cert: self.cert.as_deref(),
                 };
                 let decision = cfg.policy.decide_without_address(&subject);
                 // The route, too, if the address cannot change it: a parent
@@ -523,6 +551,7 @@ impl ServerSession {
                 dest_port: req.port,
                 command,
                 user_id: &req.user_id,
+                cert: self.cert.as_deref(),
             };
             let verdict = self.cfg.policy.evaluate(&subject);
             if verdict.is_pass() {
@@ -606,6 +635,7 @@ impl ServerSession {
             dest_port: req.port,
             command: acl_command(req.command),
             user_id: &req.user_id,
+            cert: self.cert.as_deref(),
         };
         let routed = self.cfg.policy.routes.find(&subject).and_then(Routed::of);
         self.route = Some(routed);
