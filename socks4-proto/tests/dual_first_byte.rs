@@ -2,6 +2,7 @@
 //! first non-empty input decides, whatever came before it in time, unless the
 //! deadline fired first; silence decides `Other` exactly at the deadline; a
 //! decision never changes.
+#![allow(clippy::disallowed_methods)] // tests need a point in time to start from
 
 use proptest::prelude::*;
 use socks4_proto::server::dual::{FirstByte, Protocol};

@@ -195,6 +195,15 @@ impl Server {
         }
     }
 
+    /// The bound address of its listener of `kind` (`socks`, `tls`, `dual`,
+    /// `forward_tls`, ...), from its `listening` line.
+    pub fn listener(&self, kind: &str) -> SocketAddr {
+        let line = self.wait_for(&format!("a {kind} listener"), |l| {
+            says(l, "listening") && field(l, "kind") == kind
+        });
+        field(&line, "listen").parse().unwrap()
+    }
+
     /// What the server wrote to standard error so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")

@@ -8,3 +8,4 @@ pub mod load;
 pub mod peers;
 pub mod procfs;
 pub mod sim;
+pub mod tls;

@@ -1,6 +1,7 @@
 //! Third-party servers the tests and the benchmark start on loopback, each on
 //! a free port, each stopped (by PID) when its handle is dropped: Dante
-//! (`danted`, a SOCKS server) and tinyproxy (an HTTP CONNECT proxy).
+//! (`danted`, a SOCKS server), tinyproxy (an HTTP CONNECT proxy), stunnel (a
+//! TLS client tunnel) and OpenSSH's sshd.
 
 use crate::e2e::{free_port, STEP};
 use std::net::{SocketAddr, TcpStream};
@@ -100,4 +101,90 @@ pub fn tinyproxy() -> Peer {
         .spawn()
         .expect("tinyproxy (run .ci/setup to install it)");
     Peer::started("tinyproxy", SocketAddr::from(([127, 0, 0, 1], port)), child)
+}
+
+/// stunnel (Debian's stunnel4) in client mode on a free loopback port: each
+/// connection to it goes over TLS to `connect`, whose certificate must be
+/// signed by `ca` and valid for `host`.
+pub fn stunnel_client(connect: SocketAddr, ca: &Path, host: &str) -> Peer {
+    let port = free_port();
+    let conf = temp("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\nsyslog = no\ndebug = 3\n[socks]\nclient = yes\n\
+             accept = 127.0.0.1:{port}\nconnect = {connect}\nverifyChain = yes\n\
+             CAfile = {}\ncheckHost = {host}\nsni = {host}\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let binary = ["stunnel4", "stunnel"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("-version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        })
+        .expect("stunnel4 (run .ci/setup to install it)");
+    let child = Command::new(binary)
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stunnel");
+    Peer::started("stunnel", SocketAddr::from(([127, 0, 0, 1], port)), child)
+}
+
+/// OpenSSH's server (Debian's openssh-server) on a free loopback port, with a
+/// host key of its own made in `dir`, accepting the key this returns (a
+/// private key file for `ssh -i`) for the current user.
+pub fn sshd(dir: &Path) -> (Peer, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let keygen = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("pub"));
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&path)
+            .status()
+            .expect("ssh-keygen (run .ci/setup to install openssh-client)");
+        assert!(status.success(), "ssh-keygen failed");
+        path
+    };
+    let host_key = keygen("host_key");
+    let client_key = keygen("client_key");
+    let authorized = dir.join("authorized_keys");
+    std::fs::copy(client_key.with_extension("pub"), &authorized).unwrap();
+    // sshd wants its privilege separation directory.
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = free_port();
+    let conf = dir.join("sshd_config");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+             PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\n",
+            host_key.display(),
+            authorized.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sshd (run .ci/setup to install openssh-server)");
+    let peer = Peer::started("sshd", SocketAddr::from(([127, 0, 0, 1], port)), child);
+    (peer, client_key)
 }

@@ -5,6 +5,12 @@
 //! ([`Connection::step`]), which drains the events after it, so no event is
 //! missed.
 //!
+//! Before the session reads anything, the listener's kind may ask for more: a
+//! TLS handshake with the client (`listen_tls`), or, on a dual listener, a
+//! look at the client's first byte ([`socks4_proto::server::dual`]), within
+//! the handshake timeout (which runs from accept). A `forward_tls` connection
+//! does its TLS handshake with the destination as part of connecting.
+//!
 //! While an action is pending (resolve, IDENT, connect, BIND) the client is
 //! watched: bytes it sends are early data for the relay (up to
 //! `max_early_data`; beyond it the client is no longer read until the relay,
@@ -13,17 +19,23 @@
 
 use crate::clients::{ClientGuard, ClientKey, RateTicket};
 use crate::daemon::{Daemon, Slot};
+use crate::endpoint::{tls_failure_of, Endpoint};
+use crate::listeners::ListenerKind;
 use crate::meter::Meter;
 use crate::observe::Observer;
-use crate::runtime::{poll_io, recv, write_all, Direction, Runtime};
+use crate::runtime::{poll_io, recv, Direction, Runtime};
 use crate::{ident, net, parent, relay, resolve};
-use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
+use socks4_proto::server::dual::{FirstByte, Protocol};
+use socks4_proto::server::{
+    Action, ActionOutcome, Destination, RelayEnd, RelayStats, ServerSession,
+};
 use socks4_proto::{Command, Reply, ReplyCode};
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
@@ -41,11 +53,25 @@ pub(crate) struct Accepted<R: Runtime> {
     pub(crate) local: SocketAddr,
     /// The bound address of the listener it arrived on.
     pub(crate) listener: SocketAddr,
+    /// The listener's kind.
+    pub(crate) kind: ListenerKind,
     /// Its destination, when the listener says it (transparent, redirect,
     /// forward); `None` for a SOCKS client.
-    pub(crate) dest: Option<socks4_proto::server::Destination>,
+    pub(crate) dest: Option<Destination>,
     /// Its place among `max_connections`.
     pub(crate) slot: Slot,
+}
+
+/// What a connection turned out to be, once its listener (and, on a dual
+/// listener, its first byte) said.
+enum Entry {
+    /// A SOCKS client.
+    Socks,
+    /// A SOCKS client inside TLS.
+    Tls(Arc<rustls::ServerConfig>),
+    /// A connection to relay to a known destination (over TLS to this host,
+    /// for `forward_tls`).
+    Known(Destination, Option<String>),
 }
 
 /// Serves one accepted connection to its end.
@@ -56,13 +82,56 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         peer,
         local,
         listener,
+        kind,
         dest,
         slot,
     } = accepted;
+    let tls = daemon.tls();
+    let entry = match (kind, dest) {
+        (ListenerKind::Dual(service), _) => {
+            let wait = daemon.settings().dual_timeout;
+            match first_byte(&rt, &client, FirstByte::new(now, wait)).await {
+                Some(Protocol::Tls) if tls.server.is_some() => {
+                    Entry::Tls(tls.server.clone().expect("checked"))
+                }
+                Some(Protocol::Tls | Protocol::Other) => Entry::Known(service, None),
+                // SOCKS, or a client that left: the session sees which.
+                Some(Protocol::Socks) | None => Entry::Socks,
+            }
+        }
+        (ListenerKind::Tls, _) => match &tls.server {
+            Some(config) => Entry::Tls(config.clone()),
+            None => return, // settings make sure there is one
+        },
+        (ListenerKind::ForwardTls(to), _) => {
+            let host = match &to {
+                Destination::Addr(a) => a.ip().to_string(),
+                Destination::Name(host, _) => host.clone(),
+            };
+            Entry::Known(to, Some(host))
+        }
+        (_, Some(dest)) => Entry::Known(dest, None),
+        (_, None) => Entry::Socks,
+    };
     let cfg = daemon.server_config();
-    let session = match dest {
-        None => ServerSession::new(cfg, peer, local, now),
-        Some(dest) => ServerSession::with_destination(cfg, peer, local, dest, now),
+    let (session, client, dest_tls) = match entry {
+        Entry::Socks => (
+            ServerSession::new(cfg, peer, local, now),
+            Endpoint::Plain(client),
+            None,
+        ),
+        Entry::Tls(config) => match Endpoint::tls_server(client, config) {
+            Ok(client) => (ServerSession::new(cfg, peer, local, now), client, None),
+            Err(e) => {
+                tracing::error!(target: "socks4d", %peer, error = %e, "cannot start TLS");
+                return;
+            }
+        },
+        Entry::Known(dest, tls_host) => (
+            ServerSession::with_destination(cfg, peer, local, dest, now),
+            Endpoint::Plain(client),
+            tls_host,
+        ),
     };
     let observer = Observer::new(
         daemon.books().clone(),
@@ -78,6 +147,8 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         session,
         observer,
         client,
+        tls,
+        dest_tls,
         other: None,
         bind_listener: None,
         bind_counted: None,
@@ -88,8 +159,41 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         tried_early_read: false,
     };
     conn.step(|_, _| {});
+    if matches!(conn.client, Endpoint::Tls(_)) {
+        conn.accept_tls().await;
+    }
     conn.run().await;
     drop(slot);
+}
+
+/// Peeks at a dual listener's client until `first` decides what it is;
+/// `None` when the client closed or failed first.
+async fn first_byte<R: Runtime>(
+    rt: &R,
+    client: &R::Stream,
+    mut first: FirstByte,
+) -> Option<Protocol> {
+    let deadline = first.poll_timeout();
+    let mut timer = pin!(sleep_until(rt, deadline));
+    poll_fn(|cx| {
+        let mut byte = [0u8; 1];
+        match poll_io(client, Direction::Read, cx, &mut |fd| {
+            rustix::net::recv(fd, &mut byte, rustix::net::RecvFlags::PEEK)
+                .map(|(n, _)| n)
+                .map_err(std::io::Error::from)
+        }) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                return Poll::Ready(first.handle_input(rt.now(), &byte[..n]));
+            }
+            Poll::Ready(_) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(first.handle_timeout(rt.now()));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A session being driven.
@@ -98,9 +202,13 @@ struct Connection<R: Runtime> {
     daemon: Daemon,
     session: ServerSession,
     observer: Observer,
-    client: R::Stream,
+    client: Endpoint<R::Stream>,
+    /// The TLS configurations this connection started with.
+    tls: Arc<crate::tls::Tls>,
+    /// `forward_tls`: TLS towards the destination, for this host name.
+    dest_tls: Option<String>,
     /// The outbound connection (CONNECT) or the accepted one (BIND), once up.
-    other: Option<R::Stream>,
+    other: Option<Endpoint<R::Stream>>,
     /// BIND's listener, between `Bound` and `Accepted`.
     bind_listener: Option<R::Listener>,
     /// The BIND listener counted for its client, from admission to accept.
@@ -162,6 +270,40 @@ impl<R: Runtime> Connection<R> {
         self.step(|s, now| s.handle_eof(now));
     }
 
+    /// The client's TLS handshake, within the handshake timeout: its
+    /// certificate's name goes to the session; a failure or the timeout ends
+    /// the session without a reply (which the client could not read).
+    async fn accept_tls(&mut self) {
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let mut timer = pin!(sleep_until(&rt, deadline));
+        let done = poll_fn(|cx| {
+            if let Poll::Ready(r) = self.client.poll_handshake(cx) {
+                return Poll::Ready(Some(r));
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match done {
+            Some(Ok(())) => {
+                if let Some(name) = crate::tls::common_name(self.client.peer_certificates()) {
+                    self.step(|s, now| s.set_client_cert(now, name));
+                }
+            }
+            Some(Err(e)) => {
+                self.client_error = Some(ErrorKind::InvalidData);
+                match e.failure() {
+                    Some(kind) => self.step(|s, now| s.handle_tls_failure(now, kind)),
+                    None => self.abandon(),
+                }
+            }
+            None => {
+                self.client_error = Some(ErrorKind::TimedOut);
+                self.step(|s, now| s.handle_timeout(now));
+            }
+        }
+    }
+
     async fn run(&mut self) {
         loop {
             while let Some(action) = self.session.poll_action() {
@@ -195,12 +337,14 @@ impl<R: Runtime> Connection<R> {
             // `WouldBlock` here leaves the runtime's readiness as it was, and
             // every later read goes through `try_io`.)
             self.tried_early_read = true;
-            let mut buf = [0u8; REQUEST_READ];
-            match recv(self.client.as_fd(), &mut buf) {
-                Ok(0) => return self.step(|s, now| s.handle_eof(now)),
-                Ok(n) => return self.step(|s, now| s.handle_input(now, &buf[..n])),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return self.step(|s, now| s.handle_eof(now)),
+            if let Some(client) = self.client.plain() {
+                let mut buf = [0u8; REQUEST_READ];
+                match recv(client.as_fd(), &mut buf) {
+                    Ok(0) => return self.step(|s, now| s.handle_eof(now)),
+                    Ok(n) => return self.step(|s, now| s.handle_input(now, &buf[..n])),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => return self.step(|s, now| s.handle_eof(now)),
+                }
             }
         }
         let deadline = self.session.poll_timeout();
@@ -208,9 +352,10 @@ impl<R: Runtime> Connection<R> {
         let mut timer = pin!(sleep_until(&rt, deadline));
         poll_fn(|cx| {
             let mut buf = [0u8; REQUEST_READ];
-            match poll_io(&self.client, Direction::Read, cx, &mut |fd| {
-                recv(fd, &mut buf)
-            }) {
+            match self
+                .client
+                .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf))
+            {
                 Poll::Ready(Ok(0) | Err(_)) => {
                     self.step(|s, now| s.handle_eof(now));
                     return Poll::Ready(());
@@ -236,7 +381,7 @@ impl<R: Runtime> Connection<R> {
         match action {
             Action::SendReply(reply) => {
                 if self.client_error.is_none() {
-                    if let Err(e) = write_all(&self.client, &reply.to_bytes()).await {
+                    if let Err(e) = self.client.write_all(&reply.to_bytes()).await {
                         self.client_error = Some(e.kind());
                         self.abandon();
                     }
@@ -280,12 +425,37 @@ impl<R: Runtime> Connection<R> {
             }
             Action::Connect(addr) => {
                 let from = net::outgoing_for(&self.daemon.settings().outgoing, addr);
-                match self.pending(Box::pin(net::connect(&rt, addr, from))).await {
-                    Ok(Ok(stream)) => {
-                        self.other = Some(stream);
+                let tls = self
+                    .dest_tls
+                    .clone()
+                    .map(|host| (host, self.tls.client.clone()));
+                let connect = async move {
+                    let stream = net::connect(&rt, addr, from).await?;
+                    let Some((host, config)) = tls else {
+                        return Ok(Endpoint::Plain(stream));
+                    };
+                    let config = config.ok_or_else(|| {
+                        std::io::Error::new(ErrorKind::Unsupported, "no TLS configuration")
+                    })?;
+                    let mut tls = Endpoint::tls_client(stream, config, &host)?;
+                    tls.handshake().await?;
+                    Ok::<_, std::io::Error>(tls)
+                };
+                match self.pending(Box::pin(connect)).await {
+                    Ok(Ok(other)) => {
+                        self.other = Some(other);
                         self.outcome(ActionOutcome::Connected(Ok(())));
                     }
-                    Ok(Err(e)) => self.outcome(ActionOutcome::Connected(Err(e.kind()))),
+                    Ok(Err(e)) => {
+                        if let Some(kind) = tls_failure_of(&e) {
+                            self.daemon
+                                .books()
+                                .counters
+                                .tls_failure("destination", kind);
+                            tracing::info!(target: "socks4d", conn = self.observer.id(), dest = %addr, error = %e, "TLS with the destination failed");
+                        }
+                        self.outcome(ActionOutcome::Connected(Err(e.kind())))
+                    }
                     Err(why) => self.interrupted(why),
                 }
             }
@@ -296,14 +466,22 @@ impl<R: Runtime> Connection<R> {
             } => {
                 let lookups = self.daemon.lookups().clone();
                 let outgoing = self.daemon.settings().outgoing.clone();
-                let via = parent::connect_via(&rt, &parent, &dest, &user_id, &outgoing, &lookups);
+                let how = parent::Reach {
+                    outgoing: &outgoing,
+                    lookups: &lookups,
+                    tls: self.tls.client.clone(),
+                };
+                let via = parent::connect_via(&rt, &parent, &dest, &user_id, how);
                 match self.pending(Box::pin(via)).await {
-                    Ok(Ok((stream, leftover))) => {
-                        self.other = Some(stream);
+                    Ok(Ok((tunnel, leftover))) => {
+                        self.other = Some(tunnel);
                         self.dest_leftover = leftover;
                         self.outcome(ActionOutcome::Connected(Ok(())));
                     }
                     Ok(Err(e)) => {
+                        if let Some(kind) = tls_failure_of(&e) {
+                            self.daemon.books().counters.tls_failure("parent", kind);
+                        }
                         tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %parent, error = %e, "parent failed");
                         self.outcome(ActionOutcome::Connected(Err(e.kind())));
                     }
@@ -333,7 +511,7 @@ impl<R: Runtime> Connection<R> {
                 self.bind_counted = None;
                 match accepted {
                     Ok(Ok((stream, from))) => {
-                        self.other = Some(stream);
+                        self.other = Some(Endpoint::Plain(stream));
                         self.outcome(ActionOutcome::Accepted(Ok(from)));
                     }
                     Ok(Err(e)) => self.outcome(ActionOutcome::Accepted(Err(e.kind()))),
@@ -351,12 +529,12 @@ impl<R: Runtime> Connection<R> {
                         RelayStats::default(),
                         RelayEnd::Error(ErrorKind::NotConnected),
                     ),
-                    (None, Some(other)) => {
+                    (None, Some(mut other)) => {
                         let idle = self.session.config().timeouts.idle;
                         relay::relay(
                             &rt,
-                            &self.client,
-                            &other,
+                            &mut self.client,
+                            &mut other,
                             (client_leftover, std::mem::take(&mut self.dest_leftover)),
                             idle,
                             self.meter.as_ref(),
@@ -404,9 +582,10 @@ impl<R: Runtime> Connection<R> {
                     return Poll::Pending;
                 }
                 let mut buf = [0u8; 512];
-                match poll_io(&self.client, Direction::Read, cx, &mut |fd| {
-                    recv(fd, &mut buf[..room])
-                }) {
+                match self
+                    .client
+                    .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf[..room]))
+                {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(n)) if n > 0 => {
                         self.step(|s, now| s.handle_input(now, &buf[..n]));

@@ -1,9 +1,10 @@
 //! Counters a running server keeps: connections opened and closed per listener
 //! (named by its bound address) and in total, active now, closes by outcome
-//! (labelled by [`CloseReason::LABELS`]), replies by code, bytes relayed.
+//! (labelled by [`CloseReason::LABELS`]), replies by code, bytes relayed, TLS
+//! handshakes that failed (by side and kind).
 //! Lock-free on the connection path; read with [`Counters::snapshot`].
 
-use socks4_proto::server::{CloseReason, Limit};
+use socks4_proto::server::{CloseReason, Limit, TlsFailure};
 use socks4_proto::ReplyCode;
 use std::fmt;
 use std::net::SocketAddr;
@@ -41,7 +42,13 @@ pub struct Counters {
     idents: [AtomicU64; IDENT_RESULTS.len()],
     lookups: [AtomicU64; LOOKUP_RESULTS.len()],
     reloads: [AtomicU64; 2],
+    tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; TLS_SIDES.len()],
 }
+
+/// The sides a TLS handshake can fail on, as counted: with a `client` (a TLS
+/// listener), a `destination` (`forward_tls`), a `parent` (`socks4+tls://`,
+/// `https://`).
+pub const TLS_SIDES: [&str; 3] = ["client", "destination", "parent"];
 
 /// The results of IDENT queries, as counted: identd named a user, answered
 /// with an error, or gave no usable answer (unreachable, timed out, garbage).
@@ -95,6 +102,9 @@ pub struct Snapshot {
     pub reloads_ok: u64,
     /// Reloads refused (the old configuration stayed).
     pub reloads_failed: u64,
+    /// Failed TLS handshakes: side (of [`TLS_SIDES`]), kind
+    /// ([`TlsFailure::label`]), count.
+    pub tls_failures: Vec<(&'static str, &'static str, u64)>,
 }
 
 impl Snapshot {
@@ -194,6 +204,15 @@ impl Counters {
         }
     }
 
+    /// A TLS handshake failed on `side` (one of [`TLS_SIDES`]).
+    pub(crate) fn tls_failure(&self, side: &str, kind: TlsFailure) {
+        let s = TLS_SIDES.iter().position(|x| *x == side);
+        let k = TlsFailure::ALL.iter().position(|x| *x == kind);
+        if let (Some(s), Some(k)) = (s, k) {
+            self.tls_failures[s][k].fetch_add(1, Relaxed);
+        }
+    }
+
     pub(crate) fn reload(&self, ok: bool) {
         self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
@@ -251,6 +270,16 @@ impl Counters {
                 .collect(),
             reloads_ok: self.reloads[0].load(Relaxed),
             reloads_failed: self.reloads[1].load(Relaxed),
+            tls_failures: TLS_SIDES
+                .iter()
+                .zip(&self.tls_failures)
+                .flat_map(|(side, kinds)| {
+                    TlsFailure::ALL
+                        .iter()
+                        .zip(kinds)
+                        .map(move |(k, n)| (*side, k.label(), n.load(Relaxed)))
+                })
+                .collect(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub struct Daemon {
 struct Inner {
     settings: Settings,
     config: RwLock<Arc<ServerConfig>>,
+    tls: RwLock<Arc<crate::tls::Tls>>,
     books: Arc<Books>,
     clients: Arc<Clients>,
     lookups: Arc<async_lock::Semaphore>,
@@ -93,6 +94,7 @@ impl Daemon {
     /// A daemon for these settings.
     pub fn new(settings: Settings) -> Daemon {
         let config = RwLock::new(Arc::new(settings.server.clone()));
+        let tls = RwLock::new(Arc::new(settings.tls.clone()));
         let clients = Arc::new(Clients::new(settings.clients));
         let quotas = settings.clients.quota.is_some()
             || settings
@@ -125,6 +127,7 @@ impl Daemon {
             inner: Arc::new(Inner {
                 settings,
                 config,
+                tls,
                 books,
                 clients,
                 lookups,
@@ -149,6 +152,16 @@ impl Daemon {
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.inner
             .config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The TLS configurations new connections get (certificates reloaded on
+    /// SIGHUP).
+    pub(crate) fn tls(&self) -> Arc<crate::tls::Tls> {
+        self.inner
+            .tls
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -194,8 +207,8 @@ impl Daemon {
     }
 
     /// Re-reads the settings' sources (SIGHUP): the config file, with the same
-    /// command line laid on top as at start-up. Policy, limits, timeouts and
-    /// IDENT mode apply to new connections; listen addresses, the connection cap
+    /// command line laid on top as at start-up. Policy, limits, timeouts,
+    /// IDENT mode and the TLS certificate files apply to new connections; listen addresses, the connection cap
     /// and logging change on restart only (a warning says so when they
     /// differ). Lists changed at run time are replaced by the file's. On any
     /// error the old configuration stays and the error is returned.
@@ -204,13 +217,14 @@ impl Daemon {
         self.inner.books.counters.reload(new.is_ok());
         let new = new?;
         let old = &self.inner.settings;
-        if new.listen != old.listen {
+        if new.listeners != old.listeners {
             tracing::warn!(target: "socks4d", "listen addresses change on restart only; still listening on the old ones");
         }
         self.inner.clients.set_limits(new.clients);
         self.inner
             .books
             .set_refusal_log_lines(new.refusal_log_lines);
+        *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls);
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
         Ok(())
     }

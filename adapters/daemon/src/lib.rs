@@ -12,7 +12,9 @@
 //!   program holds (run-time deny/exempt lists, reload, counters, events,
 //!   shutdown).
 //! - [`serve`]: binding, accept loops, graceful stop, the binaries' `main`.
-//! - `connection`: one connection's drive loop; `relay`: moving bytes;
+//! - `connection`: one connection's drive loop; `endpoint`: one side of it,
+//!   plain or TLS; [`tls`]: certificates and TLS configuration; `relay`:
+//!   moving bytes;
 //!   `ident`, `resolve`: the IDENT exchange and name resolution; [`net`]:
 //!   opening sockets.
 //! - [`runtime`]: the seam.
@@ -28,6 +30,7 @@ pub mod control;
 pub mod counters;
 pub mod ctl;
 pub mod daemon;
+mod endpoint;
 pub mod events;
 mod ident;
 pub mod listeners;
@@ -48,6 +51,7 @@ pub mod settings;
 pub mod signals;
 pub mod state;
 pub mod systemd;
+pub mod tls;
 
 pub use counters::Snapshot;
 pub use daemon::Daemon;

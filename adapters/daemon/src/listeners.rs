@@ -1,13 +1,25 @@
 //! The kinds of listener a server has, and what each makes of an accepted
-//! connection: a SOCKS client (reads a request), or a connection whose
-//! destination is already known and that gets no SOCKS request or reply:
+//! connection: a SOCKS client (reads a request; `--listen`, or inside TLS with
+//! `--listen-tls`), a connection whose kind its first byte tells (`--dual`),
+//! or a connection whose destination is already known and that gets no SOCKS
+//! request or reply:
 //! - transparent (`--transparent`, Linux TPROXY): the socket has
 //!   `IP_TRANSPARENT`, and an accepted connection's local address is the
 //!   destination the client meant;
 //! - redirected (`--redirect`, nftables/iptables `REDIRECT` or DNAT): the
 //!   original destination is asked of the kernel (`SO_ORIGINAL_DST`);
 //! - forwarded (`--forward ADDR=HOST:PORT`): a plain TCP port forward to a
-//!   fixed destination (Net::Proxy's tcp → tcp).
+//!   fixed destination (Net::Proxy's tcp → tcp);
+//! - forwarded over TLS (`--forward-tls ADDR=HOST:PORT`): the same, with TLS
+//!   towards HOST:PORT (Net::Proxy's tcp → ssl; through an `http://` route,
+//!   its `connect_ssl`).
+//!
+//! A dual listener (`--dual ADDR=HOST:PORT`, Net::Proxy's `dual`) serves SOCKS
+//! and another service on one port: a client whose first byte is SOCKS4's is
+//! served as SOCKS, one that opens with a TLS handshake as SOCKS inside TLS
+//! (when a certificate is configured), and any other, or one silent for the
+//! dual timeout, is relayed to HOST:PORT
+//! ([`socks4_proto::server::dual`]).
 //!
 //! Every kind goes through the same policy, routes, limits, timeouts, events,
 //! counters and logs.
@@ -26,27 +38,45 @@ use std::str::FromStr;
 pub enum ListenerKind {
     /// SOCKS4/4a clients.
     Socks,
+    /// SOCKS4/4a clients inside TLS.
+    Tls,
+    /// SOCKS, SOCKS inside TLS, or else a relay to this destination, by the
+    /// client's first byte.
+    Dual(Destination),
     /// Connections intercepted by TPROXY.
     Transparent,
     /// Connections redirected by NAT (REDIRECT, DNAT).
     Redirect,
     /// A port forward to this destination.
     Forward(Destination),
+    /// A port forward to this destination over TLS.
+    ForwardTls(Destination),
 }
 
 impl ListenerKind {
-    /// Its name in logs: `socks`, `transparent`, `redirect`, `forward`.
+    /// Its name in logs: `socks`, `tls`, `dual`, `transparent`, `redirect`,
+    /// `forward`, `forward_tls`.
     pub fn name(&self) -> &'static str {
         match self {
             ListenerKind::Socks => "socks",
+            ListenerKind::Tls => "tls",
+            ListenerKind::Dual(_) => "dual",
+            ListenerKind::ForwardTls(_) => "forward_tls",
             ListenerKind::Transparent => "transparent",
             ListenerKind::Redirect => "redirect",
             ListenerKind::Forward(_) => "forward",
         }
     }
 
+    /// Whether its clients speak SOCKS in clear from their first byte, so that
+    /// a refusal can be a SOCKS reply (others are closed instead).
+    pub fn replies_in_clear(&self) -> bool {
+        *self == ListenerKind::Socks
+    }
+
     /// The destination of a connection accepted on this listener, when the
-    /// listener (not a SOCKS request) says it: `None` for SOCKS listeners.
+    /// listener (not a SOCKS request) says it: `None` for SOCKS listeners
+    /// (and dual ones, whose clients decide).
     /// `stream` is the accepted socket, `local` its local address.
     pub fn destination(
         &self,
@@ -54,7 +84,7 @@ impl ListenerKind {
         local: SocketAddr,
     ) -> io::Result<Option<Destination>> {
         Ok(match self {
-            ListenerKind::Socks => None,
+            ListenerKind::Socks | ListenerKind::Tls | ListenerKind::Dual(_) => None,
             ListenerKind::Transparent => Some(Destination::Addr(local)),
             ListenerKind::Redirect => {
                 let sock = SockRef::from(stream);
@@ -68,13 +98,14 @@ impl ListenerKind {
                 })?;
                 Some(Destination::Addr(addr))
             }
-            ListenerKind::Forward(dest) => Some(dest.clone()),
+            ListenerKind::Forward(dest) | ListenerKind::ForwardTls(dest) => Some(dest.clone()),
         })
     }
 }
 
 /// A port forward as written: `ADDR=HOST:PORT` (`127.0.0.1:2222=10.0.0.5:22`,
-/// `[::1]:8443=example.com:443`).
+/// `[::1]:8443=example.com:443`); also how a dual listener names its other
+/// service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     /// Where to listen.

@@ -21,6 +21,7 @@
 //! | `socks4_accept_pauses_total` | counter | |
 //! | `socks4_log_lines_dropped_total` | counter | |
 //! | `socks4_reloads_total` | counter | `result` (`ok`, `failed`) |
+//! | `socks4_tls_failures_total` | counter | `side` (`client`, `destination`, `parent`), `kind` ([`TlsFailure::label`](socks4_proto::server::TlsFailure::label)) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
@@ -224,6 +225,18 @@ impl Collector for BooksCollector {
                 (one("result", "ok"), s.reloads_ok),
                 (one("result", "failed"), s.reloads_failed),
             ],
+        )?;
+        family(
+            &mut e,
+            "socks4_tls_failures",
+            "TLS handshakes that failed, by side and kind.",
+            true,
+            s.tls_failures.iter().map(|(side, kind, n)| {
+                (
+                    vec![("side", (*side).to_owned()), ("kind", (*kind).to_owned())],
+                    *n,
+                )
+            }),
         )?;
         family(
             &mut e,

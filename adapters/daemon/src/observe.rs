@@ -141,6 +141,8 @@ pub(crate) struct Observer {
     relaying: bool,
     /// The parent proxy the connection went through (passwords hidden).
     via: Option<String>,
+    /// The subject name of the client's verified TLS certificate.
+    cert: Option<String>,
 }
 
 impl Observer {
@@ -169,6 +171,7 @@ impl Observer {
             first_reply: false,
             relaying: false,
             via: None,
+            cert: None,
         }
     }
 
@@ -207,6 +210,10 @@ impl Observer {
             Event::Connection { peer, local } => {
                 tracing::debug!(target: "socks4d", conn, %peer, %local, "connection");
             }
+            Event::ClientCertificate { common_name } => {
+                self.cert = Some(common_name.clone());
+                tracing::debug!(target: "socks4d", conn, cert = common_name, "client certificate");
+            }
             Event::Request {
                 command,
                 dest,
@@ -227,7 +234,8 @@ impl Observer {
                     tracing::warn!(
                         target: "socks4d::rule",
                         conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
-                        user = %user, rule = %verdict.source, decision,
+                        user = %user, cert = self.cert.as_deref().unwrap_or("-"),
+                        rule = %verdict.source, decision,
                         "rule decided"
                     );
                 }
@@ -299,6 +307,9 @@ impl Observer {
 
     fn closed(&self, reason: CloseReason, now: Instant) {
         self.books.counters.outcome(&reason);
+        if let CloseReason::TlsFailed(kind) = reason {
+            self.books.counters.tls_failure("client", kind);
+        }
         // A refused connection costs a log line only within the budget: a flood
         // of bad clients cannot fill the disk.
         let refused = self.reply != Some(ReplyCode::Granted);
@@ -311,10 +322,11 @@ impl Observer {
         let user = String::from_utf8_lossy(&self.user_id);
         let dest = self.dest.as_deref().unwrap_or("-");
         let via = self.via.as_deref().unwrap_or("direct");
+        let cert = self.cert.as_deref().unwrap_or("-");
         tracing::info!(
             target: "socks4d",
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
-            rule, via, reply, outcome = reason.label(), reason = %reason,
+            cert, rule, via, reply, outcome = reason.label(), reason = %reason,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );

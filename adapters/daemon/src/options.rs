@@ -206,10 +206,20 @@ pub type Net = Text<socks4_acl::Netmask>;
 #[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// Address to listen on, IPv4 or [IPv6]:PORT; repeat for several
+    /// Address to listen on for SOCKS clients, IPv4 or [IPv6]:PORT; repeat for several (the default applies only when no listener of any kind is set)
     #[arg(id = "listen", short, long, value_name = "ADDR")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<Vec<SocketAddr>>,
+
+    /// SOCKS inside TLS: listen on ADDR for clients that speak SOCKS over TLS (needs --tls-cert and --tls-key); repeatable
+    #[arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_tls: Option<Vec<SocketAddr>>,
+
+    /// One port, two services: SOCKS (or SOCKS inside TLS) for clients that speak it first, everyone else relayed to HOST:PORT (ADDR=HOST:PORT); repeatable
+    #[arg(id = "dual", long = "dual", value_name = "ADDR=HOST:PORT")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual: Option<Vec<Text<crate::listeners::Forward>>>,
 
     /// Transparent listener (Linux TPROXY): intercepted connections go to the address they were meant for; repeatable
     #[arg(id = "transparent", long = "transparent", value_name = "ADDR")]
@@ -225,6 +235,15 @@ pub struct Options {
     #[arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward: Option<Vec<Text<crate::listeners::Forward>>>,
+
+    /// Port forward over TLS: listen on ADDR, relay every connection over TLS to HOST:PORT, verifying its certificate for HOST (ADDR=HOST:PORT); repeatable
+    #[arg(
+        id = "forward_tls",
+        long = "forward-tls",
+        value_name = "ADDR=HOST:PORT"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_tls: Option<Vec<Text<crate::listeners::Forward>>>,
 
     /// IDENT (RFC 1413) mode
     #[arg(id = "ident", long, value_enum, value_name = "MODE")]
@@ -315,6 +334,36 @@ pub struct Options {
     #[command(flatten)]
     #[serde(default, skip_serializing_if = "AccessOptions::is_empty")]
     pub access: AccessOptions,
+
+    /// Certificates for TLS listeners, destinations and parents.
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "TlsOptions::is_empty")]
+    pub tls: TlsOptions,
+}
+
+/// `[tls]`: PEM files, read at start-up and on every reload.
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// Certificate chain (PEM) that TLS listeners present; a reload loads it anew for new connections
+    #[arg(id = "tls.cert", long = "tls-cert", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(id = "tls.key", long = "tls-key", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+
+    /// Require a client certificate signed by this authority (PEM) on TLS listeners; rules and routes can match its subject CN with `cert NAME`
+    #[arg(id = "tls.client_ca", long = "tls-client-ca", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Trust only these authorities (PEM) for TLS to destinations and parents (default: the system's)
+    #[arg(id = "tls.ca", long = "tls-ca", value_name = "FILE")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `[limits]`: sizes, in bytes.
@@ -469,6 +518,11 @@ pub struct TimeoutOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<Seconds>,
 
+    /// How long a dual listener waits for a client's first byte before relaying it to the other service (shorter than the handshake timeout)
+    #[arg(id = "timeouts.dual", long = "dual-timeout", value_name = "DURATION")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual: Option<Seconds>,
+
     /// Time relays get to finish after SIGTERM/SIGINT
     #[arg(
         id = "timeouts.shutdown_grace",
@@ -529,6 +583,12 @@ impl AccessOptions {
     }
 }
 
+impl TlsOptions {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Keys whose lists add up across layers rather than the upper layer replacing
 /// the lower one's.
 const ADDING_KEYS: [&str; 4] = [
@@ -546,9 +606,12 @@ impl Options {
         let core = ServerConfig::default();
         Options {
             listen: Some(vec![SocketAddr::from(([127, 0, 0, 1], 1080))]),
+            listen_tls: None,
+            dual: None,
             transparent: None,
             redirect: None,
             forward: None,
+            forward_tls: None,
             ident: Some(IdentMode::Off),
             ident_port: Some(core.ident_port),
             log_format: Some(LogFormat::Text),
@@ -585,9 +648,11 @@ impl Options {
                 connect: Some(Seconds(core.timeouts.connect)),
                 bind_accept: Some(Seconds(core.timeouts.bind_accept)),
                 idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
+                dual: Some(Seconds(Duration::from_secs(2))),
                 shutdown_grace: Some(Seconds(Duration::from_secs(30))),
             },
             access: AccessOptions::default(),
+            tls: TlsOptions::default(),
         }
     }
 

@@ -1,13 +1,16 @@
 //! Connecting through a parent proxy (a route's `via`): reach the parent (its
 //! name resolved here, its addresses tried in order, from the outgoing address
-//! when one is set), then its handshake: SOCKS4/SOCKS4a with the sans-IO
+//! when one is set), TLS with it for `socks4+tls://`, `socks4a+tls://` and
+//! `https://` (its certificate verified for its host name, against `[tls] ca`
+//! or the system's authorities), then its handshake: SOCKS4/SOCKS4a with the sans-IO
 //! client ([`socks4_proto::client::Handshake`]) or HTTP CONNECT
 //! ([`socks4_proto::upstream::HttpConnect`]). Bytes the parent sent after its
 //! answer belong to the tunnel and are handed back for the relay.
 
+use crate::endpoint::Endpoint;
 use crate::net;
 use crate::resolve;
-use crate::runtime::{read, write_all, Runtime};
+use crate::runtime::{Runtime, Stream};
 use async_lock::Semaphore;
 use socks4_acl::{Parent, ParentKind};
 use socks4_proto::client::{Event, Handshake};
@@ -26,28 +29,52 @@ fn failed(kind: ErrorKind, why: String) -> io::Error {
     io::Error::new(kind, why)
 }
 
+/// What reaching a parent needs besides the parent itself.
+pub(crate) struct Reach<'a> {
+    /// Addresses outbound connections leave from.
+    pub(crate) outgoing: &'a [IpAddr],
+    /// Permits for name lookups.
+    pub(crate) lookups: &'a Arc<Semaphore>,
+    /// TLS towards parents that speak it.
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+}
+
 /// Connects to `dest` through `parent`; the tunnel and the bytes the parent
-/// sent after its answer.
+/// sent after its answer. A failed TLS handshake is an error that
+/// [`crate::endpoint::tls_failure_of`] recognizes.
 pub(crate) async fn connect_via<R: Runtime>(
     rt: &R,
     parent: &Parent,
     dest: &Destination,
     user_id: &[u8],
-    outgoing: &[IpAddr],
-    lookups: &Arc<Semaphore>,
-) -> io::Result<(R::Stream, Vec<u8>)> {
-    if parent.kind.tls() {
-        return Err(failed(
-            ErrorKind::Unsupported,
-            format!("{parent}: TLS to parents is not available in this build"),
-        ));
-    }
-    let stream = reach(rt, parent, outgoing, lookups).await?;
-    let leftover = match parent.kind {
-        ParentKind::Http | ParentKind::Https => http(&stream, parent, dest).await?,
-        _ => socks(&stream, parent, dest, user_id).await?,
+    how: Reach<'_>,
+) -> io::Result<(Endpoint<R::Stream>, Vec<u8>)> {
+    let stream = reach(rt, parent, how.outgoing, how.lookups).await?;
+    let mut tunnel = if parent.kind.tls() {
+        let config = how.tls.ok_or_else(|| {
+            failed(
+                ErrorKind::Unsupported,
+                format!("{parent}: no TLS configuration for parents"),
+            )
+        })?;
+        let mut tls = Endpoint::tls_client(stream, config, &parent.host)?;
+        tls.handshake().await.map_err(|e| {
+            let shown = format!("{parent}: {e}");
+            let mut err = io::Error::from(e);
+            if crate::endpoint::tls_failure_of(&err).is_none() {
+                err = failed(err.kind(), shown);
+            }
+            err
+        })?;
+        tls
+    } else {
+        Endpoint::Plain(stream)
     };
-    Ok((stream, leftover))
+    let leftover = match parent.kind {
+        ParentKind::Http | ParentKind::Https => http(&mut tunnel, parent, dest).await?,
+        _ => socks(&mut tunnel, parent, dest, user_id).await?,
+    };
+    Ok((tunnel, leftover))
 }
 
 /// A TCP connection to the parent: its addresses in the resolver's order.
@@ -74,8 +101,8 @@ pub(crate) async fn reach<R: Runtime>(
     Err(last)
 }
 
-async fn socks<S: crate::runtime::Stream>(
-    stream: &S,
+async fn socks<S: Stream>(
+    stream: &mut Endpoint<S>,
     parent: &Parent,
     dest: &Destination,
     user_id: &[u8],
@@ -98,11 +125,11 @@ async fn socks<S: crate::runtime::Stream>(
     let mut handshake = Handshake::new(&request)
         .map_err(|e| failed(ErrorKind::InvalidInput, format!("{parent}: {e}")))?;
     if let Some(bytes) = handshake.poll_transmit() {
-        write_all(stream, bytes).await?;
+        stream.write_all(bytes).await?;
     }
     let mut buf = [0u8; ANSWER_BUFFER];
     loop {
-        let n = read(stream, &mut buf).await?;
+        let n = stream.read(&mut buf).await?;
         if n == 0 {
             return Err(failed(
                 ErrorKind::UnexpectedEof,
@@ -127,8 +154,8 @@ async fn socks<S: crate::runtime::Stream>(
     }
 }
 
-async fn http<S: crate::runtime::Stream>(
-    stream: &S,
+async fn http<S: Stream>(
+    stream: &mut Endpoint<S>,
     parent: &Parent,
     dest: &Destination,
 ) -> io::Result<Vec<u8>> {
@@ -141,10 +168,10 @@ async fn http<S: crate::runtime::Stream>(
         .as_deref()
         .map(|u| (u, parent.password.as_deref().unwrap_or("")));
     let mut connect = HttpConnect::new(&host, port, auth);
-    write_all(stream, connect.request()).await?;
+    stream.write_all(connect.request()).await?;
     let mut buf = [0u8; ANSWER_BUFFER];
     loop {
-        let n = read(stream, &mut buf).await?;
+        let n = stream.read(&mut buf).await?;
         if n == 0 {
             connect
                 .handle_eof()

@@ -8,9 +8,14 @@
 //! - on Linux with splice(2): socket → pipe → socket, the bytes never entering
 //!   user space, through a pipe taken from a bounded pool ([`crate::pipe`]) only
 //!   while bytes are in flight;
-//! - otherwise (no pipe available, splice refused): through a per-thread
-//!   scratch buffer straight into the destination, keeping only what the
-//!   destination could not take at once.
+//! - otherwise (no pipe available, splice refused, either side over TLS):
+//!   through a per-thread scratch buffer straight into the destination,
+//!   keeping only what the destination could not take at once.
+//!
+//! Either side is an [`Endpoint`]: plain TCP, or TLS (whose records rustls
+//! decrypts and encrypts on the way; what rustls took but has not sent yet
+//! goes out before the direction reads more, and `close_notify` before the
+//! half-close).
 //!
 //! Semantics: end of stream on one side shuts down the other side's sending
 //! half (TCP half-close) and the other direction goes on; a read or write error
@@ -18,9 +23,10 @@
 //! the client's early data goes first; bytes are counted as they are written,
 //! so the counts are exact even when the relay ends with an error.
 
+use crate::endpoint::Endpoint;
 use crate::meter::{Allowance, Meter, Way};
 use crate::pipe::{Pipe, PipePool};
-use crate::runtime::{recv, send, shutdown_write, Direction, Runtime, Stream};
+use crate::runtime::{Direction, Runtime, Stream};
 use rustix::pipe::{splice, SpliceFlags};
 use socks4_proto::server::{RelayEnd, RelayStats};
 use std::cell::RefCell;
@@ -126,8 +132,8 @@ impl Half {
     /// (the relay's timer wakes it), and one whose quota is used up stops.
     fn poll<S: Stream>(
         &mut self,
-        from: &S,
-        to: &S,
+        from: &mut Endpoint<S>,
+        to: &mut Endpoint<S>,
         cx: &mut Context<'_>,
         limit: Option<(&Meter, Instant)>,
     ) -> Poll<Result<(), Stop>> {
@@ -141,8 +147,8 @@ impl Half {
             self.paced_until = None;
         }
         if let Some(dir) = self.blocked {
-            let socket = if dir == Direction::Read { from } else { to };
-            match socket.poll_ready(dir, cx) {
+            let side = if dir == Direction::Read { &*from } else { &*to };
+            match side.poll_ready(dir, cx) {
                 Poll::Ready(r) => r?,
                 Poll::Pending => return Poll::Pending,
             }
@@ -150,7 +156,7 @@ impl Half {
         }
         for _ in 0..CHUNKS_PER_POLL {
             // First what is in flight: in the pipe, or kept from a copy.
-            let flushed = if let Some(pipe) = &self.pipe {
+            let flushed = if let (Some(pipe), Some(to)) = (&self.pipe, to.plain()) {
                 to.try_io(Direction::Write, |fd| {
                     splice_fd(&pipe.read, fd, self.in_pipe)
                 })
@@ -163,17 +169,29 @@ impl Half {
                     }
                 })
             } else if self.sent < self.pending.len() {
-                to.try_io(Direction::Write, |fd| send(fd, &self.pending[self.sent..]))
-                    .inspect(|&n| {
-                        self.sent += n;
-                        if self.sent == self.pending.len() {
-                            self.pending = Vec::new();
-                            self.sent = 0;
-                        }
-                    })
+                to.try_write(&self.pending[self.sent..]).inspect(|&n| {
+                    self.sent += n;
+                    if self.sent == self.pending.len() {
+                        self.pending = Vec::new();
+                        self.sent = 0;
+                    }
+                })
+            } else if to.wants_flush() {
+                // TLS: records rustls took and has not sent yet.
+                to.try_flush().map(|()| 0)
             } else if self.eof {
-                // The peer may already be gone; the other direction finds out.
-                let _ = shutdown_write(to.as_fd());
+                match to.try_shutdown_write() {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        match self.wait(to, Direction::Write, cx) {
+                            Poll::Ready(r) => r?,
+                            Poll::Pending => return Poll::Pending,
+                        }
+                        continue;
+                    }
+                    // The peer may already be gone; the other direction
+                    // finds out.
+                    _ => {}
+                }
                 self.done = true;
                 return Poll::Ready(Ok(()));
             } else {
@@ -192,10 +210,15 @@ impl Half {
                         }
                     }
                 };
-                let moved = if self.splice {
-                    self.splice_chunk(from, to, want)
-                } else {
-                    self.copy_chunk(from, to, want)
+                let moved = match (self.splice, from.plain(), to.plain()) {
+                    (true, Some(f), Some(t)) => match self.splice_chunk(f, t, want) {
+                        Err(e) if splice_unsupported(&e) => {
+                            self.splice = false;
+                            self.copy_chunk(from, to, want)
+                        }
+                        other => other,
+                    },
+                    _ => self.copy_chunk(from, to, want),
                 };
                 if let Some((meter, _)) = limit {
                     let read = *moved.as_ref().unwrap_or(&0);
@@ -233,7 +256,7 @@ impl Half {
     /// ready for `dir`, and remembers that this direction waits for it.
     fn wait<S: Stream>(
         &mut self,
-        socket: &S,
+        socket: &Endpoint<S>,
         dir: Direction,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
@@ -246,22 +269,27 @@ impl Half {
 
     /// Splices what the source has (at most `max` bytes) into a pipe and on
     /// into the destination; keeps the pipe if the destination did not take it
-    /// all. Falls back to [`copy_chunk`](Self::copy_chunk) without a pipe. The
+    /// all. Without a pipe, copies through user space (as
+    /// [`copy_chunk`](Self::copy_chunk)); when the kernel refuses to splice
+    /// these sockets, an error that [`splice_unsupported`] recognizes. The
     /// bytes read from the source; `WouldBlock` when it has nothing.
     fn splice_chunk<S: Stream>(&mut self, from: &S, to: &S, max: usize) -> io::Result<usize> {
         let pool = PipePool::global();
         let Some(pipe) = pool.take() else {
-            return self.copy_chunk(from, to, max);
+            return copy_with(
+                &mut self.pending,
+                &mut self.moved,
+                &mut self.eof,
+                max,
+                |buf| from.try_io(Direction::Read, |fd| crate::runtime::recv(fd, buf)),
+                |buf| to.try_io(Direction::Write, |fd| crate::runtime::send(fd, buf)),
+            );
         };
         let len = pipe.size.min(max);
         let n = match from.try_io(Direction::Read, |fd| splice_fd(fd, &pipe.write, len)) {
             Ok(n) => n,
             Err(e) => {
                 pool.put(pipe);
-                if splice_unsupported(&e) {
-                    self.splice = false;
-                    return self.copy_chunk(from, to, max);
-                }
                 return Err(e);
             }
         };
@@ -296,27 +324,53 @@ impl Half {
     /// Reads one chunk (at most `max` bytes) into the scratch buffer and
     /// writes as much of it as the destination takes; keeps the rest. The bytes
     /// read; `WouldBlock` when the source has nothing.
-    fn copy_chunk<S: Stream>(&mut self, from: &S, to: &S, max: usize) -> io::Result<usize> {
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            let len = scratch.len().min(max);
-            let n = from.try_io(Direction::Read, |fd| recv(fd, &mut scratch[..len]))?;
-            if n == 0 {
-                self.eof = true;
-                return Ok(0);
-            }
-            let written = match to.try_io(Direction::Write, |fd| send(fd, &scratch[..n])) {
-                Ok(m) => m,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
-                Err(e) => return Err(e),
-            };
-            self.moved += written as u64;
-            if written < n {
-                self.pending.extend_from_slice(&scratch[written..n]);
-            }
-            Ok(n)
-        })
+    fn copy_chunk<S: Stream>(
+        &mut self,
+        from: &mut Endpoint<S>,
+        to: &mut Endpoint<S>,
+        max: usize,
+    ) -> io::Result<usize> {
+        copy_with(
+            &mut self.pending,
+            &mut self.moved,
+            &mut self.eof,
+            max,
+            |buf| from.try_read(buf),
+            |buf| to.try_write(buf),
+        )
     }
+}
+
+/// One chunk through the per-thread scratch buffer: `read` at most `max`
+/// bytes into it, `write` as much as goes, keep the rest in `pending`; counts
+/// into `moved`, notes end of stream in `eof`. The bytes read.
+fn copy_with(
+    pending: &mut Vec<u8>,
+    moved: &mut u64,
+    eof: &mut bool,
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    write: impl FnOnce(&[u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let len = scratch.len().min(max);
+        let n = read(&mut scratch[..len])?;
+        if n == 0 {
+            *eof = true;
+            return Ok(0);
+        }
+        let written = match write(&scratch[..n]) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        *moved += written as u64;
+        if written < n {
+            pending.extend_from_slice(&scratch[written..n]);
+        }
+        Ok(n)
+    })
 }
 
 impl Drop for Half {
@@ -330,8 +384,8 @@ impl Drop for Half {
 
 /// Both directions of one relay.
 struct Pair<'a, S> {
-    client: &'a S,
-    dest: &'a S,
+    client: &'a mut Endpoint<S>,
+    dest: &'a mut Endpoint<S>,
     up: Half,
     down: Half,
 }
@@ -380,8 +434,8 @@ impl<S: Stream> Pair<'_, S> {
 /// relays at the end of its shutdown grace period.
 pub(crate) async fn relay<R: Runtime>(
     rt: &R,
-    client: &R::Stream,
-    dest: &R::Stream,
+    client: &mut Endpoint<R::Stream>,
+    dest: &mut Endpoint<R::Stream>,
     (leftover, dest_leftover): (Vec<u8>, Vec<u8>),
     idle: Option<Duration>,
     meter: Option<&Meter>,

@@ -319,6 +319,11 @@ async fn accept_loop<R: Runtime>(
                         if daemon.books().may_log_refusal(rt.now()) {
                             tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
                         }
+                        // A SOCKS client reads a 91; any other is closed at
+                        // once (it could not read a SOCKS reply).
+                        if !kind.replies_in_clear() {
+                            continue;
+                        }
                         if let Some(refusing) = daemon.refusal_slot() {
                             let rt2 = rt.clone();
                             rt.spawn(async move {
@@ -349,6 +354,7 @@ async fn accept_loop<R: Runtime>(
                     peer,
                     local,
                     listener: addr,
+                    kind: kind.clone(),
                     dest,
                     slot,
                 };

@@ -31,10 +31,16 @@ pub struct Sources {
 pub struct Settings {
     /// Addresses to listen on for SOCKS clients.
     pub listen: Vec<SocketAddr>,
-    /// Every listener: its kind and address (SOCKS ones first).
+    /// Every listener: its kind and address (plain SOCKS ones first).
     pub listeners: Vec<(crate::listeners::ListenerKind, SocketAddr)>,
     /// The session configuration (limits, timeouts, IDENT, policy).
     pub server: ServerConfig,
+    /// The `[tls]` files.
+    pub tls_files: crate::tls::TlsFiles,
+    /// The TLS configurations loaded from them.
+    pub tls: crate::tls::Tls,
+    /// How long a dual listener waits for a client's first byte.
+    pub dual_timeout: Duration,
     /// Concurrent connection cap.
     pub max_connections: usize,
     /// Where Prometheus metrics are served, if anywhere.
@@ -128,7 +134,11 @@ impl Settings {
             file: config.as_deref(),
             start: text.as_deref().map_or((1, 1), rules_start),
         };
-        let settings = Settings::resolve(all, rules_origin, sources)?;
+        // The default SOCKS listener is for a server configured with no
+        // listener at all: one that names only TLS, dual, forward or
+        // interception listeners gets just those.
+        let listen_set = file.listen.is_some() || sources.overrides.listen.is_some();
+        let settings = Settings::resolve(all, listen_set, rules_origin, sources)?;
         settings.check_secure()?;
         Ok(settings)
     }
@@ -140,6 +150,7 @@ impl Settings {
 
     fn resolve(
         all: Options,
+        listen_set: bool,
         origin: RulesOrigin<'_>,
         sources: Sources,
     ) -> Result<Settings, ConfigError> {
@@ -147,10 +158,31 @@ impl Settings {
         // defaults set.
         const HAS_DEFAULT: &str = "Options::defaults sets every option with a default";
         let policy = build_policy(&all, &origin)?;
-        let listen = all.listen.clone().expect(HAS_DEFAULT);
+        let mut listen = all.listen.clone().expect(HAS_DEFAULT);
+        let others = all.listen_tls.iter().flatten().count()
+            + all.dual.iter().flatten().count()
+            + all.transparent.iter().flatten().count()
+            + all.redirect.iter().flatten().count()
+            + all.forward.iter().flatten().count()
+            + all.forward_tls.iter().flatten().count();
+        if !listen_set && others > 0 {
+            listen.clear();
+        }
         use crate::listeners::ListenerKind;
         let mut listeners: Vec<(ListenerKind, SocketAddr)> =
             listen.iter().map(|a| (ListenerKind::Socks, *a)).collect();
+        listeners.extend(
+            all.listen_tls
+                .iter()
+                .flatten()
+                .map(|a| (ListenerKind::Tls, *a)),
+        );
+        listeners.extend(
+            all.dual
+                .iter()
+                .flatten()
+                .map(|f| (ListenerKind::Dual(f.0.to.clone()), f.0.listen)),
+        );
         listeners.extend(
             all.transparent
                 .iter()
@@ -168,6 +200,12 @@ impl Settings {
                 .iter()
                 .flatten()
                 .map(|f| (ListenerKind::Forward(f.0.to.clone()), f.0.listen)),
+        );
+        listeners.extend(
+            all.forward_tls
+                .iter()
+                .flatten()
+                .map(|f| (ListenerKind::ForwardTls(f.0.to.clone()), f.0.listen)),
         );
         if listeners.is_empty() {
             return Err(err("listen: no listen address"));
@@ -197,6 +235,34 @@ impl Settings {
         timeouts.idle = (!idle.is_zero()).then_some(idle);
         server.timeouts = timeouts;
         let shutdown_grace = t.shutdown_grace.expect(HAS_DEFAULT).0;
+        let dual_timeout = positive("dual", t.dual)?;
+        let duals = listeners
+            .iter()
+            .any(|(k, _)| matches!(k, ListenerKind::Dual(_)));
+        if duals && dual_timeout >= timeouts.handshake {
+            return Err(err(format!(
+                "[timeouts] dual ({}) must be shorter than [timeouts] handshake ({}): the \
+                 handshake timeout runs from accept and covers the wait for the first byte",
+                crate::options::Seconds(dual_timeout),
+                crate::options::Seconds(timeouts.handshake)
+            )));
+        }
+        let tls_files = crate::tls::TlsFiles {
+            cert: all.tls.cert.clone(),
+            key: all.tls.key.clone(),
+            client_ca: all.tls.client_ca.clone(),
+            ca: all.tls.ca.clone(),
+        };
+        let server_needed = listeners.iter().any(|(k, _)| *k == ListenerKind::Tls);
+        let client_needed = listeners
+            .iter()
+            .any(|(k, _)| matches!(k, ListenerKind::ForwardTls(_)))
+            || policy.routes.routes().any(|r| match &r.target {
+                socks4_acl::Target::Via(parents) => parents.iter().any(|p| p.kind.tls()),
+                _ => false,
+            });
+        let tls = crate::tls::Tls::load(&tls_files, server_needed, client_needed)
+            .map_err(|e| err(format!("[tls] {e}")))?;
         server.policy = policy;
         // The driver answers admission from the client table (BIND listeners,
         // and the limits that come with it).
@@ -205,6 +271,9 @@ impl Settings {
             listen,
             listeners,
             server,
+            tls_files,
+            tls,
+            dual_timeout,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             metrics_listen: all.metrics_listen,
             metrics_allow: all.metrics_allow.iter().flatten().map(|n| n.0).collect(),

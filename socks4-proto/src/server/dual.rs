@@ -90,6 +90,7 @@ impl FirstByte {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need a point in time to start from
 mod tests {
     use super::*;
 

@@ -1,0 +1,176 @@
+//! TLS helpers for end-to-end tests: a certificate authority made by the test
+//! (rcgen), certificates it signs written as PEM files, a blocking rustls
+//! client over a std socket, and a TLS echo server on loopback. Nothing here
+//! trusts anything but the test's own authorities.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+/// A TLS stream over a std socket, as a blocking client sees it.
+pub type TlsClient = StreamOwned<ClientConnection, TcpStream>;
+
+/// A certificate authority of the test's own, with its PEM file in `dir`.
+pub struct TestCa {
+    issuer: Issuer<'static, KeyPair>,
+    /// The authority's certificate (PEM file).
+    pub cert: PathBuf,
+    dir: PathBuf,
+}
+
+/// A certificate and its key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The certificate (PEM file).
+    pub cert: PathBuf,
+    /// Its private key (PEM file).
+    pub key: PathBuf,
+    /// The certificate (DER), to compare with what a peer presents.
+    pub der: Vec<u8>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TestCa {
+    /// A new authority called `name`, its files under `dir` (created).
+    pub fn new(dir: &Path, name: &str) -> TestCa {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let path = dir.join(format!("{name}.pem"));
+        std::fs::write(&path, cert.pem()).unwrap();
+        TestCa {
+            issuer: Issuer::new(params, key),
+            cert: path,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A certificate with subject common name `cn`, valid for the DNS names
+    /// and IP addresses in `names`, written as `<file>.pem` and
+    /// `<file>.key`.
+    pub fn issue(&self, file: &str, cn: &str, names: &[&str]) -> Issued {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let issued = Issued {
+            cert: self.dir.join(format!("{file}.pem")),
+            key: self.dir.join(format!("{file}.key")),
+            der: cert.der().to_vec(),
+        };
+        std::fs::write(&issued.cert, cert.pem()).unwrap();
+        std::fs::write(&issued.key, key.serialize_pem()).unwrap();
+        issued
+    }
+}
+
+fn roots(ca: &Path) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
+}
+
+fn chain(issued: &Issued) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let certs = CertificateDer::pem_file_iter(&issued.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (certs, PrivateKeyDer::from_pem_file(&issued.key).unwrap())
+}
+
+/// A client configuration that trusts `ca` only and presents `identity`, if
+/// given.
+pub fn client_config(ca: &Path, identity: Option<&Issued>) -> Arc<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(ca));
+    Arc::new(match identity {
+        Some(issued) => {
+            let (certs, key) = chain(issued);
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    })
+}
+
+/// Connects to `addr` and completes a TLS handshake for `name`; the error
+/// says why it failed.
+pub fn connect(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    name: &str,
+) -> Result<TlsClient, std::io::Error> {
+    let tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(crate::e2e::STEP))?;
+    tcp.set_write_timeout(Some(crate::e2e::STEP))?;
+    let conn = ClientConnection::new(config, ServerName::try_from(name.to_owned()).unwrap())
+        .map_err(std::io::Error::other)?;
+    let mut tls = StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock)?;
+    }
+    Ok(tls)
+}
+
+/// A TLS echo server on loopback with `identity`, for `count` connections,
+/// each echoing until the client's end of stream.
+pub fn echo_server(identity: &Issued, count: usize) -> SocketAddr {
+    let (certs, key) = chain(identity);
+    let config = Arc::new(
+        ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for tcp in listener.incoming().take(count).flatten() {
+            let config = config.clone();
+            thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(crate::e2e::STEP));
+                let conn = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = StreamOwned::new(conn, tcp);
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if tls.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}
