@@ -107,15 +107,31 @@ pub fn tinyproxy() -> Peer {
 /// connection to it goes over TLS to `connect`, whose certificate must be
 /// signed by `ca` and valid for `host`.
 pub fn stunnel_client(connect: SocketAddr, ca: &Path, host: &str) -> Peer {
+    stunnel(&format!(
+        "client = yes\nconnect = {connect}\nverifyChain = yes\nCAfile = {}\n\
+         checkHost = {host}\nsni = {host}\n",
+        ca.display()
+    ))
+}
+
+/// stunnel in server mode on a free loopback port: it takes TLS with `cert`
+/// and `key` (PEM files) and passes what is inside on to `connect`.
+pub fn stunnel_server(connect: SocketAddr, cert: &Path, key: &Path) -> Peer {
+    stunnel(&format!(
+        "connect = {connect}\ncert = {}\nkey = {}\n",
+        cert.display(),
+        key.display()
+    ))
+}
+
+fn stunnel(service: &str) -> Peer {
     let port = free_port();
     let conf = temp("stunnel.conf");
     std::fs::write(
         &conf,
         format!(
-            "foreground = yes\npid =\nsyslog = no\ndebug = 3\n[socks]\nclient = yes\n\
-             accept = 127.0.0.1:{port}\nconnect = {connect}\nverifyChain = yes\n\
-             CAfile = {}\ncheckHost = {host}\nsni = {host}\n",
-            ca.display()
+            "foreground = yes\npid =\nsyslog = no\ndebug = 3\n[tunnel]\n\
+             accept = 127.0.0.1:{port}\n{service}"
         ),
     )
     .unwrap();

@@ -1,8 +1,9 @@
 //! The README's examples work as written: every TOML block is a config file
 //! the server accepts (`--check --strict`: no warning either), the complete
 //! example names every config key, every policy block parses, every
-//! `socks4d-tokio` command line (other than `ctl`) is accepted by `--check`,
-//! and every flag in the option table exists.
+//! `socks4d-tokio` command line (other than `ctl`) is accepted by `--check`
+//! (certificate files it names are made by a test authority), and every flag
+//! in the option table exists.
 
 use socks4_tests::e2e::{run, server_binary};
 use std::process::Command as Process;
@@ -125,7 +126,27 @@ fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
 fn every_server_command_line_is_accepted() {
     let mut seen = 0;
     let text = readme();
-    let files = named_files(&text);
+    let mut files = named_files(&text);
+    // Certificates and keys the examples name: made here, by a test
+    // authority (an authority's file for names with "ca", a server's
+    // certificate and key for the rest).
+    let tls_dir = std::env::temp_dir().join(format!("socks4-readme-tls-{}", std::process::id()));
+    let ca = socks4_tests::tls::TestCa::new(&tls_dir, "readme-ca");
+    let issued = ca.issue("server", "proxy.example", &["proxy.example"]);
+    for word in text.split_whitespace() {
+        let local = if word.ends_with("ca.pem") {
+            &ca.cert
+        } else if word.ends_with(".pem") {
+            &issued.cert
+        } else if word.ends_with(".key") {
+            &issued.key
+        } else {
+            continue;
+        };
+        if word.starts_with('/') && !files.iter().any(|(p, _)| p == word) {
+            files.push((word.to_owned(), local.clone()));
+        }
+    }
     for (line, body) in blocks(&text, "sh") {
         for cmd in body
             .lines()

@@ -4,8 +4,10 @@
 //! another authority counted as a failed handshake, client certificates that
 //! rules match by name, `--forward-tls` to a TLS echo server (and a refusal
 //! when the destination's authority is not trusted), a real OpenSSH server and
-//! SOCKS clients sharing one `--dual` port, and SIGHUP loading a new
-//! certificate while an older relay goes on.
+//! SOCKS clients sharing one `--dual` port, SIGHUP loading a new
+//! certificate while an older relay goes on, and parents over TLS (another of
+//! our servers as a `socks4a+tls://` parent, stunnel in front of tinyproxy as
+//! an `https://` one, and a parent whose certificate is not trusted).
 
 use socks4_proto::client::{Event, Handshake};
 use socks4_proto::{ReplyCode, Request};
@@ -24,6 +26,7 @@ socks4_tests::on_every_adapter!(
     forward_tls_verifies_the_destination,
     ssh_and_socks_share_a_dual_port,
     sighup_loads_a_new_certificate_for_new_connections,
+    parents_over_tls,
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
@@ -458,4 +461,95 @@ fn sighup_loads_a_new_certificate_for_new_connections(bin: &str) {
 
     // The relay opened before goes on.
     assert_eq!(echo_through(&mut old, b"after"), b"after");
+}
+
+fn parents_over_tls(bin: &str) {
+    let dir = dir(bin, "parents");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("parent", "parent", &["localhost"]);
+    let other = TestCa::new(&dir, "other-ca");
+    let untrusted = other.issue("untrusted", "parent", &["localhost"]);
+    let tls_args = |c: &tls::Issued| {
+        vec![
+            "--listen-tls".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--tls-cert".to_owned(),
+            p(&c.cert),
+            "--tls-key".to_owned(),
+            p(&c.key),
+        ]
+    };
+    let args = tls_args(&cert);
+    let socks_parent =
+        Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let socks_parent_addr = socks_parent.listener("tls");
+    let args = tls_args(&untrusted);
+    let bad_parent = Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bad_parent_addr = bad_parent.listener("tls");
+    let tiny = peers::tinyproxy();
+    let https_parent = peers::stunnel_server(tiny.addr, &cert.cert, &cert.key);
+
+    let (web1, web2, web3) = (
+        http(1, "through a socks4a+tls parent"),
+        http(1, "through an https parent"),
+        free_port(),
+    );
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[tls]\nca = \"{}\"\n[access]\nrules = \"\"\"\npass from 127.0.0.0/8 to any\n\
+             route to any port eq {} via socks4a+tls://localhost:{}\n\
+             route to any port eq {} via https://localhost:{}\n\
+             route to any port eq {web3} via socks4+tls://localhost:{}\n\"\"\"\n",
+            p(&ca.cert),
+            web1.port(),
+            socks_parent_addr.port(),
+            web2.port(),
+            https_parent.addr.port(),
+            bad_parent_addr.port(),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(bin, &["--config", &p(&conf)]);
+
+    // SOCKS4a inside TLS: the parent gets the name unresolved.
+    let (ok, out) = curl_4a(server.addr, web1.port());
+    assert!(
+        ok && out == "through a socks4a+tls parent",
+        "{out}\n{}",
+        server.log()
+    );
+    let line = server.wait_for("the first routed relay", |l| says(l, "closed"));
+    assert_eq!(
+        field(&line, "via"),
+        format!("socks4a+tls://localhost:{}", socks_parent_addr.port()),
+        "{line}"
+    );
+    let parent_line = socks_parent.wait_for("the parent's closed line", |l| says(l, "closed"));
+    assert_eq!(
+        field(&parent_line, "dest"),
+        format!("localhost:{}", web1.port()),
+        "{parent_line}"
+    );
+
+    // HTTP CONNECT inside TLS (stunnel in front of tinyproxy).
+    let (ok, out) = curl_4a(server.addr, web2.port());
+    assert!(
+        ok && out == "through an https parent",
+        "{out}\n{}",
+        server.log()
+    );
+
+    // A parent whose certificate another authority signed: 91, the log says
+    // why, and the failure is counted as the parent's.
+    let (ok, _) = curl_4a(server.addr, web3);
+    assert!(!ok, "a request went through an untrusted parent");
+    let line = server.wait_says("parent failed");
+    assert!(
+        field(&line, "error").contains("invalid peer certificate"),
+        "{line}"
+    );
+    let lines = server.wait_for_n("three closed lines", 3, |l| says(l, "closed"));
+    assert_eq!(field(&lines[2], "outcome"), "parent_failed", "{}", lines[2]);
 }

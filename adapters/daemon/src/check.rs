@@ -20,13 +20,40 @@ pub struct Report {
 pub fn report(settings: &Settings) -> Report {
     let mut out = String::new();
     let s = settings;
-    let list = |v: &[std::net::SocketAddr]| {
-        v.iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let _ = writeln!(out, "listen: {}", list(&s.listen));
+    use crate::listeners::ListenerKind;
+    let listeners: Vec<String> = s
+        .listeners
+        .iter()
+        .map(|(kind, addr)| match kind {
+            ListenerKind::Dual(to) | ListenerKind::Forward(to) | ListenerKind::ForwardTls(to) => {
+                format!("{} {addr} -> {to}", kind.name())
+            }
+            _ => format!("{} {addr}", kind.name()),
+        })
+        .collect();
+    let _ = writeln!(out, "listeners: {}", listeners.join(", "));
+    let files = &s.tls_files;
+    if s.tls.server.is_some() {
+        let _ = writeln!(
+            out,
+            "tls: certificate {}, {}",
+            files.cert.as_deref().unwrap_or_else(|| "-".as_ref()).display(),
+            match &files.client_ca {
+                Some(ca) => format!("client certificates required (signed by {})", ca.display()),
+                None => "no client certificates".to_owned(),
+            }
+        );
+    }
+    if s.tls.client.is_some() {
+        let _ = writeln!(
+            out,
+            "tls to destinations and parents: trusting {}",
+            files
+                .ca
+                .as_deref()
+                .map_or("the system's authorities".to_owned(), |p| p.display().to_string())
+        );
+    }
     let _ = writeln!(
         out,
         "ident: {:?} (identd port {})",
@@ -66,13 +93,14 @@ pub fn report(settings: &Settings) -> Report {
     let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let _ = writeln!(
         out,
-        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, shutdown_grace {}",
+        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, dual {}, shutdown_grace {}",
         secs(t.handshake),
         secs(t.resolve),
         secs(t.ident),
         secs(t.connect),
         secs(t.bind_accept),
         t.idle.map_or("off".to_owned(), secs),
+        secs(s.dual_timeout),
         secs(s.shutdown_grace)
     );
     if let Some(m) = s.metrics_listen {
@@ -111,8 +139,9 @@ pub fn report(settings: &Settings) -> Report {
 
     let mut warnings = Vec::new();
     let public: Vec<String> = s
-        .listen
+        .listeners
         .iter()
+        .map(|(_, a)| a)
         .filter(|a| !a.ip().is_loopback())
         .map(|a| a.to_string())
         .collect();

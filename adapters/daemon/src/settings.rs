@@ -572,6 +572,52 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_dual_settings_are_checked() {
+        use crate::listeners::ListenerKind;
+        // Another kind of listener replaces the default SOCKS one; naming
+        // `listen` keeps it.
+        let s = Settings::from_args(["--forward", "127.0.0.1:2222=127.0.0.1:22"]).unwrap();
+        assert!(s.listen.is_empty());
+        assert_eq!(s.listeners.len(), 1);
+        let s = Settings::from_args([
+            "--listen",
+            "127.0.0.1:1080",
+            "--forward",
+            "127.0.0.1:2222=127.0.0.1:22",
+        ])
+        .unwrap();
+        assert_eq!(s.listeners[0].0, ListenerKind::Socks);
+        // A TLS listener needs a certificate; files that are not there are
+        // named.
+        let e = Settings::from_args(["--listen-tls", "127.0.0.1:1443"]).unwrap_err();
+        assert!(e.message.contains("--tls-cert FILE --tls-key FILE"), "{e}");
+        let e = Settings::from_args([
+            "--listen-tls",
+            "127.0.0.1:1443",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("/nonexistent/cert.pem"), "{e}");
+        let e = Settings::from_args(["--tls-cert", "/nonexistent/cert.pem"]).unwrap_err();
+        assert!(e.message.contains("go together"), "{e}");
+        // The dual timeout must end before the handshake timeout.
+        let e = Settings::from_args([
+            "--dual",
+            "127.0.0.1:443=127.0.0.1:22",
+            "--dual-timeout",
+            "10s",
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("must be shorter"), "{e}");
+        let s = Settings::from_args(["--dual", "127.0.0.1:443=127.0.0.1:22"]).unwrap();
+        assert_eq!(s.dual_timeout, Duration::from_secs(2));
+        assert!(matches!(s.listeners[0].0, ListenerKind::Dual(_)));
+    }
+
+    #[test]
     fn lists_alone_keep_the_loopback_default_rules() {
         let s = Settings::from_args(["--deny", "127.0.0.2"]).unwrap();
         assert!(s.server.policy.only_loopback_clients());
