@@ -425,7 +425,20 @@ pub fn throughput(
             subject.open(dest).expect("open a stream").0
         })
         .collect();
-    let barrier = Arc::new(Barrier::new(streams + 1));
+    move_all(conns, way, each, |s| s.shutdown(Shutdown::Write).unwrap())
+}
+
+/// Moves `each` bytes `way` over every stream of `conns` at once, starting
+/// together; `half_close` ends a stream's sending side. The time from the
+/// start to the last stream's end.
+fn move_all<S: Read + Write + Send>(
+    conns: Vec<S>,
+    way: Way,
+    each: u64,
+    half_close: impl Fn(&mut S) + Sync,
+) -> Duration {
+    let barrier = Arc::new(Barrier::new(conns.len() + 1));
+    let half_close = &half_close;
     let started = thread::scope(|scope| {
         for mut s in conns {
             let barrier = barrier.clone();
@@ -435,6 +448,7 @@ pub fn throughput(
                 match way {
                     Way::Down => {
                         s.write_all(&each.to_be_bytes()).unwrap();
+                        s.flush().unwrap();
                         let mut got = 0u64;
                         loop {
                             let n = s.read(&mut buf).unwrap();
@@ -452,7 +466,7 @@ pub fn throughput(
                             s.write_all(&buf[..n]).unwrap();
                             left -= n as u64;
                         }
-                        s.shutdown(Shutdown::Write).unwrap();
+                        half_close(&mut s);
                         // The sink closes after reading everything.
                         let _ = s.read(&mut buf);
                     }
@@ -463,6 +477,50 @@ pub fn throughput(
         Instant::now()
     });
     started.elapsed()
+}
+
+/// Like [`throughput`], with SOCKS inside TLS: each stream is a TLS
+/// connection to `tls_proxy` (its certificate signed by `ca`, for
+/// `localhost`) carrying a SOCKS CONNECT.
+pub fn tls_throughput(
+    tls_proxy: SocketAddr,
+    ca: &std::path::Path,
+    peers: &Peers,
+    streams: usize,
+    way: Way,
+    total: u64,
+) -> Duration {
+    let config = crate::tls::client_config(ca, None);
+    let each = total / streams as u64;
+    let conns: Vec<crate::tls::TlsClient> = (0..streams)
+        .map(|_| {
+            let dest = match way {
+                Way::Down => peers.source,
+                Way::Up => peers.sink,
+            };
+            let mut s = crate::tls::connect(tls_proxy, config.clone(), "localhost")
+                .expect("a TLS connection");
+            s.sock.set_nodelay(true).unwrap();
+            s.sock.set_read_timeout(Some(PATIENCE)).unwrap();
+            let SocketAddr::V4(v4) = dest else {
+                panic!("IPv4 peers")
+            };
+            let mut req = vec![4, 1];
+            req.extend_from_slice(&v4.port().to_be_bytes());
+            req.extend_from_slice(&v4.ip().octets());
+            req.push(0);
+            s.write_all(&req).unwrap();
+            s.flush().unwrap();
+            let mut reply = [0u8; 8];
+            s.read_exact(&mut reply).unwrap();
+            assert_eq!(reply[1], 90, "granted");
+            s
+        })
+        .collect();
+    move_all(conns, way, each, |s| {
+        s.conn.send_close_notify();
+        s.flush().unwrap();
+    })
 }
 
 /// Opens `count` relayed connections to the hold peer and leaves them idle;

@@ -37,7 +37,11 @@ pub fn report(settings: &Settings) -> Report {
         let _ = writeln!(
             out,
             "tls: certificate {}, {}",
-            files.cert.as_deref().unwrap_or_else(|| "-".as_ref()).display(),
+            files
+                .cert
+                .as_deref()
+                .unwrap_or_else(|| "-".as_ref())
+                .display(),
             match &files.client_ca {
                 Some(ca) => format!("client certificates required (signed by {})", ca.display()),
                 None => "no client certificates".to_owned(),
@@ -51,7 +55,9 @@ pub fn report(settings: &Settings) -> Report {
             files
                 .ca
                 .as_deref()
-                .map_or("the system's authorities".to_owned(), |p| p.display().to_string())
+                .map_or("the system's authorities".to_owned(), |p| p
+                    .display()
+                    .to_string())
         );
     }
     let _ = writeln!(

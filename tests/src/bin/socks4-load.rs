@@ -8,7 +8,13 @@
 //! ```sh
 //! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
+//! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
 //! ```
+//!
+//! `--tls` measures relays whose client side is TLS (a `--listen-tls`
+//! listener, SOCKS inside TLS) beside the same server's plain listener, and
+//! stunnel in front of Dante (what a TLS listener replaces): GB/s and the
+//! proxy's CPU seconds per GB (stunnel's and Dante's together).
 //!
 //! `--limits` measures what per-client limits cost instead: throughput and CPU
 //! per GB of unlimited clients while limits are configured for others (against
@@ -41,6 +47,7 @@ struct Options {
     skip_throughput: bool,
     only: Option<String>,
     limits: bool,
+    tls: bool,
 }
 
 fn options() -> Options {
@@ -53,6 +60,7 @@ fn options() -> Options {
         skip_throughput: false,
         only: None,
         limits: false,
+        tls: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -70,6 +78,11 @@ fn options() -> Options {
             }
             "--limits" => {
                 o.limits = true;
+                i += 1;
+                continue;
+            }
+            "--tls" => {
+                o.tls = true;
                 i += 1;
                 continue;
             }
@@ -149,6 +162,10 @@ fn main() {
     let o = options();
     if o.limits {
         limits_phase(&o);
+        return;
+    }
+    if o.tls {
+        tls_phase(&o);
         return;
     }
     let peers = Peers::start();
@@ -421,4 +438,122 @@ fn limits_phase(o: &Options) {
         s.cell("limited", "rate", 3),
         s.cell("limited", "accuracy", 3)
     );
+}
+
+/// Relays with a TLS client side (`--tls`).
+fn tls_phase(o: &Options) {
+    let dir = std::env::temp_dir().join(format!("socks4-load-tls-{}", std::process::id()));
+    let ca = socks4_tests::tls::TestCa::new(&dir, "load-ca");
+    let cert = ca.issue("server", "localhost", &["localhost"]);
+    let (cert_path, key_path) = (
+        cert.cert.to_str().unwrap().to_owned(),
+        cert.key.to_str().unwrap().to_owned(),
+    );
+    let peers = Peers::start();
+    let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
+    // (name, plain subject, TLS address, CPU of the TLS side's processes)
+    struct Tls {
+        name: String,
+        plain: Option<Subject>,
+        addr: std::net::SocketAddr,
+        server: Subject,
+        stunnel: Option<socks4_tests::peers::Peer>,
+    }
+    let mut all = Vec::new();
+    for bin in ADAPTERS.iter().filter(|b| wanted(b)) {
+        let port = socks4_tests::e2e::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let server = Subject::ours_with(
+            bin,
+            false,
+            &[
+                "--listen-tls",
+                &listen,
+                "--tls-cert",
+                &cert_path,
+                "--tls-key",
+                &key_path,
+            ],
+            Some(&format!("{bin}, TLS listener")),
+        );
+        all.push(Tls {
+            name: format!("{bin}, TLS listener"),
+            plain: Some(Subject::ours(bin, false)),
+            addr: listen.parse().unwrap(),
+            server,
+            stunnel: None,
+        });
+    }
+    if let Some(dante) = Subject::dante().filter(|_| wanted("dante")) {
+        let dante_addr = dante.proxy.unwrap();
+        let stunnel = socks4_tests::peers::stunnel_server(dante_addr, &cert.cert, &cert.key);
+        all.push(Tls {
+            name: "stunnel 5 + Dante 1.4".into(),
+            plain: None,
+            addr: stunnel.addr,
+            server: dante,
+            stunnel: Some(stunnel),
+        });
+    }
+    let cpu = |t: &Tls| {
+        t.server.cpu()
+            + t.stunnel
+                .as_ref()
+                .map_or(Duration::ZERO, |s| procfs::cpu(s.pid()))
+    };
+    let mut s = Samples::default();
+    let gb = o.bytes as f64 / 1e9;
+    for round in 0..o.rounds {
+        eprintln!("tls round {}/{}", round + 1, o.rounds);
+        for t in &all {
+            for (streams, way, label) in [
+                (1, Way::Down, "down1"),
+                (1, Way::Up, "up1"),
+                (16, Way::Down, "down16"),
+            ] {
+                if let Some(plain) = &t.plain {
+                    let cpu0 = plain.cpu();
+                    let took = load::throughput(plain, &peers, streams, way, o.bytes);
+                    let used = plain.cpu().saturating_sub(cpu0);
+                    s.add(&plain.name, label, gb / took.as_secs_f64());
+                    s.add(
+                        &plain.name,
+                        &format!("cpu_{label}"),
+                        used.as_secs_f64() / gb,
+                    );
+                }
+                let cpu0 = cpu(t);
+                let took = load::tls_throughput(t.addr, &ca.cert, &peers, streams, way, o.bytes);
+                let used = cpu(t).saturating_sub(cpu0);
+                s.add(&t.name, label, gb / took.as_secs_f64());
+                s.add(&t.name, &format!("cpu_{label}"), used.as_secs_f64() / gb);
+            }
+        }
+    }
+    println!(
+        "{} interleaved rounds; medians (min–max); {} MiB per figure. The client's TLS runs in the \
+         load tool, on the same 2 cores.\n",
+        o.rounds,
+        o.bytes >> 20
+    );
+    println!("| subject | GB/s 1 stream ↓ | 1 ↑ | 16 streams ↓ | proxy CPU s/GB 1↓ | 1↑ | 16↓ |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut names: Vec<String> = Vec::new();
+    for t in &all {
+        if let Some(p) = &t.plain {
+            names.push(p.name.clone());
+        }
+        names.push(t.name.clone());
+    }
+    for n in &names {
+        println!(
+            "| {n} | {} | {} | {} | {} | {} | {} |",
+            s.cell(n, "down1", 2),
+            s.cell(n, "up1", 2),
+            s.cell(n, "down16", 2),
+            s.cell(n, "cpu_down1", 2),
+            s.cell(n, "cpu_up1", 2),
+            s.cell(n, "cpu_down16", 2)
+        );
+    }
 }
