@@ -411,13 +411,7 @@ impl RateWindow {
     /// ending at `now`; the time to give back if it is not granted, or `None`
     /// (refused).
     pub fn acquire(&mut self, now: Instant, rate: ConnectionRate) -> Option<Instant> {
-        while self
-            .times
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= rate.window)
-        {
-            self.times.pop_front();
-        }
+        self.expire(now, rate.window);
         if self.times.len() >= rate.count as usize {
             return None;
         }
@@ -425,6 +419,17 @@ impl RateWindow {
         let at = self.times.back().map_or(now, |b| now.max(*b));
         self.times.push_back(at);
         Some(at)
+    }
+
+    /// Forgets the requests that left the `window` ending at `now`.
+    pub fn expire(&mut self, now: Instant, window: Duration) {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
+        {
+            self.times.pop_front();
+        }
     }
 
     /// Takes back a request counted at `at` that was not granted.

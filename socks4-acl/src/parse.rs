@@ -20,6 +20,8 @@
 //! #                          without one                       (default: any)
 //! #   ident                  pass only if IDENT confirms the user id
 //! #   log                    log requests this rule decides
+//! #   notify                 notify the administrator of requests this rule
+//! #                          decides (an event, a log line, a command)
 //! #   reply 91|92|93         the code a block sends            (default: 91)
 //! #   bandwidth RATE         pass rules: each client admitted gets this rate,
 //! #                          each direction (500KiB/s, 2MiB/s, 100Mbit/s)
@@ -327,7 +329,12 @@ fn clauses(
         if route && t.text == "via" {
             return Ok((rule, Some(Target::Via(parents(line)?))));
         }
-        if route && matches!(t.text, "log" | "ident" | "reply" | "bandwidth" | "quota") {
+        if route
+            && matches!(
+                t.text,
+                "log" | "notify" | "ident" | "reply" | "bandwidth" | "quota"
+            )
+        {
             return Err(line.error(
                 Some(t),
                 "a route condition: from, to, command, user or cert (then direct or via)",
@@ -373,6 +380,7 @@ fn clauses(
             }
             "ident" => rule.require_ident = true,
             "log" => rule.log = true,
+            "notify" => rule.notify = true,
             "bandwidth" | "quota" if !rule.action.is_pass() => {
                 return Err(line.error(
                     Some(t),
@@ -407,7 +415,7 @@ fn clauses(
             _ => {
                 return Err(line.error(
                     Some(t),
-                    "a clause: from, to, command, user, cert, ident, log, reply, bandwidth or quota",
+                    "a clause: from, to, command, user, cert, ident, log, notify, reply, bandwidth or quota",
                 ));
             }
         }
@@ -741,13 +749,13 @@ mod tests {
     #[test]
     fn display_round_trips() {
         let text = "default pass\ndeny 10.0.0.0/8\ndeny any\nexempt 10.1.0.0/16\n\
-                    block from 192.0.2.0 255.255.255.0 port lt 1024 to .example.com port neq 80 command bind user a,b ident log reply 92\n\
+                    block from 192.0.2.0 255.255.255.0 port lt 1024 to .example.com port neq 80 command bind user a,b ident log notify reply 92\n\
                     pass from any to any\n";
         let p: Policy = text.parse().unwrap();
         let shown = p.to_string();
         let again: Policy = shown.parse().unwrap();
         assert_eq!(again, p);
         assert_eq!(again.to_string(), shown);
-        assert!(shown.contains("block from 192.0.2.0/24 port lt 1024 to .example.com port neq 80 command bind user a,b ident log reply 92"));
+        assert!(shown.contains("block from 192.0.2.0/24 port lt 1024 to .example.com port neq 80 command bind user a,b ident log notify reply 92"));
     }
 }

@@ -112,6 +112,7 @@ impl Policy {
             source: Source::Denied,
             require_ident: false,
             log: false,
+            notify: false,
             bandwidth: None,
             quota: None,
         }

@@ -206,6 +206,9 @@ pub struct Rule {
     pub require_ident: bool,
     /// Whether the server logs requests this rule decides.
     pub log: bool,
+    /// Whether the server notifies its administrator of requests this rule
+    /// decides (an event, a log line, and the configured command).
+    pub notify: bool,
     /// For a pass rule: each client it admits gets its own bandwidth, each
     /// direction (`bandwidth RATE`), instead of the server's per-client one.
     pub bandwidth: Option<Bandwidth>,
@@ -228,6 +231,7 @@ impl Rule {
             certs: Vec::new(),
             require_ident: false,
             log: false,
+            notify: false,
             bandwidth: None,
             quota: None,
         }
@@ -396,6 +400,8 @@ pub struct Verdict {
     pub require_ident: bool,
     /// Whether the deciding rule asks for a log line.
     pub log: bool,
+    /// Whether the deciding rule asks for a notification.
+    pub notify: bool,
     /// The deciding rule's bandwidth for the client, if it sets one.
     pub bandwidth: Option<Bandwidth>,
     /// The deciding rule's traffic quota for the client, if it sets one.
@@ -456,6 +462,12 @@ impl RuleSet {
     /// The rules, in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The line of the rule text that rule `index` (from 0) came from, when
+    /// it was parsed from text.
+    pub fn line(&self, index: usize) -> Option<usize> {
+        self.lines.get(index).copied().flatten()
     }
 
     /// The action when no rule matches: block with 91 unless set otherwise.
@@ -519,6 +531,7 @@ impl RuleSet {
             },
             require_ident: rule.require_ident,
             log: rule.log,
+            notify: rule.notify,
             bandwidth: rule.bandwidth,
             quota: rule.quota,
         }
@@ -530,6 +543,7 @@ impl RuleSet {
             source: Source::Default,
             require_ident: false,
             log: false,
+            notify: false,
             bandwidth: None,
             quota: None,
         }
@@ -596,6 +610,9 @@ impl fmt::Display for Rule {
         }
         if self.log {
             f.write_str(" log")?;
+        }
+        if self.notify {
+            f.write_str(" notify")?;
         }
         if let Some(b) = self.bandwidth {
             write!(f, " bandwidth {b}")?;

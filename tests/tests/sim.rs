@@ -367,6 +367,46 @@ fn a_client_certificate_name_is_reported_and_decides_cert_rules() {
 }
 
 #[test]
+fn notify_rules_raise_a_notification_with_the_request() {
+    let policy = "block from any to any port eq 25 reply 93 notify\npass from any to any port eq 80 notify\npass from any to any";
+    let notifications = |sim: &Sim| -> Vec<Event> {
+        sim.events
+            .iter()
+            .filter(|e| matches!(e, Event::Notify { .. }))
+            .cloned()
+            .collect()
+    };
+    let mut sim = Sim::local(cfg_with(policy));
+    sim.input(&connect_req("192.0.2.5:25", b"x$(touch P1)"));
+    assert_eq!(
+        notifications(&sim),
+        vec![Event::Notify {
+            peer: addr("127.0.0.1:40000"),
+            reply: Some(ReplyCode::IdentMismatch),
+            source: Source::Rule {
+                number: 1,
+                line: Some(1)
+            },
+            rule: "block from any to any port eq 25 notify reply 93".into(),
+            command: socks4_proto::Command::Connect,
+            dest: "192.0.2.5:25".into(),
+            user_id: b"x$(touch P1)".to_vec(),
+        }]
+    );
+    let mut sim = Sim::local(cfg_with(policy));
+    sim.input(&connect_4a("www.example", 80, b"alice"));
+    let n = notifications(&sim);
+    assert!(
+        matches!(&n[..], [Event::Notify { reply: None, dest, .. }] if dest == "www.example:80"),
+        "{n:?}"
+    );
+    // A rule without `notify` raises none.
+    let mut sim = Sim::local(cfg_with(policy));
+    sim.input(&connect_req("192.0.2.5:443", b""));
+    assert!(notifications(&sim).is_empty());
+}
+
+#[test]
 fn a_failed_tls_handshake_closes_without_a_reply() {
     let mut sim = Sim::local(ServerConfig::default());
     let now = sim.now;

@@ -138,6 +138,28 @@ pub fn report(settings: &Settings) -> Report {
         let _ = writeln!(out, "pid file: {}", p.display());
     }
     let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+    let notifying: Vec<String> = s
+        .server
+        .policy
+        .rules
+        .rules()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.notify)
+        .map(|(i, r)| format!("rule {} (`{r}`)", i + 1))
+        .collect();
+    match &s.notify {
+        Some(n) => {
+            let _ = writeln!(out, "{}", crate::notify::describe(n));
+        }
+        None if !notifying.is_empty() => {
+            let _ = writeln!(out, "notify: no command (events and log lines only)");
+        }
+        None => {}
+    }
+    if !notifying.is_empty() {
+        let _ = writeln!(out, "rules that notify: {}", notifying.join(", "));
+    }
     let _ = writeln!(out, "policy:");
     for line in s.server.policy.to_string().lines() {
         let _ = writeln!(out, "  {line}");

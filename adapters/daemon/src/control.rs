@@ -258,6 +258,7 @@ fn stats(daemon: &Daemon) -> String {
         "limited": pairs(&s.limited),
         "ident_queries": pairs(&s.idents),
         "dns_lookups": pairs(&s.lookups),
+        "notifications": pairs(&s.notifications),
         "tls_failures": s.tls_failures.iter().filter(|(_, _, n)| *n > 0).map(|(side, kind, n)| (format!("{side}_{kind}"), json!(n))).collect::<serde_json::Map<_, _>>(),
         "listeners": s.listeners.iter().map(|(a, o, c)| json!({"listener": a.to_string(), "opened": o, "closed": c})).collect::<Vec<_>>(),
     });

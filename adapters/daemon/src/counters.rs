@@ -43,6 +43,7 @@ pub struct Counters {
     lookups: [AtomicU64; LOOKUP_RESULTS.len()],
     reloads: [AtomicU64; 2],
     tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; TLS_SIDES.len()],
+    notifications: [AtomicU64; crate::notify::NOTIFY_RESULTS.len()],
 }
 
 /// The sides a TLS handshake can fail on, as counted: with a `client` (a TLS
@@ -105,6 +106,9 @@ pub struct Snapshot {
     /// Failed TLS handshakes: side (of [`TLS_SIDES`]), kind
     /// ([`TlsFailure::label`]), count.
     pub tls_failures: Vec<(&'static str, &'static str, u64)>,
+    /// Notifications by result, labelled by
+    /// [`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS).
+    pub notifications: Vec<(&'static str, u64)>,
 }
 
 impl Snapshot {
@@ -213,6 +217,17 @@ impl Counters {
         }
     }
 
+    /// A notification's result (one of
+    /// [`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS)).
+    pub(crate) fn notification(&self, result: &str) {
+        if let Some(i) = crate::notify::NOTIFY_RESULTS
+            .iter()
+            .position(|r| *r == result)
+        {
+            self.notifications[i].fetch_add(1, Relaxed);
+        }
+    }
+
     pub(crate) fn reload(&self, ok: bool) {
         self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
@@ -279,6 +294,11 @@ impl Counters {
                         .zip(kinds)
                         .map(move |(k, n)| (*side, k.label(), n.load(Relaxed)))
                 })
+                .collect(),
+            notifications: crate::notify::NOTIFY_RESULTS
+                .iter()
+                .zip(&self.notifications)
+                .map(|(l, n)| (*l, n.load(Relaxed)))
                 .collect(),
         }
     }

@@ -122,7 +122,10 @@ impl Daemon {
             None => {}
         }
         let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
-        let books = Arc::new(Books::new(settings.refusal_log_lines));
+        let books = Arc::new(Books::new(
+            settings.refusal_log_lines,
+            settings.notify.clone(),
+        ));
         Daemon {
             inner: Arc::new(Inner {
                 settings,
@@ -224,6 +227,7 @@ impl Daemon {
         self.inner
             .books
             .set_refusal_log_lines(new.refusal_log_lines);
+        self.inner.books.notifier.configure(new.notify.clone());
         *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls);
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
         Ok(())

@@ -19,7 +19,8 @@
 //!   opening sockets.
 //! - [`runtime`]: the seam.
 //! - [`observe`]: bookkeeping that watches connections ([`counters`],
-//!   [`events`], the per-connection log line); [`logging`]; [`signals`].
+//!   [`events`], the per-connection log line); [`notify`]: the
+//!   administrator's notification command; [`logging`]; [`signals`].
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -38,6 +39,7 @@ pub mod logging;
 pub mod meter;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod observe;
 pub mod options;
 mod parent;
@@ -51,6 +53,7 @@ pub mod settings;
 pub mod signals;
 pub mod state;
 pub mod systemd;
+mod throttle;
 pub mod tls;
 
 pub use counters::Snapshot;

@@ -21,6 +21,7 @@
 //! | `socks4_accept_pauses_total` | counter | |
 //! | `socks4_log_lines_dropped_total` | counter | |
 //! | `socks4_reloads_total` | counter | `result` (`ok`, `failed`) |
+//! | `socks4_notifications_total` | counter | `result` ([`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS)) |
 //! | `socks4_tls_failures_total` | counter | `side` (`client`, `destination`, `parent`), `kind` ([`TlsFailure::label`](socks4_proto::server::TlsFailure::label)) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
@@ -225,6 +226,13 @@ impl Collector for BooksCollector {
                 (one("result", "ok"), s.reloads_ok),
                 (one("result", "failed"), s.reloads_failed),
             ],
+        )?;
+        family(
+            &mut e,
+            "socks4_notifications",
+            "Notifications of rules with notify, by result.",
+            true,
+            s.notifications.iter().map(|(l, n)| (one("result", l), *n)),
         )?;
         family(
             &mut e,

@@ -7,16 +7,17 @@
 use crate::clients::{ClientKey, Clients};
 use crate::counters::Counters;
 use crate::events::{DaemonEvent, EventBus};
+use crate::throttle::Throttle;
 use socks4_acl::Source;
 use socks4_proto::server::{CloseReason, Event, RelayStats, Timer};
 use socks4_proto::ReplyCode;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 /// What every connection reports to: counters, event subscribers, the
-/// handshake time histogram, and the budget of log lines for refusals.
+/// handshake time histogram, the budget of log lines for refusals, and the
+/// notifier.
 #[derive(Debug)]
 pub struct Books {
     /// The counters.
@@ -25,6 +26,8 @@ pub struct Books {
     pub bus: EventBus,
     /// Time from accept to the first reply, in seconds.
     pub handshake: prometheus_client::metrics::histogram::Histogram,
+    /// Notifications to the administrator (rules with `notify`).
+    pub notifier: crate::notify::Notifier,
     refusals: Throttle,
 }
 
@@ -37,24 +40,30 @@ impl Default for Books {
             handshake: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19),
             ),
-            refusals: Throttle::default(),
+            notifier: crate::notify::Notifier::new(None),
+            refusals: Throttle::new(
+                0,
+                "refused connections not logged one by one (over the refusal log budget)",
+            ),
         }
     }
 }
 
 impl Books {
-    /// Books that log at most `refusal_lines` refused connections per second.
-    pub fn new(refusal_lines: u32) -> Books {
-        let books = Books::default();
+    /// Books that log at most `refusal_lines` refused connections per second
+    /// and notify with `notify` (`None`: events and log lines only).
+    pub fn new(refusal_lines: u32, notify: Option<crate::notify::NotifySettings>) -> Books {
+        let books = Books {
+            notifier: crate::notify::Notifier::new(notify),
+            ..Books::default()
+        };
         books.set_refusal_log_lines(refusal_lines);
         books
     }
 
     /// Changes the budget of refusal lines per second.
     pub fn set_refusal_log_lines(&self, per_second: u32) {
-        self.refusals
-            .per_second
-            .store(per_second, Ordering::Relaxed);
+        self.refusals.set_per_second(per_second);
     }
 
     /// Whether a refusal may be logged now; sums up the suppressed ones of a
@@ -67,57 +76,7 @@ impl Books {
     /// periodically, so that a flood that stops is still reported).
     pub fn tick(&self, now: Instant) {
         self.refusals.flush(now);
-    }
-}
-
-/// A per-second budget of log lines; what is over the budget is counted and
-/// reported in one line when the second is over.
-#[derive(Debug, Default)]
-struct Throttle {
-    per_second: AtomicU32,
-    window: Mutex<Window>,
-}
-
-#[derive(Debug, Default)]
-struct Window {
-    start: Option<Instant>,
-    logged: u32,
-    suppressed: u64,
-}
-
-impl Throttle {
-    fn allow(&self, now: Instant) -> bool {
-        let budget = self.per_second.load(Ordering::Relaxed);
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        Self::roll(&mut w, now);
-        if w.logged < budget {
-            w.logged += 1;
-            true
-        } else {
-            w.suppressed += 1;
-            false
-        }
-    }
-
-    fn flush(&self, now: Instant) {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        Self::roll(&mut w, now);
-    }
-
-    fn roll(w: &mut Window, now: Instant) {
-        let over = w
-            .start
-            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1));
-        if over {
-            if w.suppressed > 0 {
-                tracing::warn!(target: "socks4d", suppressed = w.suppressed, "refused connections not logged one by one (over the refusal log budget)");
-            }
-            *w = Window {
-                start: Some(now),
-                logged: 0,
-                suppressed: 0,
-            };
-        }
+        self.notifier.tick(now, &self.counters);
     }
 }
 
@@ -241,6 +200,41 @@ impl Observer {
                 }
             }
             Event::Denied { source, .. } => self.source = Some(*source),
+            Event::Notify {
+                peer,
+                reply,
+                source,
+                rule,
+                command,
+                dest,
+                user_id,
+            } => {
+                let event = if reply.is_some() { "denied" } else { "granted" };
+                let rule = format!("{source}: {rule}");
+                let user = String::from_utf8_lossy(user_id);
+                let command = match command {
+                    socks4_proto::Command::Connect => "connect",
+                    socks4_proto::Command::Bind => "bind",
+                };
+                let reply = reply.map(|c| c.as_u8());
+                // Its own target, at warn: kept by -q, and filterable apart.
+                tracing::warn!(
+                    target: "socks4d::notify",
+                    conn, event, client = %peer, listener = %self.listener, user = %user,
+                    dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
+                    "notification"
+                );
+                let notice = crate::notify::Notice {
+                    client: *peer,
+                    listener: self.listener,
+                    reply,
+                    user_id,
+                    dest,
+                    command,
+                    rule,
+                };
+                books.notifier.raise(&notice, now, counters);
+            }
             Event::SockUp { dest, source } => {
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);

@@ -339,6 +339,46 @@ pub struct Options {
     #[command(flatten)]
     #[serde(default, skip_serializing_if = "TlsOptions::is_empty")]
     pub tls: TlsOptions,
+
+    /// The command rules with `notify` run (config file only).
+    #[command(flatten)]
+    #[serde(default, skip_serializing_if = "NotifyOptions::is_empty")]
+    pub notify: NotifyOptions,
+}
+
+/// `[notify]`: the command that tells the administrator about requests that
+/// rules with `notify` decide (config file only; no notifications unless
+/// `command` is set).
+#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyOptions {
+    /// The argv to run, directly (never through a shell); the request's
+    /// details come as SOCKS4_* environment variables and JSON on stdin
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+
+    /// Commands running at once; past it, notifications wait in the queue
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<usize>,
+
+    /// Notifications per client address in any window (N/DURATION); past
+    /// it, suppressed and summed up
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Text<socks4_acl::limit::ConnectionRate>>,
+
+    /// A command running longer is killed
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Seconds>,
+
+    /// Notifications waiting for a free slot; past it, dropped (restart to
+    /// change)
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<usize>,
 }
 
 /// `[tls]`: PEM files, read at start-up and on every reload.
@@ -589,6 +629,12 @@ impl TlsOptions {
     }
 }
 
+impl NotifyOptions {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Keys whose lists add up across layers rather than the upper layer replacing
 /// the lower one's.
 const ADDING_KEYS: [&str; 4] = [
@@ -653,6 +699,13 @@ impl Options {
             },
             access: AccessOptions::default(),
             tls: TlsOptions::default(),
+            notify: NotifyOptions {
+                command: None,
+                max_running: Some(4),
+                rate: Some(Text("10/1m".parse().expect("a valid rate"))),
+                timeout: Some(Seconds(Duration::from_secs(10))),
+                queue: Some(256),
+            },
         }
     }
 

@@ -44,7 +44,7 @@ pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), S
 
 /// The user's uid and the group's gid (the user's primary group by default),
 /// from the system's user databases (getpwnam, getgrnam).
-fn ids(user: &str, group: Option<&str>) -> Result<(u32, u32), String> {
+pub(crate) fn ids(user: &str, group: Option<&str>) -> Result<(u32, u32), String> {
     use nix::unistd::{Group, User};
     let u = User::from_name(user)
         .map_err(|e| format!("looking up user {user}: {e}"))?

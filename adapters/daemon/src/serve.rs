@@ -200,6 +200,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         ));
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
+    rt.spawn(crate::notify::run(rt.clone(), daemon.clone()));
     crate::systemd::ready();
     daemon.shutdown_requested().await;
     crate::systemd::stopping();
@@ -220,6 +221,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         daemon.idle().or(rt.sleep_until(moment)).await;
     }
     save_state(&daemon, &mut Vec::new());
+    daemon.books().notifier.kill_running();
     Ok(())
 }
 

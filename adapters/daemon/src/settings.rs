@@ -41,6 +41,8 @@ pub struct Settings {
     pub tls: crate::tls::Tls,
     /// How long a dual listener waits for a client's first byte.
     pub dual_timeout: Duration,
+    /// The notification command, if `[notify] command` is set.
+    pub notify: Option<crate::notify::NotifySettings>,
     /// Concurrent connection cap.
     pub max_connections: usize,
     /// Where Prometheus metrics are served, if anywhere.
@@ -130,15 +132,24 @@ impl Settings {
             .layered(&file)
             .layered(&sources.overrides);
         let config = sources.config.clone();
-        let rules_origin = RulesOrigin {
+        let origin = FileOrigin {
             file: config.as_deref(),
             start: text.as_deref().map_or((1, 1), rules_start),
+            notify_command: text
+                .as_deref()
+                .and_then(|t| crate::notify::key_position(t, "command")),
         };
+        if file.notify != crate::options::NotifyOptions::default() && all.notify.command.is_none() {
+            return Err(err(format!(
+                "{}: [notify]: `command` is required (the argv of the program to run)",
+                config.as_deref().unwrap_or(Path::new("config")).display()
+            )));
+        }
         // The default SOCKS listener is for a server configured with no
         // listener at all: one that names only TLS, dual, forward or
         // interception listeners gets just those.
         let listen_set = file.listen.is_some() || sources.overrides.listen.is_some();
-        let settings = Settings::resolve(all, listen_set, rules_origin, sources)?;
+        let settings = Settings::resolve(all, listen_set, origin, sources)?;
         settings.check_secure()?;
         Ok(settings)
     }
@@ -151,13 +162,14 @@ impl Settings {
     fn resolve(
         all: Options,
         listen_set: bool,
-        origin: RulesOrigin<'_>,
+        origin: FileOrigin<'_>,
         sources: Sources,
     ) -> Result<Settings, ConfigError> {
         // Every option has a default, so the merged layers set every field the
         // defaults set.
         const HAS_DEFAULT: &str = "Options::defaults sets every option with a default";
-        let policy = build_policy(&all, &origin)?;
+        let notify = notify_settings(&all, &origin)?;
+        let policy = build_policy(&all, &origin, notify.is_some())?;
         let mut listen = all.listen.clone().expect(HAS_DEFAULT);
         let others = all.listen_tls.iter().flatten().count()
             + all.dual.iter().flatten().count()
@@ -274,6 +286,7 @@ impl Settings {
             tls_files,
             tls,
             dual_timeout,
+            notify,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             metrics_listen: all.metrics_listen,
             metrics_allow: all.metrics_allow.iter().flatten().map(|n| n.0).collect(),
@@ -345,12 +358,15 @@ impl Settings {
     }
 }
 
-/// Where the `[access] rules` text sits in the config file, so that errors in it
-/// name the file's line.
-struct RulesOrigin<'a> {
+/// Where parts of the config file are (the `[access] rules` text, the
+/// `[notify] command` key), so that errors name the file's line and column.
+struct FileOrigin<'a> {
     file: Option<&'a Path>,
-    /// The file's line and column (from 1) of the string's first character.
+    /// The file's line and column (from 1) of the `[access] rules` string's
+    /// first character.
     start: (usize, usize),
+    /// The file's line and column of `[notify] command`.
+    notify_command: Option<(usize, usize)>,
 }
 
 /// The file's line and column where the `[access] rules` string's text starts.
@@ -389,22 +405,81 @@ fn rules_start(text: &str) -> (usize, usize) {
     (line, text[line_start..start].chars().count() + quote + 1)
 }
 
+/// The line and column (in `body`) of the first rule's `notify` clause.
+fn first_notify(part: &Policy, body: &str) -> Option<(usize, usize)> {
+    let rules = part.rules.rules();
+    let i = rules.iter().position(|r| r.notify)?;
+    let line = part.rules.line(i)?;
+    let text = body.lines().nth(line - 1)?;
+    let text = text.split('#').next().unwrap_or(text);
+    let at = text.match_indices("notify").map(|(at, _)| at).find(|&at| {
+        let before = text[..at].chars().last();
+        let after = text[at + "notify".len()..].chars().next();
+        before.is_none_or(char::is_whitespace) && after.is_none_or(char::is_whitespace)
+    })?;
+    Some((line, text[..at].chars().count() + 1))
+}
+
+/// The notification command, found and checked for the user the server runs
+/// as after a privilege drop; `None` without `[notify] command`.
+fn notify_settings(
+    all: &Options,
+    origin: &FileOrigin<'_>,
+) -> Result<Option<crate::notify::NotifySettings>, ConfigError> {
+    let n = &all.notify;
+    let Some(argv) = &n.command else {
+        return Ok(None);
+    };
+    let place = match (origin.file, origin.notify_command) {
+        (Some(f), Some((l, c))) => format!("{}: line {l}, column {c}: ", f.display()),
+        (Some(f), None) => format!("{}: ", f.display()),
+        _ => String::new(),
+    };
+    let (uid, gid) = match &all.user {
+        Some(user) => crate::privileges::ids(user, all.group.as_deref())
+            .map_err(|e| err(format!("{place}[notify] command: {e}")))?,
+        None => (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        ),
+    };
+    let program = crate::notify::resolve_program(argv, uid, gid)
+        .map_err(|e| err(format!("{place}[notify] command {e}")))?;
+    const HAS_DEFAULT: &str = "Options::defaults sets every [notify] key but command";
+    Ok(Some(crate::notify::NotifySettings {
+        program,
+        args: argv[1..].to_vec(),
+        max_running: n.max_running.expect(HAS_DEFAULT).max(1),
+        rate: n.rate.as_ref().expect(HAS_DEFAULT).0,
+        timeout: n.timeout.expect(HAS_DEFAULT).0,
+        queue: n.queue.expect(HAS_DEFAULT).max(1),
+    }))
+}
+
 fn netmasks(list: &Option<Vec<crate::options::Net>>) -> impl Iterator<Item = Netmask> + '_ {
     list.iter().flatten().map(|n| n.0)
 }
 
 /// The policy: the file's rules text, rules files, `--allow` rules, then the
 /// lists. No rule at all means the secure default, [`Policy::loopback_only`].
-fn build_policy(all: &Options, origin: &RulesOrigin<'_>) -> Result<Policy, ConfigError> {
+///
+/// In the daemon's configuration (a config file or rules files, not rules an
+/// embedder set in code), a rule with `notify` needs a notification command.
+fn build_policy(
+    all: &Options,
+    origin: &FileOrigin<'_>,
+    notify_configured: bool,
+) -> Result<Policy, ConfigError> {
     let access = &all.access;
-    // (name, text, where its first character is in its file)
-    let mut sources: Vec<(String, String, (usize, usize))> = Vec::new();
+    // (name, text, where its first character is in its file, whether it is
+    // the daemon's configuration)
+    let mut sources: Vec<(String, String, (usize, usize), bool)> = Vec::new();
     if let Some(rules) = &access.rules {
         let name = match origin.file {
             Some(f) => format!("{}: [access] rules", f.display()),
             None => "[access] rules".to_owned(),
         };
-        sources.push((name, rules.clone(), origin.start));
+        sources.push((name, rules.clone(), origin.start, origin.file.is_some()));
     }
     for f in access.rules_file.iter().flatten() {
         // Relative to the config file's folder.
@@ -414,11 +489,11 @@ fn build_policy(all: &Options, origin: &RulesOrigin<'_>) -> Result<Policy, Confi
         };
         let body =
             std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        sources.push((path.display().to_string(), body, (1, 1)));
+        sources.push((path.display().to_string(), body, (1, 1), true));
     }
     let mut policy = Policy::empty();
     let mut any_rule = false;
-    for (name, body, (line, column)) in sources {
+    for (name, body, (line, column), daemon) in sources {
         let part: Policy = body.parse().map_err(|e: socks4_acl::ParseError| {
             let mut e = e;
             if e.line == 1 {
@@ -427,6 +502,16 @@ fn build_policy(all: &Options, origin: &RulesOrigin<'_>) -> Result<Policy, Confi
             e.line += line - 1;
             err(format!("{name}: {e}"))
         })?;
+        if daemon && !notify_configured {
+            if let Some((l, c)) = first_notify(&part, &body) {
+                let c = if l == 1 { c + column - 1 } else { c };
+                return Err(err(format!(
+                    "{name}: line {}, column {c}: `notify` needs a notification command: \
+                     add a [notify] section with `command` to the config file",
+                    l + line - 1
+                )));
+            }
+        }
         any_rule |= !part.rules.rules().is_empty() || part.rules.default_action().is_pass();
         policy.append(part);
     }

@@ -42,6 +42,26 @@ pub enum Event {
         /// The decision.
         verdict: Verdict,
     },
+    /// A rule with `notify` decided the request: the administrator is to be
+    /// told (raised with [`Event::Decided`], before the reply or the
+    /// connect).
+    Notify {
+        /// The client's address.
+        peer: SocketAddr,
+        /// The code a denied request gets (91–93); `None` when the rule
+        /// passed the request.
+        reply: Option<ReplyCode>,
+        /// The deciding rule's number and line.
+        source: Source,
+        /// The deciding rule, as text.
+        rule: String,
+        /// CONNECT or BIND.
+        command: Command,
+        /// The destination as the client gave it (`host:port` for SOCKS4a).
+        dest: String,
+        /// The request's USERID, as sent.
+        user_id: Vec<u8>,
+    },
     /// The access policy refused the client (`denied`).
     Denied {
         /// The client's address.

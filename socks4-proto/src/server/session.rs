@@ -52,6 +52,8 @@ struct Req {
     host: Option<String>,
     port: u16,
     user_id: Vec<u8>,
+    /// The destination as the client gave it, for events.
+    shown: String,
 }
 
 /// One client connection, from accept to relay: see the [module docs](super).
@@ -154,8 +156,9 @@ impl ServerSession {
             host,
             port,
             user_id: Vec::new(),
+            shown: dest.to_string(),
         };
-        s.on_request(now, req, ip, dest.to_string());
+        s.on_request(now, req, ip);
         s
     }
 
@@ -383,7 +386,7 @@ impl ServerSession {
     // ---- the phases ----
 
     fn try_request(&mut self, now: Instant) {
-        let (req, used, ip, shown) = match Request::decode(&self.buf, &self.cfg.limits) {
+        let (req, used, ip) = match Request::decode(&self.buf, &self.cfg.limits) {
             Ok(Status::Incomplete) => return,
             Err(e) => return self.reject(e.reply_code(), CloseReason::Protocol(e)),
             Ok(Status::Complete(r, used)) => {
@@ -396,21 +399,22 @@ impl ServerSession {
                     host,
                     port: r.dest.port(),
                     user_id: r.user_id.to_vec(),
+                    shown: r.dest.to_string(),
                 };
-                (req, used, ip, r.dest.to_string())
+                (req, used, ip)
             }
         };
         self.timers.stop(Timer::Handshake);
         self.buf.drain(..used);
-        self.on_request(now, req, ip.map(IpAddr::V4), shown);
+        self.on_request(now, req, ip.map(IpAddr::V4));
     }
 
     /// A request is known (read from the client, or made up for a connection
     /// whose destination is known): decide it.
-    fn on_request(&mut self, now: Instant, req: Req, ip: Option<IpAddr>, shown: String) {
+    fn on_request(&mut self, now: Instant, req: Req, ip: Option<IpAddr>) {
         self.events.push_back(Event::Request {
             command: req.command,
-            dest: shown,
+            dest: req.shown.clone(),
             user_id: req.user_id.clone(),
         });
         self.req = Some(req);
@@ -477,6 +481,7 @@ impl ServerSession {
     /// to admit it when configured to (per-client limits), then go on.
     fn admit(&mut self, now: Instant, verdict: Verdict, next: Next) {
         self.events.push_back(Event::Decided { verdict });
+        self.notify(&verdict, None);
         self.source = verdict.source;
         self.ident_required |= verdict.require_ident;
         if self.cfg.admission {
@@ -809,12 +814,43 @@ impl ServerSession {
             socks4_acl::Action::Pass => ReplyCode::Rejected,
         };
         self.events.push_back(Event::Decided { verdict });
+        self.notify(&verdict, Some(code));
         self.events.push_back(Event::Denied {
             peer: self.peer,
             source: verdict.source,
             log: verdict.log,
         });
         self.reject(code, CloseReason::Denied(verdict.source));
+    }
+
+    /// A notification, when the deciding rule asks for one: `reply` is the
+    /// code a denied request gets, `None` for a passed one.
+    fn notify(&mut self, verdict: &Verdict, reply: Option<ReplyCode>) {
+        if !verdict.notify {
+            return;
+        }
+        let rule = match verdict.source {
+            Source::Rule { number, .. } => self
+                .cfg
+                .policy
+                .rules
+                .rules()
+                .get(number - 1)
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let req = self.req();
+        let event = Event::Notify {
+            peer: self.peer,
+            reply,
+            source: verdict.source,
+            rule,
+            command: req.command,
+            dest: req.shown.clone(),
+            user_id: req.user_id.clone(),
+        };
+        self.events.push_back(event);
     }
 
     /// Sends a reply, unless the connection has no SOCKS client (transparent,
