@@ -22,11 +22,14 @@
 //!   usable with any IO (its docs show it over `std::net::TcpStream`).
 //! - `upstream` (default feature `upstream`): the client side of an HTTP
 //!   CONNECT parent proxy, for servers that chain to one.
+//! - `proxy` (default feature `proxy-protocol`): the PROXY protocol header
+//!   (v1 and v2) a load balancer sends before a client's bytes, read
+//!   incrementally and bounded (the `ppp` crate parses it).
 //! - `server` (default feature `server`): `server::ServerSession`, one client
 //!   connection's whole life (request, access policy, IDENT, resolve, connect or
 //!   BIND, replies, hand-off to relay) as inputs and actions, with time passed in.
-//!   It composes `socks4-acl` and `socks4-ident`; without the feature the crate
-//!   depends on `bytes` only.
+//!   It composes `socks4-acl` and `socks4-ident`; without the default
+//!   features the crate depends on `bytes` only.
 //!
 //! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy
 //! across firewalls") and its SOCKS4a extension (host names resolved by the server,
@@ -43,6 +46,8 @@
 
 pub mod client;
 pub mod codec;
+#[cfg(feature = "proxy-protocol")]
+pub mod proxy;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "upstream")]
