@@ -24,11 +24,20 @@ pub fn report(settings: &Settings) -> Report {
     let listeners: Vec<String> = s
         .listeners
         .iter()
-        .map(|(kind, addr)| match kind {
-            ListenerKind::Dual(to) | ListenerKind::Forward(to) | ListenerKind::ForwardTls(to) => {
-                format!("{} {addr} -> {to}", kind.name())
+        .map(|l| {
+            let proxy = l
+                .proxy_protocol
+                .map(|p| format!(" (PROXY protocol {p})"))
+                .unwrap_or_default();
+            let (kind, addr) = (&l.kind, l.addr);
+            match kind {
+                ListenerKind::Dual(to)
+                | ListenerKind::Forward(to)
+                | ListenerKind::ForwardTls(to) => {
+                    format!("{} {addr} -> {to}{proxy}", kind.name())
+                }
+                _ => format!("{} {addr}{proxy}", kind.name()),
             }
-            _ => format!("{} {addr}", kind.name()),
         })
         .collect();
     let _ = writeln!(out, "listeners: {}", listeners.join(", "));
@@ -169,7 +178,7 @@ pub fn report(settings: &Settings) -> Report {
     let public: Vec<String> = s
         .listeners
         .iter()
-        .map(|(_, a)| a)
+        .map(|l| l.addr)
         .filter(|a| !a.ip().is_loopback())
         .map(|a| a.to_string())
         .collect();

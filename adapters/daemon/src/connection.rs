@@ -58,6 +58,9 @@ pub(crate) struct Accepted<R: Runtime> {
     /// Its destination, when the listener says it (transparent, redirect,
     /// forward); `None` for a SOCKS client.
     pub(crate) dest: Option<Destination>,
+    /// The PROXY protocol header its listener requires first; `peer` is then
+    /// the load balancer, and `slot` not yet counted for a client.
+    pub(crate) proxy: Option<socks4_proto::proxy::Accept>,
     /// Its place among `max_connections`.
     pub(crate) slot: Slot,
 }
@@ -84,8 +87,50 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         listener,
         kind,
         dest,
-        slot,
+        proxy,
+        mut slot,
     } = accepted;
+    // Behind a load balancer: its header names the client, within the
+    // handshake timeout (which runs from accept); the connection then counts
+    // under that client's cap.
+    let mut peer = peer;
+    let mut reached = None;
+    if let Some(accept) = proxy {
+        let settings = daemon.settings();
+        let deadline = now + daemon.server_config().timeouts.handshake;
+        let counters = &daemon.books().counters;
+        match crate::proxy_header::read(&rt, &client, accept, settings.max_proxy_header, deadline)
+            .await
+        {
+            Ok(header) => {
+                counters.proxy_header(if header.source.is_some() {
+                    "proxied"
+                } else {
+                    "local"
+                });
+                if let Some(source) = header.source {
+                    peer = source;
+                    reached = header.destination;
+                }
+            }
+            Err(failure) => {
+                counters.proxy_header(failure.label());
+                if daemon.books().may_log_refusal(rt.now()) {
+                    tracing::info!(target: "socks4d", balancer = %peer, %listener, reason = %failure, "closed: no valid PROXY header");
+                }
+                return;
+            }
+        }
+        if let Err(limit) = slot.attribute(peer) {
+            if daemon.books().may_log_refusal(rt.now()) {
+                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+            }
+            if kind.replies_in_clear() {
+                refuse(rt, client).await;
+            }
+            return;
+        }
+    }
     let tls = daemon.tls();
     let entry = match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
@@ -133,6 +178,10 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
             tls_host,
         ),
     };
+    let mut session = session;
+    if let Some(reached) = reached {
+        session.set_reached(reached);
+    }
     let observer = Observer::new(
         daemon.books().clone(),
         daemon.clients().clone(),

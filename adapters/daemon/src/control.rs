@@ -259,6 +259,7 @@ fn stats(daemon: &Daemon) -> String {
         "ident_queries": pairs(&s.idents),
         "dns_lookups": pairs(&s.lookups),
         "notifications": pairs(&s.notifications),
+        "proxy_headers": pairs(&s.proxy_headers),
         "tls_failures": s.tls_failures.iter().filter(|(_, _, n)| *n > 0).map(|(side, kind, n)| (format!("{side}_{kind}"), json!(n))).collect::<serde_json::Map<_, _>>(),
         "listeners": s.listeners.iter().map(|(a, o, c)| json!({"listener": a.to_string(), "opened": o, "closed": c})).collect::<Vec<_>>(),
     });

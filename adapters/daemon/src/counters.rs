@@ -44,7 +44,23 @@ pub struct Counters {
     reloads: [AtomicU64; 2],
     tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; TLS_SIDES.len()],
     notifications: [AtomicU64; crate::notify::NOTIFY_RESULTS.len()],
+    proxy_headers: [AtomicU64; PROXY_RESULTS.len()],
 }
+
+/// What became of connections to listeners that require a PROXY protocol
+/// header: `proxied` (a header named the client), `local` (a `LOCAL` or
+/// `UNKNOWN` header: a health check, served as from the balancer), `untrusted`
+/// (from outside `proxy_protocol_from`), `invalid` (not a header, or too long,
+/// or of a version not accepted), `timed_out` (no complete header within the
+/// handshake timeout), `closed` (the connection closed first).
+pub const PROXY_RESULTS: [&str; 6] = [
+    "proxied",
+    "local",
+    "untrusted",
+    "invalid",
+    "timed_out",
+    "closed",
+];
 
 /// The sides a TLS handshake can fail on, as counted: with a `client` (a TLS
 /// listener), a `destination` (`forward_tls`), a `parent` (`socks4+tls://`,
@@ -109,6 +125,8 @@ pub struct Snapshot {
     /// Notifications by result, labelled by
     /// [`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS).
     pub notifications: Vec<(&'static str, u64)>,
+    /// PROXY protocol headers by result, labelled by [`PROXY_RESULTS`].
+    pub proxy_headers: Vec<(&'static str, u64)>,
 }
 
 impl Snapshot {
@@ -228,6 +246,13 @@ impl Counters {
         }
     }
 
+    /// What became of a PROXY protocol connection (one of [`PROXY_RESULTS`]).
+    pub(crate) fn proxy_header(&self, result: &str) {
+        if let Some(i) = PROXY_RESULTS.iter().position(|r| *r == result) {
+            self.proxy_headers[i].fetch_add(1, Relaxed);
+        }
+    }
+
     pub(crate) fn reload(&self, ok: bool) {
         self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);
     }
@@ -298,6 +323,11 @@ impl Counters {
             notifications: crate::notify::NOTIFY_RESULTS
                 .iter()
                 .zip(&self.notifications)
+                .map(|(l, n)| (*l, n.load(Relaxed)))
+                .collect(),
+            proxy_headers: PROXY_RESULTS
+                .iter()
+                .zip(&self.proxy_headers)
                 .map(|(l, n)| (*l, n.load(Relaxed)))
                 .collect(),
         }

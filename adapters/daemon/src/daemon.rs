@@ -64,8 +64,9 @@ impl Drop for Refusing {
 pub(crate) struct Slot {
     inner: Arc<Inner>,
     listener: Arc<ListenerCounts>,
-    /// The connection counted for its client (uncounted when dropped).
-    _client: ClientGuard,
+    /// The connection counted for its client (uncounted when dropped);
+    /// `None` until its client is known (behind a PROXY header).
+    client: Option<ClientGuard>,
     /// The connection's id, unique in this server's life.
     pub(crate) id: u64,
 }
@@ -80,6 +81,22 @@ pub(crate) enum Admission {
     Full,
     /// Its client is at a per-client cap.
     Limited(Limit),
+}
+
+impl Slot {
+    /// Counts the connection for its client at `peer`, under the per-client
+    /// cap.
+    pub(crate) fn attribute(&mut self, peer: SocketAddr) -> Result<(), Limit> {
+        let guard = self
+            .inner
+            .clients
+            .open(ClientKey::of(peer.ip()))
+            .inspect_err(|limit| {
+                self.inner.books.counters.limited(*limit);
+            })?;
+        self.client = Some(guard);
+        Ok(())
+    }
 }
 
 impl Drop for Slot {
@@ -372,7 +389,28 @@ impl Daemon {
         Admission::Slot(Slot {
             inner: inner.clone(),
             listener: listener.clone(),
-            _client: client,
+            client: Some(client),
+            id: inner.next_id.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// Takes a slot under `max_connections` for a connection whose client is
+    /// not known yet (a PROXY header will say): [`Slot::attribute`] counts it
+    /// for its client once known. `None` when full.
+    pub(crate) fn admit_unattributed(&self, listener: &Arc<ListenerCounts>) -> Option<Slot> {
+        let inner = &self.inner;
+        let max = inner.settings.max_connections;
+        inner
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        listener.opened();
+        Some(Slot {
+            inner: inner.clone(),
+            listener: listener.clone(),
+            client: None,
             id: inner.next_id.fetch_add(1, Ordering::Relaxed),
         })
     }

@@ -45,6 +45,7 @@ pub mod options;
 mod parent;
 pub mod pipe;
 pub mod privileges;
+mod proxy_header;
 mod relay;
 mod resolve;
 pub mod runtime;

@@ -32,6 +32,19 @@ use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::str::FromStr;
 
+/// One configured listener: what it serves, where, and whether a PROXY
+/// protocol header comes first on its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// What it serves.
+    pub kind: ListenerKind,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The PROXY protocol versions it requires before a client's bytes
+    /// (behind a load balancer); `None`: no header.
+    pub proxy_protocol: Option<socks4_proto::proxy::Accept>,
+}
+
 /// What a listener serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

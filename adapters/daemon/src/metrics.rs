@@ -21,6 +21,7 @@
 //! | `socks4_accept_pauses_total` | counter | |
 //! | `socks4_log_lines_dropped_total` | counter | |
 //! | `socks4_reloads_total` | counter | `result` (`ok`, `failed`) |
+//! | `socks4_proxy_headers_total` | counter | `result` ([`PROXY_RESULTS`](crate::counters::PROXY_RESULTS)) |
 //! | `socks4_notifications_total` | counter | `result` ([`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS)) |
 //! | `socks4_tls_failures_total` | counter | `side` (`client`, `destination`, `parent`), `kind` ([`TlsFailure::label`](socks4_proto::server::TlsFailure::label)) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
@@ -226,6 +227,13 @@ impl Collector for BooksCollector {
                 (one("result", "ok"), s.reloads_ok),
                 (one("result", "failed"), s.reloads_failed),
             ],
+        )?;
+        family(
+            &mut e,
+            "socks4_proxy_headers",
+            "Connections to PROXY protocol listeners, by what their header did.",
+            true,
+            s.proxy_headers.iter().map(|(l, n)| (one("result", l), *n)),
         )?;
         family(
             &mut e,

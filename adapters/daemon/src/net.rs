@@ -18,15 +18,30 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// does not wait for old connections' TIME_WAIT; `TCP_NODELAY`, which accepted
 /// connections inherit, so that relayed small writes are not held back).
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-    listen_with(addr, false)
+    listen_with(addr, ListenOptions::default())
 }
 
-/// Like [`listen`]; `transparent` sets `IP_TRANSPARENT` (Linux TPROXY: accept
-/// connections meant for other addresses; needs CAP_NET_ADMIN).
-pub fn listen_with(addr: SocketAddr, transparent: bool) -> io::Result<TcpListener> {
+/// How a listening socket is opened beyond the defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListenOptions {
+    /// `IP_TRANSPARENT` (Linux TPROXY: accept connections meant for other
+    /// addresses; needs CAP_NET_ADMIN).
+    pub transparent: bool,
+    /// `SO_REUSEPORT`: other processes (each with it set, as the same user)
+    /// may listen on the same address, and the kernel spreads new connections
+    /// over them.
+    pub reuse_port: bool,
+}
+
+/// Like [`listen`], with `options`.
+pub fn listen_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if options.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_tcp_nodelay(true)?;
+    let transparent = options.transparent;
     if transparent {
         if addr.is_ipv4() {
             socket.set_ip_transparent_v4(true)?;

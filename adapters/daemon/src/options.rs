@@ -245,6 +245,36 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_tls: Option<Vec<Text<crate::listeners::Forward>>>,
 
+    /// PROXY protocol header required before each client's bytes on the --listen addresses (behind a load balancer): v1, v2 or any
+    #[arg(id = "proxy_protocol", long = "proxy-protocol", value_name = "VERSION")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<Text<socks4_proto::proxy::Accept>>,
+
+    /// PROXY protocol per listener, of any kind: a table of "ADDR" = "v1|v2|any" (config file only)
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol_listeners:
+        Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy::Accept>>>,
+
+    /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; repeatable
+    #[arg(
+        id = "proxy_protocol_from",
+        long = "proxy-protocol-from",
+        value_name = "NET"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol_from: Option<Vec<Net>>,
+
+    /// Share the listening ports with other processes (SO_REUSEPORT): run several instances on one port
+    #[arg(id = "reuse_port", long = "reuse-port", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_port: Option<bool>,
+
+    /// The address BIND listens on and names in its replies (default: the address the client reached)
+    #[arg(id = "bind_address", long = "bind-address", value_name = "IP")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_address: Option<std::net::IpAddr>,
+
     /// IDENT (RFC 1413) mode
     #[arg(id = "ident", long, value_enum, value_name = "MODE")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -493,6 +523,15 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Text<socks4_acl::limit::Quota>>,
 
+    /// Longest PROXY protocol v2 header accepted, in bytes (v1 is never longer than 107)
+    #[arg(
+        id = "limits.max_proxy_header",
+        long = "max-proxy-header",
+        value_name = "BYTES"
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_proxy_header: Option<usize>,
+
     /// Pipes for splice(2) that may exist at once, all relays together (taken only while bytes are in flight; 0: never splice, copy through user space)
     #[arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -658,6 +697,14 @@ impl Options {
             redirect: None,
             forward: None,
             forward_tls: None,
+            proxy_protocol: None,
+            proxy_protocol_listeners: None,
+            proxy_protocol_from: Some(vec![
+                "127.0.0.0/8".parse().expect("a net"),
+                "::1".parse().expect("a net"),
+            ]),
+            reuse_port: Some(false),
+            bind_address: None,
             ident: Some(IdentMode::Off),
             ident_port: Some(core.ident_port),
             log_format: Some(LogFormat::Text),
@@ -684,6 +731,7 @@ impl Options {
                 client_bandwidth: None,
                 client_connection_rate: None,
                 quota: None,
+                max_proxy_header: Some(536),
                 relay_pipes: Some(crate::pipe::DEFAULT_MAX_PIPES),
                 relay_pipe_size: Some(crate::pipe::DEFAULT_PIPE_SIZE),
             },

@@ -15,7 +15,7 @@ pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), S
         let public = settings
             .listeners
             .iter()
-            .map(|(_, a)| a)
+            .map(|l| &l.addr)
             .chain(settings.metrics_listen.iter())
             .any(|a| !a.ip().is_loopback());
         if root && public && !settings.allow_root {

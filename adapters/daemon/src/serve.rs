@@ -6,7 +6,7 @@ use crate::cli::{Cli, Subcommand};
 use crate::connection::{self, Accepted};
 use crate::counters::ListenerCounts;
 use crate::daemon::{Admission, Daemon};
-use crate::listeners::ListenerKind;
+use crate::listeners::{Listener, ListenerKind};
 use crate::net;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -97,8 +97,8 @@ pub fn main<R: Runtime>(
 /// privilege drop can follow).
 #[derive(Debug)]
 pub struct Bound {
-    /// The listeners, each with its kind.
-    pub listeners: Vec<(ListenerKind, TcpListener)>,
+    /// The listeners, each with its configuration.
+    pub listeners: Vec<(Listener, TcpListener)>,
     /// The metrics listener, if configured.
     pub metrics: Option<TcpListener>,
     /// The control socket, if configured.
@@ -113,16 +113,26 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
     let inherited = crate::systemd::inherited_listeners()?;
     let socks_inherited = inherited.is_some();
     for l in inherited.into_iter().flatten() {
-        listeners.push((ListenerKind::Socks, l));
+        let config = Listener {
+            kind: ListenerKind::Socks,
+            addr: net::local_addr(&l)?,
+            proxy_protocol: settings.proxy_protocol,
+        };
+        listeners.push((config, l));
     }
-    for (kind, addr) in &settings.listeners {
-        if socks_inherited && *kind == ListenerKind::Socks {
+    for config in &settings.listeners {
+        if socks_inherited && config.kind == ListenerKind::Socks {
             continue; // socket activation replaces `listen`
         }
-        let l = net::listen_with(*addr, *kind == ListenerKind::Transparent).map_err(|e| {
+        let (kind, addr) = (&config.kind, config.addr);
+        let options = net::ListenOptions {
+            transparent: *kind == ListenerKind::Transparent,
+            reuse_port: settings.reuse_port,
+        };
+        let l = net::listen_with(addr, options).map_err(|e| {
             io::Error::new(e.kind(), format!("{} listen on {addr}: {e}", kind.name()))
         })?;
-        listeners.push((kind.clone(), l));
+        listeners.push((config.clone(), l));
     }
     let metrics = settings
         .metrics_listen
@@ -185,17 +195,18 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     if let Some(control) = bound.control {
         crate::control::serve(control, daemon.clone())?;
     }
-    for (kind, listener) in bound.listeners {
+    for (config, listener) in bound.listeners {
         let addr = net::local_addr(&listener)?;
         let counts = daemon.books().counters.add_listener(addr);
         let listener = rt.listener(listener)?;
-        tracing::info!(target: "socks4d", listen = %addr, kind = kind.name(), "listening");
+        let proxy = config.proxy_protocol.map(|p| p.to_string());
+        tracing::info!(target: "socks4d", listen = %addr, kind = config.kind.name(), proxy_protocol = proxy.as_deref().unwrap_or("off"), "listening");
         rt.spawn(accept_loop(
             rt.clone(),
             daemon.clone(),
             listener,
             addr,
-            kind,
+            config,
             counts,
         ));
     }
@@ -275,9 +286,10 @@ async fn accept_loop<R: Runtime>(
     daemon: Daemon,
     listener: R::Listener,
     addr: SocketAddr,
-    kind: ListenerKind,
+    config: Listener,
     counts: Arc<ListenerCounts>,
 ) {
+    let kind = config.kind;
     let mut backoff = Duration::from_millis(5);
     let mut shutdown = pin!(daemon.shutdown_requested());
     loop {
@@ -314,6 +326,46 @@ async fn accept_loop<R: Runtime>(
             Some(Ok(_)) if daemon.is_shutting_down() => return,
             Some(Ok((client, peer))) => {
                 backoff = Duration::from_millis(5);
+                if config.proxy_protocol.is_some() {
+                    // Behind a load balancer: only it may connect, and its
+                    // header says who the client is (and so which client's
+                    // cap the connection counts under).
+                    let settings = daemon.settings();
+                    if !settings
+                        .proxy_protocol_from
+                        .iter()
+                        .any(|n| n.contains(peer.ip()))
+                    {
+                        daemon.books().counters.proxy_header("untrusted");
+                        if daemon.books().may_log_refusal(rt.now()) {
+                            tracing::warn!(target: "socks4d", %peer, listener = %addr, "connection to a PROXY protocol listener from outside proxy_protocol_from: closed");
+                        }
+                        continue;
+                    }
+                    let Some(slot) = daemon.admit_unattributed(&counts) else {
+                        continue;
+                    };
+                    let local = net::local_addr(&client).unwrap_or(addr);
+                    let dest = match kind.destination(&client, local) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                            continue;
+                        }
+                    };
+                    let accepted = Accepted {
+                        client,
+                        peer,
+                        local,
+                        listener: addr,
+                        kind: kind.clone(),
+                        dest,
+                        proxy: config.proxy_protocol,
+                        slot,
+                    };
+                    rt.spawn(connection::serve(rt.clone(), daemon.clone(), accepted));
+                    continue;
+                }
                 let slot = match daemon.admit(&counts, peer) {
                     Admission::Slot(slot) => slot,
                     Admission::Full => continue, // another listener took the last slot
@@ -358,6 +410,7 @@ async fn accept_loop<R: Runtime>(
                     listener: addr,
                     kind: kind.clone(),
                     dest,
+                    proxy: None,
                     slot,
                 };
                 rt.spawn(connection::serve(rt.clone(), daemon.clone(), accepted));

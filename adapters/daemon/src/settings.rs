@@ -31,8 +31,20 @@ pub struct Sources {
 pub struct Settings {
     /// Addresses to listen on for SOCKS clients.
     pub listen: Vec<SocketAddr>,
-    /// Every listener: its kind and address (plain SOCKS ones first).
-    pub listeners: Vec<(crate::listeners::ListenerKind, SocketAddr)>,
+    /// Every listener: its kind, address and PROXY protocol (plain SOCKS ones
+    /// first).
+    pub listeners: Vec<crate::listeners::Listener>,
+    /// The PROXY protocol of the SOCKS listeners (`listen`, and sockets
+    /// inherited by socket activation).
+    pub proxy_protocol: Option<socks4_proto::proxy::Accept>,
+    /// The longest PROXY protocol v2 header accepted.
+    pub max_proxy_header: usize,
+    /// Who may send a PROXY protocol header: connections to a listener that
+    /// requires one from anyone else are closed.
+    pub proxy_protocol_from: Vec<Netmask>,
+    /// Whether listening sockets are shared with other processes
+    /// (`SO_REUSEPORT`).
+    pub reuse_port: bool,
     /// The session configuration (limits, timeouts, IDENT, policy).
     pub server: ServerConfig,
     /// The `[tls]` files.
@@ -180,7 +192,7 @@ impl Settings {
         if !listen_set && others > 0 {
             listen.clear();
         }
-        use crate::listeners::ListenerKind;
+        use crate::listeners::{Listener, ListenerKind};
         let mut listeners: Vec<(ListenerKind, SocketAddr)> =
             listen.iter().map(|a| (ListenerKind::Socks, *a)).collect();
         listeners.extend(
@@ -222,6 +234,34 @@ impl Settings {
         if listeners.is_empty() {
             return Err(err("listen: no listen address"));
         }
+        // PROXY protocol: `proxy_protocol` for the SOCKS listeners, and per
+        // listener of any kind in `proxy_protocol_listeners`.
+        let socks_proxy = all.proxy_protocol.as_ref().map(|t| t.0);
+        let mut per_listener = std::collections::BTreeMap::new();
+        for (addr, accept) in all.proxy_protocol_listeners.iter().flatten() {
+            let at: SocketAddr = addr.parse().map_err(|_| {
+                err(format!(
+                    "proxy_protocol_listeners: '{addr}' is not an address (IP:PORT or [IPv6]:PORT)"
+                ))
+            })?;
+            if !listeners.iter().any(|(_, a)| *a == at) {
+                return Err(err(format!(
+                    "proxy_protocol_listeners: {at} is not one of the listeners"
+                )));
+            }
+            per_listener.insert(at, accept.0);
+        }
+        let listeners: Vec<Listener> = listeners
+            .into_iter()
+            .map(|(kind, addr)| Listener {
+                proxy_protocol: per_listener.get(&addr).copied().or(match kind {
+                    ListenerKind::Socks => socks_proxy,
+                    _ => None,
+                }),
+                kind,
+                addr,
+            })
+            .collect();
         let mut server = ServerConfig::default();
         server.ident = all.ident.expect(HAS_DEFAULT).into();
         server.ident_port = all.ident_port.expect(HAS_DEFAULT);
@@ -250,7 +290,7 @@ impl Settings {
         let dual_timeout = positive("dual", t.dual)?;
         let duals = listeners
             .iter()
-            .any(|(k, _)| matches!(k, ListenerKind::Dual(_)));
+            .any(|l| matches!(l.kind, ListenerKind::Dual(_)));
         if duals && dual_timeout >= timeouts.handshake {
             return Err(err(format!(
                 "[timeouts] dual ({}) must be shorter than [timeouts] handshake ({}): the \
@@ -265,10 +305,10 @@ impl Settings {
             client_ca: all.tls.client_ca.clone(),
             ca: all.tls.ca.clone(),
         };
-        let server_needed = listeners.iter().any(|(k, _)| *k == ListenerKind::Tls);
+        let server_needed = listeners.iter().any(|l| l.kind == ListenerKind::Tls);
         let client_needed = listeners
             .iter()
-            .any(|(k, _)| matches!(k, ListenerKind::ForwardTls(_)))
+            .any(|l| matches!(l.kind, ListenerKind::ForwardTls(_)))
             || policy.routes.routes().any(|r| match &r.target {
                 socks4_acl::Target::Via(parents) => parents.iter().any(|p| p.kind.tls()),
                 _ => false,
@@ -276,12 +316,22 @@ impl Settings {
         let tls = crate::tls::Tls::load(&tls_files, server_needed, client_needed)
             .map_err(|e| err(format!("[tls] {e}")))?;
         server.policy = policy;
+        server.bind_address = all.bind_address;
         // The driver answers admission from the client table (BIND listeners,
         // and the limits that come with it).
         server.admission = true;
         Ok(Settings {
             listen,
             listeners,
+            proxy_protocol_from: all
+                .proxy_protocol_from
+                .iter()
+                .flatten()
+                .map(|n| n.0)
+                .collect(),
+            reuse_port: all.reuse_port.expect(HAS_DEFAULT),
+            proxy_protocol: socks_proxy,
+            max_proxy_header: all.limits.max_proxy_header.expect(HAS_DEFAULT),
             server,
             tls_files,
             tls,
@@ -325,7 +375,7 @@ impl Settings {
         let public: Vec<String> = self
             .listeners
             .iter()
-            .map(|(_, a)| a)
+            .map(|l| l.addr)
             .filter(|a| !a.ip().is_loopback())
             .map(|a| a.to_string())
             .collect();
@@ -671,7 +721,7 @@ mod tests {
             "127.0.0.1:2222=127.0.0.1:22",
         ])
         .unwrap();
-        assert_eq!(s.listeners[0].0, ListenerKind::Socks);
+        assert_eq!(s.listeners[0].kind, ListenerKind::Socks);
         // A TLS listener needs a certificate; files that are not there are
         // named.
         let e = Settings::from_args(["--listen-tls", "127.0.0.1:1443"]).unwrap_err();
@@ -699,7 +749,7 @@ mod tests {
         assert!(e.message.contains("must be shorter"), "{e}");
         let s = Settings::from_args(["--dual", "127.0.0.1:443=127.0.0.1:22"]).unwrap();
         assert_eq!(s.dual_timeout, Duration::from_secs(2));
-        assert!(matches!(s.listeners[0].0, ListenerKind::Dual(_)));
+        assert!(matches!(s.listeners[0].kind, ListenerKind::Dual(_)));
     }
 
     #[test]

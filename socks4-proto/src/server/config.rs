@@ -89,6 +89,10 @@ pub struct ServerConfig {
     /// passed ([`Action::Admit`](super::Action::Admit)), for per-client limits
     /// kept outside the session. Default off: nothing to ask.
     pub admission: bool,
+    /// The address BIND listens on and names in its first reply. Default
+    /// `None`: the address the client reached (the session's local address).
+    /// Behind a load balancer, an address the client can reach.
+    pub bind_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +105,7 @@ impl Default for ServerConfig {
             ident_port: socks4_ident::IDENT_PORT,
             policy: Policy::loopback_only(),
             admission: false,
+            bind_address: None,
         }
     }
 }

@@ -89,6 +89,9 @@ pub struct ServerSession {
     after_admission: Next,
     /// The subject common name of the client's verified TLS certificate.
     cert: Option<String>,
+    /// The address the client reached, when not `local` (behind a load
+    /// balancer: the PROXY header's destination).
+    reached: Option<SocketAddr>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -124,6 +127,7 @@ impl ServerSession {
             replies: true,
             after_admission: Next::Identify,
             cert: None,
+            reached: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -182,6 +186,14 @@ impl ServerSession {
             }
             State::Relaying | State::Closed => {}
         }
+    }
+
+    /// Behind a load balancer that sent a PROXY header: the address the
+    /// client connected to (the balancer's, from the header). The IDENT query
+    /// names its port (identd on the client's host knows the connection by
+    /// it); BIND and everything else still use the local address.
+    pub fn set_reached(&mut self, reached: SocketAddr) {
+        self.reached = Some(reached);
     }
 
     /// The client came over TLS with a verified certificate whose subject
@@ -597,7 +609,8 @@ impl ServerSession {
             self.state = State::Identing;
             self.timers.set(Timer::Ident, now + self.cfg.timeouts.ident);
             let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
-            let query = Query::new(self.peer.port(), self.local.port());
+            let server_port = self.reached.unwrap_or(self.local).port();
+            let query = Query::new(self.peer.port(), server_port);
             self.actions.push_back(Action::IdentQuery { to, query });
         } else {
             self.proceed(now);
@@ -673,8 +686,8 @@ impl ServerSession {
                 self.state = State::Binding;
                 self.timers
                     .set(Timer::Accept, now + self.cfg.timeouts.bind_accept);
-                self.actions
-                    .push_back(Action::Bind(SocketAddr::new(self.local.ip(), 0)));
+                let ip = self.cfg.bind_address.unwrap_or(self.local.ip());
+                self.actions.push_back(Action::Bind(SocketAddr::new(ip, 0)));
             }
         }
     }
