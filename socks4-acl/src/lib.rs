@@ -13,7 +13,8 @@
 //! - [`NetSet`] and [`Netmask`]: sets of client nets in every form a user types
 //!   (`10.0.0.0/8`, `10.0.0.0 255.0.0.0`, `127.0.0.1`, `::1`, `any`), with lookups
 //!   that stay fast with 100,000 entries (binary search, not a scan).
-//! - [`Policy`]: the seed's denial list and exemption list (a client matching a
+//! - [`Policy`]: the denial list and exemption list of the POE SOCKS server
+//!   this crate follows (a client matching a
 //!   denial and no exemption is refused) followed by a [`RuleSet`]: [`Rule`]s on
 //!   source net and port, destination net or host name pattern and port, command
 //!   and user id, first match wins. Each rule passes or blocks (with reply 91, 92 or

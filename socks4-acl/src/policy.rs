@@ -1,4 +1,5 @@
-//! [`Policy`]: the denial and exemption lists of the seed's model together with the
+//! [`Policy`]: the denial and exemption lists of the POE SOCKS server this crate
+//! follows (Perl's `POE::Component::Server::SOCKS`) together with the
 //! ordered rules, and the secure default a server uses when nothing is configured.
 
 use crate::net::{loopback, NetSet, Netmask};
@@ -10,16 +11,17 @@ use std::net::IpAddr;
 /// A server's whole access policy.
 ///
 /// A request is decided in two steps:
-/// 1. **Lists** (the seed's model): a client address that matches a denial and no
+/// 1. **Lists** (as in the POE SOCKS server's API): a client address that matches a denial and no
 ///    exemption is refused with 91 ([`Source::Denied`]).
 /// 2. **Rules**: the first matching rule decides; no match means the rule set's
 ///    default action (block with 91 unless set otherwise).
 ///
-/// Both lists can be changed while a server runs, with the seed's operations:
+/// Both lists can be changed while a server runs, with that server's operations:
 /// [`add_denial`](Self::add_denial), [`del_denial`](Self::del_denial),
 /// [`denied`](Self::denied), and the same three for exemptions.
 ///
-/// The seed's SYNOPSIS (deny `any`, exempt 127.0.0.1 and 192.168.1.0/24):
+/// The POE SOCKS server's synopsis (deny `any`, exempt 127.0.0.1 and
+/// 192.168.1.0/24):
 ///
 /// ```
 /// use socks4_acl::{Netmask, Policy};
@@ -88,6 +90,15 @@ impl Policy {
         self.exemptions.extend(other.exemptions.iter());
     }
 
+    /// Puts another policy's rules and routes before these (so that they
+    /// decide first) and adds its list entries.
+    pub fn prepend(&mut self, other: Policy) {
+        self.rules.prepend(other.rules);
+        self.routes.prepend(other.routes);
+        self.denials.extend(other.denials.iter());
+        self.exemptions.extend(other.exemptions.iter());
+    }
+
     /// Decides a request: the lists first, then the rules.
     pub fn evaluate(&self, s: &Subject<'_>) -> Verdict {
         if self.denied(s.client.ip()) {
@@ -118,9 +129,11 @@ impl Policy {
         }
     }
 
-    /// Whether any rule or list could pass a client from outside loopback: false
-    /// for [`loopback_only`](Self::loopback_only). A server uses it to refuse to
-    /// listen on a public address without a deliberate policy.
+    /// Whether only loopback clients can ever be passed: `true` for
+    /// [`loopback_only`](Self::loopback_only), `false` as soon as some rule (or
+    /// the default action) could pass a client from outside loopback. A server
+    /// uses it to refuse to listen on a public address without a deliberate
+    /// policy.
     pub fn only_loopback_clients(&self) -> bool {
         let loopback = loopback();
         let pass_rules_local = self.rules.rules().iter().all(|r| {

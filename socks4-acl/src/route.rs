@@ -268,6 +268,12 @@ impl RouteSet {
         self.routes.extend(other.routes);
     }
 
+    /// Puts another set's routes before these.
+    pub fn prepend(&mut self, other: RouteSet) {
+        let mine = std::mem::replace(&mut self.routes, other.routes);
+        self.routes.extend(mine);
+    }
+
     /// The first route that matches `s`: its number (from 1), its line, and
     /// the route; `None`: direct.
     pub fn find(&self, s: &Subject<'_>) -> Option<(usize, Option<usize>, &Route)> {

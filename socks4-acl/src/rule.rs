@@ -459,6 +459,23 @@ impl RuleSet {
         }
     }
 
+    /// Puts another set's rules before these (keeping their source lines),
+    /// so that they decide first; its default action replaces this one's
+    /// unless it is the plain block.
+    pub fn prepend(&mut self, other: RuleSet) {
+        let (rules, lines) = (
+            std::mem::take(&mut self.rules),
+            std::mem::take(&mut self.lines),
+        );
+        self.rules = other.rules;
+        self.rules.extend(rules);
+        self.lines = other.lines;
+        self.lines.extend(lines);
+        if other.default != Action::BLOCK {
+            self.default = other.default;
+        }
+    }
+
     /// The rules, in evaluation order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules

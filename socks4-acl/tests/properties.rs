@@ -1,6 +1,7 @@
 //! Property tests: the fast `NetSet` agrees with a naive linear scan through any
 //! sequence of adds and deletes; a policy prints to text that parses back to it;
-//! and the seed's SYNOPSIS decides as the seed says.
+//! and the POE SOCKS server's synopsis decides as that server's documentation
+//! says.
 
 use proptest::prelude::*;
 use socks4_acl::{
@@ -166,7 +167,7 @@ proptest! {
 }
 
 #[test]
-fn the_seed_synopsis() {
+fn the_poe_server_synopsis() {
     // add_denial(any); add_exemption(127.0.0.1); add_exemption(192.168.1.0/24)
     let mut p: Policy = "pass from any to any".parse().unwrap();
     assert!(p.add_denial("any".parse().unwrap()));

@@ -63,7 +63,7 @@ pub fn dante() -> Option<Peer> {
             "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
              clientmethod: none\nsocksmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\n\
              client pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n}}\n\
-             socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect bind\n}}\n"
+             socks pass {{\n  from: 127.0.0.0/8 to: 0.0.0.0/0\n  command: connect bind bindreply\n}}\n"
         ),
     )
     .ok()?;

@@ -460,7 +460,7 @@ fn access_rules_decide_and_name_the_rule() {
         .iter()
         .any(|e| matches!(e, Event::Denied { log: true, .. })));
 
-    // The seed's lists: deny any, exempt loopback.
+    // The POE SOCKS server's lists: deny any, exempt loopback.
     let mut policy: Policy = "pass from any to any".parse().unwrap();
     policy.add_denial("any".parse().unwrap());
     policy.add_exemption("127.0.0.1".parse().unwrap());

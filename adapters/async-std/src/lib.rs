@@ -8,6 +8,8 @@
 //! in the workspace `Cargo.toml` and in the adapter lists of the conformance
 //! suite (`on_every_adapter!` in `tests/src/e2e.rs`) and the load tool (`tests/src/bin/socks4-load.rs`).
 
+pub mod client;
+
 use async_io::Async;
 use socks4_daemon::runtime::{async_io as shared, Runtime};
 use socks4_daemon::Daemon;

@@ -19,6 +19,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+/// Where [`Daemon::add_rules`] puts new rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Before every rule: they decide first.
+    First,
+    /// After every rule: they decide what no other rule matched.
+    Last,
+}
+
 /// A server's shared state; clone it freely.
 #[derive(Debug, Clone)]
 pub struct Daemon {
@@ -194,6 +203,29 @@ impl Daemon {
         let r = change(&mut cfg.policy);
         *guard = Arc::new(cfg);
         r
+    }
+
+    /// Adds rules (and routes, and list entries) written in the policy text
+    /// format ([`socks4_acl::parse`]) to the policy of new connections, before
+    /// the rules there are ([`Position::First`]: they decide first) or after
+    /// them ([`Position::Last`]). Like the run-time list changes, they last
+    /// until a reload.
+    ///
+    /// ```
+    /// # let daemon = socks4_daemon::Daemon::new(socks4_daemon::Settings::from_options(Default::default()).unwrap());
+    /// use socks4_daemon::daemon::Position;
+    /// daemon.add_rules("block from 127.0.0.2 to any port eq 25 log", Position::First)?;
+    /// assert!(daemon.server_config().policy.rules.rules()[0].log);
+    /// # Ok::<(), socks4_daemon::ParseError>(())
+    /// ```
+    pub fn add_rules(&self, text: &str, at: Position) -> Result<(), socks4_acl::ParseError> {
+        let added: Policy = text.parse()?;
+        self.update_policy(|p| match at {
+            Position::First => p.prepend(added),
+            Position::Last => p.append(added),
+        });
+        tracing::info!(target: "socks4d", rules = text, ?at, "rules added at run time");
+        Ok(())
     }
 
     /// Adds a client netmask to the denial list; `false` when already there.

@@ -25,6 +25,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod clients;
 mod connection;
 pub mod control;
@@ -58,8 +59,14 @@ mod throttle;
 pub mod tls;
 
 pub use counters::Snapshot;
-pub use daemon::Daemon;
+pub use daemon::{Daemon, Position};
+// What an embedder needs, so that it depends on this crate alone: netmasks and
+// policies for the run-time lists and rules, the session's events and close
+// reasons, and reply codes.
 pub use events::{DaemonEvent, EventStream};
 pub use options::Options;
 pub use runtime::Runtime;
 pub use settings::{ConfigError, Settings};
+pub use socks4_acl::{Netmask, ParseError, Policy, Rule};
+pub use socks4_proto::server::{CloseReason, Event};
+pub use socks4_proto::ReplyCode;

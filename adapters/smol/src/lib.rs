@@ -2,6 +2,8 @@
 //! reactor and timers, and an executor that [`Smol::block_on`] runs on every
 //! core. Everything else is shared with the other adapters.
 
+pub mod client;
+
 use async_io::Async;
 use socks4_daemon::runtime::{async_io as shared, Runtime};
 use socks4_daemon::Daemon;

@@ -17,6 +17,8 @@ use tokio::io::Interest;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
+pub mod client;
+
 /// A TCP stream registered with tokio's reactor.
 #[derive(Debug)]
 pub struct TokioStream(tokio::net::TcpStream);
