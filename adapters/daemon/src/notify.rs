@@ -11,9 +11,9 @@
 //!   and as one JSON object on its standard input, never in its arguments;
 //! - its output goes nowhere (it cannot write into the server's log).
 //!
-//! Bounded and never in the way: [`Notifier::raise`] runs on the connection's
-//! path and only counts and queues; [`run`] takes queued notifications off the
-//! queue on a task of its own, at most `max_running` commands at once, each
+//! Bounded and never in the way: raising a notification (on the connection's
+//! path) only counts and queues it; a task of its own takes queued
+//! notifications off the queue, at most `max_running` commands at once, each
 //! killed past `timeout` and always reaped before its slot frees. Per client
 //! address (IPv6 by /64) at most `rate` notifications run; the rest are
 //! suppressed and summed up in one `suppressed` notification no later than one

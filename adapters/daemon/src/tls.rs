@@ -1,11 +1,11 @@
 //! TLS configuration: the certificates and keys named under `[tls]`, loaded into
 //! rustls configurations ([`Tls`]), what a verified client certificate is
-//! called ([`common_name`]), and how a failed handshake is counted
-//! ([`failure`]).
+//! called (its subject common name), and how a failed handshake is counted
+//! (by kind).
 //!
 //! rustls with the `ring` provider: no OpenSSL, nothing to link. The daemon
-//! drives rustls itself over the runtime seam's readiness (see
-//! [`crate::endpoint`]), so that one implementation serves tokio, smol and
+//! drives rustls itself over the runtime seam's readiness (the `endpoint`
+//! module), so that one implementation serves tokio, smol and
 //! async-std alike; the runtimes' own TLS glue (`tokio-rustls`,
 //! `futures-rustls`) would have added a second I/O path per runtime beside the
 //! one the relay already uses.

@@ -23,7 +23,7 @@
 //! - BIND with both replies ([`bind`], then [`Bound::accept`]), and the same
 //!   functions on smol and async-std (`socks4_smol::client`,
 //!   `socks4_async_std::client`);
-//! - the protocol is a sans-IO machine ([`socks4_proto::client::Handshake`]),
+//! - the protocol is a sans-IO machine (`socks4_proto::client::Handshake`),
 //!   the same one the server's chaining uses and that is fuzzed;
 //! - exact errors: [`ClientError::Refused`] carries the reply code (91, 92 or
 //!   93) apart from I/O errors, protocol violations and
