@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! Access control for a SOCKS4 server, without IO: netmask denial and exemption
 //! lists, and ordered first-match rules.
 //!

@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! RFC 1413 IDENT without IO: the client exchange a SOCKS server uses to ask a
 //! client host's identd who owns a connection, and the responder's side.
 //!

@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! SOCKS4 and SOCKS4a without IO: a frame codec, a client handshake machine and
 //! the server's per-connection session machine.
 //!
@@ -43,6 +45,7 @@
 //! assert_eq!(Request::decode(&bytes, &Limits::default()), Ok(Status::Complete(req, bytes.len())));
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod codec;

@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The async-std runtime for the shared server ([`socks4_daemon`]): async-std's
 //! tasks and blocking pool, on the async-io reactor and timers it is built on.
 //! Everything else is shared with the other adapters.

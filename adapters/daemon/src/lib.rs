@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The shared server of the `socks4d-*` binaries, written once over a small
 //! runtime seam ([`runtime::Runtime`]): each adapter crate (tokio, smol,
 //! async-std) only registers sockets with its reactor and provides a clock,
@@ -22,6 +24,7 @@
 //!   [`events`], the per-connection log line); [`notify`]: the
 //!   administrator's notification command; [`logging`]; [`signals`].
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod check;
 pub mod cli;

@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The smol runtime for the shared server ([`socks4_daemon`]): async-io's
 //! reactor and timers, and an executor that [`Smol::block_on`] runs on every
 //! core. Everything else is shared with the other adapters.

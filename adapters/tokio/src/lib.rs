@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The tokio runtime for the shared server ([`socks4_daemon`]): tokio's reactor,
 //! clock (so a test may pause it), timers and tasks. Everything else is shared
 //! with the other adapters.

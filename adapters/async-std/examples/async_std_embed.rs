@@ -1,0 +1,27 @@
+//! Embeds the server in an async-std program: serves loopback clients on
+//! 127.0.0.1:1080 (or the address given), refuses 127.0.0.2 at run time, and
+//! prints every connection's events.
+//!
+//! ```sh
+//! cargo run -p socks4-async-std --example async_std_embed -- 127.0.0.1:1080
+//! ```
+
+use socks4_daemon::{Daemon, Settings};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:1080".into());
+    let daemon = Daemon::new(Settings::from_args(["--listen", listen.as_str()])?);
+    daemon.add_denial("127.0.0.2".parse()?);
+    let events = daemon.subscribe();
+    async_std::task::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            println!("connection {}: {:?}", e.conn, e.event);
+        }
+    });
+    async_std::task::block_on(socks4_async_std::run(daemon, |addrs| {
+        println!("serving on {addrs:?}")
+    }))?;
+    Ok(())
+}
