@@ -43,7 +43,6 @@ pub struct Counters {
     lookups: [AtomicU64; LOOKUP_RESULTS.len()],
     reloads: [AtomicU64; 2],
     tls_failures: [[AtomicU64; TlsFailure::ALL.len()]; TLS_SIDES.len()],
-    notifications: [AtomicU64; crate::notify::NOTIFY_RESULTS.len()],
     proxy_headers: [AtomicU64; PROXY_RESULTS.len()],
 }
 
@@ -235,17 +234,6 @@ impl Counters {
         }
     }
 
-    /// A notification's result (one of
-    /// [`NOTIFY_RESULTS`](crate::notify::NOTIFY_RESULTS)).
-    pub(crate) fn notification(&self, result: &str) {
-        if let Some(i) = crate::notify::NOTIFY_RESULTS
-            .iter()
-            .position(|r| *r == result)
-        {
-            self.notifications[i].fetch_add(1, Relaxed);
-        }
-    }
-
     /// What became of a PROXY protocol connection (one of [`PROXY_RESULTS`]).
     pub(crate) fn proxy_header(&self, result: &str) {
         if let Some(i) = PROXY_RESULTS.iter().position(|r| *r == result) {
@@ -320,11 +308,9 @@ impl Counters {
                         .map(move |(k, n)| (*side, k.label(), n.load(Relaxed)))
                 })
                 .collect(),
-            notifications: crate::notify::NOTIFY_RESULTS
-                .iter()
-                .zip(&self.notifications)
-                .map(|(l, n)| (*l, n.load(Relaxed)))
-                .collect(),
+            // Kept by the notifier; [`Daemon::counters`](crate::Daemon::counters)
+            // fills them in.
+            notifications: Vec::new(),
             proxy_headers: PROXY_RESULTS
                 .iter()
                 .zip(&self.proxy_headers)

@@ -294,7 +294,9 @@ impl Daemon {
 
     /// The counters now.
     pub fn counters(&self) -> Snapshot {
-        self.inner.books.counters.snapshot()
+        let mut s = self.inner.books.counters.snapshot();
+        s.notifications = self.inner.books.notifier.counts();
+        s
     }
 
     /// A new subscription to every connection's events.

@@ -60,6 +60,7 @@ pub mod state;
 pub mod systemd;
 mod throttle;
 pub mod tls;
+mod users;
 
 pub use counters::Snapshot;
 pub use daemon::{Daemon, Position};

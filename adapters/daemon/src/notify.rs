@@ -20,8 +20,6 @@
 //! rate window after the last of them. A full queue drops (counted).
 
 use crate::clients::ClientKey;
-use crate::counters::Counters;
-use crate::daemon::Daemon;
 use crate::runtime::Runtime;
 use crate::throttle::Throttle;
 use socks4_acl::limit::{ConnectionRate, RateWindow};
@@ -206,6 +204,7 @@ pub struct Notifier {
     complaints: Throttle,
     running: Mutex<Vec<u32>>,
     slot_freed: event_listener::Event,
+    counts: [std::sync::atomic::AtomicU64; NOTIFY_RESULTS.len()],
 }
 
 /// Most client addresses whose notification rate is remembered; beyond it,
@@ -228,6 +227,7 @@ impl Notifier {
             ),
             running: Mutex::default(),
             slot_freed: event_listener::Event::new(),
+            counts: Default::default(),
         }
     }
 
@@ -235,6 +235,21 @@ impl Notifier {
     pub fn configure(&self, settings: Option<NotifySettings>) {
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings.map(Arc::new);
         self.slot_freed.notify(usize::MAX);
+    }
+
+    fn count(&self, result: &str) {
+        if let Some(i) = NOTIFY_RESULTS.iter().position(|r| *r == result) {
+            self.counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Notifications so far, by result ([`NOTIFY_RESULTS`]).
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        NOTIFY_RESULTS
+            .iter()
+            .zip(&self.counts)
+            .map(|(l, n)| (*l, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 
     fn settings(&self) -> Option<Arc<NotifySettings>> {
@@ -246,7 +261,7 @@ impl Notifier {
 
     /// Queues the command for `notice`, within its client's rate; counts what
     /// happens. Never waits.
-    pub(crate) fn raise(&self, notice: &Notice<'_>, now: Instant, counters: &Counters) {
+    pub(crate) fn raise(&self, notice: &Notice<'_>, now: Instant) {
         let Some(settings) = self.settings() else {
             return; // events and the log line only
         };
@@ -266,16 +281,16 @@ impl Notifier {
                 entry.suppressed += 1;
                 entry.last_suppressed = Some(now);
                 entry.last_client = notice.client;
-                counters.notification("suppressed");
+                self.count("suppressed");
                 return;
             }
         }
-        self.queue(notice.job(), now, counters);
+        self.queue(notice.job(), now);
     }
 
-    fn queue(&self, job: Job, now: Instant, counters: &Counters) {
+    fn queue(&self, job: Job, now: Instant) {
         if self.tx.try_send(job).is_err() {
-            counters.notification("dropped");
+            self.count("dropped");
             if self.complaints.allow(now) {
                 tracing::warn!(target: "socks4d::notify", "notification dropped: the queue is full");
             }
@@ -284,7 +299,7 @@ impl Notifier {
 
     /// Sums up suppressed notifications whose client has been quiet for a
     /// rate window (called every second), and forgets idle clients.
-    pub(crate) fn tick(&self, now: Instant, counters: &Counters) {
+    pub(crate) fn tick(&self, now: Instant) {
         self.complaints.flush(now);
         let Some(settings) = self.settings() else {
             return;
@@ -325,7 +340,7 @@ impl Notifier {
                 json: json.to_string(),
                 event: "suppressed",
             };
-            self.queue(job, now, counters);
+            self.queue(job, now);
         }
     }
 
@@ -347,15 +362,17 @@ impl Notifier {
 /// Runs queued notifications until the server shuts down: each command a
 /// direct child, at most `max_running` at once, killed past `timeout`,
 /// reaped before its slot frees.
-pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
-    let books = daemon.books().clone();
-    let notifier = &books.notifier;
+pub(crate) async fn run<R: Runtime>(
+    rt: R,
+    notifier: Arc<Notifier>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
     loop {
         let job = {
             let recv = notifier.rx.recv();
-            let stop = daemon.shutdown_requested();
             match futures_lite::future::or(async { recv.await.ok() }, async {
-                stop.await;
+                stop.as_mut().await;
                 None
             })
             .await
@@ -399,7 +416,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
-                books.counters.notification("failed");
+                notifier.count("failed");
                 if notifier.complaints.allow(rt.now()) {
                     tracing::warn!(target: "socks4d::notify", program = %settings.program.display(), error = %e, "notification command did not start");
                 }
@@ -417,7 +434,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(job.json.as_bytes());
         }
-        let (rt2, books2) = (rt.clone(), books.clone());
+        let (rt2, notifier2) = (rt.clone(), notifier.clone());
         let event = job.event;
         rt.spawn(async move {
             let deadline = rt2.now() + settings.timeout;
@@ -434,7 +451,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
                 }
                 rt2.sleep_until(rt2.now() + POLL).await;
             };
-            let notifier = &books2.notifier;
+            let notifier = &notifier2;
             notifier
                 .running
                 .lock()
@@ -446,7 +463,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
                 Some(s) if s.success() => "sent",
                 _ => "failed",
             };
-            books2.counters.notification(result);
+            notifier.count(result);
             if result != "sent" && notifier.complaints.allow(rt2.now()) {
                 let status = status.map_or("unknown".to_owned(), |s| s.to_string());
                 tracing::warn!(target: "socks4d::notify", event, result, %status, timeout = ?settings.timeout, "notification command did not succeed");

@@ -27,7 +27,7 @@ pub struct Books {
     /// Time from accept to the first reply, in seconds.
     pub handshake: prometheus_client::metrics::histogram::Histogram,
     /// Notifications to the administrator (rules with `notify`).
-    pub notifier: crate::notify::Notifier,
+    pub notifier: Arc<crate::notify::Notifier>,
     refusals: Throttle,
 }
 
@@ -40,7 +40,7 @@ impl Default for Books {
             handshake: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19),
             ),
-            notifier: crate::notify::Notifier::new(None),
+            notifier: Arc::new(crate::notify::Notifier::new(None)),
             refusals: Throttle::new(
                 0,
                 "refused connections not logged one by one (over the refusal log budget)",
@@ -54,7 +54,7 @@ impl Books {
     /// and notify with `notify` (`None`: events and log lines only).
     pub fn new(refusal_lines: u32, notify: Option<crate::notify::NotifySettings>) -> Books {
         let books = Books {
-            notifier: crate::notify::Notifier::new(notify),
+            notifier: Arc::new(crate::notify::Notifier::new(notify)),
             ..Books::default()
         };
         books.set_refusal_log_lines(refusal_lines);
@@ -76,7 +76,7 @@ impl Books {
     /// periodically, so that a flood that stops is still reported).
     pub fn tick(&self, now: Instant) {
         self.refusals.flush(now);
-        self.notifier.tick(now, &self.counters);
+        self.notifier.tick(now);
     }
 }
 
@@ -233,7 +233,7 @@ impl Observer {
                     command,
                     rule,
                 };
-                books.notifier.raise(&notice, now, counters);
+                books.notifier.raise(&notice, now);
             }
             Event::SockUp { dest, source } => {
                 self.source = Some(*source);

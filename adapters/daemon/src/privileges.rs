@@ -32,7 +32,7 @@ pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), S
         drop = drop.group(group);
     }
     if let Some(path) = control_socket {
-        let (uid, gid) = ids(user, settings.group.as_deref())?;
+        let (uid, gid) = crate::users::ids(user, settings.group.as_deref())?;
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
             .map_err(|e| format!("control socket {}: {e}", path.display()))?;
     }
@@ -40,23 +40,4 @@ pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), S
         .map_err(|e| format!("cannot switch to user {user}: {e}"))?;
     tracing::info!(target: "socks4d", user, group = settings.group.as_deref().unwrap_or("(the user's)"), "privileges dropped");
     Ok(())
-}
-
-/// The user's uid and the group's gid (the user's primary group by default),
-/// from the system's user databases (getpwnam, getgrnam).
-pub(crate) fn ids(user: &str, group: Option<&str>) -> Result<(u32, u32), String> {
-    use nix::unistd::{Group, User};
-    let u = User::from_name(user)
-        .map_err(|e| format!("looking up user {user}: {e}"))?
-        .ok_or_else(|| format!("no user named {user}"))?;
-    let gid = match group {
-        Some(g) => {
-            Group::from_name(g)
-                .map_err(|e| format!("looking up group {g}: {e}"))?
-                .ok_or_else(|| format!("no group named {g}"))?
-                .gid
-        }
-        None => u.gid,
-    };
-    Ok((u.uid.as_raw(), gid.as_raw()))
 }

@@ -211,7 +211,12 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         ));
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
-    rt.spawn(crate::notify::run(rt.clone(), daemon.clone()));
+    let stop = daemon.clone();
+    rt.spawn(crate::notify::run(
+        rt.clone(),
+        daemon.books().notifier.clone(),
+        async move { stop.shutdown_requested().await },
+    ));
     crate::systemd::ready();
     daemon.shutdown_requested().await;
     crate::systemd::stopping();

@@ -486,7 +486,7 @@ fn notify_settings(
         _ => String::new(),
     };
     let (uid, gid) = match &all.user {
-        Some(user) => crate::privileges::ids(user, all.group.as_deref())
+        Some(user) => crate::users::ids(user, all.group.as_deref())
             .map_err(|e| err(format!("{place}[notify] command: {e}")))?,
         None => (
             rustix::process::geteuid().as_raw(),
