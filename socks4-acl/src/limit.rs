@@ -203,6 +203,7 @@ impl fmt::Display for ConnectionRate {
 
 /// A calendar period, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Period {
     /// From hh:00:00 UTC.
     Hour,

@@ -361,6 +361,7 @@ pub struct Subject<'a> {
 
 /// Where a verdict came from, so that a server can log and explain a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Source {
     /// The client address is on the denial list and not on the exemption list.
     Denied,

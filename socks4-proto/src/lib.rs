@@ -10,7 +10,7 @@
 //! whatever transport it has (blocking `std::net`, tokio, async-std, smol, a test
 //! harness) and owns every deadline: time comes in as an argument. Its
 //! dependencies are `bytes` and, for the `server` feature, the sans-IO
-//! `socks4-acl` and `socks4-ident`. A `clippy.toml` in the crate forbids clock and
+//! [`socks4_acl`] and [`socks4_ident`]. A `clippy.toml` in the crate forbids clock and
 //! socket calls, and CI checks that no async runtime is in its dependency tree.
 //!
 //! # What is here
@@ -30,7 +30,7 @@
 //! - `server` (default feature `server`): `server::ServerSession`, one client
 //!   connection's whole life (request, access policy, IDENT, resolve, connect or
 //!   BIND, replies, hand-off to relay) as inputs and actions, with time passed in.
-//!   It composes `socks4-acl` and `socks4-ident`; without the default
+//!   It composes [`socks4_acl`] and [`socks4_ident`]; without the default
 //!   features the crate depends on `bytes` only.
 //!
 //! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy

@@ -39,6 +39,7 @@ pub enum HttpOutcome {
 
 /// Why a response is not HTTP, or too long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HttpError {
     /// Not an HTTP/1.x response.
     Malformed,

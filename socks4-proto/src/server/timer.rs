@@ -5,6 +5,7 @@ use std::time::Instant;
 
 /// A phase deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Timer {
     /// The request must arrive.
     Handshake,
