@@ -220,7 +220,7 @@ pub fn report(settings: &Settings) -> Report {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
 

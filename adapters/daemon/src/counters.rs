@@ -284,7 +284,10 @@ impl Counters {
                 .collect(),
             client_to_dest: self.client_to_dest.load(Relaxed),
             dest_to_client: self.dest_to_client.load(Relaxed),
+            #[cfg(feature = "cli")]
             log_lines_dropped: crate::logging::dropped_lines(),
+            #[cfg(not(feature = "cli"))]
+            log_lines_dropped: 0,
             relays_open: self.relays_open.load(Relaxed),
             idents: IDENT_RESULTS
                 .iter()

@@ -27,18 +27,21 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod client;
 pub mod clients;
 mod connection;
 pub mod control;
 pub mod counters;
+#[cfg(feature = "cli")]
 pub mod ctl;
 pub mod daemon;
 mod endpoint;
 pub mod events;
 mod ident;
 pub mod listeners;
+#[cfg(feature = "cli")]
 pub mod logging;
 pub mod meter;
 pub mod metrics;

@@ -489,8 +489,6 @@ pub fn describe(settings: &NotifySettings) -> String {
 /// Where `key` of `[notify]` is written in a config file's `text`: its line
 /// and column (from 1), for error messages.
 pub fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
-    let table: toml::Table = toml::from_str(text).ok()?;
-    table.get("notify")?;
     // The key's own line within the [notify] section.
     let mut in_section = false;
     for (i, line) in text.lines().enumerate() {

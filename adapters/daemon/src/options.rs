@@ -12,6 +12,7 @@
 // `[IPv6]` are literal, not links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+#[cfg(feature = "cli")]
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use socks4_proto::server::ServerConfig;
@@ -22,7 +23,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// `key=value` lines, client-supplied strings quoted and escaped.
@@ -79,7 +81,8 @@ impl LogLevel {
 }
 
 /// IDENT (RFC 1413) mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum IdentMode {
     /// Never query identd (rules may still require it).
@@ -203,175 +206,236 @@ pub type Net = Text<socks4_acl::Netmask>;
 
 /// One layer of settings: every option a server has, `None` where this layer
 /// says nothing. Top-level keys of the config file, and the sections below.
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Address to listen on for SOCKS clients, IPv4 or [IPv6]:PORT; repeat for several (the default applies only when no listener of any kind is set)
-    #[arg(id = "listen", short, long, value_name = "ADDR")]
+    #[cfg_attr(feature = "cli", arg(id = "listen", short, long, value_name = "ADDR"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<Vec<SocketAddr>>,
 
     /// SOCKS inside TLS: listen on ADDR for clients that speak SOCKS over TLS (needs --tls-cert and --tls-key); repeatable
-    #[arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen_tls: Option<Vec<SocketAddr>>,
 
     /// One port, two services: SOCKS (or SOCKS inside TLS) for clients that speak it first, everyone else relayed to HOST:PORT (ADDR=HOST:PORT); repeatable
-    #[arg(id = "dual", long = "dual", value_name = "ADDR=HOST:PORT")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "dual", long = "dual", value_name = "ADDR=HOST:PORT")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual: Option<Vec<Text<crate::listeners::Forward>>>,
 
     /// Transparent listener (Linux TPROXY): intercepted connections go to the address they were meant for; repeatable
-    #[arg(id = "transparent", long = "transparent", value_name = "ADDR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "transparent", long = "transparent", value_name = "ADDR")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transparent: Option<Vec<SocketAddr>>,
 
     /// Redirect listener (nftables/iptables REDIRECT or DNAT): connections go to their original destination; repeatable
-    #[arg(id = "redirect", long = "redirect", value_name = "ADDR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "redirect", long = "redirect", value_name = "ADDR")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<Vec<SocketAddr>>,
 
     /// Port forward: listen on ADDR, relay every connection to HOST:PORT (ADDR=HOST:PORT); repeatable
-    #[arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward: Option<Vec<Text<crate::listeners::Forward>>>,
 
     /// Port forward over TLS: listen on ADDR, relay every connection over TLS to HOST:PORT, verifying its certificate for HOST (ADDR=HOST:PORT); repeatable
-    #[arg(
-        id = "forward_tls",
-        long = "forward-tls",
-        value_name = "ADDR=HOST:PORT"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "forward_tls",
+            long = "forward-tls",
+            value_name = "ADDR=HOST:PORT"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_tls: Option<Vec<Text<crate::listeners::Forward>>>,
 
     /// PROXY protocol header required before each client's bytes on the --listen addresses (behind a load balancer): v1, v2 or any
-    #[arg(id = "proxy_protocol", long = "proxy-protocol", value_name = "VERSION")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "proxy_protocol", long = "proxy-protocol", value_name = "VERSION")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<Text<socks4_proto::proxy::Accept>>,
 
     /// PROXY protocol per listener, of any kind: a table of "ADDR" = "v1|v2|any" (config file only)
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol_listeners:
         Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy::Accept>>>,
 
     /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; repeatable
-    #[arg(
-        id = "proxy_protocol_from",
-        long = "proxy-protocol-from",
-        value_name = "NET"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "proxy_protocol_from",
+            long = "proxy-protocol-from",
+            value_name = "NET"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol_from: Option<Vec<Net>>,
 
     /// Share the listening ports with other processes (SO_REUSEPORT): run several instances on one port
-    #[arg(id = "reuse_port", long = "reuse-port", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[cfg_attr(feature = "cli", arg(id = "reuse_port", long = "reuse-port", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse_port: Option<bool>,
 
     /// The address BIND listens on and names in its replies (default: the address the client reached)
-    #[arg(id = "bind_address", long = "bind-address", value_name = "IP")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "bind_address", long = "bind-address", value_name = "IP")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_address: Option<std::net::IpAddr>,
 
     /// IDENT (RFC 1413) mode
-    #[arg(id = "ident", long, value_enum, value_name = "MODE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "ident", long, value_enum, value_name = "MODE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident: Option<IdentMode>,
 
     /// Port of identd on client hosts
-    #[arg(id = "ident_port", long = "ident-port", value_name = "PORT")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "ident_port", long = "ident-port", value_name = "PORT")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident_port: Option<u16>,
 
     /// Log line format
-    #[arg(
-        id = "log_format",
-        long = "log-format",
-        value_enum,
-        value_name = "FORMAT"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "log_format",
+            long = "log-format",
+            value_enum,
+            value_name = "FORMAT"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
 
     /// Log level (the command line moves it with -v and -q)
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless set; a non-loopback address needs --metrics-allow)
-    #[arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
 
     /// Who may scrape the metrics besides loopback; repeatable
-    #[arg(id = "metrics_allow", long = "metrics-allow", value_name = "NET")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "metrics_allow", long = "metrics-allow", value_name = "NET")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_allow: Option<Vec<Net>>,
 
     /// Control socket (a Unix socket, mode 0600) for `ctl`: run-time deny/exempt lists, reload, stats (off unless set)
-    #[arg(id = "control_socket", long = "control-socket", value_name = "PATH")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "control_socket", long = "control-socket", value_name = "PATH")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_socket: Option<PathBuf>,
 
     /// After binding every listener, run as this user (supplementary groups cleared)
-    #[arg(id = "user", long = "user", value_name = "NAME")]
+    #[cfg_attr(feature = "cli", arg(id = "user", long = "user", value_name = "NAME"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 
     /// After binding every listener, run as this group (default: the user's primary group)
-    #[arg(id = "group", long = "group", value_name = "NAME")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "group", long = "group", value_name = "NAME")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
 
     /// Allow running as root with a listener beyond loopback and no --user
-    #[arg(id = "allow_root", long = "allow-root", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[cfg_attr(feature = "cli", arg(id = "allow_root", long = "allow-root", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_root: Option<bool>,
 
     /// Outbound connections (to destinations and parents) leave from this address; one per family, repeatable (default: the system's choice)
-    #[arg(id = "outgoing_address", long = "outgoing-address", value_name = "IP")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "outgoing_address", long = "outgoing-address", value_name = "IP")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outgoing_address: Option<Vec<std::net::IpAddr>>,
 
     /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)
-    #[arg(id = "state_file", long = "state-file", value_name = "PATH")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "state_file", long = "state-file", value_name = "PATH")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_file: Option<PathBuf>,
 
     /// Write the server's process id here once it serves; removed on a clean exit
-    #[arg(id = "pid_file", long = "pid-file", value_name = "PATH")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "pid_file", long = "pid-file", value_name = "PATH")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<PathBuf>,
 
     /// Concurrent connection cap; past it, new connections wait in the listen queue until one closes
-    #[arg(id = "max_connections", long = "max-connections", value_name = "N")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "max_connections", long = "max-connections", value_name = "N")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
 
     /// Request sizes and client buffers.
-    #[command(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "LimitOptions::is_empty")]
     pub limits: LimitOptions,
 
     /// How long each phase may take.
-    #[command(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "TimeoutOptions::is_empty")]
     pub timeouts: TimeoutOptions,
 
     /// Who may use the proxy, to go where.
-    #[command(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "AccessOptions::is_empty")]
     pub access: AccessOptions,
 
     /// Certificates for TLS listeners, destinations and parents.
-    #[command(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "TlsOptions::is_empty")]
     pub tls: TlsOptions,
 
     /// The command rules with `notify` run (config file only).
-    #[command(flatten)]
+    #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "NotifyOptions::is_empty")]
     pub notify: NotifyOptions,
 }
@@ -379,234 +443,316 @@ pub struct Options {
 /// `[notify]`: the command that tells the administrator about requests that
 /// rules with `notify` decide (config file only; no notifications unless
 /// `command` is set).
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct NotifyOptions {
     /// The argv to run, directly (never through a shell); the request's
     /// details come as SOCKS4_* environment variables and JSON on stdin
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
 
     /// Commands running at once; past it, notifications wait in the queue
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_running: Option<usize>,
 
     /// Notifications per client address in any window (N/DURATION); past
     /// it, suppressed and summed up
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<Text<socks4_acl::limit::ConnectionRate>>,
 
     /// A command running longer is killed
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Seconds>,
 
     /// Notifications waiting for a free slot; past it, dropped (restart to
     /// change)
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<usize>,
 }
 
 /// `[tls]`: PEM files, read at start-up and on every reload.
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct TlsOptions {
     /// Certificate chain (PEM) that TLS listeners present; a reload loads it anew for new connections
-    #[arg(id = "tls.cert", long = "tls-cert", value_name = "FILE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "tls.cert", long = "tls-cert", value_name = "FILE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<PathBuf>,
 
     /// Private key (PEM) of --tls-cert
-    #[arg(id = "tls.key", long = "tls-key", value_name = "FILE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "tls.key", long = "tls-key", value_name = "FILE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
 
     /// Require a client certificate signed by this authority (PEM) on TLS listeners; rules and routes can match its subject CN with `cert NAME`
-    #[arg(id = "tls.client_ca", long = "tls-client-ca", value_name = "FILE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "tls.client_ca", long = "tls-client-ca", value_name = "FILE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ca: Option<PathBuf>,
 
     /// Trust only these authorities (PEM) for TLS to destinations and parents (default: the system's)
-    #[arg(id = "tls.ca", long = "tls-ca", value_name = "FILE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "tls.ca", long = "tls-ca", value_name = "FILE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
 }
 
 /// `[limits]`: sizes, in bytes.
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct LimitOptions {
     /// Longest USERID in bytes
-    #[arg(id = "limits.max_user_id", long = "max-user-id", value_name = "BYTES")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.max_user_id", long = "max-user-id", value_name = "BYTES")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_user_id: Option<usize>,
 
     /// Longest SOCKS4a host name in bytes
-    #[arg(id = "limits.max_host", long = "max-host", value_name = "BYTES")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.max_host", long = "max-host", value_name = "BYTES")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_host: Option<usize>,
 
     /// Client bytes buffered between the request and the reply
-    #[arg(
-        id = "limits.max_early_data",
-        long = "max-early-data",
-        value_name = "BYTES"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_early_data",
+            long = "max-early-data",
+            value_name = "BYTES"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_early_data: Option<usize>,
 
     /// Connections one client may have open at once (an IPv4 address, or an IPv6 /64); past it, reply 91 at once
-    #[arg(
-        id = "limits.max_connections_per_client",
-        long = "max-connections-per-client",
-        value_name = "N"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_connections_per_client",
+            long = "max-connections-per-client",
+            value_name = "N"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections_per_client: Option<usize>,
 
     /// BIND listeners one client may have open at once; past it, reply 91
-    #[arg(
-        id = "limits.max_binds_per_client",
-        long = "max-binds-per-client",
-        value_name = "N"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_binds_per_client",
+            long = "max-binds-per-client",
+            value_name = "N"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_binds_per_client: Option<usize>,
 
     /// Client addresses remembered for limits and accounting; past it, the least recently seen idle one is forgotten
-    #[arg(
-        id = "limits.tracked_clients",
-        long = "tracked-clients",
-        value_name = "N"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.tracked_clients",
+            long = "tracked-clients",
+            value_name = "N"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracked_clients: Option<usize>,
 
     /// SOCKS4a name lookups running at once; more wait, within the resolve timeout (restart to change)
-    #[arg(id = "limits.max_lookups", long = "max-lookups", value_name = "N")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.max_lookups", long = "max-lookups", value_name = "N")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lookups: Option<usize>,
 
     /// Log lines per second for refused connections; past it they are counted and summed up in one line
-    #[arg(
-        id = "limits.refusal_log_lines",
-        long = "refusal-log-lines",
-        value_name = "N"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.refusal_log_lines",
+            long = "refusal-log-lines",
+            value_name = "N"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal_log_lines: Option<u32>,
 
     /// Bandwidth of each client address, each direction, all its relays together: 500KiB/s, 2MiB/s, 100Mbit/s (off unless set; a rule's `bandwidth` replaces it)
-    #[arg(
-        id = "limits.client_bandwidth",
-        long = "client-bandwidth",
-        value_name = "RATE"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.client_bandwidth",
+            long = "client-bandwidth",
+            value_name = "RATE"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_bandwidth: Option<Text<socks4_acl::limit::Bandwidth>>,
 
     /// Granted requests one client address may make in any window: N/DURATION, e.g. 10/1s, 600/1m (off unless set)
-    #[arg(
-        id = "limits.client_connection_rate",
-        long = "client-connection-rate",
-        value_name = "N/DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.client_connection_rate",
+            long = "client-connection-rate",
+            value_name = "N/DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_connection_rate: Option<Text<socks4_acl::limit::ConnectionRate>>,
 
     /// Traffic of each client address, both directions, per calendar period in UTC: SIZE/PERIOD, e.g. 10GiB/day (off unless set; a rule's `quota` replaces it)
-    #[arg(id = "limits.quota", long = "quota", value_name = "SIZE/PERIOD")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.quota", long = "quota", value_name = "SIZE/PERIOD")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Text<socks4_acl::limit::Quota>>,
 
     /// Longest PROXY protocol v2 header accepted, in bytes (v1 is never longer than 107)
-    #[arg(
-        id = "limits.max_proxy_header",
-        long = "max-proxy-header",
-        value_name = "BYTES"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_proxy_header",
+            long = "max-proxy-header",
+            value_name = "BYTES"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_proxy_header: Option<usize>,
 
     /// Pipes for splice(2) that may exist at once, all relays together (taken only while bytes are in flight; 0: never splice, copy through user space)
-    #[arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.relay_pipes", long = "relay-pipes", value_name = "N")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_pipes: Option<usize>,
 
     /// Capacity asked for each splice pipe, in bytes (the kernel may give less)
-    #[arg(
-        id = "limits.relay_pipe_size",
-        long = "relay-pipe-size",
-        value_name = "BYTES"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.relay_pipe_size",
+            long = "relay-pipe-size",
+            value_name = "BYTES"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_pipe_size: Option<usize>,
 }
 
 /// `[timeouts]`: durations (`10`, `2.5`, `"500ms"`, `"2m"`, `"1h"`).
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutOptions {
     /// Time for the whole request to arrive
-    #[arg(
-        id = "timeouts.handshake",
-        long = "handshake-timeout",
-        value_name = "DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.handshake",
+            long = "handshake-timeout",
+            value_name = "DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Seconds>,
 
     /// Time for resolving a SOCKS4a name
-    #[arg(
-        id = "timeouts.resolve",
-        long = "resolve-timeout",
-        value_name = "DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.resolve",
+            long = "resolve-timeout",
+            value_name = "DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve: Option<Seconds>,
 
     /// Time for the IDENT exchange
-    #[arg(id = "timeouts.ident", long = "ident-timeout", value_name = "DURATION")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.ident", long = "ident-timeout", value_name = "DURATION")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident: Option<Seconds>,
 
     /// Time for the outbound connection (all addresses of a name together)
-    #[arg(
-        id = "timeouts.connect",
-        long = "connect-timeout",
-        value_name = "DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.connect",
+            long = "connect-timeout",
+            value_name = "DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<Seconds>,
 
     /// Time for BIND's inbound connection
-    #[arg(
-        id = "timeouts.bind_accept",
-        long = "bind-timeout",
-        value_name = "DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.bind_accept",
+            long = "bind-timeout",
+            value_name = "DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_accept: Option<Seconds>,
 
     /// Close a relay in which neither side sent anything for this long (0: never)
-    #[arg(id = "timeouts.idle", long = "idle-timeout", value_name = "DURATION")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.idle", long = "idle-timeout", value_name = "DURATION")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<Seconds>,
 
     /// How long a dual listener waits for a client's first byte before relaying it to the other service (shorter than the handshake timeout)
-    #[arg(id = "timeouts.dual", long = "dual-timeout", value_name = "DURATION")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.dual", long = "dual-timeout", value_name = "DURATION")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual: Option<Seconds>,
 
     /// Time relays get to finish after SIGTERM/SIGINT
-    #[arg(
-        id = "timeouts.shutdown_grace",
-        long = "shutdown-grace",
-        value_name = "DURATION"
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.shutdown_grace",
+            long = "shutdown-grace",
+            value_name = "DURATION"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<Seconds>,
@@ -615,31 +761,44 @@ pub struct TimeoutOptions {
 /// `[access]`: the denial and exemption lists and the rules. Unlike other
 /// options, these lists add up across layers: the command line's entries come
 /// after the file's.
-#[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct AccessOptions {
     /// Serve clients from this net: adds `pass from NET to any`; repeatable
-    #[arg(id = "access.allow", long = "allow", value_name = "NET")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "access.allow", long = "allow", value_name = "NET")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<Net>>,
 
     /// Add a client netmask to the denial list; repeatable
-    #[arg(id = "access.deny", long = "deny", value_name = "NET")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "access.deny", long = "deny", value_name = "NET")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<Vec<Net>>,
 
     /// Add a client netmask to the exemption list (exempt from the denials); repeatable
-    #[arg(id = "access.exempt", long = "exempt", value_name = "NET")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "access.exempt", long = "exempt", value_name = "NET")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exempt: Option<Vec<Net>>,
 
     /// Access rules in the socks4-acl text format (config file only)
-    #[arg(skip)]
+    #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<String>,
 
     /// A file of access rules in the socks4-acl format; repeatable (relative to the config file's folder)
-    #[arg(id = "access.rules_file", long = "rules", value_name = "FILE")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "access.rules_file", long = "rules", value_name = "FILE")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules_file: Option<Vec<PathBuf>>,
 }
@@ -760,23 +919,22 @@ impl Options {
     /// This layer with `over` laid on top: what `over` sets wins, except for the
     /// `[access]` lists, which add up.
     pub fn layered(&self, over: &Options) -> Options {
-        let base = toml::Value::try_from(self).expect("options serialize");
-        let top = toml::Value::try_from(over).expect("options serialize");
-        merge(base, top, "")
-            .try_into()
-            .expect("a merge of valid layers is valid")
+        let base = serde_json::to_value(self).expect("options serialize");
+        let top = serde_json::to_value(over).expect("options serialize");
+        serde_json::from_value(merge(base, top, "")).expect("a merge of valid layers is valid")
     }
 
     /// Parses a config file's text. Errors name the line and column.
+    #[cfg(feature = "cli")]
     pub fn from_toml(text: &str) -> Result<Options, String> {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 }
 
-fn merge(base: toml::Value, top: toml::Value, path: &str) -> toml::Value {
-    use toml::Value;
+fn merge(base: serde_json::Value, top: serde_json::Value, path: &str) -> serde_json::Value {
+    use serde_json::Value;
     match (base, top) {
-        (Value::Table(mut b), Value::Table(t)) => {
+        (Value::Object(mut b), Value::Object(t)) => {
             for (k, v) in t {
                 let p = if path.is_empty() {
                     k.clone()
@@ -789,7 +947,7 @@ fn merge(base: toml::Value, top: toml::Value, path: &str) -> toml::Value {
                 };
                 b.insert(k, merged);
             }
-            Value::Table(b)
+            Value::Object(b)
         }
         (Value::Array(mut b), Value::Array(t)) if ADDING_KEYS.contains(&path) => {
             b.extend(t);
@@ -799,6 +957,7 @@ fn merge(base: toml::Value, top: toml::Value, path: &str) -> toml::Value {
     }
 }
 
+#[cfg(feature = "cli")]
 /// Adds to each option's `--help` line its config key and its default, taken
 /// from [`Options::defaults`]: "(config: [timeouts] connect) [default: 2m]".
 pub fn help_with_defaults(mut cmd: clap::Command) -> clap::Command {
@@ -822,6 +981,7 @@ pub fn help_with_defaults(mut cmd: clap::Command) -> clap::Command {
     cmd
 }
 
+#[cfg(feature = "cli")]
 /// `timeouts.connect` → `[timeouts] connect`; `listen` → `listen`. `None` for
 /// the command line's own flags (help, version, config, check, -v, -q), which
 /// are not [`Options`].
@@ -836,10 +996,12 @@ fn config_key(id: &str) -> Option<String> {
     })
 }
 
+#[cfg(feature = "cli")]
 fn lookup<'a>(v: &'a toml::Value, path: &str) -> Option<&'a toml::Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
+#[cfg(feature = "cli")]
 fn show(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
@@ -848,7 +1010,7 @@ fn show(v: &toml::Value) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
 

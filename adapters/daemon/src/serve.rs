@@ -2,6 +2,7 @@
 //! stop. [`main`] is what a server binary calls; [`run`] is how a program embeds
 //! a server on a runtime it already has.
 
+#[cfg(feature = "cli")]
 use crate::cli::{Cli, Subcommand};
 use crate::connection::{self, Accepted};
 use crate::counters::ListenerCounts;
@@ -14,7 +15,10 @@ use futures_lite::future::FutureExt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::pin::{pin, Pin};
+use std::pin::pin;
+#[cfg(feature = "cli")]
+use std::pin::Pin;
+#[cfg(feature = "cli")]
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::task::Poll;
@@ -25,6 +29,7 @@ use std::time::Duration;
 /// status 1 when one cannot be bound), pid file, privilege drop, signals, then
 /// serving on `rt` until a graceful stop (exit status 0). `block_on` runs a
 /// future to completion on the runtime that `rt` belongs to.
+#[cfg(feature = "cli")]
 pub fn main<R: Runtime>(
     name: &str,
     rt: R,

@@ -131,6 +131,14 @@ impl Settings {
     /// resolves and checks the result.
     pub fn load(sources: Sources) -> Result<Settings, ConfigError> {
         let (file, text) = match &sources.config {
+            #[cfg(not(feature = "cli"))]
+            Some(path) => {
+                return Err(err(format!(
+                    "{}: reading a config file needs the `cli` feature of socks4-daemon",
+                    path.display()
+                )))
+            }
+            #[cfg(feature = "cli")]
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| err(format!("{}: {e}", path.display())))?;
@@ -138,7 +146,7 @@ impl Settings {
                     .map_err(|e| err(format!("{}: {e}", path.display())))?;
                 (file, Some(text))
             }
-            None => (Options::default(), None),
+            None => (Options::default(), None::<String>),
         };
         let all = Options::defaults()
             .layered(&file)
@@ -422,7 +430,16 @@ struct FileOrigin<'a> {
 /// The file's line and column where the `[access] rules` string's text starts.
 /// A multi-line string (`"""` or `'''`) drops the newline right after its
 /// opening quotes, so its text starts on the next line.
+#[cfg_attr(not(feature = "cli"), allow(unused_variables))]
 fn rules_start(text: &str) -> (usize, usize) {
+    #[cfg(not(feature = "cli"))]
+    return (1, 1);
+    #[cfg(feature = "cli")]
+    rules_start_in_toml(text)
+}
+
+#[cfg(feature = "cli")]
+fn rules_start_in_toml(text: &str) -> (usize, usize) {
     #[derive(serde::Deserialize)]
     struct File {
         access: Option<Access>,
@@ -585,7 +602,7 @@ fn build_policy(
     Ok(policy)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "cli"))]
 mod tests {
     use super::*;
 
