@@ -69,7 +69,16 @@ impl Subject {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(server_binary(binary));
-        cmd.args(["--listen", &listen, "--max-connections", "19000"]);
+        // One load generator is one client address: lift the per-client cap
+        // with the server-wide one.
+        cmd.args([
+            "--listen",
+            &listen,
+            "--max-connections",
+            "19000",
+            "--max-connections-per-client",
+            "19000",
+        ]);
         cmd.args(args);
         let stderr = if log {
             let path = std::env::temp_dir()

@@ -78,7 +78,36 @@ enum Entry {
 }
 
 /// Serves one accepted connection to its end.
-pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<R>) {
+///
+/// Not an `async fn`: its arguments would then stay in the task's state for
+/// the connection's whole life. What a connection needs before its session
+/// runs lives in `open`'s own (boxed, short-lived) future, so the task that
+/// stays while a relay runs holds the connection and its slot, and no more.
+pub(crate) fn serve<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    accepted: Accepted<R>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let opening = Box::pin(open(rt, daemon, accepted));
+    async move {
+        let Some((mut conn, slot)) = opening.await else {
+            return;
+        };
+        if matches!(conn.client, Endpoint::Tls(_)) {
+            Box::pin(conn.accept_tls()).await;
+        }
+        conn.run().await;
+        drop(slot);
+    }
+}
+
+/// Everything before the session runs: the PROXY header, the client's cap,
+/// a dual listener's first byte, the session and its connection.
+async fn open<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    accepted: Accepted<R>,
+) -> Option<(Connection<R>, Slot)> {
     let now = rt.now();
     let Accepted {
         client,
@@ -99,9 +128,9 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         let settings = daemon.settings();
         let deadline = now + daemon.server_config().timeouts.handshake;
         let counters = &daemon.books().counters;
-        match crate::proxy_header::read(&rt, &client, accept, settings.max_proxy_header, deadline)
-            .await
-        {
+        let header =
+            crate::proxy_header::read(&rt, &client, accept, settings.max_proxy_header, deadline);
+        match Box::pin(header).await {
             Ok(header) => {
                 counters.proxy_header(if header.source.is_some() {
                     "proxied"
@@ -118,7 +147,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
                 if daemon.books().may_log_refusal(rt.now()) {
                     tracing::info!(target: "socks4d", balancer = %peer, %listener, reason = %failure, "closed: no valid PROXY header");
                 }
-                return;
+                return None;
             }
         }
         if let Err(limit) = slot.attribute(peer) {
@@ -128,14 +157,14 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
             if kind.replies_in_clear() {
                 refuse(rt, client).await;
             }
-            return;
+            return None;
         }
     }
     let tls = daemon.tls();
     let entry = match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
             let wait = daemon.settings().dual_timeout;
-            match first_byte(&rt, &client, FirstByte::new(now, wait)).await {
+            match Box::pin(first_byte(&rt, &client, FirstByte::new(now, wait))).await {
                 Some(Protocol::Tls) if tls.server.is_some() => {
                     Entry::Tls(tls.server.clone().expect("checked"))
                 }
@@ -146,7 +175,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         }
         (ListenerKind::Tls, _) => match &tls.server {
             Some(config) => Entry::Tls(config.clone()),
-            None => return, // settings make sure there is one
+            None => return None, // settings make sure there is one
         },
         (ListenerKind::ForwardTls(to), _) => {
             let host = match &to {
@@ -169,7 +198,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
             Ok(client) => (ServerSession::new(cfg, peer, local, now), client, None),
             Err(e) => {
                 tracing::error!(target: "socks4d", %peer, error = %e, "cannot start TLS");
-                return;
+                return None;
             }
         },
         Entry::Known(dest, tls_host) => (
@@ -208,11 +237,7 @@ pub(crate) async fn serve<R: Runtime>(rt: R, daemon: Daemon, accepted: Accepted<
         tried_early_read: false,
     };
     conn.step(|_, _| {});
-    if matches!(conn.client, Endpoint::Tls(_)) {
-        conn.accept_tls().await;
-    }
-    conn.run().await;
-    drop(slot);
+    Some((conn, slot))
 }
 
 /// Peeks at a dual listener's client until `first` decides what it is;
@@ -355,11 +380,21 @@ impl<R: Runtime> Connection<R> {
 
     async fn run(&mut self) {
         loop {
-            while let Some(action) = self.session.poll_action() {
-                if let Action::Close(_) = action {
-                    return;
-                }
-                self.perform(action).await;
+            loop {
+                // The relay's state is the only one that lasts: every other
+                // action's lives in a box while it runs, and nothing of the
+                // action itself stays beside the relay (the match ends before
+                // anything is awaited).
+                let client_leftover = match self.session.poll_action() {
+                    None => break,
+                    Some(Action::Close(_)) => return,
+                    Some(Action::StartRelay { client_leftover }) => client_leftover,
+                    Some(action) => {
+                        Box::pin(self.perform(action)).await;
+                        continue;
+                    }
+                };
+                self.relay(client_leftover).await;
             }
             if self.session.is_closed() {
                 return;
@@ -567,43 +602,52 @@ impl<R: Runtime> Connection<R> {
                     Err(why) => self.interrupted(why),
                 }
             }
+            // `run` relays itself; boxed here so that every other action's
+            // box stays small.
             Action::StartRelay { client_leftover } => {
-                // Granted: the request stays counted in the client's rate.
-                if let Some(ticket) = self.rate_ticket.take() {
-                    ticket.granted();
-                }
-                let (stats, end) = match (self.client_error, self.other.take()) {
-                    (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
-                    (None, None) => (
-                        RelayStats::default(),
-                        RelayEnd::Error(ErrorKind::NotConnected),
-                    ),
-                    (None, Some(mut other)) => {
-                        let idle = self.session.config().timeouts.idle;
-                        relay::relay(
-                            &rt,
-                            &mut self.client,
-                            &mut other,
-                            (client_leftover, std::mem::take(&mut self.dest_leftover)),
-                            idle,
-                            self.meter.as_ref(),
-                            self.daemon.relays_cut(),
-                        )
-                        .await
-                    }
-                };
-                let mut misuse = None;
-                self.step(|s, now| misuse = s.handle_relay_end(now, stats, end).err());
-                if let Some(e) = misuse {
-                    tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "relay ended outside a relay");
-                    self.abandon();
-                }
+                Box::pin(self.relay(client_leftover)).await;
             }
             Action::Close(_) => {}
             other => {
                 tracing::error!(target: "socks4d", conn = self.observer.id(), action = ?other, "action this driver does not know");
                 self.abandon();
             }
+        }
+    }
+
+    /// Relays between the client and the other side until either ends, then
+    /// reports how it ended.
+    async fn relay(&mut self, client_leftover: Vec<u8>) {
+        let rt = self.rt.clone();
+        // Granted: the request stays counted in the client's rate.
+        if let Some(ticket) = self.rate_ticket.take() {
+            ticket.granted();
+        }
+        let (stats, end) = match (self.client_error, self.other.take()) {
+            (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
+            (None, None) => (
+                RelayStats::default(),
+                RelayEnd::Error(ErrorKind::NotConnected),
+            ),
+            (None, Some(mut other)) => {
+                let idle = self.session.config().timeouts.idle;
+                relay::relay(
+                    &rt,
+                    &mut self.client,
+                    &mut other,
+                    (client_leftover, std::mem::take(&mut self.dest_leftover)),
+                    idle,
+                    self.meter.as_ref(),
+                    self.daemon.relays_cut(),
+                )
+                .await
+            }
+        };
+        let mut misuse = None;
+        self.step(|s, now| misuse = s.handle_relay_end(now, stats, end).err());
+        if let Some(e) = misuse {
+            tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "relay ended outside a relay");
+            self.abandon();
         }
     }
 

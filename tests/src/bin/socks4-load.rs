@@ -21,9 +21,6 @@
 //! the same server with no limits), the CPU per GB of a metered relay, and how
 //! close a 10 MiB/s limit holds over 10 s.
 //!
-//! ```text
-//! ```
-//!
 //! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
 //! 32 bytes echoed, close), handshake p50/p99 at 128 clients, GB/s of 1 and 64
 //! streams each way with the proxy's CPU seconds per GB, KiB of proxy memory
