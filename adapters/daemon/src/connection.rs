@@ -382,9 +382,9 @@ impl<R: Runtime> Connection<R> {
         loop {
             loop {
                 // The relay's state is the only one that lasts: every other
-                // action's lives in a box while it runs, and nothing of the
-                // action itself stays beside the relay (the match ends before
-                // anything is awaited).
+                // action's lives in a box while it runs, and the relay is
+                // awaited after the match, so nothing of the action stays
+                // beside it in this future.
                 let client_leftover = match self.session.poll_action() {
                     None => break,
                     Some(Action::Close(_)) => return,
