@@ -7,5 +7,6 @@ pub mod e2e;
 pub mod load;
 pub mod peers;
 pub mod procfs;
+pub mod scratch;
 pub mod sim;
 pub mod tls;

@@ -81,8 +81,7 @@ impl Subject {
         ]);
         cmd.args(args);
         let stderr = if log {
-            let path = std::env::temp_dir()
-                .join(format!("socks4-load-{}-{binary}.log", std::process::id()));
+            let path = crate::scratch::root().join(format!("load-{binary}.log"));
             Stdio::from(std::fs::File::create(path).expect("log file"))
         } else {
             cmd.arg("-qqq");

@@ -43,7 +43,7 @@ impl Drop for Peer {
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("socks4-peers-{}", std::process::id()));
+    let dir = crate::scratch::dir("peers");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{name}-{}", free_port()))
 }

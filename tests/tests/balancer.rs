@@ -33,7 +33,7 @@ impl Drop for Haproxy {
 /// checks that send the header too) and `v1` (send-proxy).
 fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
     let (v2, v1) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("socks4-haproxy-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("haproxy-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(
@@ -71,7 +71,7 @@ fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
 }
 
 fn config(bin: &str, what: &str, rules: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("socks4-lb-{what}-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("lb-{what}-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(

@@ -20,8 +20,7 @@ socks4_tests::on_every_adapter!(
 );
 
 fn config(bin: &str, what: &str, rules: &str) -> String {
-    let dir =
-        std::env::temp_dir().join(format!("socks4-chain-{what}-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("chain-{what}-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(

@@ -183,7 +183,7 @@ fn nc_half_close_echo(bin: &str, args: &[&str]) {
 fn proxychains4_connect(bin: &str) {
     let server = Server::start(bin, &[]);
     let web = http(1, "via proxychains");
-    let dir = std::env::temp_dir().join(format!("socks4-pc-{}", std::process::id()));
+    let dir = socks4_tests::scratch::dir("pc");
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join(format!("{bin}.conf"));
     std::fs::write(
@@ -403,7 +403,7 @@ fn write_config(path: &std::path::Path, rules: &str) {
 }
 
 fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
-    let dir = std::env::temp_dir().join(format!("socks4-hup-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("hup-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     write_config(&conf, "pass from 127.0.0.0/8 to any");
@@ -446,7 +446,7 @@ fn sighup_keeps_command_line_flags_on_top(bin: &str) {
     // The file asks for IDENT from a port where no identd listens (every
     // request would get 92); the command line turns IDENT off, before and after
     // a reload.
-    let dir = std::env::temp_dir().join(format!("socks4-hup-cli-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("hup-cli-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     let closed_port = free_port();
@@ -737,7 +737,7 @@ fn ipv6_spellings_of_loopback_are_refused_by_ipv4_and_class_rules(bin: &str) {
         "block from any to 127.0.0.0/8",
         "block from any to loopback",
     ] {
-        let dir = std::env::temp_dir().join(format!("socks4-v6lo-{}-{bin}", std::process::id()));
+        let dir = socks4_tests::scratch::dir(&format!("v6lo-{bin}"));
         std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("socks4d.toml");
         write_config(&conf, &format!("{rule}\npass from 127.0.0.0/8 to any"));

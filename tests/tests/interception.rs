@@ -219,7 +219,7 @@ fn tproxy_and_redirect_reach_a_destination_behind_the_proxy(bin: &str) {
         fetch(&net, 8080, "1").starts_with("failed"),
         "{bin}: reachable without the proxy"
     );
-    let dir = std::env::temp_dir().join(format!("socks4-intercept-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("intercept-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(

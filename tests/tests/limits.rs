@@ -107,7 +107,7 @@ fn a_client_bandwidth_is_shared_by_its_relays(bin: &str) {
 }
 
 fn a_rule_bandwidth_limits_only_the_clients_it_admits(bin: &str) {
-    let dir = std::env::temp_dir().join(format!("socks4-bw-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("bw-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(
@@ -140,7 +140,7 @@ fn a_rule_bandwidth_limits_only_the_clients_it_admits(bin: &str) {
 }
 
 fn the_connection_rate_counts_granted_requests_exactly(bin: &str) {
-    let dir = std::env::temp_dir().join(format!("socks4-rate-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("rate-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("control.sock");
     let server = Server::start(
@@ -223,7 +223,7 @@ fn the_connection_rate_counts_granted_requests_exactly(bin: &str) {
 }
 
 fn a_quota_holds_across_a_restart(bin: &str) {
-    let dir = std::env::temp_dir().join(format!("socks4-quota-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("quota-{bin}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.json");
@@ -285,7 +285,7 @@ fn bad_limit_values_are_refused_at_start(bin: &str) {
         assert!(!status.success(), "{bin}: {flag} {value} was accepted");
         assert!(err.contains(flag), "{bin}: {err}");
     }
-    let dir = std::env::temp_dir().join(format!("socks4-badlimits-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("badlimits-{bin}"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(

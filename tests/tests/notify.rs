@@ -24,8 +24,7 @@ socks4_tests::on_every_adapter!(
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("socks4-notify-{what}-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("notify-{what}-{bin}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("records")).unwrap();
     dir

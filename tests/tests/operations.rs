@@ -35,7 +35,7 @@ fn rejected_with(c: &Client) -> Option<ReplyCode> {
 }
 
 fn temp_dir(what: &str, bin: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("socks4-{what}-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("{what}-{bin}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -41,7 +41,7 @@ fn check(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn every_config_example_is_accepted_without_warnings() {
-    let dir = std::env::temp_dir().join(format!("socks4-readme-{}", std::process::id()));
+    let dir = socks4_tests::scratch::dir("readme");
     std::fs::create_dir_all(&dir).unwrap();
     let toml = blocks(&readme(), "toml");
     assert!(!toml.is_empty());
@@ -97,7 +97,7 @@ fn every_policy_example_parses() {
 /// followed by a fenced block gives PATH's content. Written to a temporary
 /// folder; the commands get their temporary paths.
 fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
-    let dir = std::env::temp_dir().join(format!("socks4-readme-files-{}", std::process::id()));
+    let dir = socks4_tests::scratch::dir("readme-files");
     std::fs::create_dir_all(&dir).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
@@ -130,7 +130,7 @@ fn every_server_command_line_is_accepted() {
     // Certificates and keys the examples name: made here, by a test
     // authority (an authority's file for names with "ca", a server's
     // certificate and key for the rest).
-    let tls_dir = std::env::temp_dir().join(format!("socks4-readme-tls-{}", std::process::id()));
+    let tls_dir = socks4_tests::scratch::dir("readme-tls");
     let ca = socks4_tests::tls::TestCa::new(&tls_dir, "readme-ca");
     let issued = ca.issue("server", "proxy.example", &["proxy.example"]);
     for word in text.split_whitespace() {

@@ -30,7 +30,7 @@ socks4_tests::on_every_adapter!(
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("socks4-tls-{what}-{}-{bin}", std::process::id()));
+    let dir = socks4_tests::scratch::dir(&format!("tls-{what}-{bin}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -532,6 +532,7 @@ mod tests {
         assert!(resolve_program(&[file.display().to_string()], 0, 0).is_ok());
         let e = resolve_program(&[file.display().to_string()], 65534, 65534).unwrap_err();
         assert!(e.contains("uid 65534"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -348,7 +348,7 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
 
 /// Per-client limits' cost and accuracy (`--limits`).
 fn limits_phase(o: &Options) {
-    let dir = std::env::temp_dir().join(format!("socks4-load-limits-{}", std::process::id()));
+    let dir = socks4_tests::scratch::dir("load-limits");
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("limits.toml");
     // 127.0.0.2 is limited to 10 MiB/s; 127.0.0.4 is metered (bandwidth and
@@ -439,7 +439,7 @@ fn limits_phase(o: &Options) {
 
 /// Relays with a TLS client side (`--tls`).
 fn tls_phase(o: &Options) {
-    let dir = std::env::temp_dir().join(format!("socks4-load-tls-{}", std::process::id()));
+    let dir = socks4_tests::scratch::dir("load-tls");
     let ca = socks4_tests::tls::TestCa::new(&dir, "load-ca");
     let cert = ca.issue("server", "localhost", &["localhost"]);
     let (cert_path, key_path) = (
