@@ -336,7 +336,7 @@ async fn accept_loop<R: Runtime>(
             Some(Ok(_)) if daemon.is_shutting_down() => return,
             Some(Ok((client, peer))) => {
                 backoff = Duration::from_millis(5);
-                if config.proxy_protocol.is_some() {
+                let slot = if config.proxy_protocol.is_some() {
                     // Behind a load balancer: only it may connect, and its
                     // header says who the client is (and so which client's
                     // cap the connection counts under).
@@ -355,53 +355,38 @@ async fn accept_loop<R: Runtime>(
                     let Some(slot) = daemon.admit_unattributed(&counts) else {
                         continue;
                     };
-                    let local = net::local_addr(&client).unwrap_or(addr);
-                    let dest = match kind.destination(&client, local) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                    slot
+                } else {
+                    match daemon.admit(&counts, peer) {
+                        Admission::Slot(slot) => slot,
+                        Admission::Full => continue, // another listener took the last slot
+                        Admission::Limited(limit) => {
+                            if daemon.books().may_log_refusal(rt.now()) {
+                                tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
+                            }
+                            // A SOCKS client reads a 91; any other is closed at
+                            // once (it could not read a SOCKS reply).
+                            if !kind.replies_in_clear() {
+                                continue;
+                            }
+                            if let Some(refusing) = daemon.refusal_slot() {
+                                let rt2 = rt.clone();
+                                rt.spawn(async move {
+                                    connection::refuse(rt2, client).await;
+                                    drop(refusing);
+                                });
+                            }
                             continue;
                         }
-                    };
-                    let accepted = Accepted {
-                        client,
-                        peer,
-                        local,
-                        listener: addr,
-                        kind: kind.clone(),
-                        dest,
-                        proxy: config.proxy_protocol,
-                        slot,
-                    };
-                    rt.spawn(connection::serve(rt.clone(), daemon.clone(), accepted));
-                    continue;
-                }
-                let slot = match daemon.admit(&counts, peer) {
-                    Admission::Slot(slot) => slot,
-                    Admission::Full => continue, // another listener took the last slot
-                    Admission::Limited(limit) => {
-                        if daemon.books().may_log_refusal(rt.now()) {
-                            tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
-                        }
-                        // A SOCKS client reads a 91; any other is closed at
-                        // once (it could not read a SOCKS reply).
-                        if !kind.replies_in_clear() {
-                            continue;
-                        }
-                        if let Some(refusing) = daemon.refusal_slot() {
-                            let rt2 = rt.clone();
-                            rt.spawn(async move {
-                                connection::refuse(rt2, client).await;
-                                drop(refusing);
-                            });
-                        }
-                        continue;
                     }
                 };
                 // The address the client reached: the listener's, unless it
-                // listens on a wildcard address or intercepts connections
-                // meant for other addresses.
-                let local = if addr.ip().is_unspecified() || kind == ListenerKind::Transparent {
+                // listens on a wildcard address, intercepts connections meant
+                // for other addresses, or sits behind a balancer.
+                let local = if addr.ip().is_unspecified()
+                    || kind == ListenerKind::Transparent
+                    || config.proxy_protocol.is_some()
+                {
                     net::local_addr(&client).unwrap_or(addr)
                 } else {
                     addr
@@ -420,7 +405,7 @@ async fn accept_loop<R: Runtime>(
                     listener: addr,
                     kind: kind.clone(),
                     dest,
-                    proxy: None,
+                    proxy: config.proxy_protocol,
                     slot,
                 };
                 rt.spawn(connection::serve(rt.clone(), daemon.clone(), accepted));
