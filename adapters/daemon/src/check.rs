@@ -175,13 +175,7 @@ pub fn report(settings: &Settings) -> Report {
     }
 
     let mut warnings = Vec::new();
-    let public: Vec<String> = s
-        .listeners
-        .iter()
-        .map(|l| l.addr)
-        .filter(|a| !a.ip().is_loopback())
-        .map(|a| a.to_string())
-        .collect();
+    let public = s.public_listeners();
     let policy = &s.server.policy;
     if !public.is_empty() {
         for (i, rule) in policy.rules.rules().iter().enumerate() {

@@ -374,19 +374,23 @@ impl Settings {
         })
     }
 
+    /// The listeners' addresses outside loopback, as text.
+    pub(crate) fn public_listeners(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .map(|l| l.addr)
+            .filter(|a| !a.ip().is_loopback())
+            .map(|a| a.to_string())
+            .collect()
+    }
+
     /// Refuses a listener outside loopback when the policy serves loopback
     /// clients only: every client that can reach such a listener would be
     /// refused, which is never what was meant, and a careless edit could later
     /// open it to all. Serving a network must be a deliberate rule that names a
     /// client net outside loopback.
     pub fn check_secure(&self) -> Result<(), ConfigError> {
-        let public: Vec<String> = self
-            .listeners
-            .iter()
-            .map(|l| l.addr)
-            .filter(|a| !a.ip().is_loopback())
-            .map(|a| a.to_string())
-            .collect();
+        let public = self.public_listeners();
         if let Some(addr) = self.metrics_listen {
             let outside = self.metrics_allow.iter().any(|n| match n {
                 Netmask::Any => true,
