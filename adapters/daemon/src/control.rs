@@ -90,45 +90,10 @@ fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
 pub fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     match w.as_slice() {
-        ["deny", "add", net @ ..] => {
-            let net = netmask(net)?;
-            let added = daemon.add_denial(net);
-            tracing::info!(target: "socks4d", %net, added, "control: denial added");
-            Ok(if added {
-                format!("added {net} to the denial list\n")
-            } else {
-                format!("{net} is already on the denial list\n")
-            })
-        }
-        ["deny", "del", net @ ..] => {
-            let net = netmask(net)?;
-            if daemon.del_denial(&net) {
-                tracing::info!(target: "socks4d", %net, "control: denial deleted");
-                Ok(format!("deleted {net} from the denial list\n"))
-            } else {
-                Err(format!("{net} is not on the denial list"))
-            }
+        [list @ ("deny" | "exempt"), op @ ("add" | "del"), net @ ..] => {
+            edit(daemon, *list == "deny", *op == "add", netmask(net)?)
         }
         ["deny", "list"] => Ok(lines(daemon.server_config().policy.denials.iter())),
-        ["exempt", "add", net @ ..] => {
-            let net = netmask(net)?;
-            let added = daemon.add_exemption(net);
-            tracing::info!(target: "socks4d", %net, added, "control: exemption added");
-            Ok(if added {
-                format!("added {net} to the exemption list\n")
-            } else {
-                format!("{net} is already on the exemption list\n")
-            })
-        }
-        ["exempt", "del", net @ ..] => {
-            let net = netmask(net)?;
-            if daemon.del_exemption(&net) {
-                tracing::info!(target: "socks4d", %net, "control: exemption deleted");
-                Ok(format!("deleted {net} from the exemption list\n"))
-            } else {
-                Err(format!("{net} is not on the exemption list"))
-            }
-        }
         ["exempt", "list"] => Ok(lines(daemon.server_config().policy.exemptions.iter())),
         ["check", ip, rest @ ..] => check(daemon, ip, rest),
         ["reload"] => match daemon.reload() {
@@ -144,6 +109,36 @@ pub fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
             "unknown command '{}'; commands: {USAGE}",
             w.join(" ")
         )),
+    }
+}
+
+/// Adds `net` to or deletes it from the denial list (`deny`) or the
+/// exemption list; the output for the client, or why it failed.
+fn edit(daemon: &Daemon, deny: bool, add: bool, net: Netmask) -> Result<String, String> {
+    let list = if deny { "denial" } else { "exemption" };
+    if add {
+        let added = if deny {
+            daemon.add_denial(net)
+        } else {
+            daemon.add_exemption(net)
+        };
+        tracing::info!(target: "socks4d", %net, added, "control: {list} added");
+        Ok(if added {
+            format!("added {net} to the {list} list\n")
+        } else {
+            format!("{net} is already on the {list} list\n")
+        })
+    } else {
+        let deleted = if deny {
+            daemon.del_denial(&net)
+        } else {
+            daemon.del_exemption(&net)
+        };
+        if !deleted {
+            return Err(format!("{net} is not on the {list} list"));
+        }
+        tracing::info!(target: "socks4d", %net, "control: {list} deleted");
+        Ok(format!("deleted {net} from the {list} list\n"))
     }
 }
 
