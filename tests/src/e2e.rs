@@ -5,7 +5,7 @@
 //! of connections.
 
 use socks4_proto::client::{Event, Handshake};
-use socks4_proto::{Command, Dest, Reply, Request};
+use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -403,6 +403,24 @@ pub struct Client {
     pub early: Vec<u8>,
 }
 
+/// Whether the proxy's last reply granted the request.
+pub fn granted(c: &Client) -> bool {
+    matches!(c.events.last(), Some(Event::Granted(_)))
+}
+
+/// The code of the proxy's last reply when it refused the request.
+pub fn rejected_with(c: &Client) -> Option<ReplyCode> {
+    match c.events.last() {
+        Some(Event::Rejected(r)) => Some(r.code),
+        _ => None,
+    }
+}
+
+/// Whether the proxy's last reply refused the request with 91.
+pub fn refused(c: &Client) -> bool {
+    rejected_with(c) == Some(ReplyCode::Rejected)
+}
+
 /// Connects to `proxy`, sends `request` and reads replies until the handshake is
 /// over (or the proxy closes). `on_listen` runs at a BIND's first reply.
 pub fn socks_request(
@@ -521,4 +539,54 @@ pub fn run(cmd: &mut Process, stdin: &[u8]) -> (ExitStatus, Vec<u8>, String) {
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Fetches `http://localhost:PORT/` with curl through the SOCKS4a proxy at
+/// `proxy` (the name resolved by the proxy): whether curl succeeded, and its
+/// output and errors.
+pub fn curl_socks4a(proxy: SocketAddr, port: u16) -> (bool, String) {
+    let url = format!("http://localhost:{port}/");
+    let (status, out, err) = run(
+        Process::new("curl").args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--socks4a",
+            &proxy.to_string(),
+            &url,
+        ]),
+        b"",
+    );
+    (
+        status.success(),
+        format!("{}{err}", String::from_utf8_lossy(&out)),
+    )
+}
+
+/// Writes a config file whose only content is `rules` as the access rules,
+/// in the scratch directory `name`; its path.
+pub fn rules_config(name: &str, rules: &str) -> String {
+    let conf = crate::scratch::dir(name).join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n"),
+    )
+    .unwrap();
+    conf.display().to_string()
+}
+
+impl Server {
+    /// Scrapes the server's metrics listener (started with
+    /// `--metrics-listen`): the whole HTTP response.
+    pub fn metrics(&self) -> String {
+        let addr: SocketAddr = field(&self.wait_says("serving metrics"), "metrics")
+            .parse()
+            .unwrap();
+        let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
 }

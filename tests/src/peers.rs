@@ -44,7 +44,6 @@ impl Drop for Peer {
 
 fn temp(name: &str) -> std::path::PathBuf {
     let dir = crate::scratch::dir("peers");
-    std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{name}-{}", free_port()))
 }
 

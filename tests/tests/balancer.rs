@@ -5,7 +5,7 @@
 //! port with `--reuse-port`, and BIND on `--bind-address`.
 
 use socks4_proto::client::Event;
-use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
+use socks4_proto::{Command, Dest, Reply, Request};
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -34,7 +34,6 @@ impl Drop for Haproxy {
 fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
     let (v2, v1) = (free_port(), free_port());
     let dir = socks4_tests::scratch::dir(&format!("haproxy-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(
         &cfg,
@@ -70,38 +69,6 @@ fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
     )
 }
 
-fn config(bin: &str, what: &str, rules: &str) -> String {
-    let dir = socks4_tests::scratch::dir(&format!("lb-{what}-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("socks4d.toml");
-    std::fs::write(
-        &conf,
-        format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n"),
-    )
-    .unwrap();
-    conf.display().to_string()
-}
-
-fn granted(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Granted(_)))
-}
-
-fn refused(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Rejected(r)) if r.code == ReplyCode::Rejected)
-}
-
-fn metrics(server: &Server) -> String {
-    let addr: SocketAddr = field(&server.wait_says("serving metrics"), "metrics")
-        .parse()
-        .unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
-    s.set_read_timeout(Some(STEP)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 fn proxy_count(text: &str, result: &str) -> u64 {
     text.lines()
         .find(|l| {
@@ -115,9 +82,8 @@ fn proxy_count(text: &str, result: &str) -> u64 {
 }
 
 fn haproxy_names_the_real_client(bin: &str) {
-    let conf = config(
-        bin,
-        "haproxy",
+    let conf = rules_config(
+        &format!("lb-haproxy-{bin}"),
         "block from 127.0.0.7 to any\npass from 127.0.0.0/8 to any",
     );
     let server = Server::start(
@@ -174,7 +140,7 @@ fn haproxy_names_the_real_client(bin: &str) {
     // HAProxy's health checks (a LOCAL header, then a close) are no failure.
     let deadline = Instant::now() + STEP;
     loop {
-        let text = metrics(&server);
+        let text = server.metrics();
         // Checks come every 200 ms, with a LOCAL header.
         if proxy_count(&text, "local") >= 2 {
             assert_eq!(proxy_count(&text, "invalid"), 0, "{text}");

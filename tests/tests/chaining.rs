@@ -19,44 +19,12 @@ socks4_tests::on_every_adapter!(
     a_forward_relays_with_half_close,
 );
 
-fn config(bin: &str, what: &str, rules: &str) -> String {
-    let dir = socks4_tests::scratch::dir(&format!("chain-{what}-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("socks4d.toml");
-    std::fs::write(
-        &conf,
-        format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n"),
-    )
-    .unwrap();
-    conf.display().to_string()
-}
-
-fn curl_4a(proxy: SocketAddr, port: u16) -> (bool, String) {
-    let url = format!("http://localhost:{port}/");
-    let (status, out, err) = run(
-        Process::new("curl").args([
-            "-sS",
-            "--max-time",
-            "10",
-            "--socks4a",
-            &proxy.to_string(),
-            &url,
-        ]),
-        b"",
-    );
-    (
-        status.success(),
-        format!("{}{err}", String::from_utf8_lossy(&out)),
-    )
-}
-
 fn routes_through_tinyproxy_and_a_parent_that_is_down(bin: &str) {
     let tiny = peers::tinyproxy();
     let web = http(1, "fetched through tinyproxy");
     let down = free_port();
-    let conf = config(
-        bin,
-        "tiny",
+    let conf = rules_config(
+        &format!("chain-tiny-{bin}"),
         &format!(
             "pass from 127.0.0.0/8 to any\nroute to any port eq {} via http://{}\nroute to any via http://127.0.0.1:{down}",
             web.port(),
@@ -64,7 +32,7 @@ fn routes_through_tinyproxy_and_a_parent_that_is_down(bin: &str) {
         ),
     );
     let server = Server::start(bin, &["--config", &conf]);
-    let (ok, body) = curl_4a(server.addr, web.port());
+    let (ok, body) = curl_socks4a(server.addr, web.port());
     assert!(ok, "{bin}: {body}\n{}", server.log());
     assert_eq!(body, "fetched through tinyproxy", "{bin}");
     let line = server.wait_for("the routed relay", |l| says(l, "closed"));
@@ -94,9 +62,8 @@ fn routes_through_tinyproxy_and_a_parent_that_is_down(bin: &str) {
 fn routes_through_dante_as_a_socks4_parent(bin: &str) {
     let dante = peers::dante().expect("danted (Debian package dante-server; run .ci/setup)");
     let web = http(1, "fetched through Dante");
-    let conf = config(
-        bin,
-        "dante",
+    let conf = rules_config(
+        &format!("chain-dante-{bin}"),
         &format!(
             "pass from 127.0.0.0/8 to any\nroute to any via socks4://{}",
             dante.addr
@@ -104,7 +71,7 @@ fn routes_through_dante_as_a_socks4_parent(bin: &str) {
     );
     let server = Server::start(bin, &["--config", &conf]);
     // A 4a name: resolved here, then sent to Dante as an IPv4 address.
-    let (ok, body) = curl_4a(server.addr, web.port());
+    let (ok, body) = curl_socks4a(server.addr, web.port());
     assert!(ok, "{bin}: {body}\n{}", server.log());
     assert_eq!(body, "fetched through Dante", "{bin}");
     server.wait_says("dns_lookup");
@@ -119,16 +86,15 @@ fn routes_through_dante_as_a_socks4_parent(bin: &str) {
 fn a_socks4a_parent_gets_the_name_unresolved(bin: &str) {
     let parent = Server::start(bin, &[]);
     let web = http(1, "fetched through our own parent");
-    let conf = config(
-        bin,
-        "own",
+    let conf = rules_config(
+        &format!("chain-own-{bin}"),
         &format!(
             "pass from 127.0.0.0/8 to any\nroute to .localhost via socks4a://{} user chained\nroute to localhost via socks4a://{} user chained",
             parent.addr, parent.addr
         ),
     );
     let server = Server::start(bin, &["--config", &conf]);
-    let (ok, body) = curl_4a(server.addr, web.port());
+    let (ok, body) = curl_socks4a(server.addr, web.port());
     assert!(ok, "{bin}: {body}\n{}\n{}", server.log(), parent.log());
     assert_eq!(body, "fetched through our own parent", "{bin}");
     // The parent resolved the name; this server did not.

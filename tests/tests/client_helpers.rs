@@ -20,7 +20,6 @@ fn v4(a: SocketAddr) -> SocketAddrV4 {
 /// Our server, allowing loopback, refusing one port.
 fn our_server(refused_port: u16) -> Server {
     let dir = socks4_tests::scratch::dir("client-helpers");
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join(format!("socks4d-{refused_port}.toml"));
     std::fs::write(
         &conf,

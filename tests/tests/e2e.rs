@@ -40,17 +40,6 @@ fn closed(l: &LogLine) -> bool {
     says(l, "closed")
 }
 
-fn granted(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Granted(_)))
-}
-
-fn rejected_with(c: &Client) -> Option<ReplyCode> {
-    match c.events.last() {
-        Some(Event::Rejected(r)) => Some(r.code),
-        _ => None,
-    }
-}
-
 fn curl_socks4_and_socks4a(bin: &str) {
     let server = Server::start(bin, &[]);
     let web = http(2, "hello through socks4");
@@ -184,7 +173,6 @@ fn proxychains4_connect(bin: &str) {
     let server = Server::start(bin, &[]);
     let web = http(1, "via proxychains");
     let dir = socks4_tests::scratch::dir("pc");
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join(format!("{bin}.conf"));
     std::fs::write(
             &conf,
@@ -404,7 +392,6 @@ fn write_config(path: &std::path::Path, rules: &str) {
 
 fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
     let dir = socks4_tests::scratch::dir(&format!("hup-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     write_config(&conf, "pass from 127.0.0.0/8 to any");
     let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
@@ -447,7 +434,6 @@ fn sighup_keeps_command_line_flags_on_top(bin: &str) {
     // request would get 92); the command line turns IDENT off, before and after
     // a reload.
     let dir = socks4_tests::scratch::dir(&format!("hup-cli-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     let closed_port = free_port();
     std::fs::write(
@@ -738,7 +724,6 @@ fn ipv6_spellings_of_loopback_are_refused_by_ipv4_and_class_rules(bin: &str) {
         "block from any to loopback",
     ] {
         let dir = socks4_tests::scratch::dir(&format!("v6lo-{bin}"));
-        std::fs::create_dir_all(&dir).unwrap();
         let conf = dir.join("socks4d.toml");
         write_config(&conf, &format!("{rule}\npass from 127.0.0.0/8 to any"));
         let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);

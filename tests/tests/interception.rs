@@ -220,7 +220,6 @@ fn tproxy_and_redirect_reach_a_destination_behind_the_proxy(bin: &str) {
         "{bin}: reachable without the proxy"
     );
     let dir = socks4_tests::scratch::dir(&format!("intercept-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(
         &conf,

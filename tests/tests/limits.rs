@@ -3,7 +3,6 @@
 //! at start. Clients bind 127.0.0.2 and 127.0.0.3 to be two client addresses.
 //! Times are asserted with wide margins (lower bounds, ratios), never exactly.
 
-use socks4_proto::client::Event;
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
@@ -21,17 +20,6 @@ socks4_tests::on_every_adapter!(
 
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
-
-fn granted(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Granted(_)))
-}
-
-fn rejected_with(c: &Client) -> Option<ReplyCode> {
-    match c.events.last() {
-        Some(Event::Rejected(r)) => Some(r.code),
-        _ => None,
-    }
-}
 
 /// A peer that sends each connection `size` bytes, then closes.
 fn source(count: usize, size: usize) -> SocketAddr {
@@ -108,7 +96,6 @@ fn a_client_bandwidth_is_shared_by_its_relays(bin: &str) {
 
 fn a_rule_bandwidth_limits_only_the_clients_it_admits(bin: &str) {
     let dir = socks4_tests::scratch::dir(&format!("bw-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(
         &conf,
@@ -141,7 +128,6 @@ fn a_rule_bandwidth_limits_only_the_clients_it_admits(bin: &str) {
 
 fn the_connection_rate_counts_granted_requests_exactly(bin: &str) {
     let dir = socks4_tests::scratch::dir(&format!("rate-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("control.sock");
     let server = Server::start(
         bin,
@@ -286,7 +272,6 @@ fn bad_limit_values_are_refused_at_start(bin: &str) {
         assert!(err.contains(flag), "{bin}: {err}");
     }
     let dir = socks4_tests::scratch::dir(&format!("badlimits-{bin}"));
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("socks4d.toml");
     std::fs::write(
         &conf,

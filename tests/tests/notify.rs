@@ -7,7 +7,6 @@
 //! line and column (at start, and on SIGHUP with the old configuration kept).
 
 use socks4_proto::client::Event;
-use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -121,10 +120,6 @@ fn notify_section(command: &[&Path], extra: &str) -> String {
         .map(|p| format!("\"{}\"", p.display()))
         .collect();
     format!("[notify]\ncommand = [{}]\n{extra}", argv.join(", "))
-}
-
-fn refused(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Rejected(r)) if r.code == ReplyCode::Rejected)
 }
 
 fn rules_run_the_command_with_the_request(bin: &str) {

@@ -4,7 +4,6 @@
 //! log lines an operator relies on. Third-party programs (prometheus,
 //! promtool, systemd-socket-activate) come from `.ci/setup`.
 
-use socks4_proto::client::Event;
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use std::io::Read;
@@ -22,17 +21,6 @@ socks4_tests::on_every_adapter!(
     a_rule_with_log_is_logged_under_quiet,
     the_closed_line_names_the_rule_when_the_connect_fails,
 );
-
-fn granted(c: &Client) -> bool {
-    matches!(c.events.last(), Some(Event::Granted(_)))
-}
-
-fn rejected_with(c: &Client) -> Option<ReplyCode> {
-    match c.events.last() {
-        Some(Event::Rejected(r)) => Some(r.code),
-        _ => None,
-    }
-}
 
 fn temp_dir(what: &str, bin: &str) -> std::path::PathBuf {
     let dir = socks4_tests::scratch::dir(&format!("{what}-{bin}"));

@@ -42,7 +42,6 @@ fn check(args: &[&str]) -> (bool, String) {
 #[test]
 fn every_config_example_is_accepted_without_warnings() {
     let dir = socks4_tests::scratch::dir("readme");
-    std::fs::create_dir_all(&dir).unwrap();
     let toml = blocks(&readme(), "toml");
     assert!(!toml.is_empty());
     for (line, body) in toml {
@@ -98,7 +97,6 @@ fn every_policy_example_parses() {
 /// folder; the commands get their temporary paths.
 fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
     let dir = socks4_tests::scratch::dir("readme-files");
-    std::fs::create_dir_all(&dir).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {

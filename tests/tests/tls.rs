@@ -15,7 +15,7 @@ use socks4_tests::e2e::*;
 use socks4_tests::peers;
 use socks4_tests::tls::{self, TestCa};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
@@ -91,37 +91,6 @@ fn echo_through(stream: &mut (impl Read + Write), data: &[u8]) -> Vec<u8> {
     back
 }
 
-fn curl_4a(proxy: SocketAddr, web_port: u16) -> (bool, String) {
-    let url = format!("http://localhost:{web_port}/");
-    let (status, out, err) = run(
-        Process::new("curl").args([
-            "-sS",
-            "--max-time",
-            "10",
-            "--socks4a",
-            &proxy.to_string(),
-            &url,
-        ]),
-        b"",
-    );
-    (
-        status.success(),
-        format!("{}{err}", String::from_utf8_lossy(&out)),
-    )
-}
-
-fn metrics(server: &Server) -> String {
-    let addr: SocketAddr = field(&server.wait_says("serving metrics"), "metrics")
-        .parse()
-        .unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
-    s.set_read_timeout(Some(STEP)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 fn stunnel_carries_socks_inside_tls(bin: &str) {
     let dir = dir(bin, "stunnel");
     let ca = TestCa::new(&dir, "test-ca");
@@ -149,7 +118,7 @@ fn stunnel_carries_socks_inside_tls(bin: &str) {
     );
     let stunnel = peers::stunnel_client(tls_addr, &ca.cert, "localhost");
     let web = http(1, "fetched inside TLS");
-    let (ok, out) = curl_4a(stunnel.addr, web.port());
+    let (ok, out) = curl_socks4a(stunnel.addr, web.port());
     assert!(ok && out == "fetched inside TLS", "{out}\n{}", server.log());
     server.wait_for("the closed line of the relay", |l| {
         says(l, "closed") && field(l, "outcome") == "done"
@@ -170,7 +139,7 @@ fn stunnel_carries_socks_inside_tls(bin: &str) {
         field(&line, "reason").contains("TLS handshake failed"),
         "{line}"
     );
-    let text = metrics(&server);
+    let text = server.metrics();
     assert!(
         text.lines()
             .any(|l| l.starts_with("socks4_tls_failures_total{")
@@ -179,7 +148,7 @@ fn stunnel_carries_socks_inside_tls(bin: &str) {
         "{text}"
     );
     let web = http(1, "still serving");
-    let (ok, out) = curl_4a(stunnel.addr, web.port());
+    let (ok, out) = curl_socks4a(stunnel.addr, web.port());
     assert!(ok && out == "still serving", "{out}");
 }
 
@@ -383,7 +352,7 @@ fn ssh_and_socks_share_a_dual_port(bin: &str) {
 
     // A SOCKS client on the same port.
     let web = http(1, "socks on the dual port");
-    let (ok, out) = curl_4a(addr, web.port());
+    let (ok, out) = curl_socks4a(addr, web.port());
     assert!(ok && out == "socks on the dual port", "{out}");
 
     // SOCKS inside TLS on the same port.
@@ -514,7 +483,7 @@ fn parents_over_tls(bin: &str) {
     let server = Server::start(bin, &["--config", &p(&conf)]);
 
     // SOCKS4a inside TLS: the parent gets the name unresolved.
-    let (ok, out) = curl_4a(server.addr, web1.port());
+    let (ok, out) = curl_socks4a(server.addr, web1.port());
     assert!(
         ok && out == "through a socks4a+tls parent",
         "{out}\n{}",
@@ -534,7 +503,7 @@ fn parents_over_tls(bin: &str) {
     );
 
     // HTTP CONNECT inside TLS (stunnel in front of tinyproxy).
-    let (ok, out) = curl_4a(server.addr, web2.port());
+    let (ok, out) = curl_socks4a(server.addr, web2.port());
     assert!(
         ok && out == "through an https parent",
         "{out}\n{}",
@@ -543,7 +512,7 @@ fn parents_over_tls(bin: &str) {
 
     // A parent whose certificate another authority signed: 91, the log says
     // why, and the failure is counted as the parent's.
-    let (ok, _) = curl_4a(server.addr, web3);
+    let (ok, _) = curl_socks4a(server.addr, web3);
     assert!(!ok, "a request went through an untrusted parent");
     let line = server.wait_says("parent failed");
     assert!(

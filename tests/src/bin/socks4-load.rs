@@ -349,7 +349,6 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
 /// Per-client limits' cost and accuracy (`--limits`).
 fn limits_phase(o: &Options) {
     let dir = socks4_tests::scratch::dir("load-limits");
-    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("limits.toml");
     // 127.0.0.2 is limited to 10 MiB/s; 127.0.0.4 is metered (bandwidth and
     // quota far above what it moves); everyone else, the load tool's usual
