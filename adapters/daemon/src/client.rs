@@ -14,15 +14,13 @@
 //! ([`ClientError::Io`]).
 
 use crate::net;
-use crate::runtime::{poll_io, recv, send, Direction, Runtime};
+use crate::runtime::{before, poll_io, recv, send, Direction, Runtime};
 use socks4_proto::client::{Event, Handshake};
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 
 /// Where to go: an IPv4 address (SOCKS4) or a host name the proxy resolves
@@ -116,19 +114,10 @@ async fn within<R: Runtime, T>(
     timeout: Option<Duration>,
     fut: impl Future<Output = Result<T, ClientError>>,
 ) -> Result<T, ClientError> {
-    let Some(timeout) = timeout else {
-        return fut.await;
-    };
-    let deadline = rt.now() + timeout;
-    let mut fut = pin!(fut);
-    let mut timer = pin!(rt.sleep_until(deadline));
-    poll_fn(|cx| {
-        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        timer.as_mut().poll(cx).map(|()| Err(ClientError::TimedOut))
-    })
-    .await
+    let deadline = timeout.map(|t| rt.now() + t);
+    before(rt, deadline, fut)
+        .await
+        .unwrap_or(Err(ClientError::TimedOut))
 }
 
 /// Sends the request and reads replies until `want` events came (1 for

@@ -23,7 +23,7 @@ use crate::endpoint::{tls_failure_of, Endpoint};
 use crate::listeners::ListenerKind;
 use crate::meter::Meter;
 use crate::observe::Observer;
-use crate::runtime::{poll_io, recv, Direction, Runtime};
+use crate::runtime::{before, poll_io, recv, sleep_until_or_never, Direction, Runtime};
 use crate::{ident, net, parent, relay, resolve};
 use socks4_proto::server::dual::{FirstByte, Protocol};
 use socks4_proto::server::{
@@ -111,7 +111,7 @@ async fn open<R: Runtime>(
     let now = rt.now();
     let Accepted {
         client,
-        peer,
+        mut peer,
         local,
         listener,
         kind,
@@ -122,7 +122,6 @@ async fn open<R: Runtime>(
     // Behind a load balancer: its header names the client, within the
     // handshake timeout (which runs from accept); the connection then counts
     // under that client's cap.
-    let mut peer = peer;
     let mut reached = None;
     if let Some(accept) = proxy {
         let settings = daemon.settings();
@@ -188,7 +187,7 @@ async fn open<R: Runtime>(
         (_, None) => Entry::Socks,
     };
     let cfg = daemon.server_config();
-    let (session, client, dest_tls) = match entry {
+    let (mut session, client, dest_tls) = match entry {
         Entry::Socks => (
             ServerSession::new(cfg, peer, local, now),
             Endpoint::Plain(client),
@@ -207,7 +206,6 @@ async fn open<R: Runtime>(
             tls_host,
         ),
     };
-    let mut session = session;
     if let Some(reached) = reached {
         session.set_reached(reached);
     }
@@ -248,7 +246,7 @@ async fn first_byte<R: Runtime>(
     mut first: FirstByte,
 ) -> Option<Protocol> {
     let deadline = first.poll_timeout();
-    let mut timer = pin!(sleep_until(rt, deadline));
+    let mut timer = pin!(sleep_until_or_never(rt, deadline));
     poll_fn(|cx| {
         let mut byte = [0u8; 1];
         match poll_io(client, Direction::Read, cx, &mut |fd| {
@@ -350,14 +348,7 @@ impl<R: Runtime> Connection<R> {
     async fn accept_tls(&mut self) {
         let deadline = self.session.poll_timeout();
         let rt = self.rt.clone();
-        let mut timer = pin!(sleep_until(&rt, deadline));
-        let done = poll_fn(|cx| {
-            if let Poll::Ready(r) = self.client.poll_handshake(cx) {
-                return Poll::Ready(Some(r));
-            }
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await;
+        let done = before(&rt, deadline, self.client.handshake()).await;
         match done {
             Some(Ok(())) => {
                 if let Some(name) = crate::tls::common_name(self.client.peer_certificates()) {
@@ -433,7 +424,7 @@ impl<R: Runtime> Connection<R> {
         }
         let deadline = self.session.poll_timeout();
         let rt = self.rt.clone();
-        let mut timer = pin!(sleep_until(&rt, deadline));
+        let mut timer = pin!(sleep_until_or_never(&rt, deadline));
         poll_fn(|cx| {
             let mut buf = [0u8; REQUEST_READ];
             match self
@@ -658,7 +649,7 @@ impl<R: Runtime> Connection<R> {
         let deadline = self.session.poll_timeout();
         let rt = self.rt.clone();
         let mut fut = pin!(fut);
-        let mut timer = pin!(sleep_until(&rt, deadline));
+        let mut timer = pin!(sleep_until_or_never(&rt, deadline));
         poll_fn(|cx| {
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Ok(v));
@@ -739,12 +730,4 @@ pub(crate) async fn refuse<R: Runtime>(rt: R, client: R::Stream) {
         }
     })
     .await
-}
-
-/// Completes at `deadline`, or never.
-async fn sleep_until<R: Runtime>(rt: &R, deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => rt.sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }

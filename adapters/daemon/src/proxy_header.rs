@@ -5,13 +5,11 @@
 //! handshake, a dual listener's first byte) is read by whoever serves the
 //! connection next, as if the header had never been there.
 
-use crate::runtime::{poll_io, recv, Direction, Runtime, Stream};
+use crate::runtime::{before, poll_io, recv, Direction, Runtime, Stream};
 use socks4_proto::proxy::{parse, Accept, Header, HeaderError, Parsed, V1_MAX};
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Instant;
 
 /// Why no header was read.
@@ -66,18 +64,10 @@ pub(crate) async fn read<R: Runtime>(
     // The header's bytes taken so far (all of them header: only a parse that
     // says "incomplete" lets bytes be taken before the end is known).
     let mut taken: Vec<u8> = Vec::new();
-    let mut timer = pin!(rt.sleep_until(deadline));
     loop {
         let mut buf = vec![0u8; cap - taken.len()];
-        let peeked = poll_fn(|cx| {
-            if let Poll::Ready(r) =
-                poll_io(client, Direction::Read, cx, &mut |fd| peek(fd, &mut buf))
-            {
-                return Poll::Ready(Some(r));
-            }
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await;
+        let peek = poll_fn(|cx| poll_io(client, Direction::Read, cx, &mut |fd| peek(fd, &mut buf)));
+        let peeked = before(rt, Some(deadline), peek).await;
         let n = match peeked {
             None => return Err(Failure::TimedOut),
             Some(Ok(0) | Err(_)) => return Err(Failure::Closed),

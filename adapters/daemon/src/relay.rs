@@ -26,7 +26,7 @@
 use crate::endpoint::Endpoint;
 use crate::meter::{Allowance, Meter, Way};
 use crate::pipe::{Pipe, PipePool};
-use crate::runtime::{Direction, Runtime, Stream};
+use crate::runtime::{sleep_until_or_never, Direction, Runtime, Stream};
 use rustix::pipe::{splice, SpliceFlags};
 use socks4_proto::server::{RelayEnd, RelayStats};
 use std::cell::RefCell;
@@ -39,6 +39,10 @@ use std::time::{Duration, Instant};
 
 /// Size of the per-thread scratch buffer a chunk moves through on the copy path.
 pub(crate) const SCRATCH_SIZE: usize = 64 * 1024;
+
+/// The most a metered direction asks its meter for at once: a default relay
+/// pipe's worth.
+const METERED_CHUNK: usize = crate::pipe::DEFAULT_PIPE_SIZE;
 
 /// How many chunks one direction moves before it lets other tasks run.
 const CHUNKS_PER_POLL: usize = 16;
@@ -199,16 +203,14 @@ impl Half {
                 // has nothing), as much as the meter allows.
                 let want = match limit {
                     None => usize::MAX,
-                    Some((meter, now)) => {
-                        match meter.allow(self.way, now, SCRATCH_SIZE.max(4096) * 4) {
-                            Allowance::Bytes(n) => n,
-                            Allowance::WaitUntil(t) => {
-                                self.paced_until = Some(t);
-                                return Poll::Pending;
-                            }
-                            Allowance::QuotaReached => return Poll::Ready(Err(Stop::Quota)),
+                    Some((meter, now)) => match meter.allow(self.way, now, METERED_CHUNK) {
+                        Allowance::Bytes(n) => n,
+                        Allowance::WaitUntil(t) => {
+                            self.paced_until = Some(t);
+                            return Poll::Pending;
                         }
-                    }
+                        Allowance::QuotaReached => return Poll::Ready(Err(Stop::Quota)),
+                    },
                 };
                 let moved = match (self.splice, from.plain(), to.plain()) {
                     (true, Some(f), Some(t)) => match self.splice_chunk(f, t, want) {
@@ -419,10 +421,7 @@ impl<S: Stream> Pair<'_, S> {
 
     /// The earliest time a paced direction may move again.
     fn paced_until(&self) -> Option<Instant> {
-        match (self.up.paced_until, self.down.paced_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.up.paced_until, self.down.paced_until)
     }
 }
 
@@ -454,16 +453,8 @@ pub(crate) async fn relay<R: Runtime>(
     let mut last_activity = rt.now();
     loop {
         let paced = pair.paced_until();
-        let deadline = match (idle.map(|d| last_activity + d), paced) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut timer = pin!(async {
-            match deadline {
-                Some(d) => rt.sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        });
+        let deadline = earliest(idle.map(|d| last_activity + d), paced);
+        let mut timer = pin!(sleep_until_or_never(rt, deadline));
         let woke = poll_fn(|cx| {
             // A limited relay reads the clock at each wake-up; others never.
             let limit = meter.map(|m| (m, rt.now()));
@@ -506,6 +497,14 @@ pub(crate) async fn relay<R: Runtime>(
             },
         };
         return (pair.stats(), end);
+    }
+}
+
+/// The earlier of two times, either of which may be absent.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -120,6 +120,32 @@ pub(crate) async fn write_all<S: Stream>(stream: &S, mut buf: &[u8]) -> io::Resu
     Ok(())
 }
 
+/// Completes at `deadline`, or never (no deadline).
+pub(crate) async fn sleep_until_or_never<R: Runtime>(rt: &R, deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => rt.sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `fut`'s output, or `None` when `deadline` comes first (with no deadline,
+/// `fut` alone).
+pub(crate) async fn before<R: Runtime, T>(
+    rt: &R,
+    deadline: Option<Instant>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = std::pin::pin!(sleep_until_or_never(rt, deadline));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// `recv(2)` without flags.
 pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     rustix::net::recv(fd, buf, rustix::net::RecvFlags::empty())
