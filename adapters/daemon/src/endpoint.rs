@@ -309,7 +309,8 @@ impl<S: Stream> TlsStream<S> {
             let n = self
                 .io
                 .try_io(Direction::Read, |fd| conn.read_tls(&mut Fd(fd)))?;
-            self.process()?;
+            self.process()
+                .map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
             if n == 0 {
                 // The peer closed: what rustls says now is final.
                 self.readable = true;
@@ -322,16 +323,18 @@ impl<S: Stream> TlsStream<S> {
         }
     }
 
-    fn process(&mut self) -> io::Result<()> {
+    /// Has rustls process what `read_tls` took; notes whether there is
+    /// something to read now. On a TLS error, sends the alert rustls queued
+    /// (if the socket takes it).
+    fn process(&mut self) -> Result<(), rustls::Error> {
         match self.conn.process_new_packets() {
             Ok(state) => {
                 self.readable |= state.plaintext_bytes_to_read() > 0 || state.peer_has_closed();
                 Ok(())
             }
             Err(e) => {
-                // The alert rustls queued, if the socket takes it.
                 let _ = self.try_flush();
-                Err(io::Error::new(ErrorKind::InvalidData, e))
+                Err(e)
             }
         }
     }
@@ -381,16 +384,7 @@ impl<S: Stream> TlsStream<S> {
                 Ok(0) => {
                     return Poll::Ready(Err(HandshakeError::Io(ErrorKind::UnexpectedEof.into())))
                 }
-                Ok(_) => match self.conn.process_new_packets() {
-                    Ok(state) => {
-                        self.readable =
-                            state.plaintext_bytes_to_read() > 0 || state.peer_has_closed();
-                    }
-                    Err(e) => {
-                        let _ = self.try_flush();
-                        return Poll::Ready(Err(HandshakeError::Tls(e)));
-                    }
-                },
+                Ok(_) => self.process().map_err(HandshakeError::Tls)?,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     ready!(self.io.poll_ready(Direction::Read, cx)).map_err(HandshakeError::Io)?;
                 }
