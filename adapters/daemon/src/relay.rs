@@ -429,7 +429,9 @@ impl<S: Stream> Pair<'_, S> {
 /// data, to `dest` first, and `dest_leftover`, what a parent sent after its
 /// answer, to the client first: the pair of them) until the relay ends; see the [module docs](self).
 /// `idle` of `None` means no idle timeout; `meter`, when given, paces the
-/// relay and counts it against a quota; `cut` completes when the server cuts
+/// relay and counts it against a quota (callers pass only a meter that
+/// [`is_limited`](Meter::is_limited): a relay with none reads no clock and
+/// asks no meter); `cut` completes when the server cuts
 /// relays at the end of its shutdown grace period.
 pub(crate) async fn relay<R: Runtime>(
     rt: &R,
@@ -447,7 +449,6 @@ pub(crate) async fn relay<R: Runtime>(
         up: Half::new(Way::Up, leftover, splice),
         down: Half::new(Way::Down, dest_leftover, splice),
     };
-    let meter = meter.filter(|m| m.is_limited());
     let mut cut = pin!(cut);
     let mut last_moved = 0;
     let mut last_activity = rt.now();
