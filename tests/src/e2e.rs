@@ -59,6 +59,27 @@ pub fn server_binary(name: &str) -> PathBuf {
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
+        // Cargo runs tests with the test package's own variables set
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_*...). Build scripts that watch them
+        // (ring's does) would see a change and rebuild half the tree on every
+        // test binary; the nested build gets the environment the outer one had.
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .iter()
+            .any(|p| key.starts_with(p))
+            {
+                cmd.env_remove(key.as_ref());
+            }
+        }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "cargo build --bin {name} failed");
         built.push(name.to_owned());
@@ -74,6 +95,37 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The IPv4 TCP addresses the process `pid` listens on, read from `/proc`
+/// (its socket inodes matched against the LISTEN rows of its namespace's
+/// table). For a server started with port 0 whose log does not say the port.
+pub fn listening_addrs(pid: u32) -> Vec<SocketAddr> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|row| {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // local_address, st (0A is LISTEN), inode.
+            if f.len() < 10 || f[3] != "0A" || !inodes.iter().any(|i| i == f[9]) {
+                return None;
+            }
+            let (ip, port) = f[1].split_once(':')?;
+            // The kernel prints the address as a host-order u32 (little-endian here).
+            let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.swap_bytes());
+            Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
+        })
+        .collect()
 }
 
 /// One JSON log line of a server.

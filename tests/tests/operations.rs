@@ -343,21 +343,29 @@ fn a_rule_with_log_is_logged_under_quiet(bin: &str) {
         .arg(&conf)
         .stderr(Stdio::piped())
         .stdout(Stdio::null());
-    let port = free_port();
-    cmd.args(["--listen", &format!("127.0.0.1:{port}")]);
+    // Port 0: under -q the listening line is not logged, so the bound port is
+    // read from /proc (a port picked beforehand could be taken meanwhile).
+    cmd.args(["--listen", "127.0.0.1:0"]);
     let mut child = cmd.spawn().unwrap();
-    let proxy: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + STEP;
-    while TcpStream::connect_timeout(&proxy, Duration::from_millis(100)).is_err() {
+    let proxy = loop {
+        if let Some(addr) = listening_addrs(child.id()).first() {
+            break *addr;
+        }
         assert!(Instant::now() < deadline, "{bin} did not start");
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let c = socks_request(proxy, &connect_to(echo, b"logged"), |_| {});
-    assert_eq!(rejected_with(&c), Some(ReplyCode::Rejected), "{bin}");
     std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        rejected_with(&c),
+        Some(ReplyCode::Rejected),
+        "{bin}: {:?}\n{log}",
+        c.events
+    );
     let line = log
         .lines()
         .find(|l| l.contains("rule decided"))
