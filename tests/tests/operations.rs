@@ -356,7 +356,16 @@ fn a_rule_with_log_is_logged_under_quiet(bin: &str) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let c = socks_request(proxy, &connect_to(echo, b"logged"), |_| {});
-    std::thread::sleep(Duration::from_millis(300));
+    // A graceful stop writes out the log queue before the process exits.
+    let stopped = Process::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success(), "{bin}");
+    let deadline = Instant::now() + STEP;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
