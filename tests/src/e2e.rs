@@ -29,62 +29,66 @@ macro_rules! on_every_adapter {
 /// How long any single step may take before a test fails.
 pub const STEP: Duration = Duration::from_secs(10);
 
-/// The path of a workspace binary, built on first use (`cargo build --bin`).
-/// A binary `socks4d-X` comes from the package `socks4-X`.
-pub fn server_binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+/// The directory cargo puts this profile's binaries in
+/// (`target/<profile>`), found from the running test or binary.
+pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> for tests, target/<profile>/<bin> for binaries.
     let mut dir = exe.parent().unwrap().to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
+    dir
+}
+
+/// Runs `cargo build --quiet` on the workspace with `args` (plus `--release`
+/// when this is a release build) and fails the test if it fails.
+pub fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+    let mut cmd = Process::new(cargo);
+    cmd.args(["build", "--quiet", "--manifest-path", manifest])
+        .args(args);
+    if target_dir().file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    // Cargo runs tests with the test package's own variables set
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_*...). Build scripts that watch them
+    // (ring's does) would see a change and rebuild half the tree on every
+    // test binary; the nested build gets the environment the outer one had.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+}
+
+/// The path of a workspace binary, built on first use (`cargo build --bin`).
+/// A binary `socks4d-X` comes from the package `socks4-X`.
+pub fn server_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|b| b == name) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Process::new(cargo);
         let package = name.replacen("socks4d-", "socks4-", 1);
-        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
-        cmd.args([
-            "build",
-            "--quiet",
-            "--manifest-path",
-            manifest,
-            "-p",
-            &package,
-            "--bin",
-            name,
-        ]);
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        // Cargo runs tests with the test package's own variables set
-        // (CARGO_MANIFEST_DIR, CARGO_PKG_*...). Build scripts that watch them
-        // (ring's does) would see a change and rebuild half the tree on every
-        // test binary; the nested build gets the environment the outer one had.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if [
-                "CARGO_MANIFEST_",
-                "CARGO_PKG_",
-                "CARGO_CRATE_",
-                "CARGO_BIN_",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .iter()
-            .any(|p| key.starts_with(p))
-            {
-                cmd.env_remove(key.as_ref());
-            }
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --bin {name} failed");
+        cargo_build(&["-p", &package, "--bin", name]);
         built.push(name.to_owned());
     }
-    dir.join(name)
+    target_dir().join(name)
 }
 
 /// A free loopback port (bound, read, released). Prefer port 0 where the

@@ -3,39 +3,15 @@
 //! example serves the tokio client example (each fetching a page from a
 //! loopback HTTP peer). The other examples are built by `cargo test`.
 
-use socks4_tests::e2e::{free_port, http, run, STEP};
-use std::net::TcpStream;
+use socks4_tests::e2e::{cargo_build, http, listening_addrs, run, target_dir, STEP};
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 /// An example's binary, built on first use.
 fn example(package: &str, name: &str) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
-    let status = Process::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--manifest-path",
-            manifest,
-            "-p",
-            package,
-            "--example",
-            name,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo build --example {name}");
-    let mut dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("examples").join(name)
+    cargo_build(&["-p", package, "--example", name]);
+    target_dir().join("examples").join(name)
 }
 
 /// A running example server, stopped (by PID) when dropped.
@@ -48,23 +24,28 @@ impl Drop for Running {
     }
 }
 
-fn serve(binary: PathBuf, listen: &str) -> Running {
+/// Starts an example server on 127.0.0.1 port 0 and returns it with the
+/// address it bound (read from /proc: the examples do not print it).
+fn serve(binary: PathBuf) -> (Running, String) {
     let child = Process::new(binary)
-        .arg(listen)
+        .arg("127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let running = Running(child);
     let deadline = Instant::now() + STEP;
-    while TcpStream::connect(listen).is_err() {
+    loop {
+        if let Some(addr) = listening_addrs(running.0.id()).first() {
+            return (running, addr.to_string());
+        }
         assert!(
             Instant::now() < deadline,
             "the example server did not start"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Running(child)
 }
 
 fn fetch(client: PathBuf, proxy: &str, body: &'static str) {
@@ -82,8 +63,7 @@ fn fetch(client: PathBuf, proxy: &str, body: &'static str) {
 
 #[test]
 fn the_std_server_example_serves_the_std_client_example() {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let _server = serve(example("socks4-proto", "server_std"), &listen);
+    let (_server, listen) = serve(example("socks4-proto", "server_std"));
     fetch(
         example("socks4-proto", "client_std"),
         &listen,
@@ -93,8 +73,7 @@ fn the_std_server_example_serves_the_std_client_example() {
 
 #[test]
 fn the_tokio_embedding_example_serves_the_tokio_client_example() {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let _server = serve(example("socks4-tokio", "tokio_embed"), &listen);
+    let (_server, listen) = serve(example("socks4-tokio", "tokio_embed"));
     fetch(
         example("socks4-tokio", "tokio_client"),
         &listen,

@@ -610,18 +610,37 @@ fn build_policy(
 mod tests {
     use super::*;
 
+    /// A config file in a directory of its own, removed when dropped.
+    struct ConfigFile(std::path::PathBuf);
+
+    impl ConfigFile {
+        fn new(text: &str) -> ConfigFile {
+            let dir = std::env::temp_dir().join(format!(
+                "socks4-settings-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("socks4d.toml"), text).unwrap();
+            ConfigFile(dir)
+        }
+
+        fn load(&self, args: &[&str]) -> Result<Settings, ConfigError> {
+            let path = self.0.join("socks4d.toml");
+            let mut all = vec!["--config".to_owned(), path.display().to_string()];
+            all.extend(args.iter().map(|a| a.to_string()));
+            Settings::from_args(all)
+        }
+    }
+
+    impl Drop for ConfigFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     fn with_file(args: &[&str], file: &str) -> Result<Settings, ConfigError> {
-        let dir = std::env::temp_dir().join(format!(
-            "socks4-settings-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("socks4d.toml");
-        std::fs::write(&path, file).unwrap();
-        let mut all = vec!["--config".to_owned(), path.display().to_string()];
-        all.extend(args.iter().map(|a| a.to_string()));
-        Settings::from_args(all)
+        ConfigFile::new(file).load(args)
     }
 
     #[test]
@@ -673,11 +692,11 @@ mod tests {
             [limits]
             max_user_id = 16
         "#;
-        let s = with_file(
-            &["--ident", "require", "--connect-timeout", "3s", "-v"],
-            file,
-        )
-        .unwrap();
+        // Kept until the reload below has read it again.
+        let config = ConfigFile::new(file);
+        let s = config
+            .load(&["--ident", "require", "--connect-timeout", "3s", "-v"])
+            .unwrap();
         assert_eq!(s.listen[0].port(), 2000);
         assert_eq!(s.server.ident, socks4_proto::server::IdentMode::Require);
         assert_eq!(s.max_connections, 5);
