@@ -94,7 +94,14 @@ pub fn server_binary(name: &str) -> PathBuf {
 /// A free loopback port (bound, read, released). Prefer port 0 where the
 /// program can report what it bound.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on(Ipv4Addr::LOCALHOST)
+}
+
+/// Like [`free_port`], on another loopback address. For a program that must be
+/// given its port: on an address no other test uses, a port released here
+/// cannot be taken meanwhile by another test's listener on 127.0.0.1.
+pub fn free_port_on(ip: Ipv4Addr) -> u16 {
+    TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -130,6 +137,20 @@ pub fn listening_addrs(pid: u32) -> Vec<SocketAddr> {
             Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
         })
         .collect()
+}
+
+/// Waits (at most [`STEP`]) until the process `pid` listens, and returns its
+/// first listening address. For a program started on port 0 that does not say
+/// which port it bound; `what` names it in the failure.
+pub fn wait_listening(pid: u32, what: &str) -> SocketAddr {
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(addr) = listening_addrs(pid).first() {
+            return *addr;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start listening");
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One JSON log line of a server.

@@ -690,21 +690,15 @@ fn a_denied_socks4a_client_causes_no_lookup(bin: &str) {
 fn a_stuck_log_reader_does_not_stop_serving(bin: &str) {
     // Standard error is a pipe that nobody reads, and every connection logs
     // several lines (debug level).
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
     let mut child = Process::new(server_binary(bin))
-        .args(["--listen", &listen, "-v", "--max-connections", "4096"])
+        .args(["--listen", "127.0.0.1:0", "-v", "--max-connections", "4096"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let addr: SocketAddr = listen.parse().unwrap();
-    let deadline = std::time::Instant::now() + STEP;
-    while TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(100)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "{bin} did not start");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // Nobody reads the log, so the bound port comes from /proc.
+    let addr = wait_listening(child.id(), bin);
     let target = echo(2000);
     for i in 0..2000 {
         let c = socks_request(addr, &connect_to(target, b"someone"), |_| {});

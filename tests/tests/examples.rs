@@ -3,10 +3,9 @@
 //! example serves the tokio client example (each fetching a page from a
 //! loopback HTTP peer). The other examples are built by `cargo test`.
 
-use socks4_tests::e2e::{cargo_build, http, listening_addrs, run, target_dir, STEP};
+use socks4_tests::e2e::{cargo_build, http, run, target_dir, wait_listening};
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
 
 /// An example's binary, built on first use.
 fn example(package: &str, name: &str) -> PathBuf {
@@ -35,17 +34,8 @@ fn serve(binary: PathBuf) -> (Running, String) {
         .spawn()
         .unwrap();
     let running = Running(child);
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(addr) = listening_addrs(running.0.id()).first() {
-            return (running, addr.to_string());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the example server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let addr = wait_listening(running.0.id(), "the example server");
+    (running, addr.to_string())
 }
 
 fn fetch(client: PathBuf, proxy: &str, body: &'static str) {

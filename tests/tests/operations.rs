@@ -94,21 +94,20 @@ fn prometheus_scrapes_the_metrics(bin: &str) {
         ),
     )
     .unwrap();
-    let web = format!("127.0.0.1:{}", free_port());
     let prometheus = Process::new("prometheus")
         .arg(format!("--config.file={}", conf.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.join("data").display()
         ))
-        .arg(format!("--web.listen-address={web}"))
+        .arg("--web.listen-address=127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus (run .ci/setup to install it)");
-    let _prometheus = Child(prometheus);
-    let web: SocketAddr = web.parse().unwrap();
+    let prometheus = Child(prometheus);
+    let web = wait_listening(prometheus.0.id(), "prometheus");
     let query = |q: &str| -> Option<String> {
         let s = TcpStream::connect_timeout(&web, Duration::from_millis(500)).ok()?;
         drop(s);
@@ -202,8 +201,11 @@ fn the_control_socket_changes_the_lists(bin: &str) {
 }
 
 fn socket_activation_with_systemd_socket_activate(bin: &str) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    // systemd-socket-activate wants a port number (it refuses 0): one on an
+    // address of this test's own, one per adapter as they run in parallel
+    // (the three binary names differ in length).
+    let ip = std::net::Ipv4Addr::new(127, 0, 31, bin.len() as u8);
+    let listen = format!("{ip}:{}", free_port_on(ip));
     let child = Process::new("systemd-socket-activate")
         .args(["-l", &listen])
         .arg(server_binary(bin))
@@ -347,14 +349,7 @@ fn a_rule_with_log_is_logged_under_quiet(bin: &str) {
     // read from /proc (a port picked beforehand could be taken meanwhile).
     cmd.args(["--listen", "127.0.0.1:0"]);
     let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + STEP;
-    let proxy = loop {
-        if let Some(addr) = listening_addrs(child.id()).first() {
-            break *addr;
-        }
-        assert!(Instant::now() < deadline, "{bin} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let proxy = wait_listening(child.id(), bin);
     let c = socks_request(proxy, &connect_to(echo, b"logged"), |_| {});
     // A graceful stop writes out the log queue before the process exits.
     let stopped = Process::new("kill")
