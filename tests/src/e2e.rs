@@ -153,6 +153,32 @@ pub fn wait_listening(pid: u32, what: &str) -> SocketAddr {
     }
 }
 
+/// A loopback port that refuses connections for as long as this value lives:
+/// bound (without `SO_REUSEADDR`) but not listening, so no other socket can
+/// take it meanwhile and a connect to it is reset. For "the peer is down".
+pub struct ClosedPort(socket2::Socket);
+
+impl ClosedPort {
+    /// Reserves a port on 127.0.0.1.
+    pub fn new() -> ClosedPort {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        ClosedPort(s)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().as_socket().unwrap().port()
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> ClosedPort {
+        ClosedPort::new()
+    }
+}
+
 /// One JSON log line of a server.
 pub type LogLine = serde_json::Value;
 

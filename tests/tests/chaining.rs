@@ -22,7 +22,8 @@ socks4_tests::on_every_adapter!(
 fn routes_through_tinyproxy_and_a_parent_that_is_down(bin: &str) {
     let tiny = peers::tinyproxy();
     let web = http(1, "fetched through tinyproxy");
-    let down = free_port();
+    let closed = ClosedPort::new();
+    let down = closed.port();
     let conf = rules_config(
         &format!("chain-tiny-{bin}"),
         &format!(

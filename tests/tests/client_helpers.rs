@@ -124,7 +124,8 @@ macro_rules! client_tests {
                         .into();
                     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
                     // Nothing listens at the proxy's address: an I/O error.
-                    let nobody = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                    let closed = ClosedPort::new();
+                    let nobody = SocketAddr::from(([127, 0, 0, 1], closed.port()));
                     assert!(matches!(
                         client::connect(nobody, dest, b"").await,
                         Err(client::ClientError::Io(_))

@@ -308,7 +308,8 @@ fn ident_require_with_oidentd(bin: &str) {
     drop(server);
 
     // identd down (nothing listens on the configured port): 92.
-    let closed_port = free_port().to_string();
+    let closed = ClosedPort::new();
+    let closed_port = closed.port().to_string();
     let server = Server::start(bin, &["--ident", "require", "--ident-port", &closed_port]);
     let c = socks_request(server.addr, &connect_to(echo, &me), |_| {});
     assert_eq!(
@@ -435,7 +436,8 @@ fn sighup_keeps_command_line_flags_on_top(bin: &str) {
     // a reload.
     let dir = socks4_tests::scratch::dir(&format!("hup-cli-{bin}"));
     let conf = dir.join("socks4d.toml");
-    let closed_port = free_port();
+    let closed = ClosedPort::new();
+    let closed_port = closed.port();
     std::fs::write(
         &conf,
         format!("ident = \"require\"\nident_port = {closed_port}\n"),

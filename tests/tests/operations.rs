@@ -386,7 +386,8 @@ fn a_rule_with_log_is_logged_under_quiet(bin: &str) {
 
 fn the_closed_line_names_the_rule_when_the_connect_fails(bin: &str) {
     let server = Server::start(bin, &[]);
-    let closed_port = free_port();
+    let closed = ClosedPort::new();
+    let closed_port = closed.port();
     let c = socks_request(
         server.addr,
         &connect_to(format!("127.0.0.1:{closed_port}").parse().unwrap(), b""),
