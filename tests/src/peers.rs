@@ -3,8 +3,8 @@
 //! (`danted`, a SOCKS server), tinyproxy (an HTTP CONNECT proxy), stunnel (a
 //! TLS client tunnel) and OpenSSH's sshd.
 
-use crate::e2e::{free_port, STEP};
-use std::net::{SocketAddr, TcpStream};
+use crate::e2e::{free_port, listening_addrs, STEP};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,9 +22,11 @@ impl Peer {
         self.child.id()
     }
 
+    /// Waits until `child` itself listens on `addr` (read from /proc, so a
+    /// program that took the port first is not mistaken for the peer).
     fn started(what: &str, addr: SocketAddr, mut child: Child) -> Peer {
         let deadline = Instant::now() + STEP * 3;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        while !listening_addrs(child.id()).contains(&addr) {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{what} exited at start with {status}");
             }
