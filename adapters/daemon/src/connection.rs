@@ -246,26 +246,22 @@ async fn first_byte<R: Runtime>(
     mut first: FirstByte,
 ) -> Option<Protocol> {
     let deadline = first.poll_timeout();
-    let mut timer = pin!(sleep_until_or_never(rt, deadline));
-    poll_fn(|cx| {
+    let peek = poll_fn(|cx| {
         let mut byte = [0u8; 1];
-        match poll_io(client, Direction::Read, cx, &mut |fd| {
+        poll_io(client, Direction::Read, cx, &mut |fd| {
             rustix::net::recv(fd, &mut byte, rustix::net::RecvFlags::PEEK)
                 .map(|(n, _)| n)
                 .map_err(std::io::Error::from)
-        }) {
-            Poll::Ready(Ok(n)) if n > 0 => {
-                return Poll::Ready(first.handle_input(rt.now(), &byte[..n]));
-            }
-            Poll::Ready(_) => return Poll::Ready(None),
-            Poll::Pending => {}
-        }
-        if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(first.handle_timeout(rt.now()));
-        }
-        Poll::Pending
-    })
-    .await
+        })
+        .map(|peeked| match peeked {
+            Ok(n) if n > 0 => first.handle_input(rt.now(), &byte[..n]),
+            _ => None,
+        })
+    });
+    match before(rt, deadline, peek).await {
+        Some(decided) => decided,
+        None => first.handle_timeout(rt.now()),
+    }
 }
 
 /// A session being driven.
@@ -424,33 +420,22 @@ impl<R: Runtime> Connection<R> {
         }
         let deadline = self.session.poll_timeout();
         let rt = self.rt.clone();
-        let mut timer = pin!(sleep_until_or_never(&rt, deadline));
-        poll_fn(|cx| {
+        let read = poll_fn(|cx| {
             let mut buf = [0u8; REQUEST_READ];
-            match self
-                .client
+            self.client
                 .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf))
-            {
-                Poll::Ready(Ok(0) | Err(_)) => {
-                    self.step(|s, now| s.handle_eof(now));
-                    return Poll::Ready(());
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.step(|s, now| s.handle_input(now, &buf[..n]));
-                    return Poll::Ready(());
-                }
-                Poll::Pending => {}
-            }
-            if timer.as_mut().poll(cx).is_ready() {
-                self.step(|s, now| s.handle_timeout(now));
-                return Poll::Ready(());
-            }
-            Poll::Pending
-        })
-        .await
+                .map(|read| match read {
+                    Ok(0) | Err(_) => self.step(|s, now| s.handle_eof(now)),
+                    Ok(n) => self.step(|s, now| s.handle_input(now, &buf[..n])),
+                })
+        });
+        if before(&rt, deadline, read).await.is_none() {
+            self.step(|s, now| s.handle_timeout(now));
+        }
     }
 
-    /// Performs one action (not `Close`) and reports its outcome.
+    /// Performs one action (not `Close` or `StartRelay`: `run` does those) and
+    /// reports its outcome.
     async fn perform(&mut self, action: Action) {
         let rt = self.rt.clone();
         match action {
@@ -593,12 +578,8 @@ impl<R: Runtime> Connection<R> {
                     Err(why) => self.interrupted(why),
                 }
             }
-            // `run` relays itself; boxed here so that every other action's
-            // box stays small.
-            Action::StartRelay { client_leftover } => {
-                Box::pin(self.relay(client_leftover)).await;
-            }
-            Action::Close(_) => {}
+            // `run` handles these two itself and never passes them here.
+            Action::StartRelay { .. } | Action::Close(_) => {}
             other => {
                 tracing::error!(target: "socks4d", conn = self.observer.id(), action = ?other, "action this driver does not know");
                 self.abandon();

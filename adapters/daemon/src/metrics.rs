@@ -27,7 +27,7 @@
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
-use crate::runtime::{read, write_all, Runtime};
+use crate::runtime::{before, read, write_all, Runtime};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -305,12 +305,7 @@ pub(crate) async fn serve<R: Runtime>(
         let rt2 = rt.clone();
         rt.spawn(async move {
             let deadline = rt2.now() + REQUEST_TIMEOUT;
-            let answer = async { Some(answer(&stream, &metrics).await) }
-                .or(async {
-                    rt2.sleep_until(deadline).await;
-                    None
-                })
-                .await;
+            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics)).await;
             if let Some(Err(e)) = answer {
                 tracing::debug!(target: "socks4d", %peer, error = %e, "metrics request failed");
             }
