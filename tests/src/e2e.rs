@@ -108,44 +108,13 @@ pub fn free_port_on(ip: Ipv4Addr) -> u16 {
         .port()
 }
 
-/// The IPv4 TCP addresses the process `pid` listens on, read from `/proc`
-/// (its socket inodes matched against the LISTEN rows of its namespace's
-/// table). For a server started with port 0 whose log does not say the port.
-pub fn listening_addrs(pid: u32) -> Vec<SocketAddr> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy();
-            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
-        })
-        .collect();
-    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|row| {
-            let f: Vec<&str> = row.split_whitespace().collect();
-            // local_address, st (0A is LISTEN), inode.
-            if f.len() < 10 || f[3] != "0A" || !inodes.iter().any(|i| i == f[9]) {
-                return None;
-            }
-            let (ip, port) = f[1].split_once(':')?;
-            // The kernel prints the address as a host-order u32 (little-endian here).
-            let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.swap_bytes());
-            Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
-        })
-        .collect()
-}
-
 /// Waits (at most [`STEP`]) until the process `pid` listens, and returns its
 /// first listening address. For a program started on port 0 that does not say
 /// which port it bound; `what` names it in the failure.
 pub fn wait_listening(pid: u32, what: &str) -> SocketAddr {
     let deadline = Instant::now() + STEP;
     loop {
-        if let Some(addr) = listening_addrs(pid).first() {
+        if let Some(addr) = crate::procfs::listening_addrs(pid).first() {
             return *addr;
         }
         assert!(Instant::now() < deadline, "{what} did not start listening");
@@ -385,6 +354,17 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A child process killed (by PID) and waited for when dropped: a third-party
+/// program or an example a test started.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

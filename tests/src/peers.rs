@@ -3,7 +3,8 @@
 //! (`danted`, a SOCKS server), tinyproxy (an HTTP CONNECT proxy), stunnel (a
 //! TLS client tunnel) and OpenSSH's sshd.
 
-use crate::e2e::{free_port, listening_addrs, STEP};
+use crate::e2e::{free_port, STEP};
+use crate::procfs::listening_addrs;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,9 @@
-//! Readings from `/proc` for the benchmark: a process tree's CPU time and
+//! Readings from `/proc`. For the benchmark: a process tree's CPU time and
 //! proportional memory (PSS), and the whole machine's busy time, so that a run
-//! can report how much else was using the CPUs.
+//! can report how much else was using the CPUs. For the tests: the addresses a
+//! process listens on.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// Clock ticks per second of `/proc`'s CPU times (USER_HZ: 100 on Linux).
@@ -89,4 +91,36 @@ pub fn machine_busy() -> Duration {
 /// Online CPUs.
 pub fn cpus() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// The IPv4 TCP addresses the process `pid` listens on, read from `/proc`
+/// (its socket inodes matched against the LISTEN rows of its namespace's
+/// table). For a server started with port 0 whose log does not say the port,
+/// and to tell a started peer from another program on its port.
+pub fn listening_addrs(pid: u32) -> Vec<SocketAddr> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|row| {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // local_address, st (0A is LISTEN), inode.
+            if f.len() < 10 || f[3] != "0A" || !inodes.iter().any(|i| i == f[9]) {
+                return None;
+            }
+            let (ip, port) = f[1].split_once(':')?;
+            // The kernel prints the address as a host-order u32 (little-endian here).
+            let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.swap_bytes());
+            Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
+        })
+        .collect()
 }

@@ -22,6 +22,15 @@ pub fn dir(name: &str) -> PathBuf {
     path
 }
 
+/// The directory `name` under this process's root, emptied first: for a test
+/// that must not see what an earlier test of the process left there.
+pub fn fresh(name: &str) -> PathBuf {
+    let path = root().join(name);
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).expect("scratch directory");
+    path
+}
+
 /// This process's root, created if missing; the first call removes the roots
 /// of ended processes.
 pub fn root() -> PathBuf {

@@ -9,7 +9,7 @@ use socks4_proto::{Command, Dest, Reply, Request};
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 socks4_tests::on_every_adapter!(
@@ -19,19 +19,9 @@ socks4_tests::on_every_adapter!(
     bind_listens_on_the_bind_address,
 );
 
-/// HAProxy in the foreground, stopped (by PID) when dropped.
-struct Haproxy(Child);
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// HAProxy with two frontends for `server`: `v2` (send-proxy-v2, with health
 /// checks that send the header too) and `v1` (send-proxy).
-fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
+fn haproxy(bin: &str, server: SocketAddr) -> (ChildGuard, SocketAddr, SocketAddr) {
     let (v2, v1) = (free_port(), free_port());
     let dir = socks4_tests::scratch::dir(&format!("haproxy-{bin}"));
     let cfg = dir.join("haproxy.cfg");
@@ -54,7 +44,7 @@ fn haproxy(bin: &str, server: SocketAddr) -> (Haproxy, SocketAddr, SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .expect("haproxy (run .ci/setup to install it)");
-    let h = Haproxy(child);
+    let h = ChildGuard(child);
     let deadline = Instant::now() + STEP;
     for port in [v2, v1] {
         while TcpStream::connect(("127.0.0.1", port)).is_err() {

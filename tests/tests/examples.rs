@@ -3,9 +3,9 @@
 //! example serves the tokio client example (each fetching a page from a
 //! loopback HTTP peer). The other examples are built by `cargo test`.
 
-use socks4_tests::e2e::{cargo_build, http, run, target_dir, wait_listening};
+use socks4_tests::e2e::{cargo_build, http, run, target_dir, wait_listening, ChildGuard};
 use std::path::PathBuf;
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Command as Process, Stdio};
 
 /// An example's binary, built on first use.
 fn example(package: &str, name: &str) -> PathBuf {
@@ -13,19 +13,9 @@ fn example(package: &str, name: &str) -> PathBuf {
     target_dir().join("examples").join(name)
 }
 
-/// A running example server, stopped (by PID) when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts an example server on 127.0.0.1 port 0 and returns it with the
 /// address it bound (read from /proc: the examples do not print it).
-fn serve(binary: PathBuf) -> (Running, String) {
+fn serve(binary: PathBuf) -> (ChildGuard, String) {
     let child = Process::new(binary)
         .arg("127.0.0.1:0")
         .stdin(Stdio::null())
@@ -33,7 +23,7 @@ fn serve(binary: PathBuf) -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let running = Running(child);
+    let running = ChildGuard(child);
     let addr = wait_listening(running.0.id(), "the example server");
     (running, addr.to_string())
 }

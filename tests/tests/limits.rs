@@ -209,9 +209,7 @@ fn the_connection_rate_counts_granted_requests_exactly(bin: &str) {
 }
 
 fn a_quota_holds_across_a_restart(bin: &str) {
-    let dir = socks4_tests::scratch::dir(&format!("quota-{bin}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = socks4_tests::scratch::fresh(&format!("quota-{bin}"));
     let state = dir.join("state.json");
     let args = [
         "--quota",

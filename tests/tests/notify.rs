@@ -23,8 +23,7 @@ socks4_tests::on_every_adapter!(
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
-    let dir = socks4_tests::scratch::dir(&format!("notify-{what}-{bin}"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = socks4_tests::scratch::fresh(&format!("notify-{what}-{bin}"));
     std::fs::create_dir_all(dir.join("records")).unwrap();
     dir
 }

@@ -23,20 +23,8 @@ socks4_tests::on_every_adapter!(
 );
 
 fn temp_dir(what: &str, bin: &str) -> std::path::PathBuf {
-    let dir = socks4_tests::scratch::dir(&format!("{what}-{bin}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = socks4_tests::scratch::fresh(&format!("{what}-{bin}"));
     dir
-}
-
-/// A child process killed (by PID) when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
@@ -106,7 +94,7 @@ fn prometheus_scrapes_the_metrics(bin: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus (run .ci/setup to install it)");
-    let prometheus = Child(prometheus);
+    let prometheus = ChildGuard(prometheus);
     let web = wait_listening(prometheus.0.id(), "prometheus");
     let query = |q: &str| -> Option<String> {
         let s = TcpStream::connect_timeout(&web, Duration::from_millis(500)).ok()?;
@@ -215,7 +203,7 @@ fn socket_activation_with_systemd_socket_activate(bin: &str) {
         .stderr(Stdio::null())
         .spawn()
         .expect("systemd-socket-activate (Debian package systemd; run .ci/setup)");
-    let _child = Child(child);
+    let _child = ChildGuard(child);
     let proxy: SocketAddr = listen.parse().unwrap();
     // systemd-socket-activate listens at once and starts the server on the
     // first connection, passing it the socket.

@@ -30,9 +30,7 @@ socks4_tests::on_every_adapter!(
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
-    let dir = socks4_tests::scratch::dir(&format!("tls-{what}-{bin}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = socks4_tests::scratch::fresh(&format!("tls-{what}-{bin}"));
     dir
 }
 
