@@ -3,7 +3,7 @@
 //! than in the daemon crate: only the runtimes read the clock there.)
 
 use socks4_acl::limit::{Bandwidth, Period};
-use socks4_daemon::meter::{unix_now, Allowance, Meter, Pacer, Usage, Way};
+use socks4_daemon::limits::meter::{unix_now, Allowance, Meter, Pacer, Usage, Way};
 use std::sync::Arc;
 use std::time::Instant;
 

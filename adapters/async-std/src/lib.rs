@@ -65,5 +65,5 @@ impl Runtime for AsyncStd {
 /// Binds the daemon's listen addresses and serves until [`Daemon::shutdown`];
 /// `on_bound` gets the bound addresses first.
 pub async fn run(daemon: Daemon, on_bound: impl FnOnce(Vec<SocketAddr>)) -> io::Result<()> {
-    socks4_daemon::serve::run(AsyncStd, daemon, on_bound).await
+    socks4_daemon::run(AsyncStd, daemon, on_bound).await
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::serve::main(
+    socks4_daemon::main(
         "socks4d-async-std",
         socks4_async_std::AsyncStd,
         async_std::task::block_on,

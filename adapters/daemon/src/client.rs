@@ -13,7 +13,7 @@
 //! ([`ClientError::Protocol`]), or the connection failed
 //! ([`ClientError::Io`]).
 
-use crate::net;
+use crate::runtime::socket;
 use crate::runtime::{before, poll_io, recv, send, Direction, Runtime};
 use socks4_proto::client::{Event, Handshake};
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
@@ -197,7 +197,7 @@ pub async fn connect<R: Runtime>(
 ) -> Result<R::Stream, ClientError> {
     let mut handshake = request(Command::Connect, &dest.into(), user_id)?;
     within(rt, timeout, async {
-        let stream = net::connect(rt, proxy, None).await?;
+        let stream = socket::connect(rt, proxy, None).await?;
         replies(&stream, &mut handshake, 1).await?;
         Ok(stream)
     })
@@ -243,7 +243,7 @@ pub async fn bind<R: Runtime>(
 ) -> Result<Bound<R>, ClientError> {
     let mut handshake = request(Command::Bind, &Target::Addr(peer), user_id)?;
     let (stream, first) = within(rt, timeout, async {
-        let stream = net::connect(rt, proxy, None).await?;
+        let stream = socket::connect(rt, proxy, None).await?;
         let first = replies(&stream, &mut handshake, 1).await?;
         Ok((stream, first[0]))
     })

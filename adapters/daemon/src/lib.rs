@@ -26,54 +26,28 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod check;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod client;
-pub mod clients;
-mod connection;
-pub mod control;
-pub mod counters;
-#[cfg(feature = "cli")]
-pub mod ctl;
+pub mod config;
+pub mod conn;
 pub mod daemon;
-mod endpoint;
-pub mod events;
-mod ident;
-pub mod listeners;
-#[cfg(feature = "cli")]
-pub mod logging;
-pub mod meter;
-pub mod metrics;
-pub mod net;
-pub mod notify;
+pub mod limits;
 pub mod observe;
-pub mod options;
-mod parent;
-pub mod pipe;
-pub mod privileges;
-mod proxy_header;
-mod relay;
-mod resolve;
+pub mod ops;
 pub mod runtime;
-pub mod serve;
-pub mod settings;
-pub mod signals;
-pub mod state;
-pub mod systemd;
-mod throttle;
-pub mod tls;
-mod users;
+pub mod server;
 
-pub use counters::Snapshot;
 pub use daemon::{Daemon, Position};
+pub use observe::counters::Snapshot;
 // What an embedder needs, so that it depends on this crate alone: netmasks and
 // policies for the run-time lists and rules, the session's events and close
 // reasons, and reply codes.
-pub use events::{DaemonEvent, EventStream};
-pub use options::Options;
+pub use config::options::Options;
+pub use config::settings::{ConfigError, Settings};
+pub use observe::events::{DaemonEvent, EventStream};
 pub use runtime::Runtime;
-pub use settings::{ConfigError, Settings};
+#[cfg(feature = "cli")]
+pub use server::main;
+pub use server::{bind, run, serve, Bound};
 pub use socks4_acl::{Netmask, ParseError, Policy, Rule};
 pub use socks4_proto::server::{CloseReason, Event};
 pub use socks4_proto::ReplyCode;

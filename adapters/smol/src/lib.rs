@@ -90,5 +90,5 @@ pub async fn run(
     daemon: Daemon,
     on_bound: impl FnOnce(Vec<SocketAddr>),
 ) -> io::Result<()> {
-    socks4_daemon::serve::run(rt, daemon, on_bound).await
+    socks4_daemon::run(rt, daemon, on_bound).await
 }

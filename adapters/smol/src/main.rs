@@ -5,5 +5,5 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let rt = socks4_smol::Smol::new();
-    socks4_daemon::serve::main("socks4d-smol", rt.clone(), |server| rt.block_on(server))
+    socks4_daemon::main("socks4d-smol", rt.clone(), |server| rt.block_on(server))
 }

@@ -96,5 +96,5 @@ impl Runtime for Tokio {
 /// Binds the daemon's listen addresses and serves on the current tokio runtime
 /// until [`Daemon::shutdown`]; `on_bound` gets the bound addresses first.
 pub async fn run(daemon: Daemon, on_bound: impl FnOnce(Vec<SocketAddr>)) -> io::Result<()> {
-    socks4_daemon::serve::run(Tokio, daemon, on_bound).await
+    socks4_daemon::run(Tokio, daemon, on_bound).await
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    socks4_daemon::serve::main("socks4d-tokio", socks4_tokio::Tokio, |server| {
+    socks4_daemon::main("socks4d-tokio", socks4_tokio::Tokio, |server| {
         match tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

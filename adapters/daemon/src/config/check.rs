@@ -1,0 +1,250 @@
+//! `--check`: everything a server would run with, printed for a person, and
+//! warnings about configurations that are dangerous or cannot work as written:
+//! an open proxy, rules that can never match, a connection cap of 0. With
+//! `--strict`, a warning makes the check fail.
+
+use crate::config::settings::Settings;
+use socks4_acl::{Action, Netmask};
+use std::fmt::Write;
+
+/// What `--check` prints, and its warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The effective configuration, as text.
+    pub text: String,
+    /// What looks wrong, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Checks `settings`.
+pub fn report(settings: &Settings) -> Report {
+    let mut out = String::new();
+    let s = settings;
+    use crate::config::listeners::ListenerKind;
+    let listeners: Vec<String> = s
+        .listeners
+        .iter()
+        .map(|l| {
+            let proxy = l
+                .proxy_protocol
+                .map(|p| format!(" (PROXY protocol {p})"))
+                .unwrap_or_default();
+            let (kind, addr) = (&l.kind, l.addr);
+            match kind {
+                ListenerKind::Dual(to)
+                | ListenerKind::Forward(to)
+                | ListenerKind::ForwardTls(to) => {
+                    format!("{} {addr} -> {to}{proxy}", kind.name())
+                }
+                _ => format!("{} {addr}{proxy}", kind.name()),
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "listeners: {}", listeners.join(", "));
+    let files = &s.tls_files;
+    if s.tls.server.is_some() {
+        let _ = writeln!(
+            out,
+            "tls: certificate {}, {}",
+            files
+                .cert
+                .as_deref()
+                .unwrap_or_else(|| "-".as_ref())
+                .display(),
+            match &files.client_ca {
+                Some(ca) => format!("client certificates required (signed by {})", ca.display()),
+                None => "no client certificates".to_owned(),
+            }
+        );
+    }
+    if s.tls.client.is_some() {
+        let _ = writeln!(
+            out,
+            "tls to destinations and parents: trusting {}",
+            files
+                .ca
+                .as_deref()
+                .map_or("the system's authorities".to_owned(), |p| p
+                    .display()
+                    .to_string())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "ident: {:?} (identd port {})",
+        s.server.ident, s.server.ident_port
+    );
+    let _ = writeln!(
+        out,
+        "limits: max_connections {}, per client {} connections and {} BIND listeners, \
+         {} clients tracked, {} lookups at once, {} refusal log lines/s, \
+         user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes",
+        s.max_connections,
+        s.clients.max_connections,
+        s.clients.max_binds,
+        s.clients.tracked,
+        s.max_lookups,
+        s.refusal_log_lines,
+        s.server.limits.max_user_id,
+        s.server.limits.max_host,
+        s.server.max_early_data,
+        s.relay_pipes,
+        s.relay_pipe_size
+    );
+    let off = |v: Option<String>| v.unwrap_or_else(|| "off".to_owned());
+    let _ = writeln!(
+        out,
+        "per-client limits: bandwidth {}, connection rate {}, quota {}{}",
+        off(s.clients.bandwidth.map(|b| b.to_string())),
+        off(s.clients.rate.map(|r| r.to_string())),
+        off(s.clients.quota.map(|q| q.to_string())),
+        match (&s.state_file, s.clients.quota) {
+            (Some(p), _) => format!(" (usage kept in {})", p.display()),
+            (None, Some(_)) => " (usage kept in memory only)".to_owned(),
+            (None, None) => String::new(),
+        }
+    );
+    let t = &s.server.timeouts;
+    let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let _ = writeln!(
+        out,
+        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, dual {}, shutdown_grace {}",
+        secs(t.handshake),
+        secs(t.resolve),
+        secs(t.ident),
+        secs(t.connect),
+        secs(t.bind_accept),
+        t.idle.map_or("off".to_owned(), secs),
+        secs(s.dual_timeout),
+        secs(s.shutdown_grace)
+    );
+    if let Some(m) = s.metrics_listen {
+        let allow: Vec<String> = s.metrics_allow.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "metrics: http://{m}/metrics (loopback{})",
+            if allow.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", allow.join(", "))
+            }
+        );
+    }
+    if let Some(c) = &s.control_socket {
+        let _ = writeln!(out, "control socket: {}", c.display());
+    }
+    if let Some(u) = &s.user {
+        let _ = writeln!(
+            out,
+            "runs as: user {u}{}",
+            s.group
+                .as_deref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(p) = &s.pid_file {
+        let _ = writeln!(out, "pid file: {}", p.display());
+    }
+    let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+    let notifying: Vec<String> = s
+        .server
+        .policy
+        .rules
+        .rules()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.notify)
+        .map(|(i, r)| format!("rule {} (`{r}`)", i + 1))
+        .collect();
+    match &s.notify {
+        Some(n) => {
+            let _ = writeln!(out, "{}", crate::observe::notify::describe(n));
+        }
+        None if !notifying.is_empty() => {
+            let _ = writeln!(out, "notify: no command (events and log lines only)");
+        }
+        None => {}
+    }
+    if !notifying.is_empty() {
+        let _ = writeln!(out, "rules that notify: {}", notifying.join(", "));
+    }
+    let _ = writeln!(out, "policy:");
+    for line in s.server.policy.to_string().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+
+    let mut warnings = Vec::new();
+    let public = s.public_listeners();
+    let policy = &s.server.policy;
+    if !public.is_empty() {
+        for (i, rule) in policy.rules.rules().iter().enumerate() {
+            if rule.action == Action::Pass && rule.from == Netmask::Any {
+                warnings.push(format!(
+                    "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
+                    i + 1,
+                    public.join(", ")
+                ));
+            }
+        }
+        if policy.rules.default_action().is_pass() {
+            warnings.push(format!(
+                "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
+                public.join(", ")
+            ));
+        }
+    }
+    for (shadowed, by) in policy.rules.shadowed() {
+        let rules = policy.rules.rules();
+        warnings.push(format!(
+            "rule {shadowed} (`{}`) can never match: rule {by} (`{}`) matches everything it does",
+            rules[shadowed - 1],
+            rules[by - 1]
+        ));
+    }
+    if s.max_connections == 0 {
+        warnings.push("max_connections = 0: no connection can ever be served".to_owned());
+    }
+    if s.clients.max_connections == 0 {
+        warnings.push("max_connections_per_client = 0: every client is refused".to_owned());
+    }
+    Report {
+        text: out,
+        warnings,
+    }
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dangerous_and_useless_configs_are_warned_about() {
+        let s = Settings::from_args([
+            "--listen",
+            "0.0.0.0:1080",
+            "--allow",
+            "any",
+            "--max-connections",
+            "0",
+        ])
+        .unwrap();
+        let r = report(&s);
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with("open proxy")),
+            "{r:?}"
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("max_connections = 0")),
+            "{r:?}"
+        );
+        assert!(r.text.contains("timeouts: handshake 10s"), "{}", r.text);
+        let s = Settings::from_args(["--allow", "10.0.0.0/8", "--allow", "10.1.0.0/16"]).unwrap();
+        let r = report(&s);
+        assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
+        let s = Settings::from_args::<_, &str>([]).unwrap();
+        assert!(report(&s).warnings.is_empty());
+    }
+}

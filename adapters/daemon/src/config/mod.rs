@@ -1,0 +1,16 @@
+//! What a server runs with: every option declared once ([`options`]: a flag
+//! and a config key each), the layers resolved and checked ([`settings`]),
+//! the listener kinds ([`listeners`]), the command line ([`cli`]) and
+//! `--check` ([`check`]).
+//!
+//! Layer: above `runtime`, `limits` and `observe` (whose types settings
+//! carry); never imports `daemon`, `conn`, `ops` or `server`. No sockets:
+//! reading the config and rules files is the only IO here.
+
+pub mod check;
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod listeners;
+pub mod options;
+pub mod settings;
+pub mod users;

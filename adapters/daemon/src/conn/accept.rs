@@ -1,0 +1,188 @@
+//! The accept loop of one listener: wait for room under `max_connections`,
+//! accept, admit the connection (its slot, its client's cap, who may send a
+//! PROXY header), find its destination when the listener says it, and spawn
+//! its connection task. A connection refused by a per-client cap gets its 91
+//! here, before anything else is read.
+
+use crate::config::listeners::{Listener, ListenerKind};
+use crate::conn::refuse;
+use crate::conn::start::{self, Accepted};
+use crate::daemon::{Admission, Daemon, Slot};
+use crate::observe::counters::ListenerCounts;
+use crate::runtime::{socket, Runtime};
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+/// One listener being served: what its accept loop needs.
+pub(crate) struct AcceptLoop<R: Runtime> {
+    /// The runtime the loop and its connections run on.
+    pub(crate) rt: R,
+    /// The server.
+    pub(crate) daemon: Daemon,
+    /// The registered listening socket.
+    pub(crate) listener: R::Listener,
+    /// Its bound address.
+    pub(crate) addr: SocketAddr,
+    /// Its configuration.
+    pub(crate) config: Listener,
+    /// Its counters.
+    pub(crate) counts: Arc<ListenerCounts>,
+}
+
+/// Shortest and longest pause after a failed accept (EMFILE, ENFILE,
+/// ENOBUFS...), doubling in between, so that the loop never spins.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+impl<R: Runtime> AcceptLoop<R> {
+    /// Accepts until shutdown is asked for (the listener closes when this
+    /// returns).
+    pub(crate) async fn run(self) {
+        let mut backoff = ACCEPT_BACKOFF.0;
+        let mut shutdown = pin!(self.daemon.shutdown_requested());
+        loop {
+            if !self.daemon.has_room() && !self.wait_for_room(shutdown.as_mut()).await {
+                return;
+            }
+            let accept = self.rt.accept(&self.listener);
+            // Shutdown first: once asked for, nothing more is accepted.
+            match first_unless(shutdown.as_mut(), accept).await {
+                None => return,
+                Some(Ok(_)) if self.daemon.is_shutting_down() => return,
+                Some(Ok((client, peer))) => {
+                    backoff = ACCEPT_BACKOFF.0;
+                    self.admit(client, peer);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(target: "socks4d", error = %e, ?backoff, "accept failed");
+                    self.rt.sleep_until(self.rt.now() + backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                }
+            }
+        }
+    }
+
+    /// At `max_connections`: new connections wait in the listen queue (the
+    /// kernel's backlog) until one closes, rather than being accepted and
+    /// closed. `false` when shutdown came first.
+    async fn wait_for_room(&self, shutdown: Pin<&mut impl Future<Output = ()>>) -> bool {
+        self.daemon.books().counters.accept_paused();
+        tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+        first_unless(shutdown, self.daemon.room()).await.is_some()
+    }
+
+    /// Takes a slot for a new connection and spawns it, or refuses it.
+    fn admit(&self, client: R::Stream, peer: SocketAddr) {
+        let slot = match self.slot(peer) {
+            Ok(slot) => slot,
+            Err(Refusal::Close) => return,
+            Err(Refusal::Reply) => return self.refuse(client),
+        };
+        let (kind, addr) = (&self.config.kind, self.addr);
+        // The address the client reached: the listener's, unless it listens
+        // on a wildcard address, intercepts connections meant for other
+        // addresses, or sits behind a balancer.
+        let local = if addr.ip().is_unspecified()
+            || *kind == ListenerKind::Transparent
+            || self.config.proxy_protocol.is_some()
+        {
+            socket::local_addr(&client).unwrap_or(addr)
+        } else {
+            addr
+        };
+        let dest = match kind.destination(&client, local) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                return;
+            }
+        };
+        let accepted = Accepted {
+            client,
+            peer,
+            local,
+            listener: addr,
+            kind: kind.clone(),
+            dest,
+            proxy: self.config.proxy_protocol,
+            slot,
+        };
+        let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
+        self.rt.spawn(start::serve(rt, daemon, accepted));
+    }
+
+    /// The connection's slot, or how to refuse it.
+    fn slot(&self, peer: SocketAddr) -> Result<Slot, Refusal> {
+        let (daemon, addr) = (&self.daemon, self.addr);
+        if self.config.proxy_protocol.is_some() {
+            // Behind a load balancer: only it may connect, and its header
+            // says who the client is (and so which client's cap the
+            // connection counts under).
+            let trusted = daemon.settings().proxy_protocol_from.iter();
+            if !trusted.clone().any(|n| n.contains(peer.ip())) {
+                daemon.books().counters.proxy_header("untrusted");
+                if daemon.books().may_log_refusal(self.rt.now()) {
+                    tracing::warn!(target: "socks4d", %peer, listener = %addr, "connection to a PROXY protocol listener from outside proxy_protocol_from: closed");
+                }
+                return Err(Refusal::Close);
+            }
+            return daemon
+                .admit_unattributed(&self.counts)
+                .ok_or(Refusal::Close);
+        }
+        match daemon.admit(&self.counts, peer) {
+            Admission::Slot(slot) => Ok(slot),
+            Admission::Full => Err(Refusal::Close), // another listener took the last slot
+            Admission::Limited(limit) => {
+                if daemon.books().may_log_refusal(self.rt.now()) {
+                    tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
+                }
+                // A SOCKS client reads a 91; any other is closed at once (it
+                // could not read a SOCKS reply).
+                Err(if self.config.kind.replies_in_clear() {
+                    Refusal::Reply
+                } else {
+                    Refusal::Close
+                })
+            }
+        }
+    }
+
+    /// Answers a refused client with a 91 in a task of its own, if a
+    /// lingering place is free (otherwise the connection just closes).
+    fn refuse(&self, client: R::Stream) {
+        if let Some(lingering) = self.daemon.refusal_slot() {
+            let rt = self.rt.clone();
+            self.rt.spawn(async move {
+                refuse::refuse(rt, client).await;
+                drop(lingering);
+            });
+        }
+    }
+}
+
+/// How a connection that gets no slot is turned away.
+enum Refusal {
+    /// Closed at once.
+    Close,
+    /// Answered with a 91 first (a SOCKS client in clear can read it).
+    Reply,
+}
+
+/// `fut`'s output, or `None` once `stop` completes (checked first).
+async fn first_unless<T>(
+    mut stop: Pin<&mut impl Future<Output = ()>>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        if stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}

@@ -1,0 +1,320 @@
+//! One connection's drive loop: the driver owns the connection's
+//! [`ServerSession`], performs each [`Action`] it asks for over the runtime's
+//! sockets (the actions themselves are in `conn::actions`), reports the
+//! outcome, and hands every event the session emits to the connection's
+//! [`Observer`]. All session input goes through one method
+//! ([`Connection::step`]), which drains the events after it, so no event is
+//! missed.
+//!
+//! While an action is pending (resolve, IDENT, connect, BIND) the client is
+//! watched: bytes it sends are early data for the relay (up to
+//! `max_early_data`; beyond it the client is no longer read until the relay,
+//! and TCP slows it down); if it hangs up, the action is abandoned and its
+//! sockets closed at once.
+
+use crate::conn::relay;
+use crate::daemon::Daemon;
+use crate::limits::client_table::{ClientGuard, RateTicket};
+use crate::limits::meter::Meter;
+use crate::observe::books::Observer;
+use crate::runtime::endpoint::Endpoint;
+use crate::runtime::tls::Tls;
+use crate::runtime::{before, recv, sleep_until_or_never, Direction, Runtime};
+use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
+use std::future::{poll_fn, Future};
+use std::io::ErrorKind;
+use std::os::fd::AsFd;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+/// Size of the buffer a request is read into (a request is at most a few
+/// hundred bytes; more arrives in further reads).
+const REQUEST_READ: usize = 1024;
+
+/// A session being driven.
+pub(crate) struct Connection<R: Runtime> {
+    pub(super) rt: R,
+    pub(super) daemon: Daemon,
+    pub(super) session: ServerSession,
+    pub(super) observer: Observer,
+    pub(super) client: Endpoint<R::Stream>,
+    /// The TLS configurations this connection started with.
+    pub(super) tls: Arc<Tls>,
+    /// `forward_tls`: TLS towards the destination, for this host name.
+    pub(super) dest_tls: Option<String>,
+    /// The outbound connection (CONNECT) or the accepted one (BIND), once up.
+    pub(super) other: Option<Endpoint<R::Stream>>,
+    /// BIND's listener, between `Bound` and `Accepted`.
+    pub(super) bind_listener: Option<R::Listener>,
+    /// The BIND listener counted for its client, from admission to accept.
+    pub(super) bind_counted: Option<ClientGuard>,
+    /// The relay's limits (bandwidth, quota), from admission.
+    pub(super) meter: Option<Meter>,
+    /// The request counted in its client's connection rate, taken back unless
+    /// the request is granted.
+    pub(super) rate_ticket: Option<RateTicket>,
+    /// Bytes a parent sent after granting, for the client before the relay's.
+    pub(super) dest_leftover: Vec<u8>,
+    /// Set when writing to the client failed.
+    pub(super) client_error: Option<ErrorKind>,
+    /// Whether the first read of the request was tried.
+    pub(super) tried_early_read: bool,
+}
+
+/// Why a pending action was not waited for to its end.
+pub(super) enum Interrupted {
+    /// The session's deadline came first.
+    TimedOut,
+    /// The client hung up, or its early data ended the session (which knows).
+    Client,
+}
+
+impl<R: Runtime> Connection<R> {
+    /// A driver for `session`, whose events go to `observer`.
+    pub(super) fn new(
+        rt: R,
+        daemon: Daemon,
+        session: ServerSession,
+        observer: Observer,
+        client: Endpoint<R::Stream>,
+        tls: Arc<Tls>,
+        dest_tls: Option<String>,
+    ) -> Connection<R> {
+        Connection {
+            rt,
+            daemon,
+            session,
+            observer,
+            client,
+            tls,
+            dest_tls,
+            other: None,
+            bind_listener: None,
+            bind_counted: None,
+            meter: None,
+            rate_ticket: None,
+            dest_leftover: Vec::new(),
+            client_error: None,
+            tried_early_read: false,
+        }
+    }
+
+    /// Gives the session one input at the runtime's now, then hands every event
+    /// it emitted to the observer.
+    pub(super) fn step(&mut self, input: impl FnOnce(&mut ServerSession, Instant)) {
+        let now = self.rt.now();
+        input(&mut self.session, now);
+        while let Some(event) = self.session.poll_event() {
+            self.observer.observe(event, now);
+        }
+    }
+
+    /// Reports an action's outcome.
+    pub(super) fn outcome(&mut self, outcome: ActionOutcome) {
+        let mut misuse = None;
+        self.step(|s, now| misuse = s.handle_outcome(now, outcome).err());
+        if let Some(e) = misuse {
+            // A driver bug, not a peer's doing: say so loudly and end the
+            // connection rather than go on with a session in an unknown state.
+            tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "driver reported an outcome the session did not ask for");
+            self.abandon();
+        }
+    }
+
+    /// Reports why a pending action was not waited for.
+    pub(super) fn interrupted(&mut self, why: Interrupted) {
+        match why {
+            Interrupted::TimedOut => self.step(|s, now| s.handle_timeout(now)),
+            Interrupted::Client => {}
+        }
+    }
+
+    /// Ends a session that cannot go on, as if the client had left.
+    pub(super) fn abandon(&mut self) {
+        self.step(|s, now| s.handle_eof(now));
+    }
+
+    /// The client's TLS handshake, within the handshake timeout: its
+    /// certificate's name goes to the session; a failure or the timeout ends
+    /// the session without a reply (which the client could not read).
+    pub(super) async fn accept_tls(&mut self) {
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let done = before(&rt, deadline, self.client.handshake()).await;
+        match done {
+            Some(Ok(())) => {
+                if let Some(name) =
+                    crate::runtime::tls::common_name(self.client.peer_certificates())
+                {
+                    self.step(|s, now| s.set_client_cert(now, name));
+                }
+            }
+            Some(Err(e)) => {
+                self.client_error = Some(ErrorKind::InvalidData);
+                match e.failure() {
+                    Some(kind) => self.step(|s, now| s.handle_tls_failure(now, kind)),
+                    None => self.abandon(),
+                }
+            }
+            None => {
+                self.client_error = Some(ErrorKind::TimedOut);
+                self.step(|s, now| s.handle_timeout(now));
+            }
+        }
+    }
+
+    pub(super) async fn run(&mut self) {
+        loop {
+            loop {
+                // The relay's state is the only one that lasts: every other
+                // action's lives in a box while it runs, and the relay is
+                // awaited after the match, so nothing of the action stays
+                // beside it in this future.
+                let client_leftover = match self.session.poll_action() {
+                    None => break,
+                    Some(Action::Close(_)) => return,
+                    Some(Action::StartRelay { client_leftover }) => client_leftover,
+                    Some(action) => {
+                        Box::pin(self.perform(action)).await;
+                        continue;
+                    }
+                };
+                self.relay(client_leftover).await;
+            }
+            if self.session.is_closed() {
+                return;
+            }
+            if !self.session.wants_input() {
+                // Every action was performed and none is pending, so the session
+                // must be waiting for client bytes or be closed.
+                tracing::error!(target: "socks4d", conn = self.observer.id(), "session neither closed nor waiting for input");
+                self.abandon();
+                continue;
+            }
+            self.read_request().await;
+        }
+    }
+
+    /// Reads what the client sent (the request) into the session, or fires
+    /// its deadline. The bytes pass through a buffer on the stack of one
+    /// poll, so the connection holds no read buffer while it waits.
+    async fn read_request(&mut self) {
+        if !self.tried_early_read {
+            // Clients send the request right after connecting, so it is often
+            // there already when the connection is accepted: read it without
+            // waiting for the reactor to say so. (Only a first, direct try: a
+            // `WouldBlock` here leaves the runtime's readiness as it was, and
+            // every later read goes through `try_io`.)
+            self.tried_early_read = true;
+            if let Some(client) = self.client.plain() {
+                let mut buf = [0u8; REQUEST_READ];
+                match recv(client.as_fd(), &mut buf) {
+                    Ok(0) => return self.step(|s, now| s.handle_eof(now)),
+                    Ok(n) => return self.step(|s, now| s.handle_input(now, &buf[..n])),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => return self.step(|s, now| s.handle_eof(now)),
+                }
+            }
+        }
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let read = poll_fn(|cx| {
+            let mut buf = [0u8; REQUEST_READ];
+            self.client
+                .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf))
+                .map(|read| match read {
+                    Ok(0) | Err(_) => self.step(|s, now| s.handle_eof(now)),
+                    Ok(n) => self.step(|s, now| s.handle_input(now, &buf[..n])),
+                })
+        });
+        if before(&rt, deadline, read).await.is_none() {
+            self.step(|s, now| s.handle_timeout(now));
+        }
+    }
+
+    /// Relays between the client and the other side until either ends, then
+    /// reports how it ended.
+    async fn relay(&mut self, client_leftover: Vec<u8>) {
+        let rt = self.rt.clone();
+        // Granted: the request stays counted in the client's rate.
+        if let Some(ticket) = self.rate_ticket.take() {
+            ticket.granted();
+        }
+        let (stats, end) = match (self.client_error, self.other.take()) {
+            (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
+            (None, None) => (
+                RelayStats::default(),
+                RelayEnd::Error(ErrorKind::NotConnected),
+            ),
+            (None, Some(mut other)) => {
+                let idle = self.session.config().timeouts.idle;
+                relay::relay(
+                    &rt,
+                    &mut self.client,
+                    &mut other,
+                    (client_leftover, std::mem::take(&mut self.dest_leftover)),
+                    idle,
+                    self.meter.as_ref(),
+                    self.daemon.relays_cut(),
+                )
+                .await
+            }
+        };
+        let mut misuse = None;
+        self.step(|s, now| misuse = s.handle_relay_end(now, stats, end).err());
+        if let Some(e) = misuse {
+            tracing::error!(target: "socks4d", conn = self.observer.id(), error = %e, "relay ended outside a relay");
+            self.abandon();
+        }
+    }
+
+    /// Waits for `fut` while watching the session's deadline and the client.
+    /// Callers box `fut`: a pending action's state then exists only while it is
+    /// pending, and the connection stays small while it relays.
+    pub(super) async fn pending<T>(
+        &mut self,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, Interrupted> {
+        let deadline = self.session.poll_timeout();
+        let rt = self.rt.clone();
+        let mut fut = pin!(fut);
+        let mut timer = pin!(sleep_until_or_never(&rt, deadline));
+        poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(Interrupted::TimedOut));
+            }
+            // The client: early data is kept for the relay, as much as the
+            // session takes (the rest waits in the socket, and TCP slows the
+            // client down); end of stream or an error means it left.
+            loop {
+                let room = self.session.early_data_room().min(512);
+                if room == 0 {
+                    return Poll::Pending;
+                }
+                let mut buf = [0u8; 512];
+                match self
+                    .client
+                    .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf[..room]))
+                {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.step(|s, now| s.handle_input(now, &buf[..n]));
+                        if self.session.is_closed() {
+                            return Poll::Ready(Err(Interrupted::Client));
+                        }
+                    }
+                    Poll::Ready(_) => {
+                        self.step(|s, now| s.handle_eof(now));
+                        return Poll::Ready(Err(Interrupted::Client));
+                    }
+                }
+            }
+        })
+        .await
+    }
+}

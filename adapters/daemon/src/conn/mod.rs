@@ -1,0 +1,20 @@
+//! One connection, from accept to its last byte: the accept loops and
+//! admission ([`accept`]), the connection's drive loop around its sans-IO
+//! session ([`connection`]), and what the session's actions need: name
+//! resolution ([`resolve`]), IDENT ([`ident`]), parents ([`parent`]), the
+//! PROXY protocol header ([`proxy_header`]) and the relay ([`relay`]).
+//!
+//! Layer: above `daemon` (a connection holds the daemon's handle and its
+//! slot); never imports `ops` or `server`. Every decision is the session's
+//! (`socks4_proto::server`); this folder only performs its actions.
+
+pub mod accept;
+mod actions;
+pub mod connection;
+pub mod ident;
+pub mod parent;
+pub mod proxy_header;
+mod refuse;
+pub mod relay;
+pub mod resolve;
+mod start;

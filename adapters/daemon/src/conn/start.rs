@@ -1,0 +1,245 @@
+//! A connection's start, from accept to its session: the PROXY protocol
+//! header (behind a load balancer, the client's real address and its cap),
+//! what the listener's kind asks for (a dual listener's first byte; TLS
+//! with the client for `listen_tls`; a known destination for transparent,
+//! redirect and forward listeners), then the session and its driver
+//! ([`Connection`]), which run to the connection's end.
+
+use crate::config::listeners::ListenerKind;
+use crate::conn::connection::Connection;
+use crate::conn::proxy_header;
+use crate::conn::refuse::refuse;
+use crate::daemon::{Daemon, Slot};
+use crate::observe::books::Observer;
+use crate::runtime::endpoint::Endpoint;
+use crate::runtime::tls::Tls;
+use crate::runtime::{before, poll_io, Direction, Runtime};
+use socks4_proto::server::dual::{FirstByte, Protocol};
+use socks4_proto::server::{Destination, ServerSession};
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What an accepted connection needs to be served.
+pub(super) struct Accepted<R: Runtime> {
+    /// The client's stream.
+    pub(super) client: R::Stream,
+    /// The client's address.
+    pub(super) peer: SocketAddr,
+    /// Our address the client connected to.
+    pub(super) local: SocketAddr,
+    /// The bound address of the listener it arrived on.
+    pub(super) listener: SocketAddr,
+    /// The listener's kind.
+    pub(super) kind: ListenerKind,
+    /// Its destination, when the listener says it (transparent, redirect,
+    /// forward); `None` for a SOCKS client.
+    pub(super) dest: Option<Destination>,
+    /// The PROXY protocol header its listener requires first; `peer` is then
+    /// the load balancer, and `slot` not yet counted for a client.
+    pub(super) proxy: Option<socks4_proto::proxy::Accept>,
+    /// Its place among `max_connections`.
+    pub(super) slot: Slot,
+}
+
+/// What a connection turned out to be, once its listener (and, on a dual
+/// listener, its first byte) said.
+enum Entry {
+    /// A SOCKS client.
+    Socks,
+    /// A SOCKS client inside TLS.
+    Tls(Arc<rustls::ServerConfig>),
+    /// A connection to relay to a known destination (over TLS to this host,
+    /// for `forward_tls`).
+    Known(Destination, Option<String>),
+}
+
+/// Serves one accepted connection to its end.
+///
+/// Not an `async fn`: its arguments would then stay in the task's state for
+/// the connection's whole life. What a connection needs before its session
+/// runs lives in `open`'s own (boxed, short-lived) future, so the task that
+/// stays while a relay runs holds the connection and its slot, and no more.
+pub(super) fn serve<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    accepted: Accepted<R>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let opening = Box::pin(open(rt, daemon, accepted));
+    async move {
+        let Some((mut conn, slot)) = opening.await else {
+            return;
+        };
+        if matches!(conn.client, Endpoint::Tls(_)) {
+            Box::pin(conn.accept_tls()).await;
+        }
+        conn.run().await;
+        drop(slot);
+    }
+}
+
+/// Everything before the session runs: the PROXY header, the client's cap,
+/// a dual listener's first byte, the session and its connection.
+async fn open<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    accepted: Accepted<R>,
+) -> Option<(Connection<R>, Slot)> {
+    let now = rt.now();
+    let Accepted {
+        client,
+        mut peer,
+        local,
+        listener,
+        kind,
+        dest,
+        proxy,
+        mut slot,
+    } = accepted;
+    // Behind a load balancer: its header names the client, within the
+    // handshake timeout (which runs from accept); the connection then counts
+    // under that client's cap.
+    let mut reached = None;
+    if let Some(accept) = proxy {
+        let read = balancer_header(&rt, &daemon, &client, accept, (peer, listener), now);
+        let header = Box::pin(read).await?;
+        if let Some(source) = header.source {
+            peer = source;
+            reached = header.destination;
+        }
+        if let Err(limit) = slot.attribute(peer) {
+            if daemon.books().may_log_refusal(rt.now()) {
+                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+            }
+            if kind.replies_in_clear() {
+                refuse(rt, client).await;
+            }
+            return None;
+        }
+    }
+    let tls = daemon.tls();
+    let entry = Box::pin(entry(&rt, &daemon, &tls, &client, (kind, dest), now)).await?;
+    let cfg = daemon.server_config();
+    let (mut session, client, dest_tls) = match entry {
+        Entry::Socks => (
+            ServerSession::new(cfg, peer, local, now),
+            Endpoint::Plain(client),
+            None,
+        ),
+        Entry::Tls(config) => match Endpoint::tls_server(client, config) {
+            Ok(client) => (ServerSession::new(cfg, peer, local, now), client, None),
+            Err(e) => {
+                tracing::error!(target: "socks4d", %peer, error = %e, "cannot start TLS");
+                return None;
+            }
+        },
+        Entry::Known(dest, tls_host) => (
+            ServerSession::with_destination(cfg, peer, local, dest, now),
+            Endpoint::Plain(client),
+            tls_host,
+        ),
+    };
+    if let Some(reached) = reached {
+        session.set_reached(reached);
+    }
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
+    conn.step(|_, _| {});
+    Some((conn, slot))
+}
+
+/// The PROXY protocol header a balancer sends first, counted by its result;
+/// `None` (logged within the refusal budget) when there is no valid one.
+/// `from` is the balancer's address and the listener's.
+async fn balancer_header<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    client: &R::Stream,
+    accept: socks4_proto::proxy::Accept,
+    (balancer, listener): (SocketAddr, SocketAddr),
+    now: Instant,
+) -> Option<socks4_proto::proxy::Header> {
+    let deadline = now + daemon.server_config().timeouts.handshake;
+    let max = daemon.settings().max_proxy_header;
+    let counters = &daemon.books().counters;
+    match proxy_header::read(rt, client, accept, max, deadline).await {
+        Ok(header) => {
+            counters.proxy_header(if header.source.is_some() {
+                "proxied"
+            } else {
+                "local"
+            });
+            Some(header)
+        }
+        Err(failure) => {
+            counters.proxy_header(failure.label());
+            if daemon.books().may_log_refusal(rt.now()) {
+                tracing::info!(target: "socks4d", %balancer, %listener, reason = %failure, "closed: no valid PROXY header");
+            }
+            None
+        }
+    }
+}
+
+/// What the connection is, as its listener's kind (and a dual listener's
+/// first byte) says; `None` when it cannot be served.
+async fn entry<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    tls: &Tls,
+    client: &R::Stream,
+    (kind, dest): (ListenerKind, Option<Destination>),
+    now: Instant,
+) -> Option<Entry> {
+    Some(match (kind, dest) {
+        (ListenerKind::Dual(service), _) => {
+            let wait = daemon.settings().dual_timeout;
+            match first_byte(rt, client, FirstByte::new(now, wait)).await {
+                Some(Protocol::Tls) if tls.server.is_some() => {
+                    Entry::Tls(tls.server.clone().expect("checked"))
+                }
+                Some(Protocol::Tls | Protocol::Other) => Entry::Known(service, None),
+                // SOCKS, or a client that left: the session sees which.
+                Some(Protocol::Socks) | None => Entry::Socks,
+            }
+        }
+        // Settings make sure a TLS listener has a server configuration.
+        (ListenerKind::Tls, _) => Entry::Tls(tls.server.clone()?),
+        (ListenerKind::ForwardTls(to), _) => {
+            let host = match &to {
+                Destination::Addr(a) => a.ip().to_string(),
+                Destination::Name(host, _) => host.clone(),
+            };
+            Entry::Known(to, Some(host))
+        }
+        (_, Some(dest)) => Entry::Known(dest, None),
+        (_, None) => Entry::Socks,
+    })
+}
+/// Peeks at a dual listener's client until `first` decides what it is;
+/// `None` when the client closed or failed first.
+async fn first_byte<R: Runtime>(
+    rt: &R,
+    client: &R::Stream,
+    mut first: FirstByte,
+) -> Option<Protocol> {
+    let deadline = first.poll_timeout();
+    let peek = poll_fn(|cx| {
+        let mut byte = [0u8; 1];
+        poll_io(client, Direction::Read, cx, &mut |fd| {
+            rustix::net::recv(fd, &mut byte, rustix::net::RecvFlags::PEEK)
+                .map(|(n, _)| n)
+                .map_err(std::io::Error::from)
+        })
+        .map(|peeked| match peeked {
+            Ok(n) if n > 0 => first.handle_input(rt.now(), &byte[..n]),
+            _ => None,
+        })
+    });
+    match before(rt, deadline, peek).await {
+        Some(decided) => decided,
+        None => first.handle_timeout(rt.now()),
+    }
+}

@@ -1,0 +1,500 @@
+//! Per-client bookkeeping: what each client address holds now (connections,
+//! BIND listeners) and has done (bytes, refusals, granted requests in the rate
+//! window, traffic in the quota periods), with the limits on it: connection and
+//! BIND caps, connection rate, bandwidth, traffic quota. A client is an IPv4
+//! address, or an IPv6 /64 (one site's hosts share it, as IPv4 hosts behind NAT
+//! share an address).
+//!
+//! The table is bounded ([`ClientLimits::tracked`] addresses): beyond it, the
+//! least recently seen address that holds nothing is forgotten. Sharded by
+//! address so that connections of different clients rarely meet on a lock.
+
+use crate::limits::meter::{unix_now, Meter, Pacer, Usage};
+use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, Quota, RateWindow};
+use socks4_acl::{canonical, Source, Verdict};
+use socks4_proto::server::Limit;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// How many shards the table has.
+const SHARDS: usize = 16;
+
+/// A client, as limits and accounting see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientKey {
+    /// An IPv4 address (IPv4-mapped IPv6 addresses count as IPv4).
+    V4(Ipv4Addr),
+    /// An IPv6 /64: the address's first 64 bits.
+    V6(u64),
+}
+
+impl ClientKey {
+    /// The client an address belongs to.
+    pub fn of(addr: IpAddr) -> ClientKey {
+        match canonical(addr) {
+            IpAddr::V4(v4) => ClientKey::V4(v4),
+            IpAddr::V6(v6) => ClientKey::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::V4(a) => a.fmt(f),
+            ClientKey::V6(prefix) => {
+                write!(f, "{}/64", Ipv6Addr::from(u128::from(*prefix) << 64))
+            }
+        }
+    }
+}
+
+/// The limits on one client and the table's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Connections one client may have open (handshakes and relays).
+    pub max_connections: usize,
+    /// BIND listeners one client may have open.
+    pub max_binds: usize,
+    /// Client addresses remembered.
+    pub tracked: usize,
+    /// Each direction of a client's relays together, unless a rule says.
+    pub bandwidth: Option<Bandwidth>,
+    /// Granted requests a client may make in a sliding window.
+    pub rate: Option<ConnectionRate>,
+    /// A client's traffic per calendar period, unless a rule says.
+    pub quota: Option<Quota>,
+}
+
+impl ClientLimits {
+    /// Caps only (no bandwidth, rate or quota).
+    pub fn caps(max_connections: usize, max_binds: usize, tracked: usize) -> ClientLimits {
+        ClientLimits {
+            max_connections,
+            max_binds,
+            tracked,
+            bandwidth: None,
+            rate: None,
+            quota: None,
+        }
+    }
+}
+
+/// What one client holds and has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Connections open now.
+    pub active: u64,
+    /// BIND listeners open now.
+    pub binds: u64,
+    /// Connections accepted.
+    pub connections: u64,
+    /// Bytes relayed from the client.
+    pub bytes_up: u64,
+    /// Bytes relayed to the client.
+    pub bytes_down: u64,
+    /// Requests or connections refused by a per-client limit, by limit label.
+    pub limited: BTreeMap<&'static str, u64>,
+    /// Traffic in the current quota periods, by period name.
+    pub quota_used: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    stats: ClientStats,
+    /// When it was last seen (a sequence number): the oldest is evicted.
+    seen: u64,
+    /// Granted requests in the connection rate's window.
+    rate: RateWindow,
+    /// Traffic in the current period of each kind a quota uses.
+    usage: Vec<Arc<Usage>>,
+    /// Bandwidth buckets, by the rule that set the bandwidth (`None`: the
+    /// server-wide one), while a relay uses them.
+    pacers: Vec<(Option<Source>, Arc<Pacer>)>,
+}
+
+impl Entry {
+    fn usage(&mut self, period: Period, unix: u64) -> Arc<Usage> {
+        if let Some(u) = self.usage.iter().find(|u| u.state().0 == period) {
+            return u.clone();
+        }
+        let u = Arc::new(Usage::new(period, period.index(unix), 0));
+        self.usage.push(u.clone());
+        u
+    }
+
+    /// Holds nothing that must be kept (the state file keeps quota usage).
+    fn idle(&self) -> bool {
+        self.stats.active == 0 && self.stats.binds == 0 && self.rate.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    entries: HashMap<ClientKey, Entry>,
+    /// `seen` → key, oldest first.
+    order: BTreeMap<u64, ClientKey>,
+}
+
+/// The table.
+#[derive(Debug)]
+pub struct Clients {
+    shards: Vec<Mutex<Shard>>,
+    limits: RwLock<ClientLimits>,
+    clock: AtomicU64,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Clients {
+    /// An empty table with these limits.
+    pub fn new(limits: ClientLimits) -> Clients {
+        Clients {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            limits: RwLock::new(limits),
+            clock: AtomicU64::new(0),
+            hasher: Default::default(),
+        }
+    }
+
+    /// Replaces the limits (a reload); counts are kept.
+    pub fn set_limits(&self, limits: ClientLimits) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
+    }
+
+    /// The limits now.
+    pub fn limits(&self) -> ClientLimits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn shard(&self, key: &ClientKey) -> &Mutex<Shard> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// Runs `f` on `key`'s stats (the entry made if new, marked as just seen).
+    fn with<T>(&self, key: ClientKey, f: impl FnOnce(&mut ClientStats) -> T) -> T {
+        self.with_entry(key, |e| f(&mut e.stats))
+    }
+
+    /// Runs `f` on `key`'s entry (made if new, marked as just seen), evicting
+    /// the oldest idle entries beyond the table's size.
+    fn with_entry<T>(&self, key: ClientKey, f: impl FnOnce(&mut Entry) -> T) -> T {
+        let per_shard = (self.limits().tracked / SHARDS).max(1);
+        let seen = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        let Shard { entries, order } = &mut *shard;
+        let entry = entries.entry(key).or_default();
+        order.remove(&entry.seen);
+        entry.seen = seen;
+        order.insert(seen, key);
+        let out = f(entry);
+        if entries.len() > per_shard {
+            let idle = order
+                .iter()
+                .map(|(s, k)| (*s, *k))
+                .find(|(_, k)| *k != key && entries.get(k).is_some_and(Entry::idle));
+            if let Some((s, k)) = idle {
+                order.remove(&s);
+                entries.remove(&k);
+            }
+        }
+        out
+    }
+
+    /// A new connection from `key`: counted, or refused when the client holds
+    /// as many connections as it may.
+    pub fn open(self: &Arc<Self>, key: ClientKey) -> Result<ClientGuard, Limit> {
+        let max = self.limits().max_connections as u64;
+        self.with(key, |s| {
+            if s.active >= max {
+                *s.limited.entry(Limit::Connections.label()).or_default() += 1;
+                return Err(Limit::Connections);
+            }
+            s.active += 1;
+            s.connections += 1;
+            Ok(())
+        })?;
+        Ok(ClientGuard {
+            clients: self.clone(),
+            key,
+            bind: false,
+        })
+    }
+
+    /// A BIND listener for `key`: counted, or refused at the client's cap.
+    pub fn open_bind(self: &Arc<Self>, key: ClientKey) -> Result<ClientGuard, Limit> {
+        let max = self.limits().max_binds as u64;
+        self.with(key, |s| {
+            if s.binds >= max {
+                // Counted by the connection's books when it is refused.
+                return Err(Limit::BindListeners);
+            }
+            s.binds += 1;
+            Ok(())
+        })?;
+        Ok(ClientGuard {
+            clients: self.clone(),
+            key,
+            bind: true,
+        })
+    }
+
+    /// Admits a request the policy passed with `verdict`: the client's
+    /// connection rate (the request counted, to be taken back unless it is
+    /// granted), its quota, and the meter for its relay (bandwidth, quota);
+    /// or the limit that refuses it.
+    pub fn admit(
+        self: &Arc<Self>,
+        key: ClientKey,
+        now: Instant,
+        verdict: &Verdict,
+    ) -> Result<(Option<RateTicket>, Meter), Limit> {
+        let limits = self.limits();
+        let quota = verdict.quota.or(limits.quota);
+        let bandwidth = verdict.bandwidth.or(limits.bandwidth);
+        let unix = if quota.is_some() { unix_now() } else { 0 };
+        let rule = verdict.bandwidth.map(|_| verdict.source);
+        let (ticket, meter) = self.with_entry(key, |e| {
+            let mut meter = Meter::default();
+            if let Some(q) = quota {
+                let usage = e.usage(q.period, unix);
+                if usage.used(unix) >= q.bytes.0 {
+                    return Err(Limit::Quota);
+                }
+                meter.quota = Some((usage, q.bytes.0));
+            }
+            let ticket = match limits.rate {
+                Some(rate) => match e.rate.acquire(now, rate) {
+                    Some(at) => Some(at),
+                    None => return Err(Limit::Rate),
+                },
+                None => None,
+            };
+            if let Some(bw) = bandwidth {
+                let shared = e
+                    .pacers
+                    .iter()
+                    .find(|(r, p)| *r == rule && p.rate() == bw.bytes_per_second);
+                let pacer = match shared {
+                    Some((_, p)) => p.clone(),
+                    None => {
+                        let p = Arc::new(Pacer::new(bw));
+                        e.pacers.push((rule, p.clone()));
+                        p
+                    }
+                };
+                meter.pacer = Some(pacer);
+            }
+            Ok((ticket, meter))
+        })?;
+        let ticket = ticket.map(|at| RateTicket {
+            clients: self.clone(),
+            key,
+            at,
+            granted: false,
+        });
+        Ok((ticket, meter))
+    }
+
+    /// Forgets bandwidth buckets no relay uses any more (periodically).
+    pub fn tidy(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for e in shard.entries.values_mut() {
+                e.pacers.retain(|(_, p)| Arc::strong_count(p) > 1);
+            }
+        }
+    }
+
+    /// Every client's traffic in its quota periods: (client, period, period
+    /// number, bytes), for the state file.
+    pub fn usage(&self) -> Vec<(ClientKey, Period, u64, u64)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, e) in &shard.entries {
+                for u in &e.usage {
+                    let (p, i, used) = u.state();
+                    if used > 0 {
+                        out.push((*k, p, i, used));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Restores a client's traffic in a period (from the state file); a period
+    /// that is over is ignored.
+    pub fn restore_usage(&self, key: ClientKey, period: Period, index: u64, used: u64) {
+        if index != period.index(unix_now()) {
+            return;
+        }
+        self.with_entry(key, |e| {
+            e.usage.retain(|u| u.state().0 != period);
+            e.usage.push(Arc::new(Usage::new(period, index, used)));
+        });
+    }
+
+    /// Counts a refusal of `key` by `limit` decided elsewhere.
+    pub fn limited(&self, key: ClientKey, limit: Limit) {
+        self.with(key, |s| *s.limited.entry(limit.label()).or_default() += 1);
+    }
+
+    /// Adds relayed bytes to `key`'s totals.
+    pub fn bytes(&self, key: ClientKey, up: u64, down: u64) {
+        self.with(key, |s| {
+            s.bytes_up += up;
+            s.bytes_down += down;
+        });
+    }
+
+    /// Every tracked client, the largest byte total first.
+    pub fn snapshot(&self) -> Vec<(ClientKey, ClientStats)> {
+        let mut all: Vec<(ClientKey, ClientStats)> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let s = s.lock().unwrap_or_else(|e| e.into_inner());
+                let unix = unix_now();
+                s.entries
+                    .iter()
+                    .map(|(k, e)| {
+                        let mut stats = e.stats.clone();
+                        for u in &e.usage {
+                            stats.quota_used.insert(u.state().0.name(), u.used(unix));
+                        }
+                        (*k, stats)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            (b.1.bytes_up + b.1.bytes_down)
+                .cmp(&(a.1.bytes_up + a.1.bytes_down))
+                .then(a.0.cmp(&b.0))
+        });
+        all
+    }
+
+    /// One client's entry, if tracked.
+    pub fn get(&self, key: ClientKey) -> Option<ClientStats> {
+        let shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
+        shard.entries.get(&key).map(|e| e.stats.clone())
+    }
+}
+
+/// A request counted in its client's connection rate: taken back when
+/// dropped, unless [`granted`](RateTicket::granted).
+#[derive(Debug)]
+pub struct RateTicket {
+    clients: Arc<Clients>,
+    key: ClientKey,
+    at: Instant,
+    granted: bool,
+}
+
+impl RateTicket {
+    /// The request was granted: it stays counted.
+    pub fn granted(mut self) {
+        self.granted = true;
+    }
+}
+
+impl Drop for RateTicket {
+    fn drop(&mut self) {
+        if !self.granted {
+            let at = self.at;
+            self.clients.with_entry(self.key, |e| e.rate.release(at));
+        }
+    }
+}
+
+/// A connection or BIND listener counted for its client; uncounted on drop.
+#[derive(Debug)]
+pub struct ClientGuard {
+    clients: Arc<Clients>,
+    key: ClientKey,
+    bind: bool,
+}
+
+impl ClientGuard {
+    /// The client.
+    pub fn key(&self) -> ClientKey {
+        self.key
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let bind = self.bind;
+        self.clients.with(self.key, |s| {
+            if bind {
+                s.binds = s.binds.saturating_sub(1);
+            } else {
+                s.active = s.active.saturating_sub(1);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(max: usize, tracked: usize) -> Arc<Clients> {
+        Arc::new(Clients::new(ClientLimits::caps(max, 1, tracked)))
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_64() {
+        let a = ClientKey::of("2001:db8:1:2::1".parse().unwrap());
+        let b = ClientKey::of("2001:db8:1:2:ffff::9".parse().unwrap());
+        let c = ClientKey::of("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.to_string(), "2001:db8:1:2::/64");
+        assert_eq!(
+            ClientKey::of("::ffff:192.0.2.1".parse().unwrap()),
+            ClientKey::of("192.0.2.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn caps_hold_and_free_on_drop() {
+        let t = table(2, 100);
+        let k = ClientKey::of("192.0.2.1".parse().unwrap());
+        let g1 = t.open(k).unwrap();
+        let _g2 = t.open(k).unwrap();
+        assert_eq!(t.open(k).unwrap_err(), Limit::Connections);
+        let other = ClientKey::of("192.0.2.2".parse().unwrap());
+        assert!(t.open(other).is_ok(), "another client is not affected");
+        drop(g1);
+        assert!(t.open(k).is_ok(), "a slot freed at once");
+        let b = t.open_bind(k).unwrap();
+        assert_eq!(t.open_bind(k).unwrap_err(), Limit::BindListeners);
+        drop(b);
+        assert!(t.open_bind(k).is_ok());
+        let s = t.get(k).unwrap();
+        assert_eq!(s.limited.get("connections"), Some(&1));
+    }
+
+    #[test]
+    fn the_table_forgets_the_oldest_idle_client_beyond_its_size() {
+        let t = table(10, SHARDS); // one entry per shard
+        let busy = ClientKey::of("192.0.2.1".parse().unwrap());
+        let _held = t.open(busy).unwrap();
+        for i in 0..2000u32 {
+            t.bytes(ClientKey::V4(Ipv4Addr::from(0x0a00_0000 + i)), 1, 1);
+        }
+        let all = t.snapshot();
+        assert!(all.len() <= 2 * SHARDS, "{}", all.len());
+        assert!(t.get(busy).is_some(), "a client holding a connection stays");
+    }
+}

@@ -1,0 +1,331 @@
+//! Bookkeeping that observes connections: [`Books`] (the counters and the event
+//! bus a server shares) and `Observer`, which takes one connection's session
+//! events as the driver hands them over and turns them into counts, published
+//! events and the connection's one `closed` log line. Nothing here calls back
+//! into the driver or the session.
+
+use crate::limits::client_table::{ClientKey, Clients};
+use crate::limits::log_budget::Throttle;
+use crate::observe::counters::Counters;
+use crate::observe::events::{DaemonEvent, EventBus};
+use socks4_acl::Source;
+use socks4_proto::server::{CloseReason, Event, RelayStats, Timer};
+use socks4_proto::ReplyCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What every connection reports to: counters, event subscribers, the
+/// handshake time histogram, the budget of log lines for refusals, and the
+/// notifier.
+#[derive(Debug)]
+pub struct Books {
+    /// The counters.
+    pub counters: Counters,
+    /// The event bus.
+    pub bus: EventBus,
+    /// Time from accept to the first reply, in seconds.
+    pub handshake: prometheus_client::metrics::histogram::Histogram,
+    /// Notifications to the administrator (rules with `notify`).
+    pub notifier: Arc<crate::observe::notify::Notifier>,
+    refusals: Throttle,
+}
+
+impl Default for Books {
+    fn default() -> Books {
+        Books {
+            counters: Counters::default(),
+            bus: EventBus::default(),
+            // 0.1 ms to about 26 s.
+            handshake: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19),
+            ),
+            notifier: Arc::new(crate::observe::notify::Notifier::new(None)),
+            refusals: Throttle::new(
+                0,
+                "refused connections not logged one by one (over the refusal log budget)",
+            ),
+        }
+    }
+}
+
+impl Books {
+    /// Books that log at most `refusal_lines` refused connections per second
+    /// and notify with `notify` (`None`: events and log lines only).
+    pub fn new(
+        refusal_lines: u32,
+        notify: Option<crate::observe::notify::NotifySettings>,
+    ) -> Books {
+        let books = Books {
+            notifier: Arc::new(crate::observe::notify::Notifier::new(notify)),
+            ..Books::default()
+        };
+        books.set_refusal_log_lines(refusal_lines);
+        books
+    }
+
+    /// Changes the budget of refusal lines per second.
+    pub fn set_refusal_log_lines(&self, per_second: u32) {
+        self.refusals.set_per_second(per_second);
+    }
+
+    /// Whether a refusal may be logged now; sums up the suppressed ones of a
+    /// second that is over.
+    pub(crate) fn may_log_refusal(&self, now: Instant) -> bool {
+        self.refusals.allow(now)
+    }
+
+    /// Sums up suppressed refusal lines of a second that is over (called
+    /// periodically, so that a flood that stops is still reported).
+    pub fn tick(&self, now: Instant) {
+        self.refusals.flush(now);
+        self.notifier.tick(now);
+    }
+}
+
+/// One connection's bookkeeping: what its log line will say.
+#[derive(Debug)]
+pub(crate) struct Observer {
+    books: Arc<Books>,
+    clients: Arc<Clients>,
+    conn: u64,
+    listener: SocketAddr,
+    peer: SocketAddr,
+    started: Instant,
+    dest: Option<String>,
+    user_id: Vec<u8>,
+    source: Option<Source>,
+    reply: Option<ReplyCode>,
+    stats: RelayStats,
+    /// The first reply went out (the handshake's time is measured).
+    first_reply: bool,
+    /// A relay is counted as open.
+    relaying: bool,
+    /// The parent proxy the connection went through (passwords hidden).
+    via: Option<String>,
+    /// The subject name of the client's verified TLS certificate.
+    cert: Option<String>,
+}
+
+impl Observer {
+    /// Bookkeeping for connection `conn` from `peer` on `listener`, accepted at
+    /// `started` (the runtime's clock).
+    pub(crate) fn new(
+        books: Arc<Books>,
+        clients: Arc<Clients>,
+        conn: u64,
+        listener: SocketAddr,
+        peer: SocketAddr,
+        started: Instant,
+    ) -> Observer {
+        Observer {
+            books,
+            clients,
+            conn,
+            listener,
+            peer,
+            started,
+            dest: None,
+            user_id: Vec::new(),
+            source: None,
+            reply: None,
+            stats: RelayStats::default(),
+            first_reply: false,
+            relaying: false,
+            via: None,
+            cert: None,
+        }
+    }
+
+    /// The first reply: the handshake took from accept until now.
+    fn replied(&mut self, now: Instant) {
+        if !std::mem::replace(&mut self.first_reply, true) {
+            let took = now.saturating_duration_since(self.started);
+            self.books.handshake.observe(took.as_secs_f64());
+        }
+    }
+
+    /// The connection's id, for log lines about it.
+    pub(crate) fn id(&self) -> u64 {
+        self.conn
+    }
+
+    /// Takes one event of the session, at `now`.
+    pub(crate) fn observe(&mut self, event: Event, now: Instant) {
+        self.note(&event, now);
+        let bus = &self.books.bus;
+        if bus.has_subscribers() {
+            bus.publish(DaemonEvent {
+                conn: self.conn,
+                listener: self.listener,
+                at: SystemTime::now(),
+                event,
+            });
+        }
+    }
+
+    fn note(&mut self, event: &Event, now: Instant) {
+        let books = self.books.clone();
+        let counters = &books.counters;
+        let conn = self.conn;
+        match event {
+            Event::Connection { peer, local } => {
+                tracing::debug!(target: "socks4d", conn, %peer, %local, "connection");
+            }
+            Event::ClientCertificate { common_name } => {
+                self.cert = Some(common_name.clone());
+                tracing::debug!(target: "socks4d", conn, cert = common_name, "client certificate");
+            }
+            Event::Request {
+                command,
+                dest,
+                user_id,
+            } => {
+                self.dest = Some(dest.clone());
+                self.user_id = user_id.clone();
+                tracing::debug!(target: "socks4d", conn, %command, dest, "request");
+            }
+            Event::Decided { verdict } => {
+                self.source = Some(verdict.source);
+                // A flood of blocked requests stays within the refusal budget.
+                if verdict.log && (verdict.is_pass() || books.may_log_refusal(now)) {
+                    // A rule's `log`: this decision is logged whatever the
+                    // verbosity (at warn, which -q keeps).
+                    let decision = if verdict.is_pass() { "pass" } else { "block" };
+                    let user = String::from_utf8_lossy(&self.user_id);
+                    tracing::warn!(
+                        target: "socks4d::rule",
+                        conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
+                        user = %user, cert = self.cert.as_deref().unwrap_or("-"),
+                        rule = %verdict.source, decision,
+                        "rule decided"
+                    );
+                }
+            }
+            Event::Denied { source, .. } => self.source = Some(*source),
+            Event::Notify {
+                peer,
+                reply,
+                source,
+                rule,
+                command,
+                dest,
+                user_id,
+            } => {
+                let event = if reply.is_some() { "denied" } else { "granted" };
+                let rule = format!("{source}: {rule}");
+                let user = String::from_utf8_lossy(user_id);
+                let command = match command {
+                    socks4_proto::Command::Connect => "connect",
+                    socks4_proto::Command::Bind => "bind",
+                };
+                let reply = reply.map(|c| c.as_u8());
+                // Its own target, at warn: kept by -q, and filterable apart.
+                tracing::warn!(
+                    target: "socks4d::notify",
+                    conn, event, client = %peer, listener = %self.listener, user = %user,
+                    dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
+                    "notification"
+                );
+                let notice = crate::observe::notify::Notice {
+                    client: *peer,
+                    listener: self.listener,
+                    reply,
+                    user_id,
+                    dest,
+                    command,
+                    rule,
+                };
+                books.notifier.raise(&notice, now);
+            }
+            Event::SockUp { dest, source } => {
+                self.source = Some(*source);
+                self.reply = Some(ReplyCode::Granted);
+                counters.reply(ReplyCode::Granted);
+                counters.relay_opened();
+                self.relaying = true;
+                self.replied(now);
+                tracing::debug!(target: "socks4d", conn, %dest, "sock_up");
+            }
+            Event::BindUp { listen } => {
+                counters.reply(ReplyCode::Granted);
+                self.replied(now);
+                tracing::debug!(target: "socks4d", conn, %listen, "bind_up");
+            }
+            Event::Rejected { code, reason } => {
+                self.reply = Some(*code);
+                counters.reply(*code);
+                self.replied(now);
+                match reason {
+                    CloseReason::ResolveFailed(e) => counters.lookup(e.label()),
+                    CloseReason::TimedOut(Timer::Resolve) => counters.lookup("timeout"),
+                    _ => {}
+                }
+                if let CloseReason::Limited(limit) = reason {
+                    counters.limited(*limit);
+                    self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
+                }
+            }
+            Event::SockDown { stats } => {
+                self.stats = *stats;
+                if std::mem::take(&mut self.relaying) {
+                    counters.relay_closed();
+                }
+                counters.bytes(stats.client_to_dest, stats.dest_to_client);
+                self.clients.bytes(
+                    ClientKey::of(self.peer.ip()),
+                    stats.client_to_dest,
+                    stats.dest_to_client,
+                );
+            }
+            Event::Routed { parent, dest } => {
+                self.via = Some(parent.to_string());
+                tracing::debug!(target: "socks4d", conn, %parent, %dest, "routed");
+            }
+            Event::DnsLookup { host, addrs } => {
+                counters.lookup("ok");
+                tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
+            }
+            Event::Ident { outcome } => {
+                counters.ident(match outcome {
+                    Some(socks4_ident::Outcome::UserId(_)) => "user",
+                    Some(_) => "error",
+                    None => "no_answer",
+                });
+                let ident = outcome
+                    .as_ref()
+                    .map_or_else(|| "no answer".to_owned(), |o| o.to_string());
+                tracing::info!(target: "socks4d", conn, ident, "ident");
+            }
+            Event::Disconnected { reason } => self.closed(*reason, now),
+            _ => {}
+        }
+    }
+
+    fn closed(&self, reason: CloseReason, now: Instant) {
+        self.books.counters.outcome(&reason);
+        if let CloseReason::TlsFailed(kind) = reason {
+            self.books.counters.tls_failure("client", kind);
+        }
+        // A refused connection costs a log line only within the budget: a flood
+        // of bad clients cannot fill the disk.
+        let refused = self.reply != Some(ReplyCode::Granted);
+        if refused && !self.books.may_log_refusal(now) {
+            return;
+        }
+        let rule = self.source.map(|s| s.to_string()).unwrap_or_default();
+        let reply = self.reply.map_or(0, |c| c.as_u8());
+        let duration_ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        let user = String::from_utf8_lossy(&self.user_id);
+        let dest = self.dest.as_deref().unwrap_or("-");
+        let via = self.via.as_deref().unwrap_or("direct");
+        let cert = self.cert.as_deref().unwrap_or("-");
+        tracing::info!(
+            target: "socks4d",
+            conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
+            cert, rule, via, reply, outcome = reason.label(), reason = %reason,
+            bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
+            duration_ms, "closed"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Watching the server: the counters it keeps ([`counters`]), the event
+//! stream an embedder subscribes to ([`events`]), the per-connection
+//! observer that turns a session's events into counts, events and the one
+//! `closed` log line ([`books`]), the administrator's notification command
+//! ([`notify`]), and the log output ([`logging`]).
+//!
+//! Layer: above `runtime` and `limits`; never imports `config`, `daemon`,
+//! `conn`, `ops` or `server`. Nothing here calls back into a connection.
+
+pub mod books;
+pub mod counters;
+pub mod events;
+pub mod logging;
+pub mod notify;

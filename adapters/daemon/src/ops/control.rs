@@ -1,0 +1,284 @@
+//! The control socket (`--control-socket PATH`): a Unix socket, mode 0600, over
+//! which the `ctl` subcommand ([`crate::ops::ctl`]) changes the run-time denial and
+//! exemption lists (the POE SOCKS server's `add_denial`, `del_denial`,
+//! `denied`, `add_exemption`, `del_exemption`, `exempted`), explains decisions,
+//! reloads, and reads the counters and the client table.
+//!
+//! One request per connection: a JSON array of words, one line; one answer: a
+//! JSON object, `{"ok": true, "output": "..."}` or `{"ok": false, "error":
+//! "..."}`. Served on a thread of its own, one request at a time (requests are
+//! rare and cheap), each bounded in size and time.
+//!
+//! Changes apply to new connections at once and are logged. A reload (SIGHUP or
+//! `ctl reload`) replaces the lists with the config file's, as it always has:
+//! run-time changes last until the next reload or restart.
+
+use crate::daemon::Daemon;
+use serde_json::json;
+use socks4_acl::{Command, Netmask, Subject};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a control client has to send its request and read the answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest request accepted, in bytes.
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// The words `ctl` understands, for its help and for errors.
+pub const USAGE: &str =
+    "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
+exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
+
+/// Creates the control socket at `path`, readable and writable by its owner
+/// only. A socket file left by a server that is gone is replaced; one that
+/// answers (another server) is an error.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{}: another server answers on it", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    // Nobody but the owner may connect, from the moment the socket exists.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = bound?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the control socket on a thread of its own.
+pub fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+                let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+                let answer = match read_request(&stream) {
+                    Ok(words) => run(&daemon, &words),
+                    Err(e) => Err(e),
+                };
+                let reply = match answer {
+                    Ok(output) => json!({"ok": true, "output": output}),
+                    Err(error) => json!({"ok": false, "error": error}),
+                };
+                let mut stream = stream;
+                let _ = writeln!(stream, "{reply}");
+            }
+        })?;
+    Ok(())
+}
+
+fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
+    let mut line = String::new();
+    BufReader::new(stream.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the request: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("a request is a JSON array of words: {e}"))
+}
+
+/// Runs one request; the output for the client, or why it failed.
+pub fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    match w.as_slice() {
+        [list @ ("deny" | "exempt"), op @ ("add" | "del"), net @ ..] => {
+            edit(daemon, *list == "deny", *op == "add", netmask(net)?)
+        }
+        ["deny", "list"] => Ok(lines(daemon.server_config().policy.denials.iter())),
+        ["exempt", "list"] => Ok(lines(daemon.server_config().policy.exemptions.iter())),
+        ["check", ip, rest @ ..] => check(daemon, ip, rest),
+        ["reload"] => match daemon.reload() {
+            Ok(()) => {
+                tracing::info!(target: "socks4d", "configuration reloaded (control socket)");
+                Ok("configuration reloaded\n".to_owned())
+            }
+            Err(e) => Err(format!("reload failed, the old configuration stays: {e}")),
+        },
+        ["stats"] => Ok(stats(daemon)),
+        ["clients"] => Ok(clients(daemon)),
+        _ => Err(format!(
+            "unknown command '{}'; commands: {USAGE}",
+            w.join(" ")
+        )),
+    }
+}
+
+/// Adds `net` to or deletes it from the denial list (`deny`) or the
+/// exemption list; the output for the client, or why it failed.
+fn edit(daemon: &Daemon, deny: bool, add: bool, net: Netmask) -> Result<String, String> {
+    let list = if deny { "denial" } else { "exemption" };
+    if add {
+        let added = if deny {
+            daemon.add_denial(net)
+        } else {
+            daemon.add_exemption(net)
+        };
+        tracing::info!(target: "socks4d", %net, added, "control: {list} added");
+        Ok(if added {
+            format!("added {net} to the {list} list\n")
+        } else {
+            format!("{net} is already on the {list} list\n")
+        })
+    } else {
+        let deleted = if deny {
+            daemon.del_denial(&net)
+        } else {
+            daemon.del_exemption(&net)
+        };
+        if !deleted {
+            return Err(format!("{net} is not on the {list} list"));
+        }
+        tracing::info!(target: "socks4d", %net, "control: {list} deleted");
+        Ok(format!("deleted {net} from the {list} list\n"))
+    }
+}
+
+fn netmask(words: &[&str]) -> Result<Netmask, String> {
+    if words.is_empty() {
+        return Err("a net is missing (any, ADDR, ADDR/LEN or ADDR MASK)".into());
+    }
+    words.join(" ").parse().map_err(|e| format!("{e}"))
+}
+
+fn lines(nets: impl Iterator<Item = Netmask>) -> String {
+    nets.map(|n| format!("{n}\n")).collect()
+}
+
+/// `check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind]`: what the lists
+/// say about a client address and, with a destination, which rule decides.
+fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("'{ip}' is not an IP address"))?;
+    let cfg = daemon.server_config();
+    let policy = &cfg.policy;
+    let mut out = match (policy.denials.find(ip), policy.exemptions.find(ip)) {
+        (Some(d), Some(e)) => {
+            format!("exempted: {e} on the exemption list (denial {d} does not apply)\n")
+        }
+        (Some(d), None) => format!("denied: {d} on the denial list\n"),
+        (None, Some(e)) => format!("allowed by the lists (exempted by {e}; no denial applies)\n"),
+        (None, None) => "allowed by the lists (no denial applies)\n".to_owned(),
+    };
+    let mut dest: Option<SocketAddr> = None;
+    let mut user = String::new();
+    let mut command = Command::Connect;
+    let mut cert: Option<String> = None;
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        let value = words
+            .next()
+            .ok_or_else(|| format!("'{word}' needs a value"))?;
+        match *word {
+            "to" => {
+                dest = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("'{value}' is not IP:PORT"))?,
+                )
+            }
+            "user" => user = (*value).to_owned(),
+            "cert" => cert = Some((*value).to_owned()),
+            "command" => {
+                command = match *value {
+                    "connect" => Command::Connect,
+                    "bind" => Command::Bind,
+                    other => return Err(format!("'{other}': expected connect or bind")),
+                }
+            }
+            other => return Err(format!("'{other}': expected to, user, cert or command")),
+        }
+    }
+    if let Some(dest) = dest {
+        let subject = Subject {
+            client: SocketAddr::new(ip, 0),
+            dest_addr: Some(dest.ip()),
+            dest_host: None,
+            dest_port: dest.port(),
+            command,
+            user_id: user.as_bytes(),
+            cert: cert.as_deref(),
+        };
+        let verdict = policy.evaluate(&subject);
+        let decision = if verdict.is_pass() { "pass" } else { "block" };
+        let rule = match verdict.source {
+            socks4_acl::Source::Rule { number, .. } => policy
+                .rules
+                .rules()
+                .get(number - 1)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
+        if verdict.is_pass() && command == Command::Connect {
+            match policy.routes.find(&subject) {
+                Some((n, _, route)) => out.push_str(&format!("route {n}: {route}\n")),
+                None => out.push_str("route: direct\n"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn stats(daemon: &Daemon) -> String {
+    let s = daemon.counters();
+    let pairs = |v: &[(&str, u64)]| {
+        v.iter()
+            .map(|(k, n)| ((*k).to_owned(), json!(n)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let value = json!({
+        "opened": s.opened,
+        "closed": s.closed,
+        "active": s.active,
+        "relays_open": s.relays_open,
+        "accept_pauses": s.accept_pauses,
+        "bytes_client_to_dest": s.client_to_dest,
+        "bytes_dest_to_client": s.dest_to_client,
+        "log_lines_dropped": s.log_lines_dropped,
+        "reloads_ok": s.reloads_ok,
+        "reloads_failed": s.reloads_failed,
+        "replies": s.by_reply.iter().map(|(c, n)| (c.as_u8().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "outcomes": pairs(&s.by_outcome),
+        "limited": pairs(&s.limited),
+        "ident_queries": pairs(&s.idents),
+        "dns_lookups": pairs(&s.lookups),
+        "notifications": pairs(&s.notifications),
+        "proxy_headers": pairs(&s.proxy_headers),
+        "tls_failures": s.tls_failures.iter().filter(|(_, _, n)| *n > 0).map(|(side, kind, n)| (format!("{side}_{kind}"), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "listeners": s.listeners.iter().map(|(a, o, c)| json!({"listener": a.to_string(), "opened": o, "closed": c})).collect::<Vec<_>>(),
+    });
+    format!("{value:#}\n")
+}
+
+/// One line per tracked client address, the largest byte total first.
+fn clients(daemon: &Daemon) -> String {
+    let mut out = String::new();
+    for (key, s) in daemon.clients().snapshot() {
+        let limited: Vec<String> = s.limited.iter().map(|(l, n)| format!("{l}:{n}")).collect();
+        out.push_str(&format!(
+            "{key} active={} binds={} connections={} bytes_up={} bytes_down={} limited={}\n",
+            s.active,
+            s.binds,
+            s.connections,
+            s.bytes_up,
+            s.bytes_down,
+            if limited.is_empty() {
+                "-".to_owned()
+            } else {
+                limited.join(",")
+            }
+        ));
+    }
+    out
+}

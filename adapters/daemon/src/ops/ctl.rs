@@ -1,0 +1,66 @@
+//! `socks4d-* ctl --socket PATH COMMAND...`: the client of the control socket
+//! ([`crate::ops::control`]). It sends the command's words, prints the answer on
+//! standard output and exits 0, or prints the reason on standard error and
+//! exits 1 (2 when the socket cannot be reached).
+
+use crate::ops::control::USAGE;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The `ctl` subcommand's arguments.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = format!("Commands: {USAGE}"))]
+pub struct CtlArgs {
+    /// The server's control socket (its --control-socket)
+    #[arg(long, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// The command and its arguments, e.g. `deny add 10.0.0.0/8`
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub words: Vec<String>,
+}
+
+/// Runs one command against the server; the process's exit status.
+pub fn run(args: &CtlArgs) -> ExitCode {
+    match ask(args) {
+        Ok(Ok(output)) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.socket.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The server's answer: its output, or its error.
+fn ask(args: &CtlArgs) -> std::io::Result<Result<String, String>> {
+    let mut stream = UnixStream::connect(&args.socket)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let request = serde_json::to_string(&args.words).map_err(std::io::Error::other)?;
+    writeln!(stream, "{request}")?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    let answer: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+    Ok(if answer["ok"] == true {
+        Ok(text("output"))
+    } else {
+        Err(text("error"))
+    })
+}

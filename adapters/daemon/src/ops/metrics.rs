@@ -1,0 +1,346 @@
+//! Prometheus metrics: what the books count, encoded by `prometheus-client` in
+//! the Prometheus text format and served at `GET /metrics` over the runtime's
+//! own sockets (`--metrics-listen`). Only loopback and the `metrics_allow` nets
+//! may scrape; anyone else is closed at once.
+//!
+//! Every metric, with its labels:
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `socks4_connections_opened_total` | counter | `listener` |
+//! | `socks4_connections_closed_total` | counter | `listener` |
+//! | `socks4_connections_active` | gauge | |
+//! | `socks4_closes_total` | counter | `outcome` ([`CloseReason::LABELS`](socks4_proto::server::CloseReason::LABELS)) |
+//! | `socks4_replies_total` | counter | `code` (90–93) |
+//! | `socks4_relayed_bytes_total` | counter | `direction` (`client_to_dest`, `dest_to_client`) |
+//! | `socks4_relays_open` | gauge | |
+//! | `socks4_handshake_duration_seconds` | histogram | |
+//! | `socks4_ident_queries_total` | counter | `result` (`user`, `error`, `no_answer`) |
+//! | `socks4_dns_lookups_total` | counter | `result` (`ok`, `timeout`, `no_such_host`, `no_address`, `temporary_failure`, `failed`) |
+//! | `socks4_limited_total` | counter | `limit` (`connections`, `bind_listeners`, `rate`, `quota`, `resolver`) |
+//! | `socks4_accept_pauses_total` | counter | |
+//! | `socks4_log_lines_dropped_total` | counter | |
+//! | `socks4_reloads_total` | counter | `result` (`ok`, `failed`) |
+//! | `socks4_proxy_headers_total` | counter | `result` ([`PROXY_RESULTS`](crate::observe::counters::PROXY_RESULTS)) |
+//! | `socks4_notifications_total` | counter | `result` ([`NOTIFY_RESULTS`](crate::observe::notify::NOTIFY_RESULTS)) |
+//! | `socks4_tls_failures_total` | counter | `side` (`client`, `destination`, `parent`), `kind` ([`TlsFailure::label`](socks4_proto::server::TlsFailure::label)) |
+//! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
+
+use crate::daemon::Daemon;
+use crate::runtime::{before, read, write_all, Runtime};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use socks4_acl::Netmask;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Time a scraper has to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest request accepted.
+const MAX_REQUEST: usize = 8192;
+
+/// The metrics of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    /// Metrics for `daemon`, running on a runtime named `runtime`.
+    pub fn new(daemon: &Daemon, runtime: &'static str) -> Metrics {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(BooksCollector {
+            daemon: daemon.clone(),
+            runtime,
+        }));
+        Metrics { registry }
+    }
+
+    /// The metrics now, in the Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[derive(Debug)]
+struct BooksCollector {
+    daemon: Daemon,
+    runtime: &'static str,
+}
+
+fn family<L: prometheus_client::encoding::EncodeLabelSet>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counter: bool,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let kind = if counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let mut m = e.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in samples {
+        let fam = m.encode_family(&labels)?;
+        if counter {
+            ConstCounter::new(v).encode(fam)?;
+        } else {
+            ConstGauge::new(v as i64).encode(fam)?;
+        }
+    }
+    Ok(())
+}
+
+fn single(e: &mut DescriptorEncoder, name: &str, help: &str, counter: bool, v: u64) -> fmt::Result {
+    let kind = if counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let m = e.encode_descriptor(name, help, None, kind)?;
+    if counter {
+        ConstCounter::new(v).encode(m)
+    } else {
+        ConstGauge::new(v as i64).encode(m)
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+fn one(key: &'static str, value: impl ToString) -> Labels {
+    vec![(key, value.to_string())]
+}
+
+impl Collector for BooksCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
+        let s = self.daemon.counters();
+        family(
+            &mut e,
+            "socks4_connections_opened",
+            "Connections accepted, by listener (its bound address).",
+            true,
+            s.listeners.iter().map(|(a, o, _)| (one("listener", a), *o)),
+        )?;
+        family(
+            &mut e,
+            "socks4_connections_closed",
+            "Connections finished, by listener.",
+            true,
+            s.listeners.iter().map(|(a, _, c)| (one("listener", a), *c)),
+        )?;
+        single(
+            &mut e,
+            "socks4_connections_active",
+            "Connections open now.",
+            false,
+            s.active,
+        )?;
+        family(
+            &mut e,
+            "socks4_closes",
+            "Connections finished, by outcome.",
+            true,
+            s.by_outcome.iter().map(|(l, n)| (one("outcome", l), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_replies",
+            "Replies sent, by code.",
+            true,
+            s.by_reply.iter().map(|(c, n)| (one("code", c.as_u8()), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_relayed_bytes",
+            "Bytes relayed, by direction.",
+            true,
+            [
+                (one("direction", "client_to_dest"), s.client_to_dest),
+                (one("direction", "dest_to_client"), s.dest_to_client),
+            ],
+        )?;
+        single(
+            &mut e,
+            "socks4_relays_open",
+            "Relays running now.",
+            false,
+            s.relays_open,
+        )?;
+        let books = self.daemon.books();
+        let m = e.encode_descriptor(
+            "socks4_handshake_duration_seconds",
+            "Time from accept to the first reply.",
+            None,
+            MetricType::Histogram,
+        )?;
+        books.handshake.encode(m)?;
+        family(
+            &mut e,
+            "socks4_ident_queries",
+            "IDENT queries, by result.",
+            true,
+            s.idents.iter().map(|(l, n)| (one("result", l), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_dns_lookups",
+            "SOCKS4a name lookups, by result.",
+            true,
+            s.lookups.iter().map(|(l, n)| (one("result", l), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_limited",
+            "Requests or connections refused by a per-client limit, by limit.",
+            true,
+            s.limited.iter().map(|(l, n)| (one("limit", l), *n)),
+        )?;
+        single(
+            &mut e,
+            "socks4_accept_pauses",
+            "Times accepting paused because max_connections were open.",
+            true,
+            s.accept_pauses,
+        )?;
+        single(
+            &mut e,
+            "socks4_log_lines_dropped",
+            "Log lines dropped because standard error could not keep up.",
+            true,
+            s.log_lines_dropped,
+        )?;
+        family(
+            &mut e,
+            "socks4_reloads",
+            "Configuration reloads, by result.",
+            true,
+            [
+                (one("result", "ok"), s.reloads_ok),
+                (one("result", "failed"), s.reloads_failed),
+            ],
+        )?;
+        family(
+            &mut e,
+            "socks4_proxy_headers",
+            "Connections to PROXY protocol listeners, by what their header did.",
+            true,
+            s.proxy_headers.iter().map(|(l, n)| (one("result", l), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_notifications",
+            "Notifications of rules with notify, by result.",
+            true,
+            s.notifications.iter().map(|(l, n)| (one("result", l), *n)),
+        )?;
+        family(
+            &mut e,
+            "socks4_tls_failures",
+            "TLS handshakes that failed, by side and kind.",
+            true,
+            s.tls_failures.iter().map(|(side, kind, n)| {
+                (
+                    vec![("side", (*side).to_owned()), ("kind", (*kind).to_owned())],
+                    *n,
+                )
+            }),
+        )?;
+        family(
+            &mut e,
+            "socks4_build_info",
+            "The server's version and runtime (always 1).",
+            false,
+            [(
+                vec![
+                    ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                    ("runtime", self.runtime.to_owned()),
+                ],
+                1,
+            )],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether `peer` may scrape: loopback, or one of `allow`.
+pub(crate) fn may_scrape(peer: SocketAddr, allow: &[Netmask]) -> bool {
+    let ip = socks4_acl::canonical(peer.ip());
+    ip.is_loopback() || allow.iter().any(|n| n.contains(ip))
+}
+
+/// Serves `GET /metrics` on `listener` until shutdown.
+pub(crate) async fn serve<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    listener: R::Listener,
+    metrics: std::sync::Arc<Metrics>,
+) {
+    use futures_lite::future::FutureExt;
+    loop {
+        let accepted = async { Some(rt.accept(&listener).await) }
+            .or(async {
+                daemon.shutdown_requested().await;
+                None
+            })
+            .await;
+        let Some(accepted) = accepted else { return };
+        let Ok((stream, peer)) = accepted else {
+            rt.sleep_until(rt.now() + Duration::from_millis(50)).await;
+            continue;
+        };
+        if !may_scrape(peer, &daemon.settings().metrics_allow) {
+            tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
+            continue;
+        }
+        let metrics = metrics.clone();
+        let rt2 = rt.clone();
+        rt.spawn(async move {
+            let deadline = rt2.now() + REQUEST_TIMEOUT;
+            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics)).await;
+            if let Some(Err(e)) = answer {
+                tracing::debug!(target: "socks4d", %peer, error = %e, "metrics request failed");
+            }
+        });
+    }
+}
+
+/// Reads one HTTP request and answers it.
+async fn answer<S: crate::runtime::Stream>(stream: &S, metrics: &Metrics) -> std::io::Result<()> {
+    let mut buf = vec![0u8; MAX_REQUEST];
+    let mut have = 0;
+    let (status, body) = loop {
+        let n = read(stream, &mut buf[have..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        have += n;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..have]) {
+            Ok(httparse::Status::Complete(_)) => {
+                break match (req.method, req.path) {
+                    (Some("GET"), Some("/metrics")) => ("200 OK", metrics.render()),
+                    (Some("GET"), _) => ("404 Not Found", "not found: try /metrics\n".to_owned()),
+                    _ => ("405 Method Not Allowed", "GET only\n".to_owned()),
+                };
+            }
+            Ok(httparse::Status::Partial) if have < buf.len() => continue,
+            _ => break ("400 Bad Request", "bad request\n".to_owned()),
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    write_all(stream, head.as_bytes()).await?;
+    write_all(stream, body.as_bytes()).await
+}

@@ -1,0 +1,15 @@
+//! The server's interfaces for its operator: the Prometheus endpoint
+//! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
+//! signals ([`signals`]), systemd's readiness and socket activation
+//! ([`systemd`]), and the privilege drop ([`privileges`]).
+//!
+//! Layer: above `daemon` (each works on the daemon's handle); never imports
+//! `conn` or `server`.
+
+pub mod control;
+#[cfg(feature = "cli")]
+pub mod ctl;
+pub mod metrics;
+pub mod privileges;
+pub mod signals;
+pub mod systemd;

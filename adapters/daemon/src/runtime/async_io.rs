@@ -1,0 +1,44 @@
+//! The runtime-independent parts of a runtime built on async-io's reactor
+//! (smol; async-std, whose sockets are async-io's): its [`Stream`] and
+//! listener types and how to register sockets with it.
+
+use super::{Direction, Stream};
+use async_io::Async;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::task::{Context, Poll};
+
+impl Stream for Async<TcpStream> {
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match dir {
+            Direction::Read => self.poll_readable(cx),
+            Direction::Write => self.poll_writable(cx),
+        }
+    }
+
+    fn try_io<T>(
+        &self,
+        _dir: Direction,
+        op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        // async-io keeps no readiness of its own: `poll_readable` always
+        // waits for the reactor's next event after a `WouldBlock`.
+        op(self.get_ref().as_fd())
+    }
+}
+
+/// Registers a listening socket with async-io's reactor.
+pub fn listener(socket: TcpListener) -> io::Result<Async<TcpListener>> {
+    Async::new(socket)
+}
+
+/// Accepts one connection.
+pub async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+    listener.accept().await
+}
+
+/// Registers a connected or connecting socket with async-io's reactor.
+pub fn stream(socket: TcpStream) -> io::Result<Async<TcpStream>> {
+    Async::new(socket)
+}

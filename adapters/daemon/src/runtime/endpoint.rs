@@ -1,0 +1,395 @@
+//! [`Endpoint`]: one side of a proxied connection, plain TCP or TLS over TCP,
+//! with the non-blocking operations the driver, the parents' handshakes and
+//! the relay use on either kind.
+//!
+//! TLS is rustls driven over the runtime seam's readiness ([`Stream`]): TLS
+//! records move between the socket and rustls in non-blocking reads and
+//! writes, and an operation that would block reports `WouldBlock` only when
+//! the socket did, so that waiting for the socket's readiness is always right.
+//! Plaintext rustls already holds counts as readable without the socket.
+//!
+//! Only a plain endpoint can splice: the relay asks [`Endpoint::plain`]. Over
+//! TLS the relay copies through user space (the bytes must be encrypted or
+//! decrypted there anyway).
+
+use crate::runtime::{recv, send, shutdown_write, Direction, Stream};
+use rustls::pki_types::ServerName;
+use socks4_proto::server::TlsFailure;
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+/// Plaintext rustls may hold for writing before a write waits for the socket.
+const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// One side of a connection.
+pub(crate) enum Endpoint<S> {
+    /// Plain TCP.
+    Plain(S),
+    /// TLS over TCP.
+    Tls(Box<TlsStream<S>>),
+}
+
+/// A TLS connection over a registered socket.
+pub(crate) struct TlsStream<S> {
+    io: S,
+    conn: rustls::Connection,
+    /// Plaintext (or the peer's close) may be waiting in rustls.
+    readable: bool,
+    /// `close_notify` is queued.
+    closing: bool,
+}
+
+impl<S> fmt::Debug for Endpoint<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Endpoint::Plain(_) => "Endpoint::Plain",
+            Endpoint::Tls(_) => "Endpoint::Tls",
+        })
+    }
+}
+
+/// A socket's descriptor as `Read`/`Write` for rustls: `recv`, and `sendmsg`
+/// with `MSG_NOSIGNAL` (several records in one call).
+struct Fd<'a>(BorrowedFd<'a>);
+
+impl Read for Fd<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        recv(self.0, buf)
+    }
+}
+
+impl Write for Fd<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send(self.0, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        rustix::net::sendmsg(
+            self.0,
+            bufs,
+            &mut rustix::net::SendAncillaryBuffer::default(),
+            rustix::net::SendFlags::NOSIGNAL,
+        )
+        .map_err(io::Error::from)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why a TLS handshake failed: the socket, or TLS itself.
+#[derive(Debug)]
+pub(crate) enum HandshakeError {
+    /// Reading or writing the socket failed, or the peer closed.
+    Io(io::Error),
+    /// TLS failed (a certificate, a protocol error, the peer's alert).
+    Tls(rustls::Error),
+}
+
+impl HandshakeError {
+    /// The kind of TLS failure, for counters; `None` for a socket error.
+    pub(crate) fn failure(&self) -> Option<TlsFailure> {
+        match self {
+            HandshakeError::Io(_) => None,
+            HandshakeError::Tls(e) => Some(crate::runtime::tls::failure(e)),
+        }
+    }
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::Io(e) => write!(f, "TLS handshake: {e}"),
+            HandshakeError::Tls(e) => write!(f, "TLS handshake: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl From<HandshakeError> for io::Error {
+    /// An I/O error that carries the handshake error (see [`tls_failure_of`]).
+    fn from(e: HandshakeError) -> io::Error {
+        match e {
+            HandshakeError::Io(e) => e,
+            tls => io::Error::new(ErrorKind::InvalidData, tls),
+        }
+    }
+}
+
+/// The TLS failure an I/O error made [`From`] a [`HandshakeError`] carries.
+pub(crate) fn tls_failure_of(e: &io::Error) -> Option<TlsFailure> {
+    e.get_ref()?.downcast_ref::<HandshakeError>()?.failure()
+}
+
+impl<S: Stream> Endpoint<S> {
+    /// The server side of TLS over `io`, with `config`; the handshake is
+    /// still to do ([`handshake`](Self::handshake)).
+    pub(crate) fn tls_server(io: S, config: Arc<rustls::ServerConfig>) -> io::Result<Endpoint<S>> {
+        let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(Endpoint::tls(io, conn.into()))
+    }
+
+    /// The client side of TLS over `io` towards `host` (its name for SNI and
+    /// the certificate check, or an IP address), with `config`.
+    pub(crate) fn tls_client(
+        io: S,
+        config: Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> io::Result<Endpoint<S>> {
+        let name = ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::new(ErrorKind::InvalidInput, format!("{host}: {e}")))?;
+        let conn = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
+        Ok(Endpoint::tls(io, conn.into()))
+    }
+
+    fn tls(io: S, mut conn: rustls::Connection) -> Endpoint<S> {
+        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        Endpoint::Tls(Box::new(TlsStream {
+            io,
+            conn,
+            readable: false,
+            closing: false,
+        }))
+    }
+
+    /// The socket.
+    pub(crate) fn stream(&self) -> &S {
+        match self {
+            Endpoint::Plain(s) => s,
+            Endpoint::Tls(t) => &t.io,
+        }
+    }
+
+    /// The socket, when bytes move on it as they are (splice may move them).
+    pub(crate) fn plain(&self) -> Option<&S> {
+        match self {
+            Endpoint::Plain(s) => Some(s),
+            Endpoint::Tls(_) => None,
+        }
+    }
+
+    /// The peer's verified certificate chain (TLS with a client certificate,
+    /// or a server's).
+    pub(crate) fn peer_certificates(
+        &self,
+    ) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        match self {
+            Endpoint::Plain(_) => None,
+            Endpoint::Tls(t) => t.conn.peer_certificates(),
+        }
+    }
+
+    /// Polls until a read or write may make progress (spuriously, at times).
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Endpoint::Tls(t) if dir == Direction::Read && t.readable => Poll::Ready(Ok(())),
+            _ => self.stream().poll_ready(dir, cx),
+        }
+    }
+
+    /// Reads what is there without waiting: at least one byte, 0 at the end
+    /// of the stream, `WouldBlock` when nothing is there.
+    ///
+    /// Over TLS, the end of the stream is the peer's `close_notify` or, as
+    /// for a plain connection, its TCP FIN (many TLS peers close without the
+    /// alert; the relay passes either on as a half-close).
+    pub(crate) fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Endpoint::Plain(s) => s.try_io(Direction::Read, |fd| recv(fd, buf)),
+            Endpoint::Tls(t) => t.try_read(buf),
+        }
+    }
+
+    /// Writes what it can of `buf` without waiting; `WouldBlock` when nothing
+    /// could be taken. Over TLS, bytes taken may still wait in rustls (see
+    /// [`wants_flush`](Self::wants_flush)).
+    pub(crate) fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Endpoint::Plain(s) => s.try_io(Direction::Write, |fd| send(fd, buf)),
+            Endpoint::Tls(t) => t.try_write(buf),
+        }
+    }
+
+    /// Whether bytes taken by a write still wait to go out.
+    pub(crate) fn wants_flush(&self) -> bool {
+        match self {
+            Endpoint::Plain(_) => false,
+            Endpoint::Tls(t) => t.conn.wants_write(),
+        }
+    }
+
+    /// Sends what waits to go out; `WouldBlock` while some still waits.
+    pub(crate) fn try_flush(&mut self) -> io::Result<()> {
+        match self {
+            Endpoint::Plain(_) => Ok(()),
+            Endpoint::Tls(t) => t.try_flush(),
+        }
+    }
+
+    /// Ends the sending half: over TLS, `close_notify` and what waits before
+    /// it go out first (`WouldBlock` until they have; call again).
+    pub(crate) fn try_shutdown_write(&mut self) -> io::Result<()> {
+        if let Endpoint::Tls(t) = self {
+            if !t.closing {
+                t.closing = true;
+                t.conn.send_close_notify();
+            }
+            t.try_flush()?;
+        }
+        shutdown_write(self.stream().as_fd())
+    }
+
+    /// Runs `op` until it does not report `WouldBlock`, waiting for readiness
+    /// for `dir` in between.
+    pub(crate) fn poll_op<T>(
+        &mut self,
+        dir: Direction,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&mut Self) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            match op(self) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready!(self.poll_ready(dir, cx))?;
+                }
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// Reads what is there, waiting for it (0: end of stream).
+    pub(crate) async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_op(Direction::Read, cx, |e| e.try_read(buf))).await
+    }
+
+    /// Writes all of `buf` and sends it on.
+    pub(crate) async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = poll_fn(|cx| self.poll_op(Direction::Write, cx, |e| e.try_write(buf))).await?;
+            buf = &buf[n..];
+        }
+        poll_fn(|cx| self.poll_op(Direction::Write, cx, Endpoint::try_flush)).await
+    }
+
+    /// Completes a TLS handshake (a plain endpoint has none).
+    pub(crate) fn poll_handshake(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), HandshakeError>> {
+        match self {
+            Endpoint::Plain(_) => Poll::Ready(Ok(())),
+            Endpoint::Tls(t) => t.poll_handshake(cx),
+        }
+    }
+
+    /// [`poll_handshake`](Self::poll_handshake) as a future.
+    pub(crate) async fn handshake(&mut self) -> Result<(), HandshakeError> {
+        poll_fn(|cx| self.poll_handshake(cx)).await
+    }
+}
+
+impl<S: Stream> TlsStream<S> {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                // A TCP FIN without close_notify: the end, as on plain TCP.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            self.readable = false;
+            let conn = &mut self.conn;
+            let n = self
+                .io
+                .try_io(Direction::Read, |fd| conn.read_tls(&mut Fd(fd)))?;
+            self.process()
+                .map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+            if n == 0 {
+                // The peer closed: what rustls says now is final.
+                self.readable = true;
+            }
+            if self.conn.wants_write() {
+                // A key update or the like: send it if the socket takes it now;
+                // otherwise the next write or flush does.
+                let _ = self.try_flush();
+            }
+        }
+    }
+
+    /// Has rustls process what `read_tls` took; notes whether there is
+    /// something to read now. On a TLS error, sends the alert rustls queued
+    /// (if the socket takes it).
+    fn process(&mut self) -> Result<(), rustls::Error> {
+        match self.conn.process_new_packets() {
+            Ok(state) => {
+                self.readable |= state.plaintext_bytes_to_read() > 0 || state.peer_has_closed();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.try_flush();
+                Err(e)
+            }
+        }
+    }
+
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.try_flush()?;
+        let n = self.conn.writer().write(buf)?;
+        if n == 0 && !buf.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        match self.try_flush() {
+            Err(e) if e.kind() != ErrorKind::WouldBlock => Err(e),
+            _ => Ok(n),
+        }
+    }
+
+    fn try_flush(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            let conn = &mut self.conn;
+            self.io
+                .try_io(Direction::Write, |fd| conn.write_tls(&mut Fd(fd)))?;
+        }
+        Ok(())
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), HandshakeError>> {
+        loop {
+            if self.conn.wants_write() {
+                match self.try_flush() {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        ready!(self.io.poll_ready(Direction::Write, cx))
+                            .map_err(HandshakeError::Io)?;
+                        continue;
+                    }
+                    Err(e) => return Poll::Ready(Err(HandshakeError::Io(e))),
+                }
+            }
+            if !self.conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            let conn = &mut self.conn;
+            match self
+                .io
+                .try_io(Direction::Read, |fd| conn.read_tls(&mut Fd(fd)))
+            {
+                Ok(0) => {
+                    return Poll::Ready(Err(HandshakeError::Io(ErrorKind::UnexpectedEof.into())))
+                }
+                Ok(_) => self.process().map_err(HandshakeError::Tls)?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready!(self.io.poll_ready(Direction::Read, cx)).map_err(HandshakeError::Io)?;
+                }
+                Err(e) => return Poll::Ready(Err(HandshakeError::Io(e))),
+            }
+        }
+    }
+}

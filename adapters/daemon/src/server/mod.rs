@@ -1,0 +1,15 @@
+//! A server's life: binding its sockets ([`bind`]), serving them until a
+//! graceful stop ([`serve`], [`run`] for a program that embeds a server on a
+//! runtime it already has), and the binaries' [`main`].
+//!
+//! Layer: the top; it may use every other folder, and nothing uses it.
+
+mod bind;
+#[cfg(feature = "cli")]
+mod main;
+mod serve;
+
+pub use bind::{bind, Bound};
+#[cfg(feature = "cli")]
+pub use main::main;
+pub use serve::{run, serve, STATE_SAVE_INTERVAL};

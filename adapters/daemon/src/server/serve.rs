@@ -1,0 +1,146 @@
+//! Serving bound sockets until a graceful stop: an accept loop per listener,
+//! the metrics endpoint, the control socket, the notifier and the
+//! once-a-second housekeeping; then the shutdown grace and the state file's
+//! last write.
+
+use super::bind::{bind, Bound};
+use crate::conn::accept::AcceptLoop;
+use crate::daemon::Daemon;
+use crate::runtime::socket;
+use crate::runtime::Runtime;
+use futures_lite::future::FutureExt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Binds the daemon's sockets and serves until [`Daemon::shutdown`]: the way to
+/// embed a server. `on_bound` gets the bound SOCKS addresses (useful with port
+/// 0) before serving starts.
+pub async fn run<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    on_bound: impl FnOnce(Vec<SocketAddr>),
+) -> io::Result<()> {
+    let bound = bind(daemon.settings())?;
+    let addrs = bound
+        .listeners
+        .iter()
+        .map(|(_, l)| socket::local_addr(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    on_bound(addrs);
+    serve(rt, daemon, bound).await
+}
+
+/// Serves on bound listeners until [`Daemon::shutdown`], then gives open
+/// connections the shutdown grace period, then cuts the relays still running.
+pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Result<()> {
+    let settings = daemon.settings();
+    crate::runtime::pipe::PipePool::global()
+        .configure(settings.relay_pipe_size, settings.relay_pipes);
+    if let Some(listener) = bound.metrics {
+        let addr = socket::local_addr(&listener)?;
+        let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
+        let listener = rt.listener(listener)?;
+        tracing::info!(target: "socks4d", metrics = %addr, "serving metrics");
+        rt.spawn(crate::ops::metrics::serve(
+            rt.clone(),
+            daemon.clone(),
+            listener,
+            metrics,
+        ));
+    }
+    if let Some(control) = bound.control {
+        crate::ops::control::serve(control, daemon.clone())?;
+    }
+    for (config, listener) in bound.listeners {
+        let addr = socket::local_addr(&listener)?;
+        let counts = daemon.books().counters.add_listener(addr);
+        let listener = rt.listener(listener)?;
+        let proxy = config.proxy_protocol.map(|p| p.to_string());
+        tracing::info!(target: "socks4d", listen = %addr, kind = config.kind.name(), proxy_protocol = proxy.as_deref().unwrap_or("off"), "listening");
+        let accepting = AcceptLoop {
+            rt: rt.clone(),
+            daemon: daemon.clone(),
+            listener,
+            addr,
+            config,
+            counts,
+        };
+        rt.spawn(accepting.run());
+    }
+    rt.spawn(housekeeping(rt.clone(), daemon.clone()));
+    let stop = daemon.clone();
+    rt.spawn(crate::observe::notify::run(
+        rt.clone(),
+        daemon.books().notifier.clone(),
+        async move { stop.shutdown_requested().await },
+    ));
+    crate::ops::systemd::ready();
+    daemon.shutdown_requested().await;
+    crate::ops::systemd::stopping();
+    let grace_over = rt.now() + daemon.settings().shutdown_grace;
+    let idle = async {
+        daemon.idle().await;
+        true
+    };
+    let grace = async {
+        rt.sleep_until(grace_over).await;
+        false
+    };
+    if !idle.or(grace).await {
+        tracing::warn!(target: "socks4d", active = daemon.active(), "grace period over, closing relays");
+        daemon.cut_relays();
+        // The cut relays log their end; give them a moment to.
+        let moment = rt.now() + Duration::from_secs(1);
+        daemon.idle().or(rt.sleep_until(moment)).await;
+    }
+    save_state(&daemon, &mut Vec::new());
+    daemon.books().notifier.kill_running();
+    Ok(())
+}
+
+/// How often the state file is written while quota usage changes.
+pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
+/// buckets, and every few seconds writes the state file if usage changed;
+/// until shutdown.
+async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
+    let mut saved = Vec::new();
+    let mut last_save = rt.now();
+    while !daemon.is_shutting_down() {
+        rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
+        daemon.books().tick(rt.now());
+        daemon.clients().tidy();
+        if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
+            last_save = rt.now();
+            save_state(&daemon, &mut saved);
+        }
+    }
+}
+
+/// Writes the state file if there is one and usage changed since `saved`.
+fn save_state(
+    daemon: &Daemon,
+    saved: &mut Vec<(
+        crate::limits::client_table::ClientKey,
+        socks4_acl::limit::Period,
+        u64,
+        u64,
+    )>,
+) {
+    let Some(path) = &daemon.settings().state_file else {
+        return;
+    };
+    let now = crate::daemon::state_file::fingerprint(daemon.clients());
+    if now == *saved {
+        return;
+    }
+    match crate::daemon::state_file::save(path, daemon.clients()) {
+        Ok(()) => *saved = now,
+        Err(e) => {
+            tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "cannot write the state file")
+        }
+    }
+}
