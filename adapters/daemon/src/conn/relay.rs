@@ -159,99 +159,136 @@ impl Half {
             self.blocked = None;
         }
         for _ in 0..CHUNKS_PER_POLL {
-            // First what is in flight: in the pipe, or kept from a copy.
-            let flushed = if let (Some(pipe), Some(to)) = (&self.pipe, to.plain()) {
-                to.try_io(Direction::Write, |fd| {
-                    splice_fd(&pipe.read, fd, self.in_pipe)
-                })
-                .inspect(|&n| {
-                    self.in_pipe -= n;
-                    if self.in_pipe == 0 {
-                        if let Some(pipe) = self.pipe.take() {
-                            PipePool::global().put(pipe);
-                        }
-                    }
-                })
-            } else if self.sent < self.pending.len() {
-                to.try_write(&self.pending[self.sent..]).inspect(|&n| {
-                    self.sent += n;
-                    if self.sent == self.pending.len() {
-                        self.pending = Vec::new();
-                        self.sent = 0;
-                    }
-                })
-            } else if to.wants_flush() {
-                // TLS: records rustls took and has not sent yet.
-                to.try_flush().map(|()| 0)
-            } else if self.eof {
-                match to.try_shutdown_write() {
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        match self.wait(to, Direction::Write, cx) {
-                            Poll::Ready(r) => r?,
-                            Poll::Pending => return Poll::Pending,
-                        }
-                        continue;
-                    }
-                    // The peer may already be gone; the other direction
-                    // finds out.
-                    _ => {}
-                }
-                self.done = true;
-                return Poll::Ready(Ok(()));
-            } else {
-                // Nothing in flight: move a new chunk (`WouldBlock`: the source
-                // has nothing), as much as the meter allows.
-                let want = match limit {
-                    None => usize::MAX,
-                    Some((meter, now)) => match meter.allow(self.way, now, METERED_CHUNK) {
-                        Allowance::Bytes(n) => n,
-                        Allowance::WaitUntil(t) => {
-                            self.paced_until = Some(t);
-                            return Poll::Pending;
-                        }
-                        Allowance::QuotaReached => return Poll::Ready(Err(Stop::Quota)),
-                    },
-                };
-                let moved = match (self.splice, from.plain(), to.plain()) {
-                    (true, Some(f), Some(t)) => match self.splice_chunk(f, t, want) {
-                        Err(e) if splice_unsupported(&e) => {
-                            self.splice = false;
-                            self.copy_chunk(from, to, want)
-                        }
-                        other => other,
-                    },
-                    _ => self.copy_chunk(from, to, want),
-                };
-                if let Some((meter, _)) = limit {
-                    let read = *moved.as_ref().unwrap_or(&0);
-                    meter.moved(self.way, want, read);
-                }
-                match moved {
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        match self.wait(from, Direction::Read, cx) {
-                            Poll::Ready(r) => r?,
-                            Poll::Pending => return Poll::Pending,
-                        }
-                        continue;
-                    }
-                    Err(e) => return Poll::Ready(Err(e.into())),
-                }
-            };
-            match flushed {
-                Ok(n) => self.moved += n as u64,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    match self.wait(to, Direction::Write, cx) {
-                        Poll::Ready(r) => r?,
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-                Err(e) => return Poll::Ready(Err(e.into())),
+            if let Some(end) = self.step(from, to, cx, limit) {
+                return end;
             }
         }
         // A busy direction yields so that other connections get their turn.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// One step: first what is in flight (in the pipe, kept from a copy, or
+    /// held by TLS), else the end of stream passed on, else a new chunk.
+    /// `None`: go on with the next step; otherwise what [`poll`](Self::poll)
+    /// returns.
+    fn step<S: Stream>(
+        &mut self,
+        from: &mut Endpoint<S>,
+        to: &mut Endpoint<S>,
+        cx: &mut Context<'_>,
+        limit: Option<(&Meter, Instant)>,
+    ) -> Option<Poll<Result<(), Stop>>> {
+        let flushed = if let (Some(pipe), Some(to)) = (&self.pipe, to.plain()) {
+            to.try_io(Direction::Write, |fd| {
+                splice_fd(&pipe.read, fd, self.in_pipe)
+            })
+            .inspect(|&n| {
+                self.in_pipe -= n;
+                if self.in_pipe == 0 {
+                    if let Some(pipe) = self.pipe.take() {
+                        PipePool::global().put(pipe);
+                    }
+                }
+            })
+        } else if self.sent < self.pending.len() {
+            to.try_write(&self.pending[self.sent..]).inspect(|&n| {
+                self.sent += n;
+                if self.sent == self.pending.len() {
+                    self.pending = Vec::new();
+                    self.sent = 0;
+                }
+            })
+        } else if to.wants_flush() {
+            // TLS: records rustls took and has not sent yet.
+            to.try_flush().map(|()| 0)
+        } else if self.eof {
+            return self.pass_eof(to, cx);
+        } else {
+            return self.move_chunk(from, to, cx, limit);
+        };
+        match flushed {
+            Ok(n) => {
+                self.moved += n as u64;
+                None
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_for(to, Direction::Write, cx),
+            Err(e) => Some(Poll::Ready(Err(e.into()))),
+        }
+    }
+
+    /// The source ended and everything before it went out: half-close the
+    /// destination (or wait until it can be).
+    fn pass_eof<S: Stream>(
+        &mut self,
+        to: &mut Endpoint<S>,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<(), Stop>>> {
+        match to.try_shutdown_write() {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                return self.wait_for(to, Direction::Write, cx);
+            }
+            // The peer may already be gone; the other direction finds out.
+            _ => {}
+        }
+        self.done = true;
+        Some(Poll::Ready(Ok(())))
+    }
+
+    /// Nothing in flight: moves a new chunk (`WouldBlock`: the source has
+    /// nothing), as much as the meter allows.
+    fn move_chunk<S: Stream>(
+        &mut self,
+        from: &mut Endpoint<S>,
+        to: &mut Endpoint<S>,
+        cx: &mut Context<'_>,
+        limit: Option<(&Meter, Instant)>,
+    ) -> Option<Poll<Result<(), Stop>>> {
+        let want = match limit {
+            None => usize::MAX,
+            Some((meter, now)) => match meter.allow(self.way, now, METERED_CHUNK) {
+                Allowance::Bytes(n) => n,
+                Allowance::WaitUntil(t) => {
+                    self.paced_until = Some(t);
+                    return Some(Poll::Pending);
+                }
+                Allowance::QuotaReached => return Some(Poll::Ready(Err(Stop::Quota))),
+            },
+        };
+        let moved = match (self.splice, from.plain(), to.plain()) {
+            (true, Some(f), Some(t)) => match self.splice_chunk(f, t, want) {
+                Err(e) if splice_unsupported(&e) => {
+                    self.splice = false;
+                    self.copy_chunk(from, to, want)
+                }
+                other => other,
+            },
+            _ => self.copy_chunk(from, to, want),
+        };
+        if let Some((meter, _)) = limit {
+            let read = *moved.as_ref().unwrap_or(&0);
+            meter.moved(self.way, want, read);
+        }
+        match moved {
+            Ok(_) => None,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_for(from, Direction::Read, cx),
+            Err(e) => Some(Poll::Ready(Err(e.into()))),
+        }
+    }
+
+    /// [`wait`](Self::wait) as a step's answer: `None` when `socket` is ready
+    /// again (go on), else pending or the error.
+    fn wait_for<S: Stream>(
+        &mut self,
+        socket: &Endpoint<S>,
+        dir: Direction,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<(), Stop>>> {
+        match self.wait(socket, dir, cx) {
+            Poll::Ready(Ok(())) => None,
+            Poll::Ready(Err(e)) => Some(Poll::Ready(Err(e.into()))),
+            Poll::Pending => Some(Poll::Pending),
+        }
     }
 
     /// After a `WouldBlock`: asks the runtime to wake the task when `socket` is

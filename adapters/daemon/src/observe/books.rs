@@ -185,59 +185,9 @@ impl Observer {
                 self.user_id = user_id.clone();
                 tracing::debug!(target: "socks4d", conn, %command, dest, "request");
             }
-            Event::Decided { verdict } => {
-                self.source = Some(verdict.source);
-                // A flood of blocked requests stays within the refusal budget.
-                if verdict.log && (verdict.is_pass() || books.may_log_refusal(now)) {
-                    // A rule's `log`: this decision is logged whatever the
-                    // verbosity (at warn, which -q keeps).
-                    let decision = if verdict.is_pass() { "pass" } else { "block" };
-                    let user = String::from_utf8_lossy(&self.user_id);
-                    tracing::warn!(
-                        target: "socks4d::rule",
-                        conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
-                        user = %user, cert = self.cert.as_deref().unwrap_or("-"),
-                        rule = %verdict.source, decision,
-                        "rule decided"
-                    );
-                }
-            }
+            Event::Decided { verdict } => self.decided(verdict, now),
             Event::Denied { source, .. } => self.source = Some(*source),
-            Event::Notify {
-                peer,
-                reply,
-                source,
-                rule,
-                command,
-                dest,
-                user_id,
-            } => {
-                let event = if reply.is_some() { "denied" } else { "granted" };
-                let rule = format!("{source}: {rule}");
-                let user = String::from_utf8_lossy(user_id);
-                let command = match command {
-                    socks4_proto::Command::Connect => "connect",
-                    socks4_proto::Command::Bind => "bind",
-                };
-                let reply = reply.map(|c| c.as_u8());
-                // Its own target, at warn: kept by -q, and filterable apart.
-                tracing::warn!(
-                    target: "socks4d::notify",
-                    conn, event, client = %peer, listener = %self.listener, user = %user,
-                    dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
-                    "notification"
-                );
-                let notice = crate::observe::notify::Notice {
-                    client: *peer,
-                    listener: self.listener,
-                    reply,
-                    user_id,
-                    dest,
-                    command,
-                    rule,
-                };
-                books.notifier.raise(&notice, now);
-            }
+            Event::Notify { .. } => self.notify(event, now),
             Event::SockUp { dest, source } => {
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
@@ -252,32 +202,8 @@ impl Observer {
                 self.replied(now);
                 tracing::debug!(target: "socks4d", conn, %listen, "bind_up");
             }
-            Event::Rejected { code, reason } => {
-                self.reply = Some(*code);
-                counters.reply(*code);
-                self.replied(now);
-                match reason {
-                    CloseReason::ResolveFailed(e) => counters.lookup(e.label()),
-                    CloseReason::TimedOut(Timer::Resolve) => counters.lookup("timeout"),
-                    _ => {}
-                }
-                if let CloseReason::Limited(limit) = reason {
-                    counters.limited(*limit);
-                    self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
-                }
-            }
-            Event::SockDown { stats } => {
-                self.stats = *stats;
-                if std::mem::take(&mut self.relaying) {
-                    counters.relay_closed();
-                }
-                counters.bytes(stats.client_to_dest, stats.dest_to_client);
-                self.clients.bytes(
-                    ClientKey::of(self.peer.ip()),
-                    stats.client_to_dest,
-                    stats.dest_to_client,
-                );
-            }
+            Event::Rejected { code, reason } => self.rejected(*code, reason, now),
+            Event::SockDown { stats } => self.sock_down(stats),
             Event::Routed { parent, dest } => {
                 self.via = Some(parent.to_string());
                 tracing::debug!(target: "socks4d", conn, %parent, %dest, "routed");
@@ -286,20 +212,101 @@ impl Observer {
                 counters.lookup("ok");
                 tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
             }
-            Event::Ident { outcome } => {
-                counters.ident(match outcome {
-                    Some(socks4_ident::Outcome::UserId(_)) => "user",
-                    Some(_) => "error",
-                    None => "no_answer",
-                });
-                let ident = outcome
-                    .as_ref()
-                    .map_or_else(|| "no answer".to_owned(), |o| o.to_string());
-                tracing::info!(target: "socks4d", conn, ident, "ident");
-            }
+            Event::Ident { outcome } => ident(counters, conn, outcome.as_ref()),
             Event::Disconnected { reason } => self.closed(*reason, now),
             _ => {}
         }
+    }
+
+    /// The policy decided: a rule's `log` is logged whatever the verbosity.
+    fn decided(&mut self, verdict: &socks4_acl::Verdict, now: Instant) {
+        self.source = Some(verdict.source);
+        // A flood of blocked requests stays within the refusal budget.
+        if verdict.log && (verdict.is_pass() || self.books.may_log_refusal(now)) {
+            // A rule's `log`: this decision is logged whatever the
+            // verbosity (at warn, which -q keeps).
+            let decision = if verdict.is_pass() { "pass" } else { "block" };
+            let user = String::from_utf8_lossy(&self.user_id);
+            tracing::warn!(
+                target: "socks4d::rule",
+                conn = self.conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
+                user = %user, cert = self.cert.as_deref().unwrap_or("-"),
+                rule = %verdict.source, decision,
+                "rule decided"
+            );
+        }
+    }
+
+    /// A rule with `notify` decided: logged, and the command raised.
+    fn notify(&self, event: &Event, now: Instant) {
+        let Event::Notify {
+            peer,
+            reply,
+            source,
+            rule,
+            command,
+            dest,
+            user_id,
+        } = event
+        else {
+            return;
+        };
+        let event = if reply.is_some() { "denied" } else { "granted" };
+        let rule = format!("{source}: {rule}");
+        let user = String::from_utf8_lossy(user_id);
+        let command = match command {
+            socks4_proto::Command::Connect => "connect",
+            socks4_proto::Command::Bind => "bind",
+        };
+        let reply = reply.map(|c| c.as_u8());
+        // Its own target, at warn: kept by -q, and filterable apart.
+        tracing::warn!(
+            target: "socks4d::notify",
+            conn = self.conn, event, client = %peer, listener = %self.listener, user = %user,
+            dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
+            "notification"
+        );
+        let notice = crate::observe::notify::Notice {
+            client: *peer,
+            listener: self.listener,
+            reply,
+            user_id,
+            dest,
+            command,
+            rule,
+        };
+        self.books.notifier.raise(&notice, now);
+    }
+
+    /// A refusal went out: counted by reply, lookup failure and limit.
+    fn rejected(&mut self, code: ReplyCode, reason: &CloseReason, now: Instant) {
+        let books = self.books.clone();
+        let counters = &books.counters;
+        self.reply = Some(code);
+        counters.reply(code);
+        self.replied(now);
+        match reason {
+            CloseReason::ResolveFailed(e) => counters.lookup(e.label()),
+            CloseReason::TimedOut(Timer::Resolve) => counters.lookup("timeout"),
+            _ => {}
+        }
+        if let CloseReason::Limited(limit) = reason {
+            counters.limited(*limit);
+            self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
+        }
+    }
+
+    /// The relay ended: its bytes go to the counters and the client's books.
+    fn sock_down(&mut self, stats: &RelayStats) {
+        let counters = &self.books.counters;
+        self.stats = *stats;
+        if std::mem::take(&mut self.relaying) {
+            counters.relay_closed();
+        }
+        counters.bytes(stats.client_to_dest, stats.dest_to_client);
+        let key = ClientKey::of(self.peer.ip());
+        self.clients
+            .bytes(key, stats.client_to_dest, stats.dest_to_client);
     }
 
     fn closed(&self, reason: CloseReason, now: Instant) {
@@ -328,4 +335,19 @@ impl Observer {
             duration_ms, "closed"
         );
     }
+}
+
+/// identd answered (or not): counted and logged.
+fn ident(
+    counters: &crate::observe::counters::Counters,
+    conn: u64,
+    outcome: Option<&socks4_ident::Outcome>,
+) {
+    counters.ident(match outcome {
+        Some(socks4_ident::Outcome::UserId(_)) => "user",
+        Some(_) => "error",
+        None => "no_answer",
+    });
+    let ident = outcome.map_or_else(|| "no answer".to_owned(), |o| o.to_string());
+    tracing::info!(target: "socks4d", conn, ident, "ident");
 }

@@ -369,34 +369,54 @@ pub(crate) async fn run<R: Runtime>(
 ) {
     let mut stop = std::pin::pin!(stop);
     loop {
-        let job = {
-            let recv = notifier.rx.recv();
-            match futures_lite::future::or(async { recv.await.ok() }, async {
-                stop.as_mut().await;
-                None
-            })
-            .await
-            {
-                Some(job) => job,
-                None => return,
-            }
+        let recv = notifier.rx.recv();
+        let next = futures_lite::future::or(async { recv.await.ok() }, async {
+            stop.as_mut().await;
+            None
+        });
+        let Some(job) = next.await else {
+            return;
         };
         let Some(settings) = notifier.settings() else {
             continue; // notifications were turned off by a reload
         };
-        // A free slot: fewer than max_running commands not yet reaped.
+        notifier.free_slot(settings.max_running).await;
+        let Some((child, pid)) = notifier.start(&settings, &job, rt.now()) else {
+            continue;
+        };
+        let supervise = supervise(
+            rt.clone(),
+            notifier.clone(),
+            settings,
+            child,
+            pid,
+            job.event,
+        );
+        rt.spawn(supervise);
+    }
+}
+
+impl Notifier {
+    /// Completes once fewer than `max_running` commands are not yet reaped.
+    async fn free_slot(&self, max_running: usize) {
         loop {
-            let freed = notifier.slot_freed.listen();
-            let running = notifier
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len();
-            if running < settings.max_running.max(1) {
-                break;
+            let freed = self.slot_freed.listen();
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner()).len();
+            if running < max_running.max(1) {
+                return;
             }
             freed.await;
         }
+    }
+
+    /// Starts the command for `job` (counted as running) and hands it its
+    /// JSON; `None` (counted, and logged within budget) when it cannot start.
+    fn start(
+        &self,
+        settings: &NotifySettings,
+        job: &Job,
+        now: Instant,
+    ) -> Option<(std::process::Child, u32)> {
         let child = Command::new(&settings.program)
             .args(&settings.args)
             .env_clear()
@@ -416,16 +436,15 @@ pub(crate) async fn run<R: Runtime>(
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
-                notifier.count("failed");
-                if notifier.complaints.allow(rt.now()) {
+                self.count("failed");
+                if self.complaints.allow(now) {
                     tracing::warn!(target: "socks4d::notify", program = %settings.program.display(), error = %e, "notification command did not start");
                 }
-                continue;
+                return None;
             }
         };
         let pid = child.id();
-        notifier
-            .running
+        self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(pid);
@@ -434,41 +453,49 @@ pub(crate) async fn run<R: Runtime>(
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(job.json.as_bytes());
         }
-        let (rt2, notifier2) = (rt.clone(), notifier.clone());
-        let event = job.event;
-        rt.spawn(async move {
-            let deadline = rt2.now() + settings.timeout;
-            let mut killed = false;
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Some(status),
-                    Ok(None) => {}
-                    Err(_) => break None,
-                }
-                if !killed && rt2.now() >= deadline {
-                    let _ = child.kill();
-                    killed = true;
-                }
-                rt2.sleep_until(rt2.now() + POLL).await;
-            };
-            let notifier = &notifier2;
-            notifier
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|p| *p != pid);
-            notifier.slot_freed.notify(usize::MAX);
-            let result = match status {
-                _ if killed => "timed_out",
-                Some(s) if s.success() => "sent",
-                _ => "failed",
-            };
-            notifier.count(result);
-            if result != "sent" && notifier.complaints.allow(rt2.now()) {
-                let status = status.map_or("unknown".to_owned(), |s| s.to_string());
-                tracing::warn!(target: "socks4d::notify", event, result, %status, timeout = ?settings.timeout, "notification command did not succeed");
-            }
-        });
+        Some((child, pid))
+    }
+}
+
+/// Waits for a started command (killed past its timeout), reaps it, frees
+/// its slot and counts how it ended.
+async fn supervise<R: Runtime>(
+    rt: R,
+    notifier: Arc<Notifier>,
+    settings: Arc<NotifySettings>,
+    mut child: std::process::Child,
+    pid: u32,
+    event: &'static str,
+) {
+    let deadline = rt.now() + settings.timeout;
+    let mut killed = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) => {}
+            Err(_) => break None,
+        }
+        if !killed && rt.now() >= deadline {
+            let _ = child.kill();
+            killed = true;
+        }
+        rt.sleep_until(rt.now() + POLL).await;
+    };
+    notifier
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| *p != pid);
+    notifier.slot_freed.notify(usize::MAX);
+    let result = match status {
+        _ if killed => "timed_out",
+        Some(s) if s.success() => "sent",
+        _ => "failed",
+    };
+    notifier.count(result);
+    if result != "sent" && notifier.complaints.allow(rt.now()) {
+        let status = status.map_or("unknown".to_owned(), |s| s.to_string());
+        tracing::warn!(target: "socks4d::notify", event, result, %status, timeout = ?settings.timeout, "notification command did not succeed");
     }
 }
 

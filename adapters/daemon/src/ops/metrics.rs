@@ -27,6 +27,8 @@
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
+use crate::observe::books::Books;
+use crate::observe::counters::Snapshot;
 use crate::runtime::{before, read, write_all, Runtime};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -123,152 +125,169 @@ fn one(key: &'static str, value: impl ToString) -> Labels {
 impl Collector for BooksCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let s = self.daemon.counters();
-        family(
-            &mut e,
-            "socks4_connections_opened",
-            "Connections accepted, by listener (its bound address).",
-            true,
-            s.listeners.iter().map(|(a, o, _)| (one("listener", a), *o)),
-        )?;
-        family(
-            &mut e,
-            "socks4_connections_closed",
-            "Connections finished, by listener.",
-            true,
-            s.listeners.iter().map(|(a, _, c)| (one("listener", a), *c)),
-        )?;
-        single(
-            &mut e,
-            "socks4_connections_active",
-            "Connections open now.",
-            false,
-            s.active,
-        )?;
-        family(
-            &mut e,
-            "socks4_closes",
-            "Connections finished, by outcome.",
-            true,
-            s.by_outcome.iter().map(|(l, n)| (one("outcome", l), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_replies",
-            "Replies sent, by code.",
-            true,
-            s.by_reply.iter().map(|(c, n)| (one("code", c.as_u8()), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_relayed_bytes",
-            "Bytes relayed, by direction.",
-            true,
-            [
-                (one("direction", "client_to_dest"), s.client_to_dest),
-                (one("direction", "dest_to_client"), s.dest_to_client),
-            ],
-        )?;
-        single(
-            &mut e,
-            "socks4_relays_open",
-            "Relays running now.",
-            false,
-            s.relays_open,
-        )?;
-        let books = self.daemon.books();
-        let m = e.encode_descriptor(
-            "socks4_handshake_duration_seconds",
-            "Time from accept to the first reply.",
-            None,
-            MetricType::Histogram,
-        )?;
-        books.handshake.encode(m)?;
-        family(
-            &mut e,
-            "socks4_ident_queries",
-            "IDENT queries, by result.",
-            true,
-            s.idents.iter().map(|(l, n)| (one("result", l), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_dns_lookups",
-            "SOCKS4a name lookups, by result.",
-            true,
-            s.lookups.iter().map(|(l, n)| (one("result", l), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_limited",
-            "Requests or connections refused by a per-client limit, by limit.",
-            true,
-            s.limited.iter().map(|(l, n)| (one("limit", l), *n)),
-        )?;
-        single(
-            &mut e,
-            "socks4_accept_pauses",
-            "Times accepting paused because max_connections were open.",
-            true,
-            s.accept_pauses,
-        )?;
-        single(
-            &mut e,
-            "socks4_log_lines_dropped",
-            "Log lines dropped because standard error could not keep up.",
-            true,
-            s.log_lines_dropped,
-        )?;
-        family(
-            &mut e,
-            "socks4_reloads",
-            "Configuration reloads, by result.",
-            true,
-            [
-                (one("result", "ok"), s.reloads_ok),
-                (one("result", "failed"), s.reloads_failed),
-            ],
-        )?;
-        family(
-            &mut e,
-            "socks4_proxy_headers",
-            "Connections to PROXY protocol listeners, by what their header did.",
-            true,
-            s.proxy_headers.iter().map(|(l, n)| (one("result", l), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_notifications",
-            "Notifications of rules with notify, by result.",
-            true,
-            s.notifications.iter().map(|(l, n)| (one("result", l), *n)),
-        )?;
-        family(
-            &mut e,
-            "socks4_tls_failures",
-            "TLS handshakes that failed, by side and kind.",
-            true,
-            s.tls_failures.iter().map(|(side, kind, n)| {
-                (
-                    vec![("side", (*side).to_owned()), ("kind", (*kind).to_owned())],
-                    *n,
-                )
-            }),
-        )?;
-        family(
-            &mut e,
-            "socks4_build_info",
-            "The server's version and runtime (always 1).",
-            false,
-            [(
-                vec![
-                    ("version", env!("CARGO_PKG_VERSION").to_owned()),
-                    ("runtime", self.runtime.to_owned()),
-                ],
-                1,
-            )],
-        )?;
-        Ok(())
+        connections(&mut e, &s)?;
+        requests(&mut e, &s, self.daemon.books())?;
+        operations(&mut e, &s, self.runtime)
     }
+}
+
+/// Connections and relays: opened, closed, open now, outcomes, replies, bytes.
+fn connections(e: &mut DescriptorEncoder, s: &Snapshot) -> fmt::Result {
+    family(
+        e,
+        "socks4_connections_opened",
+        "Connections accepted, by listener (its bound address).",
+        true,
+        s.listeners.iter().map(|(a, o, _)| (one("listener", a), *o)),
+    )?;
+    family(
+        e,
+        "socks4_connections_closed",
+        "Connections finished, by listener.",
+        true,
+        s.listeners.iter().map(|(a, _, c)| (one("listener", a), *c)),
+    )?;
+    single(
+        e,
+        "socks4_connections_active",
+        "Connections open now.",
+        false,
+        s.active,
+    )?;
+    family(
+        e,
+        "socks4_closes",
+        "Connections finished, by outcome.",
+        true,
+        s.by_outcome.iter().map(|(l, n)| (one("outcome", l), *n)),
+    )?;
+    family(
+        e,
+        "socks4_replies",
+        "Replies sent, by code.",
+        true,
+        s.by_reply.iter().map(|(c, n)| (one("code", c.as_u8()), *n)),
+    )?;
+    family(
+        e,
+        "socks4_relayed_bytes",
+        "Bytes relayed, by direction.",
+        true,
+        [
+            (one("direction", "client_to_dest"), s.client_to_dest),
+            (one("direction", "dest_to_client"), s.dest_to_client),
+        ],
+    )?;
+    single(
+        e,
+        "socks4_relays_open",
+        "Relays running now.",
+        false,
+        s.relays_open,
+    )?;
+    Ok(())
+}
+
+/// What requests needed and met: handshake times, IDENT, lookups, limits.
+fn requests(e: &mut DescriptorEncoder, s: &Snapshot, books: &Books) -> fmt::Result {
+    let m = e.encode_descriptor(
+        "socks4_handshake_duration_seconds",
+        "Time from accept to the first reply.",
+        None,
+        MetricType::Histogram,
+    )?;
+    books.handshake.encode(m)?;
+    family(
+        e,
+        "socks4_ident_queries",
+        "IDENT queries, by result.",
+        true,
+        s.idents.iter().map(|(l, n)| (one("result", l), *n)),
+    )?;
+    family(
+        e,
+        "socks4_dns_lookups",
+        "SOCKS4a name lookups, by result.",
+        true,
+        s.lookups.iter().map(|(l, n)| (one("result", l), *n)),
+    )?;
+    family(
+        e,
+        "socks4_limited",
+        "Requests or connections refused by a per-client limit, by limit.",
+        true,
+        s.limited.iter().map(|(l, n)| (one("limit", l), *n)),
+    )?;
+    Ok(())
+}
+
+/// The server itself: accept pauses, dropped log lines, reloads, PROXY
+/// headers, notifications, TLS failures, build.
+fn operations(e: &mut DescriptorEncoder, s: &Snapshot, runtime: &str) -> fmt::Result {
+    single(
+        e,
+        "socks4_accept_pauses",
+        "Times accepting paused because max_connections were open.",
+        true,
+        s.accept_pauses,
+    )?;
+    single(
+        e,
+        "socks4_log_lines_dropped",
+        "Log lines dropped because standard error could not keep up.",
+        true,
+        s.log_lines_dropped,
+    )?;
+    family(
+        e,
+        "socks4_reloads",
+        "Configuration reloads, by result.",
+        true,
+        [
+            (one("result", "ok"), s.reloads_ok),
+            (one("result", "failed"), s.reloads_failed),
+        ],
+    )?;
+    family(
+        e,
+        "socks4_proxy_headers",
+        "Connections to PROXY protocol listeners, by what their header did.",
+        true,
+        s.proxy_headers.iter().map(|(l, n)| (one("result", l), *n)),
+    )?;
+    family(
+        e,
+        "socks4_notifications",
+        "Notifications of rules with notify, by result.",
+        true,
+        s.notifications.iter().map(|(l, n)| (one("result", l), *n)),
+    )?;
+    family(
+        e,
+        "socks4_tls_failures",
+        "TLS handshakes that failed, by side and kind.",
+        true,
+        s.tls_failures.iter().map(|(side, kind, n)| {
+            (
+                vec![("side", (*side).to_owned()), ("kind", (*kind).to_owned())],
+                *n,
+            )
+        }),
+    )?;
+    family(
+        e,
+        "socks4_build_info",
+        "The server's version and runtime (always 1).",
+        false,
+        [(
+            vec![
+                ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                ("runtime", runtime.to_owned()),
+            ],
+            1,
+        )],
+    )?;
+    Ok(())
 }
 
 /// Whether `peer` may scrape: loopback, or one of `allow`.
