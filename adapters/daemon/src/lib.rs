@@ -1,48 +1,63 @@
 #![doc = include_str!("../README.md")]
 //!
-//! The shared server of the `socks4d-*` binaries, written once over a small
-//! runtime seam ([`runtime::Runtime`]): each adapter crate (tokio, smol,
-//! async-std) only registers sockets with its reactor and provides a clock,
-//! timers and tasks. This crate opens the sockets, drives each connection's
-//! sans-IO session ([`socks4_proto::server::ServerSession`]) and relays bytes.
+//! # What an embedder uses
 //!
-//! Modules, by job:
-//! - [`options`]: every setting, declared once as a flag and a config key;
-//!   [`settings`]: the layers (defaults, file, command line) resolved and
-//!   checked; [`cli`]: the command line; [`check`]: `--check`.
-//! - [`daemon`]: [`Daemon`], the handle a server runs with and an embedding
-//!   program holds (run-time deny/exempt lists, reload, counters, events,
-//!   shutdown).
-//! - [`serve`]: binding, accept loops, graceful stop, the binaries' `main`.
-//! - `connection`: one connection's drive loop; `endpoint`: one side of it,
-//!   plain or TLS; [`tls`]: certificates and TLS configuration; `relay`:
-//!   moving bytes;
-//!   `ident`, `resolve`: the IDENT exchange and name resolution; [`net`]:
-//!   opening sockets.
-//! - [`runtime`]: the seam.
-//! - [`observe`]: bookkeeping that watches connections ([`counters`],
-//!   [`events`], the per-connection log line); [`notify`]: the
-//!   administrator's notification command; [`logging`]; [`signals`].
+//! Everything a program needs to run a server is re-exported here:
+//! - [`Daemon`]: the handle a server runs with and the program holds
+//!   (run-time deny/exempt lists and rules at a [`Position`], reload,
+//!   counters as a [`Snapshot`], [`DaemonEvent`]s from
+//!   [`Daemon::subscribe`], shutdown);
+//! - [`Settings`] (from [`Options`] built in code, or `Settings::from_args`
+//!   with the `cli` feature) and [`ConfigError`];
+//! - [`run`] (bind and serve on a [`Runtime`]), or [`bind`] then [`serve`]
+//!   with the [`Bound`] sockets; [`main`] for a server binary;
+//! - the core crates' types a program meets on the way: [`Netmask`],
+//!   [`Policy`], [`Rule`], [`ParseError`], [`Event`], [`CloseReason`],
+//!   [`ReplyCode`].
+//!
+//! ```
+//! use socks4_daemon::{Daemon, Options, Position, Settings};
+//!
+//! let options = Options {
+//!     listen: Some(vec!["127.0.0.1:0".parse()?]),
+//!     ..Options::default()
+//! };
+//! let daemon = Daemon::new(Settings::from_options(options)?);
+//! daemon.add_rules("pass from 127.0.0.0/8 to any port eq 80", Position::First)?;
+//! assert_eq!(daemon.active(), 0);
+//! // Serve it with a runtime crate: socks4_tokio::run(daemon, |addrs| ...).await
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Public modules, for what goes beyond running a server:
+//! - [`runtime`]: the seam an adapter implements ([`Runtime`], its
+//!   [`runtime::Stream`]);
+//! - [`client`]: a SOCKS4/4a client on any [`Runtime`];
+//! - [`config`]: every option and its value types, the listener kinds, the
+//!   command line and `--check`;
+//! - [`observe`]: counters, events, notifications and the log format;
+//! - [`limits`]: the per-client table and the meters relays move under.
+//!
+//! The rest (the connection driver, the daemon's handle internals, the
+//! operator's interfaces and the server's life) is private; ARCHITECTURE.md
+//! at the repository's root maps every folder.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod config;
-pub mod conn;
-pub mod daemon;
+mod conn;
+mod daemon;
 pub mod limits;
 pub mod observe;
-pub mod ops;
+mod ops;
 pub mod runtime;
-pub mod server;
+mod server;
 
-pub use daemon::{Daemon, Position};
-pub use observe::counters::Snapshot;
-// What an embedder needs, so that it depends on this crate alone: netmasks and
-// policies for the run-time lists and rules, the session's events and close
-// reasons, and reply codes.
 pub use config::options::Options;
 pub use config::settings::{ConfigError, Settings};
+pub use daemon::{Daemon, Position};
+pub use observe::counters::Snapshot;
 pub use observe::events::{DaemonEvent, EventStream};
 pub use runtime::Runtime;
 #[cfg(feature = "cli")]

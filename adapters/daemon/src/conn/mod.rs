@@ -8,13 +8,13 @@
 //! slot); never imports `ops` or `server`. Every decision is the session's
 //! (`socks4_proto::server`); this folder only performs its actions.
 
-pub mod accept;
+pub(crate) mod accept;
 mod actions;
-pub mod connection;
-pub mod ident;
-pub mod parent;
-pub mod proxy_header;
+pub(crate) mod connection;
+pub(crate) mod ident;
+pub(crate) mod parent;
+pub(crate) mod proxy_header;
 mod refuse;
-pub mod relay;
-pub mod resolve;
+pub(crate) mod relay;
+pub(crate) mod resolve;
 mod start;

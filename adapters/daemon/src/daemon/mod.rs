@@ -7,10 +7,10 @@
 //! grew from: `add_denial`/`del_denial`/`denied` and
 //! `add_exemption`/`del_exemption`/`exempted`.
 
-pub mod state_file;
+pub(crate) mod state_file;
 
 use crate::config::settings::{ConfigError, Settings};
-use crate::limits::client_table::{ClientGuard, ClientKey, Clients};
+use crate::limits::client_table::{ClientGuard, ClientKey, ClientTable};
 use crate::observe::books::Books;
 use crate::observe::counters::{ListenerCounts, Snapshot};
 use crate::observe::events::EventStream;
@@ -42,7 +42,7 @@ struct Inner {
     config: RwLock<Arc<ServerConfig>>,
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
-    clients: Arc<Clients>,
+    clients: Arc<ClientTable>,
     lookups: Arc<async_lock::Semaphore>,
     next_id: AtomicU64,
     active: AtomicUsize,
@@ -57,7 +57,7 @@ struct Inner {
 /// Refused connections kept open at once so that their clients read the
 /// reply (each for at most a second); past it, a refused connection is closed
 /// at once.
-pub const MAX_LINGERING_REFUSALS: usize = 256;
+pub(crate) const MAX_LINGERING_REFUSALS: usize = 256;
 
 /// A refused connection's place among the lingering ones.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ impl Daemon {
     pub fn new(settings: Settings) -> Daemon {
         let config = RwLock::new(Arc::new(settings.server.clone()));
         let tls = RwLock::new(Arc::new(settings.tls.clone()));
-        let clients = Arc::new(Clients::new(settings.clients));
+        let clients = Arc::new(ClientTable::new(settings.clients));
         let quotas = settings.clients.quota.is_some()
             || settings
                 .server
@@ -215,7 +215,7 @@ impl Daemon {
     ///
     /// ```
     /// # let daemon = socks4_daemon::Daemon::new(socks4_daemon::Settings::from_options(Default::default()).unwrap());
-    /// use socks4_daemon::daemon::Position;
+    /// use socks4_daemon::Position;
     /// daemon.add_rules("block from 127.0.0.2 to any port eq 25 log", Position::First)?;
     /// assert!(daemon.server_config().policy.rules.rules()[0].log);
     /// # Ok::<(), socks4_daemon::ParseError>(())
@@ -285,7 +285,7 @@ impl Daemon {
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.
-    pub fn clients(&self) -> &Arc<Clients> {
+    pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
     }
 

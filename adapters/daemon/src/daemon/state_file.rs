@@ -4,7 +4,7 @@
 //! and at shutdown; a missing or unreadable file starts from zero with a
 //! warning and never stops the server from starting.
 
-use crate::limits::client_table::{ClientKey, Clients};
+use crate::limits::client_table::{ClientKey, ClientTable};
 use serde::{Deserialize, Serialize};
 use socks4_acl::limit::Period;
 use std::io;
@@ -40,12 +40,12 @@ fn key_from(s: &str) -> Option<ClientKey> {
 }
 
 /// What the table's usage looks like, for telling whether it changed.
-pub fn fingerprint(clients: &Clients) -> Vec<(ClientKey, Period, u64, u64)> {
+pub(crate) fn fingerprint(clients: &ClientTable) -> Vec<(ClientKey, Period, u64, u64)> {
     clients.usage()
 }
 
 /// Writes the table's usage to `path` atomically.
-pub fn save(path: &Path, clients: &Clients) -> io::Result<()> {
+pub(crate) fn save(path: &Path, clients: &ClientTable) -> io::Result<()> {
     let usage = clients
         .usage()
         .into_iter()
@@ -65,7 +65,7 @@ pub fn save(path: &Path, clients: &Clients) -> io::Result<()> {
 
 /// Restores usage from `path` into the table; how many records were restored.
 /// Records of periods that are over are dropped.
-pub fn load(path: &Path, clients: &Clients) -> io::Result<usize> {
+pub(crate) fn load(path: &Path, clients: &ClientTable) -> io::Result<usize> {
     let text = std::fs::read_to_string(path)?;
     let file: File =
         serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn usage_survives_a_save_and_a_load() {
         let path = std::env::temp_dir().join(format!("socks4-state-{}.json", std::process::id()));
-        let a = Clients::new(ClientLimits::caps(10, 1, 100));
+        let a = ClientTable::new(ClientLimits::caps(10, 1, 100));
         let today = Period::Day.index(unix_now());
         let k4 = ClientKey::of("192.0.2.7".parse().unwrap());
         let k6 = ClientKey::of("2001:db8:1:2::9".parse().unwrap());
@@ -97,7 +97,7 @@ mod tests {
         a.restore_usage(k6, Period::Day, today, 99);
         a.restore_usage(k6, Period::Day, today - 1, 5); // over: dropped
         save(&path, &a).unwrap();
-        let b = Clients::new(ClientLimits::caps(10, 1, 100));
+        let b = ClientTable::new(ClientLimits::caps(10, 1, 100));
         assert_eq!(load(&path, &b).unwrap(), 2);
         assert_eq!(b.usage(), a.usage());
         std::fs::write(&path, "garbage").unwrap();

@@ -144,17 +144,17 @@ struct Shard {
 
 /// The table.
 #[derive(Debug)]
-pub struct Clients {
+pub struct ClientTable {
     shards: Vec<Mutex<Shard>>,
     limits: RwLock<ClientLimits>,
     clock: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
 }
 
-impl Clients {
+impl ClientTable {
     /// An empty table with these limits.
-    pub fn new(limits: ClientLimits) -> Clients {
-        Clients {
+    pub fn new(limits: ClientLimits) -> ClientTable {
+        ClientTable {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             limits: RwLock::new(limits),
             clock: AtomicU64::new(0),
@@ -394,7 +394,7 @@ impl Clients {
 /// dropped, unless [`granted`](RateTicket::granted).
 #[derive(Debug)]
 pub struct RateTicket {
-    clients: Arc<Clients>,
+    clients: Arc<ClientTable>,
     key: ClientKey,
     at: Instant,
     granted: bool,
@@ -419,7 +419,7 @@ impl Drop for RateTicket {
 /// A connection or BIND listener counted for its client; uncounted on drop.
 #[derive(Debug)]
 pub struct ClientGuard {
-    clients: Arc<Clients>,
+    clients: Arc<ClientTable>,
     key: ClientKey,
     bind: bool,
 }
@@ -448,8 +448,8 @@ impl Drop for ClientGuard {
 mod tests {
     use super::*;
 
-    fn table(max: usize, tracked: usize) -> Arc<Clients> {
-        Arc::new(Clients::new(ClientLimits::caps(max, 1, tracked)))
+    fn table(max: usize, tracked: usize) -> Arc<ClientTable> {
+        Arc::new(ClientTable::new(ClientLimits::caps(max, 1, tracked)))
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! events and the connection's one `closed` log line. Nothing here calls back
 //! into the driver or the session.
 
-use crate::limits::client_table::{ClientKey, Clients};
+use crate::limits::client_table::{ClientKey, ClientTable};
 use crate::limits::log_budget::Throttle;
 use crate::observe::counters::Counters;
 use crate::observe::events::{DaemonEvent, EventBus};
@@ -87,7 +87,7 @@ impl Books {
 #[derive(Debug)]
 pub(crate) struct Observer {
     books: Arc<Books>,
-    clients: Arc<Clients>,
+    clients: Arc<ClientTable>,
     conn: u64,
     listener: SocketAddr,
     peer: SocketAddr,
@@ -112,7 +112,7 @@ impl Observer {
     /// `started` (the runtime's clock).
     pub(crate) fn new(
         books: Arc<Books>,
-        clients: Arc<Clients>,
+        clients: Arc<ClientTable>,
         conn: u64,
         listener: SocketAddr,
         peer: SocketAddr,

@@ -29,14 +29,14 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST: u64 = 64 * 1024;
 
 /// The words `ctl` understands, for its help and for errors.
-pub const USAGE: &str =
+pub(crate) const USAGE: &str =
     "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
 exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only. A socket file left by a server that is gone is replaced; one that
 /// answers (another server) is an error.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
+pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
@@ -56,7 +56,7 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// Serves the control socket on a thread of its own.
-pub fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
+pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
@@ -87,7 +87,7 @@ fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
 }
 
 /// Runs one request; the output for the client, or why it failed.
-pub fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
+pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     match w.as_slice() {
         [list @ ("deny" | "exempt"), op @ ("add" | "del"), net @ ..] => {

@@ -29,7 +29,7 @@ pub struct CtlArgs {
 }
 
 /// Runs one command against the server; the process's exit status.
-pub fn run(args: &CtlArgs) -> ExitCode {
+pub(crate) fn run(args: &CtlArgs) -> ExitCode {
     match ask(args) {
         Ok(Ok(output)) => {
             print!("{output}");

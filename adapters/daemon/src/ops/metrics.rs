@@ -49,13 +49,13 @@ const MAX_REQUEST: usize = 8192;
 
 /// The metrics of one server.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
 }
 
 impl Metrics {
     /// Metrics for `daemon`, running on a runtime named `runtime`.
-    pub fn new(daemon: &Daemon, runtime: &'static str) -> Metrics {
+    pub(crate) fn new(daemon: &Daemon, runtime: &'static str) -> Metrics {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(BooksCollector {
             daemon: daemon.clone(),
@@ -65,7 +65,7 @@ impl Metrics {
     }
 
     /// The metrics now, in the Prometheus text format (version 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
         out

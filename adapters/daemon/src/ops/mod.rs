@@ -6,10 +6,12 @@
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
 
-pub mod control;
+pub(crate) mod control;
 #[cfg(feature = "cli")]
-pub mod ctl;
-pub mod metrics;
-pub mod privileges;
-pub mod signals;
-pub mod systemd;
+pub(crate) mod ctl;
+pub(crate) mod metrics;
+#[cfg(feature = "cli")]
+pub(crate) mod privileges;
+#[cfg(feature = "cli")]
+pub(crate) mod signals;
+pub(crate) mod systemd;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Drops privileges as `settings` say; the control socket (if any) is first
 /// given to the new user, so that `ctl` run as that user can use it.
-pub fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), String> {
+pub(crate) fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), String> {
     let root = rustix::process::geteuid().is_root();
     let Some(user) = &settings.user else {
         let public = settings

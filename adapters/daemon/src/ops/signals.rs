@@ -6,7 +6,7 @@ use crate::daemon::Daemon;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Starts handling SIGHUP, SIGTERM and SIGINT for `daemon`.
-pub fn handle(daemon: &Daemon) -> std::io::Result<()> {
+pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
     let daemon = daemon.clone();
     std::thread::Builder::new()

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 
 /// The TCP listeners systemd passed, non-blocking; `None` when the process was
 /// not socket-activated.
-pub fn inherited_listeners() -> io::Result<Option<Vec<TcpListener>>> {
+pub(crate) fn inherited_listeners() -> io::Result<Option<Vec<TcpListener>>> {
     let mut fds = listenfd::ListenFd::from_env();
     if fds.len() == 0 {
         return Ok(None);
@@ -39,12 +39,13 @@ fn notify(states: &[NotifyState<'_>]) {
 }
 
 /// `READY=1`: listening and serving.
-pub fn ready() {
+pub(crate) fn ready() {
     notify(&[NotifyState::Ready, NotifyState::Status("serving")]);
 }
 
 /// `RELOADING=1` (with the monotonic time systemd 253 and later ask for).
-pub fn reloading() {
+#[cfg(feature = "cli")]
+pub(crate) fn reloading() {
     let mut states = vec![NotifyState::Reloading];
     if let Ok(now) = NotifyState::monotonic_usec_now() {
         states.push(now);
@@ -53,6 +54,6 @@ pub fn reloading() {
 }
 
 /// `STOPPING=1`: shutting down.
-pub fn stopping() {
+pub(crate) fn stopping() {
     notify(&[NotifyState::Stopping]);
 }

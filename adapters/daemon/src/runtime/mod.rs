@@ -82,11 +82,11 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
 #[cfg(feature = "async-io")]
 pub mod async_io;
-pub mod endpoint;
+pub(crate) mod endpoint;
 mod nonblocking;
-pub mod pipe;
-pub mod socket;
-pub mod tls;
+pub(crate) mod pipe;
+pub(crate) mod socket;
+pub(crate) mod tls;
 
 pub(crate) use nonblocking::{
     before, poll_io, read, recv, send, shutdown_write, sleep_until_or_never, write_all,

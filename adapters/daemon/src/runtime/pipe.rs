@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// large splices (measured on loopback: 256 KiB–1 MiB pipes halve the CPU per
 /// GB of the 64 KiB default), small enough that many fit under the kernel's
 /// per-user pipe budget (`/proc/sys/fs/pipe-user-pages-soft`).
-pub const DEFAULT_PIPE_SIZE: usize = 256 * 1024;
+pub(crate) const DEFAULT_PIPE_SIZE: usize = 256 * 1024;
 
 /// How many pipes may exist at once by default.
-pub const DEFAULT_MAX_PIPES: usize = 1024;
+pub(crate) const DEFAULT_MAX_PIPES: usize = 1024;
 
 /// Empty pipes a thread keeps ready.
 const PER_THREAD: usize = 4;
@@ -34,7 +34,7 @@ pub(crate) struct Pipe {
 
 /// The process-wide pool's settings and count.
 #[derive(Debug)]
-pub struct PipePool {
+pub(crate) struct PipePool {
     size: AtomicUsize,
     max: AtomicUsize,
     live: AtomicUsize,
@@ -61,25 +61,20 @@ thread_local! {
 
 impl PipePool {
     /// The pool.
-    pub fn global() -> &'static PipePool {
+    pub(crate) fn global() -> &'static PipePool {
         &POOL
     }
 
     /// Sets the capacity new pipes ask for and how many may exist at once (0:
     /// never splice). Pipes already made keep their size.
-    pub fn configure(&self, size: usize, max: usize) {
+    pub(crate) fn configure(&self, size: usize, max: usize) {
         self.size.store(size.max(4096), Ordering::Relaxed);
         self.max.store(max, Ordering::Relaxed);
     }
 
     /// Whether relays should try splice at all.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.max.load(Ordering::Relaxed) > 0
-    }
-
-    /// Pipes that exist now (in flight or kept ready).
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
     }
 
     /// An empty pipe, or `None` when the pool is exhausted or a pipe cannot be

@@ -12,18 +12,18 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 
 /// How many connections the kernel queues for a listener before it is accepted.
-pub const LISTEN_BACKLOG: i32 = 1024;
+pub(crate) const LISTEN_BACKLOG: i32 = 1024;
 
 /// A non-blocking listening socket on `addr` (`SO_REUSEADDR`, so that a restart
 /// does not wait for old connections' TIME_WAIT; `TCP_NODELAY`, which accepted
 /// connections inherit, so that relayed small writes are not held back).
-pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     listen_with(addr, ListenOptions::default())
 }
 
 /// How a listening socket is opened beyond the defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ListenOptions {
+pub(crate) struct ListenOptions {
     /// `IP_TRANSPARENT` (Linux TPROXY: accept connections meant for other
     /// addresses; needs CAP_NET_ADMIN).
     pub transparent: bool,
@@ -34,7 +34,7 @@ pub struct ListenOptions {
 }
 
 /// Like [`listen`], with `options`.
-pub fn listen_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
+pub(crate) fn listen_with(addr: SocketAddr, options: ListenOptions) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if options.reuse_port {
@@ -73,7 +73,7 @@ fn start_connect(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> 
 }
 
 /// Connects to `to` (from `from`, when given) and registers the stream.
-pub async fn connect<R: Runtime>(
+pub(crate) async fn connect<R: Runtime>(
     rt: &R,
     to: SocketAddr,
     from: Option<IpAddr>,
@@ -90,7 +90,7 @@ pub async fn connect<R: Runtime>(
 
 /// The address outbound connections to `to` leave from: the first of
 /// `outgoing` of the same family, or the system's choice.
-pub fn outgoing_for(outgoing: &[IpAddr], to: SocketAddr) -> Option<IpAddr> {
+pub(crate) fn outgoing_for(outgoing: &[IpAddr], to: SocketAddr) -> Option<IpAddr> {
     outgoing
         .iter()
         .copied()
@@ -98,7 +98,7 @@ pub fn outgoing_for(outgoing: &[IpAddr], to: SocketAddr) -> Option<IpAddr> {
 }
 
 /// The local address of a connected or listening socket.
-pub fn local_addr(socket: &impl AsFd) -> io::Result<SocketAddr> {
+pub(crate) fn local_addr(socket: &impl AsFd) -> io::Result<SocketAddr> {
     SockRef::from(socket)
         .local_addr()?
         .as_socket()

@@ -12,4 +12,4 @@ mod serve;
 pub use bind::{bind, Bound};
 #[cfg(feature = "cli")]
 pub use main::main;
-pub use serve::{run, serve, STATE_SAVE_INTERVAL};
+pub use serve::{run, serve};

@@ -101,7 +101,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
 }
 
 /// How often the state file is written while quota usage changes.
-pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
 /// buckets, and every few seconds writes the state file if usage changed;
