@@ -6,8 +6,8 @@
 use super::finish::reply_addr;
 use super::{ServerSession, State};
 use crate::codec::{Reply, ReplyCode};
+use crate::server::action::Action;
 use crate::server::event::Event;
-use crate::server::io::Action;
 use crate::server::reason::CloseReason;
 use crate::server::timer::Timer;
 use socks4_acl::canonical;

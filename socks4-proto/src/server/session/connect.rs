@@ -5,8 +5,8 @@
 use super::finish::reply_addr;
 use super::{ServerSession, State};
 use crate::codec::{Command, Reply, ReplyCode};
+use crate::server::action::{Action, Destination};
 use crate::server::event::Event;
-use crate::server::io::{Action, Destination};
 use crate::server::reason::CloseReason;
 use crate::server::timer::Timer;
 use std::io::ErrorKind;

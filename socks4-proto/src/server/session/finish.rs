@@ -4,8 +4,8 @@
 
 use super::{ServerSession, State};
 use crate::codec::{Reply, ReplyCode};
+use crate::server::action::Action;
 use crate::server::event::Event;
-use crate::server::io::Action;
 use crate::server::reason::CloseReason;
 use socks4_acl::canonical;
 use std::collections::VecDeque;

@@ -4,9 +4,9 @@
 
 use super::{ServerSession, State};
 use crate::codec::ReplyCode;
+use crate::server::action::Action;
 use crate::server::config::IdentMode;
 use crate::server::event::Event;
-use crate::server::io::Action;
 use crate::server::reason::CloseReason;
 use crate::server::timer::Timer;
 use socks4_ident::{Comparison, Query};

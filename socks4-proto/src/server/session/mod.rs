@@ -1,7 +1,7 @@
 //! [`ServerSession`]: the per-connection state machine. This file holds the
 //! session's state and its surface: the constructors, the `handle_*` inputs
 //! (which hand each input to its phase), the `poll_*` outputs and the queries.
-//! Its inputs and outputs are in [`io`](super::io), its events in
+//! Its inputs and outputs are in [`action`](super::action), its events in
 //! [`event`](super::event), its close reasons in [`reason`](super::reason).
 //!
 //! The phases, one file each, in the order a connection meets them:
@@ -23,9 +23,9 @@ mod ident;
 mod policy;
 mod request;
 
+use super::action::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 use super::config::ServerConfig;
 use super::event::Event;
-use super::io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 use super::reason::{CloseReason, TlsFailure};
 use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, ReplyCode};

@@ -4,8 +4,8 @@
 
 use super::{ServerSession, State};
 use crate::codec::{Command, ReplyCode};
+use crate::server::action::Action;
 use crate::server::event::Event;
-use crate::server::io::Action;
 use crate::server::reason::CloseReason;
 use socks4_acl::{canonical, Parent, Source, Subject, Target, Verdict};
 use std::net::{IpAddr, SocketAddr};

@@ -5,8 +5,8 @@
 use super::policy::{acl_command, Next, Routed};
 use super::{Req, ServerSession, State};
 use crate::codec::{Dest, ReplyCode, Request, Status};
+use crate::server::action::Action;
 use crate::server::event::Event;
-use crate::server::io::Action;
 use crate::server::reason::{CloseReason, ResolveError};
 use crate::server::timer::Timer;
 use socks4_acl::Subject;
