@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socks4_proto::proxy::{parse, Accept, Parsed, V1_MAX};
+use socks4_proto::proxy_header::{parse, Accept, Parsed, V1_MAX};
 
 fuzz_target!(|input: (Vec<u8>, u16, u8)| {
     let (bytes, cap, which) = input;

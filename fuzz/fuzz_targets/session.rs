@@ -67,9 +67,99 @@ impl Checker {
             assert_eq!(self.session.poll_timeout(), None);
         }
     }
+
+    /// One step of the script: a call on the session, or an action's outcome
+    /// (expected or not); then the invariants.
+    fn step(&mut self, op: Op, now: &mut Instant) {
+        match op {
+            Op::Input(bytes) => self.session.handle_input(*now, &bytes),
+            Op::Eof => self.session.handle_eof(*now),
+            Op::Advance(ms) => {
+                *now += Duration::from_millis(u64::from(ms) * 16);
+                self.session.handle_timeout(*now);
+            }
+            Op::RelayEnd(reset) => {
+                let end = if reset {
+                    RelayEnd::Error(ErrorKind::ConnectionReset)
+                } else {
+                    RelayEnd::Finished
+                };
+                // Err outside a relay: the invariants below still hold.
+                let _ = self
+                    .session
+                    .handle_relay_end(*now, RelayStats::default(), end);
+            }
+            op => {
+                if let Some(o) = outcome(op) {
+                    let success = matches!(
+                        o,
+                        ActionOutcome::Connected(Ok(_))
+                            | ActionOutcome::Bound(Ok(_))
+                            | ActionOutcome::Accepted(Ok(_))
+                    );
+                    if self.session.handle_outcome(*now, o).is_ok() && success {
+                        self.success = true;
+                    }
+                }
+            }
+        }
+        self.drain();
+    }
+
+    /// Brings the session to an end: a relay that ends, or a client that goes
+    /// away.
+    fn finish(&mut self, now: Instant) {
+        if !self.session.is_closed() {
+            if self
+                .session
+                .handle_relay_end(now, RelayStats::default(), RelayEnd::Finished)
+                .is_err()
+            {
+                self.session.handle_eof(now);
+            }
+            self.drain();
+        }
+    }
 }
 
-fuzz_target!(|script: Script| {
+/// The action outcome an op reports; `None` for an op that is a call.
+fn outcome(op: Op) -> Option<ActionOutcome> {
+    Some(match op {
+        Op::Resolved(r) => ActionOutcome::Resolved(
+            r.map(|v| v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
+                .ok_or(ResolveError::NoSuchHost),
+        ),
+        Op::Ident(r) => ActionOutcome::Ident(
+            r.map(|(err, user)| {
+                if err || user.is_empty() {
+                    Outcome::Error(ErrorCode::NoUser)
+                } else {
+                    Outcome::UserId(UserId {
+                        opsys: "UNIX".into(),
+                        charset: None,
+                        user_id: user,
+                    })
+                }
+            })
+            .ok_or(ErrorKind::ConnectionRefused),
+        ),
+        Op::Connected(ok) => {
+            ActionOutcome::Connected(ok.then_some(()).ok_or(ErrorKind::ConnectionRefused))
+        }
+        Op::Bound(ok) => ActionOutcome::Bound(
+            ok.then(|| sa([127, 0, 0, 1], 6000))
+                .ok_or(ErrorKind::AddrInUse),
+        ),
+        Op::Accepted(from) => {
+            ActionOutcome::Accepted(from.map(|ip| sa(ip, 7000)).ok_or(ErrorKind::TimedOut))
+        }
+        Op::Input(_) | Op::Eof | Op::Advance(_) | Op::RelayEnd(_) => return None,
+    })
+}
+
+/// The server's configuration the script asks for: IDENT mode, policy,
+/// limits.
+fn config(script: &Script) -> ServerConfig {
     let mut cfg = ServerConfig::default();
     cfg.ident = match script.ident % 3 {
         0 => IdentMode::Off,
@@ -88,6 +178,11 @@ fuzz_target!(|script: Script| {
         cfg.limits.max_host = 4;
         cfg.max_early_data = 4;
     }
+    cfg
+}
+
+fuzz_target!(|script: Script| {
+    let cfg = config(&script);
     let mut now = Instant::now();
     let peer = if script.policy % 2 == 0 {
         sa([127, 0, 0, 2], 4000)
@@ -102,81 +197,8 @@ fuzz_target!(|script: Script| {
     };
     c.drain();
     for op in script.ops {
-        let outcome = match op {
-            Op::Input(bytes) => {
-                c.session.handle_input(now, &bytes);
-                None
-            }
-            Op::Eof => {
-                c.session.handle_eof(now);
-                None
-            }
-            Op::Advance(ms) => {
-                now += Duration::from_millis(u64::from(ms) * 16);
-                c.session.handle_timeout(now);
-                None
-            }
-            Op::Resolved(r) => Some(ActionOutcome::Resolved(
-                r.map(|v| v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
-                    .ok_or(ResolveError::NoSuchHost),
-            )),
-            Op::Ident(r) => Some(ActionOutcome::Ident(
-                r.map(|(err, user)| {
-                    if err || user.is_empty() {
-                        Outcome::Error(ErrorCode::NoUser)
-                    } else {
-                        Outcome::UserId(UserId {
-                            opsys: "UNIX".into(),
-                            charset: None,
-                            user_id: user,
-                        })
-                    }
-                })
-                .ok_or(ErrorKind::ConnectionRefused),
-            )),
-            Op::Connected(ok) => Some(ActionOutcome::Connected(
-                ok.then_some(()).ok_or(ErrorKind::ConnectionRefused),
-            )),
-            Op::Bound(ok) => Some(ActionOutcome::Bound(
-                ok.then(|| sa([127, 0, 0, 1], 6000))
-                    .ok_or(ErrorKind::AddrInUse),
-            )),
-            Op::Accepted(from) => Some(ActionOutcome::Accepted(
-                from.map(|ip| sa(ip, 7000)).ok_or(ErrorKind::TimedOut),
-            )),
-            Op::RelayEnd(reset) => {
-                let end = if reset {
-                    RelayEnd::Error(ErrorKind::ConnectionReset)
-                } else {
-                    RelayEnd::Finished
-                };
-                // Err outside a relay: the invariants below still hold.
-                let _ = c.session.handle_relay_end(now, RelayStats::default(), end);
-                None
-            }
-        };
-        if let Some(o) = outcome {
-            let success = matches!(
-                o,
-                ActionOutcome::Connected(Ok(_))
-                    | ActionOutcome::Bound(Ok(_))
-                    | ActionOutcome::Accepted(Ok(_))
-            );
-            if c.session.handle_outcome(now, o).is_ok() && success {
-                c.success = true;
-            }
-        }
-        c.drain();
+        c.step(op, &mut now);
     }
-    // Bring it to an end: a relay that ends, or a client that goes away.
-    if !c.session.is_closed() {
-        if c.session
-            .handle_relay_end(now, RelayStats::default(), RelayEnd::Finished)
-            .is_err()
-        {
-            c.session.handle_eof(now);
-        }
-        c.drain();
-    }
+    c.finish(now);
     assert_eq!(c.closes, 1, "exactly one close");
 });

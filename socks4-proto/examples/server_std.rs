@@ -40,8 +40,7 @@ fn main() -> io::Result<()> {
 fn serve(mut client: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
     let (peer, local) = (client.peer_addr()?, client.local_addr()?);
     let mut s = ServerSession::new(config, peer, local, Instant::now());
-    let mut other: Option<TcpStream> = None;
-    let mut bind: Option<TcpListener> = None;
+    let mut sockets = Sockets::default();
     loop {
         while let Some(event) = s.poll_event() {
             eprintln!("{peer}: {event:?}");
@@ -51,36 +50,80 @@ fn serve(mut client: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
             if s.is_closed() {
                 return Ok(());
             }
-            let wait = s
-                .poll_timeout()
-                .map(|t| t.saturating_duration_since(Instant::now()));
-            client.set_read_timeout(Some(
-                wait.unwrap_or(Duration::MAX).max(Duration::from_millis(1)),
-            ))?;
-            let mut buf = [0u8; 1024];
-            match client.read(&mut buf) {
-                Ok(0) => s.handle_eof(Instant::now()),
-                Ok(n) => s.handle_input(Instant::now(), &buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    s.handle_timeout(Instant::now())
-                }
-                Err(_) => s.handle_eof(Instant::now()),
-            }
+            read_client(&mut client, &mut s)?;
             continue;
         };
-        let now = Instant::now;
         let outcome = match action {
             Action::SendReply(reply) => {
                 client.write_all(&reply.to_bytes())?;
                 continue;
             }
+            Action::StartRelay { client_leftover } => {
+                let dest = sockets.other.take().expect("a connection before the relay");
+                let (stats, end) = relay(&client, dest, &client_leftover);
+                s.handle_relay_end(Instant::now(), stats, end)
+                    .expect("a relay was asked for");
+                continue;
+            }
+            Action::Close(reason) => {
+                eprintln!("{peer}: closed: {reason}");
+                return Ok(());
+            }
+            action => match sockets.perform(&action) {
+                Some(outcome) => outcome,
+                None => {
+                    eprintln!("{peer}: an action this example does not know: {action:?}");
+                    return Ok(());
+                }
+            },
+        };
+        s.handle_outcome(Instant::now(), outcome)
+            .expect("an outcome the session asked for");
+    }
+}
+
+/// Reads the client's next bytes (or its EOF) for the session, waiting no
+/// longer than the session's next deadline.
+fn read_client(client: &mut TcpStream, s: &mut ServerSession) -> io::Result<()> {
+    let wait = s
+        .poll_timeout()
+        .map(|t| t.saturating_duration_since(Instant::now()));
+    client.set_read_timeout(Some(
+        wait.unwrap_or(Duration::MAX).max(Duration::from_millis(1)),
+    ))?;
+    let mut buf = [0u8; 1024];
+    match client.read(&mut buf) {
+        Ok(0) => s.handle_eof(Instant::now()),
+        Ok(n) => s.handle_input(Instant::now(), &buf[..n]),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            s.handle_timeout(Instant::now())
+        }
+        Err(_) => s.handle_eof(Instant::now()),
+    }
+    Ok(())
+}
+
+/// The sockets a session's actions open besides the client's.
+#[derive(Default)]
+struct Sockets {
+    /// The destination (connected, or accepted after BIND).
+    other: Option<TcpStream>,
+    /// BIND's listener, until it accepts.
+    bind: Option<TcpListener>,
+}
+
+impl Sockets {
+    /// Performs an action whose outcome goes back to the session; `None` for
+    /// one this example does not know.
+    fn perform(&mut self, action: &Action) -> Option<ActionOutcome> {
+        Some(match action {
             Action::Resolve { host, port } => ActionOutcome::Resolved(
-                (host.as_str(), port)
+                (host.as_str(), *port)
                     .to_socket_addrs()
                     .map(|a| a.map(|a| a.ip()).collect())
                     .map_err(|_| socks4_proto::server::ResolveError::NoSuchHost),
@@ -90,49 +133,33 @@ fn serve(mut client: TcpStream, config: Arc<ServerConfig>) -> io::Result<()> {
             Action::IdentQuery { .. } => ActionOutcome::Ident(Err(io::ErrorKind::Unsupported)),
             Action::Admit { .. } => ActionOutcome::Admitted(Ok(())),
             Action::Connect(to) => {
-                let r = TcpStream::connect_timeout(&to, Duration::from_secs(10));
-                let r = r.map(|c| other = Some(c)).map_err(|e| e.kind());
+                let r = TcpStream::connect_timeout(to, Duration::from_secs(10));
+                let r = r.map(|c| self.other = Some(c)).map_err(|e| e.kind());
                 ActionOutcome::Connected(r)
             }
             Action::ConnectVia { .. } => ActionOutcome::Connected(Err(io::ErrorKind::Unsupported)),
             Action::Bind(at) => ActionOutcome::Bound(
-                TcpListener::bind(at)
+                TcpListener::bind(*at)
                     .and_then(|l| {
                         let a = l.local_addr();
-                        bind = Some(l);
+                        self.bind = Some(l);
                         a
                     })
                     .map_err(|e| e.kind()),
             ),
             Action::Accept => {
-                let l = bind.take().expect("a listener after Bind");
+                let l = self.bind.take().expect("a listener after Bind");
                 ActionOutcome::Accepted(
                     l.accept()
                         .map(|(c, from)| {
-                            other = Some(c);
+                            self.other = Some(c);
                             from
                         })
                         .map_err(|e| e.kind()),
                 )
             }
-            Action::StartRelay { client_leftover } => {
-                let dest = other.take().expect("a connection before the relay");
-                let (stats, end) = relay(&client, dest, &client_leftover);
-                s.handle_relay_end(now(), stats, end)
-                    .expect("a relay was asked for");
-                continue;
-            }
-            Action::Close(reason) => {
-                eprintln!("{peer}: closed: {reason}");
-                return Ok(());
-            }
-            other => {
-                eprintln!("{peer}: an action this example does not know: {other:?}");
-                return Ok(());
-            }
-        };
-        s.handle_outcome(now(), outcome)
-            .expect("an outcome the session asked for");
+            _ => return None,
+        })
     }
 }
 

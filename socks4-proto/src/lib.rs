@@ -24,7 +24,7 @@
 //!   usable with any IO (its docs show it over `std::net::TcpStream`).
 //! - `upstream` (default feature `upstream`): the client side of an HTTP
 //!   CONNECT parent proxy, for servers that chain to one.
-//! - `proxy` (default feature `proxy-protocol`): the PROXY protocol header
+//! - `proxy_header` (default feature `proxy-protocol`): the PROXY protocol header
 //!   (v1 and v2) a load balancer sends before a client's bytes, read
 //!   incrementally and bounded (the `ppp` crate parses it).
 //! - `server` (default feature `server`): `server::ServerSession`, one client
@@ -50,11 +50,17 @@
 pub mod client;
 pub mod codec;
 #[cfg(feature = "proxy-protocol")]
-pub mod proxy;
+pub mod proxy_header;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "upstream")]
 pub mod upstream;
+
+/// The module's first name, kept so that `socks4_proto::proxy::...` paths
+/// still work: [`proxy_header`] is the same module.
+#[cfg(feature = "proxy-protocol")]
+#[doc(hidden)]
+pub use proxy_header as proxy;
 
 pub use codec::{
     Command, DecodeError, Dest, Limits, Reply, ReplyCode, Request, Status, REPLY_VERSION,

@@ -12,6 +12,13 @@ fn addr(s: &str) -> SocketAddrV4 {
 
 /// Valid requests: (bytes, expected request). Each is a complete frame.
 fn valid_requests() -> Vec<(&'static [u8], Request<'static>)> {
+    let mut all = socks4_requests();
+    all.extend(socks4a_requests());
+    all
+}
+
+/// Valid SOCKS4 requests (an address), as [`valid_requests`].
+fn socks4_requests() -> Vec<(&'static [u8], Request<'static>)> {
     vec![
         // The protocol text's CONNECT: VN 4, CD 1, port, ip, USERID, NUL.
         (
@@ -58,6 +65,12 @@ fn valid_requests() -> Vec<(&'static [u8], Request<'static>)> {
                 user_id: b"",
             },
         ),
+    ]
+}
+
+/// Valid SOCKS4a requests (a host name), as [`valid_requests`].
+fn socks4a_requests() -> Vec<(&'static [u8], Request<'static>)> {
+    vec![
         // SOCKS4a with the usual marker 0.0.0.1.
         (
             b"\x04\x01\x00\x50\x00\x00\x00\x01\0localhost\0",

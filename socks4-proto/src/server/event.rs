@@ -3,8 +3,8 @@
 //! grew from (`connection`, `denied`, `rejected`, `dns_lookup`, `sock_up`,
 //! `bind_up`, `sock_down`, `disconnected`).
 
-use super::io::Destination;
-use super::io::RelayStats;
+use super::action::Destination;
+use super::action::RelayStats;
 use super::reason::CloseReason;
 use crate::codec::{Command, ReplyCode};
 use socks4_acl::{Parent, Source, Verdict};

@@ -58,17 +58,17 @@
 //! - In IDENT `require` mode an empty USERID matches no identd answer (93).
 //! - BIND's DSTIP must equal the inbound peer exactly; `0.0.0.0` matches nobody.
 
+mod action;
 mod config;
 pub mod dual;
 mod event;
-mod io;
 mod reason;
 mod session;
 mod timer;
 
+pub use action::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 pub use config::{IdentMode, ServerConfig, Timeouts};
 pub use event::Event;
-pub use io::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 pub use reason::{CloseReason, Limit, ResolveError, TlsFailure};
 pub use session::{ServerSession, UnexpectedOutcome};
 pub use timer::Timer;

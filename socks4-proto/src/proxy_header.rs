@@ -13,7 +13,7 @@
 //! it and bounds it.
 //!
 //! ```
-//! use socks4_proto::proxy::{parse, Accept, Parsed};
+//! use socks4_proto::proxy_header::{parse, Accept, Parsed};
 //! let bytes = b"PROXY TCP4 192.0.2.7 192.0.2.1 40000 1080\r\n\x04\x01";
 //! match parse(&bytes[..20], Accept::Any, 536) {
 //!     Parsed::Incomplete => {}
