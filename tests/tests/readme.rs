@@ -1,15 +1,43 @@
-//! The README's examples work as written: every TOML block is a config file
-//! the server accepts (`--check --strict`: no warning either), the complete
-//! example names every config key, every policy block parses, every
-//! `socks4d-tokio` command line (other than `ctl`) is accepted by `--check`
-//! (certificate files it names are made by a test authority), and every flag
-//! in the option table exists.
+//! The examples of the README and of the pages under `docs/` work as
+//! written: every TOML block is a config file the server accepts (`--check
+//! --strict`: no warning either), the complete example of
+//! `docs/configuration.md` names every config key, every policy block
+//! parses, every `socks4d-tokio` command line (other than `ctl`) is accepted
+//! by `--check` (certificate files it names are made by a test authority),
+//! and every flag in an option table exists.
 
 use socks4_tests::e2e::{run, server_binary};
 use std::process::Command as Process;
 
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
+/// The workspace's root folder.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One page's text, by its path from the workspace's root.
+fn page(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The pages whose examples are checked, with their paths: the README and
+/// every Markdown page under `docs/`.
+fn pages() -> Vec<(String, String)> {
+    let mut paths = vec!["README.md".to_owned()];
+    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    docs.sort();
+    paths.extend(docs);
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = page(&path);
+            (path, text)
+        })
+        .collect()
 }
 
 /// The fenced blocks of `text` with this language tag, with the line each
@@ -42,22 +70,26 @@ fn check(args: &[&str]) -> (bool, String) {
 #[test]
 fn every_config_example_is_accepted_without_warnings() {
     let dir = socks4_tests::scratch::dir("readme");
-    let toml = blocks(&readme(), "toml");
-    assert!(!toml.is_empty());
-    for (line, body) in toml {
-        let path = dir.join(format!("example-{line}.toml"));
-        std::fs::write(&path, &body).unwrap();
-        let (ok, out) = check(&["--check", "--strict", "--config", path.to_str().unwrap()]);
-        assert!(
-            ok,
-            "README line {line}: the server refuses its example:\n{out}"
-        );
+    let mut seen = 0;
+    for (page, text) in pages() {
+        for (line, body) in blocks(&text, "toml") {
+            let name = page.replace('/', "-");
+            let path = dir.join(format!("{name}-example-{line}.toml"));
+            std::fs::write(&path, &body).unwrap();
+            let (ok, out) = check(&["--check", "--strict", "--config", path.to_str().unwrap()]);
+            assert!(
+                ok,
+                "{page} line {line}: the server refuses its example:\n{out}"
+            );
+            seen += 1;
+        }
     }
+    assert!(seen > 0, "no TOML example in the README or docs/");
 }
 
 #[test]
 fn the_complete_example_names_every_config_key() {
-    let text = readme();
+    let text = page("docs/configuration.md");
     let complete = blocks(&text, "toml")
         .into_iter()
         .map(|(_, b)| b)
@@ -79,24 +111,30 @@ fn the_complete_example_names_every_config_key() {
         });
         assert!(
             written,
-            "the README's complete config example lacks `{key}`"
+            "the complete config example of docs/configuration.md lacks `{key}`"
         );
     }
 }
 
 #[test]
 fn every_policy_example_parses() {
-    for (line, body) in blocks(&readme(), "text") {
-        body.parse::<socks4_acl::Policy>()
-            .unwrap_or_else(|e| panic!("README line {line}: {e}"));
+    let mut seen = 0;
+    for (page, text) in pages() {
+        for (line, body) in blocks(&text, "text") {
+            body.parse::<socks4_acl::Policy>()
+                .unwrap_or_else(|e| panic!("{page} line {line}: {e}"));
+            seen += 1;
+        }
     }
+    assert!(seen > 0, "no policy example in the README or docs/");
 }
 
-/// Files the README's commands name, with their text: a line "with `PATH`:"
+/// Files a page's commands name, with their text: a line "with `PATH`:"
 /// followed by a fenced block gives PATH's content. Written to a temporary
 /// folder; the commands get their temporary paths.
-fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
-    let dir = socks4_tests::scratch::dir("readme-files");
+fn named_files(page: &str, text: &str) -> Vec<(String, std::path::PathBuf)> {
+    let dir = socks4_tests::scratch::dir("readme-files").join(page.replace('/', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -123,65 +161,76 @@ fn named_files(text: &str) -> Vec<(String, std::path::PathBuf)> {
 #[test]
 fn every_server_command_line_is_accepted() {
     let mut seen = 0;
-    let text = readme();
-    let mut files = named_files(&text);
     // Certificates and keys the examples name: made here, by a test
     // authority (an authority's file for names with "ca", a server's
     // certificate and key for the rest).
     let tls_dir = socks4_tests::scratch::dir("readme-tls");
     let ca = socks4_tests::tls::TestCa::new(&tls_dir, "readme-ca");
     let issued = ca.issue("server", "proxy.example", &["proxy.example"]);
-    for word in text.split_whitespace() {
-        let local = if word.ends_with("ca.pem") {
-            &ca.cert
-        } else if word.ends_with(".pem") {
-            &issued.cert
-        } else if word.ends_with(".key") {
-            &issued.key
-        } else {
-            continue;
-        };
-        if word.starts_with('/') && !files.iter().any(|(p, _)| p == word) {
-            files.push((word.to_owned(), local.clone()));
-        }
-    }
-    for (line, body) in blocks(&text, "sh") {
-        for cmd in body
-            .lines()
-            .map(|l| l.split(" #").next().unwrap_or(l).trim())
-        {
-            let Some(rest) = cmd.strip_prefix("socks4d-tokio") else {
+    for (page, text) in pages() {
+        let mut files = named_files(&page, &text);
+        for word in text.split_whitespace() {
+            let local = if word.ends_with("ca.pem") {
+                &ca.cert
+            } else if word.ends_with(".pem") {
+                &issued.cert
+            } else if word.ends_with(".key") {
+                &issued.key
+            } else {
                 continue;
             };
-            if rest.trim_start().starts_with("ctl") {
-                continue; // needs a running server: tests/tests/operations.rs
+            if word.starts_with('/') && !files.iter().any(|(p, _)| p == word) {
+                files.push((word.to_owned(), local.clone()));
             }
-            let mut rest = rest.to_owned();
-            for (path, local) in &files {
-                rest = rest.replace(path.as_str(), local.to_str().unwrap());
+        }
+        for (line, body) in blocks(&text, "sh") {
+            for cmd in body
+                .lines()
+                .map(|l| l.split(" #").next().unwrap_or(l).trim())
+            {
+                let Some(rest) = cmd.strip_prefix("socks4d-tokio") else {
+                    continue;
+                };
+                if rest.trim_start().starts_with("ctl") {
+                    continue; // needs a running server: tests/tests/operations.rs
+                }
+                let mut rest = rest.to_owned();
+                for (path, local) in &files {
+                    rest = rest.replace(path.as_str(), local.to_str().unwrap());
+                }
+                let mut args: Vec<&str> = rest.split_whitespace().collect();
+                // An example may show `--check` itself; clap takes it once.
+                if !args.contains(&"--check") {
+                    args.push("--check");
+                }
+                let (ok, out) = check(&args);
+                assert!(ok, "{page} line {line}: `{cmd}` is refused:\n{out}");
+                seen += 1;
             }
-            let mut args: Vec<&str> = rest.split_whitespace().collect();
-            args.push("--check");
-            let (ok, out) = check(&args);
-            assert!(ok, "README line {line}: `{cmd}` is refused:\n{out}");
-            seen += 1;
         }
     }
-    assert!(seen > 0, "no socks4d-tokio command line in the README");
+    assert!(
+        seen > 0,
+        "no socks4d-tokio command line in the README or docs/"
+    );
 }
 
 #[test]
 fn every_flag_in_the_option_table_exists() {
     let help = check(&["--help"]).1;
-    let text = readme();
-    for row in text.lines().filter(|l| l.starts_with("| `--")) {
-        let first = row.split('|').nth(1).unwrap();
-        for flag in first.split('`').filter(|t| t.starts_with("--")) {
-            let name = flag.split_whitespace().next().unwrap();
-            assert!(
-                help.contains(name),
-                "the README's option table names {name}, which --help does not"
-            );
+    let mut seen = 0;
+    for (page, text) in pages() {
+        for row in text.lines().filter(|l| l.starts_with("| `--")) {
+            let first = row.split('|').nth(1).unwrap();
+            for flag in first.split('`').filter(|t| t.starts_with("--")) {
+                let name = flag.split_whitespace().next().unwrap();
+                assert!(
+                    help.contains(name),
+                    "{page}: the option table names {name}, which --help does not"
+                );
+                seen += 1;
+            }
         }
     }
+    assert!(seen > 20, "hardly any option table rows found ({seen})");
 }
