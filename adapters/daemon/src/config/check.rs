@@ -3,6 +3,7 @@
 //! an open proxy, rules that can never match, a connection cap of 0. With
 //! `--strict`, a warning makes the check fail.
 
+use crate::config::listeners::ListenerKind;
 use crate::config::settings::Settings;
 use socks4_acl::{Action, Netmask};
 use std::fmt::Write;
@@ -19,8 +20,23 @@ pub struct Report {
 /// Checks `settings`.
 pub fn report(settings: &Settings) -> Report {
     let mut out = String::new();
-    let s = settings;
-    use crate::config::listeners::ListenerKind;
+    listeners(&mut out, settings);
+    tls(&mut out, settings);
+    ident(&mut out, settings);
+    limits(&mut out, settings);
+    timeouts(&mut out, settings);
+    operations(&mut out, settings);
+    notifications(&mut out, settings);
+    policy(&mut out, settings);
+    Report {
+        text: out,
+        warnings: warnings(settings),
+    }
+}
+
+/// `listeners:` every listener, its kind, where it relays and its PROXY
+/// protocol.
+fn listeners(out: &mut String, s: &Settings) {
     let listeners: Vec<String> = s
         .listeners
         .iter()
@@ -41,6 +57,12 @@ pub fn report(settings: &Settings) -> Report {
         })
         .collect();
     let _ = writeln!(out, "listeners: {}", listeners.join(", "));
+}
+
+/// `tls:` the certificate and client certificates, when a TLS listener
+/// needs them; the authorities trusted, when TLS to destinations or parents
+/// does.
+fn tls(out: &mut String, s: &Settings) {
     let files = &s.tls_files;
     if s.tls.server.is_some() {
         let _ = writeln!(
@@ -69,11 +91,20 @@ pub fn report(settings: &Settings) -> Report {
                     .to_string())
         );
     }
+}
+
+/// `ident:` the IDENT mode and identd's port.
+fn ident(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
         "ident: {:?} (identd port {})",
         s.server.ident, s.server.ident_port
     );
+}
+
+/// `limits:` the caps and sizes; `per-client limits:` bandwidth, rate and
+/// quota, and where quota usage is kept.
+fn limits(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
         "limits: max_connections {}, per client {} connections and {} BIND listeners, \
@@ -104,6 +135,10 @@ pub fn report(settings: &Settings) -> Report {
             (None, None) => String::new(),
         }
     );
+}
+
+/// `timeouts:` every phase's, the dual listeners' and the shutdown grace.
+fn timeouts(out: &mut String, s: &Settings) {
     let t = &s.server.timeouts;
     let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let _ = writeln!(
@@ -118,6 +153,11 @@ pub fn report(settings: &Settings) -> Report {
         secs(s.dual_timeout),
         secs(s.shutdown_grace)
     );
+}
+
+/// What operating the server involves: the metrics endpoint, the control
+/// socket, the user it runs as, the pid file, the log.
+fn operations(out: &mut String, s: &Settings) {
     if let Some(m) = s.metrics_listen {
         let allow: Vec<String> = s.metrics_allow.iter().map(|n| n.to_string()).collect();
         let _ = writeln!(
@@ -147,6 +187,11 @@ pub fn report(settings: &Settings) -> Report {
         let _ = writeln!(out, "pid file: {}", p.display());
     }
     let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+}
+
+/// `notify:` the notification command (or its absence when rules notify), and
+/// the rules that notify.
+fn notifications(out: &mut String, s: &Settings) {
     let notifying: Vec<String> = s
         .server
         .policy
@@ -169,33 +214,22 @@ pub fn report(settings: &Settings) -> Report {
     if !notifying.is_empty() {
         let _ = writeln!(out, "rules that notify: {}", notifying.join(", "));
     }
+}
+
+/// `policy:` the lists and rules, indented.
+fn policy(out: &mut String, s: &Settings) {
     let _ = writeln!(out, "policy:");
     for line in s.server.policy.to_string().lines() {
         let _ = writeln!(out, "  {line}");
     }
+}
 
-    let mut warnings = Vec::new();
-    let public = s.public_listeners();
-    let policy = &s.server.policy;
-    if !public.is_empty() {
-        for (i, rule) in policy.rules.rules().iter().enumerate() {
-            if rule.action == Action::Pass && rule.from == Netmask::Any {
-                warnings.push(format!(
-                    "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
-                    i + 1,
-                    public.join(", ")
-                ));
-            }
-        }
-        if policy.rules.default_action().is_pass() {
-            warnings.push(format!(
-                "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
-                public.join(", ")
-            ));
-        }
-    }
-    for (shadowed, by) in policy.rules.shadowed() {
-        let rules = policy.rules.rules();
+/// What looks wrong: an open proxy on a public listener, rules that can never
+/// match, caps that refuse everyone.
+fn warnings(s: &Settings) -> Vec<String> {
+    let mut warnings = open_proxy(s);
+    let rules = s.server.policy.rules.rules();
+    for (shadowed, by) in s.server.policy.rules.shadowed() {
         warnings.push(format!(
             "rule {shadowed} (`{}`) can never match: rule {by} (`{}`) matches everything it does",
             rules[shadowed - 1],
@@ -208,10 +242,34 @@ pub fn report(settings: &Settings) -> Report {
     if s.clients.max_connections == 0 {
         warnings.push("max_connections_per_client = 0: every client is refused".to_owned());
     }
-    Report {
-        text: out,
-        warnings,
+    warnings
+}
+
+/// A rule (or the default) that passes any client, with a listener outside
+/// loopback.
+fn open_proxy(s: &Settings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let public = s.public_listeners();
+    let policy = &s.server.policy;
+    if public.is_empty() {
+        return warnings;
     }
+    for (i, rule) in policy.rules.rules().iter().enumerate() {
+        if rule.action == Action::Pass && rule.from == Netmask::Any {
+            warnings.push(format!(
+                "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
+                i + 1,
+                public.join(", ")
+            ));
+        }
+    }
+    if policy.rules.default_action().is_pass() {
+        warnings.push(format!(
+            "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
+            public.join(", ")
+        ));
+    }
+    warnings
 }
 
 #[cfg(all(test, feature = "cli"))]

@@ -1,7 +1,7 @@
 //! What a server runs with: every option declared once ([`options`]: a flag
 //! and a config key each), the layers resolved and checked ([`settings`]),
-//! the listener kinds ([`listeners`]), the command line ([`cli`]) and
-//! `--check` ([`check`]).
+//! the listener kinds ([`listeners`]), the command line ([`cli`]),
+//! `--check` ([`check`]) and the user and group a server runs as ([`users`]).
 //!
 //! Layer: above `runtime`, `limits` and `observe` (whose types settings
 //! carry); never imports `daemon`, `conn`, `ops` or `server`. No sockets:

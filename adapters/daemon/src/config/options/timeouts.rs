@@ -1,0 +1,122 @@
+//! `[timeouts]` ([`TimeoutOptions`]): how long each phase of a connection may
+//! take, and the shutdown grace.
+
+use super::values::Seconds;
+#[cfg(feature = "cli")]
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use socks4_proto::server::ServerConfig;
+use std::time::Duration;
+
+/// `[timeouts]`: durations (`10`, `2.5`, `"500ms"`, `"2m"`, `"1h"`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(Args))]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOptions {
+    /// Time for the whole request to arrive
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.handshake",
+            long = "handshake-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Seconds>,
+
+    /// Time for resolving a SOCKS4a name
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.resolve",
+            long = "resolve-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<Seconds>,
+
+    /// Time for the IDENT exchange
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.ident", long = "ident-timeout", value_name = "DURATION")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ident: Option<Seconds>,
+
+    /// Time for the outbound connection (all addresses of a name together)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.connect",
+            long = "connect-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Seconds>,
+
+    /// Time for BIND's inbound connection
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.bind_accept",
+            long = "bind-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_accept: Option<Seconds>,
+
+    /// Close a relay in which neither side sent anything for this long (0: never)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.idle", long = "idle-timeout", value_name = "DURATION")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Seconds>,
+
+    /// How long a dual listener waits for a client's first byte before relaying it to the other service (shorter than the handshake timeout)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.dual", long = "dual-timeout", value_name = "DURATION")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dual: Option<Seconds>,
+
+    /// Time relays get to finish after SIGTERM/SIGINT
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.shutdown_grace",
+            long = "shutdown-grace",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace: Option<Seconds>,
+}
+
+impl TimeoutOptions {
+    /// Every `[timeouts]` key's default (part of [`super::Options::defaults`]):
+    /// the session's timeouts from the protocol crate, the rest the daemon's.
+    pub(super) fn defaults(core: &ServerConfig) -> TimeoutOptions {
+        TimeoutOptions {
+            handshake: Some(Seconds(core.timeouts.handshake)),
+            resolve: Some(Seconds(core.timeouts.resolve)),
+            ident: Some(Seconds(core.timeouts.ident)),
+            connect: Some(Seconds(core.timeouts.connect)),
+            bind_accept: Some(Seconds(core.timeouts.bind_accept)),
+            idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
+            dual: Some(Seconds(Duration::from_secs(2))),
+            shutdown_grace: Some(Seconds(Duration::from_secs(30))),
+        }
+    }
+
+    /// Whether this layer sets nothing in the section (then it is left out
+    /// when the layer is serialized).
+    pub(super) fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}

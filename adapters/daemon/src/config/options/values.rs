@@ -1,0 +1,135 @@
+//! The value types options are written in: [`Seconds`] (a duration as people
+//! write it), [`Text`] (a value parsed from text, on the command line and in
+//! the file alike), [`Net`] (a netmask) and [`IdentMode`]. Each section of
+//! [`super::Options`] uses them; they know nothing of the sections.
+
+#[cfg(feature = "cli")]
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// IDENT (RFC 1413) mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum IdentMode {
+    /// Never query identd (rules may still require it).
+    Off,
+    /// Query and log, never refuse.
+    Log,
+    /// Refuse with 92 (identd unavailable) or 93 (another user).
+    Require,
+}
+
+impl From<IdentMode> for socks4_proto::server::IdentMode {
+    fn from(m: IdentMode) -> Self {
+        match m {
+            IdentMode::Off => Self::Off,
+            IdentMode::Log => Self::Log,
+            IdentMode::Require => Self::Require,
+        }
+    }
+}
+
+/// A length of time as people write it: `10` or `2.5` (seconds), or with a unit:
+/// `500ms`, `10s`, `2m`, `1h`, `1h 30m` (humantime's format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Seconds, String> {
+        let s = s.trim();
+        let d = match s.parse::<f64>() {
+            Ok(v) if v.is_finite() && (0.0..1e9).contains(&v) => Duration::from_secs_f64(v),
+            Ok(_) => {
+                return Err(format!(
+                    "'{s}': expected a duration such as 10, 2.5, 500ms, 2m or 1h"
+                ))
+            }
+            Err(_) => humantime::parse_duration(s).map_err(|e| {
+                format!("'{s}': {e} (expected a duration such as 10, 2.5, 500ms, 2m or 1h)")
+            })?,
+        };
+        Ok(Seconds(d))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_zero() {
+            return f.write_str("0s");
+        }
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seconds, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: seconds (10, 2.5) or a string (\"500ms\", \"2m\", \"1h\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Seconds, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Seconds, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value written as text in both the config file and on the command line (a
+/// netmask, say), checked where it is read so that errors name the flag, or the
+/// file's line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<T>(pub T);
+
+impl<T: FromStr> FromStr for Text<T>
+where
+    T::Err: fmt::Display,
+{
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(Text).map_err(|e: T::Err| e.to_string())
+    }
+}
+
+impl<T: fmt::Display> Serialize for Text<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de, T: FromStr> Deserialize<'de> for Text<T>
+where
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<T>().map(Text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A netmask as a setting.
+pub type Net = Text<socks4_acl::Netmask>;
