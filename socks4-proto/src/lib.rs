@@ -56,12 +56,6 @@ pub mod server;
 #[cfg(feature = "upstream")]
 pub mod upstream;
 
-/// The module's first name, kept so that `socks4_proto::proxy::...` paths
-/// still work: [`proxy_header`] is the same module.
-#[cfg(feature = "proxy-protocol")]
-#[doc(hidden)]
-pub use proxy_header as proxy;
-
 pub use codec::{
     Command, DecodeError, Dest, Limits, Reply, ReplyCode, Request, Status, REPLY_VERSION,
     REQUEST_VERSION,

@@ -42,7 +42,7 @@ pub struct Listener {
     pub addr: SocketAddr,
     /// The PROXY protocol versions it requires before a client's bytes
     /// (behind a load balancer); `None`: no header.
-    pub proxy_protocol: Option<socks4_proto::proxy::Accept>,
+    pub proxy_protocol: Option<socks4_proto::proxy_header::Accept>,
 }
 
 /// What a listener serves.

@@ -1,12 +1,12 @@
 //! Reading a PROXY protocol header off a socket a load balancer connected:
 //! the bytes are looked at where they wait (`MSG_PEEK`), parsed with
-//! [`socks4_proto::proxy::parse`], and exactly the header's bytes are taken
+//! [`socks4_proto::proxy_header::parse`], and exactly the header's bytes are taken
 //! out of the socket, so that whatever follows (a SOCKS request, a TLS
 //! handshake, a dual listener's first byte) is read by whoever serves the
 //! connection next, as if the header had never been there.
 
 use crate::runtime::{before, poll_io, recv, Direction, Runtime, Stream};
-use socks4_proto::proxy::{parse, Accept, Header, HeaderError, Parsed, V1_MAX};
+use socks4_proto::proxy_header::{parse, Accept, Header, HeaderError, Parsed, V1_MAX};
 use std::fmt;
 use std::future::poll_fn;
 use std::io;

@@ -38,7 +38,7 @@ pub(super) struct Accepted<R: Runtime> {
     pub(super) dest: Option<Destination>,
     /// The PROXY protocol header its listener requires first; `peer` is then
     /// the load balancer, and `slot` not yet counted for a client.
-    pub(super) proxy: Option<socks4_proto::proxy::Accept>,
+    pub(super) proxy: Option<socks4_proto::proxy_header::Accept>,
     /// Its place among `max_connections`.
     pub(super) slot: Slot,
 }
@@ -157,10 +157,10 @@ async fn balancer_header<R: Runtime>(
     rt: &R,
     daemon: &Daemon,
     client: &R::Stream,
-    accept: socks4_proto::proxy::Accept,
+    accept: socks4_proto::proxy_header::Accept,
     (balancer, listener): (SocketAddr, SocketAddr),
     now: Instant,
-) -> Option<socks4_proto::proxy::Header> {
+) -> Option<socks4_proto::proxy_header::Header> {
     let deadline = now + daemon.server_config().timeouts.handshake;
     let max = daemon.settings().max_proxy_header;
     let counters = &daemon.books().counters;

@@ -125,13 +125,13 @@ pub struct Options {
         arg(id = "proxy_protocol", long = "proxy-protocol", value_name = "VERSION")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proxy_protocol: Option<Text<socks4_proto::proxy::Accept>>,
+    pub proxy_protocol: Option<Text<socks4_proto::proxy_header::Accept>>,
 
     /// PROXY protocol per listener, of any kind: a table of "ADDR" = "v1|v2|any" (config file only)
     #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol_listeners:
-        Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy::Accept>>>,
+        Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy_header::Accept>>>,
 
     /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; repeatable
     #[cfg_attr(

@@ -50,7 +50,7 @@ pub struct Settings {
     pub listeners: Vec<crate::config::listeners::Listener>,
     /// The PROXY protocol of the SOCKS listeners (`listen`, and sockets
     /// inherited by socket activation).
-    pub proxy_protocol: Option<socks4_proto::proxy::Accept>,
+    pub proxy_protocol: Option<socks4_proto::proxy_header::Accept>,
     /// The longest PROXY protocol v2 header accepted.
     pub max_proxy_header: usize,
     /// Who may send a PROXY protocol header: connections to a listener that

@@ -186,7 +186,7 @@ fn listener_addrs(
 fn with_proxy_protocol(
     all: &Options,
     addrs: Addrs,
-) -> Result<(Vec<Listener>, Option<socks4_proto::proxy::Accept>), ConfigError> {
+) -> Result<(Vec<Listener>, Option<socks4_proto::proxy_header::Accept>), ConfigError> {
     let socks_proxy = all.proxy_protocol.as_ref().map(|t| t.0);
     let mut per_listener = std::collections::BTreeMap::new();
     for (addr, accept) in all.proxy_protocol_listeners.iter().flatten() {
