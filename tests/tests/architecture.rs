@@ -233,3 +233,106 @@ fn only_the_runtimes_read_the_clock() {
         }
     }
 }
+
+/// The daemon's folders, lowest layer first: a file may use its own folder
+/// and the folders before it, never one after it (ARCHITECTURE.md).
+const DAEMON_LAYERS: &[&str] = &[
+    "runtime", "limits", "observe", "config", "daemon", "conn", "ops", "server",
+];
+
+/// What sits beside the layers, and the only folders it may use.
+const DAEMON_SIDE: &[(&str, &[&str])] = &[("client", &["runtime"])];
+
+/// The daemon's top-level folders (or side modules) that `text`, a file in
+/// `folder`, names through `crate::` paths in its code, and that its layer
+/// may not use.
+fn layer_violations(folder: &str, text: &str) -> Vec<String> {
+    let allowed: Vec<&str> = match DAEMON_LAYERS.iter().position(|l| *l == folder) {
+        Some(i) => DAEMON_LAYERS[..=i].to_vec(),
+        None => match DAEMON_SIDE.iter().find(|(m, _)| *m == folder) {
+            Some((m, uses)) => std::iter::once(*m).chain(uses.iter().copied()).collect(),
+            None => return vec![format!("{folder} is in no layer")],
+        },
+    };
+    let code = code(text);
+    let mut bad = Vec::new();
+    for (start, _) in code.match_indices("crate::") {
+        let bytes = code.as_bytes();
+        if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
+            continue;
+        }
+        let rest = &code[start + "crate::".len()..];
+        let heads: Vec<&str> = match rest.strip_prefix('{') {
+            Some(group) => group[..group.find('}').unwrap_or(group.len())]
+                .split(',')
+                .map(str::trim)
+                .collect(),
+            None => vec![rest],
+        };
+        for head in heads {
+            let name: String = head
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let known = DAEMON_LAYERS.contains(&name.as_str())
+                || DAEMON_SIDE.iter().any(|(m, _)| *m == name);
+            if known && !allowed.contains(&name.as_str()) && !bad.contains(&name) {
+                bad.push(name);
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn daemon_folders_use_only_the_layers_below_them() {
+    let src = workspace().join("adapters/daemon/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut seen = BTreeSet::new();
+    for f in &files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let folder = first.trim_end_matches(".rs").to_owned();
+        if folder == "lib" {
+            continue; // the facade
+        }
+        seen.insert(folder.clone());
+        let text = std::fs::read_to_string(f).unwrap();
+        let bad = layer_violations(&folder, &text);
+        assert!(
+            bad.is_empty(),
+            "{}: a `{folder}` file uses {bad:?}, a layer above it (see ARCHITECTURE.md)",
+            rel.display()
+        );
+    }
+    // Every layer exists: a renamed folder must be renamed here too.
+    for layer in DAEMON_LAYERS {
+        assert!(seen.contains(*layer), "no folder {layer} in the daemon");
+    }
+}
+
+#[test]
+fn the_layer_check_sees_an_upward_import() {
+    assert!(
+        layer_violations("conn", "use crate::daemon::Daemon; use crate::runtime::X;").is_empty()
+    );
+    assert_eq!(
+        layer_violations(
+            "observe",
+            "use crate::{limits::meter, config::options::Options};"
+        ),
+        ["config"]
+    );
+    assert_eq!(
+        layer_violations("client", "fn f() { crate::daemon::x() }"),
+        ["daemon"]
+    );
+    // Comments and strings are not imports.
+    assert!(layer_violations("runtime", "// crate::server\nlet s = \"crate::ops\";").is_empty());
+}

@@ -37,29 +37,35 @@ pub struct Cli {
     #[arg(long, requires = "check")]
     pub strict: bool,
 
-    /// What to do instead of serving.
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
-
     /// Every option that also has a config key.
     #[command(flatten)]
     pub options: Options,
 }
 
-/// What a binary can do instead of serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Subcommand {
-    /// Talk to a running server through its control socket
-    Ctl(crate::ops::ctl::CtlArgs),
+/// What a binary's command line asks for.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    /// Serve (or `--check`) with these arguments.
+    Serve(Box<Cli>),
+    /// Run one of the subcommands the caller added, by name, with its
+    /// arguments.
+    Subcommand(String, clap::ArgMatches),
 }
 
 impl Cli {
     /// Parses the process's arguments, exiting with a usage message on errors.
-    /// `name` is the binary's name, for `--version` and `--help`.
-    pub fn parse_for(name: &str) -> Cli {
-        let cmd = crate::config::options::help_with_defaults(Cli::command().name(name.to_owned()));
+    /// `name` is the binary's name, for `--version` and `--help`;
+    /// `subcommands` are what the binary can do instead of serving (the
+    /// layers that own them build them: `ctl` is the control socket's).
+    pub fn parse_for(name: &str, subcommands: impl IntoIterator<Item = clap::Command>) -> Parsed {
+        let cmd = crate::config::options::help_with_defaults(Cli::command().name(name.to_owned()))
+            .subcommands(subcommands);
         let matches = cmd.get_matches();
-        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        if let Some((sub, args)) = matches.subcommand() {
+            return Parsed::Subcommand(sub.to_owned(), args.clone());
+        }
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        Parsed::Serve(Box::new(cli))
     }
 
     /// The settings sources this command line names.

@@ -13,10 +13,10 @@ use std::time::Duration;
 /// The `ctl` subcommand's arguments.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = format!("Commands: {USAGE}"))]
-pub struct CtlArgs {
+pub(crate) struct CtlArgs {
     /// The server's control socket (its --control-socket)
     #[arg(long, value_name = "PATH")]
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
 
     /// The command and its arguments, e.g. `deny add 10.0.0.0/8`
     #[arg(
@@ -25,7 +25,21 @@ pub struct CtlArgs {
         allow_hyphen_values = true,
         value_name = "COMMAND"
     )]
-    pub words: Vec<String>,
+    pub(crate) words: Vec<String>,
+}
+
+/// The `ctl` subcommand, for the server binaries' command line.
+pub(crate) fn command() -> clap::Command {
+    <CtlArgs as clap::Args>::augment_args(clap::Command::new("ctl"))
+        .about("Talk to a running server through its control socket")
+}
+
+/// Runs the `ctl` subcommand parsed from `args`; the process's exit status.
+pub(crate) fn run_matches(args: &clap::ArgMatches) -> ExitCode {
+    match <CtlArgs as clap::FromArgMatches>::from_arg_matches(args) {
+        Ok(args) => run(&args),
+        Err(e) => e.exit(),
+    }
 }
 
 /// Runs one command against the server; the process's exit status.

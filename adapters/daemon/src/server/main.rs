@@ -4,9 +4,10 @@
 
 use super::bind::bind;
 use super::serve::serve;
-use crate::config::cli::{Cli, Subcommand};
+use crate::config::cli::{Cli, Parsed};
 use crate::config::settings::Settings;
 use crate::daemon::Daemon;
+use crate::ops::ctl;
 use crate::runtime::Runtime;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,10 +23,10 @@ pub fn main<R: Runtime>(
     rt: R,
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
 ) -> ExitCode {
-    let cli = Cli::parse_for(name);
-    if let Some(Subcommand::Ctl(args)) = &cli.command {
-        return crate::ops::ctl::run(args);
-    }
+    let cli = match Cli::parse_for(name, [ctl::command()]) {
+        Parsed::Serve(cli) => cli,
+        Parsed::Subcommand(_, args) => return ctl::run_matches(&args),
+    };
     let settings = match Settings::load(cli.sources()) {
         Ok(s) => s,
         Err(e) => {
