@@ -36,6 +36,61 @@ macro_rules! on_every_adapter {
     };
 }
 
+/// Makes each test in the block a test per runtime's client helpers
+/// (`socks4_tokio::client`, `socks4_smol::client`,
+/// `socks4_async_std::client`): `on_tokio::name`, `on_smol::name`, ... Inside,
+/// `client` is that runtime's client module, `block_on` runs a future on the
+/// runtime, its `AsyncReadExt` and `AsyncWriteExt` are in scope, and so is
+/// everything of the calling module (`use super::*`).
+#[macro_export]
+macro_rules! on_every_client_runtime {
+    ($($test:item)*) => {
+        mod on_tokio {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            use socks4_tokio::client;
+
+            fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(f)
+            }
+
+            $($test)*
+        }
+        mod on_smol {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+            use socks4_smol::client;
+
+            fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+                smol::block_on(f)
+            }
+
+            $($test)*
+        }
+        mod on_async_std {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+            use socks4_async_std::client;
+
+            fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+                async_std::task::block_on(f)
+            }
+
+            $($test)*
+        }
+    };
+}
+
 /// How long any single step may take before a test fails.
 pub const STEP: Duration = Duration::from_secs(10);
 
