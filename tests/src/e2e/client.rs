@@ -100,3 +100,38 @@ pub fn round_trip(mut stream: TcpStream, early: &[u8], data: &[u8]) -> Vec<u8> {
     stream.read_to_end(&mut back).unwrap();
     back
 }
+
+/// The SOCKS handshake over any stream (a TLS one, say): the replies, and
+/// relayed bytes that came with the last.
+pub fn socks_over(
+    stream: &mut (impl Read + Write),
+    request: &Request<'_>,
+) -> (Vec<Event>, Vec<u8>) {
+    let mut h = Handshake::new(request).unwrap();
+    stream.write_all(h.poll_transmit().unwrap()).unwrap();
+    stream.flush().unwrap();
+    let (mut events, mut early, mut buf) = (Vec::new(), Vec::new(), [0u8; 256]);
+    while !h.is_finished() {
+        let n = match stream.read(&mut buf) {
+            Ok(n) if n > 0 => n,
+            _ => break,
+        };
+        let used = h.handle_input(&buf[..n]).expect("well-formed replies");
+        early.extend_from_slice(&buf[used..n]);
+        while let Some(ev) = h.poll_event() {
+            events.push(ev);
+        }
+    }
+    (events, early)
+}
+
+/// Sends `data` and reads the same amount back (an echo through the proxy).
+pub fn echo_through(stream: &mut (impl Read + Write), data: &[u8]) -> Vec<u8> {
+    let mut back = vec![0u8; data.len()];
+    for chunk in data.chunks(64 * 1024) {
+        stream.write_all(chunk).unwrap();
+    }
+    stream.flush().unwrap();
+    stream.read_exact(&mut back).unwrap();
+    back
+}

@@ -90,6 +90,11 @@ pub fn says(line: &LogLine, message: &str) -> bool {
     line["message"] == message
 }
 
+/// Whether a log line is a connection's last, `closed`.
+pub fn closed(line: &LogLine) -> bool {
+    says(line, "closed")
+}
+
 /// A running server process, logging JSON lines on standard error.
 pub struct Server {
     child: Child,
