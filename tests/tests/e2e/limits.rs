@@ -2,8 +2,9 @@
 //! connection rate, traffic quota kept across a restart, and bad values refused
 //! at start; and the connection caps: a connection over the server-wide cap
 //! waits for a slot, one over a client's cap gets 91 at once, and a client that
-//! hangs up during a slow connect frees its slot at once. Clients bind 127.0.0.2 and 127.0.0.3 to be two client addresses.
-//! Times are asserted with wide margins (lower bounds, ratios), never exactly.
+//! hangs up during a slow connect frees its slot at once. Clients bind
+//! 127.0.0.2 and 127.0.0.3 to be two client addresses. Times are asserted with
+//! wide margins (lower bounds, ratios), never exactly.
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
