@@ -59,43 +59,21 @@ fn options() -> Options {
         limits: false,
         tls: false,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = || args.get(i + 1).and_then(|v| v.parse::<u64>().ok());
-        match args[i].as_str() {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
+        match arg.as_str() {
             "--rounds" => o.rounds = value().expect("--rounds N") as usize,
             "--seconds" => o.seconds = value().expect("--seconds N"),
             "--bytes-mib" => o.bytes = value().expect("--bytes-mib N") << 20,
             "--idle" => o.idle = value().expect("--idle N") as usize,
-            "--skip-idle" => {
-                o.skip_idle = true;
-                i += 1;
-                continue;
-            }
-            "--limits" => {
-                o.limits = true;
-                i += 1;
-                continue;
-            }
-            "--tls" => {
-                o.tls = true;
-                i += 1;
-                continue;
-            }
-            "--skip-throughput" => {
-                o.skip_throughput = true;
-                i += 1;
-                continue;
-            }
-            "--only" => {
-                o.only = args.get(i + 1).cloned();
-                i += 2;
-                continue;
-            }
+            "--skip-idle" => o.skip_idle = true,
+            "--skip-throughput" => o.skip_throughput = true,
+            "--limits" => o.limits = true,
+            "--tls" => o.tls = true,
+            "--only" => o.only = args.next(),
             other => panic!("unknown argument {other}"),
         }
-        i += 2;
     }
     o
 }
@@ -137,34 +115,41 @@ impl Samples {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("--peers") {
-        load::serve_peers(160);
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("--peers") => load::serve_peers(160),
+        Some("--against") => against(),
+        _ => {
+            let o = options();
+            if o.limits {
+                limits_phase(&o);
+            } else if o.tls {
+                tls_phase(&o);
+            } else {
+                compare(&o);
+            }
+        }
     }
-    if std::env::args().nth(1).as_deref() == Some("--against") {
-        // Profiling aid: CPS against a server started by hand.
-        let args: Vec<String> = std::env::args().collect();
-        let proxy = args[2].parse().expect("--against IP:PORT CLIENTS SECONDS");
-        let clients = args[3].parse().expect("CLIENTS");
-        let seconds = args[4].parse().expect("SECONDS");
-        let peers = Peers::start();
-        let s = Subject::external(proxy);
-        let c = load::connections_per_second(&s, peers.echo, clients, Duration::from_secs(seconds));
-        println!(
-            "{} connections, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-            c.count, c.rate, c.p50_ms, c.p99_ms
-        );
-        return;
-    }
-    let o = options();
-    if o.limits {
-        limits_phase(&o);
-        return;
-    }
-    if o.tls {
-        tls_phase(&o);
-        return;
-    }
+}
+
+/// Profiling aid (`--against IP:PORT CLIENTS SECONDS`): connections per
+/// second against a server started by hand.
+fn against() {
+    let args: Vec<String> = std::env::args().collect();
+    let proxy = args[2].parse().expect("--against IP:PORT CLIENTS SECONDS");
+    let clients = args[3].parse().expect("CLIENTS");
+    let seconds = args[4].parse().expect("SECONDS");
+    let peers = Peers::start();
+    let s = Subject::external(proxy);
+    let c = load::connections_per_second(&s, peers.echo, clients, Duration::from_secs(seconds));
+    println!(
+        "{} connections, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        c.count, c.rate, c.p50_ms, c.p99_ms
+    );
+}
+
+/// The comparison of direct, our servers and Dante (the default): rounds of
+/// connection rates and throughput, then idle memory, then the tables.
+fn compare(o: &Options) {
     let peers = Peers::start();
     let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
     let mut subjects = vec![Subject::direct()];
@@ -180,58 +165,10 @@ fn main() {
     }
     let names: Vec<String> = subjects.iter().map(|s| s.name.clone()).collect();
     let mut samples = Samples::default();
-    let duration = Duration::from_secs(o.seconds);
-    let me = std::process::id();
     let mut other_load = Vec::new();
-
     for round in 0..o.rounds {
         eprintln!("round {}/{}", round + 1, o.rounds);
-        let busy0 = procfs::machine_busy();
-        // This tool's process tree: the subjects and the peers are its children.
-        let ours0 = procfs::cpu(me);
-        let wall0 = Instant::now();
-        for s in subjects.iter().chain([&logged]) {
-            for clients in CLIENTS {
-                if s.name == logged.name && clients != 16 {
-                    continue;
-                }
-                let c = load::connections_per_second(s, peers.echo, clients, duration);
-                samples.add(&s.name, &format!("cps{clients}"), c.rate);
-                if clients == 128 {
-                    samples.add(&s.name, "p50", c.p50_ms);
-                    samples.add(&s.name, "p99", c.p99_ms);
-                }
-            }
-        }
-        // The -q twin of the logged subject, measured right after it.
-        if let Some(quiet) = subjects.iter().find(|s| s.name == ADAPTERS[0]) {
-            let c = load::connections_per_second(quiet, peers.echo, 16, duration);
-            samples.add(&logged.name, "cps16q", c.rate);
-        }
-        for s in subjects.iter().filter(|_| !o.skip_throughput) {
-            for (streams, way, label) in [
-                (1, Way::Down, "down1"),
-                (1, Way::Up, "up1"),
-                (64, Way::Down, "down64"),
-                (64, Way::Up, "up64"),
-            ] {
-                let cpu0 = s.cpu();
-                let took = load::throughput(s, &peers, streams, way, o.bytes);
-                let cpu = s.cpu().saturating_sub(cpu0);
-                let gb = o.bytes as f64 / 1e9;
-                samples.add(&s.name, label, gb / took.as_secs_f64());
-                if s.proxy.is_some() {
-                    samples.add(&s.name, &format!("cpu_{label}"), cpu.as_secs_f64() / gb);
-                }
-            }
-        }
-        let wall = wall0.elapsed();
-        let busy = procfs::machine_busy().saturating_sub(busy0);
-        let ours = procfs::cpu(me).saturating_sub(ours0);
-        let other = busy.saturating_sub(ours).as_secs_f64()
-            / (wall.as_secs_f64() * f64::from(procfs::cpus()))
-            * 100.0;
-        other_load.push(other);
+        other_load.push(compare_round(o, &subjects, &logged, &peers, &mut samples));
     }
     drop(logged);
 
@@ -240,20 +177,84 @@ fn main() {
         // other phases counts.
         drop(subjects);
         drop(peers);
-        let mut fresh: Vec<Box<dyn Fn() -> Option<Subject>>> = Vec::new();
-        for bin in ADAPTERS {
-            fresh.push(Box::new(move || Some(Subject::ours(bin, false))));
-        }
-        fresh.push(Box::new(Subject::dante));
-        for make in fresh {
-            let Some(s) = make() else { continue };
-            let peers = Peers::start();
-            let kib = load::idle_memory(&s, peers.hold, o.idle);
-            samples.add(&s.name, "idle_kib", kib);
-        }
+        idle_phase(o, &mut samples);
     }
 
-    print_tables(&o, &names, &samples, &other_load);
+    print_tables(o, &names, &samples, &other_load);
+}
+
+/// One interleaved round over every subject: connections per second (and
+/// the logged subject beside its `-qqq` twin), then throughput. Returns how
+/// busy the machine was with other work meanwhile, in percent of its CPUs.
+fn compare_round(
+    o: &Options,
+    subjects: &[Subject],
+    logged: &Subject,
+    peers: &Peers,
+    samples: &mut Samples,
+) -> f64 {
+    let duration = Duration::from_secs(o.seconds);
+    let me = std::process::id();
+    let busy0 = procfs::machine_busy();
+    // This tool's process tree: the subjects and the peers are its children.
+    let ours0 = procfs::cpu(me);
+    let wall0 = Instant::now();
+    for s in subjects.iter().chain([logged]) {
+        for clients in CLIENTS {
+            if s.name == logged.name && clients != 16 {
+                continue;
+            }
+            let c = load::connections_per_second(s, peers.echo, clients, duration);
+            samples.add(&s.name, &format!("cps{clients}"), c.rate);
+            if clients == 128 {
+                samples.add(&s.name, "p50", c.p50_ms);
+                samples.add(&s.name, "p99", c.p99_ms);
+            }
+        }
+    }
+    // The -q twin of the logged subject, measured right after it.
+    if let Some(quiet) = subjects.iter().find(|s| s.name == ADAPTERS[0]) {
+        let c = load::connections_per_second(quiet, peers.echo, 16, duration);
+        samples.add(&logged.name, "cps16q", c.rate);
+    }
+    for s in subjects.iter().filter(|_| !o.skip_throughput) {
+        for (streams, way, label) in [
+            (1, Way::Down, "down1"),
+            (1, Way::Up, "up1"),
+            (64, Way::Down, "down64"),
+            (64, Way::Up, "up64"),
+        ] {
+            let cpu0 = s.cpu();
+            let took = load::throughput(s, peers, streams, way, o.bytes);
+            let cpu = s.cpu().saturating_sub(cpu0);
+            let gb = o.bytes as f64 / 1e9;
+            samples.add(&s.name, label, gb / took.as_secs_f64());
+            if s.proxy.is_some() {
+                samples.add(&s.name, &format!("cpu_{label}"), cpu.as_secs_f64() / gb);
+            }
+        }
+    }
+    let wall = wall0.elapsed();
+    let busy = procfs::machine_busy().saturating_sub(busy0);
+    let ours = procfs::cpu(me).saturating_sub(ours0);
+    busy.saturating_sub(ours).as_secs_f64() / (wall.as_secs_f64() * f64::from(procfs::cpus()))
+        * 100.0
+}
+
+/// KiB of proxy memory per idle relayed connection, each subject started
+/// fresh with fresh peers.
+fn idle_phase(o: &Options, samples: &mut Samples) {
+    let mut fresh: Vec<Box<dyn Fn() -> Option<Subject>>> = Vec::new();
+    for bin in ADAPTERS {
+        fresh.push(Box::new(move || Some(Subject::ours(bin, false))));
+    }
+    fresh.push(Box::new(Subject::dante));
+    for make in fresh {
+        let Some(s) = make() else { continue };
+        let peers = Peers::start();
+        let kib = load::idle_memory(&s, peers.hold, o.idle);
+        samples.add(&s.name, "idle_kib", kib);
+    }
 }
 
 fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) {
@@ -270,6 +271,13 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
         procfs::cpus(),
         load.last().copied().unwrap_or(0.0)
     );
+    print_rates(names, s);
+    print_throughput(names, s);
+    print_ratios(names, s);
+}
+
+/// Connections per second and handshake times, and what the log costs.
+fn print_rates(names: &[String], s: &Samples) {
     println!("| subject | conn/s, 1 client | conn/s, 16 | conn/s, 128 | handshake p50 ms @128 | p99 ms @128 |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for n in names {
@@ -292,6 +300,10 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
             (l / q - 1.0) * 100.0
         );
     }
+}
+
+/// Throughput and CPU per GB, and memory per idle connection.
+fn print_throughput(names: &[String], s: &Samples) {
     println!("\n| subject | GB/s 1 stream ↓ | 1 ↑ | 64 streams ↓ | 64 ↑ | proxy CPU s/GB 1↓ | 1↑ | 64↓ | 64↑ |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for n in names {
@@ -312,7 +324,10 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
     for n in names.iter().skip(1) {
         println!("| {n} | {} |", s.cell(n, "idle_kib", 1));
     }
-    // Ratios of medians: ours against direct and against Dante.
+}
+
+/// Ratios of medians: ours against direct and against Dante.
+fn print_ratios(names: &[String], s: &Samples) {
     let dante = names.iter().find(|n| n.starts_with("Dante"));
     let figures = [
         ("cps1", "conn/s 1", true),
@@ -398,6 +413,11 @@ fn limits_phase(o: &Options) {
             rate * 10.0 / (f64::from(10u32 << 20) * 11.0),
         );
     }
+    print_limits(o, &s);
+}
+
+/// The tables of `--limits`.
+fn print_limits(o: &Options, s: &Samples) {
     println!(
         "{} rounds; medians (min–max); {} MiB per throughput figure.\n",
         o.rounds,
@@ -436,25 +456,74 @@ fn limits_phase(o: &Options) {
     );
 }
 
+/// A subject of `--tls`: a TLS listener (ours, or stunnel in front of
+/// Dante) and, for ours, the same server's plain listener beside it.
+struct Tls {
+    name: String,
+    plain: Option<Subject>,
+    addr: std::net::SocketAddr,
+    server: Subject,
+    stunnel: Option<socks4_tests::peers::Peer>,
+}
+
+impl Tls {
+    /// The CPU time of the TLS side's processes so far.
+    fn cpu(&self) -> Duration {
+        self.server.cpu()
+            + self
+                .stunnel
+                .as_ref()
+                .map_or(Duration::ZERO, |s| procfs::cpu(s.pid()))
+    }
+}
+
 /// Relays with a TLS client side (`--tls`).
 fn tls_phase(o: &Options) {
     let dir = socks4_tests::scratch::dir("load-tls");
     let ca = socks4_tests::tls::TestCa::new(&dir, "load-ca");
     let cert = ca.issue("server", "localhost", &["localhost"]);
+    let peers = Peers::start();
+    let all = tls_subjects(o, &cert);
+    let mut s = Samples::default();
+    let gb = o.bytes as f64 / 1e9;
+    for round in 0..o.rounds {
+        eprintln!("tls round {}/{}", round + 1, o.rounds);
+        for t in &all {
+            for (streams, way, label) in [
+                (1, Way::Down, "down1"),
+                (1, Way::Up, "up1"),
+                (16, Way::Down, "down16"),
+            ] {
+                if let Some(plain) = &t.plain {
+                    let cpu0 = plain.cpu();
+                    let took = load::throughput(plain, &peers, streams, way, o.bytes);
+                    let used = plain.cpu().saturating_sub(cpu0);
+                    s.add(&plain.name, label, gb / took.as_secs_f64());
+                    s.add(
+                        &plain.name,
+                        &format!("cpu_{label}"),
+                        used.as_secs_f64() / gb,
+                    );
+                }
+                let cpu0 = t.cpu();
+                let took = load::tls_throughput(t.addr, &ca.cert, &peers, streams, way, o.bytes);
+                let used = t.cpu().saturating_sub(cpu0);
+                s.add(&t.name, label, gb / took.as_secs_f64());
+                s.add(&t.name, &format!("cpu_{label}"), used.as_secs_f64() / gb);
+            }
+        }
+    }
+    print_tls(o, &all, &s);
+}
+
+/// Our servers with a TLS listener (and their plain twins), and stunnel in
+/// front of Dante when Dante is installed.
+fn tls_subjects(o: &Options, cert: &socks4_tests::tls::Issued) -> Vec<Tls> {
     let (cert_path, key_path) = (
         cert.cert.to_str().unwrap().to_owned(),
         cert.key.to_str().unwrap().to_owned(),
     );
-    let peers = Peers::start();
     let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
-    // (name, plain subject, TLS address, CPU of the TLS side's processes)
-    struct Tls {
-        name: String,
-        plain: Option<Subject>,
-        addr: std::net::SocketAddr,
-        server: Subject,
-        stunnel: Option<socks4_tests::peers::Peer>,
-    }
     let mut all = Vec::new();
     for bin in ADAPTERS.iter().filter(|b| wanted(b)) {
         let port = socks4_tests::e2e::free_port();
@@ -491,41 +560,11 @@ fn tls_phase(o: &Options) {
             stunnel: Some(stunnel),
         });
     }
-    let cpu = |t: &Tls| {
-        t.server.cpu()
-            + t.stunnel
-                .as_ref()
-                .map_or(Duration::ZERO, |s| procfs::cpu(s.pid()))
-    };
-    let mut s = Samples::default();
-    let gb = o.bytes as f64 / 1e9;
-    for round in 0..o.rounds {
-        eprintln!("tls round {}/{}", round + 1, o.rounds);
-        for t in &all {
-            for (streams, way, label) in [
-                (1, Way::Down, "down1"),
-                (1, Way::Up, "up1"),
-                (16, Way::Down, "down16"),
-            ] {
-                if let Some(plain) = &t.plain {
-                    let cpu0 = plain.cpu();
-                    let took = load::throughput(plain, &peers, streams, way, o.bytes);
-                    let used = plain.cpu().saturating_sub(cpu0);
-                    s.add(&plain.name, label, gb / took.as_secs_f64());
-                    s.add(
-                        &plain.name,
-                        &format!("cpu_{label}"),
-                        used.as_secs_f64() / gb,
-                    );
-                }
-                let cpu0 = cpu(t);
-                let took = load::tls_throughput(t.addr, &ca.cert, &peers, streams, way, o.bytes);
-                let used = cpu(t).saturating_sub(cpu0);
-                s.add(&t.name, label, gb / took.as_secs_f64());
-                s.add(&t.name, &format!("cpu_{label}"), used.as_secs_f64() / gb);
-            }
-        }
-    }
+    all
+}
+
+/// The table of `--tls`.
+fn print_tls(o: &Options, all: &[Tls], s: &Samples) {
     println!(
         "{} interleaved rounds; medians (min–max); {} MiB per figure. The client's TLS runs in the \
          load tool, on the same 2 cores.\n",
@@ -535,7 +574,7 @@ fn tls_phase(o: &Options) {
     println!("| subject | GB/s 1 stream ↓ | 1 ↑ | 16 streams ↓ | proxy CPU s/GB 1↓ | 1↑ | 16↓ |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut names: Vec<String> = Vec::new();
-    for t in &all {
+    for t in all {
         if let Some(p) = &t.plain {
             names.push(p.name.clone());
         }

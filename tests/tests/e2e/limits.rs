@@ -1,12 +1,15 @@
 //! Per-client limits on every adapter: bandwidth (server-wide and by rule),
 //! connection rate, traffic quota kept across a restart, and bad values refused
-//! at start. Clients bind 127.0.0.2 and 127.0.0.3 to be two client addresses.
-//! Times are asserted with wide margins (lower bounds, ratios), never exactly.
+//! at start; and the connection caps: a connection over the server-wide cap
+//! waits for a slot, one over a client's cap gets 91 at once, and a client that
+//! hangs up during a slow connect frees its slot at once. Clients bind
+//! 127.0.0.2 and 127.0.0.3 to be two client addresses. Times are asserted with
+//! wide margins (lower bounds, ratios), never exactly.
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
@@ -16,9 +19,13 @@ socks4_tests::on_every_adapter!(
     the_connection_rate_counts_granted_requests_exactly,
     a_quota_holds_across_a_restart,
     bad_limit_values_are_refused_at_start,
+    connections_over_the_cap_wait_for_a_slot,
+    a_client_over_its_cap_gets_91_while_another_is_served,
+    a_client_that_hangs_up_during_a_slow_connect_frees_its_slot_at_once,
 );
 
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
 const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 /// A peer that sends each connection `size` bytes, then closes.
@@ -289,5 +296,111 @@ fn bad_limit_values_are_refused_at_start(bin: &str) {
     assert!(
         err.contains("line 3") && err.contains("column"),
         "{bin}: {err}"
+    );
+}
+
+fn connections_over_the_cap_wait_for_a_slot(bin: &str) {
+    let server = Server::start(bin, &["--max-connections", "1", "--handshake-timeout", "5"]);
+    // One connection holds the only slot (half a request).
+    let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    first.write_all(b"\x04\x01").unwrap();
+    server.wait_says("connection");
+    // The next waits in the listen queue: no reply, no close.
+    let target = echo(1);
+    let mut second = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    second.write_all(&connect_to(target, b"").to_vec()).unwrap();
+    server.wait_says("connection cap reached: accepting paused until a connection closes");
+    second
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut reply = [0u8; 8];
+    assert!(
+        second.read_exact(&mut reply).is_err(),
+        "{bin}: served past the cap"
+    );
+    // Once the slot frees, the waiting connection is served.
+    drop(first);
+    second.set_read_timeout(Some(STEP)).unwrap();
+    second.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[1], 90, "{bin}: {reply:?}");
+}
+
+fn a_client_over_its_cap_gets_91_while_another_is_served(bin: &str) {
+    let server = Server::start(bin, &["--max-connections-per-client", "2"]);
+    let target = echo(4);
+    let a = Ipv4Addr::new(127, 0, 0, 2);
+    // Two connections from 127.0.0.2 hold its two slots.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect_from(a, server.addr);
+        s.write_all(b"\x04\x01").unwrap();
+        held.push(s);
+    }
+    server.wait_for_n("two connections", 2, |l| says(l, "connection"));
+    // A third from 127.0.0.2 gets 91 at once.
+    let started = std::time::Instant::now();
+    let c = socks_request_on(
+        connect_from(a, server.addr),
+        &connect_to(target, b""),
+        |_| {},
+    );
+    assert_eq!(
+        rejected_with(&c),
+        Some(ReplyCode::Rejected),
+        "{bin}: {:?}",
+        c.events
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let refused = server.wait_says("refused");
+    assert_eq!(field(&refused, "limit"), "connections", "{bin}: {refused}");
+    // 127.0.0.3 is served meanwhile.
+    let b = Ipv4Addr::new(127, 0, 0, 3);
+    let c = socks_request_on(
+        connect_from(b, server.addr),
+        &connect_to(target, b""),
+        |_| {},
+    );
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    // A slot freed by 127.0.0.2 is usable at once.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let c = socks_request_on(
+            connect_from(a, server.addr),
+            &connect_to(target, b""),
+            |_| {},
+        );
+        if granted(&c) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bin}: the slot never freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn a_client_that_hangs_up_during_a_slow_connect_frees_its_slot_at_once(bin: &str) {
+    let server = Server::start(bin, &["--max-connections", "1"]);
+    let hole = Blackhole::new();
+    // The only slot: a CONNECT to a destination that never answers (the
+    // connect timeout is two minutes).
+    let mut first = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    first
+        .write_all(&connect_to(hole.addr(), b"gone").to_vec())
+        .unwrap();
+    server.wait_says("request");
+    drop(first);
+    // The server sees the hang-up, abandons the connect and frees the slot.
+    let started = std::time::Instant::now();
+    let line = server.wait_for("the abandoned connection", closed);
+    assert_eq!(field(&line, "outcome"), "peer_closed", "{bin}: {line}");
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{bin}: the slot took {:?} to free",
+        started.elapsed()
     );
 }

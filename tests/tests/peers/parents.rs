@@ -1,22 +1,23 @@
-//! Routes through parent proxies and plain TCP forwarding, on every adapter:
-//! tinyproxy as an HTTP CONNECT parent, Dante as a SOCKS4 parent, another of our
-//! servers as a SOCKS4a parent that gets the name unresolved, a parent that is
-//! down, the outgoing address, and a checksummed forward with half-close.
+//! Routes through parent proxies, on every adapter, fetched with curl:
+//! tinyproxy as an HTTP CONNECT parent and a parent that is down, Dante as a
+//! SOCKS4 parent, another of our servers as a SOCKS4a parent that gets the name
+//! unresolved, and parents over TLS (another of our servers as a
+//! `socks4a+tls://` parent, stunnel in front of tinyproxy as an `https://` one,
+//! and a parent whose certificate is not trusted).
 
 use socks4_proto::client::Event;
-use socks4_proto::{Command, Dest, ReplyCode, Request};
+use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use socks4_tests::peers;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use socks4_tests::tls::{self, TestCa};
+use std::path::PathBuf;
 use std::process::Command as Process;
 
 socks4_tests::on_every_adapter!(
     routes_through_tinyproxy_and_a_parent_that_is_down,
     routes_through_dante_as_a_socks4_parent,
     a_socks4a_parent_gets_the_name_unresolved,
-    outbound_connections_leave_from_the_outgoing_address,
-    a_forward_relays_with_half_close,
+    parents_over_tls,
 );
 
 fn routes_through_tinyproxy_and_a_parent_that_is_down(bin: &str) {
@@ -132,51 +133,102 @@ fn a_socks4a_parent_gets_the_name_unresolved(bin: &str) {
     );
 }
 
-fn outbound_connections_leave_from_the_outgoing_address(bin: &str) {
-    let server = Server::start(bin, &["--outgoing-address", "127.0.0.5"]);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let target = peer(1, move |s: TcpStream| {
-        let _ = tx.send(s.peer_addr().unwrap());
-    });
-    let c = socks_request(server.addr, &connect_to(target, b""), |_| {});
-    assert!(
-        matches!(c.events.last(), Some(Event::Granted(_))),
-        "{bin}: {:?}",
-        c.events
-    );
-    let seen = rx.recv_timeout(STEP).unwrap();
-    assert_eq!(seen.ip().to_string(), "127.0.0.5", "{bin}");
+fn dir(bin: &str, what: &str) -> PathBuf {
+    let dir = socks4_tests::scratch::fresh(&format!("tls-{what}-{bin}"));
+    dir
 }
 
-fn a_forward_relays_with_half_close(bin: &str) {
-    let echo = echo_after_eof(1);
-    let forward = format!("127.0.0.1:0={echo}");
-    let server = Server::start(bin, &["--forward", &forward]);
-    let line = server.wait_for("the forward listener", |l| {
-        says(l, "listening") && field(l, "kind") == "forward"
-    });
-    let addr: SocketAddr = field(&line, "listen").parse().unwrap();
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
-    s.set_read_timeout(Some(STEP)).unwrap();
-    s.write_all(&data).unwrap();
-    s.shutdown(std::net::Shutdown::Write).unwrap();
-    let mut back = Vec::new();
-    s.read_to_end(&mut back).unwrap();
-    assert_eq!(
-        back.len(),
-        data.len(),
-        "{bin}: the echo answered after the half-close"
-    );
-    assert!(back == data, "{bin}: intact");
-    let closed = server.wait_for("the forward's relay", |l| says(l, "closed"));
-    assert_eq!(field(&closed, "dest"), echo.to_string(), "{bin}");
-    assert_eq!(field(&closed, "bytes_up"), data.len().to_string(), "{bin}");
-    // The request shape a SOCKS client would send is not expected here: a
-    // forward listener takes raw bytes.
-    let _ = Request {
-        command: Command::Connect,
-        dest: Dest::Domain("unused", 1),
-        user_id: b"",
+fn p(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+fn parents_over_tls(bin: &str) {
+    let dir = dir(bin, "parents");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("parent", "parent", &["localhost"]);
+    let other = TestCa::new(&dir, "other-ca");
+    let untrusted = other.issue("untrusted", "parent", &["localhost"]);
+    let tls_args = |c: &tls::Issued| {
+        vec![
+            "--listen-tls".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--tls-cert".to_owned(),
+            p(&c.cert),
+            "--tls-key".to_owned(),
+            p(&c.key),
+        ]
     };
+    let args = tls_args(&cert);
+    let socks_parent =
+        Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let socks_parent_addr = socks_parent.listener("tls");
+    let args = tls_args(&untrusted);
+    let bad_parent = Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bad_parent_addr = bad_parent.listener("tls");
+    let tiny = peers::tinyproxy();
+    let https_parent = peers::stunnel_server(tiny.addr, &cert.cert, &cert.key);
+
+    let (web1, web2, web3) = (
+        http(1, "through a socks4a+tls parent"),
+        http(1, "through an https parent"),
+        free_port(),
+    );
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[tls]\nca = \"{}\"\n[access]\nrules = \"\"\"\npass from 127.0.0.0/8 to any\n\
+             route to any port eq {} via socks4a+tls://localhost:{}\n\
+             route to any port eq {} via https://localhost:{}\n\
+             route to any port eq {web3} via socks4+tls://localhost:{}\n\"\"\"\n",
+            p(&ca.cert),
+            web1.port(),
+            socks_parent_addr.port(),
+            web2.port(),
+            https_parent.addr.port(),
+            bad_parent_addr.port(),
+        ),
+    )
+    .unwrap();
+    let server = Server::start(bin, &["--config", &p(&conf)]);
+
+    // SOCKS4a inside TLS: the parent gets the name unresolved.
+    let (ok, out) = curl_socks4a(server.addr, web1.port());
+    assert!(
+        ok && out == "through a socks4a+tls parent",
+        "{out}\n{}",
+        server.log()
+    );
+    let line = server.wait_for("the first routed relay", |l| says(l, "closed"));
+    assert_eq!(
+        field(&line, "via"),
+        format!("socks4a+tls://localhost:{}", socks_parent_addr.port()),
+        "{line}"
+    );
+    let parent_line = socks_parent.wait_for("the parent's closed line", |l| says(l, "closed"));
+    assert_eq!(
+        field(&parent_line, "dest"),
+        format!("localhost:{}", web1.port()),
+        "{parent_line}"
+    );
+
+    // HTTP CONNECT inside TLS (stunnel in front of tinyproxy).
+    let (ok, out) = curl_socks4a(server.addr, web2.port());
+    assert!(
+        ok && out == "through an https parent",
+        "{out}\n{}",
+        server.log()
+    );
+
+    // A parent whose certificate another authority signed: 91, the log says
+    // why, and the failure is counted as the parent's.
+    let (ok, _) = curl_socks4a(server.addr, web3);
+    assert!(!ok, "a request went through an untrusted parent");
+    let line = server.wait_says("parent failed");
+    assert!(
+        field(&line, "error").contains("invalid peer certificate"),
+        "{line}"
+    );
+    let lines = server.wait_for_n("three closed lines", 3, |l| says(l, "closed"));
+    assert_eq!(field(&lines[2], "outcome"), "parent_failed", "{}", lines[2]);
 }

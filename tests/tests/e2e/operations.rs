@@ -1,0 +1,286 @@
+//! What an operator does to a running server, on every adapter: SIGHUP
+//! reloads a good file and keeps the old rules on a broken one (command-line
+//! flags stay on top), SIGTERM lets a transfer in flight finish intact, the
+//! control socket and `ctl` change the lists, systemd's readiness, reload and
+//! stop notifications (`NOTIFY_SOCKET`), and the pid file. (Prometheus, socket
+//! activation and the privilege drop need a peer program or root: they are in
+//! `tests/tests/peers/operations.rs`.)
+
+use socks4_proto::ReplyCode;
+use socks4_tests::e2e::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command as Process;
+
+socks4_tests::on_every_adapter!(
+    sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones,
+    sighup_keeps_command_line_flags_on_top,
+    sigterm_lets_a_transfer_in_flight_finish_intact,
+    the_control_socket_changes_the_lists,
+    readiness_reload_and_stop_are_notified,
+    the_pid_file_is_written_and_removed,
+);
+
+fn write_config(path: &std::path::Path, rules: &str) {
+    std::fs::write(path, format!("[access]\nrules = \"\"\"\n{rules}\n\"\"\"\n")).unwrap();
+}
+
+fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
+    let dir = socks4_tests::scratch::dir(&format!("hup-{bin}"));
+    let conf = dir.join("socks4d.toml");
+    write_config(&conf, "pass from 127.0.0.0/8 to any");
+    let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
+    let echo = echo(8);
+    let try_connect = || socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&try_connect()), "{bin}: allowed at first");
+
+    write_config(
+        &conf,
+        &format!(
+            "block from any to any port eq {} reply 91\npass from 127.0.0.0/8 to any",
+            echo.port()
+        ),
+    );
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    assert_eq!(
+        rejected_with(&try_connect()),
+        Some(ReplyCode::Rejected),
+        "{bin}: new rules apply"
+    );
+
+    std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
+    server.signal("HUP");
+    let failed = server.wait_says("reload failed, keeping the old configuration");
+    assert!(
+        field(&failed, "error").contains("line 2, column 15"),
+        "{bin}: the error says where\n{}",
+        server.log()
+    );
+    assert_eq!(
+        rejected_with(&try_connect()),
+        Some(ReplyCode::Rejected),
+        "{bin}: old rules stay"
+    );
+}
+
+fn sighup_keeps_command_line_flags_on_top(bin: &str) {
+    // The file asks for IDENT from a port where no identd listens (every
+    // request would get 92); the command line turns IDENT off, before and after
+    // a reload.
+    let dir = socks4_tests::scratch::dir(&format!("hup-cli-{bin}"));
+    let conf = dir.join("socks4d.toml");
+    let closed = ClosedPort::new();
+    let closed_port = closed.port();
+    std::fs::write(
+        &conf,
+        format!("ident = \"require\"\nident_port = {closed_port}\n"),
+    )
+    .unwrap();
+    let server = Server::start(bin, &["--config", conf.to_str().unwrap(), "--ident", "off"]);
+    let echo = echo(2);
+    let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(
+        granted(&c),
+        "{bin}: --ident off still wins after SIGHUP: {:?}\n{}",
+        c.events,
+        server.log()
+    );
+}
+
+fn sigterm_lets_a_transfer_in_flight_finish_intact(bin: &str) {
+    let mut server = Server::start(bin, &["--shutdown-grace", "20"]);
+    const CHUNKS: usize = 40;
+    const CHUNK: usize = 64 * 1024;
+    // A source that sends 2.5 MB over about two seconds.
+    let source = peer(1, |mut s| {
+        for i in 0..CHUNKS {
+            let chunk: Vec<u8> = (0..CHUNK).map(|j| ((i * 31 + j * 7) % 256) as u8).collect();
+            if s.write_all(&chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let expected =
+        checksum((0..CHUNKS).flat_map(|i| (0..CHUNK).map(move |j| ((i * 31 + j * 7) % 256) as u8)));
+    let c = socks_request(server.addr, &connect_to(source, b""), |_| {});
+    assert!(granted(&c), "{bin}");
+    let mut stream = c.stream;
+    let mut received = c.early;
+    let mut buf = vec![0u8; 65536];
+    while received.len() < CHUNK {
+        let n = stream.read(&mut buf).unwrap();
+        received.extend_from_slice(&buf[..n]);
+    }
+    server.signal("TERM");
+    server.wait_says("shutting down: no new connections, relays may finish");
+    // No new connections once shutting down.
+    let refused = TcpStream::connect_timeout(&server.addr, std::time::Duration::from_secs(1))
+        .map(|mut s| {
+            s.set_read_timeout(Some(STEP)).unwrap();
+            let _ = s.write_all(&connect_to(source, b"").to_vec());
+            let mut b = [0u8; 8];
+            !matches!(s.read(&mut b), Ok(8))
+        })
+        .unwrap_or(true);
+    assert!(
+        refused,
+        "{bin}: new connections are not served during shutdown"
+    );
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        received.len(),
+        CHUNKS * CHUNK,
+        "{bin}: the whole transfer arrived"
+    );
+    assert_eq!(
+        checksum(received.iter().copied()),
+        expected,
+        "{bin}: intact"
+    );
+    drop(stream); // the client's half: the relay is over once both sides are done
+    let status = server
+        .wait_exit(STEP)
+        .unwrap_or_else(|| panic!("{bin} did not exit:\n{}", server.log()));
+    assert!(
+        status.success(),
+        "{bin}: exit status {status:?}\n{}",
+        server.log()
+    );
+}
+
+/// FNV-1a over the bytes.
+fn checksum(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn temp_dir(what: &str, bin: &str) -> std::path::PathBuf {
+    let dir = socks4_tests::scratch::fresh(&format!("{what}-{bin}"));
+    dir
+}
+
+fn ctl(bin: &str, socket: &std::path::Path, words: &[&str]) -> (bool, String, String) {
+    let (status, out, err) = run(
+        Process::new(server_binary(bin))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(socket)
+            .args(words),
+        b"",
+    );
+    (
+        status.success(),
+        String::from_utf8_lossy(&out).into_owned(),
+        err,
+    )
+}
+
+fn the_control_socket_changes_the_lists(bin: &str) {
+    let dir = temp_dir("ctl", bin);
+    let socket = dir.join("control.sock");
+    let server = Server::start(bin, &["--control-socket", socket.to_str().unwrap()]);
+    // Only its owner may use it.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{bin}: mode {mode:o}");
+    let echo = echo(4);
+    let try_it = || socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&try_it()), "{bin}");
+    // Deny the test client's address: refused with 91.
+    let (ok, out, err) = ctl(bin, &socket, &["deny", "add", "127.0.0.1"]);
+    assert!(ok, "{bin}: {err}");
+    assert!(out.contains("added 127.0.0.1/32"), "{bin}: {out}");
+    assert_eq!(rejected_with(&try_it()), Some(ReplyCode::Rejected), "{bin}");
+    let (ok, out, _) = ctl(bin, &socket, &["deny", "list"]);
+    assert!(ok && out.contains("127.0.0.1/32"), "{bin}: {out}");
+    let (ok, out, _) = ctl(bin, &socket, &["check", "127.0.0.1"]);
+    assert!(
+        ok && out.starts_with("denied: 127.0.0.1/32"),
+        "{bin}: {out}"
+    );
+    // Exempt it: served again; delete both.
+    assert!(ctl(bin, &socket, &["exempt", "add", "127.0.0.0/8"]).0);
+    assert!(granted(&try_it()), "{bin}");
+    assert!(ctl(bin, &socket, &["exempt", "del", "127.0.0.0/8"]).0);
+    let (ok, _, err) = ctl(bin, &socket, &["deny", "del", "127.0.0.1"]);
+    assert!(ok, "{bin}: {err}");
+    assert!(granted(&try_it()), "{bin}");
+    // Bad input: a clear error, a non-zero status, nothing changed.
+    let (ok, _, err) = ctl(bin, &socket, &["deny", "add", "10.0.0.0/33"]);
+    assert!(!ok && err.contains("not a netmask"), "{bin}: {err}");
+    let (ok, _, err) = ctl(bin, &socket, &["deny", "del", "192.0.2.0/24"]);
+    assert!(
+        !ok && err.contains("not on the denial list"),
+        "{bin}: {err}"
+    );
+    let (ok, _, err) = ctl(bin, &socket, &["frobnicate"]);
+    assert!(!ok && err.contains("unknown command"), "{bin}: {err}");
+    let (ok, out, _) = ctl(bin, &socket, &["deny", "list"]);
+    assert!(ok && out.is_empty(), "{bin}: {out}");
+    // Counters as JSON.
+    let (ok, out, _) = ctl(bin, &socket, &["stats"]);
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && stats["replies"]["91"] == 1, "{bin}: {out}");
+    // The changes were logged.
+    server.wait_says("control: denial added");
+    server.wait_says("control: denial deleted");
+}
+
+fn readiness_reload_and_stop_are_notified(bin: &str) {
+    let dir = temp_dir("notify", bin);
+    let path = dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(STEP)).unwrap();
+    let mut server = Server::start_env(
+        bin,
+        &["--listen", "127.0.0.1:0"],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    let mut got = Vec::new();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    got.push(next());
+    server.signal("HUP");
+    got.push(next());
+    got.push(next());
+    server.signal("TERM");
+    got.push(next());
+    assert!(got[0].contains("READY=1"), "{bin}: {got:?}");
+    assert!(
+        got[1].contains("RELOADING=1") && got[1].contains("MONOTONIC_USEC="),
+        "{bin}: {got:?}"
+    );
+    assert!(got[2].contains("READY=1"), "{bin}: {got:?}");
+    assert!(got[3].contains("STOPPING=1"), "{bin}: {got:?}");
+    assert!(server.wait_exit(STEP).is_some_and(|s| s.success()), "{bin}");
+}
+
+fn the_pid_file_is_written_and_removed(bin: &str) {
+    let dir = temp_dir("pid", bin);
+    let pid_file = dir.join("socks4d.pid");
+    let mut server = Server::start(bin, &["--pid-file", pid_file.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), server.pid().to_string(), "{bin}");
+    server.signal("TERM");
+    assert!(server.wait_exit(STEP).is_some_and(|s| s.success()), "{bin}");
+    assert!(
+        !pid_file.exists(),
+        "{bin}: the pid file stays after a clean exit"
+    );
+}

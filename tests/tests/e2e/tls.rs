@@ -1,0 +1,246 @@
+//! TLS on every adapter, with certificates from the test's own authority and
+//! rustls clients: client certificates that rules match by name, `--forward-tls`
+//! to a TLS echo server (and a refusal when the destination's authority is not
+//! trusted), and SIGHUP loading a new certificate for new connections while an
+//! older relay goes on. (stunnel, OpenSSH and parents over TLS:
+//! `tests/tests/peers/tls.rs` and `tests/tests/peers/parents.rs`.)
+
+use socks4_proto::client::Event;
+use socks4_proto::ReplyCode;
+use socks4_tests::e2e::*;
+use socks4_tests::tls::{self, TestCa};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+
+socks4_tests::on_every_adapter!(
+    client_certificates_name_the_client_to_rules_and_logs,
+    forward_tls_verifies_the_destination,
+    sighup_loads_a_new_certificate_for_new_connections,
+);
+
+fn dir(bin: &str, what: &str) -> PathBuf {
+    let dir = socks4_tests::scratch::fresh(&format!("tls-{what}-{bin}"));
+    dir
+}
+
+fn p(path: &std::path::Path) -> String {
+    path.display().to_string()
+}
+
+fn granted(events: &[Event]) -> bool {
+    matches!(events.first(), Some(Event::Granted(_)))
+}
+
+fn rejected(events: &[Event]) -> bool {
+    matches!(events.first(), Some(Event::Rejected(r)) if r.code == ReplyCode::Rejected)
+}
+
+/// `n` bytes that are not all alike, and a checksum of them.
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+fn client_certificates_name_the_client_to_rules_and_logs(bin: &str) {
+    let dir = dir(bin, "mtls");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("server", "socks4d", &["localhost"]);
+    let clients = TestCa::new(&dir, "client-ca");
+    let alice = clients.issue("alice", "alice", &[]);
+    let mallory = clients.issue("mallory", "mallory", &[]);
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        "[access]\nrules = \"\"\"\nblock from any to any cert mallory\n\
+         pass from 127.0.0.0/8 to any cert alice,bob\n\"\"\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        bin,
+        &[
+            "--config",
+            &p(&conf),
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &p(&cert.cert),
+            "--tls-key",
+            &p(&cert.key),
+            "--tls-client-ca",
+            &p(&clients.cert),
+        ],
+    );
+    let addr = server.listener("tls");
+    let echo = echo(1);
+
+    // alice: served, and named in the closed line.
+    let mut tls = tls::connect(
+        addr,
+        tls::client_config(&ca.cert, Some(&alice)),
+        "localhost",
+    )
+    .expect("alice's handshake");
+    let (events, early) = socks_over(&mut tls, &connect_to(echo, b""));
+    assert!(granted(&events), "{events:?}\n{}", server.log());
+    assert!(early.is_empty());
+    let data = payload(200_000);
+    assert_eq!(checksum(&echo_through(&mut tls, &data)), checksum(&data));
+    drop(tls);
+    let line = server.wait_for("alice's closed line", |l| {
+        says(l, "closed") && field(l, "cert") == "alice"
+    });
+    assert_eq!(field(&line, "reply"), "90", "{line}");
+
+    // mallory: the block rule answers 91.
+    let mut tls = tls::connect(
+        addr,
+        tls::client_config(&ca.cert, Some(&mallory)),
+        "localhost",
+    )
+    .expect("mallory's handshake");
+    let (events, _) = socks_over(&mut tls, &connect_to(echo, b""));
+    assert!(rejected(&events), "{events:?}");
+    let line = server.wait_for("mallory's closed line", |l| {
+        says(l, "closed") && field(l, "cert") == "mallory"
+    });
+    assert_eq!(field(&line, "outcome"), "denied", "{line}");
+    assert!(field(&line, "rule").contains("rule 1"), "{line}");
+
+    // No certificate: the handshake fails (in TLS 1.3 the client learns it
+    // from the server's alert, on its first read).
+    let attempt = tls::connect(addr, tls::client_config(&ca.cert, None), "localhost");
+    if let Ok(mut tls) = attempt {
+        let _ = tls.write_all(&connect_to(echo, b"").to_vec());
+        let mut buf = [0u8; 8];
+        assert!(
+            !matches!(tls.read(&mut buf), Ok(n) if n > 0),
+            "a client without a certificate got an answer"
+        );
+    }
+    let line = server.wait_for("the anonymous client's closed line", |l| {
+        says(l, "closed") && field(l, "outcome") == "tls_failed"
+    });
+    assert!(
+        field(&line, "reason").contains("no client certificate"),
+        "{line}"
+    );
+    assert_eq!(field(&line, "cert"), "-", "{line}");
+}
+
+fn forward_tls_verifies_the_destination(bin: &str) {
+    let dir = dir(bin, "forward");
+    let ca = TestCa::new(&dir, "test-ca");
+    let dest_cert = ca.issue("dest", "echo", &["localhost"]);
+    let echo = tls::echo_server(&dest_cert, 1);
+    let forward = format!("127.0.0.1:0=localhost:{}", echo.port());
+    let server = Server::start_with(bin, &["--forward-tls", &forward, "--tls-ca", &p(&ca.cert)]);
+    let addr = server.listener("forward_tls");
+    let mut plain = TcpStream::connect_timeout(&addr, STEP).unwrap();
+    plain.set_read_timeout(Some(STEP)).unwrap();
+    let data = payload(1 << 20);
+    let back = {
+        let writer = plain.try_clone().unwrap();
+        let sent = data.clone();
+        let t = std::thread::spawn(move || {
+            let mut w = writer;
+            w.write_all(&sent).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        });
+        let mut back = Vec::new();
+        plain.read_to_end(&mut back).unwrap();
+        t.join().unwrap();
+        back
+    };
+    assert_eq!(back.len(), data.len(), "{}", server.log());
+    assert_eq!(checksum(&back), checksum(&data));
+    server.wait_for("the forward's closed line", |l| {
+        says(l, "closed") && field(l, "outcome") == "done"
+    });
+
+    // Trusting only another authority: the connection is closed, and the log
+    // says the certificate was not trusted.
+    let other = TestCa::new(&dir, "other-ca");
+    let echo = tls::echo_server(&dest_cert, 1);
+    let forward = format!("127.0.0.1:0=localhost:{}", echo.port());
+    let server = Server::start_with(
+        bin,
+        &["--forward-tls", &forward, "--tls-ca", &p(&other.cert)],
+    );
+    let addr = server.listener("forward_tls");
+    let mut plain = TcpStream::connect_timeout(&addr, STEP).unwrap();
+    plain.set_read_timeout(Some(STEP)).unwrap();
+    let _ = plain.write_all(b"hello");
+    let mut buf = [0u8; 16];
+    assert!(
+        !matches!(plain.read(&mut buf), Ok(n) if n > 0),
+        "data came back through an untrusted destination"
+    );
+    let line = server.wait_says("TLS with the destination failed");
+    let error = field(&line, "error");
+    assert!(
+        error.contains("invalid peer certificate") && error.contains("UnknownIssuer"),
+        "{line}"
+    );
+    server.wait_for("the refused forward's closed line", |l| {
+        says(l, "closed") && field(l, "outcome") == "connect_failed"
+    });
+}
+
+fn sighup_loads_a_new_certificate_for_new_connections(bin: &str) {
+    let dir = dir(bin, "sighup");
+    let ca = TestCa::new(&dir, "test-ca");
+    let first = ca.issue("first", "socks4d", &["localhost"]);
+    let second = ca.issue("second", "socks4d", &["localhost"]);
+    // The config names fixed paths; the test swaps the files behind them.
+    let (cert, key) = (dir.join("live.pem"), dir.join("live.key"));
+    std::fs::copy(&first.cert, &cert).unwrap();
+    std::fs::copy(&first.key, &key).unwrap();
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen_tls = [\"127.0.0.1:0\"]\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            p(&cert),
+            p(&key)
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(bin, &["--config", &p(&conf)]);
+    let addr = server.listener("tls");
+    let client = tls::client_config(&ca.cert, None);
+    let presented = |t: &tls::TlsClient| t.conn.peer_certificates().unwrap()[0].to_vec();
+
+    // A relay opened with the first certificate.
+    let echo = echo(1);
+    let mut old = tls::connect(addr, client.clone(), "localhost").unwrap();
+    assert_eq!(presented(&old), first.der);
+    let (events, _) = socks_over(&mut old, &connect_to(echo, b""));
+    assert!(granted(&events), "{events:?}");
+    assert_eq!(echo_through(&mut old, b"before"), b"before");
+
+    // A broken file: the reload is refused, the first certificate stays.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    server.signal("HUP");
+    server.wait_says("reload failed, keeping the old configuration");
+    let t = tls::connect(addr, client.clone(), "localhost").unwrap();
+    assert_eq!(presented(&t), first.der);
+    drop(t);
+
+    // The second certificate: new connections see it.
+    std::fs::copy(&second.cert, &cert).unwrap();
+    std::fs::copy(&second.key, &key).unwrap();
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    let t = tls::connect(addr, client, "localhost").unwrap();
+    assert_eq!(presented(&t), second.der);
+    drop(t);
+
+    // The relay opened before goes on.
+    assert_eq!(echo_through(&mut old, b"after"), b"after");
+}

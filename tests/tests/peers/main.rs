@@ -1,0 +1,29 @@
+//! The end-to-end suite, full tier (the `peers` feature of `socks4-tests`):
+//! tests that need root or a third-party program, every scenario on every
+//! adapter. `.ci/setup` installs the programs from Debian packages and starts
+//! oidentd; `.ci/test` runs this tier as root, in full, on every CI run:
+//!
+//! ```sh
+//! sudo bash .ci/test    # or, set up: cargo test --workspace --features socks4-tests/peers
+//! ```
+//!
+//! One file per feature, with what it needs:
+//! - `clients`: curl, PySocks (python3), OpenBSD nc, proxychains4.
+//! - `ident`: oidentd on 127.0.0.1:113.
+//! - `parents`: tinyproxy, Dante (runs as root), stunnel, curl.
+//! - `tls`: stunnel, OpenSSH's sshd and ssh, curl.
+//! - `proxy_protocol`: HAProxy.
+//! - `operations`: Prometheus and promtool, systemd-socket-activate and curl,
+//!   root (the privilege drop).
+//! - `interception`: root, network namespaces (iproute2), nftables with
+//!   TPROXY, python3.
+//! - `client_helpers`: Dante (runs as root).
+
+mod client_helpers;
+mod clients;
+mod ident;
+mod interception;
+mod operations;
+mod parents;
+mod proxy_protocol;
+mod tls;

@@ -1,0 +1,75 @@
+//! Parent proxies: a name goes to a SOCKS4a parent unresolved, a SOCKS4
+//! parent gets an address, the next parent is tried, and failures say so.
+
+use super::{bind_req, cfg_with, connect_4a, granted};
+use socks4_proto::server::{Action, ActionOutcome, CloseReason, Destination, Event};
+use socks4_proto::{Reply, ReplyCode};
+use socks4_tests::sim::{addr, Sim};
+use std::io::ErrorKind;
+
+#[test]
+fn a_name_goes_to_a_socks4a_parent_unresolved() {
+    let cfg = cfg_with(
+        "pass from any to any\nroute to .corp.example via socks4a://10.0.0.1:1080, http://10.0.0.2:3128 user proxyuser",
+    );
+    let mut sim = Sim::local(cfg);
+    let acts = sim.input(&connect_4a("db.corp.example", 5432, b"alice"));
+    let Some(Action::ConnectVia {
+        parent,
+        dest,
+        user_id,
+    }) = acts.first()
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(parent.to_url(), "socks4a://proxyuser@10.0.0.1:1080");
+    assert_eq!(*dest, Destination::Name("db.corp.example".into(), 5432));
+    assert_eq!(user_id, b"proxyuser");
+    assert!(!sim
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Resolve { .. })));
+    // The first parent fails: the second is tried; it grants.
+    let acts = sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused)));
+    assert!(
+        matches!(&acts[..], [Action::ConnectVia { parent, .. }] if parent.port == 3128),
+        "{acts:?}"
+    );
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
+    assert_eq!(acts[0], granted("0.0.0.0:5432"));
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Routed { parent, .. } if parent.port == 3128)));
+}
+
+#[test]
+fn a_socks4_parent_gets_an_address_and_failures_say_so() {
+    let cfg = cfg_with("pass from any to any\nroute to any via socks4://10.0.0.1:1080");
+    let mut sim = Sim::local(cfg);
+    let acts = sim.input(&connect_4a("localhost", 80, b""));
+    assert!(matches!(&acts[..], [Action::Resolve { .. }]), "{acts:?}");
+    let acts = sim.outcome(ActionOutcome::Resolved(Ok(vec![
+        "::1".parse().unwrap(),
+        "127.0.0.1".parse().unwrap(),
+    ])));
+    assert!(
+        matches!(&acts[..], [Action::ConnectVia { dest: Destination::Addr(a), .. }] if *a == addr("127.0.0.1:80")),
+        "{acts:?}"
+    );
+    sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused)));
+    assert_eq!(
+        sim.closed(),
+        Some(CloseReason::ParentFailed(ErrorKind::ConnectionRefused))
+    );
+    assert_eq!(sim.replies(), vec![Reply::with_code(ReplyCode::Rejected)]);
+    // BIND is not forwarded to parents: 91.
+    let mut sim = Sim::local(cfg_with(
+        "pass from any to any\nroute to any via socks4://10.0.0.1:1080",
+    ));
+    sim.input(&bind_req("127.0.0.5:21"));
+    assert_eq!(
+        sim.closed(),
+        Some(CloseReason::ParentFailed(ErrorKind::Unsupported))
+    );
+}
