@@ -192,7 +192,7 @@ fn every_server_command_line_is_accepted() {
                     continue;
                 };
                 if rest.trim_start().starts_with("ctl") {
-                    continue; // needs a running server: tests/tests/operations.rs
+                    continue; // needs a running server: tests/tests/e2e/operations.rs
                 }
                 let mut rest = rest.to_owned();
                 for (path, local) in &files {
