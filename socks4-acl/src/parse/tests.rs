@@ -245,7 +245,8 @@ fn display_round_trips() {
 
 #[test]
 fn balance_ends_a_via_route() {
-    let text = "route to any via socks4://10.0.0.1:1080, socks4://10.0.0.2:1080 balance round-robin\n\
+    let text =
+        "route to any via socks4://10.0.0.1:1080, socks4://10.0.0.2:1080 balance round-robin\n\
                 route to .a via socks4a://p:1 user u balance least-connections\n\
                 route to .b via socks4a://p:1 balance first\n\
                 route to .c via socks4a://p:1\n";
@@ -265,7 +266,11 @@ fn balance_ends_a_via_route() {
     assert_eq!(again, p);
     for (bad, column, what) in [
         ("route to any via socks4://p:1 balance", 38, "round-robin"),
-        ("route to any via socks4://p:1 balance random", 39, "round-robin"),
+        (
+            "route to any via socks4://p:1 balance random",
+            39,
+            "round-robin",
+        ),
         ("route to any direct balance first", 21, "end of the line"),
     ] {
         let e = bad.parse::<Policy>().unwrap_err().to_string();
