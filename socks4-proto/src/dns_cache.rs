@@ -313,6 +313,7 @@ impl DnsCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need a point in time to start from
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -295,6 +295,7 @@ impl Race {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need a point in time to start from
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -123,6 +123,7 @@ pub fn order(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need a point in time to start from
 mod tests {
     use super::*;
     use proptest::prelude::*;

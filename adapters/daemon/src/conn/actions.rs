@@ -147,7 +147,7 @@ impl<R: Runtime> Connection<R> {
                 if let Some(kind) = tls_failure_of(&e) {
                     self.daemon.books().counters.tls_failure("parent", kind);
                 }
-                tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "every parent failed");
+                tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "parent failed");
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));
             }
             Err(why) => self.interrupted(why),

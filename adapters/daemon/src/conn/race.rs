@@ -11,7 +11,7 @@ use socks4_proto::server::Won;
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// How one attempt ended.
@@ -47,6 +47,84 @@ pub(crate) struct Raced<T> {
 }
 
 type Attempt<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
+type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// A race in progress: the machine, the attempts running, and its timer.
+struct Racer<'a, R, T, F> {
+    rt: R,
+    machine: Race,
+    start: F,
+    running: Vec<(usize, Attempt<'a, T>)>,
+    ends: Vec<(usize, AttemptEnd)>,
+    errors: Vec<(usize, io::Error)>,
+    timer: Option<(Instant, Sleep<'a>)>,
+    winner: Option<(usize, T)>,
+}
+
+impl<'a, R: Runtime, T, F: FnMut(usize) -> Attempt<'a, T>> Racer<'a, R, T, F> {
+    /// Polls the attempts; true when one ended (the machine has news).
+    fn poll_attempts(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut k = 0;
+        let mut progressed = false;
+        while k < self.running.len() {
+            let i = self.running[k].0;
+            match self.running[k].1.as_mut().poll(cx) {
+                Poll::Pending => k += 1,
+                Poll::Ready(Ok(v)) => {
+                    drop(self.running.remove(k));
+                    self.machine.handle_connected(i);
+                    self.winner = Some((i, v));
+                    return true;
+                }
+                Poll::Ready(Err(e)) => {
+                    drop(self.running.remove(k));
+                    self.machine.handle_failed(i, e.kind(), self.rt.now());
+                    self.errors.push((i, e));
+                    progressed = true;
+                }
+            }
+        }
+        progressed
+    }
+
+    /// One step: what the machine asks, the attempts, the timer.
+    fn poll_race(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            while let Some(action) = self.machine.poll_action() {
+                match action {
+                    RaceAction::Start(i) => {
+                        let attempt = (self.start)(i);
+                        self.running.push((i, attempt));
+                    }
+                    RaceAction::Abandon(i) => {
+                        self.running.retain(|(j, _)| *j != i);
+                        self.ends.push((i, AttemptEnd::TimedOut));
+                    }
+                }
+            }
+            if self.machine.outcome().is_some() {
+                return Poll::Ready(());
+            }
+            if self.poll_attempts(cx) {
+                continue;
+            }
+            let Some(at) = self.machine.poll_timeout() else {
+                return Poll::Pending;
+            };
+            if self.timer.as_ref().is_none_or(|(t, _)| *t != at) {
+                let rt = self.rt.clone();
+                self.timer = Some((at, Box::pin(async move { rt.sleep_until(at).await })));
+            }
+            let (_, sleep) = self.timer.as_mut().expect("set above");
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.timer = None;
+            let now = self.rt.now().max(at);
+            self.machine.handle_timeout(now);
+        }
+    }
+}
 
 /// Races `n` candidates under `cfg`: `start(i)` makes candidate `i`'s
 /// attempt. Bounded by the machine (each attempt by its deadline); the
@@ -55,76 +133,28 @@ pub(crate) async fn race<'a, R: Runtime, T>(
     rt: &R,
     n: usize,
     cfg: RaceConfig,
-    mut start: impl FnMut(usize) -> Attempt<'a, T>,
+    start: impl FnMut(usize) -> Attempt<'a, T>,
 ) -> Raced<T> {
-    let mut machine = Race::new(n, cfg, rt.now());
-    let mut running: Vec<(usize, Attempt<'a, T>)> = Vec::new();
-    let mut ends: Vec<(usize, AttemptEnd)> = Vec::new();
-    let mut errors: Vec<(usize, io::Error)> = Vec::new();
-    let mut timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send + 'a>>)> = None;
-    let mut winner: Option<(usize, T)> = None;
-    let rt2 = rt.clone();
-    poll_fn(|cx| loop {
-        while let Some(action) = machine.poll_action() {
-            match action {
-                RaceAction::Start(i) => running.push((i, start(i))),
-                RaceAction::Abandon(i) => {
-                    running.retain(|(j, _)| *j != i);
-                    ends.push((i, AttemptEnd::TimedOut));
-                }
-            }
-        }
-        if machine.outcome().is_some() {
-            return Poll::Ready(());
-        }
-        let mut progressed = false;
-        let mut k = 0;
-        while k < running.len() {
-            let (i, fut) = &mut running[k];
-            let i = *i;
-            match fut.as_mut().poll(cx) {
-                Poll::Pending => k += 1,
-                Poll::Ready(Ok(v)) => {
-                    drop(running.remove(k));
-                    machine.handle_connected(i);
-                    winner = Some((i, v));
-                    return Poll::Ready(());
-                }
-                Poll::Ready(Err(e)) => {
-                    drop(running.remove(k));
-                    machine.handle_failed(i, e.kind(), rt2.now());
-                    errors.push((i, e));
-                    progressed = true;
-                }
-            }
-        }
-        if progressed {
-            continue;
-        }
-        let Some(at) = machine.poll_timeout() else {
-            return Poll::Pending;
-        };
-        if timer.as_ref().is_none_or(|(t, _)| *t != at) {
-            let rt3 = rt2.clone();
-            timer = Some((at, Box::pin(async move { rt3.sleep_until(at).await })));
-        }
-        let (_, sleep) = timer.as_mut().expect("set above");
-        if sleep.as_mut().poll(cx).is_ready() {
-            timer = None;
-            machine.handle_timeout(rt2.now().max(at));
-            continue;
-        }
-        return Poll::Pending;
-    })
-    .await;
-    for (i, _) in running.drain(..) {
+    let mut r = Racer {
+        rt: rt.clone(),
+        machine: Race::new(n, cfg, rt.now()),
+        start,
+        running: Vec::new(),
+        ends: Vec::new(),
+        errors: Vec::new(),
+        timer: None,
+        winner: None,
+    };
+    poll_fn(|cx| r.poll_race(cx)).await;
+    let mut ends = r.ends;
+    for (i, _) in r.running.drain(..) {
         ends.push((i, AttemptEnd::Lost));
     }
-    let last_error = errors.last().map(|(_, e)| e.kind());
-    for (i, e) in errors {
+    let last_error = r.errors.last().map(|(_, e)| e.kind());
+    for (i, e) in r.errors {
         ends.push((i, AttemptEnd::Failed(e)));
     }
-    let result = match (winner, machine.outcome()) {
+    let result = match (r.winner, r.machine.outcome()) {
         (Some((index, v)), Some(RaceOutcome::Won { attempts, .. })) => {
             ends.push((index, AttemptEnd::Won));
             Ok((v, Won { index, attempts }))

@@ -82,7 +82,7 @@ struct BooksCollector {
     runtime: &'static str,
 }
 
-pub(crate) fn family<L: prometheus_client::encoding::EncodeLabelSet>(
+fn family<L: prometheus_client::encoding::EncodeLabelSet>(
     e: &mut DescriptorEncoder,
     name: &str,
     help: &str,

@@ -7,8 +7,10 @@
 
 use crate::daemon::outbound::{ATTEMPT_RESULTS, CACHE_RESULTS};
 use crate::daemon::Daemon;
-use crate::ops::metrics::family;
-use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use std::fmt;
 use std::time::Duration;
 
@@ -125,4 +127,30 @@ pub(crate) fn metrics(e: &mut DescriptorEncoder, daemon: &Daemon) -> fmt::Result
             .into_iter()
             .map(|(f, r, n)| (vec![("family", f.to_owned()), ("result", r.to_owned())], n)),
     )
+}
+
+/// One metric family of `(labels, value)` samples (its own copy of the
+/// metrics page's helper: that page calls this file).
+fn family(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counter: bool,
+    samples: impl IntoIterator<Item = (Vec<(&'static str, String)>, u64)>,
+) -> fmt::Result {
+    let kind = if counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let mut m = e.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in samples {
+        let fam = m.encode_family(&labels)?;
+        if counter {
+            ConstCounter::new(v).encode(fam)?;
+        } else {
+            ConstGauge::new(v as i64).encode(fam)?;
+        }
+    }
+    Ok(())
 }
