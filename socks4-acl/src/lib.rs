@@ -68,7 +68,7 @@ pub use ipnet::IpNet;
 pub use net::{canonical, ipv4_equivalent, loopback, AddrClass, NetSet, Netmask, NetmaskError};
 pub use parse::ParseError;
 pub use policy::Policy;
-pub use route::{Parent, ParentError, ParentKind, Route, RouteSet, Target};
+pub use route::{Balance, Parent, ParentError, ParentKind, Route, RouteSet, Target};
 pub use rule::{
     Action, Command, DestMatch, HostPattern, PortMatch, Rule, RuleSet, Source, Subject, Verdict,
     DEFAULT_BLOCK_REPLY,

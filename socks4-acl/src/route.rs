@@ -5,8 +5,13 @@
 //! ```text
 //! route from 10.0.0.0/8 to .corp.example via socks4a://parent.corp:1080 user proxyuser
 //! route to any port eq 443 via http://127.0.0.1:3128, http://127.0.0.1:3129
+//! route to any via socks4://10.0.0.1:1080, socks4://10.0.0.2:1080 balance round-robin
 //! route to any direct
 //! ```
+//!
+//! A `balance` clause ends a `via` route and says how its parents share the
+//! connections ([`Balance`]); without it, `first`: each request tries them in
+//! the order given.
 //!
 //! A chain of parents (`via A then B`) is not a route of its own: configure the
 //! first parent to go through the second.
@@ -218,6 +223,52 @@ pub struct Route {
     pub conditions: Rule,
     /// Where they go.
     pub target: Target,
+    /// How a `via` route's parents share the connections.
+    pub balance: Balance,
+}
+
+/// How the parents of one route share its connections (`balance` clause).
+/// Whatever the choice, a parent that is down is skipped while another is
+/// up, and the others follow the chosen one when it cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Balance {
+    /// `first`: in the order given (failover). The default.
+    #[default]
+    First,
+    /// `round-robin`: each request starts at the next parent in turn.
+    RoundRobin,
+    /// `least-connections`: the parent with the fewest open connections first.
+    LeastConnections,
+}
+
+impl Balance {
+    /// The clause's word: `first`, `round-robin`, `least-connections`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::First => "first",
+            Balance::RoundRobin => "round-robin",
+            Balance::LeastConnections => "least-connections",
+        }
+    }
+}
+
+impl FromStr for Balance {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Balance, ()> {
+        match s {
+            "first" => Ok(Balance::First),
+            "round-robin" => Ok(Balance::RoundRobin),
+            "least-connections" => Ok(Balance::LeastConnections),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Balance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl fmt::Display for Route {
@@ -230,7 +281,11 @@ impl fmt::Display for Route {
             Target::Direct => f.write_str(" direct"),
             Target::Via(parents) => {
                 let urls: Vec<String> = parents.iter().map(Parent::to_url).collect();
-                write!(f, " via {}", urls.join(", "))
+                write!(f, " via {}", urls.join(", "))?;
+                match self.balance {
+                    Balance::First => Ok(()),
+                    b => write!(f, " balance {b}"),
+                }
             }
         }
     }

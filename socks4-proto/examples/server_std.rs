@@ -132,9 +132,24 @@ impl Sockets {
             // its BIND accept waits without the session's timeout.
             Action::IdentQuery { .. } => ActionOutcome::Ident(Err(io::ErrorKind::Unsupported)),
             Action::Admit { .. } => ActionOutcome::Admitted(Ok(())),
-            Action::Connect(to) => {
-                let r = TcpStream::connect_timeout(to, Duration::from_secs(10));
-                let r = r.map(|c| self.other = Some(c)).map_err(|e| e.kind());
+            // One address after another (no Happy Eyeballs race here: the
+            // daemon has one), each within 10 s.
+            Action::Connect(all) => {
+                let mut r = Err(io::ErrorKind::NotFound);
+                for (index, to) in all.iter().enumerate() {
+                    r = TcpStream::connect_timeout(to, Duration::from_secs(10))
+                        .map(|c| {
+                            self.other = Some(c);
+                            socks4_proto::server::Won {
+                                index,
+                                attempts: index as u32 + 1,
+                            }
+                        })
+                        .map_err(|e| e.kind());
+                    if r.is_ok() {
+                        break;
+                    }
+                }
                 ActionOutcome::Connected(r)
             }
             Action::ConnectVia { .. } => ActionOutcome::Connected(Err(io::ErrorKind::Unsupported)),

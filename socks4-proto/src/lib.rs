@@ -33,6 +33,15 @@
 //!   It composes [`socks4_acl`] and [`socks4_ident`]; without the default
 //!   features the crate depends on `bytes` only.
 //!
+//! - [`eyeballs`]: Happy Eyeballs v2 (RFC 8305) as a machine: the order a
+//!   name's addresses are tried in, when the next attempt starts, each
+//!   attempt's deadline, the winner.
+//! - [`dns_cache`]: a bounded DNS answer cache with TTLs, negative answers
+//!   (RFC 2308) and stale answers (RFC 8767), time passed in.
+//! - `health` (feature `server`): parents watched passively (consecutive
+//!   failures, a doubling backoff) and the order a route's parents are tried
+//!   in (`balance`).
+//!
 //! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy
 //! across firewalls") and its SOCKS4a extension (host names resolved by the server,
 //! signalled by a DSTIP of `0.0.0.x` with `x != 0`).
@@ -49,6 +58,10 @@
 
 pub mod client;
 pub mod codec;
+pub mod dns_cache;
+pub mod eyeballs;
+#[cfg(feature = "server")]
+pub mod health;
 #[cfg(feature = "proxy-protocol")]
 pub mod proxy_header;
 #[cfg(feature = "server")]

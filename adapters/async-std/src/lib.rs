@@ -17,7 +17,7 @@ use socks4_daemon::runtime::{async_io as shared, Runtime};
 use socks4_daemon::Daemon;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Instant;
 
 /// The async-std [`Runtime`].
@@ -29,6 +29,7 @@ impl Runtime for AsyncStd {
 
     type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
+    type Datagram = Async<UdpSocket>;
 
     fn now(&self) -> Instant {
         Instant::now()
@@ -59,6 +60,10 @@ impl Runtime for AsyncStd {
 
     fn stream(&self, socket: TcpStream) -> io::Result<Self::Stream> {
         shared::stream(socket)
+    }
+
+    fn datagram(&self, socket: UdpSocket) -> io::Result<Self::Datagram> {
+        shared::datagram(socket)
     }
 }
 

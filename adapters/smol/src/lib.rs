@@ -11,7 +11,7 @@ use socks4_daemon::runtime::{async_io as shared, Runtime};
 use socks4_daemon::Daemon;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,6 +50,7 @@ impl Runtime for Smol {
 
     type Stream = Async<TcpStream>;
     type Listener = Async<TcpListener>;
+    type Datagram = Async<UdpSocket>;
 
     fn now(&self) -> Instant {
         Instant::now()
@@ -80,6 +81,10 @@ impl Runtime for Smol {
 
     fn stream(&self, socket: TcpStream) -> io::Result<Self::Stream> {
         shared::stream(socket)
+    }
+
+    fn datagram(&self, socket: UdpSocket) -> io::Result<Self::Datagram> {
+        shared::datagram(socket)
     }
 }
 

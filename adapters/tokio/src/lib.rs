@@ -52,11 +52,43 @@ impl Stream for TokioStream {
     }
 }
 
+/// A UDP socket registered with tokio's reactor (the resolver's queries).
+#[derive(Debug)]
+pub struct TokioDatagram(tokio::net::UdpSocket);
+
+impl AsFd for TokioDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl Stream for TokioDatagram {
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match dir {
+            Direction::Read => self.0.poll_recv_ready(cx),
+            Direction::Write => self.0.poll_send_ready(cx),
+        }
+    }
+
+    fn try_io<T>(
+        &self,
+        dir: Direction,
+        op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let interest = match dir {
+            Direction::Read => Interest::READABLE,
+            Direction::Write => Interest::WRITABLE,
+        };
+        self.0.try_io(interest, || op(self.0.as_fd()))
+    }
+}
+
 impl Runtime for Tokio {
     const NAME: &'static str = "tokio";
 
     type Stream = TokioStream;
     type Listener = tokio::net::TcpListener;
+    type Datagram = TokioDatagram;
 
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
@@ -90,6 +122,10 @@ impl Runtime for Tokio {
 
     fn stream(&self, socket: std::net::TcpStream) -> io::Result<Self::Stream> {
         tokio::net::TcpStream::from_std(socket).map(TokioStream)
+    }
+
+    fn datagram(&self, socket: std::net::UdpSocket) -> io::Result<Self::Datagram> {
+        tokio::net::UdpSocket::from_std(socket).map(TokioDatagram)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::line::{valid_user, Line, Token};
 use super::ParseError;
-use crate::route::{Parent, Route, Target};
+use crate::route::{Balance, Parent, Route, Target};
 use crate::rule::{Action, Command, Rule};
 
 pub(super) fn action(line: &mut Line<'_>, verb: Token<'_>) -> Result<Action, ParseError> {
@@ -28,11 +28,17 @@ pub(super) fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseEr
     clauses(line, rule, false).map(|(rule, _)| rule)
 }
 
-/// `route CONDITIONS direct` or `route CONDITIONS via URL[, URL...] [user NAME]`.
+/// `route CONDITIONS direct` or `route CONDITIONS via URL[, URL...] [user
+/// NAME] [balance first|round-robin|least-connections]`.
 pub(super) fn route(line: &mut Line<'_>) -> Result<Route, ParseError> {
     let (conditions, target) = clauses(line, Rule::new(Action::Pass), true)?;
-    let target = target.ok_or_else(|| line.error(None, "'direct' or 'via URL' to end a route"))?;
-    Ok(Route { conditions, target })
+    let (target, balance) =
+        target.ok_or_else(|| line.error(None, "'direct' or 'via URL' to end a route"))?;
+    Ok(Route {
+        conditions,
+        target,
+        balance,
+    })
 }
 
 /// The clauses of a rule, or (`route`) of a route's conditions and its target.
@@ -40,7 +46,7 @@ fn clauses(
     line: &mut Line<'_>,
     mut rule: Rule,
     route: bool,
-) -> Result<(Rule, Option<Target>), ParseError> {
+) -> Result<(Rule, Option<(Target, Balance)>), ParseError> {
     let mut seen: Vec<&str> = Vec::new();
     while let Some(t) = line.next() {
         if route {
@@ -63,13 +69,20 @@ fn clauses(
 /// In a route, the word `t` may end the conditions: `direct`, or `via` and
 /// the parents. A rule's option there is an error; anything else is left
 /// to [`clause`] (`None`).
-fn route_target(line: &mut Line<'_>, t: Token<'_>) -> Result<Option<Target>, ParseError> {
+fn route_target(
+    line: &mut Line<'_>,
+    t: Token<'_>,
+) -> Result<Option<(Target, Balance)>, ParseError> {
     match t.text {
         "direct" => {
             line.expect_end("the end of the line after 'direct'")?;
-            Ok(Some(Target::Direct))
+            Ok(Some((Target::Direct, Balance::First)))
         }
-        "via" => Ok(Some(Target::Via(parents(line)?))),
+        "via" => {
+            let parents = parents(line)?;
+            let balance = balance(line)?;
+            Ok(Some((Target::Via(parents), balance)))
+        }
         "log" | "notify" | "ident" | "reply" | "bandwidth" | "quota" => Err(line.error(
             Some(t),
             "a route condition: from, to, command, user or cert (then direct or via)",
@@ -192,6 +205,19 @@ fn parents(line: &mut Line<'_>) -> Result<Vec<Parent>, ParseError> {
             }
         }
     }
-    line.expect_end("the end of the line after the parents")?;
     Ok(out)
+}
+
+const BALANCE: &str = "first, round-robin or least-connections after 'balance'";
+
+/// `[balance first|round-robin|least-connections]` at the end of a `via`
+/// route.
+fn balance(line: &mut Line<'_>) -> Result<Balance, ParseError> {
+    let mut balance = Balance::First;
+    if line.eat("balance") {
+        let t = line.expect(BALANCE)?;
+        balance = t.text.parse().map_err(|()| line.error(Some(t), BALANCE))?;
+    }
+    line.expect_end("the end of the line after the parents (or 'balance')")?;
+    Ok(balance)
 }

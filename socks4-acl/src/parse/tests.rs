@@ -242,3 +242,39 @@ fn display_round_trips() {
     assert_eq!(again.to_string(), shown);
     assert!(shown.contains("block from 192.0.2.0/24 port lt 1024 to .example.com port neq 80 command bind user a,b ident log notify reply 92"));
 }
+
+#[test]
+fn balance_ends_a_via_route() {
+    let text =
+        "route to any via socks4://10.0.0.1:1080, socks4://10.0.0.2:1080 balance round-robin\n\
+                route to .a via socks4a://p:1 user u balance least-connections\n\
+                route to .b via socks4a://p:1 balance first\n\
+                route to .c via socks4a://p:1\n";
+    let p: Policy = text.parse().unwrap();
+    let balances: Vec<crate::Balance> = p.routes.routes().map(|r| r.balance).collect();
+    assert_eq!(
+        balances,
+        [
+            crate::Balance::RoundRobin,
+            crate::Balance::LeastConnections,
+            crate::Balance::First,
+            crate::Balance::First
+        ]
+    );
+    assert!(p.to_string().contains("balance round-robin"), "{p}");
+    let again: Policy = p.to_string().parse().unwrap();
+    assert_eq!(again, p);
+    for (bad, column, what) in [
+        ("route to any via socks4://p:1 balance", 38, "round-robin"),
+        (
+            "route to any via socks4://p:1 balance random",
+            39,
+            "round-robin",
+        ),
+        ("route to any direct balance first", 21, "end of the line"),
+    ] {
+        let e = bad.parse::<Policy>().unwrap_err().to_string();
+        assert!(e.contains(what), "{bad}: {e}");
+        assert!(e.contains(&format!("column {column}")), "{bad}: {e}");
+    }
+}

@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::codec::{Command, Reply};
-use socks4_acl::{Parent, Verdict};
+use socks4_acl::{Balance, Parent, Verdict};
 
 use super::reason::{CloseReason, Limit, ResolveError};
 
@@ -47,19 +47,25 @@ pub enum Action {
         /// options.
         verdict: Verdict,
     },
-    /// Open a TCP connection to this address; answer [`ActionOutcome::Connected`].
-    Connect(SocketAddr),
-    /// Connect to `dest` through the parent proxy `parent` (connect to it,
-    /// then its handshake: SOCKS4/4a with `user_id`, or HTTP CONNECT); answer
-    /// [`ActionOutcome::Connected`] (an error when the parent cannot be reached
-    /// or refuses). A route's next parent is asked for on an error.
+    /// Open a TCP connection to one of these addresses (each one the policy
+    /// passed, in the resolver's order): race them as Happy Eyeballs does
+    /// (RFC 8305: the next attempt starts after `attempt_delay` without
+    /// cancelling the previous one, each attempt within `connect_attempt`,
+    /// the first connected wins and the others are closed; see
+    /// [`crate::eyeballs`]); answer [`ActionOutcome::Connected`] with the
+    /// winner's index, or the last error when none connected.
+    Connect(Vec<SocketAddr>),
+    /// Connect through one of a route's parent proxies (connect to it, then
+    /// its handshake: SOCKS4/4a, or HTTP CONNECT), one at a time, each within
+    /// `connect_attempt`, in an order the driver chooses from `balance` and
+    /// the parents' health (see [`crate::health`]); answer
+    /// [`ActionOutcome::Connected`] with the index of the hop that worked, or
+    /// the last error when none did.
     ConnectVia {
-        /// The parent.
-        parent: Parent,
-        /// What to ask of it: an address, or a name it resolves.
-        dest: Destination,
-        /// The USERID to send to a SOCKS parent.
-        user_id: Vec<u8>,
+        /// The parents, in the route's order, with what to ask of each.
+        hops: Vec<Hop>,
+        /// How the route's parents share connections.
+        balance: Balance,
     },
     /// Listen on this address (port 0: any free port); answer
     /// [`ActionOutcome::Bound`].
@@ -91,12 +97,42 @@ pub enum ActionOutcome {
     Admitted(Result<(), Limit>),
     /// For [`Action::IdentQuery`]: identd's answer, or why it could not be had.
     Ident(Result<socks4_ident::Outcome, ErrorKind>),
-    /// For [`Action::Connect`]: the connection is up, or why it is not.
-    Connected(Result<(), ErrorKind>),
+    /// For [`Action::Connect`] and [`Action::ConnectVia`]: which candidate
+    /// connected, or why none did.
+    Connected(Result<Won, ErrorKind>),
     /// For [`Action::Bind`]: the address the listener is bound to.
     Bound(Result<SocketAddr, ErrorKind>),
     /// For [`Action::Accept`]: the address of the peer that connected.
     Accepted(Result<SocketAddr, ErrorKind>),
+}
+
+/// The candidate that connected first, answering [`Action::Connect`] or
+/// [`Action::ConnectVia`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Won {
+    /// Its index among the action's candidates.
+    pub index: usize,
+    /// How many attempts were started, the winner's included.
+    pub attempts: u32,
+}
+
+impl Won {
+    /// The first candidate, on the first attempt.
+    pub const FIRST: Won = Won {
+        index: 0,
+        attempts: 1,
+    };
+}
+
+/// One parent of a route, as [`Action::ConnectVia`] asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The parent.
+    pub parent: Parent,
+    /// What to ask of it: an address, or a name it resolves.
+    pub dest: Destination,
+    /// The USERID to send to a SOCKS parent.
+    pub user_id: Vec<u8>,
 }
 
 /// Where a connection goes: an address, or a name (a parent resolves it, or

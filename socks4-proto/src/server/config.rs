@@ -38,6 +38,14 @@ pub struct Timeouts {
     pub connect: Duration,
     /// For the inbound connection of a BIND. Default 120 s.
     pub bind_accept: Duration,
+    /// For each address of a destination and each parent of a route: an
+    /// attempt that has not connected (and, for a parent, answered) within it
+    /// is abandoned and the next is tried. Default 10 s.
+    pub connect_attempt: Duration,
+    /// Happy Eyeballs' "Connection Attempt Delay" (RFC 8305 §5): the next
+    /// address is tried this long after the previous one started, without
+    /// cancelling it. Default 250 ms.
+    pub attempt_delay: Duration,
     /// For a relay in which neither side sends anything: the adapter's relay
     /// closes both sides after this long without traffic. Default one hour;
     /// `None` never closes an idle relay.
@@ -45,13 +53,16 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// The defaults: 10 s, 10 s, 10 s, 120 s, 120 s, and one hour idle.
+    /// The defaults: 10 s, 10 s, 10 s, 120 s, 120 s, 10 s per attempt, 250 ms
+    /// between attempts, and one hour idle.
     pub const DEFAULT: Timeouts = Timeouts {
         handshake: Duration::from_secs(10),
         resolve: Duration::from_secs(10),
         ident: Duration::from_secs(10),
         connect: Duration::from_secs(120),
         bind_accept: Duration::from_secs(120),
+        connect_attempt: Duration::from_secs(10),
+        attempt_delay: Duration::from_millis(250),
         idle: Some(Duration::from_secs(3600)),
     };
 }

@@ -98,6 +98,13 @@ pub enum Event {
         /// The policy rule that passed the request.
         source: Source,
     },
+    /// A CONNECT's outbound connection is up after `attempts` attempts (the
+    /// addresses raced, or the parents tried). Comes right before
+    /// [`Event::Routed`] or [`Event::SockUp`].
+    Attempts {
+        /// How many attempts were started, the winner's included.
+        attempts: u32,
+    },
     /// The connection goes through a parent proxy (a route's `via`): the
     /// parent granted the request. Comes right before [`Event::SockUp`].
     Routed {

@@ -37,8 +37,11 @@
 //!
 //! # Paths
 //!
-//! - CONNECT: request → ACL → (IDENT) → `Connect` to each candidate in turn →
-//!   reply 90 only once connected → `StartRelay`. Failure or timeout: 91.
+//! - CONNECT: request → ACL → (IDENT) → `Connect` with every candidate (the
+//!   driver races them, Happy Eyeballs) → reply 90 only once connected →
+//!   `StartRelay`. Failure or timeout: 91. Through a route's parents:
+//!   `ConnectVia` with every parent (the driver tries them one at a time,
+//!   healthy ones first).
 //! - SOCKS4a: request → `Resolve` → ACL per resolved address (host rules see the
 //!   name, address rules the address) → as CONNECT over the passing addresses,
 //!   in resolver order (an IPv6 address is fine: clients ignore a CONNECT reply's
@@ -52,7 +55,8 @@
 //! - A destination of `0.0.0.0` (or any unspecified, multicast or broadcast
 //!   address) is refused with 91: Linux would connect `0.0.0.0` to the local host,
 //!   around any `to 127.0.0.0/8` rule.
-//! - The connect timeout covers all of a 4a name's addresses together.
+//! - The connect timeout covers all of a 4a name's addresses (or a route's
+//!   parents) together; `connect_attempt` bounds each one.
 //! - A request that times out half-read gets 91 before the close; a client that
 //!   closes before its request is complete gets nothing.
 //! - In IDENT `require` mode an empty USERID matches no identd answer (93).
@@ -66,7 +70,7 @@ mod reason;
 mod session;
 mod timer;
 
-pub use action::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
+pub use action::{Action, ActionOutcome, Destination, Hop, RelayEnd, RelayStats, Won};
 pub use config::{IdentMode, ServerConfig, Timeouts};
 pub use event::Event;
 pub use reason::{CloseReason, Limit, ResolveError, TlsFailure};

@@ -133,6 +133,10 @@ fn timeouts_follow_the_runtimes_clock() {
         "10s",
         "--connect-timeout",
         "120s",
+        // Each address's own deadline past the whole request's, so that the
+        // connect timeout is the one that fires.
+        "--connect-attempt-timeout",
+        "300s",
     ])
     .unwrap();
     let daemon = Daemon::new(settings);

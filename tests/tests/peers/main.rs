@@ -18,9 +18,12 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
+//! - `eyeballs`: root, a network namespace (iproute2), nftables, dnsmasq,
+//!   python3.
 
 mod client_helpers;
 mod clients;
+mod eyeballs;
 mod ident;
 mod interception;
 mod operations;

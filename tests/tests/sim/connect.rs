@@ -4,6 +4,7 @@
 
 use super::{cfg_with, connect_4a, connect_req, granted, refused};
 use socks4_acl::Source;
+use socks4_proto::server::Won;
 use socks4_proto::server::{
     Action, ActionOutcome, CloseReason, Destination, Event, RelayEnd, RelayStats, ServerConfig,
     Timer,
@@ -21,14 +22,14 @@ fn connect_replies_90_only_after_connecting_and_hands_over_pipelined_bytes() {
     bytes.extend_from_slice(b"GET / HTTP/1.0\r\n");
     assert_eq!(
         sim.input(&bytes),
-        vec![Action::Connect(addr("127.0.0.1:8080"))]
+        vec![Action::Connect(vec![addr("127.0.0.1:8080")])]
     );
     assert!(!sim.session.wants_input());
     assert!(
         sim.replies().is_empty(),
         "no reply before the connection is up"
     );
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(Won::FIRST)));
     assert_eq!(
         acts,
         vec![
@@ -105,7 +106,7 @@ fn connect_failure_and_timeout_reply_91() {
     // A late outcome is caller misuse now.
     assert!(sim
         .session
-        .handle_outcome(sim.now, ActionOutcome::Connected(Ok(())))
+        .handle_outcome(sim.now, ActionOutcome::Connected(Ok(Won::FIRST)))
         .is_err());
 }
 
@@ -185,7 +186,7 @@ fn unspecified_destination_is_refused() {
         "0.0.0.0".parse().unwrap(),
         "127.0.0.1".parse().unwrap(),
     ])));
-    assert_eq!(acts, vec![Action::Connect(addr("127.0.0.1:22"))]);
+    assert_eq!(acts, vec![Action::Connect(vec![addr("127.0.0.1:22")])]);
 }
 
 #[test]
@@ -197,7 +198,7 @@ fn early_data_is_bounded() {
     bytes.extend_from_slice(b"12345678");
     assert_eq!(
         sim.input(&bytes),
-        vec![Action::Connect(addr("127.0.0.1:80"))]
+        vec![Action::Connect(vec![addr("127.0.0.1:80")])]
     );
     // More bytes while connecting (an adapter that keeps reading) still count.
     let acts = sim.input(b"9");
@@ -250,9 +251,12 @@ fn a_known_destination_needs_no_request_and_gets_no_reply() {
         Destination::Addr(local),
         std::time::Instant::now(),
     );
-    assert_eq!(s.poll_action(), Some(Action::Connect(local)));
-    s.handle_outcome(std::time::Instant::now(), ActionOutcome::Connected(Ok(())))
-        .unwrap();
+    assert_eq!(s.poll_action(), Some(Action::Connect(vec![local])));
+    s.handle_outcome(
+        std::time::Instant::now(),
+        ActionOutcome::Connected(Ok(Won::FIRST)),
+    )
+    .unwrap();
     assert!(
         matches!(s.poll_action(), Some(Action::StartRelay { .. })),
         "no reply first"

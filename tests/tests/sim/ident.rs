@@ -56,7 +56,7 @@ fn ident_require_mode() {
     let ok = ident_case(IdentMode::Require, b"alice", Some(Ok(user("alice"))));
     assert_eq!(
         ok.actions.last(),
-        Some(&Action::Connect(addr("127.0.0.1:80")))
+        Some(&Action::Connect(vec![addr("127.0.0.1:80")]))
     );
     assert!(ok.events.contains(&Event::Ident {
         outcome: Some(user("alice"))
@@ -111,7 +111,7 @@ fn ident_log_mode_records_but_never_refuses() {
         let sim = ident_case(IdentMode::Log, b"alice", answer.clone());
         assert_eq!(
             sim.actions.last(),
-            Some(&Action::Connect(addr("127.0.0.1:80"))),
+            Some(&Action::Connect(vec![addr("127.0.0.1:80")])),
             "{answer:?}"
         );
         assert!(sim.replies().is_empty());
@@ -125,7 +125,7 @@ fn rules_may_require_ident_for_some_clients_only() {
     let mut sim = Sim::new(cfg_with(policy), "127.0.0.1:40000", "127.0.0.1:1080");
     assert_eq!(
         sim.input(&connect_req("127.0.0.1:80", b"")),
-        vec![Action::Connect(addr("127.0.0.1:80"))]
+        vec![Action::Connect(vec![addr("127.0.0.1:80")])]
     );
     let mut sim = Sim::new(cfg_with(policy), "127.0.0.2:40000", "127.0.0.1:1080");
     assert!(matches!(

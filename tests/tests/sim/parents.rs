@@ -2,7 +2,8 @@
 //! parent gets an address, the next parent is tried, and failures say so.
 
 use super::{bind_req, cfg_with, connect_4a, granted};
-use socks4_proto::server::{Action, ActionOutcome, CloseReason, Destination, Event};
+use socks4_acl::Balance;
+use socks4_proto::server::{Action, ActionOutcome, CloseReason, Destination, Event, Won};
 use socks4_proto::{Reply, ReplyCode};
 use socks4_tests::sim::{addr, Sim};
 use std::io::ErrorKind;
@@ -14,28 +15,27 @@ fn a_name_goes_to_a_socks4a_parent_unresolved() {
     );
     let mut sim = Sim::local(cfg);
     let acts = sim.input(&connect_4a("db.corp.example", 5432, b"alice"));
-    let Some(Action::ConnectVia {
-        parent,
-        dest,
-        user_id,
-    }) = acts.first()
-    else {
+    let Some(Action::ConnectVia { hops, balance }) = acts.first() else {
         panic!("{acts:?}")
     };
-    assert_eq!(parent.to_url(), "socks4a://proxyuser@10.0.0.1:1080");
-    assert_eq!(*dest, Destination::Name("db.corp.example".into(), 5432));
-    assert_eq!(user_id, b"proxyuser");
+    assert_eq!(*balance, Balance::First);
+    assert_eq!(hops.len(), 2, "every parent at once");
+    assert_eq!(hops[0].parent.to_url(), "socks4a://proxyuser@10.0.0.1:1080");
+    assert_eq!(
+        hops[0].dest,
+        Destination::Name("db.corp.example".into(), 5432)
+    );
+    assert_eq!(hops[0].user_id, b"proxyuser");
+    assert_eq!(hops[1].parent.port, 3128);
     assert!(!sim
         .actions
         .iter()
         .any(|a| matches!(a, Action::Resolve { .. })));
-    // The first parent fails: the second is tried; it grants.
-    let acts = sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused)));
-    assert!(
-        matches!(&acts[..], [Action::ConnectVia { parent, .. }] if parent.port == 3128),
-        "{acts:?}"
-    );
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
+    // The first parent failed: the second granted.
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(Won {
+        index: 1,
+        attempts: 2,
+    })));
     assert_eq!(acts[0], granted("0.0.0.0:5432"));
     assert!(sim
         .events
@@ -54,7 +54,7 @@ fn a_socks4_parent_gets_an_address_and_failures_say_so() {
         "127.0.0.1".parse().unwrap(),
     ])));
     assert!(
-        matches!(&acts[..], [Action::ConnectVia { dest: Destination::Addr(a), .. }] if *a == addr("127.0.0.1:80")),
+        matches!(&acts[..], [Action::ConnectVia { hops, .. }] if hops[0].dest == Destination::Addr(addr("127.0.0.1:80"))),
         "{acts:?}"
     );
     sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused)));
@@ -71,5 +71,24 @@ fn a_socks4_parent_gets_an_address_and_failures_say_so() {
     assert_eq!(
         sim.closed(),
         Some(CloseReason::ParentFailed(ErrorKind::Unsupported))
+    );
+}
+
+#[test]
+fn balance_goes_with_the_parents() {
+    let cfg = cfg_with(
+        "pass from any to any\nroute to any via socks4://10.0.0.1:1080, socks4://10.0.0.2:1080 balance least-connections",
+    );
+    let mut sim = Sim::local(cfg);
+    let acts = sim.input(&super::connect_req("127.0.0.1:80", b""));
+    assert!(
+        matches!(&acts[..], [Action::ConnectVia { hops, balance: Balance::LeastConnections }] if hops.len() == 2),
+        "{acts:?}"
+    );
+    // Every parent failed: 91, with the last error.
+    sim.outcome(ActionOutcome::Connected(Err(ErrorKind::TimedOut)));
+    assert_eq!(
+        sim.closed(),
+        Some(CloseReason::ParentFailed(ErrorKind::TimedOut))
     );
 }

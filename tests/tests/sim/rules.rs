@@ -54,7 +54,7 @@ fn access_rules_decide_and_name_the_rule() {
     let mut sim = Sim::new(cfg, "127.0.0.1:4000", "127.0.0.1:1080");
     assert_eq!(
         sim.input(&connect_req("127.0.0.1:80", b"")),
-        vec![Action::Connect(addr("127.0.0.1:80"))]
+        vec![Action::Connect(vec![addr("127.0.0.1:80")])]
     );
 }
 

@@ -4,6 +4,7 @@
 
 use super::{cfg_with, connect_4a, granted, refused};
 use socks4_acl::Source;
+use socks4_proto::server::Won;
 use socks4_proto::server::{
     Action, ActionOutcome, CloseReason, Event, ResolveError, ServerConfig, Timer,
 };
@@ -30,25 +31,30 @@ fn socks4a_tries_addresses_in_order_ipv6_included() {
     let addrs: Vec<IpAddr> = vec!["::1".parse().unwrap(), "127.0.0.1".parse().unwrap()];
     assert_eq!(
         sim.outcome(ActionOutcome::Resolved(Ok(addrs.clone()))),
-        vec![Action::Connect(addr("[::1]:8080"))]
+        vec![Action::Connect(vec![
+            addr("[::1]:8080"),
+            addr("127.0.0.1:8080")
+        ])],
+        "every address at once, for the driver to race"
     );
     assert!(sim.events.contains(&Event::DnsLookup {
         host: "localhost".into(),
         addrs
     }));
-    assert_eq!(
-        sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused))),
-        vec![Action::Connect(addr("127.0.0.1:8080"))]
-    );
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
+    // The second address won, on the second attempt.
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(Won {
+        index: 1,
+        attempts: 2,
+    })));
     assert_eq!(acts[0], granted("127.0.0.1:8080"));
+    assert!(sim.events.contains(&Event::Attempts { attempts: 2 }));
     assert!(matches!(acts[1], Action::StartRelay { .. }));
 
     // An IPv6 destination that connects: the reply carries 0.0.0.0 (clients ignore it).
     let mut sim = Sim::local(ServerConfig::default());
     sim.input(&connect_4a("localhost", 80, b""));
     sim.outcome(ActionOutcome::Resolved(Ok(vec!["::1".parse().unwrap()])));
-    let acts = sim.outcome(ActionOutcome::Connected(Ok(())));
+    let acts = sim.outcome(ActionOutcome::Connected(Ok(Won::FIRST)));
     assert_eq!(acts[0], granted("0.0.0.0:80"));
 }
 
@@ -117,7 +123,7 @@ fn socks4a_host_rules_see_the_name_and_address_rules_each_address() {
     ])));
     assert_eq!(
         acts,
-        vec![Action::Connect(addr("127.0.0.3:80"))],
+        vec![Action::Connect(vec![addr("127.0.0.3:80")])],
         "the blocked address is skipped"
     );
     let acts = sim.outcome(ActionOutcome::Connected(Err(ErrorKind::ConnectionRefused)));

@@ -17,7 +17,7 @@ fn a_client_certificate_name_is_reported_and_decides_cert_rules() {
     sim.drain();
     assert_eq!(
         sim.input(&connect_req("127.0.0.1:80", b"")),
-        vec![Action::Connect(addr("127.0.0.1:80"))]
+        vec![Action::Connect(vec![addr("127.0.0.1:80")])]
     );
     let cert_at = sim.events.iter().position(
         |e| matches!(e, Event::ClientCertificate { common_name } if common_name == "alice"),

@@ -1,6 +1,7 @@
 //! What a server runs with: every option declared once ([`options`]: a flag
 //! and a config key each), the layers resolved and checked ([`settings`]),
-//! the listener kinds ([`listeners`]), the command line ([`cli`]),
+//! the listener kinds ([`listeners`]), outbound connections' resolver and
+//! parents ([`outbound`]), the command line ([`cli`]),
 //! `--check` ([`check`]) and the user and group a server runs as ([`users`]).
 //!
 //! Layer: above `runtime`, `limits` and `observe` (whose types settings
@@ -12,5 +13,6 @@ pub mod check;
 pub mod cli;
 pub mod listeners;
 pub mod options;
+pub mod outbound;
 pub mod settings;
 pub mod users;

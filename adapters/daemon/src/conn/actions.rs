@@ -1,18 +1,18 @@
 //! The actions a session asks its driver for, one method each: send a reply,
 //! admit the request under its client's limits, resolve a name, ask the
-//! client's identd, connect (directly, with TLS for `forward_tls`, or through
-//! a parent), and BIND's listen and accept. Each reports its outcome to the
+//! client's identd, connect (directly, racing the addresses, with TLS for
+//! `forward_tls`, or through one of a route's parents), and BIND's listen and accept. Each reports its outcome to the
 //! session; a pending one is raced against the session's deadline and the
 //! client's hang-up ([`Connection::pending`]).
 
 use crate::conn::connection::Connection;
-use crate::conn::{ident, parent, resolve};
+use crate::conn::{dial, ident, parent, resolve};
 use crate::limits::client_table::ClientKey;
 use crate::limits::meter::Meter;
 use crate::runtime::endpoint::{tls_failure_of, Endpoint};
 use crate::runtime::{socket, Runtime};
-use socks4_acl::{Parent, Verdict};
-use socks4_proto::server::{Action, ActionOutcome, Destination};
+use socks4_acl::{Balance, Verdict};
+use socks4_proto::server::{Action, ActionOutcome, Hop};
 use socks4_proto::{Command, Reply};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -26,12 +26,8 @@ impl<R: Runtime> Connection<R> {
             Action::Admit { command, verdict } => self.admit(command, &verdict),
             Action::Resolve { host, port: _ } => self.resolve(host).await,
             Action::IdentQuery { to, query } => self.ident(to, query).await,
-            Action::Connect(addr) => self.connect(addr).await,
-            Action::ConnectVia {
-                parent,
-                dest,
-                user_id,
-            } => self.connect_via(parent, dest, user_id).await,
+            Action::Connect(addrs) => self.connect(addrs).await,
+            Action::ConnectVia { hops, balance } => self.connect_via(hops, balance).await,
             Action::Bind(addr) => self.bind(addr),
             Action::Accept => self.accept().await,
             // `run` handles these two itself and never passes them here.
@@ -71,9 +67,11 @@ impl<R: Runtime> Connection<R> {
     }
 
     async fn resolve(&mut self, host: String) {
-        let (rt, lookups) = (self.rt.clone(), self.daemon.lookups().clone());
+        let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
         match self
-            .pending(Box::pin(resolve::resolve(&rt, &lookups, host)))
+            .pending(Box::pin(async move {
+                resolve::resolve(&rt, &daemon, &host, conn).await
+            }))
             .await
         {
             Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
@@ -92,35 +90,36 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Connects to the destination, with TLS for `forward_tls`.
-    async fn connect(&mut self, addr: SocketAddr) {
-        let rt = self.rt.clone();
-        let from = socket::outgoing_for(&self.daemon.settings().outgoing, addr);
+    /// Connects to one of the destination's addresses (Happy Eyeballs), with
+    /// TLS for `forward_tls`.
+    async fn connect(&mut self, addrs: Vec<SocketAddr>) {
+        let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
+        let timeouts = self.session.config().timeouts;
         let tls = self
             .dest_tls
             .clone()
             .map(|host| (host, self.tls.client.clone()));
         let connect = async move {
-            let stream = socket::connect(&rt, addr, from).await?;
+            let (stream, won) = dial::connect_any(&rt, &daemon, &addrs, &timeouts).await?;
             let Some((host, config)) = tls else {
-                return Ok(Endpoint::Plain(stream));
+                return Ok((Endpoint::Plain(stream), won));
             };
             let config = config
                 .ok_or_else(|| io::Error::new(ErrorKind::Unsupported, "no TLS configuration"))?;
             let mut tls = Endpoint::tls_client(stream, config, &host)?;
             tls.handshake().await?;
-            Ok::<_, io::Error>(tls)
+            Ok::<_, io::Error>((tls, won))
         };
         match self.pending(Box::pin(connect)).await {
-            Ok(Ok(other)) => {
+            Ok(Ok((other, won))) => {
                 self.other = Some(other);
-                self.outcome(ActionOutcome::Connected(Ok(())));
+                self.outcome(ActionOutcome::Connected(Ok(won)));
             }
             Ok(Err(e)) => {
                 if let Some(kind) = tls_failure_of(&e) {
                     let counters = &self.daemon.books().counters;
                     counters.tls_failure("destination", kind);
-                    tracing::info!(target: "socks4d", conn = self.observer.id(), dest = %addr, error = %e, "TLS with the destination failed");
+                    tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "TLS with the destination failed");
                 }
                 self.outcome(ActionOutcome::Connected(Err(e.kind())))
             }
@@ -128,28 +127,27 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Connects to the destination through a parent proxy.
-    async fn connect_via(&mut self, parent: Parent, dest: Destination, user_id: Vec<u8>) {
-        let rt = self.rt.clone();
-        let lookups = self.daemon.lookups().clone();
-        let outgoing = self.daemon.settings().outgoing.clone();
+    /// Connects to the destination through one of a route's parents.
+    async fn connect_via(&mut self, hops: Vec<Hop>, balance: Balance) {
+        let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
         let how = parent::Reach {
-            outgoing: &outgoing,
-            lookups: &lookups,
+            daemon: &daemon,
             tls: self.tls.client.clone(),
+            conn: self.observer.id(),
         };
-        let via = parent::connect_via(&rt, &parent, &dest, &user_id, how);
+        let via = dial::connect_parents(&rt, &hops, balance, how);
         match self.pending(Box::pin(via)).await {
-            Ok(Ok((tunnel, leftover))) => {
-                self.other = Some(tunnel);
-                self.dest_leftover = leftover;
-                self.outcome(ActionOutcome::Connected(Ok(())));
+            Ok(Ok(tunnel)) => {
+                self.other = Some(tunnel.endpoint);
+                self.dest_leftover = tunnel.leftover;
+                self.parent_open = Some(tunnel.open);
+                self.outcome(ActionOutcome::Connected(Ok(tunnel.won)));
             }
             Ok(Err(e)) => {
                 if let Some(kind) = tls_failure_of(&e) {
                     self.daemon.books().counters.tls_failure("parent", kind);
                 }
-                tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %parent, error = %e, "parent failed");
+                tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "parent failed");
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));
             }
             Err(why) => self.interrupted(why),

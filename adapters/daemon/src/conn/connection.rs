@@ -57,6 +57,8 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) rate_ticket: Option<RateTicket>,
     /// Bytes a parent sent after granting, for the client before the relay's.
     pub(super) dest_leftover: Vec<u8>,
+    /// The connection counted as open through its parent.
+    pub(super) parent_open: Option<crate::daemon::outbound::ParentOpen>,
     /// Set when writing to the client failed.
     pub(super) client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -96,6 +98,7 @@ impl<R: Runtime> Connection<R> {
             meter: None,
             rate_ticket: None,
             dest_leftover: Vec::new(),
+            parent_open: None,
             client_error: None,
             tried_early_read: false,
         }

@@ -1,7 +1,8 @@
 //! One connection, from accept to its last byte: the accept loops and
 //! admission ([`accept`]), the connection's drive loop around its sans-IO
 //! session ([`connection`]), and what the session's actions need: name
-//! resolution ([`resolve`]), IDENT ([`ident`]), parents ([`parent`]), the
+//! resolution ([`resolve`]), IDENT ([`ident`]), Happy Eyeballs and the
+//! parents' failover ([`dial`], over `race`), parents ([`parent`]), the
 //! PROXY protocol header ([`proxy_header`]) and the relay ([`relay`]).
 //!
 //! Layer: above `daemon` (a connection holds the daemon's handle and its
@@ -11,9 +12,11 @@
 pub(crate) mod accept;
 mod actions;
 pub(crate) mod connection;
+pub(crate) mod dial;
 pub(crate) mod ident;
 pub(crate) mod parent;
 pub(crate) mod proxy_header;
+mod race;
 mod refuse;
 pub(crate) mod relay;
 pub(crate) mod resolve;

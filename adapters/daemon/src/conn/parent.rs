@@ -1,24 +1,23 @@
 //! Connecting through a parent proxy (a route's `via`): reach the parent (its
-//! name resolved here, its addresses tried in order, from the outgoing address
-//! when one is set), TLS with it for `socks4+tls://`, `socks4a+tls://` and
+//! name resolved here, its addresses raced as Happy Eyeballs does, from the
+//! outgoing address when one is set), TLS with it for `socks4+tls://`, `socks4a+tls://` and
 //! `https://` (its certificate verified for its host name, against `[tls] ca`
 //! or the system's authorities), then its handshake: SOCKS4/SOCKS4a with the sans-IO
 //! client ([`socks4_proto::client::Handshake`]) or HTTP CONNECT
 //! ([`socks4_proto::upstream::HttpConnect`]). Bytes the parent sent after its
 //! answer belong to the tunnel and are handed back for the relay.
 
-use crate::conn::resolve;
+use crate::conn::{dial, resolve};
+use crate::daemon::Daemon;
 use crate::runtime::endpoint::Endpoint;
-use crate::runtime::socket;
 use crate::runtime::{Runtime, Stream};
-use async_lock::Semaphore;
 use socks4_acl::{Parent, ParentKind};
 use socks4_proto::client::{Event, Handshake};
 use socks4_proto::server::Destination;
 use socks4_proto::upstream::{HttpConnect, HttpOutcome};
 use socks4_proto::{Command, Dest, Request};
 use std::io::{self, ErrorKind};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// A parent's handshake answer, at most.
@@ -30,13 +29,14 @@ fn failed(kind: ErrorKind, why: String) -> io::Error {
 }
 
 /// What reaching a parent needs besides the parent itself.
+#[derive(Clone)]
 pub(crate) struct Reach<'a> {
-    /// Addresses outbound connections leave from.
-    pub(crate) outgoing: &'a [IpAddr],
-    /// Permits for name lookups.
-    pub(crate) lookups: &'a Arc<Semaphore>,
+    /// The daemon (outgoing addresses, the resolver, the attempt timings).
+    pub(crate) daemon: &'a Daemon,
     /// TLS towards parents that speak it.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// The connection, for log lines.
+    pub(crate) conn: u64,
 }
 
 /// Connects to `dest` through `parent`; the tunnel and the bytes the parent
@@ -49,7 +49,7 @@ pub(crate) async fn connect_via<R: Runtime>(
     user_id: &[u8],
     how: Reach<'_>,
 ) -> io::Result<(Endpoint<R::Stream>, Vec<u8>)> {
-    let stream = reach(rt, parent, how.outgoing, how.lookups).await?;
+    let stream = reach(rt, parent, how.daemon, how.conn).await?;
     let mut tunnel = if parent.kind.tls() {
         let config = how.tls.ok_or_else(|| {
             failed(
@@ -77,28 +77,24 @@ pub(crate) async fn connect_via<R: Runtime>(
     Ok((tunnel, leftover))
 }
 
-/// A TCP connection to the parent: its addresses in the resolver's order.
+/// A TCP connection to the parent: its addresses raced (Happy Eyeballs).
 pub(crate) async fn reach<R: Runtime>(
     rt: &R,
     parent: &Parent,
-    outgoing: &[IpAddr],
-    lookups: &Arc<Semaphore>,
+    daemon: &Daemon,
+    conn: u64,
 ) -> io::Result<R::Stream> {
-    let addrs = match parent.host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => resolve::resolve(rt, lookups, parent.host.clone())
-            .await
-            .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?,
-    };
-    let mut last = failed(ErrorKind::NotFound, format!("{parent}: no address"));
-    for ip in addrs {
-        let to = SocketAddr::new(ip, parent.port);
-        match socket::connect(rt, to, socket::outgoing_for(outgoing, to)).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = failed(e.kind(), format!("{parent} ({to}): {e}")),
-        }
-    }
-    Err(last)
+    let addrs: Vec<SocketAddr> = resolve::resolve(rt, daemon, &parent.host, conn)
+        .await
+        .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, parent.port))
+        .collect();
+    let timeouts = daemon.server_config().timeouts;
+    dial::connect_any(rt, daemon, &addrs, &timeouts)
+        .await
+        .map(|(stream, _)| stream)
+        .map_err(|e| failed(e.kind(), format!("{parent}: {e}")))
 }
 
 async fn socks<S: Stream>(

@@ -7,6 +7,7 @@
 //! grew from: `add_denial`/`del_denial`/`denied` and
 //! `add_exemption`/`del_exemption`/`exempted`.
 
+pub(crate) mod outbound;
 pub(crate) mod state_file;
 
 use crate::config::settings::{ConfigError, Settings};
@@ -44,6 +45,7 @@ struct Inner {
     books: Arc<Books>,
     clients: Arc<ClientTable>,
     lookups: Arc<async_lock::Semaphore>,
+    outbound: outbound::OutboundState,
     next_id: AtomicU64,
     active: AtomicUsize,
     shutting_down: AtomicBool,
@@ -150,6 +152,7 @@ impl Daemon {
             None => {}
         }
         let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
+        let outbound = outbound::OutboundState::new(&settings.outbound);
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
             settings.notify.clone(),
@@ -162,6 +165,7 @@ impl Daemon {
                 books,
                 clients,
                 lookups,
+                outbound,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
@@ -292,6 +296,12 @@ impl Daemon {
     /// Permits for name lookups running at once.
     pub(crate) fn lookups(&self) -> &Arc<async_lock::Semaphore> {
         &self.inner.lookups
+    }
+
+    /// What outbound connections share: parents' health, the resolver's
+    /// cache, attempt counters.
+    pub(crate) fn outbound(&self) -> &outbound::OutboundState {
+        &self.inner.outbound
     }
 
     /// The counters now.

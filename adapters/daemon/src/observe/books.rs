@@ -105,6 +105,10 @@ pub(crate) struct Observer {
     via: Option<String>,
     /// The subject name of the client's verified TLS certificate.
     cert: Option<String>,
+    /// The address reached (direct) and how many attempts it took.
+    reached: Option<(SocketAddr, u32)>,
+    /// Attempts the outbound connection took, until `SockUp` names the address.
+    attempts: u32,
 }
 
 impl Observer {
@@ -134,6 +138,8 @@ impl Observer {
             relaying: false,
             via: None,
             cert: None,
+            reached: None,
+            attempts: 0,
         }
     }
 
@@ -188,7 +194,9 @@ impl Observer {
             Event::Decided { verdict } => self.decided(verdict, now),
             Event::Denied { source, .. } => self.source = Some(*source),
             Event::Notify { .. } => self.notify(event, now),
+            Event::Attempts { attempts } => self.attempts = *attempts,
             Event::SockUp { dest, source } => {
+                self.reached = Some((*dest, self.attempts.max(1)));
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
                 counters.reply(ReplyCode::Granted);
@@ -327,10 +335,15 @@ impl Observer {
         let dest = self.dest.as_deref().unwrap_or("-");
         let via = self.via.as_deref().unwrap_or("direct");
         let cert = self.cert.as_deref().unwrap_or("-");
+        let reached = self
+            .reached
+            .filter(|(a, _)| !a.ip().is_unspecified())
+            .map_or_else(|| "-".to_owned(), |(a, _)| a.to_string());
+        let attempts = self.reached.map_or(0, |(_, n)| n);
         tracing::info!(
             target: "socks4d",
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
-            cert, rule, via, reply, outcome = reason.label(), reason = %reason,
+            cert, rule, via, reached, attempts, reply, outcome = reason.label(), reason = %reason,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );

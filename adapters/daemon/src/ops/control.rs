@@ -31,7 +31,8 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// The words `ctl` understands, for its help and for errors.
 pub(crate) const USAGE: &str =
     "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
-exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
+exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
+parents | resolve NAME | cache flush [NAME]";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only. A socket file left by a server that is gone is replaced; one that
@@ -105,6 +106,9 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
         },
         ["stats"] => Ok(stats(daemon)),
         ["clients"] => Ok(clients(daemon)),
+        [cmd @ ("parents" | "resolve" | "cache"), rest @ ..] => {
+            crate::ops::outbound_ctl::run(daemon, cmd, rest)
+        }
         _ => Err(format!(
             "unknown command '{}'; commands: {USAGE}",
             w.join(" ")

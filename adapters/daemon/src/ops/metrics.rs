@@ -24,6 +24,10 @@
 //! | `socks4_proxy_headers_total` | counter | `result` ([`PROXY_RESULTS`](crate::observe::counters::PROXY_RESULTS)) |
 //! | `socks4_notifications_total` | counter | `result` ([`NOTIFY_RESULTS`](crate::observe::notify::NOTIFY_RESULTS)) |
 //! | `socks4_tls_failures_total` | counter | `side` (`client`, `destination`, `parent`), `kind` ([`TlsFailure::label`](socks4_proto::server::TlsFailure::label)) |
+//! | `socks4_parent_up` | gauge (0/1) | `parent` |
+//! | `socks4_parent_attempts_total` | counter | `parent`, `result` (`won`, `error`, `timeout`, `lost`) |
+//! | `socks4_resolver_cache_total` | counter | `result` (`hit`, `miss`, `stale`, `negative`) |
+//! | `socks4_connect_attempts_total` | counter | `family` (`ipv4`, `ipv6`), `result` (`won`, `error`, `timeout`, `lost`) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
@@ -127,6 +131,7 @@ impl Collector for BooksCollector {
         let s = self.daemon.counters();
         connections(&mut e, &s)?;
         requests(&mut e, &s, self.daemon.books())?;
+        crate::ops::outbound_ctl::metrics(&mut e, &self.daemon)?;
         operations(&mut e, &s, self.runtime)
     }
 }

@@ -1,5 +1,6 @@
 //! The server's interfaces for its operator: the Prometheus endpoint
 //! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
+//! outbound state shown through both ([`outbound_ctl`]),
 //! signals ([`signals`]), systemd's readiness and socket activation
 //! ([`systemd`]), and the privilege drop ([`privileges`]).
 //!
@@ -10,6 +11,7 @@ pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;
 pub(crate) mod metrics;
+pub(crate) mod outbound_ctl;
 #[cfg(feature = "cli")]
 pub(crate) mod privileges;
 #[cfg(feature = "cli")]

@@ -1,13 +1,35 @@
 //! The runtime-independent parts of a runtime built on async-io's reactor
-//! (smol; async-std, whose sockets are async-io's): its [`Stream`] and
-//! listener types and how to register sockets with it.
+//! (smol; async-std, whose sockets are async-io's): its [`Stream`] (TCP and
+//! UDP) and listener types and how to register sockets with it.
 
 use super::{Direction, Stream};
 use async_io::Async;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::task::{Context, Poll};
+
+impl Stream for Async<UdpSocket> {
+    fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match dir {
+            Direction::Read => self.poll_readable(cx),
+            Direction::Write => self.poll_writable(cx),
+        }
+    }
+
+    fn try_io<T>(
+        &self,
+        _dir: Direction,
+        op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
+    ) -> io::Result<T> {
+        op(self.get_ref().as_fd())
+    }
+}
+
+/// Registers a bound UDP socket with async-io's reactor.
+pub fn datagram(socket: UdpSocket) -> io::Result<Async<UdpSocket>> {
+    Async::new(socket)
+}
 
 impl Stream for Async<TcpStream> {
     fn poll_ready(&self, dir: Direction, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -14,7 +14,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -28,7 +28,8 @@ pub enum Direction {
     Write,
 }
 
-/// A TCP socket registered with a runtime's reactor.
+/// A socket registered with a runtime's reactor: a TCP connection
+/// ([`Runtime::Stream`]) or a UDP socket ([`Runtime::Datagram`]).
 pub trait Stream: AsFd + Send + Sync + 'static {
     /// Polls until the socket may be ready for `dir`. May be spurious: the
     /// operation that follows can still report `WouldBlock`.
@@ -55,6 +56,9 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     type Stream: Stream;
     /// A listening TCP socket.
     type Listener: Send + Sync + 'static;
+    /// A UDP socket (the resolver's queries); the same readiness calls as a
+    /// stream.
+    type Datagram: Stream;
 
     /// The runtime's clock.
     fn now(&self) -> Instant;
@@ -78,6 +82,8 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
     /// Registers a non-blocking socket that is connected or connecting.
     fn stream(&self, socket: TcpStream) -> io::Result<Self::Stream>;
+    /// Registers a bound, non-blocking UDP socket.
+    fn datagram(&self, socket: UdpSocket) -> io::Result<Self::Datagram>;
 }
 
 #[cfg(feature = "async-io")]

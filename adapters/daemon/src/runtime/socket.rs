@@ -1,6 +1,7 @@
 //! Opening sockets, once for every runtime: listening sockets with the server's
 //! options, outbound connections (optionally from a chosen local address), and
-//! the small socket queries the server needs. Sockets are made non-blocking here
+//! UDP sockets for the resolver's queries ([`datagram_to`]), and the small
+//! socket queries the server needs. Sockets are made non-blocking here
 //! and then registered with the runtime ([`Runtime::listener`],
 //! [`Runtime::stream`]).
 
@@ -86,6 +87,22 @@ pub(crate) async fn connect<R: Runtime>(
         Some(e) => Err(e),
         None => Ok(stream),
     }
+}
+
+/// A non-blocking UDP socket connected to `to` (so that only `to`'s
+/// datagrams reach it), bound to a port the kernel picks at random among
+/// its ephemeral ports (a fresh port per query: RFC 5452's source port
+/// randomisation), and registered with the runtime.
+pub(crate) fn datagram_to<R: Runtime>(rt: &R, to: SocketAddr) -> io::Result<R::Datagram> {
+    let socket = Socket::new(Domain::for_address(to), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    let any: SocketAddr = match to {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    socket.bind(&any.into())?;
+    socket.connect(&to.into())?;
+    rt.datagram(socket.into())
 }
 
 /// The address outbound connections to `to` leave from: the first of

@@ -50,6 +50,8 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
             metrics,
         ));
     }
+    let clock = rt.clone();
+    daemon.outbound().set_clock(Box::new(move || clock.now()));
     if let Some(control) = bound.control {
         crate::ops::control::serve(control, daemon.clone())?;
     }

@@ -1,14 +1,16 @@
-//! The connect phase: once access and identity are settled, a CONNECT tries
-//! each address the policy passed in turn, or the route's parents one after
-//! another, until one connects; a BIND goes to [`bind`](super::bind).
+//! The connect phase: once access and identity are settled, a CONNECT asks
+//! the driver to race every address the policy passed (Happy Eyeballs), or
+//! to try the route's parents (healthy ones first, each within its attempt
+//! deadline), and hears which one won; a BIND goes to [`bind`](super::bind).
 
 use super::finish::reply_addr;
 use super::{ServerSession, State};
 use crate::codec::{Command, Reply, ReplyCode};
-use crate::server::action::{Action, Destination};
+use crate::server::action::{Action, Destination, Hop, Won};
 use crate::server::event::Event;
 use crate::server::reason::CloseReason;
 use crate::server::timer::Timer;
+use socks4_acl::Parent;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -24,11 +26,8 @@ impl ServerSession {
                 self.timers
                     .set(Timer::Connect, now + self.cfg.timeouts.connect);
                 match via {
-                    None => self.connect_next(),
-                    Some(routed) => {
-                        self.parents_left = routed.parents.into();
-                        self.connect_next_parent();
-                    }
+                    None => self.connect_direct(),
+                    Some(routed) => self.connect_via(routed.parents, routed.balance),
                 }
             }
             // A BIND listens here, for the client's peer to reach: it is not
@@ -41,63 +40,83 @@ impl ServerSession {
         }
     }
 
-    /// Tries the next parent of the route; 91 when none is left.
-    pub(super) fn connect_next_parent(&mut self) {
-        while let Some(parent) = self.parents_left.pop_front() {
-            let req = self.req();
-            let dest = match &req.host {
-                Some(host) if parent.kind.takes_names() && self.candidates.is_empty() => {
-                    Destination::Name(host.clone(), req.port)
-                }
-                _ => {
-                    // An address the policy passed; a SOCKS4 parent needs IPv4.
-                    let found = self
-                        .candidates
-                        .iter()
-                        .find(|a| a.is_ipv4() || parent.kind.takes_names());
-                    match found {
-                        Some(a) => Destination::Addr(*a),
-                        None => {
-                            self.last_connect_error = Some(ErrorKind::Unsupported);
-                            continue;
-                        }
-                    }
-                }
-            };
-            let user_id = parent
-                .user
-                .as_ref()
-                .map_or_else(|| req.user_id.clone(), |u| u.as_bytes().to_vec());
-            self.via = Some((parent.clone(), dest.clone()));
-            self.actions.push_back(Action::ConnectVia {
-                parent,
-                dest,
-                user_id,
-            });
-            return;
-        }
-        self.via = None;
-        self.reject(
-            ReplyCode::Rejected,
-            CloseReason::ParentFailed(self.last_connect_error.unwrap_or(ErrorKind::Unsupported)),
-        );
-    }
-
-    pub(super) fn connect_next(&mut self) {
-        match self.candidates.pop_front() {
-            Some(addr) => self.actions.push_back(Action::Connect(addr)),
-            None => self.reject(
-                ReplyCode::Rejected,
-                CloseReason::ConnectFailed(self.last_connect_error),
+    /// What to ask of `parent`: the name when it takes names and none of the
+    /// name's addresses is known, else an address the policy passed (IPv4
+    /// for a SOCKS4 parent); `None` when it can carry none of them.
+    fn hop(&self, parent: Parent) -> Option<Hop> {
+        let req = self.req();
+        let dest = match &req.host {
+            Some(host) if parent.kind.takes_names() && self.candidates.is_empty() => {
+                Destination::Name(host.clone(), req.port)
+            }
+            _ => Destination::Addr(
+                *self
+                    .candidates
+                    .iter()
+                    .find(|a| a.is_ipv4() || parent.kind.takes_names())?,
             ),
+        };
+        let user_id = parent
+            .user
+            .as_ref()
+            .map_or_else(|| req.user_id.clone(), |u| u.as_bytes().to_vec());
+        Some(Hop {
+            parent,
+            dest,
+            user_id,
+        })
+    }
+
+    /// Asks for the route's parents that can carry the request; 91 when none
+    /// can.
+    fn connect_via(&mut self, parents: Vec<Parent>, balance: socks4_acl::Balance) {
+        let hops: Vec<Hop> = parents.into_iter().filter_map(|p| self.hop(p)).collect();
+        if hops.is_empty() {
+            return self.reject(
+                ReplyCode::Rejected,
+                CloseReason::ParentFailed(ErrorKind::Unsupported),
+            );
+        }
+        self.hops = Some(hops.clone());
+        self.actions.push_back(Action::ConnectVia { hops, balance });
+    }
+
+    fn connect_direct(&mut self) {
+        if self.candidates.is_empty() {
+            return self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None));
+        }
+        let all = self.candidates.iter().copied().collect();
+        self.actions.push_back(Action::Connect(all));
+    }
+
+    /// The driver's answer to `Connect` or `ConnectVia`.
+    pub(super) fn on_connect_outcome(&mut self, outcome: Result<Won, ErrorKind>) {
+        match (outcome, self.hops.take()) {
+            (Ok(won), None) => match self.candidates.get(won.index).copied() {
+                Some(dest) => self.on_connected(dest, won.attempts),
+                None => self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None)),
+            },
+            (Ok(won), Some(mut hops)) if won.index < hops.len() => {
+                let hop = hops.swap_remove(won.index);
+                self.on_connected_via(hop, won.attempts);
+            }
+            (Ok(_), Some(_)) => self.reject(
+                ReplyCode::Rejected,
+                CloseReason::ParentFailed(ErrorKind::InvalidInput),
+            ),
+            (Err(kind), None) => {
+                self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(Some(kind)))
+            }
+            (Err(kind), Some(_)) => {
+                self.reject(ReplyCode::Rejected, CloseReason::ParentFailed(kind))
+            }
         }
     }
 
-    pub(super) fn on_connected(&mut self) {
-        // Connect pops its candidate; the one connected is the last popped.
-        let dest = self.connected_dest();
+    fn on_connected(&mut self, dest: SocketAddr, attempts: u32) {
         self.timers.clear();
         self.reply(Reply::new(ReplyCode::Granted, reply_addr(dest)));
+        self.events.push_back(Event::Attempts { attempts });
         self.events.push_back(Event::SockUp {
             dest,
             source: self.source,
@@ -105,28 +124,24 @@ impl ServerSession {
         self.start_relay();
     }
 
-    pub(super) fn on_connected_via(&mut self) {
-        let Some((parent, dest)) = self.via.take() else {
-            return;
-        };
+    fn on_connected_via(&mut self, hop: Hop, attempts: u32) {
         // Through a parent, a name's address is the parent's business: the
         // reply carries 0.0.0.0 and the port (clients ignore CONNECT's).
-        let addr = match &dest {
+        let addr = match &hop.dest {
             Destination::Addr(a) => *a,
             Destination::Name(_, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port),
         };
         self.timers.clear();
         self.reply(Reply::new(ReplyCode::Granted, reply_addr(addr)));
-        self.events.push_back(Event::Routed { parent, dest });
+        self.events.push_back(Event::Attempts { attempts });
+        self.events.push_back(Event::Routed {
+            parent: hop.parent,
+            dest: hop.dest,
+        });
         self.events.push_back(Event::SockUp {
             dest: addr,
             source: self.source,
         });
         self.start_relay();
-    }
-
-    fn connected_dest(&self) -> SocketAddr {
-        let tried = self.allowed_peers.len() - self.candidates.len();
-        SocketAddr::new(self.allowed_peers[tried - 1], self.req().port)
     }
 }

@@ -23,7 +23,7 @@ mod ident;
 mod policy;
 mod request;
 
-use super::action::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
+use super::action::{Action, ActionOutcome, Destination, Hop, RelayEnd, RelayStats};
 use super::config::ServerConfig;
 use super::event::Event;
 use super::reason::{CloseReason, TlsFailure};
@@ -31,9 +31,8 @@ use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, ReplyCode};
 use core::fmt;
 use policy::{Next, Routed};
-use socks4_acl::{Parent, Source};
+use socks4_acl::Source;
 use std::collections::VecDeque;
-use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,7 +91,6 @@ pub struct ServerSession {
     /// inbound connection from any of them.
     candidates: VecDeque<SocketAddr>,
     allowed_peers: Vec<IpAddr>,
-    last_connect_error: Option<ErrorKind>,
     ident_required: bool,
     source: Source,
     /// The policy has passed the request (before or after resolving).
@@ -100,10 +98,8 @@ pub struct ServerSession {
     /// The route, once chosen: `Some(None)` direct, `Some(Some(..))` through
     /// parents.
     route: Option<Option<Routed>>,
-    /// Parents of the route not tried yet.
-    parents_left: VecDeque<Parent>,
-    /// The parent being connected through, and the destination asked of it.
-    via: Option<(Parent, Destination)>,
+    /// The route's parents asked for (`ConnectVia`), until the answer.
+    hops: Option<Vec<Hop>>,
     /// Whether the client speaks SOCKS and gets replies.
     replies: bool,
     /// Where admission leads.
@@ -138,13 +134,11 @@ impl ServerSession {
             req: None,
             candidates: VecDeque::new(),
             allowed_peers: Vec::new(),
-            last_connect_error: None,
             ident_required: false,
             source: Source::Default,
             decided: false,
             route: None,
-            parents_left: VecDeque::new(),
-            via: None,
+            hops: None,
             replies: true,
             after_admission: Next::Identify,
             cert: None,
@@ -271,17 +265,8 @@ impl ServerSession {
                 self.timers.stop(Timer::Ident);
                 self.on_ident(now, result.ok());
             }
-            (State::Connecting, ActionOutcome::Connected(Ok(()))) if self.via.is_some() => {
-                self.on_connected_via()
-            }
-            (State::Connecting, ActionOutcome::Connected(Ok(()))) => self.on_connected(),
-            (State::Connecting, ActionOutcome::Connected(Err(kind))) if self.via.is_some() => {
-                self.last_connect_error = Some(kind);
-                self.connect_next_parent();
-            }
-            (State::Connecting, ActionOutcome::Connected(Err(kind))) => {
-                self.last_connect_error = Some(kind);
-                self.connect_next();
+            (State::Connecting, ActionOutcome::Connected(result)) => {
+                self.on_connect_outcome(result)
             }
             (State::Binding, ActionOutcome::Bound(Ok(addr))) => self.on_bound(addr),
             (State::Binding, ActionOutcome::Bound(Err(kind))) => {

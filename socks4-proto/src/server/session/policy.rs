@@ -172,8 +172,10 @@ impl ServerSession {
 /// A route through parents, as chosen for one request.
 #[derive(Debug, Clone)]
 pub(super) struct Routed {
-    /// The parents, tried in order.
+    /// The parents, in the route's order.
     pub(super) parents: Vec<Parent>,
+    /// How they share connections.
+    pub(super) balance: socks4_acl::Balance,
 }
 
 impl Routed {
@@ -181,6 +183,7 @@ impl Routed {
         match &route.target {
             Target::Via(parents) => Some(Routed {
                 parents: parents.clone(),
+                balance: route.balance,
             }),
             _ => None,
         }

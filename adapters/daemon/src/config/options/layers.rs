@@ -5,7 +5,7 @@
 use super::access::ADDING_KEYS;
 use super::values::IdentMode;
 use super::{AccessOptions, LimitOptions, LogFormat, LogLevel, NotifyOptions, Options};
-use super::{TimeoutOptions, TlsOptions};
+use super::{ParentOptions, ResolverOptions, TimeoutOptions, TlsOptions};
 use socks4_proto::server::ServerConfig;
 use std::net::SocketAddr;
 
@@ -51,6 +51,8 @@ impl Options {
             access: AccessOptions::default(),
             tls: TlsOptions::default(),
             notify: NotifyOptions::defaults(),
+            resolver: ResolverOptions::defaults(),
+            parents: ParentOptions::defaults(),
         }
     }
 

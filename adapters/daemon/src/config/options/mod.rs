@@ -13,7 +13,8 @@
 //! config file is a struct in a file of its own, with its keys, their `--help`
 //! text and their defaults: `limits.rs` ([`LimitOptions`]), `timeouts.rs`
 //! ([`TimeoutOptions`]), `access.rs` ([`AccessOptions`]), `tls.rs`
-//! ([`TlsOptions`]), `notify.rs` ([`NotifyOptions`]). The value types they are
+//! ([`TlsOptions`]), `notify.rs` ([`NotifyOptions`]), `resolver.rs`
+//! ([`ResolverOptions`], [`ParentOptions`]). The value types they are
 //! written in are in `values.rs`; the layers (defaults, a file's text, one
 //! layer over another) in `layers.rs`; `--help`'s keys and defaults in
 //! `help.rs`.
@@ -32,6 +33,7 @@ mod help;
 mod layers;
 mod limits;
 mod notify;
+mod resolver;
 mod timeouts;
 mod tls;
 mod values;
@@ -44,6 +46,7 @@ pub use access::AccessOptions;
 pub use help::help_with_defaults;
 pub use limits::LimitOptions;
 pub use notify::NotifyOptions;
+pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
 pub use values::{IdentMode, Net, Seconds, Text};
@@ -290,4 +293,14 @@ pub struct Options {
     #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "NotifyOptions::is_empty")]
     pub notify: NotifyOptions,
+
+    /// Name resolution and the address family tried first.
+    #[cfg_attr(feature = "cli", command(flatten))]
+    #[serde(default, skip_serializing_if = "ResolverOptions::is_empty")]
+    pub resolver: ResolverOptions,
+
+    /// When a parent proxy counts as down.
+    #[cfg_attr(feature = "cli", command(flatten))]
+    #[serde(default, skip_serializing_if = "ParentOptions::is_empty")]
+    pub parents: ParentOptions,
 }

@@ -57,6 +57,30 @@ pub struct TimeoutOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<Seconds>,
 
+    /// Time for each address of a destination and each parent of a route; past it, the next is tried
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.connect_attempt",
+            long = "connect-attempt-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_attempt: Option<Seconds>,
+
+    /// Happy Eyeballs: the next address is tried this long after the previous one started, without cancelling it
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.attempt_delay",
+            long = "attempt-delay",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_delay: Option<Seconds>,
+
     /// Time for BIND's inbound connection
     #[cfg_attr(
         feature = "cli",
@@ -108,6 +132,8 @@ impl TimeoutOptions {
             ident: Some(Seconds(core.timeouts.ident)),
             connect: Some(Seconds(core.timeouts.connect)),
             bind_accept: Some(Seconds(core.timeouts.bind_accept)),
+            connect_attempt: Some(Seconds(core.timeouts.connect_attempt)),
+            attempt_delay: Some(Seconds(core.timeouts.attempt_delay)),
             idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
             dual: Some(Seconds(Duration::from_secs(2))),
             shutdown_grace: Some(Seconds(Duration::from_secs(30))),

@@ -95,6 +95,8 @@ pub struct Settings {
     pub outgoing: Vec<std::net::IpAddr>,
     /// Name lookups running at once.
     pub max_lookups: usize,
+    /// The resolver, the family tried first, parents' health.
+    pub outbound: crate::config::outbound::Outbound,
     /// Log lines per second for refused connections.
     pub refusal_log_lines: u32,
     /// Splice pipes that may exist at once (0: copy through user space).

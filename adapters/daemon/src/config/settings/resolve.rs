@@ -71,6 +71,7 @@ impl Settings {
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
             max_lookups: limits.max_lookups.expect(HAS_DEFAULT).max(1),
+            outbound: crate::config::outbound::Outbound::from_options(&all)?,
             refusal_log_lines: limits.refusal_log_lines.expect(HAS_DEFAULT),
             relay_pipes: limits.relay_pipes.expect(HAS_DEFAULT),
             relay_pipe_size: limits.relay_pipe_size.expect(HAS_DEFAULT),
@@ -235,6 +236,8 @@ fn session_timeouts(t: &TimeoutOptions) -> Result<Timeouts, ConfigError> {
     timeouts.ident = positive("ident", t.ident)?;
     timeouts.connect = positive("connect", t.connect)?;
     timeouts.bind_accept = positive("bind_accept", t.bind_accept)?;
+    timeouts.connect_attempt = positive("connect_attempt", t.connect_attempt)?;
+    timeouts.attempt_delay = positive("attempt_delay", t.attempt_delay)?;
     let idle = t.idle.expect(HAS_DEFAULT).0;
     timeouts.idle = (!idle.is_zero()).then_some(idle);
     Ok(timeouts)

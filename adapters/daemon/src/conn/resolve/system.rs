@@ -1,6 +1,7 @@
-//! SOCKS4a name resolution: the system resolver (getaddrinfo, so /etc/hosts and
-//! nsswitch apply), run off the executor's threads, with its failures named
-//! ([`ResolveError`]: no such host, no address, temporary failure).
+//! `[resolver] mode = "system"`: the system resolver (getaddrinfo, so
+//! /etc/hosts and nsswitch apply), run off the executor's threads, uncached,
+//! with its failures named ([`ResolveError`]: no such host, no address,
+//! temporary failure).
 
 use crate::runtime::Runtime;
 use async_lock::Semaphore;

@@ -1,0 +1,113 @@
+//! Outbound connections with more than one way to go: a destination's
+//! addresses raced as Happy Eyeballs does ([`connect_any`]: the next address
+//! `attempt_delay` after the previous one, each within `connect_attempt`,
+//! counted by family and result), and a route's parents tried one at a time
+//! ([`connect_parents`]: healthy ones first in the route's `balance` order,
+//! each within `connect_attempt`, every attempt's end recorded in the
+//! parent's health).
+
+use crate::conn::parent::{self, Reach};
+use crate::conn::race::{race, AttemptEnd};
+use crate::daemon::outbound::ParentOpen;
+use crate::daemon::Daemon;
+use crate::runtime::endpoint::Endpoint;
+use crate::runtime::{socket, Runtime};
+use socks4_acl::Balance;
+use socks4_proto::eyeballs::RaceConfig;
+use socks4_proto::server::{Hop, Timeouts, Won};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// A TCP connection to one of `addrs` (in the order to try them): the
+/// stream and which one won.
+pub(crate) async fn connect_any<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    addrs: &[SocketAddr],
+    timeouts: &Timeouts,
+) -> io::Result<(R::Stream, Won)> {
+    let outgoing = daemon.settings().outgoing.clone();
+    let cfg = RaceConfig::new(timeouts.attempt_delay, timeouts.connect_attempt);
+    let raced = race(rt, addrs.len(), cfg, |i| {
+        let (rt, to) = (rt.clone(), addrs[i]);
+        let from = socket::outgoing_for(&outgoing, to);
+        Box::pin(async move { socket::connect(&rt, to, from).await })
+    })
+    .await;
+    let books = daemon.outbound();
+    for (i, end) in &raced.attempts {
+        books.count_attempt(addrs[*i].ip(), end.label());
+    }
+    raced.result
+}
+
+/// A tunnel through one of a route's parents.
+pub(crate) struct Tunnel<S> {
+    /// The tunnel.
+    pub(crate) endpoint: Endpoint<S>,
+    /// Bytes the parent sent after granting.
+    pub(crate) leftover: Vec<u8>,
+    /// Which hop (index into the action's) won, after how many attempts.
+    pub(crate) won: Won,
+    /// The connection counted as open through the parent.
+    pub(crate) open: ParentOpen,
+}
+
+/// Connects through one of `hops` (a route's parents, in its order), one at
+/// a time, each within `connect_attempt`, in the order the parents' health
+/// and `balance` give.
+pub(crate) async fn connect_parents<R: Runtime>(
+    rt: &R,
+    hops: &[Hop],
+    balance: Balance,
+    how: Reach<'_>,
+) -> io::Result<Tunnel<R::Stream>> {
+    let daemon = how.daemon;
+    let book = daemon.outbound().parents.clone();
+    let parents: Vec<&socks4_acl::Parent> = hops.iter().map(|h| &h.parent).collect();
+    let order = book.order(&parents, balance, rt.now());
+    let timeouts = daemon.server_config().timeouts;
+    let started: Mutex<Vec<Instant>> = Mutex::new(vec![rt.now(); order.len()]);
+    let cfg = RaceConfig::sequential(timeouts.connect_attempt);
+    let raced = race(rt, order.len(), cfg, |k| {
+        let hop = &hops[order[k]];
+        let (rt, how) = (rt.clone(), how.clone());
+        if let Ok(mut s) = started.lock() {
+            s[k] = rt.now();
+        }
+        Box::pin(async move {
+            parent::connect_via(&rt, &hop.parent, &hop.dest, &hop.user_id, how).await
+        })
+    })
+    .await;
+    let now = rt.now();
+    let started = started.into_inner().unwrap_or_else(|e| e.into_inner());
+    for (k, end) in &raced.attempts {
+        let parent = &hops[order[*k]].parent;
+        let error = match end {
+            AttemptEnd::Failed(e) => Some(e.to_string()),
+            AttemptEnd::TimedOut => Some(format!(
+                "no answer within {}",
+                humantime::format_duration(timeouts.connect_attempt)
+            )),
+            _ => None,
+        };
+        let took = now.saturating_duration_since(started[*k]);
+        if book.record(parent, end.label(), error.clone(), took, now) {
+            tracing::warn!(target: "socks4d", conn = how.conn, %parent, error = error.as_deref().unwrap_or(""), "parent marked down");
+        }
+    }
+    let ((endpoint, leftover), won) = raced.result?;
+    let hop = &hops[order[won.index]];
+    Ok(Tunnel {
+        endpoint,
+        leftover,
+        won: Won {
+            index: order[won.index],
+            attempts: won.attempts,
+        },
+        open: book.opened(&hop.parent),
+    })
+}

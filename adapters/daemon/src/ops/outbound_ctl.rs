@@ -1,0 +1,156 @@
+//! The outbound side as the operator sees it: `ctl parents` (each parent's
+//! state, consecutive failures, last error and when, open connections,
+//! median connect time), `ctl resolve NAME` (what the resolver's cache holds,
+//! with the TTL left), `ctl cache flush [NAME]`, and the metrics
+//! `socks4_parent_up`, `socks4_parent_attempts_total`,
+//! `socks4_resolver_cache_total` and `socks4_connect_attempts_total`.
+
+use crate::daemon::outbound::{ATTEMPT_RESULTS, CACHE_RESULTS};
+use crate::daemon::Daemon;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use std::fmt;
+use std::time::Duration;
+
+/// Runs `parents`, `resolve NAME` or `cache flush [NAME]`.
+pub(crate) fn run(daemon: &Daemon, cmd: &str, rest: &[&str]) -> Result<String, String> {
+    let outbound = daemon.outbound();
+    let now = outbound
+        .now()
+        .ok_or_else(|| "the server has not started yet".to_owned())?;
+    match (cmd, rest) {
+        ("parents", []) => Ok(parents(daemon, now)),
+        ("resolve", [name]) => {
+            let lines = outbound.resolver.cached(name, now);
+            if lines.is_empty() {
+                return Ok(format!("{name}: not cached\n"));
+            }
+            Ok(lines.iter().map(|l| format!("{l}\n")).collect())
+        }
+        ("cache", ["flush"]) => Ok(format!(
+            "{} cached answers flushed\n",
+            outbound.resolver.cache().flush(None)
+        )),
+        ("cache", ["flush", name]) => Ok(format!(
+            "{} cached answers of {name} flushed\n",
+            outbound.resolver.cache().flush(Some(name))
+        )),
+        _ => Err(format!(
+            "usage: parents | resolve NAME | cache flush [NAME], not '{cmd} {}'",
+            rest.join(" ")
+        )),
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn parents(daemon: &Daemon, now: std::time::Instant) -> String {
+    let mut out = String::new();
+    for p in daemon.outbound().parents.view(now) {
+        let state = match p.down_for {
+            Some(d) if !d.is_zero() => format!("down for {}", secs(d)),
+            Some(_) => "down, retrying".to_owned(),
+            None => "up".to_owned(),
+        };
+        let last = p.last_error.as_ref().map_or_else(
+            || "-".to_owned(),
+            |(why, ago)| format!("{why:?} {} ago", secs(*ago)),
+        );
+        let median = p
+            .median_connect
+            .map_or_else(|| "-".to_owned(), |d| format!("{}ms", d.as_millis()));
+        out.push_str(&format!(
+            "{} state={state:?} failures={} open={} median_connect={median} last_error={last}\n",
+            p.parent, p.failures, p.open
+        ));
+    }
+    if out.is_empty() {
+        out.push_str("no parent used yet\n");
+    }
+    out
+}
+
+/// The outbound metrics.
+pub(crate) fn metrics(e: &mut DescriptorEncoder, daemon: &Daemon) -> fmt::Result {
+    let outbound = daemon.outbound();
+    let view = outbound
+        .now()
+        .map(|now| outbound.parents.view(now))
+        .unwrap_or_default();
+    family(
+        e,
+        "socks4_parent_up",
+        "Whether each parent proxy is up (0: marked down after consecutive failures)",
+        false,
+        view.iter().map(|p| {
+            (
+                vec![("parent", p.parent.clone())],
+                u64::from(p.down_for.is_none()),
+            )
+        }),
+    )?;
+    family(
+        e,
+        "socks4_parent_attempts",
+        "Attempts through each parent proxy by result (won, error, timeout, lost)",
+        true,
+        view.iter().flat_map(|p| {
+            ATTEMPT_RESULTS.iter().zip(p.attempts).map(|(r, n)| {
+                (
+                    vec![("parent", p.parent.clone()), ("result", (*r).to_owned())],
+                    n,
+                )
+            })
+        }),
+    )?;
+    family(
+        e,
+        "socks4_resolver_cache",
+        "Lookups of the own resolver's cache by result (hit, miss, stale, negative)",
+        true,
+        CACHE_RESULTS
+            .iter()
+            .zip(outbound.resolver.cache_results())
+            .map(|(r, n)| (vec![("result", (*r).to_owned())], n)),
+    )?;
+    family(
+        e,
+        "socks4_connect_attempts",
+        "Direct connect attempts by address family and result (won, error, timeout, lost)",
+        true,
+        outbound
+            .connect_attempts()
+            .into_iter()
+            .map(|(f, r, n)| (vec![("family", f.to_owned()), ("result", r.to_owned())], n)),
+    )
+}
+
+/// One metric family of `(labels, value)` samples (its own copy of the
+/// metrics page's helper: that page calls this file).
+fn family(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counter: bool,
+    samples: impl IntoIterator<Item = (Vec<(&'static str, String)>, u64)>,
+) -> fmt::Result {
+    let kind = if counter {
+        MetricType::Counter
+    } else {
+        MetricType::Gauge
+    };
+    let mut m = e.encode_descriptor(name, help, None, kind)?;
+    for (labels, v) in samples {
+        let fam = m.encode_family(&labels)?;
+        if counter {
+            ConstCounter::new(v).encode(fam)?;
+        } else {
+            ConstGauge::new(v as i64).encode(fam)?;
+        }
+    }
+    Ok(())
+}
