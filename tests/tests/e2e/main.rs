@@ -14,6 +14,7 @@
 //! file).
 
 mod bind;
+mod client_table;
 mod connect;
 mod limits;
 mod logs;

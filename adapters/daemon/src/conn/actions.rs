@@ -70,12 +70,17 @@ impl<R: Runtime> Connection<R> {
         self.outcome(ActionOutcome::Admitted(admitted));
     }
 
+    /// Resolves a SOCKS4a name: first a place among its client's lookups
+    /// (`max_lookups_per_client`), then one among the server's.
     async fn resolve(&mut self, host: String) {
         let (rt, lookups) = (self.rt.clone(), self.daemon.lookups().clone());
-        match self
-            .pending(Box::pin(resolve::resolve(&rt, &lookups, host)))
-            .await
-        {
+        let clients = self.daemon.clients().clone();
+        let key = ClientKey::of(self.session.peer().ip());
+        let lookup = async move {
+            let mine = clients.lookup(key).await;
+            resolve::resolve(&rt, &lookups, host, mine).await
+        };
+        match self.pending(Box::pin(lookup)).await {
             Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
             Err(why) => self.interrupted(why),
         }

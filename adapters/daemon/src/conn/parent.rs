@@ -86,7 +86,7 @@ pub(crate) async fn reach<R: Runtime>(
 ) -> io::Result<R::Stream> {
     let addrs = match parent.host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => resolve::resolve(rt, lookups, parent.host.clone())
+        Err(_) => resolve::resolve(rt, lookups, parent.host.clone(), ())
             .await
             .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?,
     };

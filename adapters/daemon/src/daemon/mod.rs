@@ -43,6 +43,7 @@ struct Inner {
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
     clients: Arc<ClientTable>,
+    state: Option<Arc<state_file::StateFile>>,
     lookups: Arc<async_lock::Semaphore>,
     next_id: AtomicU64,
     active: AtomicUsize,
@@ -132,23 +133,11 @@ impl Daemon {
                 .rules()
                 .iter()
                 .any(|r| r.quota.is_some());
-        match &settings.state_file {
-            Some(path) => match crate::daemon::state_file::load(path, &clients) {
-                Ok(n) => {
-                    tracing::info!(target: "socks4d", state_file = %path.display(), restored = n, "quota usage restored")
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::info!(target: "socks4d", state_file = %path.display(), "no state file yet: quota usage starts from zero")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "state file unreadable: quota usage starts from zero")
-                }
-            },
-            None if quotas => {
-                tracing::info!(target: "socks4d", "quota usage is kept in memory only (no state_file): a restart starts it from zero")
-            }
-            None => {}
+        if settings.state_file.is_none() && quotas {
+            tracing::info!(target: "socks4d", "quota usage is kept in memory only (no state_file): a restart starts it from zero")
         }
+        // Read when serving starts, off the runtime's threads.
+        let state = settings.state_file.clone().map(state_file::StateFile::new);
         let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
@@ -161,6 +150,7 @@ impl Daemon {
                 tls,
                 books,
                 clients,
+                state,
                 lookups,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
@@ -287,6 +277,11 @@ impl Daemon {
     /// Per-client bookkeeping: what each client address holds and has done.
     pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
+    }
+
+    /// The state file, if there is one.
+    pub(crate) fn state_file(&self) -> Option<&Arc<state_file::StateFile>> {
+        self.inner.state.as_ref()
     }
 
     /// Permits for name lookups running at once.

@@ -10,3 +10,4 @@
 pub mod client_table;
 pub(crate) mod log_budget;
 pub mod meter;
+pub mod quota_book;

@@ -311,9 +311,19 @@ fn client_limits(limits: &LimitOptions) -> ClientLimits {
     ClientLimits {
         max_connections: limits.max_connections_per_client.expect(HAS_DEFAULT),
         max_binds: limits.max_binds_per_client.expect(HAS_DEFAULT),
+        max_lookups: lookups_per_client(limits),
         tracked: limits.tracked_clients.expect(HAS_DEFAULT).max(1),
         bandwidth: limits.client_bandwidth.as_ref().map(|t| t.0),
         rate: limits.client_connection_rate.as_ref().map(|t| t.0),
         quota: limits.quota.as_ref().map(|t| t.0),
     }
+}
+
+/// `max_lookups_per_client`, or a quarter of `max_lookups` (at least one).
+fn lookups_per_client(limits: &LimitOptions) -> usize {
+    let all = limits.max_lookups.expect(HAS_DEFAULT).max(1);
+    limits
+        .max_lookups_per_client
+        .unwrap_or(all / 4)
+        .clamp(1, all)
 }
