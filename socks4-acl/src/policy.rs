@@ -6,7 +6,7 @@ use crate::net::{loopback, NetSet, Netmask};
 use crate::route::RouteSet;
 use crate::rule::{Action, DestMatch, Rule, RuleSet, Source, Subject, Verdict};
 use core::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A server's whole access policy.
 ///
@@ -115,6 +115,17 @@ impl Policy {
             return Some(Self::denied_verdict());
         }
         self.rules.decide_without_address(s)
+    }
+
+    /// Whether any request from `client` could be passed, as far as its
+    /// address and port tell (a server asks at accept, before TLS or reading
+    /// a request): `false` when the lists deny it without exemption, or when
+    /// no rule can pass it ([`RuleSet::could_pass_from`], conservative:
+    /// conditions unknown at accept, such as a user id or a certificate,
+    /// count as met). A `false` is final: every request from `client` would
+    /// be refused.
+    pub fn could_pass_from(&self, client: SocketAddr) -> bool {
+        !self.denied(client.ip()) && self.rules.could_pass_from(client)
     }
 
     fn denied_verdict() -> Verdict {

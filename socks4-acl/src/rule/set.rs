@@ -116,6 +116,26 @@ impl RuleSet {
         Some(self.default_verdict())
     }
 
+    /// Whether any request from `client` could be passed, as far as can be
+    /// told from its address and port alone (at accept, before its request).
+    /// Conservative: a pass rule whose source matches counts whatever its
+    /// other conditions (destination, command, user id, certificate); only a
+    /// block rule that matches everything from `client` ends the search.
+    pub fn could_pass_from(&self, client: std::net::SocketAddr) -> bool {
+        for rule in &self.rules {
+            if !rule.from.contains(client.ip()) || !rule.from_port.matches(client.port()) {
+                continue;
+            }
+            if rule.action.is_pass() {
+                return true;
+            }
+            if rule.blocks_everything_from_its_source() {
+                return false;
+            }
+        }
+        self.default.is_pass()
+    }
+
     fn verdict(&self, i: usize) -> Verdict {
         let rule = &self.rules[i];
         Verdict {

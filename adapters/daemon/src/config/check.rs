@@ -154,6 +154,14 @@ fn timeouts(out: &mut String, s: &Settings) {
         secs(s.dual_timeout),
         secs(s.shutdown_grace)
     );
+    let _ = writeln!(
+        out,
+        "timeouts: refused {}, metrics {} ({} connections at once), control {}",
+        secs(s.refused_timeout),
+        secs(s.metrics_timeout),
+        s.max_metrics_connections,
+        secs(s.control_timeout)
+    );
 }
 
 /// What operating the server involves: the metrics endpoint, the control

@@ -88,8 +88,9 @@ impl<R: Runtime> Connection<R> {
 
     async fn ident(&mut self, to: SocketAddr, query: socks4_ident::Query) {
         let (rt, from) = (self.rt.clone(), self.session.local().ip());
+        let ours = self.daemon.outbound().clone();
         match self
-            .pending(Box::pin(ident::exchange(&rt, from, to, query)))
+            .pending(Box::pin(ident::exchange(&rt, from, to, query, &ours)))
             .await
         {
             Ok(r) => self.outcome(ActionOutcome::Ident(r.map_err(|e| e.kind()))),
@@ -105,20 +106,22 @@ impl<R: Runtime> Connection<R> {
             .dest_tls
             .clone()
             .map(|host| (host, self.tls.client.clone()));
+        let ours = self.daemon.outbound().clone();
         let connect = async move {
-            let stream = socket::connect(&rt, addr, from).await?;
+            let (stream, mark) = socket::connect_marked(&rt, addr, from, &ours).await?;
             let Some((host, config)) = tls else {
-                return Ok(Endpoint::Plain(stream));
+                return Ok((Endpoint::Plain(stream), mark));
             };
             let config = config
                 .ok_or_else(|| io::Error::new(ErrorKind::Unsupported, "no TLS configuration"))?;
             let mut tls = Endpoint::tls_client(stream, config, &host)?;
             tls.handshake().await?;
-            Ok::<_, io::Error>(tls)
+            Ok::<_, io::Error>((tls, mark))
         };
         match self.pending(Box::pin(connect)).await {
-            Ok(Ok(other)) => {
+            Ok(Ok((other, mark))) => {
                 self.other = Some(other);
+                self.other_mark = Some(mark);
                 self.outcome(ActionOutcome::Connected(Ok(())));
             }
             Ok(Err(e)) => {
@@ -138,15 +141,18 @@ impl<R: Runtime> Connection<R> {
         let rt = self.rt.clone();
         let lookups = self.daemon.lookups().clone();
         let outgoing = self.daemon.settings().outgoing.clone();
+        let ours = self.daemon.outbound().clone();
         let how = parent::Reach {
             outgoing: &outgoing,
             lookups: &lookups,
             tls: self.tls.client.clone(),
+            ours: &ours,
         };
         let via = parent::connect_via(&rt, &parent, &dest, &user_id, how);
         match self.pending(Box::pin(via)).await {
-            Ok(Ok((tunnel, leftover))) => {
+            Ok(Ok((tunnel, leftover, mark))) => {
                 self.other = Some(tunnel);
+                self.other_mark = Some(mark);
                 self.dest_leftover = leftover;
                 self.outcome(ActionOutcome::Connected(Ok(())));
             }

@@ -9,6 +9,7 @@
 
 use crate::conn::resolve;
 use crate::runtime::endpoint::Endpoint;
+use crate::runtime::outbound::{Mark, Outbound};
 use crate::runtime::socket;
 use crate::runtime::{Runtime, Stream};
 use async_lock::Semaphore;
@@ -37,10 +38,12 @@ pub(crate) struct Reach<'a> {
     pub(crate) lookups: &'a Arc<Semaphore>,
     /// TLS towards parents that speak it.
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where the connection to the parent is marked as ours.
+    pub(crate) ours: &'a Arc<Outbound>,
 }
 
-/// Connects to `dest` through `parent`; the tunnel and the bytes the parent
-/// sent after its answer. A failed TLS handshake is an error that
+/// Connects to `dest` through `parent`; the tunnel, the bytes the parent
+/// sent after its answer, and the mark of the connection as ours. A failed TLS handshake is an error that
 /// [`crate::runtime::endpoint::tls_failure_of`] recognizes.
 pub(crate) async fn connect_via<R: Runtime>(
     rt: &R,
@@ -48,8 +51,8 @@ pub(crate) async fn connect_via<R: Runtime>(
     dest: &Destination,
     user_id: &[u8],
     how: Reach<'_>,
-) -> io::Result<(Endpoint<R::Stream>, Vec<u8>)> {
-    let stream = reach(rt, parent, how.outgoing, how.lookups).await?;
+) -> io::Result<(Endpoint<R::Stream>, Vec<u8>, Mark)> {
+    let (stream, mark) = reach(rt, parent, &how).await?;
     let mut tunnel = if parent.kind.tls() {
         let config = how.tls.ok_or_else(|| {
             failed(
@@ -74,16 +77,16 @@ pub(crate) async fn connect_via<R: Runtime>(
         ParentKind::Http | ParentKind::Https => http(&mut tunnel, parent, dest).await?,
         _ => socks(&mut tunnel, parent, dest, user_id).await?,
     };
-    Ok((tunnel, leftover))
+    Ok((tunnel, leftover, mark))
 }
 
 /// A TCP connection to the parent: its addresses in the resolver's order.
-pub(crate) async fn reach<R: Runtime>(
+async fn reach<R: Runtime>(
     rt: &R,
     parent: &Parent,
-    outgoing: &[IpAddr],
-    lookups: &Arc<Semaphore>,
-) -> io::Result<R::Stream> {
+    how: &Reach<'_>,
+) -> io::Result<(R::Stream, Mark)> {
+    let (outgoing, lookups) = (how.outgoing, how.lookups);
     let addrs = match parent.host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => resolve::resolve(rt, lookups, parent.host.clone(), ())
@@ -93,7 +96,7 @@ pub(crate) async fn reach<R: Runtime>(
     let mut last = failed(ErrorKind::NotFound, format!("{parent}: no address"));
     for ip in addrs {
         let to = SocketAddr::new(ip, parent.port);
-        match socket::connect(rt, to, socket::outgoing_for(outgoing, to)).await {
+        match socket::connect_marked(rt, to, socket::outgoing_for(outgoing, to), how.ours).await {
             Ok(s) => return Ok(s),
             Err(e) => last = failed(e.kind(), format!("{parent} ({to}): {e}")),
         }

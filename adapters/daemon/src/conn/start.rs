@@ -97,6 +97,20 @@ async fn open<R: Runtime>(
         proxy,
         mut slot,
     } = accepted;
+    // One of our own outbound connections, come back in: the session
+    // refuses it as a loop, before anything else (no PROXY header, no TLS,
+    // no request).
+    if daemon.outbound().contains(peer) {
+        let replies = kind.replies_in_clear() && proxy.is_none();
+        return Some(from_self(
+            rt,
+            daemon,
+            client,
+            (peer, local, listener),
+            replies,
+            slot,
+        ));
+    }
     // Behind a load balancer: its header names the client, within the
     // handshake timeout (which runs from accept); the connection then counts
     // under that client's cap.
@@ -108,12 +122,19 @@ async fn open<R: Runtime>(
             peer = source;
             reached = header.destination;
         }
-        if let Err(limit) = slot.attribute(peer) {
+        // The client is known now: refused before anything costly when no
+        // rule could pass it, else counted under its cap.
+        let refused = match source_refusal(&daemon, peer) {
+            Some(why) => Some(why.to_owned()),
+            None => slot.attribute(peer).err().map(|l| format!("{l}")),
+        };
+        if let Some(reason) = refused {
             if daemon.books().may_log_refusal(rt.now()) {
-                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+                tracing::info!(target: "socks4d", %peer, %listener, %reason, "refused");
             }
             if kind.replies_in_clear() {
-                refuse(rt, client).await;
+                let linger = daemon.settings().refused_timeout;
+                refuse(rt, client, linger).await;
             }
             return None;
         }
@@ -148,6 +169,44 @@ async fn open<R: Runtime>(
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
     conn.step(|_, _| {});
     Some((conn, slot))
+}
+
+/// Why a client at `peer` is refused whatever it asks (the lists deny it, or
+/// no rule could pass it), counted as a denial; `None` when some request of
+/// its could pass.
+pub(super) fn source_refusal(daemon: &Daemon, peer: SocketAddr) -> Option<&'static str> {
+    let cfg = daemon.server_config();
+    if cfg.policy.could_pass_from(peer) {
+        return None;
+    }
+    let (source, why) = if cfg.policy.denied(peer.ip()) {
+        (socks4_acl::Source::Denied, "on the denial list")
+    } else {
+        (socks4_acl::Source::Default, "no rule can pass this client")
+    };
+    let counters = &daemon.books().counters;
+    counters.outcome(&socks4_proto::server::CloseReason::Denied(source));
+    Some(why)
+}
+
+/// A connection that is one of our own outbound connections come back in:
+/// a session that refuses it as a loop (a 91 first when `replies`).
+fn from_self<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    client: R::Stream,
+    (peer, local, listener): (SocketAddr, SocketAddr, SocketAddr),
+    replies: bool,
+    slot: Slot,
+) -> (Connection<R>, Slot) {
+    let now = rt.now();
+    let session = ServerSession::from_self(daemon.server_config(), peer, local, replies, now);
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    let (tls, client) = (daemon.tls(), Endpoint::Plain(client));
+    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, None);
+    conn.step(|_, _| {});
+    (conn, slot)
 }
 
 /// The PROXY protocol header a balancer sends first, counted by its result;

@@ -16,7 +16,7 @@ use crate::observe::counters::{ListenerCounts, Snapshot};
 use crate::observe::events::EventStream;
 use event_listener::Event as Notify;
 use socks4_acl::{Netmask, Policy};
-use socks4_proto::server::{Limit, ServerConfig};
+use socks4_proto::server::{Limit, OwnAddresses, ServerConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -44,6 +44,8 @@ struct Inner {
     books: Arc<Books>,
     clients: Arc<ClientTable>,
     state: Option<Arc<state_file::StateFile>>,
+    outbound: Arc<crate::runtime::outbound::Outbound>,
+    own: RwLock<Arc<OwnAddresses>>,
     lookups: Arc<async_lock::Semaphore>,
     next_id: AtomicU64,
     active: AtomicUsize,
@@ -151,6 +153,8 @@ impl Daemon {
                 books,
                 clients,
                 state,
+                outbound: Default::default(),
+                own: Default::default(),
                 lookups,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
@@ -270,13 +274,47 @@ impl Daemon {
             .set_refusal_log_lines(new.refusal_log_lines);
         self.inner.books.notifier.configure(new.notify.clone());
         *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls);
-        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
+        let mut server = new.server;
+        server.own = self.own();
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server);
         Ok(())
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.
     pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
+    }
+
+    /// The local addresses of the server's own outbound connections now open.
+    pub(crate) fn outbound(&self) -> &Arc<crate::runtime::outbound::Outbound> {
+        &self.inner.outbound
+    }
+
+    /// Where the server itself can be reached, as sessions see it.
+    pub(crate) fn own(&self) -> Arc<OwnAddresses> {
+        self.inner
+            .own
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets where the server itself can be reached (its bound listeners of
+    /// every kind, and the machine's local addresses); new sessions refuse a
+    /// CONNECT there as a loop. Does nothing when nothing changed.
+    pub(crate) fn set_own(&self, own: OwnAddresses) {
+        {
+            let mut current = self.inner.own.write().unwrap_or_else(|e| e.into_inner());
+            if **current == own {
+                return;
+            }
+            *current = Arc::new(own);
+        }
+        let own = self.own();
+        let mut guard = self.inner.config.write().unwrap_or_else(|e| e.into_inner());
+        let mut cfg = ServerConfig::clone(&guard);
+        cfg.own = own;
+        *guard = Arc::new(cfg);
     }
 
     /// The state file, if there is one.

@@ -10,6 +10,7 @@ use crate::daemon::Daemon;
 use crate::runtime::socket;
 use crate::runtime::Runtime;
 use futures_lite::future::FutureExt;
+use socks4_proto::server::OwnAddresses;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,16 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     if let Some(file) = daemon.state_file() {
         state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
     }
+    let mut own = bound
+        .listeners
+        .iter()
+        .map(|(_, l)| socket::local_addr(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    if let Some(metrics) = &bound.metrics {
+        own.push(socket::local_addr(metrics)?);
+    }
+    let local = rt.spawn_blocking(socket::local_addresses).await?;
+    daemon.set_own(OwnAddresses::new(own, local));
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -117,6 +128,12 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
         daemon.clients().tidy();
+        // Interfaces come and go: a new local address reaches a wildcard
+        // listener too.
+        if let Ok(local) = rt.spawn_blocking(socket::local_addresses).await {
+            let listeners = daemon.own().listeners().to_vec();
+            daemon.set_own(OwnAddresses::new(listeners, local));
+        }
         if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
             last_save = rt.now();
             save_state(&rt, &daemon).await;

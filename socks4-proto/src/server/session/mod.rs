@@ -187,6 +187,26 @@ impl ServerSession {
         s
     }
 
+    /// A connection that comes from this server itself: one of its own
+    /// outbound connections, come back in (a redirect or transparent
+    /// listener intercepted it, or it reached a listener by a way the
+    /// [`OwnAddresses`](super::OwnAddresses) do not show). The session refuses
+    /// it at once, whatever the rules say: a 91 when `replies` (a SOCKS
+    /// client in clear), then [`Action::Close`] with
+    /// [`CloseReason::Loop`]. Nothing is read, decided or connected.
+    pub fn from_self(
+        cfg: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        replies: bool,
+        now: Instant,
+    ) -> ServerSession {
+        let mut s = ServerSession::new(cfg, peer, local, now);
+        s.replies = replies;
+        s.reject(ReplyCode::Rejected, CloseReason::Loop);
+        s
+    }
+
     /// Bytes from the client. Read them only while [`wants_input`](Self::wants_input);
     /// bytes given later, before the relay starts, are kept for the relay up to
     /// `max_early_data`.

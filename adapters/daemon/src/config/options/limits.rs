@@ -96,6 +96,18 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lookups_per_client: Option<usize>,
 
+    /// Connections the metrics listener serves at once; past it, new ones are closed at once (restart to change)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_metrics_connections",
+            long = "max-metrics-connections",
+            value_name = "N"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_metrics_connections: Option<usize>,
+
     /// Log lines per second for refused connections; past it they are counted and summed up in one line
     #[cfg_attr(
         feature = "cli",
@@ -188,6 +200,7 @@ impl LimitOptions {
             // A quarter of max_lookups, whatever that is set to (resolved
             // with it: `config::settings`).
             max_lookups_per_client: None,
+            max_metrics_connections: Some(16),
             refusal_log_lines: Some(100),
             client_bandwidth: None,
             client_connection_rate: None,
