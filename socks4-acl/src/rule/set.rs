@@ -116,24 +116,26 @@ impl RuleSet {
         Some(self.default_verdict())
     }
 
-    /// Whether any request from `client` could be passed, as far as can be
-    /// told from its address and port alone (at accept, before its request).
+    /// The verdict on every request from `client`, when its address and port
+    /// alone decide it (at accept, before its request): `Some` block verdict
+    /// when no rule can pass it, `None` when some request of its could pass.
     /// Conservative: a pass rule whose source matches counts whatever its
     /// other conditions (destination, command, user id, certificate); only a
-    /// block rule that matches everything from `client` ends the search.
-    pub fn could_pass_from(&self, client: std::net::SocketAddr) -> bool {
-        for rule in &self.rules {
+    /// block rule that matches everything from `client`, or the default
+    /// action, decides.
+    pub fn decide_by_source(&self, client: std::net::SocketAddr) -> Option<Verdict> {
+        for (i, rule) in self.rules.iter().enumerate() {
             if !rule.from.contains(client.ip()) || !rule.from_port.matches(client.port()) {
                 continue;
             }
             if rule.action.is_pass() {
-                return true;
+                return None;
             }
             if rule.blocks_everything_from_its_source() {
-                return false;
+                return Some(self.verdict(i));
             }
         }
-        self.default.is_pass()
+        (!self.default.is_pass()).then(|| self.default_verdict())
     }
 
     fn verdict(&self, i: usize) -> Verdict {

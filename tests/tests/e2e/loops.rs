@@ -65,7 +65,20 @@ fn a_connect_to_the_server_itself_is_refused_as_a_loop(bin: &str) {
 }
 
 fn a_connect_to_a_wildcard_listener_through_any_local_address_is_a_loop(bin: &str) {
-    let server = Server::start_with(bin, &["--listen", "0.0.0.0:0"]);
+    // A wildcard bind needs a policy for clients beyond loopback: a
+    // documentation net, which never connects.
+    let server = Server::start_with(
+        bin,
+        &[
+            "--listen",
+            "0.0.0.0:0",
+            "--allow",
+            "127.0.0.0/8",
+            "--allow",
+            "192.0.2.0/24",
+            "--allow-root",
+        ],
+    );
     let port = server.addr.port();
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     for ip in [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)] {

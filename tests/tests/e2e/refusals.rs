@@ -73,8 +73,12 @@ fn refused_clients_hold_no_slot_and_an_allowed_one_is_served_within_a_second(bin
         took < Duration::from_secs(1),
         "{bin}: the allowed client waited {took:?}"
     );
-    let line = server.wait_says("refused");
+    // Logged and counted as denials, at accept.
+    let line = server.wait_for("a refusal at accept", |l| {
+        closed(l) && field(l, "at") == "accept"
+    });
     assert_eq!(field(&line, "reply"), "91", "{bin}: {line}");
+    assert_eq!(field(&line, "outcome"), "denied", "{bin}: {line}");
     drop(idle);
 }
 

@@ -146,10 +146,7 @@ impl<R: Runtime> AcceptLoop<R> {
                     .ok_or(Refusal::Close)?;
             }
         }
-        if let Some(reason) = start::source_refusal(daemon, peer) {
-            if daemon.books().may_log_refusal(self.rt.now()) {
-                tracing::info!(target: "socks4d", %peer, listener = %addr, reason, reply = 91, "refused");
-            }
+        if start::source_refused(daemon, peer, addr, self.rt.now()) {
             return Err(self.refusal());
         }
         loop {

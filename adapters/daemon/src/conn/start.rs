@@ -124,14 +124,14 @@ async fn open<R: Runtime>(
         }
         // The client is known now: refused before anything costly when no
         // rule could pass it, else counted under its cap.
-        let refused = match source_refusal(&daemon, peer) {
-            Some(why) => Some(why.to_owned()),
-            None => slot.attribute(peer).err().map(|l| format!("{l}")),
-        };
-        if let Some(reason) = refused {
-            if daemon.books().may_log_refusal(rt.now()) {
-                tracing::info!(target: "socks4d", %peer, %listener, %reason, "refused");
-            }
+        let refused = source_refused(&daemon, peer, listener, rt.now())
+            || slot.attribute(peer).is_err_and(|limit| {
+                if daemon.books().may_log_refusal(rt.now()) {
+                    tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+                }
+                true
+            });
+        if refused {
             if kind.replies_in_clear() {
                 let linger = daemon.settings().refused_timeout;
                 refuse(rt, client, linger).await;
@@ -171,22 +171,36 @@ async fn open<R: Runtime>(
     Some((conn, slot))
 }
 
-/// Why a client at `peer` is refused whatever it asks (the lists deny it, or
-/// no rule could pass it), counted as a denial; `None` when some request of
-/// its could pass.
-pub(super) fn source_refusal(daemon: &Daemon, peer: SocketAddr) -> Option<&'static str> {
-    let cfg = daemon.server_config();
-    if cfg.policy.could_pass_from(peer) {
-        return None;
-    }
-    let (source, why) = if cfg.policy.denied(peer.ip()) {
-        (socks4_acl::Source::Denied, "on the denial list")
-    } else {
-        (socks4_acl::Source::Default, "no rule can pass this client")
+/// Whether a client at `peer` is refused whatever it asks (the lists deny
+/// it, or no rule could pass it): then it is counted and logged (within the
+/// refusal budget) as a denial with reply 91, as if its request had been
+/// read. A source refused by a rule with `notify` is not refused here: its
+/// notification needs the request.
+pub(super) fn source_refused(
+    daemon: &Daemon,
+    peer: SocketAddr,
+    listener: SocketAddr,
+    now: Instant,
+) -> bool {
+    let Some(verdict) = daemon.server_config().policy.decide_by_source(peer) else {
+        return false;
     };
+    if verdict.notify {
+        return false;
+    }
+    let reason = socks4_proto::server::CloseReason::Denied(verdict.source);
     let counters = &daemon.books().counters;
-    counters.outcome(&socks4_proto::server::CloseReason::Denied(source));
-    Some(why)
+    counters.outcome(&reason);
+    counters.reply(socks4_proto::ReplyCode::Rejected);
+    if verdict.log || daemon.books().may_log_refusal(now) {
+        tracing::info!(
+            target: "socks4d",
+            listener = %listener, client = %peer, dest = "-", rule = %verdict.source,
+            reply = 91, outcome = reason.label(), reason = %reason, at = "accept",
+            "closed"
+        );
+    }
+    true
 }
 
 /// A connection that is one of our own outbound connections come back in:
