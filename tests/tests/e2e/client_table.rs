@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-socks4_tests::on_every_adapter!(the_client_table_is_bounded_under_a_rate_limit,);
+socks4_tests::on_every_adapter!(
+    the_client_table_is_bounded_under_a_rate_limit,
+    quota_usage_survives_the_eviction_of_its_client_and_a_restart,
+);
 
 /// The server's resident set size, in KiB (`VmRSS` of /proc/PID/status).
 fn rss_kib(pid: u32) -> u64 {
@@ -119,4 +122,71 @@ fn the_client_table_is_bounded_under_a_rate_limit(bin: &str) {
         after.saturating_sub(before) <= RSS_GROWTH_BOUND_KIB,
         "{bin}: VmRSS grew from {before} KiB to {after} KiB with {CLIENTS} client addresses"
     );
+}
+
+/// Downloads from `src` through `proxy` as `from`: the bytes received.
+fn download(proxy: SocketAddr, from: Ipv4Addr, src: SocketAddr) -> usize {
+    let c = socks_request_on(connect_from(from, proxy), &connect_to(src, b""), |_| {});
+    assert!(granted(&c), "{:?}", c.events);
+    let mut s = c.stream;
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = c.early.len();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got += n,
+        }
+    }
+}
+
+fn quota_usage_survives_the_eviction_of_its_client_and_a_restart(bin: &str) {
+    const MIB: usize = 1 << 20;
+    let dir = socks4_tests::scratch::fresh(&format!("quota-churn-{bin}"));
+    let state = dir.join("state.json");
+    // A table of 16 addresses: one per shard.
+    let args = [
+        "--quota",
+        "1MiB/day",
+        "--tracked-clients",
+        "16",
+        "--state-file",
+        state.to_str().unwrap(),
+    ];
+    let mut server = Server::start(bin, &args);
+    let heavy = Ipv4Addr::new(127, 0, 0, 2);
+    let src = peer(1, |mut s| {
+        let _ = s.write_all(&vec![7u8; 2 << 20]);
+    });
+    assert_eq!(
+        download(server.addr, heavy, src),
+        MIB,
+        "{bin}: cut at the quota"
+    );
+    // 500 other addresses come and go: the heavy client's entry is evicted.
+    let dest = sink(500);
+    assert_eq!(clients(server.addr, dest, 50_000, 500), 500, "{bin}");
+    // Its quota is still used up.
+    let echo = echo(2);
+    let c = socks_request_on(
+        connect_from(heavy, server.addr),
+        &connect_to(echo, b""),
+        |_| {},
+    );
+    assert!(
+        refused(&c),
+        "{bin}: quota forgotten: {:?}\n{}",
+        c.events,
+        server.log()
+    );
+    // And after a restart.
+    server.signal("TERM");
+    assert!(server.wait_exit(STEP).is_some_and(|s| s.success()), "{bin}");
+    let server = Server::start(bin, &args);
+    let c = socks_request_on(
+        connect_from(heavy, server.addr),
+        &connect_to(echo, b""),
+        |_| {},
+    );
+    assert!(refused(&c), "{bin}: {:?}\n{}", c.events, server.log());
 }

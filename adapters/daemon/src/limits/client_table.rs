@@ -302,17 +302,9 @@ impl ClientTable {
         let limits = self.limits();
         let quota = verdict.quota.or(limits.quota);
         let bandwidth = verdict.bandwidth.or(limits.bandwidth);
-        let mut meter = Meter::default();
-        if let Some(q) = quota {
-            let unix = unix_now();
-            let usage = self.quota.usage(key, q.period, unix);
-            if usage.used(unix) >= q.bytes.0 {
-                return Err(Limit::Quota);
-            }
-            meter.quota = Some((usage, q.bytes.0));
-        }
         let rule = verdict.bandwidth.map(|_| verdict.source);
-        let (ticket, meter) = self.with_entry(key, |e| {
+        let (ticket, mut meter) = self.with_entry(key, |e| {
+            let mut meter = Meter::default();
             let ticket = match limits.rate {
                 Some(rate) => match e.rate.acquire(now, rate) {
                     Some(at) => Some(at),
@@ -343,6 +335,16 @@ impl ClientTable {
             at,
             granted: false,
         });
+        // Quota usage is booked only for requests the rate let through (a
+        // refused request never makes a record), apart from the entry.
+        if let Some(q) = quota {
+            let unix = unix_now();
+            let usage = self.quota.usage(key, q.period, unix);
+            if usage.used(unix) >= q.bytes.0 {
+                return Err(Limit::Quota); // the ticket, dropped, is taken back
+            }
+            meter.quota = Some((usage, q.bytes.0));
+        }
         Ok((ticket, meter))
     }
 

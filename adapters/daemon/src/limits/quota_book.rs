@@ -5,11 +5,12 @@
 //! having its entry pushed out (by its own or anyone's address churn, refused
 //! connections included). The state file saves and restores this book.
 //!
-//! Bounded: at most [`QuotaBook::capacity`] records (plus those a running
-//! relay holds, which `max_connections` bounds). A new record beyond it first
-//! replaces one whose period is over or that holds nothing; failing that, the
-//! smallest of a few records sampled in turn, so that making room never
-//! scans the whole book and never drops more usage than a sampled minimum.
+//! Bounded: at most twice [`QuotaBook::capacity`] records (plus those a
+//! running relay holds, which `max_connections` bounds). A new record beyond
+//! the capacity replaces one whose period is over or that holds nothing;
+//! only past twice the capacity, the smallest of a few records sampled in
+//! turn, so that making room never scans the whole book and never drops more
+//! usage than a sampled minimum.
 //! Sharded by client so that relays of different clients rarely meet on a
 //! lock.
 
@@ -23,6 +24,11 @@ use std::sync::{Arc, Mutex};
 
 /// How many shards the book has.
 const SHARDS: usize = 16;
+
+/// The fewest records the book keeps before making room, whatever
+/// `tracked_clients` says (a record is a few dozen bytes: a small client
+/// table does not make quota usage easy to push out).
+pub const MIN_QUOTA_RECORDS: usize = 4096;
 
 /// How many records are looked at to make room for a new one.
 const EVICTION_SAMPLE: usize = 8;
@@ -45,10 +51,10 @@ impl Shard {
     }
 
     /// Makes room for one record: drops one that is worth nothing (its
-    /// period over, or nothing used, and no relay holding it), else the
-    /// smallest of a sample that no relay holds. `false` when every sampled
-    /// record is held by a relay.
-    fn make_room(&mut self, unix: u64) -> bool {
+    /// period over, or nothing used, and no relay holding it), else, when
+    /// `usage_too`, the smallest of a sample that no relay holds. `false`
+    /// when nothing was dropped.
+    fn make_room(&mut self, unix: u64, usage_too: bool) -> bool {
         let n = self.records.len();
         let mut smallest: Option<(usize, u64)> = None;
         for step in 0..EVICTION_SAMPLE.min(n) {
@@ -68,11 +74,11 @@ impl Shard {
         }
         self.cursor = (self.cursor + EVICTION_SAMPLE) % n.max(1);
         match smallest {
-            Some((i, _)) => {
+            Some((i, used)) if used == 0 || usage_too => {
                 self.remove_at(i);
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 }
@@ -86,16 +92,17 @@ pub struct QuotaBook {
 }
 
 impl QuotaBook {
-    /// An empty book holding at most `capacity` records.
+    /// An empty book keeping `capacity` records (at least
+    /// [`MIN_QUOTA_RECORDS`]) before it makes room.
     pub fn new(capacity: usize) -> QuotaBook {
         QuotaBook {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            capacity: AtomicUsize::new(capacity),
+            capacity: AtomicUsize::new(capacity.max(MIN_QUOTA_RECORDS)),
             hasher: Default::default(),
         }
     }
 
-    /// The most records it keeps (relays running beyond it keep theirs).
+    /// The records it keeps before it makes room (see the module's docs).
     pub fn capacity(&self) -> usize {
         self.capacity.load(Ordering::Relaxed)
     }
@@ -103,7 +110,8 @@ impl QuotaBook {
     /// Changes the capacity (a reload); records beyond it go as new ones
     /// arrive.
     pub fn set_capacity(&self, capacity: usize) {
-        self.capacity.store(capacity, Ordering::Relaxed);
+        self.capacity
+            .store(capacity.max(MIN_QUOTA_RECORDS), Ordering::Relaxed);
     }
 
     fn shard(&self, key: &ClientKey) -> std::sync::MutexGuard<'_, Shard> {
@@ -120,8 +128,13 @@ impl QuotaBook {
         if let Some(&i) = shard.index.get(&(key, period)) {
             return shard.records[i].1.clone();
         }
-        if shard.records.len() >= per_shard {
-            shard.make_room(unix);
+        // A new record starts at zero: it pushes out one worth nothing, and
+        // pushes out usage only past twice the capacity (so that address
+        // churn does not cost a heavy user its count; records worth nothing
+        // go every second too, see `tidy`).
+        let len = shard.records.len();
+        if len >= per_shard {
+            shard.make_room(unix, len >= 2 * per_shard);
         }
         let usage = Arc::new(Usage::new(period, period.index(unix), 0));
         let i = shard.records.len();
@@ -214,14 +227,15 @@ mod tests {
 
     #[test]
     fn usage_is_kept_while_other_clients_churn() {
-        let book = QuotaBook::new(SHARDS * 4);
+        let book = QuotaBook::new(0);
         let heavy = key(0);
         book.usage(heavy, Period::Day, NOW).add(5_000_000);
         // Many clients that used little come and go.
-        for i in 1..10_000 {
+        for i in 1..100_000 {
             book.usage(key(i), Period::Day, NOW).add(1);
         }
-        assert!(book.len() <= SHARDS * 4, "bounded: {}", book.len());
+        let bound = 2 * MIN_QUOTA_RECORDS + SHARDS;
+        assert!(book.len() <= bound, "bounded: {}", book.len());
         assert_eq!(
             book.used_by(heavy, NOW),
             vec![(Period::Day, 5_000_000)],
@@ -231,15 +245,20 @@ mod tests {
 
     #[test]
     fn records_held_by_a_relay_stay_and_over_periods_go() {
-        let book = QuotaBook::new(SHARDS);
+        let book = QuotaBook::new(0);
         let held = book.usage(key(1), Period::Hour, NOW);
-        for i in 2..500 {
+        for i in 2..50_000 {
             book.usage(key(i), Period::Hour, NOW);
         }
         assert!(book.used_by(key(1), NOW).len() == 1, "held by a relay");
+        assert!(
+            book.len() <= 2 * MIN_QUOTA_RECORDS + SHARDS,
+            "{}",
+            book.len()
+        );
         drop(held);
-        book.restore(key(7), Period::Hour, Period::Hour.index(NOW) - 1, 99, NOW);
-        assert!(book.used_by(key(7), NOW).is_empty(), "an over period");
+        book.restore(key(0), Period::Hour, Period::Hour.index(NOW) - 1, 99, NOW);
+        assert!(book.used_by(key(0), NOW).is_empty(), "an over period");
         book.tidy(NOW);
         assert!(book.is_empty(), "nothing used: nothing kept");
     }
