@@ -23,6 +23,7 @@ mod client_helpers;
 mod clients;
 mod ident;
 mod interception;
+mod loops;
 mod operations;
 mod parents;
 mod proxy_protocol;

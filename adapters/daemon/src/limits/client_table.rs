@@ -15,51 +15,20 @@
 //! Sharded by address so that connections of different clients rarely meet
 //! on a lock.
 
+pub use crate::limits::client_key::ClientKey;
 use crate::limits::meter::{unix_now, Meter, Pacer};
 use crate::limits::quota_book::QuotaBook;
 use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, Quota, RateWindow};
-use socks4_acl::{canonical, Source, Verdict};
+use socks4_acl::{Source, Verdict};
 use socks4_proto::server::Limit;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// How many shards the table has.
 const SHARDS: usize = 16;
-
-/// A client, as limits and accounting see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ClientKey {
-    /// An IPv4 address (IPv4-mapped IPv6 addresses count as IPv4).
-    V4(Ipv4Addr),
-    /// An IPv6 /64: the address's first 64 bits.
-    V6(u64),
-}
-
-impl ClientKey {
-    /// The client an address belongs to.
-    pub fn of(addr: IpAddr) -> ClientKey {
-        match canonical(addr) {
-            IpAddr::V4(v4) => ClientKey::V4(v4),
-            IpAddr::V6(v6) => ClientKey::V6((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
-
-impl fmt::Display for ClientKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientKey::V4(a) => a.fmt(f),
-            ClientKey::V6(prefix) => {
-                write!(f, "{}/64", Ipv6Addr::from(u128::from(*prefix) << 64))
-            }
-        }
-    }
-}
 
 /// The limits on one client and the table's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -504,6 +473,7 @@ impl Drop for ClientGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn table(max: usize, tracked: usize) -> Arc<ClientTable> {
         Arc::new(ClientTable::new(ClientLimits::caps(max, 1, tracked)))
@@ -553,28 +523,5 @@ mod tests {
         let all = t.snapshot();
         assert!(all.len() <= 2 * SHARDS, "{}", all.len());
         assert!(t.get(busy).is_some(), "a client holding a connection stays");
-    }
-
-    #[test]
-    fn the_table_is_bounded_when_a_rate_limit_is_on() {
-        let mut limits = ClientLimits::caps(10, 1, SHARDS * 8);
-        limits.rate = Some("100/1h".parse().unwrap());
-        let t = Arc::new(ClientTable::new(limits));
-        let now = Instant::now();
-        for i in 0..20_000u32 {
-            let key = ClientKey::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            let pass = Verdict {
-                action: socks4_acl::Action::Pass,
-                source: Source::Default,
-                require_ident: false,
-                log: false,
-                notify: false,
-                bandwidth: None,
-                quota: None,
-            };
-            let (ticket, _) = t.admit(key, now, &pass).unwrap();
-            ticket.unwrap().granted(); // a rate window that is not empty
-        }
-        assert!(t.len() <= SHARDS * 8, "{} entries", t.len());
     }
 }

@@ -14,7 +14,7 @@
 //! Sharded by client so that relays of different clients rarely meet on a
 //! lock.
 
-use crate::limits::client_table::ClientKey;
+use crate::limits::client_key::ClientKey;
 use crate::limits::meter::Usage;
 use socks4_acl::limit::Period;
 use std::collections::HashMap;

@@ -23,7 +23,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest request accepted, in bytes.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -63,8 +63,13 @@ pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the control socket on a thread of its own.
-pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
+/// Serves the control socket on a thread of its own; `now` is the runtime's
+/// clock (request deadlines are measured on it).
+pub(crate) fn serve(
+    listener: UnixListener,
+    daemon: Daemon,
+    now: impl Fn() -> Instant + Send + 'static,
+) -> io::Result<()> {
     let timeout = daemon.settings().control_timeout;
     std::thread::Builder::new()
         .name("control".into())
@@ -81,7 +86,7 @@ pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
                     }
                 };
                 backoff = ACCEPT_BACKOFF.0;
-                answer(&daemon, stream, timeout);
+                answer(&daemon, stream, (timeout, &now));
             }
         })?;
     Ok(())
@@ -92,9 +97,9 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 
 /// Reads one request within `timeout` (all of it, however it trickles in),
 /// runs it and writes the answer within `timeout`.
-fn answer(daemon: &Daemon, stream: UnixStream, timeout: Duration) {
-    let deadline = std::time::Instant::now() + timeout;
-    let answer = match read_request(&stream, deadline) {
+fn answer(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
+    let deadline = now() + timeout;
+    let answer = match read_request(&stream, deadline, now) {
         Ok(words) => run(daemon, &words),
         Err(e) => Err(e),
     };
@@ -108,11 +113,15 @@ fn answer(daemon: &Daemon, stream: UnixStream, timeout: Duration) {
 }
 
 /// One line from `stream`, at most [`MAX_REQUEST`] bytes, before `deadline`.
-fn read_request(stream: &UnixStream, deadline: std::time::Instant) -> Result<Vec<String>, String> {
+fn read_request(
+    stream: &UnixStream,
+    deadline: Instant,
+    now: &dyn Fn() -> Instant,
+) -> Result<Vec<String>, String> {
     let mut line = Vec::new();
     let mut buf = [0u8; 4096];
     while !line.contains(&b'\n') && (line.len() as u64) < MAX_REQUEST {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.saturating_duration_since(now());
         if left.is_zero() {
             return Err("reading the request: timed out".into());
         }

@@ -67,7 +67,8 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         ));
     }
     if let Some(control) = bound.control {
-        crate::ops::control::serve(control, daemon.clone())?;
+        let clock = rt.clone();
+        crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
     for (config, listener) in bound.listeners {
         let addr = socket::local_addr(&listener)?;
