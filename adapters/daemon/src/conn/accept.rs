@@ -146,7 +146,15 @@ impl<R: Runtime> AcceptLoop<R> {
                     .ok_or(Refusal::Close)?;
             }
         }
-        if start::source_refused(daemon, peer, addr, self.rt.now()) {
+        let at = start::Arrival {
+            peer,
+            local: addr,
+            listener: addr,
+            counts: Some(&self.counts),
+            id: None,
+        };
+        let replies = self.config.kind.replies_in_clear();
+        if start::source_refused(daemon, at, replies, self.rt.now()) {
             return Err(self.refusal());
         }
         loop {

@@ -11,6 +11,7 @@ use crate::conn::proxy_header;
 use crate::conn::refuse::refuse;
 use crate::daemon::{Daemon, Slot};
 use crate::observe::books::Observer;
+use crate::observe::counters::ListenerCounts;
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::tls::Tls;
 use crate::runtime::{before, poll_io, Direction, Runtime};
@@ -124,7 +125,14 @@ async fn open<R: Runtime>(
         }
         // The client is known now: refused before anything costly when no
         // rule could pass it, else counted under its cap.
-        let refused = source_refused(&daemon, peer, listener, rt.now())
+        let at = Arrival {
+            peer,
+            local,
+            listener,
+            counts: None,
+            id: Some(slot.id),
+        };
+        let refused = source_refused(&daemon, at, kind.replies_in_clear(), rt.now())
             || slot.attribute(peer).is_err_and(|limit| {
                 if daemon.books().may_log_refusal(rt.now()) {
                     tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
@@ -171,34 +179,52 @@ async fn open<R: Runtime>(
     Some((conn, slot))
 }
 
-/// Whether a client at `peer` is refused whatever it asks (the lists deny
-/// it, or no rule could pass it): then it is counted and logged (within the
-/// refusal budget) as a denial with reply 91, as if its request had been
-/// read. A source refused by a rule with `notify` is not refused here: its
-/// notification needs the request.
+/// Where a connection refused at accept arrived, for its books.
+pub(super) struct Arrival<'a> {
+    /// The client's address.
+    pub(super) peer: SocketAddr,
+    /// Our address it reached.
+    pub(super) local: SocketAddr,
+    /// The listener's bound address.
+    pub(super) listener: SocketAddr,
+    /// The listener's counts, when no slot counts the connection.
+    pub(super) counts: Option<&'a ListenerCounts>,
+    /// Its id, when it has one (a slot's).
+    pub(super) id: Option<u64>,
+}
+
+/// Whether a client is refused whatever it asks (the lists deny it, or no
+/// rule could pass it). Then its session records the denial (events,
+/// counters, the `closed` line within the refusal budget) as if its request
+/// had been refused, without reading it; the caller sends the 91. A source
+/// refused by a rule with `notify` is not refused here: its notification
+/// needs the request.
 pub(super) fn source_refused(
     daemon: &Daemon,
-    peer: SocketAddr,
-    listener: SocketAddr,
+    at: Arrival<'_>,
+    replies: bool,
     now: Instant,
 ) -> bool {
-    let Some(verdict) = daemon.server_config().policy.decide_by_source(peer) else {
+    let cfg = daemon.server_config();
+    let Some(verdict) = cfg.policy.decide_by_source(at.peer) else {
         return false;
     };
     if verdict.notify {
         return false;
     }
-    let reason = socks4_proto::server::CloseReason::Denied(verdict.source);
-    let counters = &daemon.books().counters;
-    counters.outcome(&reason);
-    counters.reply(socks4_proto::ReplyCode::Rejected);
-    if verdict.log || daemon.books().may_log_refusal(now) {
-        tracing::info!(
-            target: "socks4d",
-            listener = %listener, client = %peer, dest = "-", rule = %verdict.source,
-            reply = 91, outcome = reason.label(), reason = %reason, at = "accept",
-            "closed"
-        );
+    let mut session =
+        ServerSession::refused_by_source(cfg, at.peer, at.local, verdict, replies, now);
+    let id = at.id.unwrap_or_else(|| daemon.next_conn_id());
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let mut observer = Observer::new(books.0, books.1, id, at.listener, at.peer, now);
+    if let Some(counts) = at.counts {
+        counts.opened();
+    }
+    while let Some(event) = session.poll_event() {
+        observer.observe(event, now);
+    }
+    if let Some(counts) = at.counts {
+        counts.closed();
     }
     true
 }

@@ -317,6 +317,11 @@ impl Daemon {
         *guard = Arc::new(cfg);
     }
 
+    /// A new connection id (for a connection refused before it takes a slot).
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// The state file, if there is one.
     pub(crate) fn state_file(&self) -> Option<&Arc<state_file::StateFile>> {
         self.inner.state.as_ref()
