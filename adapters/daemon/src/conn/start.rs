@@ -123,8 +123,6 @@ async fn open<R: Runtime>(
             peer = source;
             reached = header.destination;
         }
-        // The client is known now: refused before anything costly when no
-        // rule could pass it, else counted under its cap.
         let at = Arrival {
             peer,
             local,
@@ -132,14 +130,7 @@ async fn open<R: Runtime>(
             counts: None,
             id: Some(slot.id),
         };
-        let refused = source_refused(&daemon, at, kind.replies_in_clear(), rt.now())
-            || slot.attribute(peer).is_err_and(|limit| {
-                if daemon.books().may_log_refusal(rt.now()) {
-                    tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
-                }
-                true
-            });
-        if refused {
+        if refused_behind_balancer(&rt, &daemon, at, kind.replies_in_clear(), &mut slot) {
             if kind.replies_in_clear() {
                 let linger = daemon.settings().refused_timeout;
                 refuse(rt, client, linger).await;
@@ -177,6 +168,31 @@ async fn open<R: Runtime>(
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
     conn.step(|_, _| {});
     Some((conn, slot))
+}
+
+/// Behind a balancer, once its header named the client: whether the client
+/// is refused before anything costly (no rule could pass it), or over its
+/// cap (else it is counted under it).
+fn refused_behind_balancer<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    at: Arrival<'_>,
+    replies: bool,
+    slot: &mut Slot,
+) -> bool {
+    let (peer, listener) = (at.peer, at.listener);
+    if source_refused(daemon, at, replies, rt.now()) {
+        return true;
+    }
+    match slot.attribute(peer) {
+        Ok(()) => false,
+        Err(limit) => {
+            if daemon.books().may_log_refusal(rt.now()) {
+                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+            }
+            true
+        }
+    }
 }
 
 /// Where a connection refused at accept arrived, for its books.
