@@ -19,8 +19,9 @@ fn sh(args: &[&str]) {
     );
 }
 
-/// A network namespace with loopback up and a dummy interface
-/// (10.99.0.1/24, so that 10.99.0.0/24 has a route); removed on drop.
+/// A network namespace with loopback up and a veth pair of its own
+/// (10.99.0.1/24 on one end, so that 10.99.0.0/24 has a route); removed on
+/// drop.
 struct Ns(String);
 
 impl Ns {
@@ -33,9 +34,12 @@ impl Ns {
         let ns = Ns(name);
         let n = ns.0.as_str();
         sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", n, "link", "add", "s4d0", "type", "dummy"]);
-        sh(&["ip", "-n", n, "addr", "add", "10.99.0.1/24", "dev", "s4d0"]);
-        sh(&["ip", "-n", n, "link", "set", "s4d0", "up"]);
+        sh(&[
+            "ip", "-n", n, "link", "add", "s4a", "type", "veth", "peer", "name", "s4b",
+        ]);
+        sh(&["ip", "-n", n, "addr", "add", "10.99.0.1/24", "dev", "s4a"]);
+        sh(&["ip", "-n", n, "link", "set", "s4a", "up"]);
+        sh(&["ip", "-n", n, "link", "set", "s4b", "up"]);
         ns
     }
 }
@@ -65,9 +69,11 @@ except Exception as e:
 "#;
 
 fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
-    let ns = Ns::new(format!("s4loop{}", std::process::id()));
+    // One namespace per adapter's test (they run at once).
+    let tag = bin.trim_start_matches("socks4d-").replace('-', "");
+    let ns = Ns::new(format!("s4loop{}{tag}", std::process::id()));
     // The server's own connections to port 9 go to its redirect listener.
-    let rules = "table ip s4loop {\n  chain out {\n    type nat hook output priority dstnat; policy accept;\n    \
+    let rules = "table ip s4loop {\n  chain out {\n    type nat hook output priority -100; policy accept;\n    \
                  ip daddr 10.99.0.0/24 tcp dport 9 redirect to :15082\n  }\n}\n";
     let (status, out, err) = run(
         Process::new("ip").args(["netns", "exec", &ns.0, "nft", "-f", "-"]),
