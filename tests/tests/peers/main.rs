@@ -18,6 +18,8 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
+//! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
+//!   of the server's own connections), python3.
 
 mod client_helpers;
 mod clients;
