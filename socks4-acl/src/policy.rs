@@ -6,7 +6,7 @@ use crate::net::{loopback, NetSet, Netmask};
 use crate::route::RouteSet;
 use crate::rule::{Action, DestMatch, Rule, RuleSet, Source, Subject, Verdict};
 use core::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A server's whole access policy.
 ///
@@ -115,6 +115,26 @@ impl Policy {
             return Some(Self::denied_verdict());
         }
         self.rules.decide_without_address(s)
+    }
+
+    /// The verdict on every request from `client`, when its address and port
+    /// alone decide it (a server asks at accept, before TLS or reading a
+    /// request): `Some` block when the lists deny it without exemption, or
+    /// when no rule can pass it ([`RuleSet::decide_by_source`], conservative:
+    /// conditions unknown at accept, such as a user id or a certificate,
+    /// count as met); `None` when some request of its could pass.
+    pub fn decide_by_source(&self, client: SocketAddr) -> Option<Verdict> {
+        if self.denied(client.ip()) {
+            return Some(Self::denied_verdict());
+        }
+        self.rules.decide_by_source(client)
+    }
+
+    /// Whether any request from `client` could be passed, as far as its
+    /// address and port tell: [`decide_by_source`](Self::decide_by_source)
+    /// decides nothing.
+    pub fn could_pass_from(&self, client: SocketAddr) -> bool {
+        self.decide_by_source(client).is_none()
     }
 
     fn denied_verdict() -> Verdict {

@@ -93,4 +93,14 @@ impl Rule {
             && (self.users.is_empty() || self.users.iter().any(|u| u.as_bytes() == s.user_id))
             && (self.certs.is_empty() || s.cert.is_some_and(|c| self.certs.iter().any(|n| n == c)))
     }
+
+    /// Whether the rule matches every request from a source it matches: no
+    /// condition on the destination, command, user id or certificate.
+    pub(super) fn blocks_everything_from_its_source(&self) -> bool {
+        self.to == DestMatch::Any
+            && self.to_port == PortMatch::Any
+            && self.commands.is_empty()
+            && self.users.is_empty()
+            && self.certs.is_empty()
+    }
 }

@@ -116,6 +116,28 @@ impl RuleSet {
         Some(self.default_verdict())
     }
 
+    /// The verdict on every request from `client`, when its address and port
+    /// alone decide it (at accept, before its request): `Some` block verdict
+    /// when no rule can pass it, `None` when some request of its could pass.
+    /// Conservative: a pass rule whose source matches counts whatever its
+    /// other conditions (destination, command, user id, certificate); only a
+    /// block rule that matches everything from `client`, or the default
+    /// action, decides.
+    pub fn decide_by_source(&self, client: std::net::SocketAddr) -> Option<Verdict> {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.from.contains(client.ip()) || !rule.from_port.matches(client.port()) {
+                continue;
+            }
+            if rule.action.is_pass() {
+                return None;
+            }
+            if rule.blocks_everything_from_its_source() {
+                return Some(self.verdict(i));
+            }
+        }
+        (!self.default.is_pass()).then(|| self.default_verdict())
+    }
+
     fn verdict(&self, i: usize) -> Verdict {
         let rule = &self.rules[i];
         Verdict {

@@ -324,3 +324,29 @@ fn shadowed_rules_are_found() {
         .unwrap();
     assert_eq!(p.rules.shadowed(), vec![(2, 1), (4, 3), (6, 5), (8, 7)]);
 }
+
+#[test]
+fn whether_a_source_could_ever_pass_is_known_at_accept() {
+    let policy: Policy = "block from 10.0.0.9 to any\n\
+         block from 10.0.0.0/8 to 192.0.2.0/24\n\
+         pass from 10.0.0.0/8 to any user alice\n\
+         pass from 172.16.0.0/12 to any port eq 443\n\
+         block from any to any\n\
+         pass from 192.168.0.0/16 to any\n\
+         deny 172.16.9.0/24\n\
+         exempt 172.16.9.9\n"
+        .parse()
+        .unwrap();
+    let could = |a: &str| policy.could_pass_from(a.parse().unwrap());
+    assert!(!could("10.0.0.9:1"), "a block rule for everything from it");
+    assert!(could("10.0.0.1:1"), "a rule with a user condition may pass");
+    assert!(could("172.16.1.1:1"), "a destination condition may pass");
+    assert!(!could("172.16.9.1:1"), "denied without exemption");
+    assert!(could("172.16.9.9:1"), "denied but exempted");
+    assert!(!could("192.168.1.1:1"), "behind a block rule for everyone");
+    assert!(!could("198.51.100.1:1"), "no rule, default block");
+    assert!(
+        Policy::empty().could_pass_from("198.51.100.1:1".parse().unwrap())
+            == Policy::empty().rules.default_action().is_pass()
+    );
+}

@@ -104,6 +104,11 @@ pub struct ServerConfig {
     /// `None`: the address the client reached (the session's local address).
     /// Behind a load balancer, an address the client can reach.
     pub bind_address: Option<std::net::IpAddr>,
+    /// Where the server itself listens: a CONNECT there would loop back into
+    /// it, and is refused with 91 (close reason
+    /// [`Loop`](super::CloseReason::Loop)) whatever the rules say. Default
+    /// empty: nothing is known (an embedder that serves sessions sets it).
+    pub own: std::sync::Arc<super::OwnAddresses>,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +122,7 @@ impl Default for ServerConfig {
             policy: Policy::loopback_only(),
             admission: false,
             bind_address: None,
+            own: Default::default(),
         }
     }
 }

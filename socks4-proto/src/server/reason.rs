@@ -59,12 +59,17 @@ pub enum CloseReason {
     /// The client's TLS handshake failed (a listener that serves SOCKS inside
     /// TLS); no reply is sent.
     TlsFailed(TlsFailure),
+    /// The request would loop back into this server: its destination is one
+    /// of the server's own listeners ([`OwnAddresses`](super::OwnAddresses)),
+    /// or the connection is the server's own outbound connection coming back
+    /// (through a redirect, say). Refused whatever the rules say.
+    Loop,
 }
 
 impl CloseReason {
     /// Every label [`label`](Self::label) can return, in a fixed order (counters
     /// index by it: [`label_index`](Self::label_index)).
-    pub const LABELS: [&'static str; 24] = [
+    pub const LABELS: [&'static str; 25] = [
         "done",
         "peer_closed",
         "protocol_error",
@@ -89,6 +94,7 @@ impl CloseReason {
         "resolver_busy",
         "parent_failed",
         "tls_failed",
+        "loop",
     ];
 
     /// The position of this reason's label in [`LABELS`](Self::LABELS).
@@ -118,6 +124,7 @@ impl CloseReason {
             CloseReason::Limited(Limit::Resolver) => 21,
             CloseReason::ParentFailed(_) => 22,
             CloseReason::TlsFailed(_) => 23,
+            CloseReason::Loop => 24,
         }
     }
 
@@ -155,6 +162,7 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::ParentFailed(k) => write!(f, "parent proxy failed: {k}"),
             CloseReason::TlsFailed(kind) => write!(f, "TLS handshake failed: {kind}"),
+            CloseReason::Loop => f.write_str("the request would loop back into this server"),
         }
     }
 }
@@ -291,6 +299,7 @@ mod tests {
             CloseReason::Limited(Limit::Resolver),
             CloseReason::ParentFailed(kind),
             CloseReason::TlsFailed(TlsFailure::Protocol),
+            CloseReason::Loop,
         ];
         assert_eq!(reasons.len(), CloseReason::LABELS.len());
         for (i, r) in reasons.iter().enumerate() {

@@ -16,7 +16,10 @@ socks4_tests::on_every_adapter!(
 );
 
 fn a_user_id_with_a_newline_makes_one_log_line(bin: &str) {
-    let server = Server::start(bin, &["--deny", "127.0.0.0/8", "--log-format", "text"]);
+    // A rule that must read the request to refuse it (a source refused
+    // whatever it asks is refused at accept, before its user id is read).
+    let conf = rules_config(&format!("newline-{bin}"), "pass from any to 192.0.2.0/24");
+    let server = Server::start(bin, &["--config", &conf, "--log-format", "text"]);
     let forged = b"x\n1999-01-01T00:00:00Z  INFO socks4d: forged line \"quoted\"";
     let c = socks_request(server.addr, &connect_to(echo(1), forged), |_| {});
     assert_eq!(rejected_with(&c), Some(ReplyCode::Rejected), "{bin}");

@@ -10,16 +10,23 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
-//! and `operations` (signals, control socket, systemd notifications, pid
-//! file).
+//! `operations` (signals, control socket, systemd notifications, pid
+//! file), `client_table` (the table's bound under 100,000 addresses, quota
+//! usage through eviction), `loops` (CONNECTs to the server itself),
+//! `refusals` (refused sources hold no slot; the last slot between
+//! listeners) and `ops_limits` (the metrics and control socket bounds).
 
 mod bind;
+mod client_table;
 mod connect;
 mod limits;
 mod logs;
+mod loops;
 mod notify;
 mod operations;
+mod ops_limits;
 mod proxy_protocol;
+mod refusals;
 mod reuse_port;
 mod rules;
 mod tls;

@@ -7,6 +7,7 @@
 
 mod client_helpers;
 mod client_over_loopback;
+mod client_table;
 mod embed;
 mod examples;
 mod meter;

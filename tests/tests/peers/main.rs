@@ -20,12 +20,15 @@
 //! - `client_helpers`: Dante (runs as root).
 //! - `eyeballs`: root, a network namespace (iproute2), nftables, dnsmasq,
 //!   python3.
+//! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
+//!   of the server's own connections), python3.
 
 mod client_helpers;
 mod clients;
 mod eyeballs;
 mod ident;
 mod interception;
+mod loops;
 mod operations;
 mod parents;
 mod proxy_protocol;

@@ -108,13 +108,14 @@ fn limits(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
         "limits: max_connections {}, per client {} connections and {} BIND listeners, \
-         {} clients tracked, {} lookups at once, {} refusal log lines/s, \
+         {} clients tracked, {} lookups at once ({} per client), {} refusal log lines/s, \
          user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes",
         s.max_connections,
         s.clients.max_connections,
         s.clients.max_binds,
         s.clients.tracked,
         s.max_lookups,
+        s.clients.max_lookups,
         s.refusal_log_lines,
         s.server.limits.max_user_id,
         s.server.limits.max_host,
@@ -152,6 +153,14 @@ fn timeouts(out: &mut String, s: &Settings) {
         t.idle.map_or("off".to_owned(), secs),
         secs(s.dual_timeout),
         secs(s.shutdown_grace)
+    );
+    let _ = writeln!(
+        out,
+        "timeouts: refused {}, metrics {} ({} connections at once), control {}",
+        secs(s.refused_timeout),
+        secs(s.metrics_timeout),
+        s.max_metrics_connections,
+        secs(s.control_timeout)
     );
 }
 

@@ -54,7 +54,8 @@ impl<R: Runtime> AcceptLoop<R> {
                 Some(Ok(_)) if self.daemon.is_shutting_down() => return,
                 Some(Ok((client, peer))) => {
                     backoff = ACCEPT_BACKOFF.0;
-                    self.admit(client, peer);
+                    let slot = self.slot(peer, shutdown.as_mut()).await;
+                    self.admit(client, peer, slot);
                 }
                 Some(Err(e)) => {
                     tracing::warn!(target: "socks4d", error = %e, ?backoff, "accept failed");
@@ -74,9 +75,9 @@ impl<R: Runtime> AcceptLoop<R> {
         first_unless(shutdown, self.daemon.room()).await.is_some()
     }
 
-    /// Takes a slot for a new connection and spawns it, or refuses it.
-    fn admit(&self, client: R::Stream, peer: SocketAddr) {
-        let slot = match self.slot(peer) {
+    /// Spawns a new connection in its slot, or refuses it.
+    fn admit(&self, client: R::Stream, peer: SocketAddr, slot: Result<Slot, Refusal>) {
+        let slot = match slot {
             Ok(slot) => slot,
             Err(Refusal::Close) => return,
             Err(Refusal::Reply) => return self.refuse(client),
@@ -114,8 +115,15 @@ impl<R: Runtime> AcceptLoop<R> {
         self.rt.spawn(start::serve(rt, daemon, accepted));
     }
 
-    /// The connection's slot, or how to refuse it.
-    fn slot(&self, peer: SocketAddr) -> Result<Slot, Refusal> {
+    /// The connection's slot, or how to refuse it. A client whose source no
+    /// rule could pass is refused here, before TLS or its request, and holds
+    /// no slot. When another listener took the last slot meanwhile, the
+    /// connection waits for one (as those in the listen queue do).
+    async fn slot(
+        &self,
+        peer: SocketAddr,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Slot, Refusal> {
         let (daemon, addr) = (&self.daemon, self.addr);
         if self.config.proxy_protocol.is_some() {
             // Behind a load balancer: only it may connect, and its header
@@ -129,25 +137,50 @@ impl<R: Runtime> AcceptLoop<R> {
                 }
                 return Err(Refusal::Close);
             }
-            return daemon
-                .admit_unattributed(&self.counts)
-                .ok_or(Refusal::Close);
-        }
-        match daemon.admit(&self.counts, peer) {
-            Admission::Slot(slot) => Ok(slot),
-            Admission::Full => Err(Refusal::Close), // another listener took the last slot
-            Admission::Limited(limit) => {
-                if daemon.books().may_log_refusal(self.rt.now()) {
-                    tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
+            loop {
+                if let Some(slot) = daemon.admit_unattributed(&self.counts) {
+                    return Ok(slot);
                 }
-                // A SOCKS client reads a 91; any other is closed at once (it
-                // could not read a SOCKS reply).
-                Err(if self.config.kind.replies_in_clear() {
-                    Refusal::Reply
-                } else {
-                    Refusal::Close
-                })
+                first_unless(shutdown.as_mut(), daemon.room())
+                    .await
+                    .ok_or(Refusal::Close)?;
             }
+        }
+        let at = start::Arrival {
+            peer,
+            local: addr,
+            listener: addr,
+            counts: Some(&self.counts),
+            id: None,
+        };
+        let replies = self.config.kind.replies_in_clear();
+        if start::source_refused(daemon, at, replies, self.rt.now()) {
+            return Err(self.refusal());
+        }
+        loop {
+            match daemon.admit(&self.counts, peer) {
+                Admission::Slot(slot) => return Ok(slot),
+                // Another listener took the last slot: wait for one.
+                Admission::Full => first_unless(shutdown.as_mut(), daemon.room())
+                    .await
+                    .ok_or(Refusal::Close)?,
+                Admission::Limited(limit) => {
+                    if daemon.books().may_log_refusal(self.rt.now()) {
+                        tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");
+                    }
+                    return Err(self.refusal());
+                }
+            }
+        }
+    }
+
+    /// How this listener refuses: a SOCKS client reads a 91; any other is
+    /// closed at once (it could not read a SOCKS reply).
+    fn refusal(&self) -> Refusal {
+        if self.config.kind.replies_in_clear() {
+            Refusal::Reply
+        } else {
+            Refusal::Close
         }
     }
 
@@ -156,8 +189,9 @@ impl<R: Runtime> AcceptLoop<R> {
     fn refuse(&self, client: R::Stream) {
         if let Some(lingering) = self.daemon.refusal_slot() {
             let rt = self.rt.clone();
+            let linger = self.daemon.settings().refused_timeout;
             self.rt.spawn(async move {
-                refuse::refuse(rt, client).await;
+                refuse::refuse(rt, client, linger).await;
                 drop(lingering);
             });
         }

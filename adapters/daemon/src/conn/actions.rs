@@ -66,14 +66,17 @@ impl<R: Runtime> Connection<R> {
         self.outcome(ActionOutcome::Admitted(admitted));
     }
 
+    /// Resolves a SOCKS4a name: first a place among its client's lookups
+    /// (`max_lookups_per_client`), then one among the server's.
     async fn resolve(&mut self, host: String) {
         let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
-        match self
-            .pending(Box::pin(async move {
-                resolve::resolve(&rt, &daemon, &host, conn).await
-            }))
-            .await
-        {
+        let clients = self.daemon.clients().clone();
+        let key = ClientKey::of(self.session.peer().ip());
+        let lookup = async move {
+            let mine = clients.lookup(key).await;
+            resolve::resolve(&rt, &daemon, &host, conn, mine).await
+        };
+        match self.pending(Box::pin(lookup)).await {
             Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
             Err(why) => self.interrupted(why),
         }
@@ -81,8 +84,9 @@ impl<R: Runtime> Connection<R> {
 
     async fn ident(&mut self, to: SocketAddr, query: socks4_ident::Query) {
         let (rt, from) = (self.rt.clone(), self.session.local().ip());
+        let ours = self.daemon.own_sockets().clone();
         match self
-            .pending(Box::pin(ident::exchange(&rt, from, to, query)))
+            .pending(Box::pin(ident::exchange(&rt, from, to, query, &ours)))
             .await
         {
             Ok(r) => self.outcome(ActionOutcome::Ident(r.map_err(|e| e.kind()))),
@@ -100,19 +104,20 @@ impl<R: Runtime> Connection<R> {
             .clone()
             .map(|host| (host, self.tls.client.clone()));
         let connect = async move {
-            let (stream, won) = dial::connect_any(&rt, &daemon, &addrs, &timeouts).await?;
+            let (stream, mark, won) = dial::connect_any(&rt, &daemon, &addrs, &timeouts).await?;
             let Some((host, config)) = tls else {
-                return Ok((Endpoint::Plain(stream), won));
+                return Ok((Endpoint::Plain(stream), mark, won));
             };
             let config = config
                 .ok_or_else(|| io::Error::new(ErrorKind::Unsupported, "no TLS configuration"))?;
             let mut tls = Endpoint::tls_client(stream, config, &host)?;
             tls.handshake().await?;
-            Ok::<_, io::Error>((tls, won))
+            Ok::<_, io::Error>((tls, mark, won))
         };
         match self.pending(Box::pin(connect)).await {
-            Ok(Ok((other, won))) => {
+            Ok(Ok((other, mark, won))) => {
                 self.other = Some(other);
+                self.other_mark = Some(mark);
                 self.outcome(ActionOutcome::Connected(Ok(won)));
             }
             Ok(Err(e)) => {
@@ -139,6 +144,7 @@ impl<R: Runtime> Connection<R> {
         match self.pending(Box::pin(via)).await {
             Ok(Ok(tunnel)) => {
                 self.other = Some(tunnel.endpoint);
+                self.other_mark = Some(tunnel.mark);
                 self.dest_leftover = tunnel.leftover;
                 self.parent_open = Some(tunnel.open);
                 self.outcome(ActionOutcome::Connected(Ok(tunnel.won)));

@@ -46,6 +46,9 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) dest_tls: Option<String>,
     /// The outbound connection (CONNECT) or the accepted one (BIND), once up.
     pub(super) other: Option<Endpoint<R::Stream>>,
+    /// The outbound connection's local address, marked as ours while it is
+    /// open (a connection accepted from it would be a loop).
+    pub(super) other_mark: Option<crate::runtime::own_sockets::Mark>,
     /// BIND's listener, between `Bound` and `Accepted`.
     pub(super) bind_listener: Option<R::Listener>,
     /// The BIND listener counted for its client, from admission to accept.
@@ -93,6 +96,7 @@ impl<R: Runtime> Connection<R> {
             tls,
             dest_tls,
             other: None,
+            other_mark: None,
             bind_listener: None,
             bind_counted: None,
             meter: None,

@@ -11,6 +11,7 @@ use crate::conn::race::{race, AttemptEnd};
 use crate::daemon::outbound::ParentOpen;
 use crate::daemon::Daemon;
 use crate::runtime::endpoint::Endpoint;
+use crate::runtime::own_sockets::Mark;
 use crate::runtime::{socket, Runtime};
 use socks4_acl::Balance;
 use socks4_proto::eyeballs::RaceConfig;
@@ -27,20 +28,23 @@ pub(crate) async fn connect_any<R: Runtime>(
     daemon: &Daemon,
     addrs: &[SocketAddr],
     timeouts: &Timeouts,
-) -> io::Result<(R::Stream, Won)> {
+) -> io::Result<(R::Stream, Mark, Won)> {
     let outgoing = daemon.settings().outgoing.clone();
+    let ours = daemon.own_sockets().clone();
     let cfg = RaceConfig::new(timeouts.attempt_delay, timeouts.connect_attempt);
     let raced = race(rt, addrs.len(), cfg, |i| {
-        let (rt, to) = (rt.clone(), addrs[i]);
+        let (rt, to, ours) = (rt.clone(), addrs[i], ours.clone());
         let from = socket::outgoing_for(&outgoing, to);
-        Box::pin(async move { socket::connect(&rt, to, from).await })
+        Box::pin(async move { socket::connect_marked(&rt, to, from, &ours).await })
     })
     .await;
     let books = daemon.outbound();
     for (i, end) in &raced.attempts {
         books.count_attempt(addrs[*i].ip(), end.label());
     }
-    raced.result
+    raced
+        .result
+        .map(|((stream, mark), won)| (stream, mark, won))
 }
 
 /// A tunnel through one of a route's parents.
@@ -53,6 +57,8 @@ pub(crate) struct Tunnel<S> {
     pub(crate) won: Won,
     /// The connection counted as open through the parent.
     pub(crate) open: ParentOpen,
+    /// The connection to the parent, marked as the server's own.
+    pub(crate) mark: Mark,
 }
 
 /// Connects through one of `hops` (a route's parents, in its order), one at
@@ -99,7 +105,7 @@ pub(crate) async fn connect_parents<R: Runtime>(
             tracing::warn!(target: "socks4d", conn = how.conn, %parent, error = error.as_deref().unwrap_or(""), "parent marked down");
         }
     }
-    let ((endpoint, leftover), won) = raced.result?;
+    let ((endpoint, leftover, mark), won) = raced.result?;
     let hop = &hops[order[won.index]];
     Ok(Tunnel {
         endpoint,
@@ -109,5 +115,6 @@ pub(crate) async fn connect_parents<R: Runtime>(
             attempts: won.attempts,
         },
         open: book.opened(&hop.parent),
+        mark,
     })
 }

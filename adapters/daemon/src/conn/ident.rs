@@ -2,11 +2,13 @@
 //! client host's identd from the address the client reached, send the query,
 //! read the reply, all through the sans-IO [`IdentClient`].
 
+use crate::runtime::own_sockets::OwnSockets;
 use crate::runtime::socket;
 use crate::runtime::{read, write_all, Runtime};
 use socks4_ident::{IdentClient, Outcome, Query};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// One exchange with the identd at `to`, from our address `from`. identd matches
 /// the querier's address against the connection it is asked about, so the query
@@ -16,8 +18,9 @@ pub(crate) async fn exchange<R: Runtime>(
     from: IpAddr,
     to: SocketAddr,
     query: Query,
+    ours: &Arc<OwnSockets>,
 ) -> io::Result<Outcome> {
-    let stream = socket::connect(rt, to, Some(from)).await?;
+    let (stream, _mark) = socket::connect_marked(rt, to, Some(from), ours).await?;
     let mut exchange = IdentClient::new(query);
     if let Some(line) = exchange.poll_transmit() {
         write_all(&stream, line).await?;

@@ -10,6 +10,7 @@
 use crate::conn::{dial, resolve};
 use crate::daemon::Daemon;
 use crate::runtime::endpoint::Endpoint;
+use crate::runtime::own_sockets::Mark;
 use crate::runtime::{Runtime, Stream};
 use socks4_acl::{Parent, ParentKind};
 use socks4_proto::client::{Event, Handshake};
@@ -39,8 +40,8 @@ pub(crate) struct Reach<'a> {
     pub(crate) conn: u64,
 }
 
-/// Connects to `dest` through `parent`; the tunnel and the bytes the parent
-/// sent after its answer. A failed TLS handshake is an error that
+/// Connects to `dest` through `parent`; the tunnel, the bytes the parent
+/// sent after its answer, and the mark of the connection as ours. A failed TLS handshake is an error that
 /// [`crate::runtime::endpoint::tls_failure_of`] recognizes.
 pub(crate) async fn connect_via<R: Runtime>(
     rt: &R,
@@ -48,8 +49,8 @@ pub(crate) async fn connect_via<R: Runtime>(
     dest: &Destination,
     user_id: &[u8],
     how: Reach<'_>,
-) -> io::Result<(Endpoint<R::Stream>, Vec<u8>)> {
-    let stream = reach(rt, parent, how.daemon, how.conn).await?;
+) -> io::Result<(Endpoint<R::Stream>, Vec<u8>, Mark)> {
+    let (stream, mark) = reach(rt, parent, how.daemon, how.conn).await?;
     let mut tunnel = if parent.kind.tls() {
         let config = how.tls.ok_or_else(|| {
             failed(
@@ -74,17 +75,18 @@ pub(crate) async fn connect_via<R: Runtime>(
         ParentKind::Http | ParentKind::Https => http(&mut tunnel, parent, dest).await?,
         _ => socks(&mut tunnel, parent, dest, user_id).await?,
     };
-    Ok((tunnel, leftover))
+    Ok((tunnel, leftover, mark))
 }
 
-/// A TCP connection to the parent: its addresses raced (Happy Eyeballs).
+/// A TCP connection to the parent (its addresses raced, as Happy Eyeballs
+/// does), marked as the server's own.
 pub(crate) async fn reach<R: Runtime>(
     rt: &R,
     parent: &Parent,
     daemon: &Daemon,
     conn: u64,
-) -> io::Result<R::Stream> {
-    let addrs: Vec<SocketAddr> = resolve::resolve(rt, daemon, &parent.host, conn)
+) -> io::Result<(R::Stream, Mark)> {
+    let addrs: Vec<SocketAddr> = resolve::resolve(rt, daemon, &parent.host, conn, ())
         .await
         .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?
         .into_iter()
@@ -93,7 +95,7 @@ pub(crate) async fn reach<R: Runtime>(
     let timeouts = daemon.server_config().timeouts;
     dial::connect_any(rt, daemon, &addrs, &timeouts)
         .await
-        .map(|(stream, _)| stream)
+        .map(|(stream, mark, _)| (stream, mark))
         .map_err(|e| failed(e.kind(), format!("{parent}: {e}")))
 }
 

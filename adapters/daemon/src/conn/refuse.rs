@@ -1,5 +1,7 @@
-//! Turning away a client that a per-client cap refuses: a 91 at once, then a
-//! short linger so that the client reads it.
+//! Turning away a client refused at accept (its source can pass no rule, or
+//! it is over a per-client cap): a 91 at once, then a short linger
+//! (`[timeouts] refused`) so that the client reads it. A lingering refusal
+//! holds none of `max_connections`.
 
 use crate::runtime::{poll_io, recv, send, shutdown_write, Direction, Runtime};
 use socks4_proto::{Reply, ReplyCode};
@@ -8,20 +10,16 @@ use std::os::fd::AsFd;
 use std::pin::pin;
 use std::task::Poll;
 
-/// How long a refused connection is kept so that the client reads its reply.
-pub(crate) const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// What a refused client may still send before it is closed.
 const REFUSAL_DRAIN: usize = 64 * 1024;
 
-/// Refuses a connection its client may not open (a per-client cap): reply 91
-/// at once, without waiting for the request; then half-close, and read and
-/// drop what the client still sends until it closes, for at most
-/// [`REFUSAL_LINGER`] (closing with its request unread would reset the
+/// Refuses a connection its client may not open: reply 91 at once, without
+/// waiting for the request; then half-close, and read and drop what the
+/// client still sends until it closes, for at most `linger` (closing with its request unread would reset the
 /// connection, and a reset can destroy the reply before the client reads it).
-pub(crate) async fn refuse<R: Runtime>(rt: R, client: R::Stream) {
+pub(crate) async fn refuse<R: Runtime>(rt: R, client: R::Stream, linger: std::time::Duration) {
     let reply = Reply::with_code(ReplyCode::Rejected).to_bytes();
-    let mut timer = pin!(rt.sleep_until(rt.now() + REFUSAL_LINGER));
+    let mut timer = pin!(rt.sleep_until(rt.now() + linger));
     let mut sent = 0;
     let mut drained = 0;
     poll_fn(|cx| {

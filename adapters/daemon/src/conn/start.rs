@@ -11,6 +11,7 @@ use crate::conn::proxy_header;
 use crate::conn::refuse::refuse;
 use crate::daemon::{Daemon, Slot};
 use crate::observe::books::Observer;
+use crate::observe::counters::ListenerCounts;
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::tls::Tls;
 use crate::runtime::{before, poll_io, Direction, Runtime};
@@ -97,6 +98,20 @@ async fn open<R: Runtime>(
         proxy,
         mut slot,
     } = accepted;
+    // One of our own outbound connections, come back in: the session
+    // refuses it as a loop, before anything else (no PROXY header, no TLS,
+    // no request).
+    if daemon.own_sockets().contains(peer) {
+        let replies = kind.replies_in_clear() && proxy.is_none();
+        return Some(from_self(
+            rt,
+            daemon,
+            client,
+            (peer, local, listener),
+            replies,
+            slot,
+        ));
+    }
     // Behind a load balancer: its header names the client, within the
     // handshake timeout (which runs from accept); the connection then counts
     // under that client's cap.
@@ -108,12 +123,17 @@ async fn open<R: Runtime>(
             peer = source;
             reached = header.destination;
         }
-        if let Err(limit) = slot.attribute(peer) {
-            if daemon.books().may_log_refusal(rt.now()) {
-                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
-            }
+        let at = Arrival {
+            peer,
+            local,
+            listener,
+            counts: None,
+            id: Some(slot.id),
+        };
+        if refused_behind_balancer(&rt, &daemon, at, kind.replies_in_clear(), &mut slot) {
             if kind.replies_in_clear() {
-                refuse(rt, client).await;
+                let linger = daemon.settings().refused_timeout;
+                refuse(rt, client, linger).await;
             }
             return None;
         }
@@ -148,6 +168,101 @@ async fn open<R: Runtime>(
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
     conn.step(|_, _| {});
     Some((conn, slot))
+}
+
+/// Behind a balancer, once its header named the client: whether the client
+/// is refused before anything costly (no rule could pass it), or over its
+/// cap (else it is counted under it).
+fn refused_behind_balancer<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    at: Arrival<'_>,
+    replies: bool,
+    slot: &mut Slot,
+) -> bool {
+    let (peer, listener) = (at.peer, at.listener);
+    if source_refused(daemon, at, replies, rt.now()) {
+        return true;
+    }
+    match slot.attribute(peer) {
+        Ok(()) => false,
+        Err(limit) => {
+            if daemon.books().may_log_refusal(rt.now()) {
+                tracing::info!(target: "socks4d", %peer, %listener, limit = limit.label(), reason = %limit, "refused");
+            }
+            true
+        }
+    }
+}
+
+/// Where a connection refused at accept arrived, for its books.
+pub(super) struct Arrival<'a> {
+    /// The client's address.
+    pub(super) peer: SocketAddr,
+    /// Our address it reached.
+    pub(super) local: SocketAddr,
+    /// The listener's bound address.
+    pub(super) listener: SocketAddr,
+    /// The listener's counts, when no slot counts the connection.
+    pub(super) counts: Option<&'a ListenerCounts>,
+    /// Its id, when it has one (a slot's).
+    pub(super) id: Option<u64>,
+}
+
+/// Whether a client is refused whatever it asks (the lists deny it, or no
+/// rule could pass it). Then its session records the denial (events,
+/// counters, the `closed` line within the refusal budget) as if its request
+/// had been refused, without reading it; the caller sends the 91. A source
+/// refused by a rule with `notify` is not refused here: its notification
+/// needs the request.
+pub(super) fn source_refused(
+    daemon: &Daemon,
+    at: Arrival<'_>,
+    replies: bool,
+    now: Instant,
+) -> bool {
+    let cfg = daemon.server_config();
+    let Some(verdict) = cfg.policy.decide_by_source(at.peer) else {
+        return false;
+    };
+    if verdict.notify {
+        return false;
+    }
+    let mut session =
+        ServerSession::refused_by_source(cfg, at.peer, at.local, verdict, replies, now);
+    let id = at.id.unwrap_or_else(|| daemon.next_conn_id());
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let mut observer = Observer::new(books.0, books.1, id, at.listener, at.peer, now);
+    if let Some(counts) = at.counts {
+        counts.opened();
+    }
+    while let Some(event) = session.poll_event() {
+        observer.observe(event, now);
+    }
+    if let Some(counts) = at.counts {
+        counts.closed();
+    }
+    true
+}
+
+/// A connection that is one of our own outbound connections come back in:
+/// a session that refuses it as a loop (a 91 first when `replies`).
+fn from_self<R: Runtime>(
+    rt: R,
+    daemon: Daemon,
+    client: R::Stream,
+    (peer, local, listener): (SocketAddr, SocketAddr, SocketAddr),
+    replies: bool,
+    slot: Slot,
+) -> (Connection<R>, Slot) {
+    let now = rt.now();
+    let session = ServerSession::from_self(daemon.server_config(), peer, local, replies, now);
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    let (tls, client) = (daemon.tls(), Endpoint::Plain(client));
+    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, None);
+    conn.step(|_, _| {});
+    (conn, slot)
 }
 
 /// The PROXY protocol header a balancer sends first, counted by its result;

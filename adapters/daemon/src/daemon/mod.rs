@@ -17,7 +17,7 @@ use crate::observe::counters::{ListenerCounts, Snapshot};
 use crate::observe::events::EventStream;
 use event_listener::Event as Notify;
 use socks4_acl::{Netmask, Policy};
-use socks4_proto::server::{Limit, ServerConfig};
+use socks4_proto::server::{Limit, OwnAddresses, ServerConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -44,6 +44,9 @@ struct Inner {
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
     clients: Arc<ClientTable>,
+    state: Option<Arc<state_file::StateFile>>,
+    own_sockets: Arc<crate::runtime::own_sockets::OwnSockets>,
+    own: RwLock<Arc<OwnAddresses>>,
     lookups: Arc<async_lock::Semaphore>,
     outbound: outbound::OutboundState,
     next_id: AtomicU64,
@@ -134,23 +137,11 @@ impl Daemon {
                 .rules()
                 .iter()
                 .any(|r| r.quota.is_some());
-        match &settings.state_file {
-            Some(path) => match crate::daemon::state_file::load(path, &clients) {
-                Ok(n) => {
-                    tracing::info!(target: "socks4d", state_file = %path.display(), restored = n, "quota usage restored")
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::info!(target: "socks4d", state_file = %path.display(), "no state file yet: quota usage starts from zero")
-                }
-                Err(e) => {
-                    tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "state file unreadable: quota usage starts from zero")
-                }
-            },
-            None if quotas => {
-                tracing::info!(target: "socks4d", "quota usage is kept in memory only (no state_file): a restart starts it from zero")
-            }
-            None => {}
+        if settings.state_file.is_none() && quotas {
+            tracing::info!(target: "socks4d", "quota usage is kept in memory only (no state_file): a restart starts it from zero")
         }
+        // Read when serving starts, off the runtime's threads.
+        let state = settings.state_file.clone().map(state_file::StateFile::new);
         let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
         let outbound = outbound::OutboundState::new(&settings.outbound);
         let books = Arc::new(Books::new(
@@ -164,6 +155,9 @@ impl Daemon {
                 tls,
                 books,
                 clients,
+                state,
+                own_sockets: Default::default(),
+                own: Default::default(),
                 lookups,
                 outbound,
                 next_id: AtomicU64::new(1),
@@ -284,13 +278,57 @@ impl Daemon {
             .set_refusal_log_lines(new.refusal_log_lines);
         self.inner.books.notifier.configure(new.notify.clone());
         *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls);
-        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.server);
+        let mut server = new.server;
+        server.own = self.own();
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server);
         Ok(())
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.
     pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
+    }
+
+    /// The local addresses of the server's own outbound connections now open.
+    pub(crate) fn own_sockets(&self) -> &Arc<crate::runtime::own_sockets::OwnSockets> {
+        &self.inner.own_sockets
+    }
+
+    /// Where the server itself can be reached, as sessions see it.
+    pub(crate) fn own(&self) -> Arc<OwnAddresses> {
+        self.inner
+            .own
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets where the server itself can be reached (its bound listeners of
+    /// every kind, and the machine's local addresses); new sessions refuse a
+    /// CONNECT there as a loop. Does nothing when nothing changed.
+    pub(crate) fn set_own(&self, own: OwnAddresses) {
+        {
+            let mut current = self.inner.own.write().unwrap_or_else(|e| e.into_inner());
+            if **current == own {
+                return;
+            }
+            *current = Arc::new(own);
+        }
+        let own = self.own();
+        let mut guard = self.inner.config.write().unwrap_or_else(|e| e.into_inner());
+        let mut cfg = ServerConfig::clone(&guard);
+        cfg.own = own;
+        *guard = Arc::new(cfg);
+    }
+
+    /// A new connection id (for a connection refused before it takes a slot).
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The state file, if there is one.
+    pub(crate) fn state_file(&self) -> Option<&Arc<state_file::StateFile>> {
+        self.inner.state.as_ref()
     }
 
     /// Permits for name lookups running at once.

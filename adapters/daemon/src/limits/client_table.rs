@@ -1,58 +1,34 @@
 //! Per-client bookkeeping: what each client address holds now (connections,
-//! BIND listeners) and has done (bytes, refusals, granted requests in the rate
-//! window, traffic in the quota periods), with the limits on it: connection and
-//! BIND caps, connection rate, bandwidth, traffic quota. A client is an IPv4
-//! address, or an IPv6 /64 (one site's hosts share it, as IPv4 hosts behind NAT
-//! share an address).
+//! BIND listeners, name lookups) and has done (bytes, refusals, granted
+//! requests in the rate window), with the limits on it: connection, BIND and
+//! lookup caps, connection rate, bandwidth, traffic quota. A client is an
+//! IPv4 address, or an IPv6 /64 (one site's hosts share it, as IPv4 hosts
+//! behind NAT share an address).
 //!
-//! The table is bounded ([`ClientLimits::tracked`] addresses): beyond it, the
-//! least recently seen address that holds nothing is forgotten. Sharded by
-//! address so that connections of different clients rarely meet on a lock.
+//! The table is bounded ([`ClientLimits::tracked`] addresses, whatever limits
+//! are on): beyond it, the least recently seen address that holds nothing
+//! (no connection, BIND listener or lookup) is forgotten, rate window and
+//! all. Addresses that hold something are kept (their number is bounded by
+//! `max_connections`) and stay out of the eviction order, so that making room
+//! costs the same however many clients there are. Quota usage is not in the
+//! entries: it lives in the [`QuotaBook`], which eviction does not touch.
+//! Sharded by address so that connections of different clients rarely meet
+//! on a lock.
 
-use crate::limits::meter::{unix_now, Meter, Pacer, Usage};
+pub use crate::limits::client_key::ClientKey;
+use crate::limits::meter::{unix_now, Meter, Pacer};
+use crate::limits::quota_book::QuotaBook;
 use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, Quota, RateWindow};
-use socks4_acl::{canonical, Source, Verdict};
+use socks4_acl::{Source, Verdict};
 use socks4_proto::server::Limit;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// How many shards the table has.
 const SHARDS: usize = 16;
-
-/// A client, as limits and accounting see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ClientKey {
-    /// An IPv4 address (IPv4-mapped IPv6 addresses count as IPv4).
-    V4(Ipv4Addr),
-    /// An IPv6 /64: the address's first 64 bits.
-    V6(u64),
-}
-
-impl ClientKey {
-    /// The client an address belongs to.
-    pub fn of(addr: IpAddr) -> ClientKey {
-        match canonical(addr) {
-            IpAddr::V4(v4) => ClientKey::V4(v4),
-            IpAddr::V6(v6) => ClientKey::V6((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
-
-impl fmt::Display for ClientKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientKey::V4(a) => a.fmt(f),
-            ClientKey::V6(prefix) => {
-                write!(f, "{}/64", Ipv6Addr::from(u128::from(*prefix) << 64))
-            }
-        }
-    }
-}
 
 /// The limits on one client and the table's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +37,9 @@ pub struct ClientLimits {
     pub max_connections: usize,
     /// BIND listeners one client may have open.
     pub max_binds: usize,
-    /// Client addresses remembered.
+    /// SOCKS4a name lookups one client may have running; more wait.
+    pub max_lookups: usize,
+    /// Client addresses remembered (and clients' quota usage kept).
     pub tracked: usize,
     /// Each direction of a client's relays together, unless a rule says.
     pub bandwidth: Option<Bandwidth>,
@@ -72,11 +50,12 @@ pub struct ClientLimits {
 }
 
 impl ClientLimits {
-    /// Caps only (no bandwidth, rate or quota).
+    /// Caps only (no bandwidth, rate or quota; lookups unlimited).
     pub fn caps(max_connections: usize, max_binds: usize, tracked: usize) -> ClientLimits {
         ClientLimits {
             max_connections,
             max_binds,
+            max_lookups: usize::MAX,
             tracked,
             bandwidth: None,
             rate: None,
@@ -108,37 +87,31 @@ pub struct ClientStats {
 #[derive(Debug, Default)]
 struct Entry {
     stats: ClientStats,
-    /// When it was last seen (a sequence number): the oldest is evicted.
+    /// When it was last seen (a sequence number); its place in the eviction
+    /// order while it holds nothing.
     seen: u64,
     /// Granted requests in the connection rate's window.
     rate: RateWindow,
-    /// Traffic in the current period of each kind a quota uses.
-    usage: Vec<Arc<Usage>>,
+    /// Name lookups running now.
+    lookups: usize,
     /// Bandwidth buckets, by the rule that set the bandwidth (`None`: the
     /// server-wide one), while a relay uses them.
     pacers: Vec<(Option<Source>, Arc<Pacer>)>,
 }
 
 impl Entry {
-    fn usage(&mut self, period: Period, unix: u64) -> Arc<Usage> {
-        if let Some(u) = self.usage.iter().find(|u| u.state().0 == period) {
-            return u.clone();
-        }
-        let u = Arc::new(Usage::new(period, period.index(unix), 0));
-        self.usage.push(u.clone());
-        u
-    }
-
-    /// Holds nothing that must be kept (the state file keeps quota usage).
-    fn idle(&self) -> bool {
-        self.stats.active == 0 && self.stats.binds == 0 && self.rate.is_empty()
+    /// Holds something that eviction must not drop: a connection, a BIND
+    /// listener or a lookup (whose counts would be lost).
+    fn holds(&self) -> bool {
+        self.stats.active > 0 || self.stats.binds > 0 || self.lookups > 0
     }
 }
 
 #[derive(Debug, Default)]
 struct Shard {
     entries: HashMap<ClientKey, Entry>,
-    /// `seen` → key, oldest first.
+    /// `seen` → key of the entries that hold nothing, oldest first: the
+    /// first is the one to evict.
     order: BTreeMap<u64, ClientKey>,
 }
 
@@ -149,6 +122,8 @@ pub struct ClientTable {
     limits: RwLock<ClientLimits>,
     clock: AtomicU64,
     hasher: std::collections::hash_map::RandomState,
+    quota: QuotaBook,
+    lookup_done: event_listener::Event,
 }
 
 impl ClientTable {
@@ -159,17 +134,26 @@ impl ClientTable {
             limits: RwLock::new(limits),
             clock: AtomicU64::new(0),
             hasher: Default::default(),
+            quota: QuotaBook::new(limits.tracked),
+            lookup_done: event_listener::Event::new(),
         }
     }
 
     /// Replaces the limits (a reload); counts are kept.
     pub fn set_limits(&self, limits: ClientLimits) {
         *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
+        self.quota.set_capacity(limits.tracked);
+        self.lookup_done.notify(usize::MAX);
     }
 
     /// The limits now.
     pub fn limits(&self) -> ClientLimits {
         *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Clients' quota usage, kept apart from the entries.
+    pub fn quota_book(&self) -> &QuotaBook {
+        &self.quota
     }
 
     fn shard(&self, key: &ClientKey) -> &Mutex<Shard> {
@@ -181,8 +165,9 @@ impl ClientTable {
         self.with_entry(key, |e| f(&mut e.stats))
     }
 
-    /// Runs `f` on `key`'s entry (made if new, marked as just seen), evicting
-    /// the oldest idle entries beyond the table's size.
+    /// Runs `f` on `key`'s entry (made if new, marked as just seen), then
+    /// evicts the least recently seen entries that hold nothing beyond the
+    /// table's size (each eviction takes the first of the order: no scan).
     fn with_entry<T>(&self, key: ClientKey, f: impl FnOnce(&mut Entry) -> T) -> T {
         let per_shard = (self.limits().tracked / SHARDS).max(1);
         let seen = self.clock.fetch_add(1, Ordering::Relaxed);
@@ -191,17 +176,19 @@ impl ClientTable {
         let entry = entries.entry(key).or_default();
         order.remove(&entry.seen);
         entry.seen = seen;
-        order.insert(seen, key);
         let out = f(entry);
-        if entries.len() > per_shard {
-            let idle = order
-                .iter()
-                .map(|(s, k)| (*s, *k))
-                .find(|(_, k)| *k != key && entries.get(k).is_some_and(Entry::idle));
-            if let Some((s, k)) = idle {
-                order.remove(&s);
-                entries.remove(&k);
+        if !entry.holds() {
+            order.insert(seen, key);
+        }
+        while entries.len() > per_shard {
+            let Some((&s, &k)) = order.iter().next() else {
+                break; // every entry holds a connection: max_connections bounds them
+            };
+            if k == key {
+                break; // the one just touched is the newest
             }
+            order.remove(&s);
+            entries.remove(&k);
         }
         out
     }
@@ -244,6 +231,33 @@ impl ClientTable {
         })
     }
 
+    /// A place for one of `key`'s name lookups under its cap, if one is free.
+    pub fn try_lookup(self: &Arc<Self>, key: ClientKey) -> Option<LookupPermit> {
+        let max = self.limits().max_lookups;
+        self.with_entry(key, |e| {
+            (e.lookups < max).then(|| {
+                e.lookups += 1;
+            })
+        })?;
+        Some(LookupPermit {
+            clients: self.clone(),
+            key,
+        })
+    }
+
+    /// A place for one of `key`'s name lookups under its cap: at once if one
+    /// is free, else once one of its lookups ends (so that one client never
+    /// holds more than its share of the server's lookups).
+    pub async fn lookup(self: &Arc<Self>, key: ClientKey) -> LookupPermit {
+        loop {
+            let done = self.lookup_done.listen();
+            if let Some(permit) = self.try_lookup(key) {
+                return permit;
+            }
+            done.await;
+        }
+    }
+
     /// Admits a request the policy passed with `verdict`: the client's
     /// connection rate (the request counted, to be taken back unless it is
     /// granted), its quota, and the meter for its relay (bandwidth, quota);
@@ -257,17 +271,9 @@ impl ClientTable {
         let limits = self.limits();
         let quota = verdict.quota.or(limits.quota);
         let bandwidth = verdict.bandwidth.or(limits.bandwidth);
-        let unix = if quota.is_some() { unix_now() } else { 0 };
         let rule = verdict.bandwidth.map(|_| verdict.source);
-        let (ticket, meter) = self.with_entry(key, |e| {
+        let (ticket, mut meter) = self.with_entry(key, |e| {
             let mut meter = Meter::default();
-            if let Some(q) = quota {
-                let usage = e.usage(q.period, unix);
-                if usage.used(unix) >= q.bytes.0 {
-                    return Err(Limit::Quota);
-                }
-                meter.quota = Some((usage, q.bytes.0));
-            }
             let ticket = match limits.rate {
                 Some(rate) => match e.rate.acquire(now, rate) {
                     Some(at) => Some(at),
@@ -298,10 +304,21 @@ impl ClientTable {
             at,
             granted: false,
         });
+        // Quota usage is booked only for requests the rate let through (a
+        // refused request never makes a record), apart from the entry.
+        if let Some(q) = quota {
+            let unix = unix_now();
+            let usage = self.quota.usage(key, q.period, unix);
+            if usage.used(unix) >= q.bytes.0 {
+                return Err(Limit::Quota); // the ticket, dropped, is taken back
+            }
+            meter.quota = Some((usage, q.bytes.0));
+        }
         Ok((ticket, meter))
     }
 
-    /// Forgets bandwidth buckets no relay uses any more (periodically).
+    /// Forgets bandwidth buckets no relay uses any more, and quota records
+    /// worth nothing (periodically).
     pub fn tidy(&self) {
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
@@ -309,37 +326,19 @@ impl ClientTable {
                 e.pacers.retain(|(_, p)| Arc::strong_count(p) > 1);
             }
         }
+        self.quota.tidy(unix_now());
     }
 
     /// Every client's traffic in its quota periods: (client, period, period
     /// number, bytes), for the state file.
     pub fn usage(&self) -> Vec<(ClientKey, Period, u64, u64)> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (k, e) in &shard.entries {
-                for u in &e.usage {
-                    let (p, i, used) = u.state();
-                    if used > 0 {
-                        out.push((*k, p, i, used));
-                    }
-                }
-            }
-        }
-        out.sort();
-        out
+        self.quota.all()
     }
 
     /// Restores a client's traffic in a period (from the state file); a period
     /// that is over is ignored.
     pub fn restore_usage(&self, key: ClientKey, period: Period, index: u64, used: u64) {
-        if index != period.index(unix_now()) {
-            return;
-        }
-        self.with_entry(key, |e| {
-            e.usage.retain(|u| u.state().0 != period);
-            e.usage.push(Arc::new(Usage::new(period, index, used)));
-        });
+        self.quota.restore(key, period, index, used, unix_now());
     }
 
     /// Counts a refusal of `key` by `limit` decided elsewhere.
@@ -355,26 +354,38 @@ impl ClientTable {
         });
     }
 
+    /// How many client addresses the table holds now.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).entries.len())
+            .sum()
+    }
+
+    /// Whether the table holds no client.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every tracked client, the largest byte total first.
     pub fn snapshot(&self) -> Vec<(ClientKey, ClientStats)> {
+        let unix = unix_now();
         let mut all: Vec<(ClientKey, ClientStats)> = self
             .shards
             .iter()
             .flat_map(|s| {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
-                let unix = unix_now();
                 s.entries
                     .iter()
-                    .map(|(k, e)| {
-                        let mut stats = e.stats.clone();
-                        for u in &e.usage {
-                            stats.quota_used.insert(u.state().0.name(), u.used(unix));
-                        }
-                        (*k, stats)
-                    })
+                    .map(|(k, e)| (*k, e.stats.clone()))
                     .collect::<Vec<_>>()
             })
             .collect();
+        for (key, stats) in &mut all {
+            for (period, used) in self.quota.used_by(*key, unix) {
+                stats.quota_used.insert(period.name(), used);
+            }
+        }
         all.sort_by(|a, b| {
             (b.1.bytes_up + b.1.bytes_down)
                 .cmp(&(a.1.bytes_up + a.1.bytes_down))
@@ -416,6 +427,21 @@ impl Drop for RateTicket {
     }
 }
 
+/// One of a client's name lookups, counted under its cap until dropped.
+#[derive(Debug)]
+pub struct LookupPermit {
+    clients: Arc<ClientTable>,
+    key: ClientKey,
+}
+
+impl Drop for LookupPermit {
+    fn drop(&mut self) {
+        self.clients
+            .with_entry(self.key, |e| e.lookups = e.lookups.saturating_sub(1));
+        self.clients.lookup_done.notify(usize::MAX);
+    }
+}
+
 /// A connection or BIND listener counted for its client; uncounted on drop.
 #[derive(Debug)]
 pub struct ClientGuard {
@@ -447,6 +473,7 @@ impl Drop for ClientGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn table(max: usize, tracked: usize) -> Arc<ClientTable> {
         Arc::new(ClientTable::new(ClientLimits::caps(max, 1, tracked)))

@@ -99,6 +99,15 @@ impl Usage {
         self.used.load(Ordering::Acquire)
     }
 
+    /// Counts `n` more bytes in the current period (restored usage).
+    pub fn add(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_add(n))
+            });
+    }
+
     /// The period kind and number, and the bytes used in it (for the state
     /// file).
     pub fn state(&self) -> (Period, u64, u64) {

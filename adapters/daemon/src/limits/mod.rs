@@ -7,6 +7,8 @@
 //! Layer: above `runtime`; uses nothing else of this crate. No sockets, no
 //! tasks: time comes in as an argument, like in the core crates.
 
+pub mod client_key;
 pub mod client_table;
 pub(crate) mod log_budget;
 pub mod meter;
+pub mod quota_book;

@@ -7,7 +7,10 @@
 //! One request per connection: a JSON array of words, one line; one answer: a
 //! JSON object, `{"ok": true, "output": "..."}` or `{"ok": false, "error":
 //! "..."}`. Served on a thread of its own, one request at a time (requests are
-//! rare and cheap), each bounded in size and time.
+//! rare and cheap), each bounded in size and in time (`[timeouts] control` for
+//! the whole request and for the answer, however slowly a client trickles
+//! it). When accepting fails (EMFILE, say), the thread pauses, doubling the
+//! pause up to a second, rather than spin.
 //!
 //! Changes apply to new connections at once and are logged. A reload (SIGHUP or
 //! `ctl reload`) replaces the lists with the config file's, as it always has:
@@ -16,14 +19,11 @@
 use crate::daemon::Daemon;
 use serde_json::json;
 use socks4_acl::{Command, Netmask, Subject};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::time::Duration;
-
-/// How long a control client has to send its request and read the answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+use std::time::{Duration, Instant};
 
 /// The longest request accepted, in bytes.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -36,9 +36,17 @@ parents | resolve NAME | cache flush [NAME]";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only. A socket file left by a server that is gone is replaced; one that
-/// answers (another server) is an error.
+/// answers (another server) is an error, and so is anything at `path` that is
+/// not a socket (never deleted: a mistyped path must not cost a file).
 pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists and is not a socket", path.display()),
+            ));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -56,35 +64,79 @@ pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves the control socket on a thread of its own.
-pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
+/// Serves the control socket on a thread of its own; `now` is the runtime's
+/// clock (request deadlines are measured on it).
+pub(crate) fn serve(
+    listener: UnixListener,
+    daemon: Daemon,
+    now: impl Fn() -> Instant + Send + 'static,
+) -> io::Result<()> {
+    let timeout = daemon.settings().control_timeout;
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-                let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-                let answer = match read_request(&stream) {
-                    Ok(words) => run(&daemon, &words),
-                    Err(e) => Err(e),
+            let mut backoff = ACCEPT_BACKOFF.0;
+            loop {
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(target: "socks4d", error = %e, ?backoff, "control socket: accept failed");
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                        continue;
+                    }
                 };
-                let reply = match answer {
-                    Ok(output) => json!({"ok": true, "output": output}),
-                    Err(error) => json!({"ok": false, "error": error}),
-                };
-                let mut stream = stream;
-                let _ = writeln!(stream, "{reply}");
+                backoff = ACCEPT_BACKOFF.0;
+                answer(&daemon, stream, (timeout, &now));
             }
         })?;
     Ok(())
 }
 
-fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
-    let mut line = String::new();
-    BufReader::new(stream.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .map_err(|e| format!("reading the request: {e}"))?;
-    serde_json::from_str(&line).map_err(|e| format!("a request is a JSON array of words: {e}"))
+/// Shortest and longest pause after a failed accept, doubling in between.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+/// Reads one request within `timeout` (all of it, however it trickles in),
+/// runs it and writes the answer within `timeout`.
+fn answer(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
+    let deadline = now() + timeout;
+    let answer = match read_request(&stream, deadline, now) {
+        Ok(words) => run(daemon, &words),
+        Err(e) => Err(e),
+    };
+    let reply = match answer {
+        Ok(output) => json!({"ok": true, "output": output}),
+        Err(error) => json!({"ok": false, "error": error}),
+    };
+    let mut stream = stream;
+    let _ = stream.set_write_timeout(Some(timeout));
+    let _ = writeln!(stream, "{reply}");
+}
+
+/// One line from `stream`, at most [`MAX_REQUEST`] bytes, before `deadline`.
+fn read_request(
+    stream: &UnixStream,
+    deadline: Instant,
+    now: &dyn Fn() -> Instant,
+) -> Result<Vec<String>, String> {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !line.contains(&b'\n') && (line.len() as u64) < MAX_REQUEST {
+        let left = deadline.saturating_duration_since(now());
+        if left.is_zero() {
+            return Err("reading the request: timed out".into());
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match (&*stream).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading the request: {e}")),
+        }
+    }
+    let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
+    line.truncate(end.min(MAX_REQUEST as usize));
+    serde_json::from_slice(&line).map_err(|e| format!("a request is a JSON array of words: {e}"))
 }
 
 /// Runs one request; the output for the client, or why it failed.

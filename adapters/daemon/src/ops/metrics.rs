@@ -1,7 +1,10 @@
 //! Prometheus metrics: what the books count, encoded by `prometheus-client` in
 //! the Prometheus text format and served at `GET /metrics` over the runtime's
 //! own sockets (`--metrics-listen`). Only loopback and the `metrics_allow` nets
-//! may scrape; anyone else is closed at once.
+//! may scrape; anyone else is closed at once. The listener has its own bounds,
+//! apart from the SOCKS listeners': at most `[limits] max_metrics_connections`
+//! at once (more are closed at once), each within `[timeouts] metrics` for
+//! its request and the answer.
 //!
 //! Every metric, with its labels:
 //!
@@ -43,10 +46,8 @@ use prometheus_client::registry::Registry;
 use socks4_acl::Netmask;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// Time a scraper has to send its request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest request accepted.
 const MAX_REQUEST: usize = 8192;
@@ -309,6 +310,8 @@ pub(crate) async fn serve<R: Runtime>(
     metrics: std::sync::Arc<Metrics>,
 ) {
     use futures_lite::future::FutureExt;
+    let open = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = async { Some(rt.accept(&listener).await) }
             .or(async {
@@ -318,18 +321,32 @@ pub(crate) async fn serve<R: Runtime>(
             .await;
         let Some(accepted) = accepted else { return };
         let Ok((stream, peer)) = accepted else {
-            rt.sleep_until(rt.now() + Duration::from_millis(50)).await;
+            // EMFILE and the like: pause, doubling up to a second.
+            rt.sleep_until(rt.now() + backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
             continue;
         };
+        backoff = Duration::from_millis(5);
         if !may_scrape(peer, &daemon.settings().metrics_allow) {
             tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
             continue;
         }
-        let metrics = metrics.clone();
+        let max = daemon.settings().max_metrics_connections;
+        let taken = open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        });
+        if taken.is_err() {
+            tracing::debug!(target: "socks4d", %peer, max, "metrics connection closed: max_metrics_connections open");
+            continue;
+        }
+        let (metrics, open) = (metrics.clone(), open.clone());
         let rt2 = rt.clone();
+        let timeout = daemon.settings().metrics_timeout;
         rt.spawn(async move {
-            let deadline = rt2.now() + REQUEST_TIMEOUT;
+            let deadline = rt2.now() + timeout;
             let answer = before(&rt2, Some(deadline), answer(&stream, &metrics)).await;
+            drop(stream);
+            open.fetch_sub(1, Ordering::AcqRel);
             if let Some(Err(e)) = answer {
                 tracing::debug!(target: "socks4d", %peer, error = %e, "metrics request failed");
             }

@@ -90,6 +90,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 pub mod async_io;
 pub(crate) mod endpoint;
 mod nonblocking;
+pub(crate) mod own_sockets;
 pub(crate) mod pipe;
 pub(crate) mod socket;
 pub(crate) mod tls;

@@ -5,12 +5,14 @@
 //! and then registered with the runtime ([`Runtime::listener`],
 //! [`Runtime::stream`]).
 
+use crate::runtime::own_sockets::{Mark, OwnSockets};
 use crate::runtime::{Direction, Runtime, Stream};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::sync::Arc;
 
 /// How many connections the kernel queues for a listener before it is accepted.
 pub(crate) const LISTEN_BACKLOG: i32 = 1024;
@@ -80,6 +82,28 @@ pub(crate) async fn connect<R: Runtime>(
     from: Option<IpAddr>,
 ) -> io::Result<R::Stream> {
     let stream = rt.stream(start_connect(to, from)?)?;
+    finish_connect(stream).await
+}
+
+/// Like [`connect`], marking the connection's local address in `ours` from
+/// the moment the connect starts (before the peer can accept it) until the
+/// mark is dropped: a connection of ours that comes back in is known.
+pub(crate) async fn connect_marked<R: Runtime>(
+    rt: &R,
+    to: SocketAddr,
+    from: Option<IpAddr>,
+    ours: &Arc<OwnSockets>,
+) -> io::Result<(R::Stream, Mark)> {
+    let socket = start_connect(to, from)?;
+    let local = local_addr(&socket)?;
+    let local = SocketAddr::new(socks4_acl::canonical(local.ip()), local.port());
+    let mark = ours.mark(local);
+    let stream = finish_connect(rt.stream(socket)?).await?;
+    Ok((stream, mark))
+}
+
+/// Waits for a connect started on `stream` to complete.
+async fn finish_connect<S: Stream>(stream: S) -> io::Result<S> {
     // Connected (or failed) once writable; a failure is in SO_ERROR. (tokio's
     // and async-io's own connects wait the same way.)
     poll_fn(|cx| stream.poll_ready(Direction::Write, cx)).await?;
@@ -120,4 +144,21 @@ pub(crate) fn local_addr(socket: &impl AsFd) -> io::Result<SocketAddr> {
         .local_addr()?
         .as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket"))
+}
+
+/// The machine's local addresses now (every interface's, loopback
+/// included), for telling whether a destination is the machine itself.
+/// Empty if they cannot be listed.
+pub(crate) fn local_addresses() -> Vec<IpAddr> {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    all.filter_map(|i| {
+        let a = i.address?;
+        if let Some(v4) = a.as_sockaddr_in() {
+            return Some(IpAddr::V4(v4.ip()));
+        }
+        a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+    })
+    .collect()
 }

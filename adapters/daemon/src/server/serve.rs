@@ -5,10 +5,12 @@
 
 use super::bind::{bind, Bound};
 use crate::conn::accept::AcceptLoop;
+use crate::daemon::state_file;
 use crate::daemon::Daemon;
 use crate::runtime::socket;
 use crate::runtime::Runtime;
 use futures_lite::future::FutureExt;
+use socks4_proto::server::OwnAddresses;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +40,20 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     let settings = daemon.settings();
     crate::runtime::pipe::PipePool::global()
         .configure(settings.relay_pipe_size, settings.relay_pipes);
+    // Quota usage is back before the first connection is admitted.
+    if let Some(file) = daemon.state_file() {
+        state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
+    }
+    let mut own = bound
+        .listeners
+        .iter()
+        .map(|(_, l)| socket::local_addr(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    if let Some(metrics) = &bound.metrics {
+        own.push(socket::local_addr(metrics)?);
+    }
+    let local = rt.spawn_blocking(socket::local_addresses).await?;
+    daemon.set_own(OwnAddresses::new(own, local));
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -53,7 +69,8 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     let clock = rt.clone();
     daemon.outbound().set_clock(Box::new(move || clock.now()));
     if let Some(control) = bound.control {
-        crate::ops::control::serve(control, daemon.clone())?;
+        let clock = rt.clone();
+        crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
     for (config, listener) in bound.listeners {
         let addr = socket::local_addr(&listener)?;
@@ -97,7 +114,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let moment = rt.now() + Duration::from_secs(1);
         daemon.idle().or(rt.sleep_until(moment)).await;
     }
-    save_state(&daemon, &mut Vec::new());
+    save_state(&rt, &daemon).await;
     daemon.books().notifier.kill_running();
     Ok(())
 }
@@ -106,43 +123,31 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
 pub(crate) const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
-/// buckets, and every few seconds writes the state file if usage changed;
-/// until shutdown.
+/// buckets and quota records worth nothing, and every few seconds writes the
+/// state file if usage changed; until shutdown.
 async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
-    let mut saved = Vec::new();
     let mut last_save = rt.now();
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
         daemon.clients().tidy();
+        // Interfaces come and go: a new local address reaches a wildcard
+        // listener too.
+        if let Ok(local) = rt.spawn_blocking(socket::local_addresses).await {
+            let listeners = daemon.own().listeners().to_vec();
+            daemon.set_own(OwnAddresses::new(listeners, local));
+        }
         if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
             last_save = rt.now();
-            save_state(&daemon, &mut saved);
+            save_state(&rt, &daemon).await;
         }
     }
 }
 
-/// Writes the state file if there is one and usage changed since `saved`.
-fn save_state(
-    daemon: &Daemon,
-    saved: &mut Vec<(
-        crate::limits::client_table::ClientKey,
-        socks4_acl::limit::Period,
-        u64,
-        u64,
-    )>,
-) {
-    let Some(path) = &daemon.settings().state_file else {
-        return;
-    };
-    let now = crate::daemon::state_file::fingerprint(daemon.clients());
-    if now == *saved {
-        return;
-    }
-    match crate::daemon::state_file::save(path, daemon.clients()) {
-        Ok(()) => *saved = now,
-        Err(e) => {
-            tracing::warn!(target: "socks4d", state_file = %path.display(), error = %e, "cannot write the state file")
-        }
+/// Writes the state file, if there is one and usage changed, off the
+/// runtime's threads.
+async fn save_state<R: Runtime>(rt: &R, daemon: &Daemon) {
+    if let Some(file) = daemon.state_file() {
+        state_file::save_on(rt, file.clone(), daemon.clients().clone(), false).await;
     }
 }

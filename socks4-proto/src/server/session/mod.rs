@@ -181,6 +181,55 @@ impl ServerSession {
         s
     }
 
+    /// A connection that comes from this server itself: one of its own
+    /// outbound connections, come back in (a redirect or transparent
+    /// listener intercepted it, or it reached a listener by a way the
+    /// [`OwnAddresses`](super::OwnAddresses) do not show). The session refuses
+    /// it at once, whatever the rules say: a 91 when `replies` (a SOCKS
+    /// client in clear), then [`Action::Close`] with
+    /// [`CloseReason::Loop`]. Nothing is read, decided or connected.
+    pub fn from_self(
+        cfg: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        replies: bool,
+        now: Instant,
+    ) -> ServerSession {
+        let mut s = ServerSession::new(cfg, peer, local, now);
+        s.replies = replies;
+        s.reject(ReplyCode::Rejected, CloseReason::Loop);
+        s
+    }
+
+    /// A connection whose source alone decides that every request of its is
+    /// refused (the adapter asked the policy's
+    /// [`decide_by_source`](socks4_acl::Policy::decide_by_source) at accept,
+    /// before TLS or reading a request): the session records the decision
+    /// as a denial by `verdict` and refuses at once, a 91 when `replies` (a
+    /// SOCKS client in clear), then [`Action::Close`] with
+    /// [`CloseReason::Denied`]. Its events are those of any denial, without
+    /// a request.
+    pub fn refused_by_source(
+        cfg: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        verdict: socks4_acl::Verdict,
+        replies: bool,
+        now: Instant,
+    ) -> ServerSession {
+        let mut s = ServerSession::new(cfg, peer, local, now);
+        s.replies = replies;
+        s.source = verdict.source;
+        s.events.push_back(Event::Decided { verdict });
+        s.events.push_back(Event::Denied {
+            peer,
+            source: verdict.source,
+            log: verdict.log,
+        });
+        s.reject(ReplyCode::Rejected, CloseReason::Denied(verdict.source));
+        s
+    }
+
     /// Bytes from the client. Read them only while [`wants_input`](Self::wants_input);
     /// bytes given later, before the relay starts, are kept for the relay up to
     /// `max_early_data`.

@@ -16,6 +16,16 @@ impl ServerSession {
     /// it was decided before resolving).
     pub(super) fn on_addresses(&mut self, now: Instant, addrs: Vec<IpAddr>) {
         let req = self.req().clone();
+        // A CONNECT to the server itself would come back in as a new
+        // connection, and another, each holding a slot: refused whatever the
+        // rules say.
+        if req.command == Command::Connect
+            && addrs
+                .iter()
+                .any(|a| self.cfg.own.contains(SocketAddr::new(*a, req.port)))
+        {
+            return self.reject(ReplyCode::Rejected, CloseReason::Loop);
+        }
         let command = acl_command(req.command);
         let mut first_block: Option<Verdict> = None;
         let mut first_bad: Option<IpAddr> = None;

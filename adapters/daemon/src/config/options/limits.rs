@@ -64,7 +64,7 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_binds_per_client: Option<usize>,
 
-    /// Client addresses remembered for limits and accounting; past it, the least recently seen idle one is forgotten
+    /// Client addresses remembered for limits and accounting, whatever limits are on; past it, the least recently seen one holding no connection is forgotten (quota usage is kept apart, for as many clients)
     #[cfg_attr(
         feature = "cli",
         arg(
@@ -83,6 +83,30 @@ pub struct LimitOptions {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lookups: Option<usize>,
+
+    /// SOCKS4a name lookups one client may have running at once, so that no client holds them all; more wait (default: a quarter of max_lookups)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_lookups_per_client",
+            long = "max-lookups-per-client",
+            value_name = "N"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lookups_per_client: Option<usize>,
+
+    /// Connections the metrics listener serves at once; past it, new ones are closed at once (restart to change)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.max_metrics_connections",
+            long = "max-metrics-connections",
+            value_name = "N"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_metrics_connections: Option<usize>,
 
     /// Log lines per second for refused connections; past it they are counted and summed up in one line
     #[cfg_attr(
@@ -173,6 +197,10 @@ impl LimitOptions {
             max_binds_per_client: Some(16),
             tracked_clients: Some(65_536),
             max_lookups: Some(64),
+            // A quarter of max_lookups, whatever that is set to (resolved
+            // with it: `config::settings`).
+            max_lookups_per_client: None,
+            max_metrics_connections: Some(16),
             refusal_log_lines: Some(100),
             client_bandwidth: None,
             client_connection_rate: None,

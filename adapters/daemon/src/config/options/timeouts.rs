@@ -109,6 +109,42 @@ pub struct TimeoutOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual: Option<Seconds>,
 
+    /// How long a connection refused at accept (its source can pass no rule, or is over a per-client cap) is kept so that its client reads the 91; it never holds one of max_connections
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.refused",
+            long = "refused-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Seconds>,
+
+    /// Time a metrics scraper has to send its request and read the answer (restart to change)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.metrics",
+            long = "metrics-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Seconds>,
+
+    /// Time a control socket client has to send its whole request and read the answer (restart to change)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.control",
+            long = "control-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<Seconds>,
+
     /// Time relays get to finish after SIGTERM/SIGINT
     #[cfg_attr(
         feature = "cli",
@@ -137,6 +173,9 @@ impl TimeoutOptions {
             idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
             dual: Some(Seconds(Duration::from_secs(2))),
             shutdown_grace: Some(Seconds(Duration::from_secs(30))),
+            refused: Some(Seconds(Duration::from_secs(1))),
+            metrics: Some(Seconds(Duration::from_secs(5))),
+            control: Some(Seconds(Duration::from_secs(5))),
         }
     }
 

@@ -87,6 +87,14 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// How long a connection refused at accept lingers for its 91.
+    pub refused_timeout: Duration,
+    /// Connections the metrics listener serves at once.
+    pub max_metrics_connections: usize,
+    /// Time a metrics scraper has for its request and the answer.
+    pub metrics_timeout: Duration,
+    /// Time a control socket client has for its request and the answer.
+    pub control_timeout: Duration,
     /// The caps on each client and the client table's size.
     pub clients: crate::limits::client_table::ClientLimits,
     /// Where per-client quota usage is kept across restarts.

@@ -67,6 +67,10 @@ impl Settings {
             allow_root: all.allow_root.expect(HAS_DEFAULT),
             pid_file: all.pid_file.clone(),
             shutdown_grace: all.timeouts.shutdown_grace.expect(HAS_DEFAULT).0,
+            refused_timeout: positive("refused", all.timeouts.refused)?,
+            max_metrics_connections: limits.max_metrics_connections.expect(HAS_DEFAULT).max(1),
+            metrics_timeout: positive("metrics", all.timeouts.metrics)?,
+            control_timeout: positive("control", all.timeouts.control)?,
             clients: client_limits(limits),
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
@@ -314,9 +318,19 @@ fn client_limits(limits: &LimitOptions) -> ClientLimits {
     ClientLimits {
         max_connections: limits.max_connections_per_client.expect(HAS_DEFAULT),
         max_binds: limits.max_binds_per_client.expect(HAS_DEFAULT),
+        max_lookups: lookups_per_client(limits),
         tracked: limits.tracked_clients.expect(HAS_DEFAULT).max(1),
         bandwidth: limits.client_bandwidth.as_ref().map(|t| t.0),
         rate: limits.client_connection_rate.as_ref().map(|t| t.0),
         quota: limits.quota.as_ref().map(|t| t.0),
     }
+}
+
+/// `max_lookups_per_client`, or a quarter of `max_lookups` (at least one).
+fn lookups_per_client(limits: &LimitOptions) -> usize {
+    let all = limits.max_lookups.expect(HAS_DEFAULT).max(1);
+    limits
+        .max_lookups_per_client
+        .unwrap_or(all / 4)
+        .clamp(1, all)
 }

@@ -24,6 +24,7 @@ pub(crate) async fn resolve<R: Runtime>(
     daemon: &Daemon,
     host: &str,
     conn: u64,
+    held: impl Send + 'static,
 ) -> Result<Vec<IpAddr>, ResolveError> {
     let outbound = &daemon.settings().outbound;
     let found = if let Ok(ip) = host.parse::<IpAddr>() {
@@ -44,7 +45,7 @@ pub(crate) async fn resolve<R: Runtime>(
             }
         }
     } else {
-        system::resolve(rt, daemon.lookups(), host.to_owned()).await?
+        system::resolve(rt, daemon.lookups(), host.to_owned(), held).await?
     };
     let usable: Vec<IpAddr> = found
         .into_iter()

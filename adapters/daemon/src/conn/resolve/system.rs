@@ -13,16 +13,19 @@ use std::sync::Arc;
 /// The addresses of `host`, in the resolver's order, without repeats. At most
 /// as many lookups run at once as `lookups` has permits; more wait for one. A
 /// permit is held by the lookup itself, so a lookup its caller gave up on
-/// (a timeout) still counts until getaddrinfo returns.
+/// (a timeout) still counts until getaddrinfo returns; so does `held` (the
+/// client's own lookup permit), dropped with it.
 pub(crate) async fn resolve<R: Runtime>(
     rt: &R,
     lookups: &Arc<Semaphore>,
     host: String,
+    held: impl Send + 'static,
 ) -> Result<Vec<IpAddr>, ResolveError> {
     let permit = lookups.acquire_arc().await;
     rt.spawn_blocking(move || {
         let found = lookup(&host);
         drop(permit);
+        drop(held);
         found
     })
     .await

@@ -1,0 +1,129 @@
+//! A redirect listener receiving the server's own outbound connection (an
+//! nftables `redirect` of locally made connections, in a network namespace
+//! the test makes and removes) refuses it as a loop at once: before, each
+//! turn connected again, was redirected again, and took another slot until
+//! every slot was full.
+
+use socks4_tests::e2e::*;
+use std::process::{Command as Process, Stdio};
+
+socks4_tests::on_every_adapter!(a_redirect_of_the_servers_own_connection_is_refused_as_a_loop);
+
+/// Runs a command; panics with its output when it fails.
+fn sh(args: &[&str]) {
+    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
+    assert!(
+        status.success(),
+        "{args:?} failed: {err}{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+/// A network namespace with loopback up and a veth pair of its own
+/// (10.99.0.1/24 on one end, so that 10.99.0.0/24 has a route); removed on
+/// drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(name: String) -> Ns {
+        let _ = Process::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Ns(name);
+        let n = ns.0.as_str();
+        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        sh(&[
+            "ip", "-n", n, "link", "add", "s4a", "type", "veth", "peer", "name", "s4b",
+        ]);
+        sh(&["ip", "-n", n, "addr", "add", "10.99.0.1/24", "dev", "s4a"]);
+        sh(&["ip", "-n", n, "link", "set", "s4a", "up"]);
+        sh(&["ip", "-n", n, "link", "set", "s4b", "up"]);
+        ns
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The client, inside the namespace: a SOCKS4 CONNECT to 10.99.0.9:9
+/// through 127.0.0.1:PORT; prints the reply code, or `failed ERROR`.
+const CONNECT: &str = r#"
+import socket, struct, sys
+try:
+    c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+    c.sendall(struct.pack(">BBH4s", 4, 1, 9, socket.inet_aton("10.99.0.9")) + b"\0")
+    r = b""
+    while len(r) < 8:
+        d = c.recv(8 - len(r))
+        if not d:
+            break
+        r += d
+    print(r[1] if len(r) == 8 else "short")
+except Exception as e:
+    print("failed", type(e).__name__)
+"#;
+
+fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
+    // One namespace per adapter's test (they run at once).
+    let tag = bin.trim_start_matches("socks4d-").replace('-', "");
+    let ns = Ns::new(format!("s4loop{}{tag}", std::process::id()));
+    // The server's own connections to port 9 go to its redirect listener.
+    let rules = "table ip s4loop {\n  chain out {\n    type nat hook output priority -100; policy accept;\n    \
+                 ip daddr 10.99.0.0/24 tcp dport 9 redirect to :15082\n  }\n}\n";
+    let (status, out, err) = run(
+        Process::new("ip").args(["netns", "exec", &ns.0, "nft", "-f", "-"]),
+        rules.as_bytes(),
+    );
+    assert!(
+        status.success(),
+        "nftables REDIRECT failed (run .ci/setup for nft): {err}{}",
+        String::from_utf8_lossy(&out)
+    );
+    let conf = rules_config(
+        &format!("redirect-loop-{bin}"),
+        "pass from 127.0.0.0/8 to any\npass from 10.99.0.0/24 to any",
+    );
+    let server = Server::start_in_netns(
+        &ns.0,
+        bin,
+        &[
+            "--listen",
+            "127.0.0.1:15080",
+            "--redirect",
+            "0.0.0.0:15082",
+            "--config",
+            &conf,
+            "--max-connections",
+            "20",
+            "--allow-root",
+        ],
+    );
+    let (status, out, err) = run(
+        Process::new("ip").args(["netns", "exec", &ns.0, "python3", "-c", CONNECT, "15080"]),
+        b"",
+    );
+    assert!(status.success(), "{bin}: {err}");
+    let said = String::from_utf8_lossy(&out).trim().to_owned();
+    // The server's own connection came back and was refused at once: the
+    // outer request's connection ends (90 then a close, as the redirected
+    // connection closed), or 91.
+    assert!(
+        said == "90" || said == "91",
+        "{bin}: {said}\n{}",
+        server.log()
+    );
+    let line = server.wait_for("the loop", |l| closed(l) && field(l, "outcome") == "loop");
+    assert!(
+        field(&line, "client").starts_with("10.99.0.1:"),
+        "{bin}: the server's own address: {line}"
+    );
+    // One turn only: no connection went round again.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let turns = server.count(|l| says(l, "connection"));
+    assert!(turns <= 3, "{bin}: {turns} connections\n{}", server.log());
+}
