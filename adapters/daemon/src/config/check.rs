@@ -5,7 +5,6 @@
 
 use crate::config::listeners::ListenerKind;
 use crate::config::settings::Settings;
-use socks4_acl::{Action, Netmask};
 use std::fmt::Write;
 
 /// What `--check` prints, and its warnings.
@@ -227,7 +226,7 @@ fn policy(out: &mut String, s: &Settings) {
 /// What looks wrong: an open proxy on a public listener, rules that can never
 /// match, caps that refuse everyone.
 fn warnings(s: &Settings) -> Vec<String> {
-    let mut warnings = open_proxy(s);
+    let mut warnings = crate::config::surprises::warnings(s);
     let rules = s.server.policy.rules.rules();
     for (shadowed, by) in s.server.policy.rules.shadowed() {
         warnings.push(format!(
@@ -241,33 +240,6 @@ fn warnings(s: &Settings) -> Vec<String> {
     }
     if s.clients.max_connections == 0 {
         warnings.push("max_connections_per_client = 0: every client is refused".to_owned());
-    }
-    warnings
-}
-
-/// A rule (or the default) that passes any client, with a listener outside
-/// loopback.
-fn open_proxy(s: &Settings) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let public = s.public_listeners();
-    let policy = &s.server.policy;
-    if public.is_empty() {
-        return warnings;
-    }
-    for (i, rule) in policy.rules.rules().iter().enumerate() {
-        if rule.action == Action::Pass && rule.from == Netmask::Any {
-            warnings.push(format!(
-                "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
-                i + 1,
-                public.join(", ")
-            ));
-        }
-    }
-    if policy.rules.default_action().is_pass() {
-        warnings.push(format!(
-            "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
-            public.join(", ")
-        ));
     }
     warnings
 }
@@ -304,5 +276,55 @@ mod tests {
         assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
         let s = Settings::from_args::<_, &str>([]).unwrap();
         assert!(report(&s).warnings.is_empty());
+    }
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod surprising_policies {
+    use super::*;
+
+    fn warnings_of(args: &[&str]) -> Vec<String> {
+        report(&Settings::from_args(args).unwrap()).warnings
+    }
+
+    #[test]
+    fn every_spelling_of_everyone_on_a_public_listener_is_an_open_proxy() {
+        for everyone in ["any", "0.0.0.0/0", "::/0", "::ffff:0:0/96"] {
+            let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", everyone]);
+            assert!(
+                w.iter().any(|w| w.starts_with("open proxy: rule 1")),
+                "{everyone}: {w:?}"
+            );
+        }
+        let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", "10.0.0.0/7"]);
+        assert!(
+            w.iter().any(|w| w.starts_with("nearly open proxy")),
+            "{w:?}"
+        );
+        let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", "10.0.0.0/8"]);
+        assert!(w.is_empty(), "{w:?}");
+        let w = warnings_of(&["--listen", "127.0.0.1:1080", "--allow", "0.0.0.0/0"]);
+        assert!(w.is_empty(), "loopback only: {w:?}");
+    }
+
+    #[test]
+    fn a_policy_that_passes_nothing_is_warned_about() {
+        let dir = std::env::temp_dir().join(format!("socks4-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = dir.join("block.rules");
+        std::fs::write(&rules, "block from 10.0.0.0/8 to any\n").unwrap();
+        let w = warnings_of(&["--rules", rules.to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            w.iter().any(|w| w.starts_with("no rule passes anything")),
+            "{w:?}"
+        );
+        let w = warnings_of(&["--deny", "any"]);
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("the denial list holds everyone")),
+            "{w:?}"
+        );
+        assert!(warnings_of(&["--deny", "any", "--exempt", "127.0.0.1"]).is_empty());
     }
 }

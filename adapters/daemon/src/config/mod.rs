@@ -1,7 +1,8 @@
 //! What a server runs with: every option declared once ([`options`]: a flag
 //! and a config key each), the layers resolved and checked ([`settings`]),
 //! the listener kinds ([`listeners`]), the command line ([`cli`]),
-//! `--check` ([`check`]) and the user and group a server runs as ([`users`]).
+//! `--check` ([`check`]) with the policies that surprise ([`surprises`]),
+//! and the user and group a server runs as ([`users`]).
 //!
 //! Layer: above `runtime`, `limits` and `observe` (whose types settings
 //! carry); never imports `daemon`, `conn`, `ops` or `server`. No sockets:
@@ -13,4 +14,5 @@ pub mod cli;
 pub mod listeners;
 pub mod options;
 pub mod settings;
+pub mod surprises;
 pub mod users;
