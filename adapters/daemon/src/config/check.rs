@@ -1,9 +1,12 @@
 //! `--check`: everything a server would run with, printed for a person, and
 //! warnings about configurations that are dangerous or cannot work as written:
 //! an open proxy, rules that can never match, a connection cap of 0. With
-//! `--strict`, a warning makes the check fail.
+//! `--strict`, a warning makes the check fail. The errors are those of the
+//! start's own checks ([`crate::config::preflight`]): the start runs this same
+//! report, stops on its errors and logs its warnings.
 
 use crate::config::listeners::ListenerKind;
+use crate::config::preflight::Host;
 use crate::config::settings::Settings;
 use std::fmt::Write;
 
@@ -14,10 +17,17 @@ pub struct Report {
     pub text: String,
     /// What looks wrong, one sentence each.
     pub warnings: Vec<String>,
+    /// What would stop the server from starting, one sentence each.
+    pub errors: Vec<String>,
 }
 
-/// Checks `settings`.
+/// Checks `settings` for this process (its user, privileges and limits).
 pub fn report(settings: &Settings) -> Report {
+    report_for(settings, &Host::current())
+}
+
+/// Checks `settings` for a process like `host`.
+pub fn report_for(settings: &Settings, host: &Host) -> Report {
     let mut out = String::new();
     listeners(&mut out, settings);
     tls(&mut out, settings);
@@ -26,10 +36,15 @@ pub fn report(settings: &Settings) -> Report {
     timeouts(&mut out, settings);
     operations(&mut out, settings);
     notifications(&mut out, settings);
+    let start = crate::config::preflight::check(settings, host);
+    out.push_str(&start.text);
     policy(&mut out, settings);
+    let mut warnings = warnings(settings);
+    warnings.extend(start.warnings);
     Report {
         text: out,
-        warnings: warnings(settings),
+        warnings,
+        errors: start.errors,
     }
 }
 
