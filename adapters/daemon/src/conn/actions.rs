@@ -138,6 +138,7 @@ impl<R: Runtime> Connection<R> {
             lookups: &lookups,
             tls: self.tls.client.clone(),
         };
+        self.observer.via_parent(&parent);
         let via = parent::connect_via(&rt, &parent, &dest, &user_id, how);
         match self.pending(Box::pin(via)).await {
             Ok(Ok((tunnel, leftover))) => {
@@ -150,6 +151,10 @@ impl<R: Runtime> Connection<R> {
                     self.daemon.books().counters.tls_failure("parent", kind);
                 }
                 tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %parent, error = %e, "parent failed");
+                let shown = parent.to_string();
+                let why = e.to_string();
+                let why = why.strip_prefix(&format!("{shown}: ")).unwrap_or(&why);
+                self.observer.parent_failed(why.to_owned());
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));
             }
             Err(why) => self.interrupted(why),

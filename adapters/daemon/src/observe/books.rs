@@ -105,6 +105,9 @@ pub(crate) struct Observer {
     via: Option<String>,
     /// The subject name of the client's verified TLS certificate.
     cert: Option<String>,
+    /// What the last parent tried answered, or why it could not be used,
+    /// when that ended the connection (the `closed` line's reason).
+    parent_failure: Option<String>,
 }
 
 impl Observer {
@@ -134,7 +137,23 @@ impl Observer {
             relaying: false,
             via: None,
             cert: None,
+            parent_failure: None,
         }
+    }
+
+    /// The driver is connecting through `parent` (shown as the route shows
+    /// it, passwords hidden): the `closed` line names it, whether it works
+    /// or not.
+    pub(crate) fn via_parent(&mut self, parent: &socks4_acl::Parent) {
+        self.via = Some(parent.to_string());
+        self.parent_failure = None;
+    }
+
+    /// The parent being tried failed: `why` is its answer (`answered 403
+    /// Forbidden`, `refused with 91`) or what went wrong reaching it, and
+    /// becomes the `closed` line's reason if the connection ends on it.
+    pub(crate) fn parent_failed(&mut self, why: String) {
+        self.parent_failure = Some(why);
     }
 
     /// The first reply: the handshake took from accept until now.
@@ -189,6 +208,7 @@ impl Observer {
             Event::Denied { source, .. } => self.source = Some(*source),
             Event::Notify { .. } => self.notify(event, now),
             Event::SockUp { dest, source } => {
+                self.parent_failure = None;
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
                 counters.reply(ReplyCode::Granted);
@@ -327,10 +347,14 @@ impl Observer {
         let dest = self.dest.as_deref().unwrap_or("-");
         let via = self.via.as_deref().unwrap_or("direct");
         let cert = self.cert.as_deref().unwrap_or("-");
+        let why = match (&self.parent_failure, reason) {
+            (Some(answer), CloseReason::ParentFailed(_)) => answer.clone(),
+            _ => reason.to_string(),
+        };
         tracing::info!(
             target: "socks4d",
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
-            cert, rule, via, reply, outcome = reason.label(), reason = %reason,
+            cert, rule, via, reply, outcome = reason.label(), reason = %why,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );
