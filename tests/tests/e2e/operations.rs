@@ -19,6 +19,7 @@ socks4_tests::on_every_adapter!(
     the_control_socket_changes_the_lists,
     readiness_reload_and_stop_are_notified,
     the_pid_file_is_written_and_removed,
+    a_failed_ctl_reload_is_logged_as_a_failed_sighup_is,
 );
 
 fn write_config(path: &std::path::Path, rules: &str) {
@@ -282,5 +283,32 @@ fn the_pid_file_is_written_and_removed(bin: &str) {
     assert!(
         !pid_file.exists(),
         "{bin}: the pid file stays after a clean exit"
+    );
+}
+
+fn a_failed_ctl_reload_is_logged_as_a_failed_sighup_is(bin: &str) {
+    let dir = temp_dir("ctl-reload", bin);
+    let socket = dir.join("control.sock");
+    let conf = dir.join("socks4d.toml");
+    write_config(&conf, "pass from 127.0.0.0/8 to any");
+    let server = Server::start(
+        bin,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
+    let (ok, _, err) = ctl(bin, &socket, &["reload"]);
+    assert!(!ok && err.contains("reload failed"), "{bin}: {err}");
+    let failed = server.wait_for("a failed reload line", |l| {
+        field(l, "message").starts_with("reload failed, keeping the old configuration")
+    });
+    assert_eq!(field(&failed, "level"), "ERROR", "{bin}: {failed}");
+    assert!(
+        field(&failed, "error").contains("line 2, column 15"),
+        "{bin}: the error says where: {failed}"
     );
 }

@@ -111,8 +111,13 @@ fn tls(out: &mut String, s: &Settings) {
 fn ident(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
-        "ident: {:?} (identd port {})",
-        s.server.ident, s.server.ident_port
+        "ident: {} (identd port {})",
+        match s.server.ident {
+            socks4_proto::server::IdentMode::Off => "off",
+            socks4_proto::server::IdentMode::Log => "log",
+            socks4_proto::server::IdentMode::Require => "require",
+        },
+        s.server.ident_port
     );
 }
 
@@ -200,7 +205,11 @@ fn operations(out: &mut String, s: &Settings) {
     if let Some(p) = &s.pid_file {
         let _ = writeln!(out, "pid file: {}", p.display());
     }
-    let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+    let format = match s.log_format {
+        crate::config::options::LogFormat::Text => "text",
+        crate::config::options::LogFormat::Json => "json",
+    };
+    let _ = writeln!(out, "log: {format}, {}", s.log_level.as_str());
 }
 
 /// `notify:` the notification command (or its absence when rules notify), and
@@ -230,9 +239,19 @@ fn notifications(out: &mut String, s: &Settings) {
     }
 }
 
-/// `policy:` the lists and rules, indented.
+/// `policy`: the lists and rules, indented, under a line that says how they
+/// decide (two steps: the lists, then the rules).
 fn policy(out: &mut String, s: &Settings) {
-    let _ = writeln!(out, "policy:");
+    let otherwise = if s.server.policy.rules.default_action().is_pass() {
+        "pass"
+    } else {
+        "block with 91"
+    };
+    let _ = writeln!(
+        out,
+        "policy, in two steps (1. the lists: a client in a deny net and in no exempt net is \
+         refused with 91; 2. the rules: the first that matches decides, none: {otherwise}):"
+    );
     for line in s.server.policy.to_string().lines() {
         let _ = writeln!(out, "  {line}");
     }
@@ -286,6 +305,13 @@ mod tests {
             "{r:?}"
         );
         assert!(r.text.contains("timeouts: handshake 10s"), "{}", r.text);
+        // Values in the config's own spelling, not Rust's.
+        assert!(
+            r.text.contains("ident: off (identd port 113)"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("log: text, info"), "{}", r.text);
         let s = Settings::from_args(["--allow", "10.0.0.0/8", "--allow", "10.1.0.0/16"]).unwrap();
         let r = report(&s);
         assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
