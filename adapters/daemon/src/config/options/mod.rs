@@ -46,7 +46,7 @@ pub use limits::LimitOptions;
 pub use notify::NotifyOptions;
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{IdentMode, Net, Seconds, Text};
+pub use values::{parse_addr, IdentMode, Net, Seconds, Text};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
@@ -63,16 +63,21 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Address to listen on for SOCKS clients, IPv4 or [IPv6]:PORT; repeat for several (the default applies only when no listener of any kind is set)
-    #[cfg_attr(feature = "cli", arg(id = "listen", short, long, value_name = "ADDR"))]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "listen", short, long, value_name = "ADDR", value_parser = parse_addr)
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub listen: Option<Vec<SocketAddr>>,
 
     /// SOCKS inside TLS: listen on ADDR for clients that speak SOCKS over TLS (needs --tls-cert and --tls-key); repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR")
+        arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub listen_tls: Option<Vec<SocketAddr>>,
 
     /// One port, two services: SOCKS (or SOCKS inside TLS) for clients that speak it first, everyone else relayed to HOST:PORT (ADDR=HOST:PORT); repeatable
@@ -81,22 +86,25 @@ pub struct Options {
         arg(id = "dual", long = "dual", value_name = "ADDR=HOST:PORT")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub dual: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// Transparent listener (Linux TPROXY): intercepted connections go to the address they were meant for; repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "transparent", long = "transparent", value_name = "ADDR")
+        arg(id = "transparent", long = "transparent", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub transparent: Option<Vec<SocketAddr>>,
 
     /// Redirect listener (nftables/iptables REDIRECT or DNAT): connections go to their original destination; repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "redirect", long = "redirect", value_name = "ADDR")
+        arg(id = "redirect", long = "redirect", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub redirect: Option<Vec<SocketAddr>>,
 
     /// Port forward: listen on ADDR, relay every connection to HOST:PORT (ADDR=HOST:PORT); repeatable
@@ -105,6 +113,7 @@ pub struct Options {
         arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub forward: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// Port forward over TLS: listen on ADDR, relay every connection over TLS to HOST:PORT, verifying its certificate for HOST (ADDR=HOST:PORT); repeatable
@@ -117,6 +126,7 @@ pub struct Options {
         )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub forward_tls: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// PROXY protocol header required before each client's bytes on the --listen addresses (behind a load balancer): v1, v2 or any
@@ -195,9 +205,10 @@ pub struct Options {
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless set; a non-loopback address needs --metrics-allow)
     #[cfg_attr(
         feature = "cli",
-        arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR")
+        arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_addr")]
     pub metrics_listen: Option<SocketAddr>,
 
     /// Who may scrape the metrics besides loopback; repeatable
@@ -206,6 +217,7 @@ pub struct Options {
         arg(id = "metrics_allow", long = "metrics-allow", value_name = "NET")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub metrics_allow: Option<Vec<Net>>,
 
     /// Control socket (a Unix socket, mode 0600) for `ctl`: run-time deny/exempt lists, reload, stats (off unless set)
@@ -240,6 +252,7 @@ pub struct Options {
         arg(id = "outgoing_address", long = "outgoing-address", value_name = "IP")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub outgoing_address: Option<Vec<std::net::IpAddr>>,
 
     /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)
