@@ -16,7 +16,8 @@
 //! ([`TlsOptions`]), `notify.rs` ([`NotifyOptions`]). The value types they are
 //! written in are in `values.rs`; the layers (defaults, a file's text, one
 //! layer over another) in `layers.rs`; `--help`'s keys and defaults in
-//! `help.rs`.
+//! `help.rs`; every key of the file, read from the structs, in `keys.rs`
+//! ([`Options::keys`]).
 //!
 //! A new section is a new file (its struct, flattened into the command line
 //! with flag ids `section.key`, its `defaults` and `is_empty`) plus one field
@@ -29,6 +30,7 @@
 mod access;
 #[cfg(feature = "cli")]
 mod help;
+mod keys;
 mod layers;
 mod limits;
 mod notify;
