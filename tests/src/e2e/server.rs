@@ -320,3 +320,49 @@ impl Server {
         out
     }
 }
+
+/// Whether the tests run as root (as CI does): some scenarios then run the
+/// server as a normal user, with [`as_normal_user`].
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// A command that runs `program` as a normal user: as it is when the tests
+/// run as one, as `nobody` (group `nogroup`, no supplementary groups, no
+/// capabilities) when they run as root.
+pub fn as_normal_user(program: &std::path::Path) -> Process {
+    if running_as_root() {
+        let mut cmd = Process::new("setpriv");
+        cmd.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
+        .arg(program);
+        cmd
+    } else {
+        Process::new(program)
+    }
+}
+
+/// The user name of whoever [`as_normal_user`] runs programs as.
+pub fn normal_user_name() -> String {
+    let (status, out, err) = super::run(&mut as_normal_user("id".as_ref()).arg("-un"), b"");
+    assert!(status.success(), "id -un: {err}");
+    String::from_utf8_lossy(&out).trim().to_owned()
+}
+
+/// Runs the server `binary` with `args` to completion (a `--check`, or a
+/// start that fails), at most a few [`STEP`]s: its status, standard output
+/// and standard error.
+pub fn run_binary(binary: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let (status, out, err) = super::run(Process::new(server_binary(binary)).args(args), b"");
+    (status, String::from_utf8_lossy(&out).into_owned(), err)
+}

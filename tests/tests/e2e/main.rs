@@ -10,8 +10,9 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
-//! and `operations` (signals, control socket, systemd notifications, pid
-//! file).
+//! `operations` (signals, control socket, systemd notifications, pid
+//! file), and `preflight` (what `--check` and the start check before
+//! binding, and how a failed start ends).
 
 mod bind;
 mod connect;
@@ -19,6 +20,7 @@ mod limits;
 mod logs;
 mod notify;
 mod operations;
+mod preflight;
 mod proxy_protocol;
 mod reuse_port;
 mod rules;
