@@ -366,3 +366,32 @@ pub fn run_binary(binary: &str, args: &[&str]) -> (ExitStatus, String, String) {
     let (status, out, err) = super::run(Process::new(server_binary(binary)).args(args), b"");
     (status, String::from_utf8_lossy(&out).into_owned(), err)
 }
+
+/// A `--check` of a documented example, run as the account it is written
+/// for: one that switches users (`switches`: `--user`, `user =`) as root
+/// when the tests run as root (only root may switch); any other as a normal
+/// user ([`as_normal_user`]), since root with a listener beyond loopback and
+/// no user is refused. When the tests are not root, an example that switches
+/// users is run as it is, and the caller makes it switch to [`own_account`]
+/// instead (a switch to oneself does nothing).
+pub fn example_command(binary: &str, switches: bool) -> Process {
+    if switches {
+        Process::new(server_binary(binary))
+    } else {
+        as_normal_user(&server_binary(binary))
+    }
+}
+
+/// The user and group the tests run as, when an example that switches users
+/// must switch to them instead (the tests are not root); `None` as root.
+pub fn own_account() -> Option<(String, String)> {
+    if running_as_root() {
+        return None;
+    }
+    let id = |flag: &str| {
+        let (status, out, err) = super::run(Process::new("id").arg(flag), b"");
+        assert!(status.success(), "id {flag}: {err}");
+        String::from_utf8_lossy(&out).trim().to_owned()
+    };
+    Some((id("-un"), id("-gn")))
+}
