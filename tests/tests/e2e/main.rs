@@ -10,12 +10,14 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
+//! `hints` (errors that say what to do),
 //! `operations` (signals, control socket, systemd notifications, pid
 //! file), and `preflight` (what `--check` and the start check before
 //! binding, and how a failed start ends).
 
 mod bind;
 mod connect;
+mod hints;
 mod limits;
 mod logs;
 mod notify;
