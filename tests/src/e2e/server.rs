@@ -354,7 +354,7 @@ pub fn as_normal_user(program: &std::path::Path) -> Process {
 
 /// The user name of whoever [`as_normal_user`] runs programs as.
 pub fn normal_user_name() -> String {
-    let (status, out, err) = super::run(&mut as_normal_user("id".as_ref()).arg("-un"), b"");
+    let (status, out, err) = super::run(as_normal_user("id".as_ref()).arg("-un"), b"");
     assert!(status.success(), "id -un: {err}");
     String::from_utf8_lossy(&out).trim().to_owned()
 }

@@ -101,7 +101,7 @@ fn rule_texts(all: &Options, origin: &FileOrigin<'_>) -> Result<Vec<RuleText>, C
     // (`Settings::load`); the command line's are relative to the current one.
     for path in access.rules_file.iter().flatten() {
         let body =
-            std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         texts.push(RuleText {
             name: path.display().to_string(),
             body,
