@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// option has a config file key; options given here win over the file.
 #[derive(Debug, Clone, Parser)]
 #[command(
-    version,
+    version = VERSION,
     about = "A SOCKS4/SOCKS4a proxy server (loopback clients on 127.0.0.1:1080 unless configured otherwise)",
     long_about = None,
     after_help = EXIT_STATUS
@@ -42,6 +42,11 @@ pub struct Cli {
     #[command(flatten)]
     pub options: Options,
 }
+
+/// What `--version` prints after the binary's name: the version and the git
+/// commit the binary was built from, with ", dirty" when its sources differed
+/// from it (`0.2.0 (commit 1a2b3c4d5e6f)`); see the crate's `build.rs`.
+pub const VERSION: &str = env!("SOCKS4_VERSION");
 
 /// The exit statuses, for `--help`.
 pub const EXIT_STATUS: &str =
