@@ -10,8 +10,7 @@
 //!
 //! - `client` (default): [`client`], the SOCKS4/4a client helpers, returning
 //!   async-std's `TcpStream`. Alone it pulls in no server:
-//!   `socks4-async-std = { version = "0.1", default-features = false,
-//!   features = ["client"] }`.
+//!   `default-features = false, features = ["client"]`.
 //! - `server` (default): the [`AsyncStd`] runtime for the shared server,
 //!   [`run`], and what an embedder needs, re-exported from `socks4-daemon`
 //!   ([`Daemon`], [`Settings`], [`Options`], ...; the rest under [`daemon`]),

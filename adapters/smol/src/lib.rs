@@ -5,8 +5,7 @@
 //! - `client` (default): [`client`], the SOCKS4/4a client helpers, returning
 //!   smol's `TcpStream` (`smol::net::TcpStream`, which is
 //!   `async_net::TcpStream`). Alone it pulls in no server:
-//!   `socks4-smol = { version = "0.1", default-features = false, features =
-//!   ["client"] }`.
+//!   `default-features = false, features = ["client"]`.
 //! - `server` (default): the smol [`Smol`] runtime for the shared server,
 //!   [`run`], and what an embedder needs, re-exported from `socks4-daemon`
 //!   ([`Daemon`], [`Settings`], [`Options`], ...; the rest under [`daemon`]),

@@ -4,8 +4,7 @@
 //!
 //! - `client` (default): [`client`], the SOCKS4/4a client helpers, returning
 //!   tokio's [`tokio::net::TcpStream`]. Alone it pulls in no server:
-//!   `socks4-tokio = { version = "0.1", default-features = false, features =
-//!   ["client"] }`.
+//!   `default-features = false, features = ["client"]`.
 //! - `server` (default): the tokio [`Tokio`] runtime for the shared server,
 //!   [`run`], and what an embedder needs, re-exported from `socks4-daemon`
 //!   ([`Daemon`], [`Settings`], [`Options`], ...; the rest under [`daemon`]),
