@@ -150,13 +150,20 @@ impl Server {
         if !args.contains(&"--log-format") {
             cmd.args(["--log-format", "json"]);
         }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start_command(binary, cmd)
+    }
+
+    /// Starts `cmd`, a command that runs the server `binary` (through
+    /// `setpriv` or a shell, say) with its arguments, JSON logs included, and
+    /// waits until it says it listens.
+    pub fn start_command(binary: &str, mut cmd: Process) -> Server {
         cmd.env("RUST_LOG", "socks4d=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));

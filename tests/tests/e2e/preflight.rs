@@ -99,29 +99,19 @@ fn switching_users_needs_root_and_to_oneself_is_a_no_op(bin: &str) {
         "{bin}: {err}"
     );
     // Switching to oneself: nothing to do, and the server serves.
-    let mut child = as_normal_user(&program)
-        .args([
-            "--user",
-            &me,
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = wait_listening(child.id(), bin);
-    let c = socks_request(addr, &connect_to(echo(1), b""), |_| {});
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(granted(&c), "{bin}: {:?}\n{log}", c.events);
-    assert!(
-        log.contains("already running as the user to switch to"),
-        "{bin}: {log}"
-    );
+    let mut cmd = as_normal_user(&program);
+    cmd.args([
+        "--user",
+        &me,
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+    ]);
+    let server = Server::start_command(bin, cmd);
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    server.wait_says("already running as the user to switch to");
 }
 
 fn tls_files_missing_or_unreadable_are_errors(bin: &str) {
@@ -278,30 +268,27 @@ fn the_start_raises_the_soft_descriptor_limit(bin: &str) {
         hard, "512",
         "{bin}: the hard limit must be above the soft one set here"
     );
-    let mut child = with_ulimit(
+    let cmd = with_ulimit(
         bin,
         "ulimit -Sn 512",
         "--listen 127.0.0.1:0 --log-format json",
-    )
-    .stderr(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_listening(child.id(), bin);
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    );
+    let server = Server::start_command(bin, cmd);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .unwrap();
     let fields: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(fields[3], hard, "{bin}: soft limit raised: {line}\n{log}");
-    assert!(
-        log.contains("file descriptor limit raised") && log.contains("\"from\":512"),
-        "{bin}: {log}"
+    assert_eq!(
+        fields[3],
+        hard,
+        "{bin}: soft limit raised: {line}\n{}",
+        server.log()
     );
+    let raised = server.wait_says("file descriptor limit raised");
+    assert_eq!(field(&raised, "from"), "512", "{bin}: {raised}");
+    assert_eq!(field(&raised, "to"), hard, "{bin}: {raised}");
 }
 
 fn the_pid_file_is_gone_after_a_failed_start(bin: &str) {
