@@ -1,6 +1,7 @@
 //! The examples of the README and of the pages under `docs/` work as
 //! written: every TOML block is a config file the server accepts (`--check
-//! --strict`: no warning either), the complete example of
+//! --strict`: no warning either; a block fenced as ```` ```toml Cargo.toml ````
+//! is a Cargo manifest, and is not one), the complete example of
 //! `docs/configuration.md` names every config key, every policy block
 //! parses, every `socks4d-tokio` command line (other than `ctl`) is accepted
 //! by `--check` (certificate files it names are made by a test authority),
