@@ -10,14 +10,12 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
-//! `hints` (errors that say what to do),
 //! `operations` (signals, control socket, systemd notifications, pid
-//! file), and `preflight` (what `--check` and the start check before
-//! binding, and how a failed start ends).
+//! file, `--version`), and `preflight` (what `--check` and the start check
+//! before binding, how a failed start ends, and errors that say what to do).
 
 mod bind;
 mod connect;
-mod hints;
 mod limits;
 mod logs;
 mod notify;
