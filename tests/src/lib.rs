@@ -6,7 +6,7 @@
 //! The test binaries: `sim` (the session machine on a fake clock), `library`
 //! (the crates used as libraries), `e2e` (the end-to-end quick tier, as a
 //! normal user), the single-file checks on the tree and the docs
-//! (`architecture`, `readme`, ...), and `peers` (the end-to-end full tier: root
+//! (`architecture`, `light_client`, `readme`, `sample_config`, ...), and `peers` (the end-to-end full tier: root
 //! and third-party programs), built only with this crate's `peers` feature.
 
 pub mod e2e;

@@ -1,7 +1,7 @@
 //! Third-party servers the tests and the benchmark start on loopback, each on
 //! a free port, each stopped (by PID) when its handle is dropped: Dante
-//! (`danted`, a SOCKS server), tinyproxy (an HTTP CONNECT proxy), stunnel (a
-//! TLS client tunnel) and OpenSSH's sshd.
+//! (`danted`, a SOCKS server), oidentd (an identd), tinyproxy (an HTTP
+//! CONNECT proxy), stunnel (a TLS client tunnel) and OpenSSH's sshd.
 
 use crate::e2e::{free_port, STEP};
 use crate::procfs::listening_addrs;
@@ -82,6 +82,29 @@ pub fn dante() -> Option<Peer> {
         SocketAddr::from(([127, 0, 0, 1], port)),
         child,
     ))
+}
+
+/// oidentd (Debian's), an RFC 1413 identd, in the foreground on a free port
+/// of 127.0.0.1: the test that needs it starts it and stops it (by PID, when
+/// the handle is dropped), so nothing is left running after the tests.
+pub fn oidentd() -> Peer {
+    let port = free_port();
+    let child = Command::new("/usr/sbin/oidentd")
+        .args([
+            "--foreground",
+            "--nosyslog",
+            "--quiet",
+            "-a",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("oidentd (Debian package oidentd; run .ci/setup to install it)");
+    Peer::started("oidentd", SocketAddr::from(([127, 0, 0, 1], port)), child)
 }
 
 /// tinyproxy (Debian's) on a free loopback port: HTTP CONNECT to any port, for

@@ -14,7 +14,7 @@
 //! A misspelled key, one in the wrong section, an example the server refuses,
 //! or a key `--help` names and the page lacks fails, naming the key.
 
-use socks4_tests::e2e::{run, server_binary};
+use socks4_tests::e2e::{example_command, own_account, run, server_binary};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
@@ -280,9 +280,17 @@ fn every_documented_key_passes_check(binary: &str) {
     // comes from (a section's header with its first row: a misspelled
     // section is reported there).
     let mut lines: Vec<(String, &Row)> = Vec::new();
+    // The file switches users (`user`): checked as root, or, when the tests
+    // are not root, switching to their own account (a no-op switch), since
+    // only root may switch to another.
+    let own = own_account();
     let entry = |row: &Row| {
         let (_, name) = row.place();
-        format!("{name} = {}", stand.replace(&row.example))
+        match (name, &own) {
+            ("user", Some((user, _))) => format!("user = \"{user}\""),
+            ("group", Some((_, group))) => format!("group = \"{group}\""),
+            _ => format!("{name} = {}", stand.replace(&row.example)),
+        }
     };
     for row in rows.iter().filter(|r| r.place().0.is_none()) {
         lines.push((entry(row), row));
@@ -306,7 +314,7 @@ fn every_documented_key_passes_check(binary: &str) {
     let file = dir.join("every-key.toml");
     std::fs::write(&file, &text).unwrap();
     let (status, out, err) = run(
-        Process::new(server_binary(binary))
+        example_command(binary, true)
             .arg("--config")
             .arg(&file)
             .arg("--check"),

@@ -1,12 +1,16 @@
 //! The examples of the README and of the pages under `docs/` work as
 //! written: every TOML block is a config file the server accepts (`--check
-//! --strict`: no warning either), the complete example of
+//! --strict`: no warning either; a block fenced as ```` ```toml Cargo.toml ````
+//! is a Cargo manifest, and is not one), the complete example of
 //! `docs/configuration.md` names every config key, every policy block
 //! parses, every `socks4d-tokio` command line (other than `ctl`) is accepted
 //! by `--check` (certificate files it names are made by a test authority),
-//! and every flag in an option table exists.
+//! and every flag in an option table exists. Since `--check` makes the
+//! start's own checks, each example is checked as the account it is written
+//! for: as root if it switches users, as a normal user otherwise
+//! (`socks4_tests::e2e::example_command`).
 
-use socks4_tests::e2e::{run, server_binary};
+use socks4_tests::e2e::{example_command, own_account, run, server_binary};
 use std::process::Command as Process;
 
 /// The workspace's root folder.
@@ -67,6 +71,47 @@ fn check(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `--check`s an example as the account it is written for
+/// ([`example_command`]): `args`, with `--user` and `--group` made the tests'
+/// own account when the tests are not root and the example switches users.
+fn check_as_meant(args: &[&str]) -> (bool, String) {
+    let switches = args.contains(&"--user");
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if let (true, Some((user, group))) = (switches, own_account()) {
+        for i in 1..args.len() {
+            match args[i - 1].as_str() {
+                "--user" => args[i] = user.clone(),
+                "--group" => args[i] = group.clone(),
+                _ => {}
+            }
+        }
+    }
+    let (status, out, err) = run(example_command("socks4d-tokio", switches).args(&args), b"");
+    (
+        status.success(),
+        format!("{}{err}", String::from_utf8_lossy(&out)),
+    )
+}
+
+/// A config example as the account it is written for ([`example_command`]):
+/// its `user` and `group` made the tests' own when the tests are not root.
+fn config_as_meant(body: &str) -> (String, bool) {
+    let switches = body.lines().any(|l| l.trim_start().starts_with("user ="));
+    let Some((user, group)) = own_account().filter(|_| switches) else {
+        return (body.to_owned(), switches);
+    };
+    let body = body
+        .lines()
+        .map(|l| match l.trim_start() {
+            t if t.starts_with("user =") => format!("user = \"{user}\""),
+            t if t.starts_with("group =") => format!("group = \"{group}\""),
+            _ => l.to_owned(),
+        })
+        .map(|l| l + "\n")
+        .collect();
+    (body, switches)
+}
+
 #[test]
 fn every_config_example_is_accepted_without_warnings() {
     let dir = socks4_tests::scratch::dir("readme");
@@ -75,8 +120,15 @@ fn every_config_example_is_accepted_without_warnings() {
         for (line, body) in blocks(&text, "toml") {
             let name = page.replace('/', "-");
             let path = dir.join(format!("{name}-example-{line}.toml"));
+            let (body, switches) = config_as_meant(&body);
             std::fs::write(&path, &body).unwrap();
-            let (ok, out) = check(&["--check", "--strict", "--config", path.to_str().unwrap()]);
+            let args = ["--check", "--strict", "--config", path.to_str().unwrap()];
+            let (status, out, err) =
+                run(example_command("socks4d-tokio", switches).args(args), b"");
+            let (ok, out) = (
+                status.success(),
+                format!("{}{err}", String::from_utf8_lossy(&out)),
+            );
             assert!(
                 ok,
                 "{page} line {line}: the server refuses its example:\n{out}"
@@ -203,7 +255,7 @@ fn every_server_command_line_is_accepted() {
                 if !args.contains(&"--check") {
                     args.push("--check");
                 }
-                let (ok, out) = check(&args);
+                let (ok, out) = check_as_meant(&args);
                 assert!(ok, "{page} line {line}: `{cmd}` is refused:\n{out}");
                 seen += 1;
             }

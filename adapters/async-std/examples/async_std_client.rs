@@ -8,14 +8,12 @@ use async_std::io::{ReadExt, WriteExt};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let proxy = args
-        .first()
-        .map_or("127.0.0.1:1080", String::as_str)
-        .parse()?;
+    // The proxy by name or address: "proxy.lan:1080", "127.0.0.1:1080".
+    let proxy = args.first().map_or("127.0.0.1:1080", String::as_str);
     let host = args.get(1).map_or("example.com", String::as_str).to_owned();
     let port: u16 = args.get(2).map_or(Ok(80), |p| p.parse())?;
     async_std::task::block_on(async {
-        let mut s = socks4_async_std::client::connect(proxy, (host.as_str(), port), b"").await?;
+        let mut s = socks4_async_std::client::connect(proxy, (host.as_str(), port)).await?;
         s.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
             .await?;
         let mut page = Vec::new();

@@ -6,7 +6,7 @@
 //! cargo run -p socks4-async-std --example async_std_embed -- 127.0.0.1:1080
 //! ```
 
-use socks4_daemon::{Daemon, Settings};
+use socks4_async_std::{Daemon, Settings};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args()

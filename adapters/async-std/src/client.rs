@@ -1,77 +1,81 @@
-//! A SOCKS4/4a client on async-std: [`connect`] a [`async_std::net::TcpStream`] through a proxy, or
-//! [`bind`] on one. The same functions as `socks4_tokio::client` (whose
-//! docs compare them with `tokio-socks`), over the shared
-//! [`socks4_daemon::client`].
+//! A SOCKS4/4a client on async-std: [`connect`] an
+//! [`async_std::net::TcpStream`] through a proxy, or [`bind`] on one;
+//! [`Client`] for a user id or a timeout. The same functions as
+//! `socks4_tokio::client` (whose docs compare them with `tokio-socks`), over
+//! [`socks4_client`] ([`AsyncStdIo`]); with the `client` feature alone this
+//! crate pulls in no server.
 //!
 //! ```no_run
 //! # async fn fetch() -> Result<(), Box<dyn std::error::Error>> {
-//! let proxy = "127.0.0.1:1080".parse()?;
-//! let s = socks4_async_std::client::connect(proxy, ("example.com", 80), b"").await?;
+//! let s = socks4_async_std::client::connect("proxy.lan:1080", ("example.com", 80)).await?;
 //! # drop(s); Ok(()) }
 //! ```
 
-use crate::AsyncStd;
-use socks4_daemon::client as shared;
-pub use socks4_daemon::client::{ClientError, Target};
+use async_std::net::TcpStream;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+pub use socks4_client::{ClientError, HostPort, ReplyCode, ToHostPort};
+use std::future::Future;
+use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-/// Connects to `dest` (an IPv4 address, or `(host, port)` for SOCKS4a)
-/// through the proxy at `proxy`, sending `user_id`.
+/// A client with a user id or a timeout: `Client::new().user_id("alice")`.
+pub type Client = socks4_client::Client<AsyncStdIo>;
+
+/// A BIND the proxy granted: announce [`listen`](Bound::listen) to the peer,
+/// then [`accept`](Bound::accept).
+pub type Bound = socks4_client::Bound<AsyncStdIo>;
+
+/// Connects to `target` through the proxy at `proxy`, with an empty user id.
 pub async fn connect(
-    proxy: SocketAddr,
-    dest: impl Into<Target>,
-    user_id: &[u8],
-) -> Result<async_std::net::TcpStream, ClientError> {
-    connect_timeout(proxy, dest, user_id, None).await
+    proxy: impl ToHostPort,
+    target: impl ToHostPort,
+) -> Result<TcpStream, ClientError> {
+    Client::new().connect(proxy, target).await
 }
 
-/// Like [`connect`], the whole exchange within `timeout` when given.
-pub async fn connect_timeout(
-    proxy: SocketAddr,
-    dest: impl Into<Target>,
+/// Like [`connect`], sending `user_id`.
+pub async fn connect_with_user_id(
+    proxy: impl ToHostPort,
+    target: impl ToHostPort,
     user_id: &[u8],
-    timeout: Option<Duration>,
-) -> Result<async_std::net::TcpStream, ClientError> {
-    let s = shared::connect(&AsyncStd, proxy, dest, user_id, timeout).await?;
-    Ok(async_std::net::TcpStream::from(s.into_inner()?))
+) -> Result<TcpStream, ClientError> {
+    Client::new().user_id(user_id).connect(proxy, target).await
 }
 
-/// A BIND the proxy granted: announce [`listen`](Self::listen) to the peer,
-/// then [`accept`](Self::accept).
-#[derive(Debug)]
-pub struct Bound(shared::Bound<AsyncStd>);
+/// Asks the proxy at `proxy` to accept one connection from `peer` (BIND),
+/// with an empty user id.
+pub async fn bind(proxy: impl ToHostPort, peer: SocketAddrV4) -> Result<Bound, ClientError> {
+    Client::new().bind(proxy, peer).await
+}
 
-impl Bound {
-    /// Where the proxy listens for the peer.
-    pub fn listen(&self) -> SocketAddrV4 {
-        self.0.listen
+/// async-std's TCP as the client uses it ([`socks4_client::Io`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStdIo;
+
+impl socks4_client::Io for AsyncStdIo {
+    type Stream = TcpStream;
+
+    async fn connect(&self, to: &HostPort) -> io::Result<TcpStream> {
+        match to.socket_addr() {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => TcpStream::connect((&*to.host_str(), to.port)).await,
+        }
     }
 
-    /// Waits for the peer: the stream (relayed to it) and its address.
-    pub async fn accept(self) -> Result<(async_std::net::TcpStream, SocketAddrV4), ClientError> {
-        let (s, from) = self.0.accept().await?;
-        Ok((async_std::net::TcpStream::from(s.into_inner()?), from))
+    async fn read(&self, stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        stream.read(buf).await
     }
-}
 
-/// Asks the proxy at `proxy` to accept one connection from `peer` (BIND).
-pub async fn bind(
-    proxy: SocketAddr,
-    peer: SocketAddrV4,
-    user_id: &[u8],
-) -> Result<Bound, ClientError> {
-    bind_timeout(proxy, peer, user_id, None).await
-}
+    async fn write_all(&self, stream: &mut TcpStream, buf: &[u8]) -> io::Result<()> {
+        stream.write_all(buf).await
+    }
 
-/// Like [`bind`], each of the two replies within `timeout` when given.
-pub async fn bind_timeout(
-    proxy: SocketAddr,
-    peer: SocketAddrV4,
-    user_id: &[u8],
-    timeout: Option<Duration>,
-) -> Result<Bound, ClientError> {
-    Ok(Bound(
-        shared::bind(&AsyncStd, proxy, peer, user_id, timeout).await?,
-    ))
+    fn peer_addr(&self, stream: &TcpStream) -> io::Result<SocketAddr> {
+        stream.peer_addr()
+    }
+
+    async fn timeout<T>(&self, after: Duration, fut: impl Future<Output = T>) -> Option<T> {
+        async_std::future::timeout(after, fut).await.ok()
+    }
 }

@@ -32,7 +32,6 @@
 //! Public modules, for what goes beyond running a server:
 //! - [`runtime`]: the seam an adapter implements ([`Runtime`], its
 //!   [`runtime::Stream`]);
-//! - [`client`]: a SOCKS4/4a client on any [`Runtime`];
 //! - [`config`]: every option and its value types, the listener kinds, the
 //!   command line and `--check`;
 //! - [`observe`]: counters, events, notifications and the log format;
@@ -44,7 +43,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod client;
 pub mod config;
 mod conn;
 mod daemon;

@@ -6,8 +6,7 @@
 //! cargo run -p socks4-smol --example smol_embed -- 127.0.0.1:1080
 //! ```
 
-use socks4_daemon::{Daemon, Settings};
-use socks4_smol::Smol;
+use socks4_smol::{Daemon, Settings, Smol};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args()

@@ -6,7 +6,7 @@
 //! cargo run -p socks4-tokio --example tokio_embed -- 127.0.0.1:1080
 //! ```
 
-use socks4_daemon::{Daemon, Settings};
+use socks4_tokio::{Daemon, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -150,13 +150,20 @@ impl Server {
         if !args.contains(&"--log-format") {
             cmd.args(["--log-format", "json"]);
         }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Server::start_command(binary, cmd)
+    }
+
+    /// Starts `cmd`, a command that runs the server `binary` (through
+    /// `setpriv` or a shell, say) with its arguments, JSON logs included, and
+    /// waits until it says it listens.
+    pub fn start_command(binary: &str, mut cmd: Process) -> Server {
         cmd.env("RUST_LOG", "socks4d=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {binary}: {e}"));
@@ -319,4 +326,79 @@ impl Server {
         s.read_to_string(&mut out).unwrap();
         out
     }
+}
+
+/// Whether the tests run as root (as CI does): some scenarios then run the
+/// server as a normal user, with [`as_normal_user`].
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// A command that runs `program` as a normal user: as it is when the tests
+/// run as one, as `nobody` (group `nogroup`, no supplementary groups, no
+/// capabilities) when they run as root.
+pub fn as_normal_user(program: &std::path::Path) -> Process {
+    if running_as_root() {
+        let mut cmd = Process::new("setpriv");
+        cmd.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
+        .arg(program);
+        cmd
+    } else {
+        Process::new(program)
+    }
+}
+
+/// The user name of whoever [`as_normal_user`] runs programs as.
+pub fn normal_user_name() -> String {
+    let (status, out, err) = super::run(as_normal_user("id".as_ref()).arg("-un"), b"");
+    assert!(status.success(), "id -un: {err}");
+    String::from_utf8_lossy(&out).trim().to_owned()
+}
+
+/// Runs the server `binary` with `args` to completion (a `--check`, or a
+/// start that fails), at most a few [`STEP`]s: its status, standard output
+/// and standard error.
+pub fn run_binary(binary: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let (status, out, err) = super::run(Process::new(server_binary(binary)).args(args), b"");
+    (status, String::from_utf8_lossy(&out).into_owned(), err)
+}
+
+/// A `--check` of a documented example, run as the account it is written
+/// for: one that switches users (`switches`: `--user`, `user =`) as root
+/// when the tests run as root (only root may switch); any other as a normal
+/// user ([`as_normal_user`]), since root with a listener beyond loopback and
+/// no user is refused. When the tests are not root, an example that switches
+/// users is run as it is, and the caller makes it switch to [`own_account`]
+/// instead (a switch to oneself does nothing).
+pub fn example_command(binary: &str, switches: bool) -> Process {
+    if switches {
+        Process::new(server_binary(binary))
+    } else {
+        as_normal_user(&server_binary(binary))
+    }
+}
+
+/// The user and group the tests run as, when an example that switches users
+/// must switch to them instead (the tests are not root); `None` as root.
+pub fn own_account() -> Option<(String, String)> {
+    if running_as_root() {
+        return None;
+    }
+    let id = |flag: &str| {
+        let (status, out, err) = super::run(Process::new("id").arg(flag), b"");
+        assert!(status.success(), "id {flag}: {err}");
+        String::from_utf8_lossy(&out).trim().to_owned()
+    };
+    Some((id("-un"), id("-gn")))
 }

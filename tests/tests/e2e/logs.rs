@@ -1,7 +1,8 @@
 //! The log lines an operator relies on, on every adapter: a user id with a
 //! newline stays one line, a log reader that stops reading does not stop the
-//! server, a rule with `log` is logged under `-q`, and the closed line names the
-//! rule when the connect fails.
+//! server, a rule with `log` is logged under `-q`, the closed line names the
+//! rule when the connect fails, and the parent and its answer when a parent
+//! refused.
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
@@ -13,6 +14,7 @@ socks4_tests::on_every_adapter!(
     a_stuck_log_reader_does_not_stop_serving,
     a_rule_with_log_is_logged_under_quiet,
     the_closed_line_names_the_rule_when_the_connect_fails,
+    the_closed_line_names_the_parent_and_its_answer,
 );
 
 fn a_user_id_with_a_newline_makes_one_log_line(bin: &str) {
@@ -149,4 +151,36 @@ fn the_closed_line_names_the_rule_when_the_connect_fails(bin: &str) {
     let line = server.wait_for("the closed line", |l| says(l, "closed"));
     assert_eq!(field(&line, "outcome"), "connect_failed", "{bin}: {line}");
     assert!(field(&line, "rule").starts_with("rule 1"), "{bin}: {line}");
+}
+
+fn the_closed_line_names_the_parent_and_its_answer(bin: &str) {
+    // A parent HTTP proxy that refuses every CONNECT.
+    let parent = peer(1, |mut s| {
+        use std::io::{BufRead, Write};
+        let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let _ = s.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    });
+    let conf = rules_config(
+        &format!("parent-403-{bin}"),
+        &format!("pass from 127.0.0.0/8 to any\nroute to any via http://{parent}"),
+    );
+    let server = Server::start(bin, &["--config", &conf]);
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert_eq!(rejected_with(&c), Some(ReplyCode::Rejected), "{bin}");
+    let line = server.wait_for("the closed line", closed);
+    assert_eq!(
+        field(&line, "via"),
+        format!("http://{parent}"),
+        "{bin}: {line}"
+    );
+    assert_eq!(field(&line, "outcome"), "parent_failed", "{bin}: {line}");
+    assert_eq!(
+        field(&line, "reason"),
+        "answered 403 Forbidden",
+        "{bin}: {line}"
+    );
 }

@@ -11,22 +11,23 @@
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
 //! `operations` (signals, control socket, systemd notifications, pid
-//! file), `client_table` (the table's bound under 100,000 addresses, quota
-//! usage through eviction), `loops` (CONNECTs to the server itself),
-//! `refusals` (refused sources hold no slot; the last slot between
-//! listeners) and `ops_limits` (the metrics and control socket bounds).
+//! file, `--version`), `preflight` (what `--check` and the start check
+//! before binding, how a failed start ends, and errors that say what to do),
+//! and `security` (issue 26's boundaries: `client_table`, the table's bound
+//! under 100,000 addresses and quota usage through eviction; `loops`,
+//! CONNECTs to the server itself; `refusals`, refused sources hold no slot
+//! and the last slot between listeners; `ops_limits`, the metrics and
+//! control socket bounds).
 
 mod bind;
-mod client_table;
 mod connect;
 mod limits;
 mod logs;
-mod loops;
 mod notify;
 mod operations;
-mod ops_limits;
+mod preflight;
 mod proxy_protocol;
-mod refusals;
 mod reuse_port;
 mod rules;
+mod security;
 mod tls;

@@ -2,7 +2,8 @@
 //! reloads a good file and keeps the old rules on a broken one (command-line
 //! flags stay on top), SIGTERM lets a transfer in flight finish intact, the
 //! control socket and `ctl` change the lists, systemd's readiness, reload and
-//! stop notifications (`NOTIFY_SOCKET`), and the pid file. (Prometheus, socket
+//! stop notifications (`NOTIFY_SOCKET`), the pid file, and `--version`
+//! naming the commit a bug report is about. (Prometheus, socket
 //! activation and the privilege drop need a peer program or root: they are in
 //! `tests/tests/peers/operations.rs`.)
 
@@ -19,6 +20,8 @@ socks4_tests::on_every_adapter!(
     the_control_socket_changes_the_lists,
     readiness_reload_and_stop_are_notified,
     the_pid_file_is_written_and_removed,
+    a_failed_ctl_reload_is_logged_as_a_failed_sighup_is,
+    the_version_names_the_git_commit,
 );
 
 fn write_config(path: &std::path::Path, rules: &str) {
@@ -282,5 +285,73 @@ fn the_pid_file_is_written_and_removed(bin: &str) {
     assert!(
         !pid_file.exists(),
         "{bin}: the pid file stays after a clean exit"
+    );
+}
+
+fn a_failed_ctl_reload_is_logged_as_a_failed_sighup_is(bin: &str) {
+    let dir = temp_dir("ctl-reload", bin);
+    let socket = dir.join("control.sock");
+    let conf = dir.join("socks4d.toml");
+    write_config(&conf, "pass from 127.0.0.0/8 to any");
+    let server = Server::start(
+        bin,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
+    let (ok, _, err) = ctl(bin, &socket, &["reload"]);
+    assert!(!ok && err.contains("reload failed"), "{bin}: {err}");
+    let failed = server.wait_for("a failed reload line", |l| {
+        field(l, "message").starts_with("reload failed, keeping the old configuration")
+    });
+    assert_eq!(field(&failed, "level"), "ERROR", "{bin}: {failed}");
+    assert!(
+        field(&failed, "error").contains("line 2, column 15"),
+        "{bin}: the error says where: {failed}"
+    );
+}
+
+/// `git ARGS` in the workspace: its output, trimmed.
+fn git(args: &[&str]) -> String {
+    let out = Process::new("git")
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn the_version_names_the_git_commit(bin: &str) {
+    let (status, out, err) = run_binary(bin, &["--version"]);
+    assert!(status.success(), "{bin}: {err}");
+    let head = git(&["rev-parse", "--short=12", "HEAD"]);
+    // The sources the binaries are built from differ from HEAD: "dirty".
+    let changes = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        "socks4-proto",
+        "socks4-acl",
+        "socks4-ident",
+        "socks4-client",
+        "adapters",
+        "Cargo.toml",
+        "Cargo.lock",
+    ]);
+    let dirty = if changes.is_empty() { "" } else { ", dirty" };
+    assert_eq!(
+        out.trim(),
+        format!("{bin} {} (commit {head}{dirty})", env!("CARGO_PKG_VERSION")),
+        "{bin}"
     );
 }

@@ -31,14 +31,16 @@ socks4_tests::on_every_client_runtime! {
         let echo = echo(3);
         block_on(async {
             for proxy in [server.addr, dante.addr] {
-                let mut s = client::connect(proxy, v4(echo), b"alice").await.unwrap();
+                let mut s = client::connect_with_user_id(proxy, v4(echo), b"alice")
+                    .await
+                    .unwrap();
                 s.write_all(b"through the proxy").await.unwrap();
                 let mut back = [0u8; 17];
                 s.read_exact(&mut back).await.unwrap();
                 assert_eq!(&back, b"through the proxy");
             }
             // SOCKS4a: the name goes to our server, which resolves it.
-            let mut s = client::connect(server.addr, ("localhost", echo.port()), b"")
+            let mut s = client::connect(server.addr, ("localhost", echo.port()))
                 .await
                 .unwrap();
             s.write_all(b"by name").await.unwrap();
@@ -55,7 +57,7 @@ socks4_tests::on_every_client_runtime! {
         block_on(async {
             for proxy in [server.addr, dante.addr] {
                 let peer = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
-                let bound = client::bind(proxy, peer, b"").await.unwrap();
+                let bound = client::bind(proxy, peer).await.unwrap();
                 let listen = bound.listen();
                 assert_eq!(*listen.ip(), Ipv4Addr::LOCALHOST, "{proxy}");
                 // The peer connects and speaks first.

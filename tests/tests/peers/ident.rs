@@ -1,5 +1,6 @@
-//! IDENT against a real identd, oidentd on 127.0.0.1:113 (which `.ci/setup`
-//! installs and starts). `socks4-ident`'s sans-IO client, driven by a few lines
+//! IDENT against a real identd, oidentd (which `.ci/setup` installs; each test
+//! starts its own on a free port of 127.0.0.1, and stops it), with the
+//! server's `--ident-port` pointing at it. `socks4-ident`'s sans-IO client, driven by a few lines
 //! of std IO, asks for the owner of a live loopback connection and of a port
 //! pair without one. And every adapter with `--ident require`: the user identd
 //! names is granted, another user id or an empty one gets 93, 92 when identd is
@@ -17,15 +18,12 @@ socks4_tests::on_every_adapter!(
     ident_asks_from_the_address_the_client_reached,
 );
 
-const IDENTD: &str = "127.0.0.1:113";
-
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn ask(query: Query) -> Outcome {
-    let addr: SocketAddr = IDENTD.parse().unwrap();
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap_or_else(|e| {
-        panic!("identd at {IDENTD} ({e}): run `bash .ci/setup` to install and start oidentd")
-    });
+/// Asks the identd at `identd`.
+fn ask(identd: SocketAddr, query: Query) -> Outcome {
+    let mut s = TcpStream::connect_timeout(&identd, TIMEOUT)
+        .unwrap_or_else(|e| panic!("identd at {identd}: {e}"));
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut ident = IdentClient::new(query);
     s.write_all(ident.poll_transmit().unwrap()).unwrap();
@@ -62,7 +60,8 @@ fn identd_names_the_owner_of_a_live_connection() {
     assert_eq!(client_addr, client.local_addr().unwrap());
 
     let query = Query::new(client_addr.port(), proxy.local_addr().unwrap().port());
-    let outcome = ask(query);
+    let identd = socks4_tests::peers::oidentd();
+    let outcome = ask(identd.addr, query);
     let user = current_user();
     let Outcome::UserId(id) = &outcome else {
         panic!("expected USERID, got {outcome:?}")
@@ -84,13 +83,16 @@ fn identd_reports_no_user_for_a_port_pair_without_connection() {
             .port()
     };
     let query = Query::new(free(0), free(1));
-    let outcome = ask(query);
+    let identd = socks4_tests::peers::oidentd();
+    let outcome = ask(identd.addr, query);
     assert_eq!(outcome, Outcome::Error(ErrorCode::NoUser));
     assert_eq!(outcome.compare(b"root"), Comparison::Unavailable);
 }
 
 fn ident_require_with_oidentd(bin: &str) {
-    let server = Server::start(bin, &["--ident", "require"]);
+    let identd = socks4_tests::peers::oidentd();
+    let port = identd.addr.port().to_string();
+    let server = Server::start(bin, &["--ident", "require", "--ident-port", &port]);
     let echo = echo(1);
     let me = current_user();
     // identd names the same user as the request: granted and relayed.
@@ -130,7 +132,10 @@ fn ident_asks_from_the_address_the_client_reached(bin: &str) {
     // The proxy listens on 127.0.0.2; the client connects from 127.0.0.1. oidentd
     // only finds the connection when the query comes from 127.0.0.2 (it matches
     // the querier's address), which the OS would not pick by itself.
-    let server = Server::start_on(bin, "127.0.0.2", &["--ident", "require"]);
+    let identd = socks4_tests::peers::oidentd();
+    let port = identd.addr.port().to_string();
+    let args = ["--ident", "require", "--ident-port", &port];
+    let server = Server::start_on(bin, "127.0.0.2", &args);
     let echo = echo(1);
     let c = socks_request(server.addr, &connect_to(echo, &current_user()), |_| {});
     assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());

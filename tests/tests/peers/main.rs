@@ -1,7 +1,8 @@
 //! The end-to-end suite, full tier (the `peers` feature of `socks4-tests`):
 //! tests that need root or a third-party program, every scenario on every
 //! adapter. `.ci/setup` installs the programs from Debian packages and starts
-//! oidentd; `.ci/test` runs this tier as root, in full, on every CI run:
+//! none: each test starts what it needs on loopback ports of its own and
+//! stops it. `.ci/test` runs this tier as root, in full, on every CI run:
 //!
 //! ```sh
 //! sudo bash .ci/test    # or, set up: cargo test --workspace --features socks4-tests/peers
@@ -9,12 +10,12 @@
 //!
 //! One file per feature, with what it needs:
 //! - `clients`: curl, PySocks (python3), OpenBSD nc, proxychains4.
-//! - `ident`: oidentd on 127.0.0.1:113.
+//! - `ident`: oidentd (started by each test on a free port).
 //! - `parents`: tinyproxy, Dante (runs as root), stunnel, curl.
 //! - `tls`: stunnel, OpenSSH's sshd and ssh, curl.
 //! - `proxy_protocol`: HAProxy.
 //! - `operations`: Prometheus and promtool, systemd-socket-activate and curl,
-//!   root (the privilege drop).
+//!   root (the privilege drop; root with a public listener and no user).
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).

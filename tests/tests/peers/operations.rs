@@ -1,7 +1,8 @@
 //! Operations with real programs or root, on every adapter: Prometheus
 //! scraping the metrics (promtool checking them first), socket activation with
-//! `systemd-socket-activate` (curl through it), and the privilege drop after
-//! binding (as root).
+//! `systemd-socket-activate` (curl through it), the privilege drop after
+//! binding (as root), and, as root, `--check` and the start refusing a
+//! public listener without a user.
 
 use socks4_tests::e2e::*;
 use std::io::Read;
@@ -13,6 +14,7 @@ socks4_tests::on_every_adapter!(
     prometheus_scrapes_the_metrics,
     socket_activation_with_systemd_socket_activate,
     privileges_are_dropped_after_binding,
+    as_root_a_public_listener_without_a_user_is_refused_by_check_and_start,
 );
 
 fn temp_dir(what: &str, bin: &str) -> std::path::PathBuf {
@@ -193,4 +195,27 @@ fn privileges_are_dropped_after_binding(bin: &str) {
         !status.success() && err.contains("no-such-user-here"),
         "{bin}: {err}"
     );
+}
+
+fn as_root_a_public_listener_without_a_user_is_refused_by_check_and_start(bin: &str) {
+    assert!(
+        running_as_root(),
+        "this test runs as root (as CI does): root is what is refused"
+    );
+    let public = ["--listen", "0.0.0.0:0", "--allow", "192.168.1.0/24"];
+    for extra in [&["--check"][..], &[][..]] {
+        let args = [&public[..], extra].concat();
+        let (status, out, err) = run_binary(bin, &args);
+        assert_eq!(status.code(), Some(2), "{bin} {extra:?}: {out}\n{err}");
+        assert!(
+            err.contains("refusing to run as root with a listener beyond loopback"),
+            "{bin} {extra:?}: {err}"
+        );
+    }
+    // With a user to switch to, or --allow-root, the same check passes.
+    for extra in [&["--user", "nobody"][..], &["--allow-root"][..]] {
+        let args = [&public[..], extra, &["--check"][..]].concat();
+        let (status, out, err) = run_binary(bin, &args);
+        assert!(status.success(), "{bin} {extra:?}: {out}\n{err}");
+    }
 }

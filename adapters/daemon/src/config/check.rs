@@ -1,11 +1,13 @@
 //! `--check`: everything a server would run with, printed for a person, and
 //! warnings about configurations that are dangerous or cannot work as written:
 //! an open proxy, rules that can never match, a connection cap of 0. With
-//! `--strict`, a warning makes the check fail.
+//! `--strict`, a warning makes the check fail. The errors are those of the
+//! start's own checks ([`crate::config::preflight`]): the start runs this same
+//! report, stops on its errors and logs its warnings.
 
 use crate::config::listeners::ListenerKind;
+use crate::config::preflight::Host;
 use crate::config::settings::Settings;
-use socks4_acl::{Action, Netmask};
 use std::fmt::Write;
 
 /// What `--check` prints, and its warnings.
@@ -15,10 +17,17 @@ pub struct Report {
     pub text: String,
     /// What looks wrong, one sentence each.
     pub warnings: Vec<String>,
+    /// What would stop the server from starting, one sentence each.
+    pub errors: Vec<String>,
 }
 
-/// Checks `settings`.
+/// Checks `settings` for this process (its user, privileges and limits).
 pub fn report(settings: &Settings) -> Report {
+    report_for(settings, &Host::current())
+}
+
+/// Checks `settings` for a process like `host`.
+pub fn report_for(settings: &Settings, host: &Host) -> Report {
     let mut out = String::new();
     listeners(&mut out, settings);
     tls(&mut out, settings);
@@ -27,10 +36,15 @@ pub fn report(settings: &Settings) -> Report {
     timeouts(&mut out, settings);
     operations(&mut out, settings);
     notifications(&mut out, settings);
+    let start = crate::config::preflight::check(settings, host);
+    out.push_str(&start.text);
     policy(&mut out, settings);
+    let mut warnings = warnings(settings);
+    warnings.extend(start.warnings);
     Report {
         text: out,
-        warnings: warnings(settings),
+        warnings,
+        errors: start.errors,
     }
 }
 
@@ -97,8 +111,13 @@ fn tls(out: &mut String, s: &Settings) {
 fn ident(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
-        "ident: {:?} (identd port {})",
-        s.server.ident, s.server.ident_port
+        "ident: {} (identd port {})",
+        match s.server.ident {
+            socks4_proto::server::IdentMode::Off => "off",
+            socks4_proto::server::IdentMode::Log => "log",
+            socks4_proto::server::IdentMode::Require => "require",
+        },
+        s.server.ident_port
     );
 }
 
@@ -195,7 +214,11 @@ fn operations(out: &mut String, s: &Settings) {
     if let Some(p) = &s.pid_file {
         let _ = writeln!(out, "pid file: {}", p.display());
     }
-    let _ = writeln!(out, "log: {:?}, {}", s.log_format, s.log_level.as_str());
+    let format = match s.log_format {
+        crate::config::options::LogFormat::Text => "text",
+        crate::config::options::LogFormat::Json => "json",
+    };
+    let _ = writeln!(out, "log: {format}, {}", s.log_level.as_str());
 }
 
 /// `notify:` the notification command (or its absence when rules notify), and
@@ -225,9 +248,19 @@ fn notifications(out: &mut String, s: &Settings) {
     }
 }
 
-/// `policy:` the lists and rules, indented.
+/// `policy`: the lists and rules, indented, under a line that says how they
+/// decide (two steps: the lists, then the rules).
 fn policy(out: &mut String, s: &Settings) {
-    let _ = writeln!(out, "policy:");
+    let otherwise = if s.server.policy.rules.default_action().is_pass() {
+        "pass"
+    } else {
+        "block with 91"
+    };
+    let _ = writeln!(
+        out,
+        "policy, in two steps (1. the lists: a client in a deny net and in no exempt net is \
+         refused with 91; 2. the rules: the first that matches decides, none: {otherwise}):"
+    );
     for line in s.server.policy.to_string().lines() {
         let _ = writeln!(out, "  {line}");
     }
@@ -236,7 +269,7 @@ fn policy(out: &mut String, s: &Settings) {
 /// What looks wrong: an open proxy on a public listener, rules that can never
 /// match, caps that refuse everyone.
 fn warnings(s: &Settings) -> Vec<String> {
-    let mut warnings = open_proxy(s);
+    let mut warnings = crate::config::surprises::warnings(s);
     let rules = s.server.policy.rules.rules();
     for (shadowed, by) in s.server.policy.rules.shadowed() {
         warnings.push(format!(
@@ -250,33 +283,6 @@ fn warnings(s: &Settings) -> Vec<String> {
     }
     if s.clients.max_connections == 0 {
         warnings.push("max_connections_per_client = 0: every client is refused".to_owned());
-    }
-    warnings
-}
-
-/// A rule (or the default) that passes any client, with a listener outside
-/// loopback.
-fn open_proxy(s: &Settings) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let public = s.public_listeners();
-    let policy = &s.server.policy;
-    if public.is_empty() {
-        return warnings;
-    }
-    for (i, rule) in policy.rules.rules().iter().enumerate() {
-        if rule.action == Action::Pass && rule.from == Netmask::Any {
-            warnings.push(format!(
-                "open proxy: rule {} (`{rule}`) passes any client, and the server listens on {}",
-                i + 1,
-                public.join(", ")
-            ));
-        }
-    }
-    if policy.rules.default_action().is_pass() {
-        warnings.push(format!(
-            "open proxy: `default pass` passes any client no rule blocks, and the server listens on {}",
-            public.join(", ")
-        ));
     }
     warnings
 }
@@ -308,10 +314,67 @@ mod tests {
             "{r:?}"
         );
         assert!(r.text.contains("timeouts: handshake 10s"), "{}", r.text);
+        // Values in the config's own spelling, not Rust's.
+        assert!(
+            r.text.contains("ident: off (identd port 113)"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("log: text, info"), "{}", r.text);
         let s = Settings::from_args(["--allow", "10.0.0.0/8", "--allow", "10.1.0.0/16"]).unwrap();
         let r = report(&s);
         assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
         let s = Settings::from_args::<_, &str>([]).unwrap();
         assert!(report(&s).warnings.is_empty());
+    }
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod surprising_policies {
+    use super::*;
+
+    fn warnings_of(args: &[&str]) -> Vec<String> {
+        report(&Settings::from_args(args).unwrap()).warnings
+    }
+
+    #[test]
+    fn every_spelling_of_everyone_on_a_public_listener_is_an_open_proxy() {
+        for everyone in ["any", "0.0.0.0/0", "::/0", "::ffff:0:0/96"] {
+            let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", everyone]);
+            assert!(
+                w.iter().any(|w| w.starts_with("open proxy: rule 1")),
+                "{everyone}: {w:?}"
+            );
+        }
+        let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", "10.0.0.0/7"]);
+        assert!(
+            w.iter().any(|w| w.starts_with("nearly open proxy")),
+            "{w:?}"
+        );
+        let w = warnings_of(&["--listen", "0.0.0.0:1080", "--allow", "10.0.0.0/8"]);
+        assert!(w.is_empty(), "{w:?}");
+        let w = warnings_of(&["--listen", "127.0.0.1:1080", "--allow", "0.0.0.0/0"]);
+        assert!(w.is_empty(), "loopback only: {w:?}");
+    }
+
+    #[test]
+    fn a_policy_that_passes_nothing_is_warned_about() {
+        let dir = std::env::temp_dir().join(format!("socks4-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = dir.join("block.rules");
+        std::fs::write(&rules, "block from 10.0.0.0/8 to any\n").unwrap();
+        let w = warnings_of(&["--rules", rules.to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            w.iter().any(|w| w.starts_with("no rule passes anything")),
+            "{w:?}"
+        );
+        let w = warnings_of(&["--deny", "any"]);
+        assert!(
+            w.iter()
+                .any(|w| w.starts_with("the denial list holds everyone")),
+            "{w:?}"
+        );
+        assert!(warnings_of(&["--deny", "any", "--exempt", "127.0.0.1"]).is_empty());
     }
 }

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 /// option has a config file key; options given here win over the file.
 #[derive(Debug, Clone, Parser)]
 #[command(
-    version,
+    version = VERSION,
     about = "A SOCKS4/SOCKS4a proxy server (loopback clients on 127.0.0.1:1080 unless configured otherwise)",
-    long_about = None
+    long_about = None,
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     /// TOML config file; SIGHUP re-reads it
@@ -29,7 +30,7 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
 
-    /// Check the configuration, print what the server would run with, and exit
+    /// Check the configuration and what the start checks (users, ports, folders, descriptor limit), print what the server would run with, and exit: 0 fine, 1 a warning with --strict, 2 an error
     #[arg(long)]
     pub check: bool,
 
@@ -41,6 +42,17 @@ pub struct Cli {
     #[command(flatten)]
     pub options: Options,
 }
+
+/// What `--version` prints after the binary's name: the version and the git
+/// commit the binary was built from, with ", dirty" when its sources differed
+/// from it (`0.2.0 (commit 1a2b3c4d5e6f)`); see the crate's `build.rs`.
+pub const VERSION: &str = env!("SOCKS4_VERSION");
+
+/// The exit statuses, for `--help`.
+pub const EXIT_STATUS: &str =
+    "Exit status: 0 after a graceful stop, or --check found nothing wrong; \
+1 --check --strict found a warning, or the start failed past its checks (a port in use); \
+2 the configuration is wrong or a check of the start failed (the same as --check reports).";
 
 /// What a binary's command line asks for.
 #[derive(Debug, Clone)]
@@ -114,5 +126,6 @@ mod tests {
         );
         assert!(help.contains("(config: [access] deny)"), "{help}");
         assert!(!help.contains("(config: check)"), "{help}");
+        assert!(help.contains("Exit status: 0 "), "{help}");
     }
 }

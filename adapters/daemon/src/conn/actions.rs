@@ -154,6 +154,18 @@ impl<R: Runtime> Connection<R> {
                     self.daemon.books().counters.tls_failure("parent", kind);
                 }
                 tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "parent failed");
+                // The error is about the last parent tried, and names it
+                // first ("PARENT: why"): the closed line names it and its
+                // answer.
+                let text = e.to_string();
+                let named = hops.iter().rev().find_map(|h| {
+                    let why = text.strip_prefix(&format!("{}: ", h.parent))?;
+                    Some((h.parent.clone(), why.to_owned()))
+                });
+                if let Some((parent, why)) = named {
+                    self.observer.via_parent(&parent);
+                    self.observer.parent_failed(why);
+                }
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));
             }
             Err(why) => self.interrupted(why),

@@ -109,6 +109,9 @@ pub(crate) struct Observer {
     reached: Option<(SocketAddr, u32)>,
     /// Attempts the outbound connection took, until `SockUp` names the address.
     attempts: u32,
+    /// What the last parent tried answered, or why it could not be used,
+    /// when that ended the connection (the `closed` line's reason).
+    parent_failure: Option<String>,
 }
 
 impl Observer {
@@ -140,7 +143,23 @@ impl Observer {
             cert: None,
             reached: None,
             attempts: 0,
+            parent_failure: None,
         }
+    }
+
+    /// The driver is connecting through `parent` (shown as the route shows
+    /// it, passwords hidden): the `closed` line names it, whether it works
+    /// or not.
+    pub(crate) fn via_parent(&mut self, parent: &socks4_acl::Parent) {
+        self.via = Some(parent.to_string());
+        self.parent_failure = None;
+    }
+
+    /// The parent being tried failed: `why` is its answer (`answered 403
+    /// Forbidden`, `refused with 91`) or what went wrong reaching it, and
+    /// becomes the `closed` line's reason if the connection ends on it.
+    pub(crate) fn parent_failed(&mut self, why: String) {
+        self.parent_failure = Some(why);
     }
 
     /// The first reply: the handshake took from accept until now.
@@ -197,6 +216,7 @@ impl Observer {
             Event::Attempts { attempts } => self.attempts = *attempts,
             Event::SockUp { dest, source } => {
                 self.reached = Some((*dest, self.attempts.max(1)));
+                self.parent_failure = None;
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
                 counters.reply(ReplyCode::Granted);
@@ -340,10 +360,14 @@ impl Observer {
             .filter(|(a, _)| !a.ip().is_unspecified())
             .map_or_else(|| "-".to_owned(), |(a, _)| a.to_string());
         let attempts = self.reached.map_or(0, |(_, n)| n);
+        let why = match (&self.parent_failure, reason) {
+            (Some(answer), CloseReason::ParentFailed(_)) => answer.clone(),
+            _ => reason.to_string(),
+        };
         tracing::info!(
             target: "socks4d",
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
-            cert, rule, via, reached, attempts, reply, outcome = reason.label(), reason = %reason,
+            cert, rule, via, reached, attempts, reply, outcome = reason.label(), reason = %why,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );

@@ -154,7 +154,10 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
                 tracing::info!(target: "socks4d", "configuration reloaded (control socket)");
                 Ok("configuration reloaded\n".to_owned())
             }
-            Err(e) => Err(format!("reload failed, the old configuration stays: {e}")),
+            Err(e) => {
+                tracing::error!(target: "socks4d", error = %e, "reload failed, keeping the old configuration (control socket)");
+                Err(format!("reload failed, the old configuration stays: {e}"))
+            }
         },
         ["stats"] => Ok(stats(daemon)),
         ["clients"] => Ok(clients(daemon)),

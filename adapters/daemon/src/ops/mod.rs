@@ -2,7 +2,8 @@
 //! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
 //! outbound state shown through both ([`outbound_ctl`]),
 //! signals ([`signals`]), systemd's readiness and socket activation
-//! ([`systemd`]), and the privilege drop ([`privileges`]).
+//! ([`systemd`]), the privilege drop ([`privileges`]) and the
+//! file-descriptor limit ([`rlimit`]).
 //!
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
@@ -14,6 +15,8 @@ pub(crate) mod metrics;
 pub(crate) mod outbound_ctl;
 #[cfg(feature = "cli")]
 pub(crate) mod privileges;
+#[cfg(feature = "cli")]
+pub(crate) mod rlimit;
 #[cfg(feature = "cli")]
 pub(crate) mod signals;
 pub(crate) mod systemd;

@@ -1,8 +1,10 @@
 //! Running with no more privilege than needed: after every listener is bound
 //! (ports below 1024 included), switch to `--user`/`--group` (supplementary
 //! groups cleared, with `privdrop`), or refuse to start when the switch fails.
-//! Running as root with a listener beyond loopback and no `--user` is refused
-//! unless `--allow-root` says it is meant.
+//! Switching to the user the process already is does nothing. Whether the
+//! switch can work (the user exists; root, or already that user) and whether
+//! root may run without one were checked before binding, by the start's
+//! checks ([`crate::config::preflight`]).
 
 use crate::config::settings::Settings;
 use std::path::Path;
@@ -10,23 +12,13 @@ use std::path::Path;
 /// Drops privileges as `settings` say; the control socket (if any) is first
 /// given to the new user, so that `ctl` run as that user can use it.
 pub(crate) fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), String> {
-    let root = rustix::process::geteuid().is_root();
     let Some(user) = &settings.user else {
-        let public = settings
-            .listeners
-            .iter()
-            .map(|l| &l.addr)
-            .chain(settings.metrics_listen.iter())
-            .any(|a| !a.ip().is_loopback());
-        if root && public && !settings.allow_root {
-            return Err(
-                "refusing to run as root with a listener beyond loopback: give --user NAME \
-                 (and --group NAME) to run as after binding, or --allow-root if root is meant"
-                    .to_owned(),
-            );
-        }
         return Ok(());
     };
+    if already(user, settings.group.as_deref())? {
+        tracing::info!(target: "socks4d", user, "already running as the user to switch to");
+        return Ok(());
+    }
     let mut drop = privdrop::PrivDrop::default().user(user);
     if let Some(group) = &settings.group {
         drop = drop.group(group);
@@ -40,4 +32,12 @@ pub(crate) fn apply(settings: &Settings, control_socket: Option<&Path>) -> Resul
         .map_err(|e| format!("cannot switch to user {user}: {e}"))?;
     tracing::info!(target: "socks4d", user, group = settings.group.as_deref().unwrap_or("(the user's)"), "privileges dropped");
     Ok(())
+}
+
+/// Whether this process, not root, already runs as `user` and `group` (the
+/// user's own group by default): then there is nothing to switch.
+fn already(user: &str, group: Option<&str>) -> Result<bool, String> {
+    let ids = crate::config::users::ids(user, group)?;
+    let euid = rustix::process::geteuid();
+    Ok(!euid.is_root() && ids == (euid.as_raw(), rustix::process::getegid().as_raw()))
 }

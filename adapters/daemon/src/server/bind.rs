@@ -46,15 +46,26 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
             reuse_port: settings.reuse_port,
         };
         let l = socket::listen_with(addr, options).map_err(|e| {
-            io::Error::new(e.kind(), format!("{} listen on {addr}: {e}", kind.name()))
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{} listen on {addr}: {e}{}",
+                    kind.name(),
+                    hint(&e, addr, options.transparent)
+                ),
+            )
         })?;
         listeners.push((config.clone(), l));
     }
     let metrics = settings
         .metrics_listen
         .map(|addr| {
-            socket::listen(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("metrics listen on {addr}: {e}")))
+            socket::listen(addr).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("metrics listen on {addr}: {e}{}", hint(&e, addr, false)),
+                )
+            })
         })
         .transpose()?;
     let control = settings
@@ -71,4 +82,18 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
         metrics,
         control,
     })
+}
+
+/// What to do about a listener that could not be bound for want of
+/// privilege (a port below 1024, a transparent listener), or "".
+fn hint(e: &io::Error, addr: std::net::SocketAddr, transparent: bool) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            format!(": {}", crate::config::preflight::PRIVILEGED_PORT_HINT)
+        }
+        io::ErrorKind::PermissionDenied if transparent => {
+            ": a transparent listener needs CAP_NET_ADMIN (or root)".to_owned()
+        }
+        _ => String::new(),
+    }
 }

@@ -1,23 +1,32 @@
 //! The `main` of every server binary (feature `cli`): the command line (or
-//! its `ctl` subcommand), settings, `--check`, logging, sockets, pid file,
-//! privilege drop and signals, then serving until a graceful stop.
+//! its `ctl` subcommand), settings, the start's checks (which `--check`
+//! prints), logging, sockets, pid file, privilege drop and signals, then
+//! serving until a graceful stop.
+//!
+//! Exit statuses: 0 after a graceful stop (or a `--check` without warnings,
+//! or with warnings but no `--strict`); 1 when `--check --strict` found a
+//! warning, or when the start failed past its checks (a port in use, say);
+//! 2 when the configuration is wrong or a check of the start fails (the same
+//! ones `--check` reports).
 
-use super::bind::bind;
+use super::bind::{bind, Bound};
 use super::serve::serve;
+use crate::config::check::Report;
 use crate::config::cli::{Cli, Parsed};
 use crate::config::settings::Settings;
 use crate::daemon::Daemon;
 use crate::ops::ctl;
 use crate::runtime::Runtime;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
 
 /// A server binary's `main`: command line (or its `ctl` subcommand), settings
-/// (exit status 2 when they are wrong), `--check`, logging, sockets (exit
-/// status 1 when one cannot be bound), pid file, privilege drop, signals, then
-/// serving on `rt` until a graceful stop (exit status 0). `block_on` runs a
-/// future to completion on the runtime that `rt` belongs to.
+/// and the start's checks (exit status 2 when they fail), `--check`, logging,
+/// sockets (exit status 1 when one cannot be bound), pid file, privilege drop,
+/// signals, then serving on `rt` until a graceful stop (exit status 0).
+/// `block_on` runs a future to completion on the runtime that `rt` belongs to.
 pub fn main<R: Runtime>(
     name: &str,
     rt: R,
@@ -34,38 +43,100 @@ pub fn main<R: Runtime>(
             return ExitCode::from(2);
         }
     };
+    // The same report decides `--check` and the start.
+    let report = crate::config::check::report(&settings);
     if cli.check {
-        let report = crate::config::check::report(&settings);
-        print!("{}", report.text);
-        for w in &report.warnings {
-            println!("warning: {w}");
-        }
-        return if cli.strict && !report.warnings.is_empty() {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        };
+        return check(name, &report, cli.strict);
     }
     crate::observe::logging::init(settings.log_format, settings.log_level);
-    let fail = |what: String| {
-        tracing::error!(target: "socks4d", error = %what, "cannot start");
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            say(name, "cannot start", e);
+        }
         crate::observe::logging::flush();
+        return ExitCode::from(2);
+    }
+    for w in &report.warnings {
+        tracing::warn!(target: "socks4d", warning = %w, "configuration warning");
+    }
+    if let Some((from, to)) = crate::ops::rlimit::raise_nofile() {
+        let to = to.map_or("unlimited".to_owned(), |t| t.to_string());
+        tracing::info!(target: "socks4d", from, to, "file descriptor limit raised");
+    }
+    let code = start(name, rt, settings, block_on);
+    crate::observe::logging::flush();
+    code
+}
+
+/// `--check`: the report on standard output, the errors on standard error as
+/// the start would print them; exit status 2 for an error, 1 for a warning
+/// with `strict`, 0 otherwise.
+fn check(name: &str, report: &Report, strict: bool) -> ExitCode {
+    print!("{}", report.text);
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for e in &report.errors {
+        eprintln!("{name}: {e}");
+    }
+    if !report.errors.is_empty() {
+        ExitCode::from(2)
+    } else if strict && !report.warnings.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Says `what` once: in the log when the log shows errors (it goes to
+/// standard error), else on standard error.
+fn say(name: &str, message: &str, what: &str) {
+    if tracing::enabled!(target: "socks4d", tracing::Level::ERROR) {
+        tracing::error!(target: "socks4d", error = %what, "{message}");
+    } else {
         eprintln!("{name}: {what}");
+    }
+}
+
+/// What a start leaves behind and removes when it ends, however it ends: the
+/// pid file (once written) and the control socket.
+#[derive(Default)]
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Past the checks: sockets, pid file, privilege drop, signals, serving.
+fn start<R: Runtime>(
+    name: &str,
+    rt: R,
+    settings: Settings,
+    block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
+) -> ExitCode {
+    let fail = |what: String| {
+        say(name, "cannot start", &what);
         ExitCode::from(1)
     };
-    let bound = match bind(&settings) {
+    let bound: Bound = match bind(&settings) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
+    let mut leftovers = Leftovers::default();
+    leftovers.0.extend(settings.control_socket.clone());
     if let Some(path) = &settings.pid_file {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
             return fail(format!("pid file {}: {e}", path.display()));
         }
+        leftovers.0.push(path.clone());
     }
     if let Err(e) = crate::ops::privileges::apply(&settings, settings.control_socket.as_deref()) {
         return fail(e);
     }
-    let cleanup = (settings.pid_file.clone(), settings.control_socket.clone());
     let daemon = Daemon::new(settings);
     if let Err(e) = crate::ops::signals::handle(&daemon) {
         return fail(format!("signals: {e}"));
@@ -79,9 +150,6 @@ pub fn main<R: Runtime>(
             }
         }
     }));
-    for path in [cleanup.0, cleanup.1].into_iter().flatten() {
-        let _ = std::fs::remove_file(path);
-    }
-    crate::observe::logging::flush();
+    drop(leftovers);
     code
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct AccessOptions {
-    /// Serve clients from this net: adds `pass from NET to any`; repeatable
+    /// Serve clients from this net: adds the rule `pass from NET to any` (step 2, after the rules of the file); repeatable
     #[cfg_attr(
         feature = "cli",
         arg(id = "access.allow", long = "allow", value_name = "NET")
@@ -23,7 +23,7 @@ pub struct AccessOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<Net>>,
 
-    /// Add a client netmask to the denial list; repeatable
+    /// Refuse clients from this net before any rule is read (step 1, the lists), unless an --exempt net holds them; repeatable
     #[cfg_attr(
         feature = "cli",
         arg(id = "access.deny", long = "deny", value_name = "NET")
@@ -31,7 +31,7 @@ pub struct AccessOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny: Option<Vec<Net>>,
 
-    /// Add a client netmask to the exemption list (exempt from the denials); repeatable
+    /// Exempt clients from this net from the --deny list (step 1 only: the rules still decide for them); repeatable
     #[cfg_attr(
         feature = "cli",
         arg(id = "access.exempt", long = "exempt", value_name = "NET")

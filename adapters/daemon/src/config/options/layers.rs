@@ -64,10 +64,11 @@ impl Options {
         serde_json::from_value(merge(base, top, "")).expect("a merge of valid layers is valid")
     }
 
-    /// Parses a config file's text. Errors name the line and column.
+    /// Parses a config file's text. Errors name the line and column, and an
+    /// unknown key that another section has, the section it belongs in.
     #[cfg(feature = "cli")]
     pub fn from_toml(text: &str) -> Result<Options, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        toml::from_str(text).map_err(|e| super::keys::explain(e.to_string()))
     }
 }
 

@@ -17,7 +17,8 @@
 //! ([`ResolverOptions`], [`ParentOptions`]). The value types they are
 //! written in are in `values.rs`; the layers (defaults, a file's text, one
 //! layer over another) in `layers.rs`; `--help`'s keys and defaults in
-//! `help.rs`.
+//! `help.rs`; every key of the file, read from the structs, in `keys.rs`
+//! ([`Options::keys`]).
 //!
 //! A new section is a new file (its struct, flattened into the command line
 //! with flag ids `section.key`, its `defaults` and `is_empty`) plus one field
@@ -30,6 +31,7 @@
 mod access;
 #[cfg(feature = "cli")]
 mod help;
+mod keys;
 mod layers;
 mod limits;
 mod notify;
@@ -49,7 +51,7 @@ pub use notify::NotifyOptions;
 pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{IdentMode, Net, Seconds, Text};
+pub use values::{parse_addr, IdentMode, Net, Seconds, Text};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
@@ -66,16 +68,21 @@ use std::path::PathBuf;
 #[serde(deny_unknown_fields)]
 pub struct Options {
     /// Address to listen on for SOCKS clients, IPv4 or [IPv6]:PORT; repeat for several (the default applies only when no listener of any kind is set)
-    #[cfg_attr(feature = "cli", arg(id = "listen", short, long, value_name = "ADDR"))]
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "listen", short, long, value_name = "ADDR", value_parser = parse_addr)
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub listen: Option<Vec<SocketAddr>>,
 
     /// SOCKS inside TLS: listen on ADDR for clients that speak SOCKS over TLS (needs --tls-cert and --tls-key); repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR")
+        arg(id = "listen_tls", long = "listen-tls", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub listen_tls: Option<Vec<SocketAddr>>,
 
     /// One port, two services: SOCKS (or SOCKS inside TLS) for clients that speak it first, everyone else relayed to HOST:PORT (ADDR=HOST:PORT); repeatable
@@ -84,22 +91,25 @@ pub struct Options {
         arg(id = "dual", long = "dual", value_name = "ADDR=HOST:PORT")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub dual: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// Transparent listener (Linux TPROXY): intercepted connections go to the address they were meant for; repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "transparent", long = "transparent", value_name = "ADDR")
+        arg(id = "transparent", long = "transparent", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub transparent: Option<Vec<SocketAddr>>,
 
     /// Redirect listener (nftables/iptables REDIRECT or DNAT): connections go to their original destination; repeatable
     #[cfg_attr(
         feature = "cli",
-        arg(id = "redirect", long = "redirect", value_name = "ADDR")
+        arg(id = "redirect", long = "redirect", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::addr_list")]
     pub redirect: Option<Vec<SocketAddr>>,
 
     /// Port forward: listen on ADDR, relay every connection to HOST:PORT (ADDR=HOST:PORT); repeatable
@@ -108,6 +118,7 @@ pub struct Options {
         arg(id = "forward", long = "forward", value_name = "ADDR=HOST:PORT")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub forward: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// Port forward over TLS: listen on ADDR, relay every connection over TLS to HOST:PORT, verifying its certificate for HOST (ADDR=HOST:PORT); repeatable
@@ -120,6 +131,7 @@ pub struct Options {
         )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub forward_tls: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
     /// PROXY protocol header required before each client's bytes on the --listen addresses (behind a load balancer): v1, v2 or any
@@ -198,9 +210,10 @@ pub struct Options {
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless set; a non-loopback address needs --metrics-allow)
     #[cfg_attr(
         feature = "cli",
-        arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR")
+        arg(id = "metrics_listen", long = "metrics-listen", value_name = "ADDR", value_parser = parse_addr)
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_addr")]
     pub metrics_listen: Option<SocketAddr>,
 
     /// Who may scrape the metrics besides loopback; repeatable
@@ -209,6 +222,7 @@ pub struct Options {
         arg(id = "metrics_allow", long = "metrics-allow", value_name = "NET")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub metrics_allow: Option<Vec<Net>>,
 
     /// Control socket (a Unix socket, mode 0600) for `ctl`: run-time deny/exempt lists, reload, stats (off unless set)
@@ -243,6 +257,7 @@ pub struct Options {
         arg(id = "outgoing_address", long = "outgoing-address", value_name = "IP")
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "values::one_or_many")]
     pub outgoing_address: Option<Vec<std::net::IpAddr>>,
 
     /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)

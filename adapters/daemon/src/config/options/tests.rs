@@ -70,3 +70,39 @@ fn bad_values_in_the_file_name_line_and_column() {
     let e = Options::from_toml("lisen = []").unwrap_err();
     assert!(e.contains("unknown field"), "{e}");
 }
+
+#[test]
+fn addresses_say_what_is_expected() {
+    for (bad, hint) in [
+        ("1080", "a port alone"),
+        (":1080", "0.0.0.0:1080 and [::]:1080"),
+        ("localhost:1080", "a host name"),
+        ("::1:1080", "[::1]:1080"),
+    ] {
+        let e = parse_addr(bad).unwrap_err();
+        assert!(
+            e.contains("expected IP:PORT, e.g. 127.0.0.1:1080") && e.contains(hint),
+            "{bad}: {e}"
+        );
+    }
+    assert_eq!(parse_addr("[::1]:1080").unwrap().port(), 1080);
+}
+
+#[test]
+fn one_string_is_a_list_of_one() {
+    let o = Options::from_toml(
+        "listen = \"127.0.0.1:1090\"\nmetrics_allow = \"10.0.0.0/8\"\noutgoing_address = \"192.0.2.1\"\n",
+    )
+    .unwrap();
+    assert_eq!(o.listen.unwrap(), ["127.0.0.1:1090".parse().unwrap()]);
+    assert_eq!(o.metrics_allow.unwrap().len(), 1);
+    assert_eq!(o.outgoing_address.unwrap().len(), 1);
+    let o = Options::from_toml("listen = [\"127.0.0.1:1090\", \"[::1]:1090\"]\n").unwrap();
+    assert_eq!(o.listen.unwrap().len(), 2);
+    let e = Options::from_toml("listen = \"1090\"\n").unwrap_err();
+    assert!(e.contains("line 1") && e.contains("a port alone"), "{e}");
+    // The layers still merge (they go through JSON).
+    let all =
+        Options::defaults().layered(&Options::from_toml("listen = \"127.0.0.1:1\"\n").unwrap());
+    assert_eq!(all.listen.unwrap().len(), 1);
+}

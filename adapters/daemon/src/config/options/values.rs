@@ -1,12 +1,15 @@
 //! The value types options are written in: [`Seconds`] (a duration as people
 //! write it), [`Text`] (a value parsed from text, on the command line and in
-//! the file alike), [`Net`] (a netmask) and [`IdentMode`]. Each section of
+//! the file alike), [`Net`] (a netmask), [`IdentMode`], and addresses to
+//! listen on ([`parse_addr`]); lists that may be written as one value
+//! (`one_or_many`). Each section of
 //! [`super::Options`] uses them; they know nothing of the sections.
 
 #[cfg(feature = "cli")]
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -133,3 +136,81 @@ where
 
 /// A netmask as a setting.
 pub type Net = Text<socks4_acl::Netmask>;
+
+/// An address to listen on, as `IP:PORT` (`127.0.0.1:1080`, `[::1]:1080`,
+/// `0.0.0.0:1080` for every IPv4 address): what the listener keys and flags
+/// take. The error says what was expected, with an example, for the usual
+/// slips (a port alone, `:1080`, a host name).
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    const EXPECTED: &str = "expected IP:PORT, e.g. 127.0.0.1:1080";
+    let why = if s.parse::<u16>().is_ok() {
+        format!("a port alone does not say which address: {EXPECTED}")
+    } else if let Some(port) = s.strip_prefix(':').filter(|p| p.parse::<u16>().is_ok()) {
+        format!("{EXPECTED}, or 0.0.0.0:{port} and [::]:{port} for every address")
+    } else if s.rsplit_once(':').is_some_and(|(host, port)| {
+        port.parse::<u16>().is_ok() && host.parse::<std::net::IpAddr>().is_err()
+    }) {
+        format!("a host name is not an address here: {EXPECTED}")
+    } else {
+        format!("{EXPECTED} (IPv6 in brackets: [::1]:1080)")
+    };
+    Err(format!("'{s}' is not an address: {why}"))
+}
+
+/// Deserializes a list of `IP:PORT` addresses, or one as a string (`listen =
+/// "127.0.0.1:1080"` is a one-element list), with [`parse_addr`]'s errors.
+pub(super) fn addr_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<SocketAddr>>, D::Error> {
+    let texts: Option<Vec<String>> = one_or_many(d)?;
+    texts
+        .map(|t| {
+            t.iter()
+                .map(|a| parse_addr(a).map_err(serde::de::Error::custom))
+                .collect()
+        })
+        .transpose()
+}
+
+/// Deserializes one `IP:PORT` address with [`parse_addr`]'s errors.
+pub(super) fn one_addr<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_addr(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// Deserializes a list, or one string standing for a list of one (`listen =
+/// "ADDR"` as `listen = ["ADDR"]`). An element's own error comes through as
+/// it is (a bad netmask in a list still says why).
+pub(super) fn one_or_many<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list, or one value as a string")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut all = Vec::new();
+            while let Some(one) = seq.next_element()? {
+                all.push(one);
+            }
+            Ok(all)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<T>, E> {
+            use serde::de::IntoDeserializer;
+            T::deserialize(s.into_deserializer()).map(|one| vec![one])
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData)).map(Some)
+}

@@ -167,8 +167,14 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| err(format!("{}: {e}", path.display())))?;
-                let file = Options::from_toml(&text)
+                let mut file = Options::from_toml(&text)
                     .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                // The file's rules files are relative to its folder.
+                if let Some(dir) = path.parent() {
+                    for f in file.access.rules_file.iter_mut().flatten() {
+                        *f = dir.join(&*f);
+                    }
+                }
                 (file, Some(text))
             }
             None => (Options::default(), None::<String>),

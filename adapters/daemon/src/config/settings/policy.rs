@@ -7,7 +7,6 @@ use super::origin::FileOrigin;
 use super::ConfigError;
 use crate::config::options::{Net, Options};
 use socks4_acl::{Netmask, Policy};
-use std::path::Path;
 
 /// The line and column (in `body`) of the first rule's `notify` clause.
 fn first_notify(part: &Policy, body: &str) -> Option<(usize, usize)> {
@@ -82,7 +81,7 @@ pub(super) fn build_policy(
 }
 
 /// The texts of rules, in order: `[access] rules`, then each rules file (read
-/// here, relative to the config file's folder).
+/// here).
 fn rule_texts(all: &Options, origin: &FileOrigin<'_>) -> Result<Vec<RuleText>, ConfigError> {
     let access = &all.access;
     let mut texts = Vec::new();
@@ -98,14 +97,11 @@ fn rule_texts(all: &Options, origin: &FileOrigin<'_>) -> Result<Vec<RuleText>, C
             daemon: origin.file.is_some(),
         });
     }
-    for f in access.rules_file.iter().flatten() {
-        // Relative to the config file's folder.
-        let path = match (f.is_relative(), origin.file.and_then(Path::parent)) {
-            (true, Some(dir)) => dir.join(f),
-            _ => f.clone(),
-        };
+    // The file's own were made relative to its folder when it was read
+    // (`Settings::load`); the command line's are relative to the current one.
+    for path in access.rules_file.iter().flatten() {
         let body =
-            std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         texts.push(RuleText {
             name: path.display().to_string(),
             body,

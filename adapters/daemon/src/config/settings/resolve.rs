@@ -32,6 +32,7 @@ impl Settings {
         origin: FileOrigin<'_>,
         sources: Sources,
     ) -> Result<Settings, ConfigError> {
+        run_as_group_needs_user(&all)?;
         let notify = notify_settings(&all, &origin)?;
         let policy = build_policy(&all, &origin, notify.is_some())?;
         let (listen, addrs) = listener_addrs(&all, listen_set)?;
@@ -120,6 +121,18 @@ fn notify_settings(
         timeout: n.timeout.expect(HAS_DEFAULT).0,
         queue: n.queue.expect(HAS_DEFAULT).max(1),
     }))
+}
+
+/// `group` alone is a mistake: the group is switched to only together with
+/// `user` (the privilege drop), so without it the setting would do nothing.
+fn run_as_group_needs_user(all: &Options) -> Result<(), ConfigError> {
+    match (&all.user, &all.group) {
+        (None, Some(group)) => Err(err(format!(
+            "group = {group:?} needs user: the group is switched to together with the user \
+             after binding (--user NAME --group {group})"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Every listener's kind and address, before its PROXY protocol is known.

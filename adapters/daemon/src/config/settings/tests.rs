@@ -192,3 +192,14 @@ fn lists_alone_keep_the_loopback_default_rules() {
     assert!(s.server.policy.denied("127.0.0.2".parse().unwrap()));
     assert!(!s.server.policy.denied("127.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn a_group_without_a_user_is_an_error() {
+    let e = Settings::from_args(["--group", "nogroup"]).unwrap_err();
+    assert!(
+        e.message.contains("needs user") && e.message.contains("--user NAME --group nogroup"),
+        "{e}"
+    );
+    let e = with_file(&[], "group = \"nogroup\"\n").unwrap_err();
+    assert!(e.message.contains("needs user"), "{e}");
+}
