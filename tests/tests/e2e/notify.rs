@@ -325,7 +325,11 @@ fn a_slow_command_is_killed_and_never_in_the_way(bin: &str) {
 fn marked(marker: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
@@ -386,7 +390,12 @@ fn notification_commands_leave_no_orphans(bin: &str) {
             std::thread::sleep(Duration::from_millis(50));
         }
         let started = std::fs::read_dir(&dir).unwrap().count() - before;
-        assert_eq!(started, 3, "background jobs started by {}", script.display());
+        assert_eq!(
+            started,
+            3,
+            "background jobs started by {}",
+            script.display()
+        );
         // Then nothing they forked is left.
         std::thread::sleep(Duration::from_millis(300));
         let left = marked(&marker);
