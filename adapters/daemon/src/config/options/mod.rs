@@ -133,7 +133,7 @@ pub struct Options {
     pub proxy_protocol_listeners:
         Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy_header::Accept>>>,
 
-    /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; repeatable
+    /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; no default: required with such a listener; repeatable
     #[cfg_attr(
         feature = "cli",
         arg(

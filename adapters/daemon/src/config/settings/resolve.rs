@@ -202,7 +202,7 @@ fn with_proxy_protocol(
         }
         per_listener.insert(at, accept.0);
     }
-    let listeners = addrs
+    let listeners: Vec<Listener> = addrs
         .into_iter()
         .map(|(kind, addr)| Listener {
             proxy_protocol: per_listener.get(&addr).copied().or(match kind {
@@ -213,7 +213,29 @@ fn with_proxy_protocol(
             addr,
         })
         .collect();
+    require_trusted_balancers(all, &listeners)?;
     Ok((listeners, socks_proxy))
+}
+
+/// A listener that requires a PROXY protocol header believes whoever sends
+/// one about the client's address: there is no default trust, so
+/// `proxy_protocol_from` must name the balancers.
+fn require_trusted_balancers(all: &Options, listeners: &[Listener]) -> Result<(), ConfigError> {
+    let Some(l) = listeners.iter().find(|l| l.proxy_protocol.is_some()) else {
+        return Ok(());
+    };
+    let what = match &all.proxy_protocol_from {
+        None => "is not set",
+        Some(nets) if nets.is_empty() => "names no address",
+        Some(_) => return Ok(()),
+    };
+    Err(err(format!(
+        "proxy_protocol_from {what}, and the {} listener {} requires a PROXY protocol header: \
+         name the load balancers that may send one (--proxy-protocol-from NET, config \
+         proxy_protocol_from = [\"NET\"]); there is no default trust",
+        l.kind.name(),
+        l.addr
+    )))
 }
 
 /// A `[timeouts]` key that must be more than zero.
