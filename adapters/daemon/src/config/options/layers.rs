@@ -44,6 +44,7 @@ impl Options {
             state_file: None,
             outgoing_address: None,
             max_connections: Some(1024),
+            abort_on_client_close: Some(false),
             limits: LimitOptions::defaults(&core),
             timeouts: TimeoutOptions::defaults(&core),
             access: AccessOptions::default(),

@@ -266,6 +266,11 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
 
+    /// Abandon a request whose client half-closes (sends FIN) before the reply; by default a FIN is kept for the relay and only a reset or a failed write abandons
+    #[cfg_attr(feature = "cli", arg(id = "abort_on_client_close", long = "abort-on-client-close", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_on_client_close: Option<bool>,
+
     /// Request sizes and client buffers.
     #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "LimitOptions::is_empty")]

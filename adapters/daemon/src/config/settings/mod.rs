@@ -71,6 +71,9 @@ pub struct Settings {
     pub notify: Option<crate::observe::notify::NotifySettings>,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// Whether a client's half-close (FIN) before the reply abandons its
+    /// request (by default only a reset or a failed write does).
+    pub abort_on_client_close: bool,
     /// Where Prometheus metrics are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Who may scrape the metrics: loopback plus these.
