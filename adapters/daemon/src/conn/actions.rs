@@ -128,7 +128,8 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Connects to the destination through a parent proxy.
+    /// Connects to the destination through a parent proxy, with TLS inside
+    /// the tunnel for `forward_tls`.
     async fn connect_via(&mut self, parent: Parent, dest: Destination, user_id: Vec<u8>) {
         let rt = self.rt.clone();
         let lookups = self.daemon.lookups().clone();
@@ -138,7 +139,18 @@ impl<R: Runtime> Connection<R> {
             lookups: &lookups,
             tls: self.tls.client.clone(),
         };
-        let via = parent::connect_via(&rt, &parent, &dest, &user_id, how);
+        let dest_tls = self.dest_tls.clone();
+        let tls = self.tls.client.clone();
+        let via = async {
+            let (tunnel, leftover) =
+                parent::connect_via(&rt, &parent, &dest, &user_id, how).await?;
+            match dest_tls {
+                None => Ok((tunnel, leftover)),
+                Some(host) => parent::tls_through(tunnel, &leftover, &host, tls)
+                    .await
+                    .map(|tls| (tls, Vec::new())),
+            }
+        };
         match self.pending(Box::pin(via)).await {
             Ok(Ok((tunnel, leftover))) => {
                 self.other = Some(tunnel);
@@ -147,7 +159,12 @@ impl<R: Runtime> Connection<R> {
             }
             Ok(Err(e)) => {
                 if let Some(kind) = tls_failure_of(&e) {
-                    self.daemon.books().counters.tls_failure("parent", kind);
+                    let side = if parent.kind.tls() {
+                        "parent"
+                    } else {
+                        "destination"
+                    };
+                    self.daemon.books().counters.tls_failure(side, kind);
                 }
                 tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %parent, error = %e, "parent failed");
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));

@@ -77,6 +77,42 @@ pub(crate) async fn connect_via<R: Runtime>(
     Ok((tunnel, leftover))
 }
 
+/// TLS towards the destination `host` through a parent's `tunnel`, once the
+/// parent granted it: a plain tunnel carries the TLS (the destination's
+/// certificate verified for `host`); a TLS parent's tunnel cannot (TLS
+/// inside TLS is not supported), so that is an error rather than plaintext.
+/// Bytes before the handshake (`leftover`) cannot be the destination's TLS:
+/// also an error. A failed handshake is an error that
+/// [`crate::runtime::endpoint::tls_failure_of`] recognizes.
+pub(crate) async fn tls_through<S: Stream>(
+    tunnel: Endpoint<S>,
+    leftover: &[u8],
+    host: &str,
+    config: Option<Arc<rustls::ClientConfig>>,
+) -> io::Result<Endpoint<S>> {
+    let Some(stream) = tunnel.into_plain() else {
+        return Err(failed(
+            ErrorKind::Unsupported,
+            format!("TLS to {host} inside a TLS parent's tunnel is not supported"),
+        ));
+    };
+    if !leftover.is_empty() {
+        return Err(failed(
+            ErrorKind::InvalidData,
+            format!("{host}: bytes came through the tunnel before the TLS handshake"),
+        ));
+    }
+    let config = config.ok_or_else(|| {
+        failed(
+            ErrorKind::Unsupported,
+            format!("{host}: no TLS configuration for destinations"),
+        )
+    })?;
+    let mut tls = Endpoint::tls_client(stream, config, host)?;
+    tls.handshake().await?;
+    Ok(tls)
+}
+
 /// A TCP connection to the parent: its addresses in the resolver's order.
 pub(crate) async fn reach<R: Runtime>(
     rt: &R,

@@ -9,7 +9,8 @@
 //! layers into [`Settings`], step by step; `policy.rs` builds the access
 //! policy from the `[access]` options; `origin.rs` finds where things are in
 //! the config file, for errors; `secure.rs` refuses what would serve nobody or
-//! everybody by accident.
+//! everybody by accident; `tls_paths.rs` refuses a route that would drop the
+//! TLS a `forward_tls` listener asks for.
 
 mod origin;
 mod policy;
@@ -17,6 +18,7 @@ mod resolve;
 mod secure;
 #[cfg(all(test, feature = "cli"))]
 mod tests;
+mod tls_paths;
 
 use crate::config::options::{LogFormat, LogLevel, Options};
 use origin::FileOrigin;

@@ -39,6 +39,7 @@ impl Settings {
         let timeouts = session_timeouts(&all.timeouts)?;
         let dual_timeout = dual_timeout(&all.timeouts, &listeners, timeouts.handshake)?;
         let (tls_files, tls) = tls(&all, &listeners, &policy)?;
+        super::tls_paths::check_tls_paths(&listeners, &policy)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
         Ok(Settings {
