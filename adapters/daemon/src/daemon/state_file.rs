@@ -66,9 +66,16 @@ pub(crate) fn save(path: &Path, clients: &ClientTable) -> io::Result<()> {
 /// Restores usage from `path` into the table; how many records were restored.
 /// Records of periods that are over are dropped.
 pub(crate) fn load(path: &Path, clients: &ClientTable) -> io::Result<usize> {
-    let text = std::fs::read_to_string(path)?;
+    restore(&std::fs::read_to_string(path)?, clients)
+}
+
+/// Restores usage from a state file's `text` into the table; how many
+/// records were restored (records of periods that are over are dropped, and
+/// so are records that do not parse). An error when the text is not a
+/// state file at all. For tools that read state files, and the fuzz target.
+pub fn restore(text: &str, clients: &ClientTable) -> io::Result<usize> {
     let file: File =
-        serde_json::from_str(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        serde_json::from_str(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut n = 0;
     for r in file.usage {
         let (Some(key), Ok(period)) = (key_from(&r.client), r.period.parse::<Period>()) else {

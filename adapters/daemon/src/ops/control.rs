@@ -63,13 +63,9 @@ pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
             for stream in listener.incoming().flatten() {
                 let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
                 let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-                let answer = match read_request(&stream) {
-                    Ok(words) => run(&daemon, &words),
-                    Err(e) => Err(e),
-                };
-                let reply = match answer {
-                    Ok(output) => json!({"ok": true, "output": output}),
-                    Err(error) => json!({"ok": false, "error": error}),
+                let reply = match read_request(&stream) {
+                    Ok(line) => answer(&daemon, &line),
+                    Err(error) => json!({"ok": false, "error": error}).to_string(),
                 };
                 let mut stream = stream;
                 let _ = writeln!(stream, "{reply}");
@@ -78,12 +74,27 @@ pub(crate) fn serve(listener: UnixListener, daemon: Daemon) -> io::Result<()> {
     Ok(())
 }
 
-fn read_request(stream: &UnixStream) -> Result<Vec<String>, String> {
-    let mut line = String::new();
+fn read_request(stream: &UnixStream) -> Result<Vec<u8>, String> {
+    let mut line = Vec::new();
     BufReader::new(stream.take(MAX_REQUEST))
-        .read_line(&mut line)
+        .read_until(b'\n', &mut line)
         .map_err(|e| format!("reading the request: {e}"))?;
-    serde_json::from_str(&line).map_err(|e| format!("a request is a JSON array of words: {e}"))
+    Ok(line)
+}
+
+/// Answers one control-socket request line (a JSON array of words) as the
+/// socket does: the answer's JSON object, without its newline. For a
+/// program that carries the control protocol over a transport of its own,
+/// and for the fuzz target that feeds it arbitrary bytes.
+pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
+    let answer = serde_json::from_slice::<Vec<String>>(request)
+        .map_err(|e| format!("a request is a JSON array of words: {e}"))
+        .and_then(|words| run(daemon, &words));
+    match answer {
+        Ok(output) => json!({"ok": true, "output": output}),
+        Err(error) => json!({"ok": false, "error": error}),
+    }
+    .to_string()
 }
 
 /// Runs one request; the output for the client, or why it failed.
