@@ -114,7 +114,7 @@ async fn within<R: Runtime, T>(
     timeout: Option<Duration>,
     fut: impl Future<Output = Result<T, ClientError>>,
 ) -> Result<T, ClientError> {
-    let deadline = timeout.map(|t| rt.now() + t);
+    let deadline = timeout.and_then(|t| rt.now().checked_add(t));
     before(rt, deadline, fut)
         .await
         .unwrap_or(Err(ClientError::TimedOut))

@@ -161,7 +161,7 @@ async fn balancer_header<R: Runtime>(
     (balancer, listener): (SocketAddr, SocketAddr),
     now: Instant,
 ) -> Option<socks4_proto::proxy_header::Header> {
-    let deadline = now + daemon.server_config().timeouts.handshake;
+    let deadline = crate::runtime::later(now, daemon.server_config().timeouts.handshake);
     let max = daemon.settings().max_proxy_header;
     let counters = &daemon.books().counters;
     match proxy_header::read(rt, client, accept, max, deadline).await {

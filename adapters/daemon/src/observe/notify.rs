@@ -321,7 +321,8 @@ impl Notifier {
                 // a second late.
                 let due = c
                     .last_suppressed
-                    .is_some_and(|at| now + Duration::from_secs(1) >= at + window);
+                    .and_then(|at| at.checked_add(window))
+                    .is_some_and(|end| now + Duration::from_secs(1) >= end);
                 if c.suppressed > 0 && due {
                     summaries.push((c.last_client, c.suppressed));
                     c.suppressed = 0;

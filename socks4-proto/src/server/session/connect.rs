@@ -22,7 +22,7 @@ impl ServerSession {
             Command::Connect => {
                 self.state = State::Connecting;
                 self.timers
-                    .set(Timer::Connect, now + self.cfg.timeouts.connect);
+                    .set_after(Timer::Connect, now, self.cfg.timeouts.connect);
                 match via {
                     None => self.connect_next(),
                     Some(routed) => {

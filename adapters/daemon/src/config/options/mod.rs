@@ -46,7 +46,7 @@ pub use limits::LimitOptions;
 pub use notify::NotifyOptions;
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{IdentMode, Net, Seconds, Text};
+pub use values::{IdentMode, Net, Seconds, Text, MAX_DURATION};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
