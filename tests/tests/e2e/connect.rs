@@ -20,6 +20,7 @@ socks4_tests::on_every_adapter!(
     outbound_connections_leave_from_the_outgoing_address,
     a_forward_relays_with_half_close,
     half_close_before_the_reply_is_not_a_hang_up,
+    a_socks4a_name_that_cannot_be_a_host_never_reaches_a_parent,
 );
 
 fn bad_clients_get_91_or_a_close_while_others_are_served(bin: &str) {
@@ -261,4 +262,53 @@ fn half_close_before_the_reply_is_not_a_hang_up(bin: &str) {
         assert_eq!(&all[8..], b"hello after FIN", "{bin}: the answer");
         assert_eq!(field(&line, "bytes_up"), "15", "{bin}: {line}");
     }
+}
+
+/// A SOCKS4a name with a `:` (which HTTP CONNECT would bracket into an
+/// authority of the client's making) or another character no host name
+/// has is refused with 91 before the parent sees anything; a good name
+/// reaches it as `CONNECT name:port`.
+fn a_socks4a_name_that_cannot_be_a_host_never_reaches_a_parent(bin: &str) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let parent = peer(8, move |mut s| {
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let _ = s.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n");
+    });
+    let conf = rules_config(
+        &format!("names-{bin}"),
+        &format!("pass from 127.0.0.0/8 to any\nroute to any via http://{parent}"),
+    );
+    let server = Server::start(bin, &["--config", &conf]);
+    for name in ["a:b", "127.0.0.1:22 HTTP/1.1", "x@y", "evil/../z"] {
+        // Written by hand: the client library refuses such names itself.
+        let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut bytes = vec![4, 1, 0, 80, 0, 0, 0, 1, 0];
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        s.write_all(&bytes).unwrap();
+        let mut reply = [0u8; 8];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply[1], 91, "{bin}: {name}: {reply:?}");
+        let seen = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(seen.is_err(), "{bin}: the parent saw {seen:?} for {name}");
+    }
+    let req = Request {
+        command: Command::Connect,
+        dest: Dest::Domain("good.example", 80),
+        user_id: b"",
+    };
+    let c = socks_request(server.addr, &req, |_| {});
+    assert!(refused(&c), "{bin}: the parent answered 403");
+    let seen = rx.recv_timeout(STEP).unwrap();
+    assert!(
+        seen.starts_with("CONNECT good.example:80 "),
+        "{bin}: {seen}"
+    );
 }

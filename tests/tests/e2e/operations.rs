@@ -19,6 +19,8 @@ socks4_tests::on_every_adapter!(
     the_control_socket_changes_the_lists,
     readiness_reload_and_stop_are_notified,
     the_pid_file_is_written_and_removed,
+    durations_too_large_for_the_clock_are_config_errors,
+    parent_passwords_are_never_printed,
 );
 
 fn write_config(path: &std::path::Path, rules: &str) {
@@ -283,4 +285,120 @@ fn the_pid_file_is_written_and_removed(bin: &str) {
         !pid_file.exists(),
         "{bin}: the pid file stays after a clean exit"
     );
+}
+
+/// A duration no clock can add (`300000000000y`) is a config error for
+/// every duration flag and key, never a panic when a connection comes; the
+/// longest one accepted serves a client as usual.
+fn durations_too_large_for_the_clock_are_config_errors(bin: &str) {
+    let flags = [
+        "--handshake-timeout",
+        "--resolve-timeout",
+        "--ident-timeout",
+        "--connect-timeout",
+        "--bind-timeout",
+        "--idle-timeout",
+        "--dual-timeout",
+        "--shutdown-grace",
+    ];
+    for flag in flags {
+        let (status, _, err) = run(
+            Process::new(server_binary(bin)).args([flag, "300000000000y", "--check"]),
+            b"",
+        );
+        assert!(
+            !status.success(),
+            "{bin}: {flag} 300000000000y was accepted"
+        );
+        assert!(err.contains("300000000000y"), "{bin}: {flag}: {err}");
+    }
+    let dir = socks4_tests::scratch::dir(&format!("durations-{bin}"));
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(&conf, "[timeouts]\nidle = \"300000000000y\"\n").unwrap();
+    let (status, _, err) = run(
+        Process::new(server_binary(bin)).args(["--config", conf.to_str().unwrap()]),
+        b"",
+    );
+    assert!(
+        !status.success(),
+        "{bin}: a file with idle = 300000000000y started"
+    );
+    assert!(err.contains("idle"), "{bin}: {err}");
+    // The longest accepted, everywhere at once: a client is served.
+    let mut args = vec!["--check"];
+    for flag in flags {
+        args.extend([flag, "31y"]);
+    }
+    let (status, _, err) = run(Process::new(server_binary(bin)).args(&args), b"");
+    assert!(status.success(), "{bin}: {err}");
+    args.remove(0);
+    // The dual timeout must stay below the handshake's, and a listener
+    // must be named for it; leave it out of the running server.
+    let at = args.iter().position(|a| *a == "--dual-timeout").unwrap();
+    args.drain(at..at + 2);
+    let server = Server::start(bin, &args);
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    assert_eq!(round_trip(c.stream, &c.early, b"far"), b"far", "{bin}");
+}
+
+/// A parent's password reaches the parent only: `--check`, `ctl check`, an
+/// error about a URL that does not parse and the log lines of a request
+/// through the parent all show `***`.
+fn parent_passwords_are_never_printed(bin: &str) {
+    const SECRET: &str = "s3cr3t-pw";
+    let dir = temp_dir("passwords", bin);
+    let down = ClosedPort::new();
+    let conf = dir.join("socks4d.toml");
+    write_config(
+        &conf,
+        &format!(
+            "pass from 127.0.0.0/8 to any\nroute to any via http://user:{SECRET}@127.0.0.1:{}",
+            down.port()
+        ),
+    );
+    let conf_s = conf.to_str().unwrap();
+    let (status, out, err) = run(
+        Process::new(server_binary(bin)).args(["--config", conf_s, "--check"]),
+        b"",
+    );
+    let out = String::from_utf8_lossy(&out);
+    assert!(status.success(), "{bin}: {err}");
+    assert!(out.contains("http://user:***@127.0.0.1:"), "{bin}: {out}");
+    assert!(
+        !out.contains(SECRET) && !err.contains(SECRET),
+        "{bin}: {out}{err}"
+    );
+    // A URL that does not parse (no port): the error hides it too.
+    let bad = dir.join("bad.toml");
+    write_config(
+        &bad,
+        &format!("route to any via http://user:{SECRET}@127.0.0.1"),
+    );
+    let (status, _, err) = run(
+        Process::new(server_binary(bin)).args(["--config", bad.to_str().unwrap(), "--check"]),
+        b"",
+    );
+    assert!(!status.success(), "{bin}");
+    assert!(err.contains("parent proxy URL"), "{bin}: {err}");
+    assert!(!err.contains(SECRET), "{bin}: {err}");
+    // ctl check, and a request through the parent (which is down).
+    let socket = dir.join("control.sock");
+    let server = Server::start(
+        bin,
+        &[
+            "--config",
+            conf_s,
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    let (ok, out, err) = ctl(bin, &socket, &["check", "127.0.0.1", "to", "10.0.0.1:80"]);
+    assert!(ok, "{bin}: {err}");
+    assert!(out.contains("http://user:***@"), "{bin}: {out}");
+    assert!(!out.contains(SECRET), "{bin}: {out}");
+    let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+    assert!(refused(&c), "{bin}: {:?}", c.events);
+    server.wait_for("the closed line", closed);
+    assert!(!server.log().contains(SECRET), "{bin}: {}", server.log());
 }

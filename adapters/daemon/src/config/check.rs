@@ -219,7 +219,7 @@ fn notifications(out: &mut String, s: &Settings) {
 /// `policy:` the lists and rules, indented.
 fn policy(out: &mut String, s: &Settings) {
     let _ = writeln!(out, "policy:");
-    for line in s.server.policy.to_string().lines() {
+    for line in s.server.policy.redacted().lines() {
         let _ = writeln!(out, "  {line}");
     }
 }

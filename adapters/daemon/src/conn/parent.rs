@@ -49,6 +49,15 @@ pub(crate) async fn connect_via<R: Runtime>(
     user_id: &[u8],
     how: Reach<'_>,
 ) -> io::Result<(Endpoint<R::Stream>, Vec<u8>)> {
+    if let Destination::Name(name, _) = dest {
+        if !is_host(name) {
+            // Not in the message: it is the client's text.
+            return Err(failed(
+                ErrorKind::InvalidInput,
+                format!("{parent}: the requested name cannot be a host name"),
+            ));
+        }
+    }
     let stream = reach(rt, parent, how.outgoing, how.lookups).await?;
     let mut tunnel = if parent.kind.tls() {
         let config = how.tls.ok_or_else(|| {
@@ -111,6 +120,20 @@ pub(crate) async fn tls_through<S: Stream>(
     let mut tls = Endpoint::tls_client(stream, config, host)?;
     tls.handshake().await?;
     Ok(tls)
+}
+
+/// Whether a SOCKS4a name can be a host, to pass on to a parent: an IP
+/// address, or a DNS name (letters, digits, `-`, `_` and dots, at most 253
+/// bytes). Anything else (a `:` that HTTP CONNECT would bracket into an
+/// authority of the client's making, spaces, `@`, `/`, control bytes) is
+/// refused before the parent sees it.
+pub(crate) fn is_host(name: &str) -> bool {
+    name.parse::<IpAddr>().is_ok()
+        || (!name.is_empty()
+            && name.len() <= 253
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
 /// A TCP connection to the parent: its addresses in the resolver's order.

@@ -233,7 +233,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
         out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
         if verdict.is_pass() && command == Command::Connect {
             match policy.routes.find(&subject) {
-                Some((n, _, route)) => out.push_str(&format!("route {n}: {route}\n")),
+                Some((n, _, route)) => out.push_str(&format!("route {n}: {}\n", route.redacted())),
                 None => out.push_str("route: direct\n"),
             }
         }

@@ -35,13 +35,14 @@ pub(super) fn check_tls_paths(listeners: &[Listener], policy: &Policy) -> Result
                 .may_match_destination(host, addr, port, Command::Connect)
             {
                 return Err(err(format!(
-                    "forward_tls listener {} -> {dest}: route {} (`{route}`) may send its \
+                    "forward_tls listener {} -> {dest}: route {} (`{}`) may send its \
                      connections through {}, a TLS parent, and TLS to the destination inside \
                      TLS to a parent is not supported; send them direct or through a plain \
                      parent (socks4://, socks4a://, http://), whose tunnel carries the TLS",
                     l.addr,
                     i + 1,
-                    tls_parent.to_url()
+                    route.redacted(),
+                    tls_parent
                 )));
             }
         }
