@@ -20,6 +20,7 @@ socks4_tests::on_every_adapter!(
     a_flood_is_suppressed_and_summed_up,
     a_slow_command_is_killed_and_never_in_the_way,
     notification_commands_leave_no_orphans,
+    client_caused_log_lines_have_a_budget,
     bad_notify_configs_are_refused_with_line_and_column,
 );
 
@@ -408,6 +409,34 @@ fn notification_commands_leave_no_orphans(bin: &str) {
             script.display()
         );
     }
+}
+
+/// A client's flood of notify-rule refusals writes at most the budget of
+/// `notification` lines a second (`refusal_log_lines`), and the rest is
+/// summed up, while every notification is still counted.
+fn client_caused_log_lines_have_a_budget(bin: &str) {
+    let dir = dir(bin, "budget");
+    let script = recorder(&dir);
+    let conf = config(
+        &dir,
+        &notify_section(&[&script, &dir.join("records")], "rate = \"1/1m\"\n"),
+        "block from any to any notify",
+    );
+    let server = Server::start(bin, &["--config", &conf, "--refusal-log-lines", "3"]);
+    let dest = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let started = Instant::now();
+    for _ in 0..40 {
+        let c = socks_request(server.addr, &connect_to(dest, b""), |_| {});
+        assert!(refused(&c));
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    server.wait_says("warnings clients caused not logged one by one (over the refusal log budget)");
+    let lines = server.count(|l| says(l, "notification"));
+    assert!(
+        lines <= 3 * seconds,
+        "{bin}: {lines} notification lines in {seconds} s with a budget of 3 a second"
+    );
+    assert!(lines >= 1, "{bin}: no notification line at all");
 }
 
 fn bad_notify_configs_are_refused_with_line_and_column(bin: &str) {

@@ -317,7 +317,9 @@ pub(crate) async fn serve<R: Runtime>(
             continue;
         };
         if !may_scrape(peer, &daemon.settings().metrics_allow) {
-            tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
+            if daemon.books().may_log_warning(rt.now()) {
+                tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
+            }
             continue;
         }
         let metrics = metrics.clone();
