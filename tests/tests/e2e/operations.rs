@@ -21,6 +21,7 @@ socks4_tests::on_every_adapter!(
     the_pid_file_is_written_and_removed,
     durations_too_large_for_the_clock_are_config_errors,
     parent_passwords_are_never_printed,
+    root_file_operations_never_follow_symlinks,
 );
 
 fn write_config(path: &std::path::Path, rules: &str) {
@@ -401,4 +402,58 @@ fn parent_passwords_are_never_printed(bin: &str) {
     assert!(refused(&c), "{bin}: {:?}", c.events);
     server.wait_for("the closed line", closed);
     assert!(!server.log().contains(SECRET), "{bin}: {}", server.log());
+}
+
+/// The pid file and the control socket, which a server run as root writes
+/// in directories others may write: a symbolic link at either path is
+/// never followed (the file it names stays as it was) and the server does
+/// not start; a regular file at the control socket's path is not removed;
+/// a stale pid file is replaced by a new one, mode 0644.
+fn root_file_operations_never_follow_symlinks(bin: &str) {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = temp_dir("symlinks", bin);
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let start = |args: &[&str]| {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        run(Process::new(server_binary(bin)).args(&all), b"")
+    };
+    let pid_link = dir.join("link.pid");
+    symlink(&victim, &pid_link).unwrap();
+    let (status, _, err) = start(&["--pid-file", pid_link.to_str().unwrap()]);
+    assert!(!status.success(), "{bin}: started with a pid file link");
+    assert!(err.contains("symbolic link"), "{bin}: {err}");
+    let sock_link = dir.join("link.sock");
+    symlink(&victim, &sock_link).unwrap();
+    let (status, _, err) = start(&["--control-socket", sock_link.to_str().unwrap()]);
+    assert!(
+        !status.success(),
+        "{bin}: started with a control socket link"
+    );
+    assert!(err.contains("not a socket"), "{bin}: {err}");
+    let (status, _, err) = start(&["--control-socket", victim.to_str().unwrap()]);
+    assert!(
+        !status.success(),
+        "{bin}: replaced a regular file with its socket"
+    );
+    assert!(err.contains("not a socket"), "{bin}: {err}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "{bin}"
+    );
+    assert!(std::fs::symlink_metadata(&pid_link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // A stale pid file is replaced: this server's id, mode 0644.
+    let stale = dir.join("stale.pid");
+    std::fs::write(&stale, "1\n").unwrap();
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let server = Server::start(bin, &["--pid-file", stale.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&stale).unwrap();
+    assert_eq!(text.trim(), server.pid().to_string(), "{bin}");
+    let mode = std::fs::metadata(&stale).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "{bin}: mode {mode:o}");
 }

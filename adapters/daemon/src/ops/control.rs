@@ -34,10 +34,24 @@ pub(crate) const USAGE: &str =
 exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients";
 
 /// Creates the control socket at `path`, readable and writable by its owner
-/// only. A socket file left by a server that is gone is replaced; one that
-/// answers (another server) is an error.
+/// only (the umask while binding makes it 0600 from the moment it exists:
+/// no chmod by path, which could follow a link put there meanwhile). A
+/// socket left by a server that is gone is replaced; one that answers
+/// (another server) is an error, and so is anything at the path that is not
+/// a socket (a symbolic link, a regular file): never followed, never
+/// removed.
 pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is there and is not a socket: refusing to follow or replace it",
+                    path.display()
+                ),
+            ));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
@@ -50,9 +64,16 @@ pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);
     rustix::process::umask(old);
-    let listener = bound?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    Ok(listener)
+    bound
+}
+
+/// Removes the control socket at exit, if the path still names a socket.
+#[cfg(feature = "cli")]
+pub(crate) fn remove(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Serves the control socket on a thread of its own.

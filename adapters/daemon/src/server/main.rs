@@ -58,7 +58,7 @@ pub fn main<R: Runtime>(
         Err(e) => return fail(e.to_string()),
     };
     if let Some(path) = &settings.pid_file {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        if let Err(e) = crate::ops::pid_file::write(path) {
             return fail(format!("pid file {}: {e}", path.display()));
         }
     }
@@ -79,8 +79,11 @@ pub fn main<R: Runtime>(
             }
         }
     }));
-    for path in [cleanup.0, cleanup.1].into_iter().flatten() {
-        let _ = std::fs::remove_file(path);
+    if let Some(path) = cleanup.0 {
+        crate::ops::pid_file::remove(&path);
+    }
+    if let Some(path) = cleanup.1 {
+        crate::ops::control::remove(&path);
     }
     crate::observe::logging::flush();
     code
