@@ -9,13 +9,17 @@ use std::path::Path;
 
 /// Drops privileges as `settings` say; the control socket (if any) is first
 /// given to the new user, so that `ctl` run as that user can use it.
-pub(crate) fn apply(settings: &Settings, control_socket: Option<&Path>) -> Result<(), String> {
+/// `listeners` are the addresses actually listened on (socket activation's
+/// included), which the root check looks at.
+pub(crate) fn apply(
+    settings: &Settings,
+    control_socket: Option<&Path>,
+    listeners: &[std::net::SocketAddr],
+) -> Result<(), String> {
     let root = rustix::process::geteuid().is_root();
     let Some(user) = &settings.user else {
-        let public = settings
-            .listeners
+        let public = listeners
             .iter()
-            .map(|l| &l.addr)
             .chain(settings.metrics_listen.iter())
             .any(|a| !a.ip().is_loopback());
         if root && public && !settings.allow_root {

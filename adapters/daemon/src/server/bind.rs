@@ -50,6 +50,16 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
         })?;
         listeners.push((config.clone(), l));
     }
+    // Inherited sockets get the same refusal as bound ones: known only now.
+    let public: Vec<String> = listeners
+        .iter()
+        .map(|(c, _)| c.addr)
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    settings
+        .check_listeners(&public)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.message))?;
     let metrics = settings
         .metrics_listen
         .map(|addr| {

@@ -62,7 +62,9 @@ pub fn main<R: Runtime>(
             return fail(format!("pid file {}: {e}", path.display()));
         }
     }
-    if let Err(e) = crate::ops::privileges::apply(&settings, settings.control_socket.as_deref()) {
+    let addrs: Vec<std::net::SocketAddr> = bound.listeners.iter().map(|(l, _)| l.addr).collect();
+    let control = settings.control_socket.as_deref();
+    if let Err(e) = crate::ops::privileges::apply(&settings, control, &addrs) {
         return fail(e);
     }
     let cleanup = (settings.pid_file.clone(), settings.control_socket.clone());
