@@ -22,6 +22,7 @@ socks4_tests::on_every_adapter!(
     durations_too_large_for_the_clock_are_config_errors,
     parent_passwords_are_never_printed,
     root_file_operations_never_follow_symlinks,
+    reload_is_never_half_applied_in_silence,
 );
 
 fn write_config(path: &std::path::Path, rules: &str) {
@@ -456,4 +457,81 @@ fn root_file_operations_never_follow_symlinks(bin: &str) {
     assert_eq!(text.trim(), server.pid().to_string(), "{bin}");
     let mode = std::fs::metadata(&stale).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644, "{bin}: mode {mode:o}");
+}
+
+/// SIGHUP and `ctl reload` apply what can apply (here `proxy_protocol_from`:
+/// a balancer refused before is served after) and name what needs a
+/// restart in one warning line (here `max_connections` and `[limits]
+/// relay_pipes`), never leaving a key at its old value in silence. (That
+/// every key is in one list or the other is a unit test of
+/// `config::settings::reload`.)
+fn reload_is_never_half_applied_in_silence(bin: &str) {
+    let dir = temp_dir("reload-keys", bin);
+    let conf = dir.join("socks4d.toml");
+    let socket = dir.join("control.sock");
+    let write = |from: &str, extra: &str| {
+        std::fs::write(
+            &conf,
+            format!("proxy_protocol = \"v1\"\nproxy_protocol_from = [\"{from}\"]\n{extra}"),
+        )
+        .unwrap();
+    };
+    write("10.0.0.0/8", "");
+    let server = Server::start(
+        bin,
+        &[
+            "--config",
+            conf.to_str().unwrap(),
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    let echo = echo(2);
+    let header = format!(
+        "PROXY TCP4 127.0.0.9 127.0.0.1 40000 {}\r\n",
+        server.addr.port()
+    );
+    let through_balancer = || {
+        let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        s.write_all(header.as_bytes()).unwrap();
+        socks_request_on(s, &connect_to(echo, b""), |_| {})
+    };
+    // Not trusted yet: closed without a reply.
+    let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut bytes = header.clone().into_bytes();
+    bytes.extend_from_slice(&connect_to(echo, b"").to_vec());
+    let _ = s.write_all(&bytes);
+    let mut reply = [0u8; 8];
+    assert!(
+        matches!(s.read(&mut reply), Ok(0) | Err(_)),
+        "{bin}: 127.0.0.1 is not trusted yet"
+    );
+    write(
+        "127.0.0.0/8",
+        "max_connections = 7\n[limits]\nrelay_pipes = 3\n",
+    );
+    server.signal("HUP");
+    let line = server.wait_for("the restart warning", |l| {
+        field(l, "message").starts_with("restart needed for:")
+    });
+    assert_eq!(
+        field(&line, "message"),
+        "restart needed for: max_connections, limits.relay_pipes",
+        "{bin}"
+    );
+    server.wait_says("configuration reloaded");
+    let c = through_balancer();
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    // ctl reload says the same.
+    let (ok, out, err) = ctl(bin, &socket, &["reload"]);
+    assert!(ok, "{bin}: {err}");
+    assert!(
+        out.contains("restart needed for: max_connections, limits.relay_pipes"),
+        "{bin}: {out}"
+    );
+    // Back to what runs: nothing to name.
+    write("127.0.0.0/8", "");
+    let (ok, out, _) = ctl(bin, &socket, &["reload"]);
+    assert!(ok && !out.contains("restart"), "{bin}: {out}");
 }

@@ -127,7 +127,8 @@ impl<R: Runtime> AcceptLoop<R> {
             // Behind a load balancer: only it may connect, and its header
             // says who the client is (and so which client's cap the
             // connection counts under).
-            let trusted = daemon.settings().proxy_protocol_from.iter();
+            let current = daemon.current();
+            let trusted = current.proxy_protocol_from.iter();
             if !trusted.clone().any(|n| n.contains(peer.ip())) {
                 daemon.books().counters.proxy_header("untrusted");
                 if daemon.books().may_log_refusal(self.rt.now()) {

@@ -95,7 +95,7 @@ impl<R: Runtime> Connection<R> {
     /// Connects to the destination, with TLS for `forward_tls`.
     async fn connect(&mut self, addr: SocketAddr) {
         let rt = self.rt.clone();
-        let from = socket::outgoing_for(&self.daemon.settings().outgoing, addr);
+        let from = socket::outgoing_for(&self.daemon.current().outgoing, addr);
         let tls = self
             .dest_tls
             .clone()
@@ -133,7 +133,7 @@ impl<R: Runtime> Connection<R> {
     async fn connect_via(&mut self, parent: Parent, dest: Destination, user_id: Vec<u8>) {
         let rt = self.rt.clone();
         let lookups = self.daemon.lookups().clone();
-        let outgoing = self.daemon.settings().outgoing.clone();
+        let outgoing = self.daemon.current().outgoing.clone();
         let how = parent::Reach {
             outgoing: &outgoing,
             lookups: &lookups,

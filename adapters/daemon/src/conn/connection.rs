@@ -319,7 +319,7 @@ impl<R: Runtime> Connection<R> {
                             return Poll::Ready(Err(Interrupted::Client));
                         }
                     }
-                    Poll::Ready(Ok(_)) if !self.daemon.settings().abort_on_client_close => {
+                    Poll::Ready(Ok(_)) if !self.daemon.current().abort_on_client_close => {
                         self.client_finished = true;
                         return Poll::Pending;
                     }

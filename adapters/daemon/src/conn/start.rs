@@ -162,7 +162,7 @@ async fn balancer_header<R: Runtime>(
     now: Instant,
 ) -> Option<socks4_proto::proxy_header::Header> {
     let deadline = crate::runtime::later(now, daemon.server_config().timeouts.handshake);
-    let max = daemon.settings().max_proxy_header;
+    let max = daemon.current().max_proxy_header;
     let counters = &daemon.books().counters;
     match proxy_header::read(rt, client, accept, max, deadline).await {
         Ok(header) => {
@@ -195,7 +195,7 @@ async fn entry<R: Runtime>(
 ) -> Option<Entry> {
     Some(match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
-            let wait = daemon.settings().dual_timeout;
+            let wait = daemon.current().dual_timeout;
             match first_byte(rt, client, FirstByte::new(now, wait)).await {
                 Some(Protocol::Tls) if tls.server.is_some() => {
                     Entry::Tls(tls.server.clone().expect("checked"))

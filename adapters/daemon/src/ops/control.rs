@@ -128,10 +128,16 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
         ["deny", "list"] => Ok(lines(daemon.server_config().policy.denials.iter())),
         ["exempt", "list"] => Ok(lines(daemon.server_config().policy.exemptions.iter())),
         ["check", ip, rest @ ..] => check(daemon, ip, rest),
-        ["reload"] => match daemon.reload() {
-            Ok(()) => {
+        ["reload"] => match daemon.reload_report() {
+            Ok(restart) => {
                 tracing::info!(target: "socks4d", "configuration reloaded (control socket)");
-                Ok("configuration reloaded\n".to_owned())
+                Ok(match restart.is_empty() {
+                    true => "configuration reloaded\n".to_owned(),
+                    false => format!(
+                        "configuration reloaded; restart needed for: {}\n",
+                        restart.join(", ")
+                    ),
+                })
             }
             Err(e) => Err(format!("reload failed, the old configuration stays: {e}")),
         },

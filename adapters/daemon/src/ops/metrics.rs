@@ -316,7 +316,7 @@ pub(crate) async fn serve<R: Runtime>(
             rt.sleep_until(rt.now() + Duration::from_millis(50)).await;
             continue;
         };
-        if !may_scrape(peer, &daemon.settings().metrics_allow) {
+        if !may_scrape(peer, &daemon.current().metrics_allow) {
             if daemon.books().may_log_warning(rt.now()) {
                 tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
             }

@@ -10,10 +10,12 @@
 //! policy from the `[access]` options; `origin.rs` finds where things are in
 //! the config file, for errors; `secure.rs` refuses what would serve nobody or
 //! everybody by accident; `tls_paths.rs` refuses a route that would drop the
-//! TLS a `forward_tls` listener asks for.
+//! TLS a `forward_tls` listener asks for; `reload.rs` says which keys a
+//! reload applies and which need a restart.
 
 mod origin;
 mod policy;
+pub mod reload;
 mod resolve;
 mod secure;
 #[cfg(all(test, feature = "cli"))]
@@ -112,6 +114,9 @@ pub struct Settings {
     pub log_level: LogLevel,
     /// Where these settings came from (what a reload reads again).
     pub sources: Sources,
+    /// The layers merged, before they were resolved: what a reload compares
+    /// key by key ([`reload::restart_needed`]).
+    pub options: Options,
 }
 
 /// Why settings could not be built.

@@ -79,6 +79,7 @@ impl Settings {
             log_format: all.log_format.expect(HAS_DEFAULT),
             log_level: all.log_level.expect(HAS_DEFAULT).shifted(sources.verbosity),
             sources,
+            options: all.clone(),
         })
     }
 }
