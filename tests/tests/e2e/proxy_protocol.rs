@@ -14,8 +14,20 @@ use std::time::{Duration, Instant};
 
 socks4_tests::on_every_adapter!(
     bad_and_untrusted_headers_are_closed,
+    a_header_from_outside_the_balancers_is_closed,
     proxy_headers_have_no_default_trust,
 );
+
+/// Asserts that the server closes `s` without an answer within `limit`.
+fn closed_within(mut s: TcpStream, limit: Duration) {
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let r = s.read(&mut buf);
+    assert!(matches!(r, Ok(0) | Err(_)), "the server answered: {r:?}");
+    let took = started.elapsed();
+    assert!(took < limit, "closed after {took:?}");
+}
 
 fn bad_and_untrusted_headers_are_closed(bin: &str) {
     let server = Server::start(
@@ -31,15 +43,6 @@ fn bad_and_untrusted_headers_are_closed(bin: &str) {
     );
     let echo = echo(1);
     let header = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1080\r\n");
-    let closed_within = |mut s: TcpStream, limit: Duration| {
-        s.set_read_timeout(Some(STEP)).unwrap();
-        let started = Instant::now();
-        let mut buf = [0u8; 16];
-        let r = s.read(&mut buf);
-        assert!(matches!(r, Ok(0) | Err(_)), "the server answered: {r:?}");
-        let took = started.elapsed();
-        assert!(took < limit, "closed after {took:?}");
-    };
     // Truncated: closed at the handshake timeout.
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"PROXY TCP4 192.0.2.7").unwrap();
@@ -94,8 +97,11 @@ fn bad_and_untrusted_headers_are_closed(bin: &str) {
         "{reasons:?}"
     );
     assert!(reasons.iter().any(|r| r.contains("v2")), "{reasons:?}");
+}
 
-    // A header from outside proxy_protocol_from: closed, and logged.
+/// A header from outside `proxy_protocol_from`: closed, and logged.
+fn a_header_from_outside_the_balancers_is_closed(bin: &str) {
+    let header = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 1080\r\n");
     let server = Server::start(
         bin,
         &[
@@ -150,7 +156,7 @@ fn proxy_headers_have_no_default_trust(bin: &str) {
         );
     }
     // Named explicitly, the same configurations pass.
-    for args in [&cases[1][..], &cases[3][..]] {
+    for args in [cases[1], cases[3]] {
         let mut args = args.to_vec();
         args.extend(["--proxy-protocol-from", "127.0.0.1"]);
         let (status, out, err) = run(Process::new(server_binary(bin)).args(&args), b"");

@@ -153,6 +153,33 @@ fn socket_activation_with_systemd_socket_activate(bin: &str) {
     assert_eq!(String::from_utf8_lossy(&out), "through an inherited socket");
 }
 
+/// A network namespace of a test's own with its loopback up, removed when
+/// dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let ip = |args: &[&str]| {
+            let ok = Process::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {args:?}");
+        };
+        let _ = Process::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", name]);
+        let netns = Netns(name.to_owned());
+        ip(&["netns", "exec", name, "ip", "link", "set", "lo", "up"]);
+        netns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
 /// A socket systemd passes that listens beyond loopback gets the checks a
 /// bound one gets: refused when no rule passes a client from outside
 /// loopback, and refused as root without `--user` (this test runs as
@@ -165,24 +192,8 @@ fn socket_activated_listeners_get_the_open_proxy_and_root_checks(bin: &str) {
         "0",
         "runs as root"
     );
-    let ns = format!("socks4-sa-{}-{}", std::process::id(), bin.len());
-    let ip = |args: &[&str]| {
-        let ok = Process::new("ip").args(args).status().unwrap().success();
-        assert!(ok, "ip {args:?}");
-    };
-    let _ = Process::new("ip")
-        .args(["netns", "del", &ns])
-        .stderr(Stdio::null())
-        .status();
-    ip(&["netns", "add", &ns]);
-    struct Netns(String);
-    impl Drop for Netns {
-        fn drop(&mut self) {
-            let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    let _netns = Netns(ns.clone());
-    ip(&["netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
+    let netns = Netns::new(&format!("socks4-sa-{}-{}", std::process::id(), bin.len()));
+    let ns = netns.0.clone();
     let cases: [(&[&str], &str); 2] = [
         (&[], "refusing to listen on 0.0.0.0:1080"),
         (&["--allow", "10.0.0.0/8"], "refusing to run as root"),
