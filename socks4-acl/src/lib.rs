@@ -65,7 +65,9 @@ mod route;
 mod rule;
 
 pub use ipnet::IpNet;
-pub use net::{canonical, ipv4_equivalent, loopback, AddrClass, NetSet, Netmask, NetmaskError};
+pub use net::{
+    canonical, canonical_net, ipv4_equivalent, loopback, AddrClass, NetSet, Netmask, NetmaskError,
+};
 pub use parse::ParseError;
 pub use policy::Policy;
 pub use route::{Balance, Parent, ParentError, ParentKind, Route, RouteSet, Target};

@@ -198,6 +198,25 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The policy in the text format with every parent's password shown as
+    /// `***` (so it does not parse back to this policy): what `--check`,
+    /// the control socket and logs show.
+    pub fn redacted(&self) -> String {
+        let mut text = String::new();
+        for line in self.to_string().lines() {
+            if !line.starts_with("route ") {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        for route in self.routes.routes() {
+            text.push_str(&format!("{}\n", route.redacted()));
+        }
+        text
+    }
+}
+
 impl fmt::Display for Policy {
     /// The text format: `default` (when not plain block), then denials,
     /// exemptions and rules, one per line. It parses back to an equal policy.

@@ -113,8 +113,9 @@ impl FromStr for Parent {
     fn from_str(s: &str) -> Result<Parent, ParentError> {
         let err = |why: &str| {
             ParentError(format!(
-                "'{s}' is not a parent proxy URL ({why}): expected socks4://, socks4a://, http://, \
-                 socks4+tls://, socks4a+tls:// or https:// then [user[:password]@]host:port"
+                "'{}' is not a parent proxy URL ({why}): expected socks4://, socks4a://, http://, \
+                 socks4+tls://, socks4a+tls:// or https:// then [user[:password]@]host:port",
+                without_password(s)
             ))
         };
         let (scheme, rest) = s.split_once("://").ok_or_else(|| err("no scheme"))?;
@@ -162,6 +163,22 @@ impl FromStr for Parent {
             user,
             password,
         })
+    }
+}
+
+/// A parent URL as typed, with what may be a password (between the
+/// scheme's `://`, a `:` and the last `@`) shown as `***`: for errors about
+/// a URL that does not parse.
+pub(crate) fn without_password(s: &str) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => s.to_owned(),
+        },
+        None => s.to_owned(),
     }
 }
 
@@ -272,7 +289,36 @@ impl fmt::Display for Balance {
 }
 
 impl fmt::Display for Route {
+    /// The text format, passwords included, so that it parses back to an
+    /// equal route: for a config file. For a person, [`Route::redacted`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, Parent::to_url)
+    }
+}
+
+impl Route {
+    /// The route as text with every parent's password shown as `***`: for
+    /// `--check`, the control socket and logs, never for a file.
+    ///
+    /// ```
+    /// use socks4_acl::Policy;
+    /// let p: Policy = "route to any via http://u:s3cret@127.0.0.1:3128".parse()?;
+    /// let route = p.routes.routes().next().unwrap();
+    /// assert_eq!(route.redacted().to_string(), "route from any to any via http://u:***@127.0.0.1:3128");
+    /// assert!(route.to_string().contains("s3cret"));
+    /// # Ok::<(), socks4_acl::ParseError>(())
+    /// ```
+    pub fn redacted(&self) -> impl fmt::Display + '_ {
+        struct Redacted<'a>(&'a Route);
+        impl fmt::Display for Redacted<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write(f, Parent::to_string)
+            }
+        }
+        Redacted(self)
+    }
+
+    fn write(&self, f: &mut fmt::Formatter<'_>, url: fn(&Parent) -> String) -> fmt::Result {
         // The rule's own text minus its verb: "pass from ... to ...".
         let rule = self.conditions.to_string();
         let conditions = rule.strip_prefix("pass ").unwrap_or(&rule);
@@ -280,7 +326,7 @@ impl fmt::Display for Route {
         match &self.target {
             Target::Direct => f.write_str(" direct"),
             Target::Via(parents) => {
-                let urls: Vec<String> = parents.iter().map(Parent::to_url).collect();
+                let urls: Vec<String> = parents.iter().map(url).collect();
                 write!(f, " via {}", urls.join(", "))?;
                 match self.balance {
                     Balance::First => Ok(()),

@@ -408,6 +408,65 @@ proptest! {
     }
 }
 
+/// An IPv4 net and addresses at and around its edges, with a few anywhere.
+fn arb_v4_net_and_probes() -> impl Strategy<Value = (Ipv4Addr, u8, Vec<Ipv4Addr>)> {
+    (
+        any::<u32>(),
+        0u8..=32,
+        proptest::collection::vec(any::<u32>(), 0..8),
+    )
+        .prop_map(|(a, len, extra)| {
+            let net = ipnet::Ipv4Net::new(a.into(), len).unwrap().trunc();
+            let (s, e) = (u32::from(net.network()), u32::from(net.broadcast()));
+            let mut probes: Vec<Ipv4Addr> = [s.wrapping_sub(1), s, e, e.wrapping_add(1)]
+                .into_iter()
+                .chain(extra)
+                .map(Ipv4Addr::from)
+                .collect();
+            probes.push(net.network());
+            (net.network(), len, probes)
+        })
+}
+
+proptest! {
+    /// A net written in the IPv4-mapped block (`::ffff:192.0.2.0/120`)
+    /// matches exactly the IPv4 addresses it spells, in either spelling of
+    /// the address: as a netmask, as a member of a deny list (a `NetSet`), as
+    /// a rule's client net and as a rule's destination net.
+    #[test]
+    fn mapped_nets_match_the_ipv4_addresses_they_spell(
+        (net, len, probes) in arb_v4_net_and_probes(),
+    ) {
+        let v4: Netmask = format!("{net}/{len}").parse().unwrap();
+        let mapped_text = format!("::ffff:{net}/{}", 96 + u16::from(len));
+        let mapped: Netmask = mapped_text.parse().unwrap();
+        prop_assert_eq!(mapped, v4);
+        let set: NetSet = [mapped].into_iter().collect();
+        let clients: Policy = format!("pass from {mapped_text} to any").parse().unwrap();
+        let dests: Policy = format!("block from any to {mapped_text}\npass from any to any")
+            .parse()
+            .unwrap();
+        for probe in probes {
+            let expected = v4.contains(probe.into());
+            for addr in [IpAddr::V4(probe), IpAddr::V6(probe.to_ipv6_mapped())] {
+                prop_assert_eq!(mapped.contains(addr), expected, "{} in {}", addr, mapped_text);
+                prop_assert_eq!(set.contains(addr), expected, "{} in set {}", addr, mapped_text);
+                let subject = Subject {
+                    client: std::net::SocketAddr::new(addr, 5000),
+                    dest_addr: Some(addr),
+                    dest_host: None,
+                    dest_port: 80,
+                    command: Command::Connect,
+                    user_id: b"",
+                    cert: None,
+                };
+                prop_assert_eq!(clients.evaluate(&subject).is_pass(), expected, "client {}", addr);
+                prop_assert_eq!(dests.evaluate(&subject).is_pass(), !expected, "dest {}", addr);
+            }
+        }
+    }
+}
+
 #[allow(clippy::disallowed_methods)] // tests need a point in time to start from
 mod limits {
     use proptest::prelude::*;

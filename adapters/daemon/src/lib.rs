@@ -11,6 +11,9 @@
 //!   with the `cli` feature) and [`ConfigError`];
 //! - [`run`] (bind and serve on a [`Runtime`]), or [`bind`] then [`serve`]
 //!   with the [`Bound`] sockets; [`main`] for a server binary;
+//! - [`control_answer`] (one control-socket request, answered without the
+//!   socket) and [`restore_state`] (a state file's text into a client
+//!   table), for tools and the fuzz targets;
 //! - the core crates' types a program meets on the way: [`Netmask`],
 //!   [`Policy`], [`Rule`], [`ParseError`], [`Event`], [`CloseReason`],
 //!   [`ReplyCode`].
@@ -54,9 +57,11 @@ mod server;
 
 pub use config::options::Options;
 pub use config::settings::{ConfigError, Settings};
+pub use daemon::state_file::restore as restore_state;
 pub use daemon::{Daemon, Position};
 pub use observe::counters::Snapshot;
 pub use observe::events::{DaemonEvent, EventStream};
+pub use ops::control::answer as control_answer;
 pub use runtime::Runtime;
 #[cfg(feature = "cli")]
 pub use server::main;

@@ -6,7 +6,8 @@
 //! - [`Netmask`] (`netmask.rs`): one net as people type it, parsed and
 //!   printed, and the [`loopback`] nets.
 //! - `spelling.rs`: IPv6 spellings of IPv4 addresses ([`canonical`],
-//!   [`ipv4_equivalent`]), so that no spelling gets around an IPv4 rule.
+//!   [`canonical_net`], [`ipv4_equivalent`]), so that no spelling gets
+//!   around an IPv4 rule.
 //! - [`AddrClass`] (`class.rs`): loopback, private, link-local, unspecified,
 //!   in both families.
 //! - [`NetSet`] (`set.rs`): the set of netmasks, with exact membership.
@@ -24,4 +25,4 @@ mod tests;
 pub use class::AddrClass;
 pub use netmask::{loopback, Netmask, NetmaskError};
 pub use set::NetSet;
-pub use spelling::{canonical, ipv4_equivalent};
+pub use spelling::{canonical, canonical_net, ipv4_equivalent};

@@ -2,7 +2,7 @@
 //! and a dotted mask, one address), how it parses and prints, and the
 //! [`loopback`] nets.
 
-use super::spelling::canonical;
+use super::spelling::{canonical, canonical_net};
 use core::fmt;
 use core::str::FromStr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -13,8 +13,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// (`10.0.0.0 255.0.0.0` or `10.0.0.0/255.0.0.0`), or a single address
 /// (`127.0.0.1`, `::1`).
 ///
-/// Host bits are cleared (`10.1.2.3/8` is `10.0.0.0/8`) so that equal sets compare
-/// equal and print the same; non-contiguous netmasks are rejected.
+/// Host bits are cleared (`10.1.2.3/8` is `10.0.0.0/8`) and a net inside the
+/// IPv4-mapped block is the IPv4 net it spells (`::ffff:10.0.0.0/104` is
+/// `10.0.0.0/8`, see [`canonical_net`]) so that equal sets compare equal,
+/// print the same and match the same addresses; non-contiguous netmasks are
+/// rejected.
 ///
 /// ```
 /// use socks4_acl::Netmask;
@@ -34,23 +37,26 @@ pub enum Netmask {
 }
 
 impl Netmask {
-    /// The netmask for one network (host bits are cleared).
+    /// The netmask for one network (host bits are cleared; a net inside the
+    /// IPv4-mapped block becomes the IPv4 net it spells).
     pub fn new(net: IpNet) -> Netmask {
-        Netmask::Net(net.trunc())
+        Netmask::Net(canonical_net(net.trunc()))
     }
 
-    /// The netmask holding exactly one address.
+    /// The netmask holding exactly one address (an IPv4-mapped address is
+    /// the IPv4 address it maps).
     pub fn host(addr: IpAddr) -> Netmask {
-        Netmask::Net(IpNet::from(addr))
+        Netmask::Net(IpNet::from(canonical(addr)))
     }
 
     /// Whether `addr` is in this set. An IPv4-mapped IPv6 address
     /// (`::ffff:10.0.0.1`, as a dual-stack listener reports IPv4 clients) is
-    /// treated as the IPv4 address it maps.
+    /// treated as the IPv4 address it maps, and so is a net in the mapped
+    /// block, however it was built.
     pub fn contains(&self, addr: IpAddr) -> bool {
         match self {
             Netmask::Any => true,
-            Netmask::Net(net) => net.contains(&canonical(addr)),
+            Netmask::Net(net) => canonical_net(*net).contains(&canonical(addr)),
         }
     }
 }

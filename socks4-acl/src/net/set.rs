@@ -3,7 +3,7 @@
 
 use super::netmask::Netmask;
 use super::ranges::{v4_range, v4_ranges, v6_range, v6_ranges, Ranges};
-use super::spelling::canonical;
+use super::spelling::{canonical, canonical_net};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -50,7 +50,7 @@ impl NetSet {
         match mask {
             Netmask::Any => !std::mem::replace(&mut self.any, true),
             Netmask::Net(net) => {
-                let net = net.trunc();
+                let net = canonical_net(net.trunc());
                 if !self.all.insert(net) {
                     return false;
                 }
@@ -69,7 +69,7 @@ impl NetSet {
         match mask {
             Netmask::Any => std::mem::replace(&mut self.any, false),
             Netmask::Net(net) => {
-                let net = net.trunc();
+                let net = canonical_net(net.trunc());
                 if !self.all.remove(&net) {
                     return false;
                 }
@@ -93,7 +93,7 @@ impl NetSet {
     }
 
     /// Whether any member contains `addr` (IPv4-mapped IPv6 addresses count as
-    /// IPv4).
+    /// IPv4, as members written in the mapped block do).
     pub fn contains(&self, addr: IpAddr) -> bool {
         if self.any {
             return true;
@@ -120,7 +120,7 @@ impl NetSet {
     pub fn has(&self, mask: &Netmask) -> bool {
         match mask {
             Netmask::Any => self.any,
-            Netmask::Net(net) => self.all.contains(&net.trunc()),
+            Netmask::Net(net) => self.all.contains(&canonical_net(net.trunc())),
         }
     }
 
@@ -176,7 +176,7 @@ impl Extend<Netmask> for NetSet {
             match mask {
                 Netmask::Any => self.any = true,
                 Netmask::Net(net) => {
-                    self.all.insert(net.trunc());
+                    self.all.insert(canonical_net(net.trunc()));
                 }
             }
         }

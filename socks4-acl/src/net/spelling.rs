@@ -1,8 +1,10 @@
 //! IPv6 spellings of IPv4 addresses: [`canonical`] turns an IPv4-mapped
 //! address (as a dual-stack listener reports an IPv4 client) into IPv4, and
 //! [`ipv4_equivalent`] finds the IPv4 address any IPv6 destination stands
-//! for, so that no spelling gets around an IPv4 rule.
+//! for, so that no spelling gets around an IPv4 rule; [`canonical_net`] does
+//! for a net what [`canonical`] does for an address.
 
+use ipnet::{IpNet, Ipv4Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IPv4-mapped IPv6 address as IPv4; every other address unchanged.
@@ -10,6 +12,33 @@ pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+/// A net written inside the IPv4-mapped block (`::ffff:192.0.2.0/120`) as the
+/// IPv4 net it spells (`192.0.2.0/24`); every other net unchanged.
+///
+/// Addresses are compared in their [`canonical`] form, in which an
+/// IPv4-mapped address is IPv4: a net in the mapped block must be IPv4 too,
+/// or it would never match the clients and destinations it names. A wider
+/// IPv6 net that merely includes the mapped block (`::/0`, `::/80`) stays an
+/// IPv6 net: it names IPv6 addresses.
+///
+/// ```
+/// use socks4_acl::{canonical_net, IpNet};
+/// let net: IpNet = "::ffff:192.0.2.0/120".parse()?;
+/// assert_eq!(canonical_net(net).to_string(), "192.0.2.0/24");
+/// let wide: IpNet = "::/0".parse()?;
+/// assert_eq!(canonical_net(wide), wide);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::V4(Ipv4Net::new_assert(v4, v6.prefix_len() - 96).trunc()),
+            None => net,
+        },
+        _ => net,
     }
 }
 

@@ -183,7 +183,17 @@ fn parents(line: &mut Line<'_>) -> Result<Vec<Parent>, ParseError> {
     loop {
         let t = line.expect(PARENTS)?;
         for part in t.text.split(',').filter(|p| !p.is_empty()) {
-            out.push(part.parse().map_err(|_| line.error(Some(t), PARENTS))?);
+            out.push(part.parse().map_err(|_| {
+                // The error shows the URLs without what may be a password.
+                let mut e = line.error(Some(t), PARENTS);
+                let shown: Vec<String> = t
+                    .text
+                    .split(',')
+                    .map(crate::route::without_password)
+                    .collect();
+                e.found = Some(shown.join(","));
+                e
+            })?);
         }
         let more = t.text.ends_with(',') || line.peek().is_some_and(|p| p.text.starts_with(','));
         line.eat(",");

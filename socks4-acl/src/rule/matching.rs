@@ -65,6 +65,38 @@ impl Rule {
         }
     }
 
+    /// Whether the rule may match a CONNECT (or BIND, by `command`) to this
+    /// destination for some client: its destination, port and command
+    /// conditions are checked, its client conditions (source, user,
+    /// certificate) are taken to hold. A destination given by name (`addr`
+    /// `None`) may match an address condition once resolved. For checks
+    /// made before any client comes (a route that a fixed destination may
+    /// take).
+    ///
+    /// ```
+    /// use socks4_acl::{Command, Policy};
+    /// let p: Policy = "route from 10.0.0.0/8 to any port eq 443 via http://127.0.0.1:3128".parse()?;
+    /// let route = p.routes.routes().next().unwrap();
+    /// let c = &route.conditions;
+    /// assert!(c.may_match_destination(Some("example.com"), None, 443, Command::Connect));
+    /// assert!(!c.may_match_destination(Some("example.com"), None, 80, Command::Connect));
+    /// # Ok::<(), socks4_acl::ParseError>(())
+    /// ```
+    pub fn may_match_destination(
+        &self,
+        host: Option<&str>,
+        addr: Option<std::net::IpAddr>,
+        port: u16,
+        command: Command,
+    ) -> bool {
+        let to = match addr {
+            Some(a) => self.to.matches(Some(canonical(a)), host),
+            None => self.to.needs_address() || self.to.matches(None, host),
+        };
+        to && self.to_port.matches(port)
+            && (self.commands.is_empty() || self.commands.contains(&command))
+    }
+
     /// Whether every condition holds for `s`.
     pub fn matches(&self, s: &Subject<'_>) -> bool {
         self.matches_but_address(s) && self.to.matches(s.dest_addr.map(canonical), s.dest_host)

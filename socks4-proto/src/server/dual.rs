@@ -50,7 +50,7 @@ impl FirstByte {
     /// nothing for `wait`.
     pub fn new(now: Instant, wait: Duration) -> FirstByte {
         FirstByte {
-            deadline: now + wait,
+            deadline: crate::server::timer::later(now, wait),
             decided: None,
         }
     }

@@ -2,7 +2,10 @@
 //! garbage, half a request or a 100 KB user id get 91 or a close while a relay
 //! goes on; a client's reset closes both sides at once; an idle relay is closed
 //! after the idle timeout; outbound connections leave from the outgoing
-//! address; a forward listener relays with half-close.
+//! address; a forward listener relays with half-close; a client that
+//! half-closes before its reply (request, data and FIN back to back) still
+//! gets the reply and the destination's answer, unless
+//! `abort_on_client_close` asks for today's hang-up.
 
 use socks4_proto::client::Event;
 use socks4_proto::{Command, Dest, Reply, ReplyCode, Request};
@@ -16,6 +19,8 @@ socks4_tests::on_every_adapter!(
     an_idle_relay_is_closed_after_the_idle_timeout,
     outbound_connections_leave_from_the_outgoing_address,
     a_forward_relays_with_half_close,
+    half_close_before_the_reply_is_not_a_hang_up,
+    a_socks4a_name_that_cannot_be_a_host_never_reaches_a_parent,
 );
 
 fn bad_clients_get_91_or_a_close_while_others_are_served(bin: &str) {
@@ -202,4 +207,108 @@ fn a_forward_relays_with_half_close(bin: &str) {
         dest: Dest::Domain("unused", 1),
         user_id: b"",
     };
+}
+
+/// An identd stand-in that accepts and never answers, so that the IDENT
+/// phase lasts the whole IDENT timeout: a window in which a request is
+/// pending for sure. Returns its port.
+fn silent_identd() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(8).flatten() {
+            held.push(s);
+        }
+        std::thread::sleep(STEP);
+    });
+    port
+}
+
+/// `printf REQUEST DATA | nc -N`: the request, data and a FIN back to back,
+/// sent while the server waits for IDENT (log mode, 1 s timeout). The
+/// client still gets its reply and the destination's answer (which comes
+/// only after the half-close reached it); with `abort_on_client_close` the
+/// request is abandoned instead, as before.
+fn half_close_before_the_reply_is_not_a_hang_up(bin: &str) {
+    for abort in [false, true] {
+        let identd = silent_identd().to_string();
+        let mut args = vec!["--ident", "log", "--ident-port", &identd];
+        args.extend(["--ident-timeout", "1s"]);
+        if abort {
+            args.push("--abort-on-client-close");
+        }
+        let server = Server::start(bin, &args);
+        let dest = echo_after_eof(1);
+        let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut bytes = connect_to(dest, b"nc").to_vec();
+        bytes.extend_from_slice(b"hello after FIN");
+        s.write_all(&bytes).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        let line = server.wait_for("the closed line", closed);
+        if abort {
+            assert!(all.is_empty(), "{bin}: answered {all:?}");
+            assert_eq!(field(&line, "outcome"), "peer_closed", "{bin}: {line}");
+            continue;
+        }
+        assert!(all.len() >= 8, "{bin}: no reply: {all:?}\n{}", server.log());
+        let Ok(socks4_proto::Status::Complete(reply, 8)) = Reply::decode(&all[..8]) else {
+            panic!("{bin}: not a reply: {all:?}");
+        };
+        assert_eq!(reply.code, ReplyCode::Granted, "{bin}");
+        assert_eq!(&all[8..], b"hello after FIN", "{bin}: the answer");
+        assert_eq!(field(&line, "bytes_up"), "15", "{bin}: {line}");
+    }
+}
+
+/// A SOCKS4a name with a `:` (which HTTP CONNECT would bracket into an
+/// authority of the client's making) or another character no host name
+/// has is refused with 91 before the parent sees anything; a good name
+/// reaches it as `CONNECT name:port`.
+fn a_socks4a_name_that_cannot_be_a_host_never_reaches_a_parent(bin: &str) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let parent = peer(8, move |mut s| {
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let _ = tx
+            .lock()
+            .unwrap()
+            .send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let _ = s.write_all(b"HTTP/1.1 403 Forbidden\r\n\r\n");
+    });
+    let conf = rules_config(
+        &format!("names-{bin}"),
+        &format!("pass from 127.0.0.0/8 to any\nroute to any via http://{parent}"),
+    );
+    let server = Server::start(bin, &["--config", &conf]);
+    for name in ["a:b", "127.0.0.1:22 HTTP/1.1", "x@y", "evil/../z"] {
+        // Written by hand: the client library refuses such names itself.
+        let mut s = TcpStream::connect_timeout(&server.addr, STEP).unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut bytes = vec![4, 1, 0, 80, 0, 0, 0, 1, 0];
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        s.write_all(&bytes).unwrap();
+        let mut reply = [0u8; 8];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply[1], 91, "{bin}: {name}: {reply:?}");
+        let seen = rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(seen.is_err(), "{bin}: the parent saw {seen:?} for {name}");
+    }
+    let req = Request {
+        command: Command::Connect,
+        dest: Dest::Domain("good.example", 80),
+        user_id: b"",
+    };
+    let c = socks_request(server.addr, &req, |_| {});
+    assert!(refused(&c), "{bin}: the parent answered 403");
+    let seen = rx.recv_timeout(STEP).unwrap();
+    assert!(
+        seen.starts_with("CONNECT good.example:80 "),
+        "{bin}: {seen}"
+    );
 }

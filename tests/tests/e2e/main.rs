@@ -17,7 +17,8 @@
 //! under 100,000 addresses and quota usage through eviction; `loops`,
 //! CONNECTs to the server itself; `refusals`, refused sources hold no slot
 //! and the last slot between listeners; `ops_limits`, the metrics and
-//! control socket bounds).
+//! control socket bounds; `operator_files`, durations, parents' passwords,
+//! symbolic links and reloads).
 
 mod bind;
 mod connect;

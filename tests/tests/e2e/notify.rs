@@ -19,6 +19,8 @@ socks4_tests::on_every_adapter!(
     client_bytes_never_reach_a_shell,
     a_flood_is_suppressed_and_summed_up,
     a_slow_command_is_killed_and_never_in_the_way,
+    notification_commands_leave_no_orphans,
+    client_caused_log_lines_have_a_budget,
     bad_notify_configs_are_refused_with_line_and_column,
 );
 
@@ -318,6 +320,123 @@ fn a_slow_command_is_killed_and_never_in_the_way(bin: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The processes whose command line holds `marker`.
+fn marked(marker: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Notifications so far that ended with `result`, from the metrics.
+fn notified(server: &Server, result: &str) -> u64 {
+    let wanted = format!("socks4_notifications_total{{result=\"{result}\"}} ");
+    server
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(&wanted).and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A command that forks a background job and exits at once, and one that
+/// forks and hangs past its timeout: neither leaves a process behind, for
+/// each command leads a process group that is killed whole.
+fn notification_commands_leave_no_orphans(bin: &str) {
+    let dir = dir(bin, "orphans");
+    // In the background job's command line, and the prefix of the file it
+    // creates once it runs.
+    let marker = dir.join(format!("orphan-{}", std::process::id()));
+    let marker = marker.display().to_string();
+    let job = format!(
+        "m='{marker}'\nsh -c 'touch \"$1\"; sleep 60; true' \"$m\" \"$m.$$\" &\n\
+         while [ ! -e \"$m.$$\" ]; do sleep 0.05; done\n"
+    );
+    let quick = dir.join("quick.sh");
+    let hangs = dir.join("hangs.sh");
+    std::fs::write(&quick, format!("#!/bin/sh\n{job}exit 0\n")).unwrap();
+    std::fs::write(&hangs, format!("#!/bin/sh\n{job}sleep 60\n")).unwrap();
+    make_executable(&quick);
+    make_executable(&hangs);
+    let dest = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    for (script, ended) in [(&quick, "sent"), (&hangs, "timed_out")] {
+        let conf = config(
+            &dir,
+            &notify_section(&[script], "timeout = 2\n"),
+            "block from any to any notify",
+        );
+        let server = Server::start(bin, &["--config", &conf, "--metrics-listen", "127.0.0.1:0"]);
+        let before = std::fs::read_dir(&dir).unwrap().count();
+        for _ in 0..3 {
+            let c = socks_request(server.addr, &connect_to(dest, b""), |_| {});
+            assert!(refused(&c));
+        }
+        // Three commands ended (exited, or killed at their timeout) and were
+        // reaped, each after its background job had started.
+        let deadline = Instant::now() + STEP * 2;
+        while notified(&server, ended) < 3 {
+            assert!(Instant::now() < deadline, "{ended}: {}", server.metrics());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let started = std::fs::read_dir(&dir).unwrap().count() - before;
+        assert_eq!(
+            started,
+            3,
+            "background jobs started by {}",
+            script.display()
+        );
+        // Then nothing they forked is left.
+        std::thread::sleep(Duration::from_millis(300));
+        let left = marked(&marker);
+        for pid in left.iter().flat_map(|p| socks4_tests::procfs::tree(*p)) {
+            let _ = Process::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        assert!(
+            left.is_empty(),
+            "{} left background jobs behind: {left:?}",
+            script.display()
+        );
+    }
+}
+
+/// A client's flood of notify-rule refusals writes at most the budget of
+/// `notification` lines a second (`refusal_log_lines`), and the rest is
+/// summed up, while every notification is still counted.
+fn client_caused_log_lines_have_a_budget(bin: &str) {
+    let dir = dir(bin, "budget");
+    let script = recorder(&dir);
+    let conf = config(
+        &dir,
+        &notify_section(&[&script, &dir.join("records")], "rate = \"1/1m\"\n"),
+        "block from any to any notify",
+    );
+    let server = Server::start(bin, &["--config", &conf, "--refusal-log-lines", "3"]);
+    let dest = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let started = Instant::now();
+    for _ in 0..40 {
+        let c = socks_request(server.addr, &connect_to(dest, b""), |_| {});
+        assert!(refused(&c));
+    }
+    let seconds = started.elapsed().as_secs() as usize + 1;
+    server.wait_says("warnings clients caused not logged one by one (over the refusal log budget)");
+    let lines = server.count(|l| says(l, "notification"));
+    assert!(
+        lines <= 3 * seconds,
+        "{bin}: {lines} notification lines in {seconds} s with a budget of 3 a second"
+    );
+    assert!(lines >= 1, "{bin}: no notification line at all");
 }
 
 fn bad_notify_configs_are_refused_with_line_and_column(bin: &str) {

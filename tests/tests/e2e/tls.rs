@@ -1,8 +1,9 @@
 //! TLS on every adapter, with certificates from the test's own authority and
 //! rustls clients: client certificates that rules match by name, `--forward-tls`
 //! to a TLS echo server (and a refusal when the destination's authority is not
-//! trusted), and SIGHUP loading a new certificate for new connections while an
-//! older relay goes on. (stunnel, OpenSSH and parents over TLS:
+//! trusted), TLS towards a `--forward-tls` destination held through a plain
+//! parent and a TLS parent refused at start and on reload, and SIGHUP loading
+//! a new certificate for new connections while an older relay goes on. (stunnel, OpenSSH and parents over TLS:
 //! `tests/tests/peers/tls.rs` and `tests/tests/peers/parents.rs`.)
 
 use socks4_proto::client::Event;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 socks4_tests::on_every_adapter!(
     client_certificates_name_the_client_to_rules_and_logs,
     forward_tls_verifies_the_destination,
+    tls_requested_is_never_sent_in_plaintext,
     sighup_loads_a_new_certificate_for_new_connections,
 );
 
@@ -243,4 +245,116 @@ fn sighup_loads_a_new_certificate_for_new_connections(bin: &str) {
 
     // The relay opened before goes on.
     assert_eq!(echo_through(&mut old, b"after"), b"after");
+}
+
+/// A destination that keeps the first bytes it reads (up to 1 KiB, or what
+/// came within two seconds) and hands them over.
+fn first_bytes() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while got.len() < 1024 {
+            match s.read(&mut buf) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let _ = tx.send(got);
+    });
+    (addr, rx)
+}
+
+fn forward_through(dir: &std::path::Path, dest_port: u16, parent: &str, ca: &str) -> String {
+    let conf = dir.join("forward.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "forward_tls = [\"127.0.0.1:0=localhost:{dest_port}\"]\n\
+             [tls]\nca = \"{ca}\"\n\
+             [access]\nrules = \"\"\"\npass from 127.0.0.0/8 to any\n\
+             route to any via {parent}\n\"\"\"\n"
+        ),
+    )
+    .unwrap();
+    p(&conf)
+}
+
+/// `--forward-tls` through a SOCKS parent: what reaches the destination is a
+/// TLS ClientHello for its host name, never the client's bytes in clear,
+/// and the whole path works with the destination's certificate verified.
+/// A route through a TLS parent (TLS inside TLS) is refused at start and on
+/// reload, naming the listener and the route.
+fn tls_requested_is_never_sent_in_plaintext(bin: &str) {
+    let dir = dir(bin, "via-parent");
+    let ca = TestCa::new(&dir, "test-ca");
+    let parent = Server::start(bin, &[]);
+    let via = format!("socks4a://{}", parent.addr);
+    // Measured: the first bytes at the destination.
+    let (dest, seen) = first_bytes();
+    let conf = forward_through(&dir, dest.port(), &via, &p(&ca.cert));
+    let server = Server::start_with(bin, &["--config", &conf]);
+    let addr = server.listener("forward_tls");
+    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
+    s.write_all(b"plaintext secret").unwrap();
+    let got = seen.recv_timeout(STEP).unwrap();
+    assert!(
+        !got.windows(6).any(|w| w == b"secret"),
+        "{bin}: the client's bytes reached the destination in clear: {got:?}"
+    );
+    assert!(got.len() > 5, "{bin}: {got:?}\n{}", server.log());
+    assert_eq!(got[0], 0x16, "{bin}: not a TLS handshake record: {got:?}");
+    assert_eq!(got[5], 0x01, "{bin}: not a ClientHello: {got:?}");
+    assert!(
+        got.windows(9).any(|w| w == b"localhost"),
+        "{bin}: no server name in the ClientHello"
+    );
+    drop(s);
+    drop(server);
+
+    // The whole path, the destination's certificate verified through the
+    // parent's tunnel.
+    let dest_cert = ca.issue("dest", "echo", &["localhost"]);
+    let echo = tls::echo_server(&dest_cert, 1);
+    let conf = forward_through(&dir, echo.port(), &via, &p(&ca.cert));
+    let mut server = Server::start_with(bin, &["--config", &conf]);
+    let addr = server.listener("forward_tls");
+    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s.write_all(b"through the parent").unwrap();
+    let mut back = [0u8; 18];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"through the parent", "{bin}");
+    drop(s);
+
+    // A TLS parent: refused on reload (the old configuration stays) ...
+    let tls_parent = format!("https://localhost:{}", parent.addr.port());
+    forward_through(&dir, echo.port(), &tls_parent, &p(&ca.cert));
+    server.signal("HUP");
+    let line = server.wait_says("reload failed, keeping the old configuration");
+    let error = field(&line, "error");
+    for part in ["forward_tls listener 127.0.0.1:", "route 1", &tls_parent] {
+        assert!(error.contains(part), "{bin}: {part} not in: {error}");
+    }
+    assert!(server
+        .wait_exit(std::time::Duration::from_millis(200))
+        .is_none());
+    // ... and at start.
+    let (status, _, err) = run(
+        std::process::Command::new(server_binary(bin)).args(["--config", &conf]),
+        b"",
+    );
+    assert!(!status.success(), "{bin}: started with a TLS parent");
+    assert!(
+        err.contains("TLS inside") || err.contains("inside TLS"),
+        "{bin}: {err}"
+    );
+    assert!(err.contains(&tls_parent), "{bin}: {err}");
 }

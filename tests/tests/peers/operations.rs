@@ -1,6 +1,7 @@
 //! Operations with real programs or root, on every adapter: Prometheus
 //! scraping the metrics (promtool checking them first), socket activation with
-//! `systemd-socket-activate` (curl through it), the privilege drop after
+//! `systemd-socket-activate` (curl through it; and an inherited socket beyond
+//! loopback refused as a bound one would be), the privilege drop after
 //! binding (as root), and, as root, `--check` and the start refusing a
 //! public listener without a user.
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 socks4_tests::on_every_adapter!(
     prometheus_scrapes_the_metrics,
     socket_activation_with_systemd_socket_activate,
+    socket_activated_listeners_get_the_open_proxy_and_root_checks,
     privileges_are_dropped_after_binding,
     as_root_a_public_listener_without_a_user_is_refused_by_check_and_start,
 );
@@ -151,6 +153,107 @@ fn socket_activation_with_systemd_socket_activate(bin: &str) {
     );
     assert!(status.success(), "{bin}: curl: {err}");
     assert_eq!(String::from_utf8_lossy(&out), "through an inherited socket");
+}
+
+/// A network namespace of a test's own with its loopback up, removed when
+/// dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let ip = |args: &[&str]| {
+            let ok = Process::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {args:?}");
+        };
+        let _ = Process::new("ip")
+            .args(["netns", "del", name])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", name]);
+        let netns = Netns(name.to_owned());
+        ip(&["netns", "exec", name, "ip", "link", "set", "lo", "up"]);
+        netns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A socket systemd passes that listens beyond loopback gets the checks a
+/// bound one gets: refused when no rule passes a client from outside
+/// loopback, and refused as root without `--user` (this test runs as
+/// root, as CI does). In a network namespace of the test's own, where
+/// `0.0.0.0` may be bound, removed at the end.
+fn socket_activated_listeners_get_the_open_proxy_and_root_checks(bin: &str) {
+    let root = Process::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&root.stdout).trim(),
+        "0",
+        "runs as root"
+    );
+    let netns = Netns::new(&format!("socks4-sa-{}-{}", std::process::id(), bin.len()));
+    let ns = netns.0.clone();
+    let cases: [(&[&str], &str); 2] = [
+        (&[], "refusing to listen on 0.0.0.0:1080"),
+        (&["--allow", "10.0.0.0/8"], "refusing to run as root"),
+    ];
+    for (extra, refusal) in cases {
+        let mut child = Process::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "systemd-socket-activate",
+                "-l",
+                "0.0.0.0:1080",
+            ])
+            .arg(server_binary(bin))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("systemd-socket-activate (Debian package systemd; run .ci/setup)");
+        // The first connection starts the server on the inherited socket.
+        let deadline = Instant::now() + STEP;
+        loop {
+            let knock = Process::new("ip")
+                .args(["netns", "exec", &ns, "bash", "-c"])
+                .arg("exec 3<>/dev/tcp/127.0.0.1/1080")
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if knock.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{bin}: nothing listens in {ns}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{bin}: still serving an inherited 0.0.0.0:1080 ({extra:?})");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!status.success(), "{bin}: {err}");
+        assert!(err.contains(refusal), "{bin}: {extra:?}: {err}");
+    }
 }
 
 fn privileges_are_dropped_after_binding(bin: &str) {

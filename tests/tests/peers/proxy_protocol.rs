@@ -73,6 +73,8 @@ fn haproxy_names_the_real_client(bin: &str) {
             &conf,
             "--proxy-protocol",
             "any",
+            "--proxy-protocol-from",
+            "127.0.0.1",
             "--metrics-listen",
             "127.0.0.1:0",
         ],

@@ -261,7 +261,7 @@ fn policy(out: &mut String, s: &Settings) {
         "policy, in two steps (1. the lists: a client in a deny net and in no exempt net is \
          refused with 91; 2. the rules: the first that matches decides, none: {otherwise}):"
     );
-    for line in s.server.policy.to_string().lines() {
+    for line in s.server.policy.redacted().lines() {
         let _ = writeln!(out, "  {line}");
     }
 }

@@ -4,7 +4,10 @@
 //! (root, or already that user); root with a listener beyond loopback and no
 //! user; ports below the unprivileged range without the privilege to bind
 //! them; the pid file's and control socket's folders; the file-descriptor
-//! limit against `max_connections`.
+//! limit against `max_connections`; the listeners systemd passed by socket
+//! activation get the checks bound ones get (beyond loopback with a
+//! loopback-only policy, root without a user), once the start has taken
+//! them ([`Host::activated`]).
 //!
 //! The facts about the process (its ids, capabilities and limits) are a
 //! [`Host`], read once ([`Host::current`]), so that the checks are plain
@@ -12,6 +15,7 @@
 
 use crate::config::listeners::ListenerKind;
 use crate::config::settings::Settings;
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Descriptors the server holds besides its connections' and pipes': standard
@@ -38,6 +42,10 @@ pub struct Host {
     /// Whether systemd passed this process its SOCKS listeners (socket
     /// activation), which it then does not bind itself.
     pub socket_activated: bool,
+    /// The addresses of the listeners systemd passed, once taken (the start,
+    /// and `--check` run the same way, take them before the checks); empty
+    /// until then, and without socket activation.
+    pub activated: Vec<SocketAddr>,
 }
 
 impl Host {
@@ -65,6 +73,7 @@ impl Host {
             bind_service,
             unprivileged_port_start,
             socket_activated,
+            activated: Vec::new(),
         }
     }
 
@@ -95,6 +104,9 @@ pub const PRIVILEGED_PORT_HINT: &str =
 /// Runs every check of the start on `s` for `host`.
 pub fn check(s: &Settings, host: &Host) -> Preflight {
     let mut out = Preflight::default();
+    if let Err(e) = activated_listeners(s, &host.activated) {
+        out.errors.push(e);
+    }
     run_as(s, host, &mut out.errors);
     privileged_ports(s, host, &mut out.errors);
     folders(s, &mut out.errors);
@@ -102,17 +114,42 @@ pub fn check(s: &Settings, host: &Host) -> Preflight {
     out
 }
 
+/// Refuses listeners systemd passed (socket activation) at `addrs` beyond
+/// loopback when no rule passes a client from outside it, as
+/// [`Settings::check_secure`] refuses bound ones: their addresses are known
+/// only once the sockets are taken. The start and `--check` run it on
+/// [`Host::activated`]; [`bind`](crate::bind) on what it inherits.
+pub fn activated_listeners(s: &Settings, addrs: &[SocketAddr]) -> Result<(), String> {
+    let public: Vec<String> = addrs
+        .iter()
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.to_string())
+        .collect();
+    s.check_listeners(&public).map_err(|e| e.message)
+}
+
+/// The addresses listened on: the listeners configured, except the SOCKS
+/// ones when systemd passes those (socket activation), whose addresses are
+/// then [`Host::activated`]; and the metrics listener.
+fn listening(s: &Settings, host: &Host) -> Vec<SocketAddr> {
+    s.listeners
+        .iter()
+        .filter(|l| !(host.socket_activated && l.kind == ListenerKind::Socks))
+        .map(|l| l.addr)
+        .chain(host.activated.iter().copied())
+        .chain(s.metrics_listen)
+        .collect()
+}
+
 /// The user and group to run as: they exist, and switching to them is
 /// possible (root) or needless (already them); root with no user and a
-/// listener beyond loopback is refused unless `allow_root`.
+/// listener beyond loopback (an inherited one included) is refused unless
+/// `allow_root`.
 fn run_as(s: &Settings, host: &Host, errors: &mut Vec<String>) {
     let Some(user) = &s.user else {
         if host.root() && !s.allow_root {
-            if let Some(addr) = s
-                .listeners
-                .iter()
-                .map(|l| &l.addr)
-                .chain(s.metrics_listen.iter())
+            if let Some(addr) = listening(s, host)
+                .into_iter()
                 .find(|a| !a.ip().is_loopback())
             {
                 errors.push(format!(
@@ -256,6 +293,7 @@ mod tests {
             bind_service: false,
             unprivileged_port_start: 1024,
             socket_activated: false,
+            activated: Vec::new(),
         }
     }
 
@@ -321,6 +359,37 @@ mod tests {
             &host(),
         );
         assert!(p.errors[0].starts_with("control socket"), "{p:?}");
+    }
+
+    #[test]
+    fn inherited_listeners_get_the_checks_bound_ones_get() {
+        let root = Host {
+            euid: 0,
+            egid: 0,
+            bind_service: true,
+            socket_activated: true,
+            activated: vec!["0.0.0.0:1080".parse().unwrap()],
+            ..host()
+        };
+        let p = check(&settings(&[]), &root);
+        assert!(
+            p.errors[0].starts_with("refusing to listen on 0.0.0.0:1080"),
+            "{p:?}"
+        );
+        let p = check(&settings(&["--allow", "10.0.0.0/8"]), &root);
+        assert!(
+            p.errors[0].starts_with("refusing to run as root")
+                && p.errors[0].contains("0.0.0.0:1080"),
+            "{p:?}"
+        );
+        // The configured SOCKS listener is replaced: only the inherited
+        // one counts.
+        let loopback = Host {
+            activated: vec!["127.0.0.1:1080".parse().unwrap()],
+            ..root
+        };
+        let replaced = ["--listen", "0.0.0.0:1080", "--allow", "10.0.0.0/8"];
+        assert!(check(&settings(&replaced), &loopback).errors.is_empty());
     }
 
     #[test]

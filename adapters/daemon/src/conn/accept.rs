@@ -58,7 +58,9 @@ impl<R: Runtime> AcceptLoop<R> {
                     self.admit(client, peer, slot);
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(target: "socks4d", error = %e, ?backoff, "accept failed");
+                    if self.daemon.books().may_log_warning(self.rt.now()) {
+                        tracing::warn!(target: "socks4d", error = %e, ?backoff, "accept failed");
+                    }
                     self.rt.sleep_until(self.rt.now() + backoff).await;
                     backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
                 }
@@ -71,7 +73,9 @@ impl<R: Runtime> AcceptLoop<R> {
     /// closed. `false` when shutdown came first.
     async fn wait_for_room(&self, shutdown: Pin<&mut impl Future<Output = ()>>) -> bool {
         self.daemon.books().counters.accept_paused();
-        tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+        if self.daemon.books().may_log_warning(self.rt.now()) {
+            tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+        }
         first_unless(shutdown, self.daemon.room()).await.is_some()
     }
 
@@ -97,7 +101,9 @@ impl<R: Runtime> AcceptLoop<R> {
         let dest = match kind.destination(&client, local) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                if self.daemon.books().may_log_warning(self.rt.now()) {
+                    tracing::warn!(target: "socks4d", %peer, listener = %addr, error = %e, "no destination for an intercepted connection");
+                }
                 return;
             }
         };
@@ -129,7 +135,8 @@ impl<R: Runtime> AcceptLoop<R> {
             // Behind a load balancer: only it may connect, and its header
             // says who the client is (and so which client's cap the
             // connection counts under).
-            let trusted = daemon.settings().proxy_protocol_from.iter();
+            let current = daemon.current();
+            let trusted = current.proxy_protocol_from.iter();
             if !trusted.clone().any(|n| n.contains(peer.ip())) {
                 daemon.books().counters.proxy_header("untrusted");
                 if daemon.books().may_log_refusal(self.rt.now()) {

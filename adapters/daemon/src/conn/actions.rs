@@ -11,7 +11,7 @@ use crate::limits::client_table::ClientKey;
 use crate::limits::meter::Meter;
 use crate::runtime::endpoint::{tls_failure_of, Endpoint};
 use crate::runtime::{socket, Runtime};
-use socks4_acl::{Balance, Verdict};
+use socks4_acl::{Balance, Parent, Verdict};
 use socks4_proto::server::{Action, ActionOutcome, Hop};
 use socks4_proto::{Command, Reply};
 use std::io::{self, ErrorKind};
@@ -132,7 +132,8 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Connects to the destination through one of a route's parents.
+    /// Connects to the destination through one of a route's parents, with
+    /// TLS inside the tunnel for `forward_tls`.
     async fn connect_via(&mut self, hops: Vec<Hop>, balance: Balance) {
         let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
         let how = parent::Reach {
@@ -140,7 +141,22 @@ impl<R: Runtime> Connection<R> {
             tls: self.tls.client.clone(),
             conn: self.observer.id(),
         };
-        let via = dial::connect_parents(&rt, &hops, balance, how);
+        let (dest_tls, tls) = (self.dest_tls.clone(), self.tls.client.clone());
+        // An error, and the parent whose tunnel it came through when it was
+        // TLS with the destination that failed.
+        let via = async {
+            let mut tunnel = dial::connect_parents(&rt, &hops, balance, how)
+                .await
+                .map_err(|e| (e, None))?;
+            if let Some(host) = dest_tls {
+                let through = hops[tunnel.won.index].parent.clone();
+                let early = std::mem::take(&mut tunnel.leftover);
+                tunnel.endpoint = parent::tls_through(tunnel.endpoint, &early, &host, tls)
+                    .await
+                    .map_err(|e| (e, Some(through)))?;
+            }
+            Ok::<_, (io::Error, Option<Parent>)>(tunnel)
+        };
         match self.pending(Box::pin(via)).await {
             Ok(Ok(tunnel)) => {
                 self.other = Some(tunnel.endpoint);
@@ -149,27 +165,38 @@ impl<R: Runtime> Connection<R> {
                 self.parent_open = Some(tunnel.open);
                 self.outcome(ActionOutcome::Connected(Ok(tunnel.won)));
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, None))) => self.parent_failed(&e, &hops),
+            Ok(Err((e, Some(through)))) => {
                 if let Some(kind) = tls_failure_of(&e) {
-                    self.daemon.books().counters.tls_failure("parent", kind);
+                    let counters = &self.daemon.books().counters;
+                    counters.tls_failure("destination", kind);
                 }
-                tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "parent failed");
-                // The error is about the last parent tried, and names it
-                // first ("PARENT: why"): the closed line names it and its
-                // answer.
-                let text = e.to_string();
-                let named = hops.iter().rev().find_map(|h| {
-                    let why = text.strip_prefix(&format!("{}: ", h.parent))?;
-                    Some((h.parent.clone(), why.to_owned()))
-                });
-                if let Some((parent, why)) = named {
-                    self.observer.via_parent(&parent);
-                    self.observer.parent_failed(why);
-                }
+                tracing::info!(target: "socks4d", conn = self.observer.id(), parent = %through, error = %e, "TLS with the destination through the parent failed");
+                self.observer.via_parent(&through);
                 self.outcome(ActionOutcome::Connected(Err(e.kind())));
             }
             Err(why) => self.interrupted(why),
         }
+    }
+
+    /// No parent of the route gave a tunnel: `e` is about the last one tried,
+    /// and names it first ("PARENT: why"), so that the closed line names it
+    /// and its answer.
+    fn parent_failed(&mut self, e: &io::Error, hops: &[Hop]) {
+        if let Some(kind) = tls_failure_of(e) {
+            self.daemon.books().counters.tls_failure("parent", kind);
+        }
+        tracing::info!(target: "socks4d", conn = self.observer.id(), error = %e, "parent failed");
+        let text = e.to_string();
+        let named = hops.iter().rev().find_map(|h| {
+            let why = text.strip_prefix(&format!("{}: ", h.parent))?;
+            Some((h.parent.clone(), why.to_owned()))
+        });
+        if let Some((parent, why)) = named {
+            self.observer.via_parent(&parent);
+            self.observer.parent_failed(why);
+        }
+        self.outcome(ActionOutcome::Connected(Err(e.kind())));
     }
 
     /// BIND's listener.

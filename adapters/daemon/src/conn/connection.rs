@@ -9,8 +9,13 @@
 //! While an action is pending (resolve, IDENT, connect, BIND) the client is
 //! watched: bytes it sends are early data for the relay (up to
 //! `max_early_data`; beyond it the client is no longer read until the relay,
-//! and TCP slows it down); if it hangs up, the action is abandoned and its
-//! sockets closed at once.
+//! and TCP slows it down). A half-close (FIN) is not a hang-up: TCP lets a
+//! client send its request, its data and its FIN back to back and still read
+//! the answer, so the client is no longer read and the relay passes the FIN
+//! on once it starts. If the client resets the connection (or with
+//! `abort_on_client_close`, half-closes it), the action is abandoned and its
+//! sockets closed at once; a client that closed for good shows when the
+//! reply cannot be written.
 
 use crate::conn::relay;
 use crate::daemon::Daemon;
@@ -66,6 +71,9 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
     pub(super) tried_early_read: bool,
+    /// Set when the client half-closed while an action was pending: it is
+    /// not read again before the relay, which sees the end of its stream.
+    pub(super) client_finished: bool,
 }
 
 /// Why a pending action was not waited for to its end.
@@ -105,6 +113,7 @@ impl<R: Runtime> Connection<R> {
             parent_open: None,
             client_error: None,
             tried_early_read: false,
+            client_finished: false,
         }
     }
 
@@ -297,10 +306,12 @@ impl<R: Runtime> Connection<R> {
             }
             // The client: early data is kept for the relay, as much as the
             // session takes (the rest waits in the socket, and TCP slows the
-            // client down); end of stream or an error means it left.
+            // client down); an error means it left, and so does the end of
+            // its stream with abort_on_client_close (else it is a
+            // half-close, for the relay to pass on).
             loop {
                 let room = self.session.early_data_room().min(512);
-                if room == 0 {
+                if room == 0 || self.client_finished {
                     return Poll::Pending;
                 }
                 let mut buf = [0u8; 512];
@@ -314,6 +325,10 @@ impl<R: Runtime> Connection<R> {
                         if self.session.is_closed() {
                             return Poll::Ready(Err(Interrupted::Client));
                         }
+                    }
+                    Poll::Ready(Ok(_)) if !self.daemon.current().abort_on_client_close => {
+                        self.client_finished = true;
+                        return Poll::Pending;
                     }
                     Poll::Ready(_) => {
                         self.step(|s, now| s.handle_eof(now));

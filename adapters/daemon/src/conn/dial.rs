@@ -29,7 +29,7 @@ pub(crate) async fn connect_any<R: Runtime>(
     addrs: &[SocketAddr],
     timeouts: &Timeouts,
 ) -> io::Result<(R::Stream, Mark, Won)> {
-    let outgoing = daemon.settings().outgoing.clone();
+    let outgoing = daemon.current().outgoing.clone();
     let ours = daemon.own_sockets().clone();
     let cfg = RaceConfig::new(timeouts.attempt_delay, timeouts.connect_attempt);
     let raced = race(rt, addrs.len(), cfg, |i| {
@@ -63,13 +63,17 @@ pub(crate) struct Tunnel<S> {
 
 /// Connects through one of `hops` (a route's parents, in its order), one at
 /// a time, each within `connect_attempt`, in the order the parents' health
-/// and `balance` give.
+/// and `balance` give. A SOCKS4a name that cannot be a host is refused
+/// before any parent is tried (no parent's health counts it).
 pub(crate) async fn connect_parents<R: Runtime>(
     rt: &R,
     hops: &[Hop],
     balance: Balance,
     how: Reach<'_>,
 ) -> io::Result<Tunnel<R::Stream>> {
+    if let Some(first) = hops.first() {
+        parent::refuse_bad_name(&first.parent, &first.dest)?;
+    }
     let daemon = how.daemon;
     let book = daemon.outbound().parents.clone();
     let parents: Vec<&socks4_acl::Parent> = hops.iter().map(|h| &h.parent).collect();

@@ -5,7 +5,10 @@
 //! or the system's authorities), then its handshake: SOCKS4/SOCKS4a with the sans-IO
 //! client ([`socks4_proto::client::Handshake`]) or HTTP CONNECT
 //! ([`socks4_proto::upstream::HttpConnect`]). Bytes the parent sent after its
-//! answer belong to the tunnel and are handed back for the relay.
+//! answer belong to the tunnel and are handed back for the relay. TLS towards
+//! a `forward_tls` destination runs inside a plain parent's tunnel
+//! ([`tls_through`]); a SOCKS4a name no host can have never reaches a parent
+//! ([`refuse_bad_name`]).
 
 use crate::conn::{dial, resolve};
 use crate::daemon::Daemon;
@@ -18,7 +21,7 @@ use socks4_proto::server::Destination;
 use socks4_proto::upstream::{HttpConnect, HttpOutcome};
 use socks4_proto::{Command, Dest, Request};
 use std::io::{self, ErrorKind};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// A parent's handshake answer, at most.
@@ -76,6 +79,70 @@ pub(crate) async fn connect_via<R: Runtime>(
         _ => socks(&mut tunnel, parent, dest, user_id).await?,
     };
     Ok((tunnel, leftover, mark))
+}
+
+/// TLS towards the destination `host` through a parent's `tunnel`, once the
+/// parent granted it: a plain tunnel carries the TLS (the destination's
+/// certificate verified for `host`); a TLS parent's tunnel cannot (TLS
+/// inside TLS is not supported), so that is an error rather than plaintext.
+/// Bytes before the handshake (`leftover`) cannot be the destination's TLS:
+/// also an error. A failed handshake is an error that
+/// [`crate::runtime::endpoint::tls_failure_of`] recognizes.
+pub(crate) async fn tls_through<S: Stream>(
+    tunnel: Endpoint<S>,
+    leftover: &[u8],
+    host: &str,
+    config: Option<Arc<rustls::ClientConfig>>,
+) -> io::Result<Endpoint<S>> {
+    let Some(stream) = tunnel.into_plain() else {
+        return Err(failed(
+            ErrorKind::Unsupported,
+            format!("TLS to {host} inside a TLS parent's tunnel is not supported"),
+        ));
+    };
+    if !leftover.is_empty() {
+        return Err(failed(
+            ErrorKind::InvalidData,
+            format!("{host}: bytes came through the tunnel before the TLS handshake"),
+        ));
+    }
+    let config = config.ok_or_else(|| {
+        failed(
+            ErrorKind::Unsupported,
+            format!("{host}: no TLS configuration for destinations"),
+        )
+    })?;
+    let mut tls = Endpoint::tls_client(stream, config, host)?;
+    tls.handshake().await?;
+    Ok(tls)
+}
+
+/// Refuses a SOCKS4a name that cannot be a host ([`is_host`]) before any
+/// parent sees it (and before a parent's health counts it): an error naming
+/// `parent`, the first a route would try, but not the name (the client's
+/// text).
+pub(crate) fn refuse_bad_name(parent: &Parent, dest: &Destination) -> io::Result<()> {
+    match dest {
+        Destination::Name(name, _) if !is_host(name) => Err(failed(
+            ErrorKind::InvalidInput,
+            format!("{parent}: the requested name cannot be a host name"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a SOCKS4a name can be a host, to pass on to a parent: an IP
+/// address, or a DNS name (letters, digits, `-`, `_` and dots, at most 253
+/// bytes). Anything else (a `:` that HTTP CONNECT would bracket into an
+/// authority of the client's making, spaces, `@`, `/`, control bytes) is
+/// refused before the parent sees it.
+pub(crate) fn is_host(name: &str) -> bool {
+    name.parse::<IpAddr>().is_ok()
+        || (!name.is_empty()
+            && name.len() <= 253
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
 /// A TCP connection to the parent (its addresses raced, as Happy Eyeballs

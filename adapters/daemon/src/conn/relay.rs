@@ -491,7 +491,7 @@ pub(crate) async fn relay<R: Runtime>(
     let mut last_activity = rt.now();
     loop {
         let paced = pair.paced_until();
-        let deadline = earliest(idle.map(|d| last_activity + d), paced);
+        let deadline = earliest(idle.and_then(|d| last_activity.checked_add(d)), paced);
         let mut timer = pin!(sleep_until_or_never(rt, deadline));
         let woke = poll_fn(|cx| {
             // A limited relay reads the clock at each wake-up; others never.

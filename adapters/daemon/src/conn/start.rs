@@ -276,8 +276,8 @@ async fn balancer_header<R: Runtime>(
     (balancer, listener): (SocketAddr, SocketAddr),
     now: Instant,
 ) -> Option<socks4_proto::proxy_header::Header> {
-    let deadline = now + daemon.server_config().timeouts.handshake;
-    let max = daemon.settings().max_proxy_header;
+    let deadline = crate::runtime::later(now, daemon.server_config().timeouts.handshake);
+    let max = daemon.current().max_proxy_header;
     let counters = &daemon.books().counters;
     match proxy_header::read(rt, client, accept, max, deadline).await {
         Ok(header) => {
@@ -310,7 +310,7 @@ async fn entry<R: Runtime>(
 ) -> Option<Entry> {
     Some(match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
-            let wait = daemon.settings().dual_timeout;
+            let wait = daemon.current().dual_timeout;
             match first_byte(rt, client, FirstByte::new(now, wait)).await {
                 Some(Protocol::Tls) if tls.server.is_some() => {
                     Entry::Tls(tls.server.clone().expect("checked"))

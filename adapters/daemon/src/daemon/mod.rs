@@ -40,6 +40,8 @@ pub struct Daemon {
 #[derive(Debug)]
 struct Inner {
     settings: Settings,
+    /// The settings the last reload loaded (the start's until then).
+    current: RwLock<Arc<Settings>>,
     config: RwLock<Arc<ServerConfig>>,
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
@@ -150,6 +152,7 @@ impl Daemon {
         ));
         Daemon {
             inner: Arc::new(Inner {
+                current: RwLock::new(Arc::new(settings.clone())),
                 settings,
                 config,
                 tls,
@@ -172,9 +175,22 @@ impl Daemon {
         }
     }
 
-    /// The settings the daemon started with (listeners, caps, logging).
+    /// The settings the daemon started with: what is bound and allocated
+    /// once (listeners, caps, logging; the keys of
+    /// [`RESTART_KEYS`](crate::config::settings::reload::RESTART_KEYS)).
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The settings the last reload loaded (those of the start until one
+    /// did): what new connections get for the keys a reload applies
+    /// ([`RELOADED_KEYS`](crate::config::settings::reload::RELOADED_KEYS)).
+    pub fn current(&self) -> Arc<Settings> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The configuration new connections get.
@@ -259,29 +275,45 @@ impl Daemon {
     }
 
     /// Re-reads the settings' sources (SIGHUP): the config file, with the same
-    /// command line laid on top as at start-up. Policy, limits, timeouts,
-    /// IDENT mode and the TLS certificate files apply to new connections; listen addresses, the connection cap
-    /// and logging change on restart only (a warning says so when they
-    /// differ). Lists changed at run time are replaced by the file's. On any
-    /// error the old configuration stays and the error is returned.
+    /// command line laid on top as at start-up. Every key either applies to
+    /// new connections or needs a restart
+    /// ([`reload`](crate::config::settings::reload)); a reload that changes
+    /// one of the latter says so in one warning line, "restart needed for:
+    /// KEY, ...". Lists changed at run time are replaced by the file's. On
+    /// any error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), ConfigError> {
+        self.reload_report().map(|_| ())
+    }
+
+    /// [`reload`](Self::reload), returning the keys that changed but need a
+    /// restart (empty when everything applied).
+    pub fn reload_report(&self) -> Result<Vec<&'static str>, ConfigError> {
         let new = self.inner.settings.reload();
         self.inner.books.counters.reload(new.is_ok());
         let new = new?;
-        let old = &self.inner.settings;
-        if new.listeners != old.listeners {
-            tracing::warn!(target: "socks4d", "listen addresses change on restart only; still listening on the old ones");
+        let restart = crate::config::settings::reload::restart_needed(
+            &self.inner.settings.options,
+            &new.options,
+        );
+        if !restart.is_empty() {
+            let keys = restart.join(", ");
+            tracing::warn!(target: "socks4d", keys = %keys, "restart needed for: {keys}");
         }
         self.inner.clients.set_limits(new.clients);
         self.inner
             .books
             .set_refusal_log_lines(new.refusal_log_lines);
         self.inner.books.notifier.configure(new.notify.clone());
-        *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls);
-        let mut server = new.server;
+        *self.inner.tls.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new.tls.clone());
+        let mut server = new.server.clone();
         server.own = self.own();
         *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(server);
-        Ok(())
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        Ok(restart)
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.

@@ -110,24 +110,9 @@ impl StateFile {
     /// were restored. Blocks: call it off the runtime ([`load_on`]).
     pub(crate) fn load(&self, clients: &ClientTable) -> io::Result<usize> {
         let text = read_bounded(&self.path, MAX_STATE_FILE_BYTES)?;
-        let doc: Doc = serde_json::from_slice(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        if doc.version == 0 || doc.version > VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("version {} (this server reads 1 to {VERSION})", doc.version),
-            ));
-        }
-        let mut n = 0;
-        for r in doc.quota_usage {
-            let (Some(key), Ok(period)) = (key_from(&r.client), r.period.parse::<Period>()) else {
-                continue;
-            };
-            clients.restore_usage(key, period, r.index, r.used);
-            n += 1;
-        }
+        let (n, other) = restore_doc(&text, clients)?;
         let mut kept = self.kept();
-        kept.other = doc.other;
+        kept.other = other;
         kept.saved = clients.usage();
         Ok(n)
     }
@@ -160,6 +145,41 @@ impl StateFile {
         kept.saved = usage;
         Ok(())
     }
+}
+
+/// Restores usage from a state file's `text` into `clients`; how many quota
+/// records were restored (records of periods that are over are dropped, and
+/// so are records that do not parse). An error when the text is not a state
+/// file this version reads. It reads no file: for tools that read state
+/// files, and the fuzz target; the server reads its own through
+/// [`StateFile::load`], bounded and never through a link.
+pub fn restore(text: &str, clients: &ClientTable) -> io::Result<usize> {
+    restore_doc(text.as_bytes(), clients).map(|(n, _)| n)
+}
+
+/// Parses a state file and restores its quota records into `clients`: how
+/// many, and the sections this version does not know.
+fn restore_doc(
+    text: &[u8],
+    clients: &ClientTable,
+) -> io::Result<(usize, serde_json::Map<String, serde_json::Value>)> {
+    let doc: Doc =
+        serde_json::from_slice(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if doc.version == 0 || doc.version > VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("version {} (this server reads 1 to {VERSION})", doc.version),
+        ));
+    }
+    let mut n = 0;
+    for r in doc.quota_usage {
+        let (Some(key), Ok(period)) = (key_from(&r.client), r.period.parse::<Period>()) else {
+            continue;
+        };
+        clients.restore_usage(key, period, r.index, r.used);
+        n += 1;
+    }
+    Ok((n, doc.other))
 }
 
 /// Loads the state file into `clients` on `rt`'s blocking threads, and says

@@ -29,6 +29,9 @@ pub struct Books {
     /// Notifications to the administrator (rules with `notify`).
     pub notifier: Arc<crate::observe::notify::Notifier>,
     refusals: Throttle,
+    /// Other lines a client can cause (metrics refusals, untrusted PROXY
+    /// headers, accept pauses and failures), under the same budget.
+    warnings: Throttle,
 }
 
 impl Default for Books {
@@ -44,6 +47,10 @@ impl Default for Books {
             refusals: Throttle::new(
                 0,
                 "refused connections not logged one by one (over the refusal log budget)",
+            ),
+            warnings: Throttle::new(
+                0,
+                "warnings clients caused not logged one by one (over the refusal log budget)",
             ),
         }
     }
@@ -67,6 +74,14 @@ impl Books {
     /// Changes the budget of refusal lines per second.
     pub fn set_refusal_log_lines(&self, per_second: u32) {
         self.refusals.set_per_second(per_second);
+        self.warnings.set_per_second(per_second);
+    }
+
+    /// Whether a warning a client can cause (a refused metrics scrape, an
+    /// untrusted PROXY header, an accept pause) may be logged now, within
+    /// the refusal budget of its own.
+    pub(crate) fn may_log_warning(&self, now: Instant) -> bool {
+        self.warnings.allow(now)
     }
 
     /// Whether a refusal may be logged now; sums up the suppressed ones of a
@@ -79,6 +94,7 @@ impl Books {
     /// periodically, so that a flood that stops is still reported).
     pub fn tick(&self, now: Instant) {
         self.refusals.flush(now);
+        self.warnings.flush(now);
         self.notifier.tick(now);
     }
 }
@@ -287,13 +303,17 @@ impl Observer {
             socks4_proto::Command::Bind => "bind",
         };
         let reply = reply.map(|c| c.as_u8());
-        // Its own target, at warn: kept by -q, and filterable apart.
-        tracing::warn!(
-            target: "socks4d::notify",
-            conn = self.conn, event, client = %peer, listener = %self.listener, user = %user,
-            dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
-            "notification"
-        );
+        // Its own target, at warn: kept by -q, and filterable apart; a
+        // flood stays within the budget (the command's own rate is
+        // `[notify] rate`).
+        if self.books.may_log_warning(now) {
+            tracing::warn!(
+                target: "socks4d::notify",
+                conn = self.conn, event, client = %peer, listener = %self.listener, user = %user,
+                dest = dest.as_str(), command, rule = rule.as_str(), reply = reply.unwrap_or(0),
+                "notification"
+            );
+        }
         let notice = crate::observe::notify::Notice {
             client: *peer,
             listener: self.listener,

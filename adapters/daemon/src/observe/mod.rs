@@ -2,7 +2,8 @@
 //! stream an embedder subscribes to ([`events`]), the per-connection
 //! observer that turns a session's events into counts, events and the one
 //! `closed` log line ([`books`]), the administrator's notification command
-//! ([`notify`]), and the log output ([`logging`]).
+//! ([`notify`], its process in `notify_child`), and the log output
+//! ([`logging`]).
 //!
 //! Layer: above `runtime` and `limits`; never imports `config`, `daemon`,
 //! `conn`, `ops` or `server`. Nothing here calls back into a connection.
@@ -12,3 +13,4 @@ pub mod counters;
 pub mod events;
 pub mod logging;
 pub mod notify;
+mod notify_child;

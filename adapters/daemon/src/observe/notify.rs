@@ -6,7 +6,8 @@
 //! Safe by construction, unlike the `: shell_cmd` of CSTC sockd 4.3 (whose
 //! `%u` put a client's user id into `/bin/sh`):
 //! - the command is an argv run directly (no shell, no launcher): each run is
-//!   a direct child of the server, with a cleared environment;
+//!   a direct child of the server, with a cleared environment, leading a
+//!   process group of its own;
 //! - what a client sent reaches it only as environment variables (`SOCKS4_*`)
 //!   and as one JSON object on its standard input, never in its arguments;
 //! - its output goes nowhere (it cannot write into the server's log).
@@ -14,20 +15,27 @@
 //! Bounded and never in the way: raising a notification (on the connection's
 //! path) only counts and queues it; a task of its own takes queued
 //! notifications off the queue, at most `max_running` commands at once, each
-//! killed past `timeout` and always reaped before its slot frees. Per client
+//! killed past `timeout` and always reaped before its slot frees. Nothing a
+//! command forks outlives it: when the command ends (or is killed at its
+//! timeout), its whole process group is killed before it is reaped (a
+//! process that leaves the group on purpose, with `setsid` or `setpgid`,
+//! is the command's own business). Its JSON is written without ever
+//! blocking the server: the pipe is non-blocking and written to as the
+//! command reads. Per client
 //! address (IPv6 by /64) at most `rate` notifications run; the rest are
 //! suppressed and summed up in one `suppressed` notification no later than one
 //! rate window after the last of them. A full queue drops (counted).
 
 use crate::limits::client_table::ClientKey;
 use crate::limits::log_budget::Throttle;
+use crate::observe::notify_child::{exited, kill_group, Feed};
 use crate::runtime::Runtime;
 use socks4_acl::limit::{ConnectionRate, RateWindow};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
@@ -313,7 +321,8 @@ impl Notifier {
                 // a second late.
                 let due = c
                     .last_suppressed
-                    .is_some_and(|at| now + Duration::from_secs(1) >= at + window);
+                    .and_then(|at| at.checked_add(window))
+                    .is_some_and(|end| now + Duration::from_secs(1) >= end);
                 if c.suppressed > 0 && due {
                     summaries.push((c.last_client, c.suppressed));
                     c.suppressed = 0;
@@ -344,7 +353,9 @@ impl Notifier {
         }
     }
 
-    /// Kills the commands still running (the server is stopping).
+    /// Kills the commands still running and everything they forked (the
+    /// server is stopping). Each is not reaped yet, so its process group
+    /// still exists under its id.
     pub(crate) fn kill_running(&self) {
         for pid in self
             .running
@@ -352,9 +363,7 @@ impl Notifier {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            if let Some(pid) = rustix::process::Pid::from_raw(*pid as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
+            kill_group(*pid);
         }
     }
 }
@@ -381,15 +390,14 @@ pub(crate) async fn run<R: Runtime>(
             continue; // notifications were turned off by a reload
         };
         notifier.free_slot(settings.max_running).await;
-        let Some((child, pid)) = notifier.start(&settings, &job, rt.now()) else {
+        let Some((child, pid, feed)) = notifier.start(&settings, &job, rt.now()) else {
             continue;
         };
         let supervise = supervise(
             rt.clone(),
             notifier.clone(),
             settings,
-            child,
-            pid,
+            (child, pid, feed),
             job.event,
         );
         rt.spawn(supervise);
@@ -416,7 +424,7 @@ impl Notifier {
         settings: &NotifySettings,
         job: &Job,
         now: Instant,
-    ) -> Option<(std::process::Child, u32)> {
+    ) -> Option<(std::process::Child, u32, Feed)> {
         let child = Command::new(&settings.program)
             .args(&settings.args)
             .env_clear()
@@ -432,6 +440,7 @@ impl Notifier {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn();
         let mut child = match child {
             Ok(c) => c,
@@ -448,36 +457,42 @@ impl Notifier {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(pid);
-        // The JSON is a few hundred bytes: it fits in the pipe at once, so
-        // this never waits on the command.
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(job.json.as_bytes());
-        }
-        Some((child, pid))
+        // Written as the command reads, never waiting on it.
+        let mut feed = Feed::new(child.stdin.take(), &job.json);
+        feed.pump();
+        Some((child, pid, feed))
     }
 }
 
-/// Waits for a started command (killed past its timeout), reaps it, frees
-/// its slot and counts how it ended.
+/// Waits for a started command (its group killed past its timeout) while
+/// feeding it its JSON, kills what is left of its process group, reaps it,
+/// frees its slot and counts how it ended.
 async fn supervise<R: Runtime>(
     rt: R,
     notifier: Arc<Notifier>,
     settings: Arc<NotifySettings>,
-    mut child: std::process::Child,
-    pid: u32,
+    (mut child, pid, mut feed): (std::process::Child, u32, Feed),
     event: &'static str,
 ) {
-    let deadline = rt.now() + settings.timeout;
+    let deadline = rt.now().checked_add(settings.timeout);
     let mut killed = false;
+    while exited(pid) == Some(false) {
+        feed.pump();
+        if !killed && deadline.is_some_and(|d| rt.now() >= d) {
+            kill_group(pid);
+            killed = true;
+        }
+        rt.sleep_until(rt.now() + POLL).await;
+    }
+    drop(feed);
+    // The leader has exited and is not reaped yet: whatever it forked dies
+    // with its group, then the leader is reaped.
+    kill_group(pid);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) => {}
+            Ok(None) => kill_group(pid), // not seen to exit: it dies now
             Err(_) => break None,
-        }
-        if !killed && rt.now() >= deadline {
-            let _ = child.kill();
-            killed = true;
         }
         rt.sleep_until(rt.now() + POLL).await;
     };

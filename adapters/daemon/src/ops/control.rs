@@ -35,16 +35,22 @@ exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bin
 parents | resolve NAME | cache flush [NAME]";
 
 /// Creates the control socket at `path`, readable and writable by its owner
-/// only. A socket file left by a server that is gone is replaced; one that
-/// answers (another server) is an error, and so is anything at `path` that is
-/// not a socket (never deleted: a mistyped path must not cost a file).
+/// only (the umask while binding makes it 0600 from the moment it exists:
+/// no chmod by path, which could follow a link put there meanwhile). A
+/// socket left by a server that is gone is replaced; one that answers
+/// (another server) is an error, and so is anything at the path that is not
+/// a socket (a symbolic link, a regular file): never followed, never
+/// removed.
 pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{}: exists and is not a socket", path.display()),
+                format!(
+                    "{} is there and is not a socket: refusing to follow or replace it",
+                    path.display()
+                ),
             ));
         }
         if UnixStream::connect(path).is_ok() {
@@ -59,9 +65,16 @@ pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
     let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);
     rustix::process::umask(old);
-    let listener = bound?;
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    Ok(listener)
+    bound
+}
+
+/// Removes the control socket at exit, if the path still names a socket.
+#[cfg(feature = "cli")]
+pub(crate) fn remove(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Serves the control socket on a thread of its own; `now` is the runtime's
@@ -87,7 +100,7 @@ pub(crate) fn serve(
                     }
                 };
                 backoff = ACCEPT_BACKOFF.0;
-                answer(&daemon, stream, (timeout, &now));
+                respond(&daemon, stream, (timeout, &now));
             }
         })?;
     Ok(())
@@ -97,28 +110,25 @@ pub(crate) fn serve(
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
 /// Reads one request within `timeout` (all of it, however it trickles in),
-/// runs it and writes the answer within `timeout`.
-fn answer(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
+/// answers it and writes the answer within `timeout`.
+fn respond(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
     let deadline = now() + timeout;
-    let answer = match read_request(&stream, deadline, now) {
-        Ok(words) => run(daemon, &words),
-        Err(e) => Err(e),
-    };
-    let reply = match answer {
-        Ok(output) => json!({"ok": true, "output": output}),
-        Err(error) => json!({"ok": false, "error": error}),
+    let reply = match read_request(&stream, deadline, now) {
+        Ok(line) => answer(daemon, &line),
+        Err(error) => json!({"ok": false, "error": error}).to_string(),
     };
     let mut stream = stream;
     let _ = stream.set_write_timeout(Some(timeout));
     let _ = writeln!(stream, "{reply}");
 }
 
-/// One line from `stream`, at most [`MAX_REQUEST`] bytes, before `deadline`.
+/// One line from `stream` (without its newline), at most [`MAX_REQUEST`]
+/// bytes, before `deadline`.
 fn read_request(
     stream: &UnixStream,
     deadline: Instant,
     now: &dyn Fn() -> Instant,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<u8>, String> {
     let mut line = Vec::new();
     let mut buf = [0u8; 4096];
     while !line.contains(&b'\n') && (line.len() as u64) < MAX_REQUEST {
@@ -136,7 +146,22 @@ fn read_request(
     }
     let end = line.iter().position(|b| *b == b'\n').unwrap_or(line.len());
     line.truncate(end.min(MAX_REQUEST as usize));
-    serde_json::from_slice(&line).map_err(|e| format!("a request is a JSON array of words: {e}"))
+    Ok(line)
+}
+
+/// Answers one control-socket request line (a JSON array of words) as the
+/// socket does: the answer's JSON object, without its newline. For a
+/// program that carries the control protocol over a transport of its own,
+/// and for the fuzz target that feeds it arbitrary bytes.
+pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
+    let answer = serde_json::from_slice::<Vec<String>>(request)
+        .map_err(|e| format!("a request is a JSON array of words: {e}"))
+        .and_then(|words| run(daemon, &words));
+    match answer {
+        Ok(output) => json!({"ok": true, "output": output}),
+        Err(error) => json!({"ok": false, "error": error}),
+    }
+    .to_string()
 }
 
 /// Runs one request; the output for the client, or why it failed.
@@ -149,10 +174,16 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
         ["deny", "list"] => Ok(lines(daemon.server_config().policy.denials.iter())),
         ["exempt", "list"] => Ok(lines(daemon.server_config().policy.exemptions.iter())),
         ["check", ip, rest @ ..] => check(daemon, ip, rest),
-        ["reload"] => match daemon.reload() {
-            Ok(()) => {
+        ["reload"] => match daemon.reload_report() {
+            Ok(restart) => {
                 tracing::info!(target: "socks4d", "configuration reloaded (control socket)");
-                Ok("configuration reloaded\n".to_owned())
+                Ok(match restart.is_empty() {
+                    true => "configuration reloaded\n".to_owned(),
+                    false => format!(
+                        "configuration reloaded; restart needed for: {}\n",
+                        restart.join(", ")
+                    ),
+                })
             }
             Err(e) => {
                 tracing::error!(target: "socks4d", error = %e, "reload failed, keeping the old configuration (control socket)");
@@ -281,7 +312,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
         out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
         if verdict.is_pass() && command == Command::Connect {
             match policy.routes.find(&subject) {
-                Some((n, _, route)) => out.push_str(&format!("route {n}: {route}\n")),
+                Some((n, _, route)) => out.push_str(&format!("route {n}: {}\n", route.redacted())),
                 None => out.push_str("route: direct\n"),
             }
         }

@@ -327,8 +327,10 @@ pub(crate) async fn serve<R: Runtime>(
             continue;
         };
         backoff = Duration::from_millis(5);
-        if !may_scrape(peer, &daemon.settings().metrics_allow) {
-            tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
+        if !may_scrape(peer, &daemon.current().metrics_allow) {
+            if daemon.books().may_log_warning(rt.now()) {
+                tracing::warn!(target: "socks4d", %peer, "metrics scrape refused: not from loopback or metrics_allow");
+            }
             continue;
         }
         let max = daemon.settings().max_metrics_connections;

@@ -2,8 +2,8 @@
 //! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
 //! outbound state shown through both ([`outbound_ctl`]),
 //! signals ([`signals`]), systemd's readiness and socket activation
-//! ([`systemd`]), the privilege drop ([`privileges`]) and the
-//! file-descriptor limit ([`rlimit`]).
+//! ([`systemd`]), the privilege drop ([`privileges`]), the
+//! file-descriptor limit ([`rlimit`]) and the pid file ([`pid_file`]).
 //!
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
@@ -13,6 +13,8 @@ pub(crate) mod control;
 pub(crate) mod ctl;
 pub(crate) mod metrics;
 pub(crate) mod outbound_ctl;
+#[cfg(feature = "cli")]
+pub(crate) mod pid_file;
 #[cfg(feature = "cli")]
 pub(crate) mod privileges;
 #[cfg(feature = "cli")]

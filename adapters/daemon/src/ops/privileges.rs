@@ -25,7 +25,9 @@ pub(crate) fn apply(settings: &Settings, control_socket: Option<&Path>) -> Resul
     }
     if let Some(path) = control_socket {
         let (uid, gid) = crate::config::users::ids(user, settings.group.as_deref())?;
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        // lchown: a link put at the path is never followed (and its owner
+        // is all that changes).
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
             .map_err(|e| format!("control socket {}: {e}", path.display()))?;
     }
     drop.apply()

@@ -166,6 +166,14 @@ impl<S: Stream> Endpoint<S> {
         }
     }
 
+    /// The socket itself, for a plain endpoint; `None` for TLS.
+    pub(crate) fn into_plain(self) -> Option<S> {
+        match self {
+            Endpoint::Plain(s) => Some(s),
+            Endpoint::Tls(_) => None,
+        }
+    }
+
     /// The socket, when bytes move on it as they are (splice may move them).
     pub(crate) fn plain(&self) -> Option<&S> {
         match self {

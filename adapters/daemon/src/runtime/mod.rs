@@ -96,5 +96,5 @@ pub(crate) mod socket;
 pub(crate) mod tls;
 
 pub(crate) use nonblocking::{
-    before, poll_io, read, recv, send, shutdown_write, sleep_until_or_never, write_all,
+    before, later, poll_io, read, recv, send, shutdown_write, sleep_until_or_never, write_all,
 };

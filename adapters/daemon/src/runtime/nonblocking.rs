@@ -8,7 +8,7 @@ use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
 use std::os::fd::BorrowedFd;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Waits until `op` on `stream` does not report `WouldBlock`.
 pub(crate) async fn io<S: Stream, T>(
@@ -92,4 +92,16 @@ pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
 /// Shuts down the sending half (TCP half-close: the peer reads end of stream).
 pub(crate) fn shutdown_write(fd: BorrowedFd<'_>) -> io::Result<()> {
     rustix::net::shutdown(fd, rustix::net::Shutdown::Write).map_err(io::Error::from)
+}
+
+/// The longest a deadline is set ahead when a configured duration is too
+/// long for the clock: about a century, which is never.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `now + after`, or as far ahead as the clock goes (at most a century) when
+/// `after` is too long for it: a configured duration never panics a task.
+pub(crate) fn later(now: Instant, after: Duration) -> Instant {
+    now.checked_add(after)
+        .or_else(|| now.checked_add(NEVER.min(after)))
+        .unwrap_or(now)
 }

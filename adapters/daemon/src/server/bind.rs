@@ -22,11 +22,20 @@ pub struct Bound {
 }
 
 /// Binds what the settings ask for: the SOCKS listeners (or takes those
-/// systemd passed by socket activation, which replace `listen`), the metrics
-/// listener and the control socket.
+/// systemd passed by socket activation, which replace `listen`, and which
+/// get the refusal bound ones get beyond loopback), the metrics listener and
+/// the control socket.
 pub fn bind(settings: &Settings) -> io::Result<Bound> {
+    bind_with(settings, systemd::inherited_listeners()?)
+}
+
+/// [`bind`], with the listeners systemd passed already taken (`None`:
+/// not socket-activated).
+pub(crate) fn bind_with(
+    settings: &Settings,
+    inherited: Option<Vec<TcpListener>>,
+) -> io::Result<Bound> {
     let mut listeners = Vec::new();
-    let inherited = systemd::inherited_listeners()?;
     let socks_inherited = inherited.is_some();
     for l in inherited.into_iter().flatten() {
         let config = Listener {
@@ -36,6 +45,11 @@ pub fn bind(settings: &Settings) -> io::Result<Bound> {
         };
         listeners.push((config, l));
     }
+    // Inherited sockets get the refusal bound ones get (the start's checks
+    // made it already; an embedder's `bind` has only this one).
+    let addrs: Vec<_> = listeners.iter().map(|(c, _)| c.addr).collect();
+    crate::config::preflight::activated_listeners(settings, &addrs)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e))?;
     for config in &settings.listeners {
         if socks_inherited && config.kind == ListenerKind::Socks {
             continue; // socket activation replaces `listen`

@@ -9,15 +9,17 @@
 //! 2 when the configuration is wrong or a check of the start fails (the same
 //! ones `--check` reports).
 
-use super::bind::{bind, Bound};
+use super::bind::{bind_with, Bound};
 use super::serve::serve;
 use crate::config::check::Report;
 use crate::config::cli::{Cli, Parsed};
+use crate::config::preflight::Host;
 use crate::config::settings::Settings;
 use crate::daemon::Daemon;
 use crate::ops::ctl;
 use crate::runtime::Runtime;
 use std::future::Future;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
@@ -43,8 +45,23 @@ pub fn main<R: Runtime>(
             return ExitCode::from(2);
         }
     };
+    // Socket activation: the listeners systemd passed are taken before the
+    // checks, which look at their addresses as at bound ones'.
+    let mut host = Host::current();
+    let inherited = match crate::ops::systemd::inherited_listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    host.activated = inherited
+        .iter()
+        .flatten()
+        .filter_map(|l| crate::runtime::socket::local_addr(l).ok())
+        .collect();
     // The same report decides `--check` and the start.
-    let report = crate::config::check::report(&settings);
+    let report = crate::config::check::report_for(&settings, &host);
     if cli.check {
         return check(name, &report, cli.strict);
     }
@@ -63,7 +80,7 @@ pub fn main<R: Runtime>(
         let to = to.map_or("unlimited".to_owned(), |t| t.to_string());
         tracing::info!(target: "socks4d", from, to, "file descriptor limit raised");
     }
-    let code = start(name, rt, settings, block_on);
+    let code = start(name, rt, settings, inherited, block_on);
     crate::observe::logging::flush();
     code
 }
@@ -99,14 +116,20 @@ fn say(name: &str, message: &str, what: &str) {
 }
 
 /// What a start leaves behind and removes when it ends, however it ends: the
-/// pid file (once written) and the control socket.
-#[derive(Default)]
-struct Leftovers(Vec<PathBuf>);
+/// pid file (once written; removed only if it is still this server's) and
+/// the control socket (removed only if the path still names a socket).
+struct Leftovers {
+    pid_file: Option<PathBuf>,
+    control_socket: Option<PathBuf>,
+}
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
+        if let Some(path) = &self.pid_file {
+            crate::ops::pid_file::remove(path);
+        }
+        if let Some(path) = &self.control_socket {
+            crate::ops::control::remove(path);
         }
     }
 }
@@ -116,23 +139,26 @@ fn start<R: Runtime>(
     name: &str,
     rt: R,
     settings: Settings,
+    inherited: Option<Vec<TcpListener>>,
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
 ) -> ExitCode {
     let fail = |what: String| {
         say(name, "cannot start", &what);
         ExitCode::from(1)
     };
-    let bound: Bound = match bind(&settings) {
+    let bound: Bound = match bind_with(&settings, inherited) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
-    let mut leftovers = Leftovers::default();
-    leftovers.0.extend(settings.control_socket.clone());
+    let mut leftovers = Leftovers {
+        pid_file: None,
+        control_socket: settings.control_socket.clone(),
+    };
     if let Some(path) = &settings.pid_file {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        if let Err(e) = crate::ops::pid_file::write(path) {
             return fail(format!("pid file {}: {e}", path.display()));
         }
-        leftovers.0.push(path.clone());
+        leftovers.pid_file = Some(path.clone());
     }
     if let Err(e) = crate::ops::privileges::apply(&settings, settings.control_socket.as_deref()) {
         return fail(e);

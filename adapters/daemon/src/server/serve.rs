@@ -98,7 +98,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     crate::ops::systemd::ready();
     daemon.shutdown_requested().await;
     crate::ops::systemd::stopping();
-    let grace_over = rt.now() + daemon.settings().shutdown_grace;
+    let grace_over = crate::runtime::later(rt.now(), daemon.current().shutdown_grace);
     let idle = async {
         daemon.idle().await;
         true

@@ -20,7 +20,7 @@ impl ServerSession {
     pub(super) fn listen(&mut self, now: Instant) {
         self.state = State::Binding;
         self.timers
-            .set(Timer::Accept, now + self.cfg.timeouts.bind_accept);
+            .set_after(Timer::Accept, now, self.cfg.timeouts.bind_accept);
         let ip = self.cfg.bind_address.unwrap_or(self.local.ip());
         self.actions.push_back(Action::Bind(SocketAddr::new(ip, 0)));
     }

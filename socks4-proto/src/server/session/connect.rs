@@ -24,7 +24,7 @@ impl ServerSession {
             Command::Connect => {
                 self.state = State::Connecting;
                 self.timers
-                    .set(Timer::Connect, now + self.cfg.timeouts.connect);
+                    .set_after(Timer::Connect, now, self.cfg.timeouts.connect);
                 match via {
                     None => self.connect_direct(),
                     Some(routed) => self.connect_via(routed.parents, routed.balance),

@@ -19,7 +19,8 @@ impl ServerSession {
         self.ident_required |= self.cfg.ident == IdentMode::Require;
         if self.ident_required || self.cfg.ident == IdentMode::Log {
             self.state = State::Identing;
-            self.timers.set(Timer::Ident, now + self.cfg.timeouts.ident);
+            self.timers
+                .set_after(Timer::Ident, now, self.cfg.timeouts.ident);
             let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
             let server_port = self.reached.unwrap_or(self.local).port();
             let query = Query::new(self.peer.port(), server_port);

@@ -123,7 +123,7 @@ impl ServerSession {
         now: Instant,
     ) -> ServerSession {
         let mut timers = TimerTable::default();
-        timers.set(Timer::Handshake, now + cfg.timeouts.handshake);
+        timers.set_after(Timer::Handshake, now, cfg.timeouts.handshake);
         let mut s = ServerSession {
             cfg,
             peer,

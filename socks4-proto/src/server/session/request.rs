@@ -111,7 +111,7 @@ impl ServerSession {
         };
         self.state = State::Resolving;
         self.timers
-            .set(Timer::Resolve, now + self.cfg.timeouts.resolve);
+            .set_after(Timer::Resolve, now, self.cfg.timeouts.resolve);
         self.actions.push_back(action);
     }
 

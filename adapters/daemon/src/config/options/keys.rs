@@ -7,7 +7,10 @@
 //! ([`FieldNames`]) lists a struct's keys exactly as the file spells them,
 //! with nothing to keep in step by hand.
 
-use super::{AccessOptions, LimitOptions, NotifyOptions, Options, TimeoutOptions, TlsOptions};
+use super::{
+    AccessOptions, LimitOptions, NotifyOptions, Options, ParentOptions, ResolverOptions,
+    TimeoutOptions, TlsOptions,
+};
 use serde::de::{self, Deserialize, Visitor};
 use std::fmt;
 
@@ -21,6 +24,8 @@ fn sections() -> Vec<(&'static str, &'static [&'static str])> {
         ("access", fields::<AccessOptions>()),
         ("tls", fields::<TlsOptions>()),
         ("notify", fields::<NotifyOptions>()),
+        ("resolver", fields::<ResolverOptions>()),
+        ("parents", fields::<ParentOptions>()),
     ]
 }
 
@@ -139,6 +144,9 @@ mod tests {
         assert!(keys.contains(&("access", "rules")));
         assert!(keys.contains(&("tls", "cert")));
         assert!(keys.contains(&("notify", "command")));
+        assert!(keys.contains(&("resolver", "nameservers")));
+        assert!(keys.contains(&("parents", "max_failures")));
+        assert!(!keys.contains(&("", "resolver")), "a section is not a key");
         assert!(!keys.contains(&("", "limits")), "a section is not a key");
         assert_eq!(
             home_of("max_connections_per_client").as_deref(),

@@ -26,10 +26,8 @@ impl Options {
             forward_tls: None,
             proxy_protocol: None,
             proxy_protocol_listeners: None,
-            proxy_protocol_from: Some(vec![
-                "127.0.0.0/8".parse().expect("a net"),
-                "::1".parse().expect("a net"),
-            ]),
+            // No default trust: required with a PROXY protocol listener.
+            proxy_protocol_from: None,
             reuse_port: Some(false),
             bind_address: None,
             ident: Some(IdentMode::Off),
@@ -46,6 +44,7 @@ impl Options {
             state_file: None,
             outgoing_address: None,
             max_connections: Some(1024),
+            abort_on_client_close: Some(false),
             limits: LimitOptions::defaults(&core),
             timeouts: TimeoutOptions::defaults(&core),
             access: AccessOptions::default(),

@@ -108,7 +108,7 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_metrics_connections: Option<usize>,
 
-    /// Log lines per second for refused connections; past it they are counted and summed up in one line
+    /// Log lines per second for refused connections, and as many for the other lines a client can cause (notifications, refused metrics scrapes, untrusted PROXY headers, accept pauses); past it they are counted and summed up in one line
     #[cfg_attr(
         feature = "cli",
         arg(

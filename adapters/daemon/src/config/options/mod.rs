@@ -51,7 +51,7 @@ pub use notify::NotifyOptions;
 pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{parse_addr, IdentMode, Net, Seconds, Text};
+pub use values::{parse_addr, IdentMode, Net, Seconds, Text, MAX_DURATION};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
@@ -148,7 +148,7 @@ pub struct Options {
     pub proxy_protocol_listeners:
         Option<std::collections::BTreeMap<String, Text<socks4_proto::proxy_header::Accept>>>,
 
-    /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; repeatable
+    /// Who may send a PROXY protocol header (the load balancers); anyone else connecting to a listener that requires one is closed; no default: required with such a listener; repeatable
     #[cfg_attr(
         feature = "cli",
         arg(
@@ -283,6 +283,11 @@ pub struct Options {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+
+    /// Abandon a request whose client half-closes (sends FIN) before the reply; by default a FIN is kept for the relay and only a reset or a failed write abandons
+    #[cfg_attr(feature = "cli", arg(id = "abort_on_client_close", long = "abort-on-client-close", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_on_client_close: Option<bool>,
 
     /// Request sizes and client buffers.
     #[cfg_attr(feature = "cli", command(flatten))]

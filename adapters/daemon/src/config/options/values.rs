@@ -41,6 +41,11 @@ impl From<IdentMode> for socks4_proto::server::IdentMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Seconds(pub Duration);
 
+/// The longest duration a setting takes, as a number of seconds or a
+/// string alike: 1e9 seconds (about 31 years). Longer ones cannot be added
+/// to the clock everywhere they are used, so they are a config error.
+pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
 impl FromStr for Seconds {
     type Err = String;
 
@@ -57,6 +62,11 @@ impl FromStr for Seconds {
                 format!("'{s}': {e} (expected a duration such as 10, 2.5, 500ms, 2m or 1h)")
             })?,
         };
+        if d > MAX_DURATION {
+            return Err(format!(
+                "'{s}': longer than a deadline can be set ahead (at most 1e9 seconds, about 31 years)"
+            ));
+        }
         Ok(Seconds(d))
     }
 }

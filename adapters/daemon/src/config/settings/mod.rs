@@ -9,14 +9,18 @@
 //! layers into [`Settings`], step by step; `policy.rs` builds the access
 //! policy from the `[access]` options; `origin.rs` finds where things are in
 //! the config file, for errors; `secure.rs` refuses what would serve nobody or
-//! everybody by accident.
+//! everybody by accident; `tls_paths.rs` refuses a route that would drop the
+//! TLS a `forward_tls` listener asks for; `reload.rs` says which keys a
+//! reload applies and which need a restart.
 
 mod origin;
 mod policy;
+pub mod reload;
 mod resolve;
 mod secure;
 #[cfg(all(test, feature = "cli"))]
 mod tests;
+mod tls_paths;
 
 use crate::config::options::{LogFormat, LogLevel, Options};
 use origin::FileOrigin;
@@ -71,6 +75,9 @@ pub struct Settings {
     pub notify: Option<crate::observe::notify::NotifySettings>,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// Whether a client's half-close (FIN) before the reply abandons its
+    /// request (by default only a reset or a failed write does).
+    pub abort_on_client_close: bool,
     /// Where Prometheus metrics are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Who may scrape the metrics: loopback plus these.
@@ -117,6 +124,9 @@ pub struct Settings {
     pub log_level: LogLevel,
     /// Where these settings came from (what a reload reads again).
     pub sources: Sources,
+    /// The layers merged, before they were resolved: what a reload compares
+    /// key by key ([`reload::restart_needed`]).
+    pub options: Options,
 }
 
 /// Why settings could not be built.

@@ -40,6 +40,7 @@ impl Settings {
         let timeouts = session_timeouts(&all.timeouts)?;
         let dual_timeout = dual_timeout(&all.timeouts, &listeners, timeouts.handshake)?;
         let (tls_files, tls) = tls(&all, &listeners, &policy)?;
+        super::tls_paths::check_tls_paths(&listeners, &policy)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
         Ok(Settings {
@@ -60,6 +61,7 @@ impl Settings {
             dual_timeout,
             notify,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
+            abort_on_client_close: all.abort_on_client_close.expect(HAS_DEFAULT),
             metrics_listen: all.metrics_listen,
             metrics_allow: all.metrics_allow.iter().flatten().map(|n| n.0).collect(),
             control_socket: all.control_socket.clone(),
@@ -83,6 +85,7 @@ impl Settings {
             log_format: all.log_format.expect(HAS_DEFAULT),
             log_level: all.log_level.expect(HAS_DEFAULT).shifted(sources.verbosity),
             sources,
+            options: all.clone(),
         })
     }
 }
@@ -220,7 +223,7 @@ fn with_proxy_protocol(
         }
         per_listener.insert(at, accept.0);
     }
-    let listeners = addrs
+    let listeners: Vec<Listener> = addrs
         .into_iter()
         .map(|(kind, addr)| Listener {
             proxy_protocol: per_listener.get(&addr).copied().or(match kind {
@@ -231,7 +234,29 @@ fn with_proxy_protocol(
             addr,
         })
         .collect();
+    require_trusted_balancers(all, &listeners)?;
     Ok((listeners, socks_proxy))
+}
+
+/// A listener that requires a PROXY protocol header believes whoever sends
+/// one about the client's address: there is no default trust, so
+/// `proxy_protocol_from` must name the balancers.
+fn require_trusted_balancers(all: &Options, listeners: &[Listener]) -> Result<(), ConfigError> {
+    let Some(l) = listeners.iter().find(|l| l.proxy_protocol.is_some()) else {
+        return Ok(());
+    };
+    let what = match &all.proxy_protocol_from {
+        None => "is not set",
+        Some(nets) if nets.is_empty() => "names no address",
+        Some(_) => return Ok(()),
+    };
+    Err(err(format!(
+        "proxy_protocol_from {what}, and the {} listener {} requires a PROXY protocol header: \
+         name the load balancers that may send one (--proxy-protocol-from NET, config \
+         proxy_protocol_from = [\"NET\"]); there is no default trust",
+        l.kind.name(),
+        l.addr
+    )))
 }
 
 /// A `[timeouts]` key that must be more than zero.

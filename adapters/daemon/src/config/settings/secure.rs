@@ -38,6 +38,14 @@ impl Settings {
                 )));
             }
         }
+        self.check_listeners(&public)
+    }
+
+    /// [`check_secure`](Self::check_secure)'s refusal for listeners at
+    /// `public` (addresses outside loopback, as text), whatever bound them:
+    /// also for the sockets systemd passes by socket activation, whose
+    /// addresses are known only once they are inherited.
+    pub fn check_listeners(&self, public: &[String]) -> Result<(), ConfigError> {
         if !public.is_empty() && self.server.policy.only_loopback_clients() {
             return Err(err(format!(
                 "refusing to listen on {} (not loopback): no access rule passes a client from outside \
