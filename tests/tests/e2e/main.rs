@@ -10,8 +10,8 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
-//! and `operations` (signals, control socket, systemd notifications, pid
-//! file).
+//! `operations` (signals, control socket, systemd notifications, pid
+//! file), and `readiness` (`/ready`, `/live`, the `health` subcommand).
 
 mod bind;
 mod connect;
@@ -20,6 +20,7 @@ mod logs;
 mod notify;
 mod operations;
 mod proxy_protocol;
+mod readiness;
 mod reuse_port;
 mod rules;
 mod tls;

@@ -3,6 +3,12 @@
 //! own sockets (`--metrics-listen`). Only loopback and the `metrics_allow` nets
 //! may scrape; anyone else is closed at once.
 //!
+//! The same listener answers the probes of a load balancer or an orchestrator,
+//! and keeps answering while the server drains: `GET /live` is 200 while the
+//! process runs; `GET /ready` is 200 while the server takes new connections
+//! and 503 (with the reason as its body) while it drains after a stop or holds
+//! `max_connections` ([`readiness`]).
+//!
 //! Every metric, with its labels:
 //!
 //! | metric | type | labels |
@@ -296,18 +302,33 @@ pub(crate) fn may_scrape(peer: SocketAddr, allow: &[Netmask]) -> bool {
     ip.is_loopback() || allow.iter().any(|n| n.contains(ip))
 }
 
-/// Serves `GET /metrics` on `listener` until shutdown.
+/// Why the server is not ready for new connections, or `Ok` when it is:
+/// what `GET /ready` answers (200, or 503 with the reason).
+pub(crate) fn readiness(daemon: &Daemon) -> Result<(), &'static str> {
+    if daemon.is_shutting_down() {
+        Err("draining: stopping, new connections are not accepted")
+    } else if !daemon.has_room() {
+        Err("full: max_connections are open, accepting is paused")
+    } else {
+        Ok(())
+    }
+}
+
+/// Serves `GET /metrics`, `/ready` and `/live` on `listener` until `stop`
+/// completes (when serving ends: after the drain, so that the probes see it).
 pub(crate) async fn serve<R: Runtime>(
     rt: R,
     daemon: Daemon,
     listener: R::Listener,
     metrics: std::sync::Arc<Metrics>,
+    stop: impl std::future::Future<Output = ()>,
 ) {
     use futures_lite::future::FutureExt;
+    let mut stop = std::pin::pin!(stop);
     loop {
         let accepted = async { Some(rt.accept(&listener).await) }
             .or(async {
-                daemon.shutdown_requested().await;
+                stop.as_mut().await;
                 None
             })
             .await;
@@ -322,9 +343,10 @@ pub(crate) async fn serve<R: Runtime>(
         }
         let metrics = metrics.clone();
         let rt2 = rt.clone();
+        let daemon = daemon.clone();
         rt.spawn(async move {
             let deadline = rt2.now() + REQUEST_TIMEOUT;
-            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics)).await;
+            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics, &daemon)).await;
             if let Some(Err(e)) = answer {
                 tracing::debug!(target: "socks4d", %peer, error = %e, "metrics request failed");
             }
@@ -332,8 +354,28 @@ pub(crate) async fn serve<R: Runtime>(
     }
 }
 
+/// The answer to `GET path`: its status and body.
+fn route(path: &str, metrics: &Metrics, daemon: &Daemon) -> (&'static str, String) {
+    match path {
+        "/metrics" => ("200 OK", metrics.render()),
+        "/live" => ("200 OK", "live\n".to_owned()),
+        "/ready" => match readiness(daemon) {
+            Ok(()) => ("200 OK", "ready\n".to_owned()),
+            Err(why) => ("503 Service Unavailable", format!("{why}\n")),
+        },
+        _ => (
+            "404 Not Found",
+            "not found: try /metrics, /ready or /live\n".to_owned(),
+        ),
+    }
+}
+
 /// Reads one HTTP request and answers it.
-async fn answer<S: crate::runtime::Stream>(stream: &S, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer<S: crate::runtime::Stream>(
+    stream: &S,
+    metrics: &Metrics,
+    daemon: &Daemon,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut have = 0;
     let (status, body) = loop {
@@ -347,8 +389,7 @@ async fn answer<S: crate::runtime::Stream>(stream: &S, metrics: &Metrics) -> std
         match req.parse(&buf[..have]) {
             Ok(httparse::Status::Complete(_)) => {
                 break match (req.method, req.path) {
-                    (Some("GET"), Some("/metrics")) => ("200 OK", metrics.render()),
-                    (Some("GET"), _) => ("404 Not Found", "not found: try /metrics\n".to_owned()),
+                    (Some("GET"), Some(path)) => route(path, metrics, daemon),
                     _ => ("405 Method Not Allowed", "GET only\n".to_owned()),
                 };
             }

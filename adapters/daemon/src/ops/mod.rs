@@ -1,6 +1,6 @@
 //! The server's interfaces for its operator: the Prometheus endpoint
-//! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
-//! signals ([`signals`]), systemd's readiness and socket activation
+//! ([`metrics`], also `/ready` and `/live`) and its probe ([`health`]), the
+//! control socket and its client ([`control`], [`ctl`]), signals ([`signals`]), systemd's readiness and socket activation
 //! ([`systemd`]), and the privilege drop ([`privileges`]).
 //!
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
@@ -9,6 +9,8 @@
 pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;
+#[cfg(feature = "cli")]
+pub(crate) mod health;
 pub(crate) mod metrics;
 #[cfg(feature = "cli")]
 pub(crate) mod privileges;

@@ -38,6 +38,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     let settings = daemon.settings();
     crate::runtime::pipe::PipePool::global()
         .configure(settings.relay_pipe_size, settings.relay_pipes);
+    // The metrics endpoint outlives the drain (its /ready says 503 then):
+    // it stops when `served` is dropped, as this function returns.
+    let (served, serving) = async_channel::bounded::<()>(1);
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -48,6 +51,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
             daemon.clone(),
             listener,
             metrics,
+            async move {
+                let _ = serving.recv().await;
+            },
         ));
     }
     if let Some(control) = bound.control {
@@ -97,6 +103,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     }
     save_state(&daemon, &mut Vec::new());
     daemon.books().notifier.kill_running();
+    drop(served);
     Ok(())
 }
 
