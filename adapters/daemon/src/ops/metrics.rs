@@ -16,6 +16,7 @@
 //! | `socks4_connections_opened_total` | counter | `listener` |
 //! | `socks4_connections_closed_total` | counter | `listener` |
 //! | `socks4_connections_active` | gauge | |
+//! | `socks4_max_connections` | gauge | |
 //! | `socks4_closes_total` | counter | `outcome` ([`CloseReason::LABELS`](socks4_proto::server::CloseReason::LABELS)) |
 //! | `socks4_replies_total` | counter | `code` (90–93) |
 //! | `socks4_relayed_bytes_total` | counter | `direction` (`client_to_dest`, `dest_to_client`) |
@@ -132,6 +133,13 @@ impl Collector for BooksCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let s = self.daemon.counters();
         connections(&mut e, &s)?;
+        single(
+            &mut e,
+            "socks4_max_connections",
+            "The cap on connections open at once (max_connections): at it, accepting pauses.",
+            false,
+            self.daemon.settings().max_connections as u64,
+        )?;
         requests(&mut e, &s, self.daemon.books())?;
         operations(&mut e, &s, self.runtime)
     }
