@@ -11,10 +11,13 @@
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
 //! `operations` (signals, control socket, systemd notifications, pid
-//! file), and `readiness` (`/ready`, `/live`, the `health` subcommand).
+//! file), `readiness` (`/ready`, `/live`, the `health` subcommand), and
+//! `dist` (the Grafana dashboard and the alert rules name metrics a running
+//! server exports).
 
 mod bind;
 mod connect;
+mod dist;
 mod limits;
 mod logs;
 mod notify;
