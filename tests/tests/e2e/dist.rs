@@ -3,15 +3,19 @@
 //! dashboard of schema version 36 or later, and every metric name that it
 //! and the Prometheus alert rules (`dist/prometheus/`, rules and their unit
 //! tests) use is in a real scrape of a running server, so that renaming a
-//! metric breaks the build rather than a board or an alert.
+//! metric breaks the build rather than a board or an alert. The configs
+//! shipped for the image, the Debian package and Kubernetes pass `--check
+//! --strict`.
 
 use socks4_tests::e2e::*;
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
+use std::process::Command as Process;
 
 socks4_tests::on_every_adapter!(
     the_dashboard_is_valid_and_its_metrics_exist,
     the_alert_rules_use_metrics_that_exist,
+    the_shipped_configs_pass_check_strict,
 );
 
 /// The oldest dashboard schema the board may use (Grafana 9).
@@ -188,6 +192,58 @@ fn the_alert_rules_use_metrics_that_exist(bin: &str) {
         "prometheus/socks4d-alerts.test.yml",
     ] {
         assert_scraped(bin, file, &metric_names(&read(file)), &scraped);
+    }
+}
+
+/// The config file inside the Kubernetes ConfigMap (its `socks4d.toml: |`
+/// block), as text.
+fn configmap_toml() -> String {
+    let yaml = read("kubernetes/configmap.yaml");
+    let lines: Vec<&str> = yaml
+        .lines()
+        .skip_while(|l| l.trim() != "socks4d.toml: |")
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    assert!(lines.len() > 3, "no socks4d.toml in the ConfigMap");
+    lines.join("\n") + "\n"
+}
+
+fn the_shipped_configs_pass_check_strict(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("dist-configs-{bin}"));
+    let k8s = dir.join("kubernetes.toml");
+    std::fs::write(&k8s, configmap_toml()).unwrap();
+    for config in [
+        dist("container/socks4d.toml"),
+        dist("debian/socks4d.toml"),
+        k8s,
+    ] {
+        let (status, out, err) = run(
+            Process::new(server_binary(bin))
+                .args(["--check", "--strict", "--config"])
+                .arg(&config),
+            b"",
+        );
+        let out = String::from_utf8_lossy(&out);
+        assert!(
+            status.success(),
+            "{bin}: {}: {status:?}\n{out}{err}",
+            config.display()
+        );
+        assert!(out.contains("policy:"), "{bin}: {out}");
+        if config.ends_with("debian/socks4d.toml") {
+            // The package's default serves loopback only.
+            let passes: Vec<&str> = out.lines().filter(|l| l.contains("pass from")).collect();
+            assert_eq!(
+                passes,
+                [
+                    "  pass from 127.0.0.0/8 to any",
+                    "  pass from ::1/128 to any"
+                ],
+                "{bin}: {out}"
+            );
+        }
     }
 }
 
