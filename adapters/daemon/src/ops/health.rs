@@ -29,7 +29,7 @@ pub(crate) struct HealthArgs {
 /// The `health` subcommand, for the server binaries' command line.
 pub(crate) fn command() -> clap::Command {
     <HealthArgs as clap::Args>::augment_args(clap::Command::new("health")).about(format!(
-        "Probe a running server's metrics listener (/live or /ready): exit 0 on 200, 1 otherwise (waits at most {}s)",
+        "Probe a running server's metrics listener (/live or /ready): exit 0 on 200, 1 otherwise ({} s timeouts)",
         HEALTH_TIMEOUT.as_secs()
     ))
 }
