@@ -24,9 +24,14 @@ const SERVERS: [&str; 3] = ["socks4d-tokio", "socks4d-smol", "socks4d-async-std"
 /// The manual section of the pages: system administration and daemons.
 const SECTION: &str = "8";
 
-/// The shells completions are written for, with the file name each one's
-/// completion directory expects for the command `name`.
-const SHELLS: [(Shell, &str, fn(&str) -> String); 3] = [
+/// The file name a shell's completion directory expects for a command.
+type FileName = fn(&str) -> String;
+
+/// Writes one kind of file for one binary under a folder; the paths written.
+type Writer = fn(&Path, &str) -> std::io::Result<Vec<PathBuf>>;
+
+/// The shells completions are written for: each one's folder and file name.
+const SHELLS: [(Shell, &str, FileName); 3] = [
     (Shell::Bash, "bash", |name| name.to_owned()),
     (Shell::Zsh, "zsh", |name| format!("_{name}")),
     (Shell::Fish, "fish", |name| format!("{name}.fish")),
@@ -65,11 +70,10 @@ enum What {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let (dir, bins, write): (_, _, fn(&Path, &str) -> std::io::Result<Vec<PathBuf>>) =
-        match args.what {
-            What::Man { dir, bins } => (dir, bins, man_pages),
-            What::Completions { dir, bins } => (dir, bins, completions),
-        };
+    let (dir, bins, write): (_, _, Writer) = match args.what {
+        What::Man { dir, bins } => (dir, bins, man_pages),
+        What::Completions { dir, bins } => (dir, bins, completions),
+    };
     let bins = if bins.is_empty() {
         SERVERS.map(str::to_owned).to_vec()
     } else {
