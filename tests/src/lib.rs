@@ -6,8 +6,9 @@
 //! The test binaries: `sim` (the session machine on a fake clock), `library`
 //! (the crates used as libraries), `e2e` (the end-to-end quick tier, as a
 //! normal user), the single-file checks on the tree and the docs
-//! (`architecture`, `readme`, ...), and `peers` (the end-to-end full tier: root
-//! and third-party programs), built only with this crate's `peers` feature.
+//! (`architecture`, `readme`, ...), and, built only with this crate's `peers`
+//! feature, `peers` (the end-to-end full tier: root and third-party programs)
+//! and `deploy` (the release artefacts of `dist/`, built and tried).
 
 pub mod e2e;
 pub mod load;

@@ -18,13 +18,12 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
-//! - `deploy`: root, podman and runc, python3, curl (the container image);
-//!   cargo-deb, lintian, dpkg, systemd-analyze, man (the Debian package).
-//!   Not per adapter: each artefact is built and tried once.
+//!
+//! The release artefacts (the container image, the Debian package) are
+//! tried in the same tier by a test binary of their own, `deploy`.
 
 mod client_helpers;
 mod clients;
-mod deploy;
 mod ident;
 mod interception;
 mod operations;
