@@ -10,7 +10,8 @@
 //! - [`Settings`] (from [`Options`] built in code, or `Settings::from_args`
 //!   with the `cli` feature) and [`ConfigError`];
 //! - [`run`] (bind and serve on a [`Runtime`]), or [`bind`] then [`serve`]
-//!   with the [`Bound`] sockets; [`main`] for a server binary;
+//!   with the [`Bound`] sockets; [`main`] for a server binary (and
+//!   [`command`], its command line as clap describes it);
 //! - the core crates' types a program meets on the way: [`Netmask`],
 //!   [`Policy`], [`Rule`], [`ParseError`], [`Event`], [`CloseReason`],
 //!   [`ReplyCode`].
@@ -58,9 +59,9 @@ pub use daemon::{Daemon, Position};
 pub use observe::counters::Snapshot;
 pub use observe::events::{DaemonEvent, EventStream};
 pub use runtime::Runtime;
-#[cfg(feature = "cli")]
-pub use server::main;
 pub use server::{bind, run, serve, Bound};
+#[cfg(feature = "cli")]
+pub use server::{command, main};
 pub use socks4_acl::{Netmask, ParseError, Policy, Rule};
 pub use socks4_proto::server::{CloseReason, Event};
 pub use socks4_proto::ReplyCode;

@@ -23,6 +23,9 @@
 //!   python3.
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
+//!
+//! The release artefacts (the container image, the Debian package) are
+//! tried in the same tier by a test binary of their own, `deploy`.
 
 mod client_helpers;
 mod clients;

@@ -44,16 +44,10 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     if let Some(file) = daemon.state_file() {
         state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
     }
-    let mut own = bound
-        .listeners
-        .iter()
-        .map(|(_, l)| socket::local_addr(l))
-        .collect::<io::Result<Vec<_>>>()?;
-    if let Some(metrics) = &bound.metrics {
-        own.push(socket::local_addr(metrics)?);
-    }
-    let local = rt.spawn_blocking(socket::local_addresses).await?;
-    daemon.set_own(OwnAddresses::new(own, local));
+    learn_own_addresses(&rt, &daemon, &bound).await?;
+    // The metrics endpoint outlives the drain (its /ready says 503 then):
+    // it stops when `served` is dropped, as this function returns.
+    let (served, serving) = async_channel::bounded::<()>(1);
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -64,6 +58,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
             daemon.clone(),
             listener,
             metrics,
+            async move {
+                let _ = serving.recv().await;
+            },
         ));
     }
     let clock = rt.clone();
@@ -98,6 +95,32 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     crate::ops::systemd::ready();
     daemon.shutdown_requested().await;
     crate::ops::systemd::stopping();
+    drain(&rt, &daemon).await;
+    save_state(&rt, &daemon).await;
+    daemon.books().notifier.kill_running();
+    drop(served);
+    Ok(())
+}
+
+/// Tells the daemon its own addresses (listeners, metrics endpoint, local
+/// interfaces), so that a CONNECT back to the server is seen as a loop.
+async fn learn_own_addresses<R: Runtime>(rt: &R, daemon: &Daemon, bound: &Bound) -> io::Result<()> {
+    let mut own = bound
+        .listeners
+        .iter()
+        .map(|(_, l)| socket::local_addr(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    if let Some(metrics) = &bound.metrics {
+        own.push(socket::local_addr(metrics)?);
+    }
+    let local = rt.spawn_blocking(socket::local_addresses).await?;
+    daemon.set_own(OwnAddresses::new(own, local));
+    Ok(())
+}
+
+/// Waits for open connections to end within the shutdown grace period, then
+/// cuts the relays still running.
+async fn drain<R: Runtime>(rt: &R, daemon: &Daemon) {
     let grace_over = rt.now() + daemon.settings().shutdown_grace;
     let idle = async {
         daemon.idle().await;
@@ -114,9 +137,6 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let moment = rt.now() + Duration::from_secs(1);
         daemon.idle().or(rt.sleep_until(moment)).await;
     }
-    save_state(&rt, &daemon).await;
-    daemon.books().notifier.kill_running();
-    Ok(())
 }
 
 /// How often the state file is written while quota usage changes.
