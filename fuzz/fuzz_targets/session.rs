@@ -153,12 +153,10 @@ fn outcome(op: Op) -> Option<ActionOutcome> {
             })
             .ok_or(ErrorKind::ConnectionRefused),
         ),
-        Op::Connected(ok) => {
-            ActionOutcome::Connected(
-                ok.then_some(socks4_proto::server::Won::FIRST)
-                    .ok_or(ErrorKind::ConnectionRefused),
-            )
-        }
+        Op::Connected(ok) => ActionOutcome::Connected(
+            ok.then_some(socks4_proto::server::Won::FIRST)
+                .ok_or(ErrorKind::ConnectionRefused),
+        ),
         Op::Bound(ok) => ActionOutcome::Bound(
             ok.then(|| sa([127, 0, 0, 1], 6000))
                 .ok_or(ErrorKind::AddrInUse),
