@@ -25,6 +25,7 @@ pub fn report(settings: &Settings) -> Report {
     ident(&mut out, settings);
     limits(&mut out, settings);
     timeouts(&mut out, settings);
+    out.push_str(&settings.outbound.check_text(&settings.server.timeouts));
     operations(&mut out, settings);
     notifications(&mut out, settings);
     policy(&mut out, settings);
