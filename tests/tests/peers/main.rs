@@ -23,6 +23,7 @@
 
 mod client_helpers;
 mod clients;
+mod dns_ns;
 mod eyeballs;
 mod ident;
 mod interception;
