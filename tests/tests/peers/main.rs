@@ -18,9 +18,11 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
-//! - `eyeballs`: root, a network namespace (iproute2), nftables, dnsmasq,
-//!   python3.
+//! - `eyeballs` (in the namespace of `dns_ns`): root, a network namespace
+//!   (iproute2), nftables, dnsmasq, python3.
+//! - `balance`: nothing but our servers (a route's parents on loopback).
 
+mod balance;
 mod client_helpers;
 mod clients;
 mod dns_ns;
