@@ -18,8 +18,9 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
-//! - `eyeballs` (in the namespace of `dns_ns`): root, a network namespace
-//!   (iproute2), nftables, dnsmasq, python3.
+//! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
+//!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
+//!   python3, curl.
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 
 mod balance;
@@ -29,7 +30,9 @@ mod dns_ns;
 mod eyeballs;
 mod ident;
 mod interception;
+mod late_answers;
 mod operations;
+mod outbound_ops;
 mod parents;
 mod proxy_protocol;
 mod tls;
