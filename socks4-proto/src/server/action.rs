@@ -53,7 +53,8 @@ pub enum Action {
     /// cancelling the previous one, each attempt within `connect_attempt`,
     /// the first connected wins and the others are closed; see
     /// [`crate::eyeballs`]); answer [`ActionOutcome::Connected`] with the
-    /// winner's index, or the last error when none connected.
+    /// winner's index, or the last error when none connected. Addresses
+    /// that come later may join the race ([`Action::ConnectMore`]).
     Connect(Vec<SocketAddr>),
     /// While a [`Action::Connect`] is in progress: more addresses the policy
     /// passed (the other family's, whose answer came after connecting
