@@ -19,7 +19,9 @@ use super::reason::{CloseReason, Limit, ResolveError};
 pub enum Action {
     /// Write this reply's 8 bytes ([`Reply::to_bytes`]) to the client.
     SendReply(Reply),
-    /// Resolve `host` with the system resolver; answer [`ActionOutcome::Resolved`].
+    /// Resolve `host`; answer [`ActionOutcome::Resolved`] with the whole
+    /// answer, or [`ActionOutcome::ResolvedFirst`] with one family's
+    /// addresses when the other's is still awaited (RFC 8305 §3).
     Resolve {
         /// The SOCKS4a host name.
         host: String,
