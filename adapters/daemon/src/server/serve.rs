@@ -139,14 +139,23 @@ async fn drain<R: Runtime>(rt: &R, daemon: &Daemon) {
     }
 }
 
+/// How often the parents' health book is pruned of parents no route names,
+/// besides right after each policy change (a reload, rules added at run
+/// time): connections that started under an older policy may have used such
+/// a parent since.
+pub(crate) const PARENT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How often the state file is written while quota usage changes.
 pub(crate) const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
-/// buckets and quota records worth nothing, and every few seconds writes the
+/// buckets and quota records worth nothing, forgets parents no route names
+/// any more (after a policy change, and every [`PARENT_PRUNE_INTERVAL`]), and
+/// every few seconds writes the
 /// state file if usage changed; until shutdown.
 async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
     let mut last_save = rt.now();
+    let mut pruned = (daemon.server_config(), rt.now());
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
@@ -156,6 +165,15 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
         if let Ok(local) = rt.spawn_blocking(socket::local_addresses).await {
             let listeners = daemon.own().listeners().to_vec();
             daemon.set_own(OwnAddresses::new(listeners, local));
+        }
+        let config = daemon.server_config();
+        let due = rt.now().saturating_duration_since(pruned.1) >= PARENT_PRUNE_INTERVAL;
+        if due || !Arc::ptr_eq(&config, &pruned.0) {
+            daemon
+                .outbound()
+                .parents
+                .prune(config.policy.routes.routes());
+            pruned = (config, rt.now());
         }
         if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
             last_save = rt.now();
