@@ -1,5 +1,6 @@
 //! The server session under arbitrary sequences of client bytes, EOFs, action
-//! outcomes (expected or not) and clock steps. Invariants: at most one Close and
+//! outcomes (expected or not; a name's answer whole or in two parts, the
+//! late addresses at any time) and clock steps. Invariants: at most one Close and
 //! nothing after it; no reply 90 before a successful connect, bind or accept was
 //! reported; no deadline after close; and every session can be brought to exactly
 //! one Close.
@@ -24,6 +25,8 @@ enum Op {
     Eof,
     Advance(u16),
     Resolved(Option<Vec<[u8; 4]>>),
+    ResolvedFirst(Vec<[u8; 4]>),
+    Late(Vec<[u8; 16]>),
     Ident(Option<(bool, Vec<u8>)>),
     Connected(bool),
     Bound(bool),
@@ -78,6 +81,10 @@ impl Checker {
                 *now += Duration::from_millis(u64::from(ms) * 16);
                 self.session.handle_timeout(*now);
             }
+            Op::Late(addrs) => {
+                let addrs = addrs.into_iter().map(|ip| IpAddr::from(ip)).collect();
+                self.session.handle_late_addresses(*now, addrs);
+            }
             Op::RelayEnd(reset) => {
                 let end = if reset {
                     RelayEnd::Error(ErrorKind::ConnectionReset)
@@ -129,6 +136,9 @@ fn outcome(op: Op) -> Option<ActionOutcome> {
             r.map(|v| v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
                 .ok_or(ResolveError::NoSuchHost),
         ),
+        Op::ResolvedFirst(v) => {
+            ActionOutcome::ResolvedFirst(v.into_iter().map(|ip| IpAddr::V4(ip.into())).collect())
+        }
         Op::Ident(r) => ActionOutcome::Ident(
             r.map(|(err, user)| {
                 if err || user.is_empty() {
@@ -154,7 +164,7 @@ fn outcome(op: Op) -> Option<ActionOutcome> {
         Op::Accepted(from) => {
             ActionOutcome::Accepted(from.map(|ip| sa(ip, 7000)).ok_or(ErrorKind::TimedOut))
         }
-        Op::Input(_) | Op::Eof | Op::Advance(_) | Op::RelayEnd(_) => return None,
+        Op::Input(_) | Op::Eof | Op::Advance(_) | Op::RelayEnd(_) | Op::Late(_) => return None,
     })
 }
 

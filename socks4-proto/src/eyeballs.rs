@@ -12,6 +12,13 @@
 //!   abandons it. The first attempt to connect wins; the caller then closes
 //!   the others. Without an attempt delay ([`RaceConfig::sequential`]) the
 //!   attempts run one at a time: how a route's parents fail over.
+//! - Addresses that arrive while the race runs (RFC 8305 §3: the other
+//!   family's answer came after connecting started) join it
+//!   ([`Race::expect_more`], [`Race::add`], [`Race::no_more`]): they
+//!   alternate with the candidates still waiting, the new ones first, and
+//!   the race does not fail for want of candidates while more may come.
+//! - [`RESOLUTION_DELAY`]: how long the preferred family's answer is waited
+//!   for when the other family's came first (RFC 8305 §3).
 //!
 //! ```
 //! use socks4_proto::eyeballs::{Race, RaceConfig, RaceAction, RaceOutcome};
@@ -28,9 +35,16 @@
 //! assert_eq!(race.outcome(), Some(RaceOutcome::Won { index: 1, attempts: 2 }));
 //! ```
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+/// RFC 8305 §3's "Resolution Delay": when the answer of the family not
+/// preferred (A, by default) comes first, connecting waits this long for the
+/// preferred family's (AAAA) before it starts with what it has. When the
+/// preferred family's comes first, connecting starts at once.
+pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 
 /// Which address family is tried first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -42,6 +56,15 @@ pub enum Prefer {
     Ipv4,
     /// The family of the resolver's first address first.
     System,
+}
+
+impl Prefer {
+    /// Whether IPv6 is the family whose answer is waited for
+    /// ([`RESOLUTION_DELAY`]) when the other's comes first: for `Ipv6` and
+    /// `System` (RFC 8305's default), not for `Ipv4`.
+    pub fn waits_for_ipv6(self) -> bool {
+        self != Prefer::Ipv4
+    }
 }
 
 /// Which address families are used at all.
@@ -164,11 +187,15 @@ enum Attempt {
 pub struct Race {
     cfg: RaceConfig,
     attempts: Vec<Attempt>,
-    /// The next candidate to start.
-    next: usize,
+    /// The candidates not started yet, in the order to start them.
+    waiting: VecDeque<usize>,
+    /// How many attempts were started.
+    started: u32,
     /// When the next may start while others run.
     next_at: Option<Instant>,
-    actions: std::collections::VecDeque<RaceAction>,
+    /// More candidates may still join ([`Race::add`]).
+    more_expected: bool,
+    actions: VecDeque<RaceAction>,
     outcome: Option<RaceOutcome>,
     last_error: Option<ErrorKind>,
 }
@@ -180,8 +207,10 @@ impl Race {
         let mut race = Race {
             cfg,
             attempts: vec![Attempt::Waiting; n],
-            next: 0,
+            waiting: (0..n).collect(),
+            started: 0,
             next_at: None,
+            more_expected: false,
             actions: Default::default(),
             outcome: None,
             last_error: None,
@@ -190,8 +219,62 @@ impl Race {
         race
     }
 
+    /// More candidates may join ([`add`](Self::add)) until
+    /// [`no_more`](Self::no_more): until then the race does not fail when
+    /// every attempt so far has. Call it right after [`new`](Self::new)
+    /// (a race over no candidate has failed already).
+    pub fn expect_more(&mut self) {
+        self.more_expected = true;
+    }
+
+    /// `count` more candidates join, numbered after the ones the race has
+    /// (the first is [`len`](Self::len) before the call). They alternate
+    /// with the candidates still waiting, the new ones first (RFC 8305 §4: a
+    /// late answer is the other family's, and families alternate); the
+    /// first of them starts at once when nothing runs or the attempt delay
+    /// since the last start is over. Ignored once the race is over.
+    pub fn add(&mut self, count: usize, now: Instant) {
+        if self.outcome.is_some() || count == 0 {
+            return;
+        }
+        let first = self.attempts.len();
+        self.attempts.extend((0..count).map(|_| Attempt::Waiting));
+        let old: Vec<usize> = self.waiting.drain(..).collect();
+        let mut new = first..first + count;
+        let mut old = old.into_iter();
+        loop {
+            match (new.next(), old.next()) {
+                (None, None) => break,
+                (x, y) => self.waiting.extend(x.into_iter().chain(y)),
+            }
+        }
+        let delay_over = self.cfg.attempt_delay.is_some() && self.next_at.is_some_and(|t| t <= now);
+        if self.running() == 0 || delay_over {
+            self.start_next(now);
+        }
+    }
+
+    /// No more candidates will join: when nothing runs or waits, the race
+    /// has failed.
+    pub fn no_more(&mut self, now: Instant) {
+        self.more_expected = false;
+        if self.running() == 0 && self.waiting.is_empty() {
+            self.start_next(now);
+        }
+    }
+
+    /// How many candidates the race has (those that joined included).
+    pub fn len(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Whether the race has no candidate.
+    pub fn is_empty(&self) -> bool {
+        self.attempts.is_empty()
+    }
+
     fn started(&self) -> u32 {
-        self.next as u32
+        self.started
     }
 
     fn running(&self) -> usize {
@@ -207,15 +290,14 @@ impl Race {
         if self.outcome.is_some() {
             return;
         }
-        if self.next < self.attempts.len() {
-            let i = self.next;
-            self.next += 1;
+        if let Some(i) = self.waiting.pop_front() {
+            self.started += 1;
             self.attempts[i] = Attempt::Running {
                 deadline: now + self.cfg.attempt_timeout,
             };
             self.next_at = self.cfg.attempt_delay.map(|d| now + d);
             self.actions.push_back(RaceAction::Start(i));
-        } else if self.running() == 0 {
+        } else if self.running() == 0 && !self.more_expected {
             self.next_at = None;
             self.outcome = Some(RaceOutcome::Failed {
                 attempts: self.started(),
@@ -284,7 +366,7 @@ impl Race {
             Attempt::Running { deadline } => Some(*deadline),
             _ => None,
         });
-        let next = self.next_at.filter(|_| self.next < self.attempts.len());
+        let next = self.next_at.filter(|_| !self.waiting.is_empty());
         deadlines.chain(next).min()
     }
 
@@ -396,6 +478,79 @@ mod tests {
     }
 
     #[test]
+    fn late_candidates_join_and_alternate_with_the_waiting_ones() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let cfg = RaceConfig::new(Duration::from_millis(250), Duration::from_secs(10));
+        // Two IPv6 addresses; the A answer comes 100 ms later with two more.
+        let mut r = Race::new(2, cfg, t0);
+        r.expect_more();
+        assert_eq!(r.poll_action(), Some(RaceAction::Start(0)));
+        r.add(2, ms(100));
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.poll_action(), None, "the attempt delay still runs");
+        assert_eq!(r.poll_timeout(), Some(ms(250)));
+        r.handle_timeout(ms(250));
+        assert_eq!(
+            r.poll_action(),
+            Some(RaceAction::Start(2)),
+            "a new one next"
+        );
+        r.handle_timeout(ms(500));
+        assert_eq!(
+            r.poll_action(),
+            Some(RaceAction::Start(1)),
+            "then an old one"
+        );
+        r.handle_timeout(ms(750));
+        assert_eq!(r.poll_action(), Some(RaceAction::Start(3)));
+        r.no_more(ms(760));
+        r.handle_connected(3);
+        assert_eq!(
+            r.outcome(),
+            Some(RaceOutcome::Won {
+                index: 3,
+                attempts: 4
+            })
+        );
+    }
+
+    #[test]
+    fn a_race_that_expects_more_waits_for_them_after_failing() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let cfg = RaceConfig::new(Duration::from_millis(250), Duration::from_secs(10));
+        let mut r = Race::new(1, cfg, t0);
+        r.expect_more();
+        assert_eq!(r.poll_action(), Some(RaceAction::Start(0)));
+        r.handle_failed(0, ErrorKind::ConnectionRefused, ms(1));
+        assert_eq!(r.outcome(), None, "more may come");
+        assert_eq!(r.poll_timeout(), None, "nothing to wait for but them");
+        // They arrive: the first starts at once, nothing running.
+        r.add(1, ms(40));
+        assert_eq!(r.poll_action(), Some(RaceAction::Start(1)));
+        r.handle_failed(1, ErrorKind::ConnectionRefused, ms(41));
+        assert_eq!(r.outcome(), None);
+        r.no_more(ms(42));
+        assert_eq!(
+            r.outcome(),
+            Some(RaceOutcome::Failed {
+                attempts: 2,
+                last_error: Some(ErrorKind::ConnectionRefused)
+            })
+        );
+        // Without any, `no_more` ends it too.
+        let mut r = Race::new(1, cfg, t0);
+        r.expect_more();
+        r.handle_failed(0, ErrorKind::ConnectionRefused, ms(1));
+        r.no_more(ms(2));
+        assert!(matches!(
+            r.outcome(),
+            Some(RaceOutcome::Failed { attempts: 1, .. })
+        ));
+    }
+
+    #[test]
     fn no_candidate_fails_at_once() {
         let r = Race::new(
             0,
@@ -426,23 +581,63 @@ mod tests {
     }
 
     /// Simulates a race to its end with a fake clock: the outcome, the times
-    /// each attempt started, and the time it ended.
+    /// each attempt started (in start order), and the time it ended.
     fn simulate(fates: &[Fate], cfg: RaceConfig) -> (RaceOutcome, Vec<u64>, u64) {
+        let (outcome, starts, end, _) = simulate_late(fates, cfg, None);
+        (outcome, starts.into_iter().map(|(_, t)| t).collect(), end)
+    }
+
+    /// Like [`simulate`], with the last `late.1` of `fates` joining at
+    /// `late.0` ms; the starts are `(candidate, time)` in start order, and
+    /// last comes how many had started when the late ones joined.
+    fn simulate_late(
+        fates: &[Fate],
+        cfg: RaceConfig,
+        late: Option<(u64, usize)>,
+    ) -> (RaceOutcome, Vec<(usize, u64)>, u64, Option<usize>) {
         let t0 = Instant::now();
         let ms = |t: Instant| t.duration_since(t0).as_millis() as u64;
-        let mut race = Race::new(fates.len(), cfg, t0);
+        let first = fates.len() - late.map_or(0, |l| l.1);
+        let mut race = Race::new(first, cfg, t0);
+        let mut late = late;
+        if late.is_some() {
+            race.expect_more();
+        }
         let mut starts = vec![None; fates.len()];
+        let mut order = Vec::new();
+        let mut joined = None;
         let mut done = vec![false; fates.len()];
         let mut now = t0;
         for _ in 0..10_000 {
             while let Some(a) = race.poll_action() {
                 if let RaceAction::Start(i) = a {
                     assert!(starts[i].is_none(), "started twice");
+                    assert!(i < race.len(), "a candidate it does not have");
                     starts[i] = Some(ms(now));
+                    order.push((i, ms(now)));
                 }
             }
             if let Some(o) = race.outcome() {
-                return (o, starts.iter().flatten().copied().collect(), ms(now));
+                return (o, order, ms(now), joined);
+            }
+            // The late candidates join when their time comes, before
+            // anything else that happens then.
+            if let Some((at, count)) = late {
+                let next_timer = race.poll_timeout().map(ms);
+                let next_fate = (0..fates.len())
+                    .filter_map(|i| match (starts[i], fates[i], done[i]) {
+                        (Some(s), Fate::Connects(d) | Fate::Fails(d), false) => Some(s + d),
+                        _ => None,
+                    })
+                    .min();
+                if next_timer.into_iter().chain(next_fate).all(|t| at <= t) {
+                    now = now.max(t0 + Duration::from_millis(at));
+                    joined = Some(order.len());
+                    race.add(count, now);
+                    race.no_more(now);
+                    late = None;
+                    continue;
+                }
             }
             // The next event: an attempt's fate or the race's own timer.
             let mut next: Option<(u64, usize, bool)> = None;
@@ -508,6 +703,43 @@ mod tests {
             }
             if prefer == Prefer::Ipv6 && v6 > 0 {
                 prop_assert!(out[0].is_ipv6());
+            }
+        }
+
+        #[test]
+        fn late_candidates_join_the_race(
+            fates in proptest::collection::vec(fate(), 2..7),
+            late_count in 1usize..3,
+            late_at in 0u64..3000,
+            delay in 10u64..500,
+            timeout in 100u64..3000,
+        ) {
+            let late_count = late_count.min(fates.len() - 1);
+            let first = fates.len() - late_count;
+            let cfg = RaceConfig::new(Duration::from_millis(delay), Duration::from_millis(timeout));
+            let (outcome, order, end, joined) =
+                simulate_late(&fates, cfg, Some((late_at, late_count)));
+            // A late candidate never starts before it joined, and the first
+            // start after it joined is a late one.
+            for &(i, t) in &order {
+                if i >= first {
+                    prop_assert!(t >= late_at);
+                }
+            }
+            if let Some(&(i, _)) = joined.and_then(|k| order.get(k)) {
+                prop_assert!(i >= first, "an old candidate started before the new ones");
+            }
+            // Bounded: everything run one after another, after the arrival.
+            prop_assert!(end <= late_at + timeout * fates.len() as u64);
+            match outcome {
+                RaceOutcome::Won { index, attempts } => {
+                    prop_assert!(matches!(fates[index], Fate::Connects(_)));
+                    prop_assert_eq!(attempts as usize, order.len());
+                }
+                RaceOutcome::Failed { attempts, .. } => {
+                    // Every candidate was tried, the late ones included.
+                    prop_assert_eq!(attempts as usize, fates.len());
+                }
             }
         }
 

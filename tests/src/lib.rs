@@ -6,8 +6,10 @@
 //! The test binaries: `sim` (the session machine on a fake clock), `library`
 //! (the crates used as libraries), `e2e` (the end-to-end quick tier, as a
 //! normal user), the single-file checks on the tree and the docs
-//! (`architecture`, `light_client`, `readme`, `sample_config`, ...), and `peers` (the end-to-end full tier: root
-//! and third-party programs), built only with this crate's `peers` feature.
+//! (`architecture`, `light_client`, `readme`, `sample_config`, ...), and,
+//! built only with this crate's `peers` feature, `peers` (the end-to-end full
+//! tier: root and third-party programs) and `deploy` (the release artefacts
+//! of `dist/`, built and tried).
 
 pub mod e2e;
 pub mod load;

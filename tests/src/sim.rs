@@ -114,6 +114,13 @@ impl Sim {
         self.drain()
     }
 
+    /// The rest of a two-part answer (after `ResolvedFirst`).
+    pub fn late(&mut self, addrs: &[&str]) -> Vec<Action> {
+        let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        self.session.handle_late_addresses(self.now, addrs);
+        self.drain()
+    }
+
     /// Moves the clock and fires what is due.
     pub fn advance(&mut self, by: Duration) -> Vec<Action> {
         self.now += by;

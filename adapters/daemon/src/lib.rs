@@ -10,7 +10,8 @@
 //! - [`Settings`] (from [`Options`] built in code, or `Settings::from_args`
 //!   with the `cli` feature) and [`ConfigError`];
 //! - [`run`] (bind and serve on a [`Runtime`]), or [`bind`] then [`serve`]
-//!   with the [`Bound`] sockets; [`main`] for a server binary;
+//!   with the [`Bound`] sockets; [`main`] for a server binary (and
+//!   [`command`], its command line as clap describes it);
 //! - [`control_answer`] (one control-socket request, answered without the
 //!   socket) and [`restore_state`] (a state file's text into a client
 //!   table), for tools and the fuzz targets;
@@ -63,9 +64,9 @@ pub use observe::counters::Snapshot;
 pub use observe::events::{DaemonEvent, EventStream};
 pub use ops::control::answer as control_answer;
 pub use runtime::Runtime;
-#[cfg(feature = "cli")]
-pub use server::main;
 pub use server::{bind, run, serve, Bound};
+#[cfg(feature = "cli")]
+pub use server::{command, main};
 pub use socks4_acl::{Netmask, ParseError, Policy, Rule};
 pub use socks4_proto::server::{CloseReason, Event};
 pub use socks4_proto::ReplyCode;

@@ -19,7 +19,9 @@ use super::reason::{CloseReason, Limit, ResolveError};
 pub enum Action {
     /// Write this reply's 8 bytes ([`Reply::to_bytes`]) to the client.
     SendReply(Reply),
-    /// Resolve `host` with the system resolver; answer [`ActionOutcome::Resolved`].
+    /// Resolve `host`; answer [`ActionOutcome::Resolved`] with the whole
+    /// answer, or [`ActionOutcome::ResolvedFirst`] with one family's
+    /// addresses when the other's is still awaited (RFC 8305 §3).
     Resolve {
         /// The SOCKS4a host name.
         host: String,
@@ -53,8 +55,17 @@ pub enum Action {
     /// cancelling the previous one, each attempt within `connect_attempt`,
     /// the first connected wins and the others are closed; see
     /// [`crate::eyeballs`]); answer [`ActionOutcome::Connected`] with the
-    /// winner's index, or the last error when none connected.
+    /// winner's index, or the last error when none connected. Addresses
+    /// that come later may join the race ([`Action::ConnectMore`]).
     Connect(Vec<SocketAddr>),
+    /// While a [`Action::Connect`] is in progress: more addresses the policy
+    /// passed (the other family's, whose answer came after connecting
+    /// started: RFC 8305 §3) join its race. In the [`Won::index`] numbering
+    /// they come after the candidates asked for so far, in this order. Asked
+    /// for only from
+    /// [`ServerSession::handle_late_addresses`](super::ServerSession::handle_late_addresses),
+    /// and no answer is due for it (the `Connect`'s answer covers them).
+    ConnectMore(Vec<SocketAddr>),
     /// Connect through one of a route's parent proxies (connect to it, then
     /// its handshake: SOCKS4/4a, or HTTP CONNECT), one at a time, each within
     /// `connect_attempt`, in an order the driver chooses from `balance` and
@@ -92,6 +103,15 @@ pub enum Action {
 pub enum ActionOutcome {
     /// For [`Action::Resolve`]: the addresses in the resolver's order.
     Resolved(Result<Vec<IpAddr>, ResolveError>),
+    /// For [`Action::Resolve`], when the answer comes in two parts (RFC 8305
+    /// §3): one family's addresses (the preferred family's, or the other's
+    /// once the resolution delay passed without the preferred's), while the
+    /// other family's answer is still awaited. A direct CONNECT goes on with
+    /// them at once; anything else waits for the rest. The rest follows,
+    /// exactly once, through
+    /// [`ServerSession::handle_late_addresses`](super::ServerSession::handle_late_addresses)
+    /// (empty when the other family had none or its lookup failed).
+    ResolvedFirst(Vec<IpAddr>),
     /// For [`Action::Admit`]: admitted, or the limit that refuses the request
     /// (reply 91).
     Admitted(Result<(), Limit>),

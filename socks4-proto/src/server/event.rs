@@ -85,6 +85,16 @@ pub enum Event {
         /// Its addresses, in resolver order.
         addrs: Vec<IpAddr>,
     },
+    /// The rest of a SOCKS4a name's answer (the other family's addresses)
+    /// came after connecting started (`dns_late`): those the policy passes
+    /// join the race.
+    LateAddresses {
+        /// The name.
+        host: String,
+        /// The addresses that came late, in resolver order (before the
+        /// policy).
+        addrs: Vec<IpAddr>,
+    },
     /// identd answered, or did not (`None`), in `log` or `require` mode.
     Ident {
         /// The answer.

@@ -34,10 +34,17 @@ pub fn cargo_build(args: &[&str]) {
     if target_dir().file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
-    // Cargo runs tests with the test package's own variables set
-    // (CARGO_MANIFEST_DIR, CARGO_PKG_*...). Build scripts that watch them
-    // (ring's does) would see a change and rebuild half the tree on every
-    // test binary; the nested build gets the environment the outer one had.
+    without_test_env(&mut cmd);
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {args:?} failed");
+}
+
+/// Removes from `cmd`'s environment the variables cargo sets for the test
+/// package (CARGO_MANIFEST_DIR, CARGO_PKG_*...), for a nested cargo build:
+/// build scripts that watch them (ring's does) would see a change and
+/// rebuild half the tree; the nested build gets the environment the outer
+/// one had.
+pub fn without_test_env(cmd: &mut Process) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if [
@@ -55,8 +62,6 @@ pub fn cargo_build(args: &[&str]) {
             cmd.env_remove(key.as_ref());
         }
     }
-    let status = cmd.status().expect("run cargo build");
-    assert!(status.success(), "cargo build {args:?} failed");
 }
 
 /// The path of a workspace binary, built on first use (`cargo build --bin`).

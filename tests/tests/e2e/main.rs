@@ -13,15 +13,18 @@
 //! `operations` (signals, control socket, systemd notifications, pid
 //! file, `--version`), `preflight` (what `--check` and the start check
 //! before binding, how a failed start ends, and errors that say what to do),
-//! and `security` (issue 26's boundaries: `client_table`, the table's bound
+//! `security` (issue 26's boundaries: `client_table`, the table's bound
 //! under 100,000 addresses and quota usage through eviction; `loops`,
 //! CONNECTs to the server itself; `refusals`, refused sources hold no slot
 //! and the last slot between listeners; `ops_limits`, the metrics and
 //! control socket bounds; `operator_files`, durations, parents' passwords,
-//! symbolic links and reloads).
+//! symbolic links and reloads), and `deploy` (`readiness`: `/ready`, `/live`, the `health`
+//! subcommand; `dist`: the Grafana dashboard and the alert rules name
+//! metrics a running server exports).
 
 mod bind;
 mod connect;
+mod deploy;
 mod limits;
 mod logs;
 mod notify;

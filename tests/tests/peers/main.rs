@@ -19,18 +19,27 @@
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
 //! - `client_helpers`: Dante (runs as root).
-//! - `eyeballs`: root, a network namespace (iproute2), nftables, dnsmasq,
-//!   python3.
+//! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
+//!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
+//!   python3, curl.
+//! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
+//!
+//! The release artefacts (the container image, the Debian package) are
+//! tried in the same tier by a test binary of their own, `deploy`.
 
+mod balance;
 mod client_helpers;
 mod clients;
+mod dns_ns;
 mod eyeballs;
 mod ident;
 mod interception;
+mod late_answers;
 mod loops;
 mod operations;
+mod outbound_ops;
 mod parents;
 mod proxy_protocol;
 mod tls;

@@ -6,6 +6,7 @@
 mod bind;
 mod connect;
 mod ident;
+mod late;
 mod parents;
 mod rules;
 mod socks4a;

@@ -34,6 +34,7 @@ pub fn report_for(settings: &Settings, host: &Host) -> Report {
     ident(&mut out, settings);
     limits(&mut out, settings);
     timeouts(&mut out, settings);
+    out.push_str(&settings.outbound.check_text(&settings.server.timeouts));
     operations(&mut out, settings);
     notifications(&mut out, settings);
     let start = crate::config::preflight::check(settings, host);

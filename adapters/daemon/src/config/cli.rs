@@ -70,14 +70,23 @@ impl Cli {
     /// `subcommands` are what the binary can do instead of serving (the
     /// layers that own them build them: `ctl` is the control socket's).
     pub fn parse_for(name: &str, subcommands: impl IntoIterator<Item = clap::Command>) -> Parsed {
-        let cmd = crate::config::options::help_with_defaults(Cli::command().name(name.to_owned()))
-            .subcommands(subcommands);
-        let matches = cmd.get_matches();
+        let matches = Cli::command_for(name, subcommands).get_matches();
         if let Some((sub, args)) = matches.subcommand() {
             return Parsed::Subcommand(sub.to_owned(), args.clone());
         }
         let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         Parsed::Serve(Box::new(cli))
+    }
+
+    /// The command line of the binary `name` with `subcommands`, as clap
+    /// describes it: what [`Cli::parse_for`] parses, and what the man pages
+    /// and shell completions are generated from.
+    pub fn command_for(
+        name: &str,
+        subcommands: impl IntoIterator<Item = clap::Command>,
+    ) -> clap::Command {
+        crate::config::options::help_with_defaults(Cli::command().name(name.to_owned()))
+            .subcommands(subcommands)
     }
 
     /// The settings sources this command line names.

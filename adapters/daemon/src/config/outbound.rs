@@ -101,3 +101,49 @@ impl Outbound {
         })
     }
 }
+
+impl Outbound {
+    /// What `--check` prints of the resolver, the Happy Eyeballs timing
+    /// (`timeouts`' attempt keys) and parent health.
+    pub(crate) fn check_text(&self, timeouts: &socks4_proto::server::Timeouts) -> String {
+        let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        let resolver = if self.own_resolver {
+            let servers = match &self.nameservers {
+                Some(list) => list
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                None => format!("{RESOLV_CONF}'s (read for each question)"),
+            };
+            format!(
+                "own: hosts file {}, nameservers {servers}, cache {} answers, TTL clamped to {}..{}, stale for {}",
+                self.hosts_file.display(),
+                self.cache.entries,
+                d(self.cache.min_ttl),
+                d(self.cache.max_ttl),
+                d(self.cache.stale_for)
+            )
+        } else {
+            "system (getaddrinfo, uncached)".to_owned()
+        };
+        format!(
+            "resolver: {resolver}\n\
+             outbound: prefer {}, families {}, each attempt {}, the next after {}; a parent is down after {} failures, for up to {}\n",
+            match self.prefer {
+                Prefer::Ipv6 => "ipv6",
+                Prefer::Ipv4 => "ipv4",
+                Prefer::System => "the resolver's order",
+            },
+            match self.only {
+                Only::Any => "both",
+                Only::Ipv4 => "ipv4 only",
+                Only::Ipv6 => "ipv6 only",
+            },
+            d(timeouts.connect_attempt),
+            d(timeouts.attempt_delay),
+            self.health.max_failures,
+            d(self.health.max_backoff)
+        )
+    }
+}

@@ -6,6 +6,7 @@
 //! client's hang-up ([`Connection::pending`]).
 
 use crate::conn::connection::Connection;
+use crate::conn::race::More;
 use crate::conn::{dial, ident, parent, resolve};
 use crate::limits::client_table::ClientKey;
 use crate::limits::meter::Meter;
@@ -27,6 +28,10 @@ impl<R: Runtime> Connection<R> {
             Action::Resolve { host, port: _ } => self.resolve(host).await,
             Action::IdentQuery { to, query } => self.ident(to, query).await,
             Action::Connect(addrs) => self.connect(addrs).await,
+            // Asked for only while a `Connect` is pending, and handed to its
+            // race there (`Connection::pending`); one that comes after the
+            // race has ended has nothing to join.
+            Action::ConnectMore(_) => {}
             Action::ConnectVia { hops, balance } => self.connect_via(hops, balance).await,
             Action::Bind(addr) => self.bind(addr),
             Action::Accept => self.accept().await,
@@ -66,8 +71,10 @@ impl<R: Runtime> Connection<R> {
         self.outcome(ActionOutcome::Admitted(admitted));
     }
 
-    /// Resolves a SOCKS4a name: first a place among its client's lookups
-    /// (`max_lookups_per_client`), then one among the server's.
+    /// Resolves a name: first a place among its client's lookups
+    /// (`max_lookups_per_client`), then one among the server's. The answer
+    /// is whole, or its first part (RFC 8305 §3), the rest kept for the
+    /// session ([`Connection::late`]).
     async fn resolve(&mut self, host: String) {
         let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
         let clients = self.daemon.clients().clone();
@@ -77,7 +84,14 @@ impl<R: Runtime> Connection<R> {
             resolve::resolve(&rt, &daemon, &host, conn, mine).await
         };
         match self.pending(Box::pin(lookup)).await {
-            Ok(r) => self.outcome(ActionOutcome::Resolved(r)),
+            Ok(Ok(resolve::Resolution {
+                addrs,
+                rest: Some(rest),
+            })) => {
+                self.late = Some((rest, self.rt.now()));
+                self.outcome(ActionOutcome::ResolvedFirst(addrs));
+            }
+            Ok(r) => self.outcome(ActionOutcome::Resolved(r.map(|r| r.addrs))),
             Err(why) => self.interrupted(why),
         }
     }
@@ -95,7 +109,9 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// Connects to one of the destination's addresses (Happy Eyeballs), with
-    /// TLS for `forward_tls`.
+    /// TLS for `forward_tls`. While the rest of the name's answer is to come,
+    /// the addresses of it the session passes join the race
+    /// ([`Connection::joining`]).
     async fn connect(&mut self, addrs: Vec<SocketAddr>) {
         let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
         let timeouts = self.session.config().timeouts;
@@ -103,8 +119,14 @@ impl<R: Runtime> Connection<R> {
             .dest_tls
             .clone()
             .map(|host| (host, self.tls.client.clone()));
+        let more = self.late.is_some().then(|| {
+            let (tx, rx) = async_channel::bounded(1);
+            self.joining = Some(tx);
+            Box::pin(async move { rx.recv().await.unwrap_or_default() }) as More<'static, _>
+        });
         let connect = async move {
-            let (stream, mark, won) = dial::connect_any(&rt, &daemon, &addrs, &timeouts).await?;
+            let (stream, mark, won) =
+                dial::connect_any(&rt, &daemon, addrs, more, &timeouts).await?;
             let Some((host, config)) = tls else {
                 return Ok((Endpoint::Plain(stream), mark, won));
             };
@@ -114,7 +136,11 @@ impl<R: Runtime> Connection<R> {
             tls.handshake().await?;
             Ok::<_, io::Error>((tls, mark, won))
         };
-        match self.pending(Box::pin(connect)).await {
+        let connected = self.pending(Box::pin(connect)).await;
+        // Whatever is still to come is of no use now.
+        self.late = None;
+        self.joining = None;
+        match connected {
             Ok(Ok((other, mark, won))) => {
                 self.other = Some(other);
                 self.other_mark = Some(mark);

@@ -6,6 +6,11 @@
 //! ([`Connection::step`]), which drains the events after it, so no event is
 //! missed.
 //!
+//! A name's answer may come in two parts (RFC 8305 §3): the rest is handed
+//! to the session when it is in, while a connect races (its addresses join
+//! the race) or, when the session waits for it, within the resolution
+//! delay.
+//!
 //! While an action is pending (resolve, IDENT, connect, BIND) the client is
 //! watched: bytes it sends are early data for the relay (up to
 //! `max_early_data`; beyond it the client is no longer read until the relay,
@@ -17,7 +22,7 @@
 //! sockets closed at once; a client that closed for good shows when the
 //! reply cannot be written.
 
-use crate::conn::relay;
+use crate::conn::{relay, resolve};
 use crate::daemon::Daemon;
 use crate::limits::client_table::{ClientGuard, RateTicket};
 use crate::limits::meter::Meter;
@@ -25,13 +30,15 @@ use crate::observe::books::Observer;
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::tls::Tls;
 use crate::runtime::{before, recv, sleep_until_or_never, Direction, Runtime};
+use socks4_proto::eyeballs::RESOLUTION_DELAY;
 use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
 use std::future::{poll_fn, Future};
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 /// Size of the buffer a request is read into (a request is at most a few
@@ -67,6 +74,12 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) dest_leftover: Vec<u8>,
     /// The connection counted as open through its parent.
     pub(super) parent_open: Option<crate::daemon::outbound::ParentOpen>,
+    /// The rest of a name's answer given in two parts (RFC 8305 §3), and
+    /// when its first part was reported: for the session once it is in.
+    pub(super) late: Option<(resolve::Rest, Instant)>,
+    /// While a connect races with the rest still to come: where the late
+    /// addresses the session passes go (dropped: none will).
+    pub(super) joining: Option<async_channel::Sender<Vec<SocketAddr>>>,
     /// Set when writing to the client failed.
     pub(super) client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -111,6 +124,8 @@ impl<R: Runtime> Connection<R> {
             rate_ticket: None,
             dest_leftover: Vec::new(),
             parent_open: None,
+            late: None,
+            joining: None,
             client_error: None,
             tried_early_read: false,
             client_finished: false,
@@ -202,6 +217,11 @@ impl<R: Runtime> Connection<R> {
             if self.session.is_closed() {
                 return;
             }
+            if self.late.is_some() {
+                // The session waits for the rest of a name's answer.
+                self.await_late().await;
+                continue;
+            }
             if !self.session.wants_input() {
                 // Every action was performed and none is pending, so the session
                 // must be waiting for client bytes or be closed.
@@ -211,6 +231,61 @@ impl<R: Runtime> Connection<R> {
             }
             self.read_request().await;
         }
+    }
+
+    /// The session waits for the rest of a two-part answer before it
+    /// decides: it gets what comes within RFC 8305's resolution delay of the
+    /// first part (none after it: the lookup goes on for the cache alone).
+    async fn await_late(&mut self) {
+        let Some((rest, since)) = self.late.take() else {
+            return;
+        };
+        let rt = self.rt.clone();
+        let deadline = since + RESOLUTION_DELAY;
+        let waited = self
+            .pending(Box::pin(
+                async move { before(&rt, Some(deadline), rest).await },
+            ))
+            .await;
+        match waited {
+            Ok(rest) => {
+                let addrs = rest.unwrap_or_default();
+                self.step(|s, now| s.handle_late_addresses(now, addrs));
+            }
+            Err(why) => self.interrupted(why),
+        }
+    }
+
+    /// While a connect races: the rest of the name's answer, once in, goes
+    /// to the session, and the addresses it passes to the race.
+    fn poll_late(&mut self, cx: &mut Context<'_>) {
+        if self.joining.is_none() {
+            return;
+        }
+        let Some((rest, _)) = self.late.as_mut() else {
+            return;
+        };
+        let Poll::Ready(addrs) = rest.as_mut().poll(cx) else {
+            return;
+        };
+        self.late = None;
+        let joining = self.joining.take();
+        self.step(|s, now| s.handle_late_addresses(now, addrs));
+        let mut unexpected = None;
+        while let Some(action) = self.session.poll_action() {
+            match (action, &joining) {
+                (Action::ConnectMore(addrs), Some(tx)) => {
+                    let _ = tx.try_send(addrs);
+                }
+                (other, _) => unexpected = Some(other),
+            }
+        }
+        if let Some(action) = unexpected {
+            // The session asks for nothing else while it connects.
+            tracing::error!(target: "socks4d", conn = self.observer.id(), ?action, "action asked for during a connect");
+            self.abandon();
+        }
+        // Dropping the sender tells the race that nothing more will come.
     }
 
     /// Reads what the client sent (the request) into the session, or fires
@@ -298,11 +373,15 @@ impl<R: Runtime> Connection<R> {
         let mut fut = pin!(fut);
         let mut timer = pin!(sleep_until_or_never(&rt, deadline));
         poll_fn(|cx| {
+            self.poll_late(cx);
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Ok(v));
             }
             if timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(Interrupted::TimedOut));
+            }
+            if self.session.is_closed() {
+                return Poll::Ready(Err(Interrupted::Client));
             }
             // The client: early data is kept for the relay, as much as the
             // session takes (the rest waits in the socket, and TCP slows the

@@ -7,7 +7,7 @@
 //! parent's health).
 
 use crate::conn::parent::{self, Reach};
-use crate::conn::race::{race, AttemptEnd};
+use crate::conn::race::{race, AttemptEnd, More};
 use crate::daemon::outbound::ParentOpen;
 use crate::daemon::Daemon;
 use crate::runtime::endpoint::Endpoint;
@@ -21,26 +21,29 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// A TCP connection to one of `addrs` (in the order to try them): the
-/// stream and which one won.
+/// A TCP connection to one of `addrs` (in the order to try them), or of
+/// those `more` brings later (they join the race: the other family's
+/// addresses, RFC 8305 §3; numbered after `addrs`): the stream and which one
+/// won.
 pub(crate) async fn connect_any<R: Runtime>(
     rt: &R,
     daemon: &Daemon,
-    addrs: &[SocketAddr],
+    addrs: Vec<SocketAddr>,
+    more: Option<More<'_, SocketAddr>>,
     timeouts: &Timeouts,
 ) -> io::Result<(R::Stream, Mark, Won)> {
     let outgoing = daemon.current().outgoing.clone();
     let ours = daemon.own_sockets().clone();
     let cfg = RaceConfig::new(timeouts.attempt_delay, timeouts.connect_attempt);
-    let raced = race(rt, addrs.len(), cfg, |i| {
-        let (rt, to, ours) = (rt.clone(), addrs[i], ours.clone());
+    let raced = race(rt, addrs, more, cfg, |_, &to| {
+        let (rt, ours) = (rt.clone(), ours.clone());
         let from = socket::outgoing_for(&outgoing, to);
         Box::pin(async move { socket::connect_marked(&rt, to, from, &ours).await })
     })
     .await;
     let books = daemon.outbound();
     for (i, end) in &raced.attempts {
-        books.count_attempt(addrs[*i].ip(), end.label());
+        books.count_attempt(raced.candidates[*i].ip(), end.label());
     }
     raced
         .result
@@ -81,8 +84,8 @@ pub(crate) async fn connect_parents<R: Runtime>(
     let timeouts = daemon.server_config().timeouts;
     let started: Mutex<Vec<Instant>> = Mutex::new(vec![rt.now(); order.len()]);
     let cfg = RaceConfig::sequential(timeouts.connect_attempt);
-    let raced = race(rt, order.len(), cfg, |k| {
-        let hop = &hops[order[k]];
+    let raced = race(rt, order.clone(), None, cfg, |k, &index| {
+        let hop = &hops[index];
         let (rt, how) = (rt.clone(), how.clone());
         if let Ok(mut s) = started.lock() {
             s[k] = rt.now();

@@ -10,6 +10,7 @@
 //! ([`tls_through`]); a SOCKS4a name no host can have never reaches a parent
 //! ([`refuse_bad_name`]).
 
+use crate::conn::race::More;
 use crate::conn::{dial, resolve};
 use crate::daemon::Daemon;
 use crate::runtime::endpoint::Endpoint;
@@ -145,22 +146,29 @@ pub(crate) fn is_host(name: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
-/// A TCP connection to the parent (its addresses raced, as Happy Eyeballs
-/// does), marked as the server's own.
+/// A TCP connection to the parent, marked as the server's own: its
+/// addresses raced (Happy Eyeballs), those of a late family joining the race.
 pub(crate) async fn reach<R: Runtime>(
     rt: &R,
     parent: &Parent,
     daemon: &Daemon,
     conn: u64,
 ) -> io::Result<(R::Stream, Mark)> {
-    let addrs: Vec<SocketAddr> = resolve::resolve(rt, daemon, &parent.host, conn, ())
+    let found = resolve::resolve(rt, daemon, &parent.host, conn, ())
         .await
-        .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, parent.port))
-        .collect();
+        .map_err(|e| failed(ErrorKind::NotFound, format!("{parent}: {e}")))?;
+    let port = parent.port;
+    let with_port = move |ips: Vec<std::net::IpAddr>| -> Vec<SocketAddr> {
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect()
+    };
+    let addrs = with_port(found.addrs);
+    let more = found
+        .rest
+        .map(|rest| -> More<'_, SocketAddr> { Box::pin(async move { with_port(rest.await) }) });
     let timeouts = daemon.server_config().timeouts;
-    dial::connect_any(rt, daemon, &addrs, &timeouts)
+    dial::connect_any(rt, daemon, addrs, more, &timeouts)
         .await
         .map(|(stream, mark, _)| (stream, mark))
         .map_err(|e| failed(e.kind(), format!("{parent}: {e}")))

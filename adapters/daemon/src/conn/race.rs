@@ -1,9 +1,10 @@
 //! Runs a [`Race`] (socks4-proto's Happy Eyeballs machine) over real
-//! attempts: each attempt is a future the caller makes for a candidate's
-//! index; the machine says when to start one and when one has run out of
-//! time; the first to succeed wins and every other is dropped (its socket
-//! closed). What happened to each attempt is reported, for metrics and
-//! parent health.
+//! attempts: each attempt is a future the caller makes for a candidate; the
+//! machine says when to start one and when one has run out of time; the
+//! first to succeed wins and every other is dropped (its socket closed).
+//! Candidates that come late (the other family's addresses, RFC 8305 §3)
+//! join the race in progress. What happened to each attempt is reported,
+//! for metrics and parent health.
 
 use crate::runtime::Runtime;
 use socks4_proto::eyeballs::{Race, RaceAction, RaceConfig, RaceOutcome};
@@ -39,20 +40,28 @@ impl AttemptEnd {
     }
 }
 
-/// A race's result: the winner's value and index, or the last error; and how
-/// each started attempt ended, by candidate index.
-pub(crate) struct Raced<T> {
+/// A race's result: the winner's value and index, or the last error; how
+/// each started attempt ended, by candidate index; and every candidate, the
+/// late ones included, in index order.
+pub(crate) struct Raced<C, T> {
     pub(crate) result: io::Result<(T, Won)>,
     pub(crate) attempts: Vec<(usize, AttemptEnd)>,
+    pub(crate) candidates: Vec<C>,
 }
 
 type Attempt<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
 type Sleep<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// A race in progress: the machine, the attempts running, and its timer.
-struct Racer<'a, R, T, F> {
+/// Candidates still to come, once (none: no more will).
+pub(crate) type More<'a, C> = Pin<Box<dyn Future<Output = Vec<C>> + Send + 'a>>;
+
+/// A race in progress: the machine, the candidates, the attempts running,
+/// and its timer.
+struct Racer<'a, R, C, T, F> {
     rt: R,
     machine: Race,
+    candidates: Vec<C>,
+    more: Option<More<'a, C>>,
     start: F,
     running: Vec<(usize, Attempt<'a, T>)>,
     ends: Vec<(usize, AttemptEnd)>,
@@ -61,7 +70,23 @@ struct Racer<'a, R, T, F> {
     winner: Option<(usize, T)>,
 }
 
-impl<'a, R: Runtime, T, F: FnMut(usize) -> Attempt<'a, T>> Racer<'a, R, T, F> {
+impl<'a, R: Runtime, C, T, F: FnMut(usize, &C) -> Attempt<'a, T>> Racer<'a, R, C, T, F> {
+    /// Polls for late candidates; true when they came (or none will).
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(more) = self.more.as_mut() else {
+            return false;
+        };
+        let Poll::Ready(late) = more.as_mut().poll(cx) else {
+            return false;
+        };
+        self.more = None;
+        let now = self.rt.now();
+        self.machine.add(late.len(), now);
+        self.candidates.extend(late);
+        self.machine.no_more(now);
+        true
+    }
+
     /// Polls the attempts; true when one ended (the machine has news).
     fn poll_attempts(&mut self, cx: &mut Context<'_>) -> bool {
         let mut k = 0;
@@ -93,7 +118,7 @@ impl<'a, R: Runtime, T, F: FnMut(usize) -> Attempt<'a, T>> Racer<'a, R, T, F> {
             while let Some(action) = self.machine.poll_action() {
                 match action {
                     RaceAction::Start(i) => {
-                        let attempt = (self.start)(i);
+                        let attempt = (self.start)(i, &self.candidates[i]);
                         self.running.push((i, attempt));
                     }
                     RaceAction::Abandon(i) => {
@@ -105,7 +130,7 @@ impl<'a, R: Runtime, T, F: FnMut(usize) -> Attempt<'a, T>> Racer<'a, R, T, F> {
             if self.machine.outcome().is_some() {
                 return Poll::Ready(());
             }
-            if self.poll_attempts(cx) {
+            if self.poll_attempts(cx) || self.poll_more(cx) {
                 continue;
             }
             let Some(at) = self.machine.poll_timeout() else {
@@ -126,18 +151,26 @@ impl<'a, R: Runtime, T, F: FnMut(usize) -> Attempt<'a, T>> Racer<'a, R, T, F> {
     }
 }
 
-/// Races `n` candidates under `cfg`: `start(i)` makes candidate `i`'s
-/// attempt. Bounded by the machine (each attempt by its deadline); the
+/// Races `candidates` under `cfg`, and those `more` brings when it brings
+/// them: `start(i, c)` makes the attempt of candidate `c`, number `i`.
+/// Bounded by the machine (each attempt by its deadline) and by `more`; the
 /// caller bounds the whole with the session's deadline.
-pub(crate) async fn race<'a, R: Runtime, T>(
+pub(crate) async fn race<'a, R: Runtime, C, T>(
     rt: &R,
-    n: usize,
+    candidates: Vec<C>,
+    more: Option<More<'a, C>>,
     cfg: RaceConfig,
-    start: impl FnMut(usize) -> Attempt<'a, T>,
-) -> Raced<T> {
+    start: impl FnMut(usize, &C) -> Attempt<'a, T>,
+) -> Raced<C, T> {
+    let mut machine = Race::new(candidates.len(), cfg, rt.now());
+    if more.is_some() {
+        machine.expect_more();
+    }
     let mut r = Racer {
         rt: rt.clone(),
-        machine: Race::new(n, cfg, rt.now()),
+        machine,
+        candidates,
+        more,
         start,
         running: Vec::new(),
         ends: Vec::new(),
@@ -173,6 +206,7 @@ pub(crate) async fn race<'a, R: Runtime, T>(
     Raced {
         result,
         attempts: ends,
+        candidates: r.candidates,
     }
 }
 

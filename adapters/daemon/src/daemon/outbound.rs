@@ -5,16 +5,19 @@
 //! ([`socks4_proto::health`], [`socks4_proto::dns_cache`]); this file keeps
 //! their state behind locks and reads no clock (time is an argument).
 //!
-//! Bounds: one parent entry per parent URL configured in the server's life
-//! (routes name them); the cache by `[resolver] cache_entries`; the flights
-//! by the lookups running (`max_lookups`).
+//! Bounds: one parent entry (and one round-robin turn per route) for each
+//! parent the current policy's routes name, plus those still used by
+//! connections that started under an older policy, until [`ParentBook::prune`]
+//! (after every policy change, and once a minute) drops them; the cache by
+//! `[resolver] cache_entries`; the flights by the lookups running
+//! (`max_lookups`).
 
 use crate::config::outbound::Outbound;
 use socks4_acl::{Balance, Parent};
 use socks4_proto::dns_cache::{Answer, DnsCache, Key};
 use socks4_proto::health::{self, Health, HealthConfig};
 use socks4_proto::server::ResolveError;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -159,6 +162,23 @@ impl ParentBook {
             book: self.clone(),
             key,
         }
+    }
+
+    /// Forgets the parents no route of `routes` (the current policy's) names
+    /// and that carry no connection, and the round-robin turns of routes
+    /// that are gone: what keeps the book bounded by the policy.
+    pub(crate) fn prune<'a>(&self, routes: impl IntoIterator<Item = &'a socks4_acl::Route>) {
+        let mut named = HashSet::new();
+        let mut route_keys = HashSet::new();
+        for route in routes {
+            if let socks4_acl::Target::Via(parents) = &route.target {
+                let keys: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
+                route_keys.insert(keys.join(","));
+                named.extend(keys);
+            }
+        }
+        lock(&self.parents).retain(|k, e| e.open > 0 || named.contains(k));
+        lock(&self.turns).retain(|k, _| route_keys.contains(k));
     }
 
     /// Every parent seen, sorted by name, as at `now`.
@@ -345,5 +365,42 @@ impl OutboundState {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(book: &ParentBook) -> Vec<String> {
+        let mut names: Vec<String> = lock(&book.parents).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn parents_no_route_names_are_pruned_unless_in_use() {
+        let book = Arc::new(ParentBook::new(HealthConfig::default()));
+        let urls = [
+            "socks4://10.0.0.1:1080",
+            "socks4://10.0.0.2:1080",
+            "socks4://10.0.0.3:1080",
+        ];
+        for url in urls {
+            lock(&book.parents).insert(url.to_owned(), ParentEntry::default());
+        }
+        lock(&book.turns).insert(format!("{},{}", urls[0], urls[1]), 3);
+        let b: Parent = urls[1].parse().unwrap();
+        let open = book.opened(&b);
+        // The policy now names only the third: the first goes; the second
+        // stays while a connection runs through it; the old route's turn
+        // goes.
+        let policy: socks4_acl::Policy = format!("route to any via {}\n", urls[2]).parse().unwrap();
+        book.prune(policy.routes.routes());
+        assert_eq!(names(&book), &urls[1..]);
+        assert!(lock(&book.turns).is_empty());
+        drop(open);
+        book.prune(policy.routes.routes());
+        assert_eq!(names(&book), &urls[2..]);
     }
 }

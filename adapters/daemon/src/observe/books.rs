@@ -256,6 +256,9 @@ impl Observer {
                 counters.lookup("ok");
                 tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_lookup");
             }
+            Event::LateAddresses { host, addrs } => {
+                tracing::debug!(target: "socks4d", conn, host, ?addrs, "dns_late");
+            }
             Event::Ident { outcome } => ident(counters, conn, outcome.as_ref()),
             Event::Disconnected { reason } => self.closed(*reason, now),
             _ => {}

@@ -6,6 +6,12 @@
 //! at once (more are closed at once), each within `[timeouts] metrics` for
 //! its request and the answer.
 //!
+//! The same listener answers the probes of a load balancer or an orchestrator,
+//! and keeps answering while the server drains: `GET /live` is 200 while the
+//! process runs; `GET /ready` is 200 while the server takes new connections
+//! and 503 (with the reason as its body) while it drains after a stop or holds
+//! `max_connections` ([`readiness`]).
+//!
 //! Every metric, with its labels:
 //!
 //! | metric | type | labels |
@@ -13,6 +19,7 @@
 //! | `socks4_connections_opened_total` | counter | `listener` |
 //! | `socks4_connections_closed_total` | counter | `listener` |
 //! | `socks4_connections_active` | gauge | |
+//! | `socks4_max_connections` | gauge | |
 //! | `socks4_closes_total` | counter | `outcome` ([`CloseReason::LABELS`](socks4_proto::server::CloseReason::LABELS)) |
 //! | `socks4_replies_total` | counter | `code` (90–93) |
 //! | `socks4_relayed_bytes_total` | counter | `direction` (`client_to_dest`, `dest_to_client`) |
@@ -131,6 +138,13 @@ impl Collector for BooksCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let s = self.daemon.counters();
         connections(&mut e, &s)?;
+        single(
+            &mut e,
+            "socks4_max_connections",
+            "The cap on connections open at once (max_connections): at it, accepting pauses.",
+            false,
+            self.daemon.settings().max_connections as u64,
+        )?;
         requests(&mut e, &s, self.daemon.books())?;
         crate::ops::outbound_ctl::metrics(&mut e, &self.daemon)?;
         operations(&mut e, &s, self.runtime)
@@ -302,20 +316,35 @@ pub(crate) fn may_scrape(peer: SocketAddr, allow: &[Netmask]) -> bool {
     ip.is_loopback() || allow.iter().any(|n| n.contains(ip))
 }
 
-/// Serves `GET /metrics` on `listener` until shutdown.
+/// Why the server is not ready for new connections, or `Ok` when it is:
+/// what `GET /ready` answers (200, or 503 with the reason).
+pub(crate) fn readiness(daemon: &Daemon) -> Result<(), &'static str> {
+    if daemon.is_shutting_down() {
+        Err("draining: stopping, new connections are not accepted")
+    } else if !daemon.has_room() {
+        Err("full: max_connections are open, accepting is paused")
+    } else {
+        Ok(())
+    }
+}
+
+/// Serves `GET /metrics`, `/ready` and `/live` on `listener` until `stop`
+/// completes (when serving ends: after the drain, so that the probes see it).
 pub(crate) async fn serve<R: Runtime>(
     rt: R,
     daemon: Daemon,
     listener: R::Listener,
     metrics: std::sync::Arc<Metrics>,
+    stop: impl std::future::Future<Output = ()>,
 ) {
     use futures_lite::future::FutureExt;
     let open = std::sync::Arc::new(AtomicUsize::new(0));
     let mut backoff = Duration::from_millis(5);
+    let mut stop = std::pin::pin!(stop);
     loop {
         let accepted = async { Some(rt.accept(&listener).await) }
             .or(async {
-                daemon.shutdown_requested().await;
+                stop.as_mut().await;
                 None
             })
             .await;
@@ -344,9 +373,10 @@ pub(crate) async fn serve<R: Runtime>(
         let (metrics, open) = (metrics.clone(), open.clone());
         let rt2 = rt.clone();
         let timeout = daemon.settings().metrics_timeout;
+        let daemon = daemon.clone();
         rt.spawn(async move {
             let deadline = rt2.now() + timeout;
-            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics)).await;
+            let answer = before(&rt2, Some(deadline), answer(&stream, &metrics, &daemon)).await;
             drop(stream);
             open.fetch_sub(1, Ordering::AcqRel);
             if let Some(Err(e)) = answer {
@@ -356,8 +386,28 @@ pub(crate) async fn serve<R: Runtime>(
     }
 }
 
+/// The answer to `GET path`: its status and body.
+fn route(path: &str, metrics: &Metrics, daemon: &Daemon) -> (&'static str, String) {
+    match path {
+        "/metrics" => ("200 OK", metrics.render()),
+        "/live" => ("200 OK", "live\n".to_owned()),
+        "/ready" => match readiness(daemon) {
+            Ok(()) => ("200 OK", "ready\n".to_owned()),
+            Err(why) => ("503 Service Unavailable", format!("{why}\n")),
+        },
+        _ => (
+            "404 Not Found",
+            "not found: try /metrics, /ready or /live\n".to_owned(),
+        ),
+    }
+}
+
 /// Reads one HTTP request and answers it.
-async fn answer<S: crate::runtime::Stream>(stream: &S, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer<S: crate::runtime::Stream>(
+    stream: &S,
+    metrics: &Metrics,
+    daemon: &Daemon,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut have = 0;
     let (status, body) = loop {
@@ -371,8 +421,7 @@ async fn answer<S: crate::runtime::Stream>(stream: &S, metrics: &Metrics) -> std
         match req.parse(&buf[..have]) {
             Ok(httparse::Status::Complete(_)) => {
                 break match (req.method, req.path) {
-                    (Some("GET"), Some("/metrics")) => ("200 OK", metrics.render()),
-                    (Some("GET"), _) => ("404 Not Found", "not found: try /metrics\n".to_owned()),
+                    (Some("GET"), Some(path)) => route(path, metrics, daemon),
                     _ => ("405 Method Not Allowed", "GET only\n".to_owned()),
                 };
             }

@@ -1,9 +1,10 @@
 //! The server's interfaces for its operator: the Prometheus endpoint
-//! ([`metrics`]), the control socket and its client ([`control`], [`ctl`]),
-//! outbound state shown through both ([`outbound_ctl`]),
-//! signals ([`signals`]), systemd's readiness and socket activation
-//! ([`systemd`]), the privilege drop ([`privileges`]), the
-//! file-descriptor limit ([`rlimit`]) and the pid file ([`pid_file`]).
+//! ([`metrics`], also `/ready` and `/live`) and its probe ([`health`]), the
+//! control socket and its client ([`control`], [`ctl`]), outbound state
+//! shown through both ([`outbound_ctl`]), signals ([`signals`]), systemd's
+//! readiness and socket activation ([`systemd`]), the privilege drop
+//! ([`privileges`]), the file-descriptor limit ([`rlimit`]) and the pid
+//! file ([`pid_file`]).
 //!
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
@@ -11,6 +12,8 @@
 pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;
+#[cfg(feature = "cli")]
+pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod outbound_ctl;
 #[cfg(feature = "cli")]

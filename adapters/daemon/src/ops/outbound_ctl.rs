@@ -1,7 +1,8 @@
 //! The outbound side as the operator sees it: `ctl parents` (each parent's
 //! state, consecutive failures, last error and when, open connections,
 //! median connect time), `ctl resolve NAME` (what the resolver's cache holds,
-//! with the TTL left), `ctl cache flush [NAME]`, and the metrics
+//! with the TTL left, and the hosts file's entry; it never asks a
+//! nameserver), `ctl cache flush [NAME]`, and the metrics
 //! `socks4_parent_up`, `socks4_parent_attempts_total`,
 //! `socks4_resolver_cache_total` and `socks4_connect_attempts_total`.
 
@@ -22,13 +23,7 @@ pub(crate) fn run(daemon: &Daemon, cmd: &str, rest: &[&str]) -> Result<String, S
         .ok_or_else(|| "the server has not started yet".to_owned())?;
     match (cmd, rest) {
         ("parents", []) => Ok(parents(daemon, now)),
-        ("resolve", [name]) => {
-            let lines = outbound.resolver.cached(name, now);
-            if lines.is_empty() {
-                return Ok(format!("{name}: not cached\n"));
-            }
-            Ok(lines.iter().map(|l| format!("{l}\n")).collect())
-        }
+        ("resolve", [name]) => Ok(resolve(daemon, name, now)),
         ("cache", ["flush"]) => Ok(format!(
             "{} cached answers flushed\n",
             outbound.resolver.cache().flush(None)
@@ -42,6 +37,37 @@ pub(crate) fn run(daemon: &Daemon, cmd: &str, rest: &[&str]) -> Result<String, S
             rest.join(" ")
         )),
     }
+}
+
+/// `ctl resolve NAME`: what the cache holds for the name, one line per
+/// record type with the TTL left (or `stale`), and what the hosts file (read
+/// before the cache) gives it as last read; it never asks a nameserver.
+fn resolve(daemon: &Daemon, name: &str, now: std::time::Instant) -> String {
+    if !daemon.settings().outbound.own_resolver {
+        return format!(
+            "{name}: not cached: [resolver] mode = \"system\" asks getaddrinfo every time and keeps no cache\n"
+        );
+    }
+    let resolver = &daemon.outbound().resolver;
+    let mut out: String = resolver
+        .cached(name, now)
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let key = socks4_proto::dns_cache::normalize(name);
+    if let Some(addrs) = resolver.hosts().names.get(&key) {
+        let addrs: Vec<String> = addrs.iter().map(|ip| ip.to_string()).collect();
+        out.push_str(&format!(
+            "{key} hosts {} (the hosts file answers first)\n",
+            addrs.join(" ")
+        ));
+    }
+    if out.is_empty() {
+        out = format!(
+            "{name}: not cached (not asked for yet, flushed, or expired longer than stale_for ago); ctl resolve does not ask the nameservers\n"
+        );
+    }
+    out
 }
 
 fn secs(d: Duration) -> String {

@@ -16,13 +16,25 @@ use crate::config::cli::{Cli, Parsed};
 use crate::config::preflight::Host;
 use crate::config::settings::Settings;
 use crate::daemon::Daemon;
-use crate::ops::ctl;
+use crate::ops::{ctl, health};
 use crate::runtime::Runtime;
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
+
+/// What a server binary can do instead of serving: `ctl` and `health`.
+fn subcommands() -> [clap::Command; 2] {
+    [ctl::command(), health::command()]
+}
+
+/// The whole command line of the server binary `name` (options and
+/// subcommands), as clap describes it: what its `main` parses, and what its
+/// man pages and shell completions are generated from (`dist/generate`).
+pub fn command(name: &str) -> clap::Command {
+    Cli::command_for(name, subcommands())
+}
 
 /// A server binary's `main`: command line (or its `ctl` subcommand), settings
 /// and the start's checks (exit status 2 when they fail), `--check`, logging,
@@ -34,8 +46,9 @@ pub fn main<R: Runtime>(
     rt: R,
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
 ) -> ExitCode {
-    let cli = match Cli::parse_for(name, [ctl::command()]) {
+    let cli = match Cli::parse_for(name, subcommands()) {
         Parsed::Serve(cli) => cli,
+        Parsed::Subcommand(sub, args) if sub == "health" => return health::run_matches(&args),
         Parsed::Subcommand(_, args) => return ctl::run_matches(&args),
     };
     let settings = match Settings::load(cli.sources()) {

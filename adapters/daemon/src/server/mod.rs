@@ -11,5 +11,5 @@ mod serve;
 
 pub use bind::{bind, Bound};
 #[cfg(feature = "cli")]
-pub use main::main;
+pub use main::{command, main};
 pub use serve::{run, serve};

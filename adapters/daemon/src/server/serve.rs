@@ -44,16 +44,10 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     if let Some(file) = daemon.state_file() {
         state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
     }
-    let mut own = bound
-        .listeners
-        .iter()
-        .map(|(_, l)| socket::local_addr(l))
-        .collect::<io::Result<Vec<_>>>()?;
-    if let Some(metrics) = &bound.metrics {
-        own.push(socket::local_addr(metrics)?);
-    }
-    let local = rt.spawn_blocking(socket::local_addresses).await?;
-    daemon.set_own(OwnAddresses::new(own, local));
+    learn_own_addresses(&rt, &daemon, &bound).await?;
+    // The metrics endpoint outlives the drain (its /ready says 503 then):
+    // it stops when `served` is dropped, as this function returns.
+    let (served, serving) = async_channel::bounded::<()>(1);
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -64,6 +58,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
             daemon.clone(),
             listener,
             metrics,
+            async move {
+                let _ = serving.recv().await;
+            },
         ));
     }
     let clock = rt.clone();
@@ -98,6 +95,32 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     crate::ops::systemd::ready();
     daemon.shutdown_requested().await;
     crate::ops::systemd::stopping();
+    drain(&rt, &daemon).await;
+    save_state(&rt, &daemon).await;
+    daemon.books().notifier.kill_running();
+    drop(served);
+    Ok(())
+}
+
+/// Tells the daemon its own addresses (listeners, metrics endpoint, local
+/// interfaces), so that a CONNECT back to the server is seen as a loop.
+async fn learn_own_addresses<R: Runtime>(rt: &R, daemon: &Daemon, bound: &Bound) -> io::Result<()> {
+    let mut own = bound
+        .listeners
+        .iter()
+        .map(|(_, l)| socket::local_addr(l))
+        .collect::<io::Result<Vec<_>>>()?;
+    if let Some(metrics) = &bound.metrics {
+        own.push(socket::local_addr(metrics)?);
+    }
+    let local = rt.spawn_blocking(socket::local_addresses).await?;
+    daemon.set_own(OwnAddresses::new(own, local));
+    Ok(())
+}
+
+/// Waits for open connections to end within the shutdown grace period, then
+/// cuts the relays still running.
+async fn drain<R: Runtime>(rt: &R, daemon: &Daemon) {
     let grace_over = crate::runtime::later(rt.now(), daemon.current().shutdown_grace);
     let idle = async {
         daemon.idle().await;
@@ -114,19 +137,25 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let moment = rt.now() + Duration::from_secs(1);
         daemon.idle().or(rt.sleep_until(moment)).await;
     }
-    save_state(&rt, &daemon).await;
-    daemon.books().notifier.kill_running();
-    Ok(())
 }
+
+/// How often the parents' health book is pruned of parents no route names,
+/// besides right after each policy change (a reload, rules added at run
+/// time): connections that started under an older policy may have used such
+/// a parent since.
+pub(crate) const PARENT_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often the state file is written while quota usage changes.
 pub(crate) const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Once a second: sums up suppressed refusal lines, forgets unused bandwidth
-/// buckets and quota records worth nothing, and every few seconds writes the
+/// buckets and quota records worth nothing, forgets parents no route names
+/// any more (after a policy change, and every [`PARENT_PRUNE_INTERVAL`]), and
+/// every few seconds writes the
 /// state file if usage changed; until shutdown.
 async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
     let mut last_save = rt.now();
+    let mut pruned = (daemon.server_config(), rt.now());
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
@@ -136,6 +165,15 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
         if let Ok(local) = rt.spawn_blocking(socket::local_addresses).await {
             let listeners = daemon.own().listeners().to_vec();
             daemon.set_own(OwnAddresses::new(listeners, local));
+        }
+        let config = daemon.server_config();
+        let due = rt.now().saturating_duration_since(pruned.1) >= PARENT_PRUNE_INTERVAL;
+        if due || !Arc::ptr_eq(&config, &pruned.0) {
+            daemon
+                .outbound()
+                .parents
+                .prune(config.policy.routes.routes());
+            pruned = (config, rt.now());
         }
         if rt.now().saturating_duration_since(last_save) >= STATE_SAVE_INTERVAL {
             last_save = rt.now();

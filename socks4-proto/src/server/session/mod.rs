@@ -12,6 +12,8 @@
 //!   admission, and a denial with its notification.
 //! - [`ident`]: the IDENT query and what its answer decides.
 //! - [`connect`]: connecting, directly or through the route's parents.
+//! - [`late`]: a name's answer in two parts (RFC 8305), the late addresses
+//!   joining a connect in progress.
 //! - [`bind`]: BIND's listener and the one inbound connection it takes.
 //! - [`finish`]: the replies, the hand-off to the relay, a refusal and the
 //!   close.
@@ -20,6 +22,7 @@ mod bind;
 mod connect;
 mod finish;
 mod ident;
+mod late;
 mod policy;
 mod request;
 
@@ -30,6 +33,7 @@ use super::reason::{CloseReason, TlsFailure};
 use super::timer::{Timer, TimerTable};
 use crate::codec::{Command, ReplyCode};
 use core::fmt;
+use late::Late;
 use policy::{Next, Routed};
 use socks4_acl::Source;
 use std::collections::VecDeque;
@@ -100,6 +104,8 @@ pub struct ServerSession {
     route: Option<Option<Routed>>,
     /// The route's parents asked for (`ConnectVia`), until the answer.
     hops: Option<Vec<Hop>>,
+    /// The rest of a two-part answer, while it is to come.
+    late: late::Late,
     /// Whether the client speaks SOCKS and gets replies.
     replies: bool,
     /// Where admission leads.
@@ -139,6 +145,7 @@ impl ServerSession {
             decided: false,
             route: None,
             hops: None,
+            late: late::Late::None,
             replies: true,
             after_admission: Next::Identify,
             cert: None,
@@ -299,9 +306,12 @@ impl ServerSession {
         outcome: ActionOutcome,
     ) -> Result<(), UnexpectedOutcome> {
         match (self.state, outcome) {
-            (State::Resolving, ActionOutcome::Resolved(result)) => {
+            (State::Resolving, ActionOutcome::Resolved(result)) if self.late == Late::None => {
                 self.timers.stop(Timer::Resolve);
                 self.on_resolved(now, result);
+            }
+            (State::Resolving, ActionOutcome::ResolvedFirst(addrs)) if self.late == Late::None => {
+                self.on_resolved_first(now, addrs);
             }
             (State::Admitting, ActionOutcome::Admitted(Ok(()))) => {
                 let next = self.after_admission;
@@ -332,6 +342,20 @@ impl ServerSession {
             }
         }
         Ok(())
+    }
+
+    /// The rest of a name's answer reported in two parts: after
+    /// [`ActionOutcome::ResolvedFirst`], the other family's addresses, in
+    /// resolver order (empty when it had none or its lookup failed); call it
+    /// exactly once. A request that went on with the first part gets those
+    /// the policy passes as further candidates: while it connects directly,
+    /// they are asked for with [`Action::ConnectMore`] (the only action this
+    /// call can ask for then), before that they join the coming
+    /// [`Action::Connect`]. A request that waited for them is decided now on
+    /// the whole answer, as on [`ActionOutcome::Resolved`]. Ignored when no
+    /// rest is awaited or the session is past connecting.
+    pub fn handle_late_addresses(&mut self, now: Instant, addrs: Vec<IpAddr>) {
+        self.on_late(now, addrs);
     }
 
     /// The relay that [`Action::StartRelay`] started has ended, with `stats`

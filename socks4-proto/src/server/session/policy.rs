@@ -91,18 +91,32 @@ impl ServerSession {
         let Some(first) = self.candidates.front().copied() else {
             return;
         };
+        self.route = Some(self.route_for(first.ip()));
+    }
+
+    /// The request as the policy sees it, going to `addr`.
+    fn subject_for(&self, addr: IpAddr) -> Subject<'_> {
         let req = self.req();
-        let subject = Subject {
+        Subject {
             client: self.peer,
-            dest_addr: Some(first.ip()),
+            dest_addr: Some(addr),
             dest_host: req.host.as_deref(),
             dest_port: req.port,
             command: acl_command(req.command),
             user_id: &req.user_id,
             cert: self.cert.as_deref(),
-        };
-        let routed = self.cfg.policy.routes.find(&subject).and_then(Routed::of);
-        self.route = Some(routed);
+        }
+    }
+
+    /// The route the request would take to `addr`.
+    pub(super) fn route_for(&self, addr: IpAddr) -> Option<Routed> {
+        let subject = self.subject_for(addr);
+        self.cfg.policy.routes.find(&subject).and_then(Routed::of)
+    }
+
+    /// What the access rules say of the request going to `addr`.
+    pub(super) fn verdict_for(&self, addr: IpAddr) -> Verdict {
+        self.cfg.policy.evaluate(&self.subject_for(addr))
     }
 
     /// The policy passed the request: take its rule's options, ask the adapter
@@ -224,7 +238,7 @@ pub(super) fn acl_command(c: Command) -> socks4_acl::Command {
 }
 
 /// Whether a destination address can be connected to at all.
-fn connectable(ip: IpAddr) -> bool {
+pub(super) fn connectable(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
         IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),

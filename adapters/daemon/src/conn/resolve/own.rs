@@ -2,19 +2,19 @@
 //! nameservers, one question in flight per name and type however many
 //! clients ask (the others wait for its answer), a stale answer served when
 //! no nameserver answers within RFC 8767's client-response timer, and AAAA
-//! and A asked at once (RFC 8305 §3: once one family's addresses are in,
-//! the other gets [`RESOLUTION_DELAY`] more).
+//! and A asked at once, the answer given in two parts when one family's
+//! comes first (RFC 8305 §3: see [`resolve`]).
 
 use super::query::{self, Servers};
 use crate::daemon::outbound::{Flight, ResolverState};
 use crate::daemon::Daemon;
 use crate::runtime::{before, Runtime};
 use socks4_proto::dns_cache::{Answer, Found, Key, RecordType};
-use socks4_proto::eyeballs::Only;
+use socks4_proto::eyeballs::{Only, Prefer, RESOLUTION_DELAY};
 use socks4_proto::server::ResolveError;
 use std::future::{poll_fn, Future};
 use std::net::IpAddr;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -23,9 +23,13 @@ use std::time::Duration;
 /// while the question goes on.
 pub(crate) const CLIENT_RESPONSE_TIMER: Duration = Duration::from_millis(1800);
 
-/// RFC 8305's "Resolution Delay": once one family's answer is in, how long
-/// the other's is waited for.
-pub(crate) const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+/// A lookup of one record type, owned (it may outlive the request that
+/// started it: the rest of a two-part answer).
+type Lookup = Pin<Box<dyn Future<Output = Result<Got, ResolveError>> + Send>>;
+
+/// The rest of a two-part answer: the other family's addresses (none when it
+/// had none or its lookup failed), and whether they were served stale.
+pub(crate) type Rest = Pin<Box<dyn Future<Output = (Vec<IpAddr>, bool)> + Send>>;
 
 /// How one record type's answer was had.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +39,46 @@ pub(crate) struct Got {
     pub(crate) stale: bool,
 }
 
+/// A name's answer, whole or in two parts.
+pub(crate) struct Addrs {
+    /// The addresses known now (the preferred family's first when both are
+    /// in).
+    pub(crate) addrs: Vec<IpAddr>,
+    /// Whether any was served stale.
+    pub(crate) stale: bool,
+    /// The other family's addresses, when the answer came in two parts.
+    pub(crate) rest: Option<Rest>,
+}
+
+fn lookup_owned<R: Runtime>(rt: &R, daemon: &Daemon, host: &str, rtype: RecordType) -> Lookup {
+    let (rt, daemon, host) = (rt.clone(), daemon.clone(), host.to_owned());
+    Box::pin(async move { lookup(&rt, &daemon, &host, rtype).await })
+}
+
+fn has_addrs(r: &Option<Result<Got, ResolveError>>) -> bool {
+    matches!(
+        r,
+        Some(Ok(Got {
+            answer: Answer::Addrs(_),
+            ..
+        }))
+    )
+}
+
 /// The addresses of `host` (without the hosts file: the caller looked), of
-/// the families `only` allows.
+/// the families `only` allows. With both, AAAA and A are asked at once and
+/// the answer may come in two parts (RFC 8305 §3): when the preferred
+/// family's addresses come first they are returned at once, the other's to
+/// follow as [`Addrs::rest`]; when the other family's come first, the
+/// preferred's get [`RESOLUTION_DELAY`] more, and follow as the rest if they
+/// are not in by then.
 pub(crate) async fn resolve<R: Runtime>(
     rt: &R,
     daemon: &Daemon,
     host: &str,
     only: Only,
-) -> Result<(Vec<IpAddr>, bool), ResolveError> {
+    prefer: Prefer,
+) -> Result<Addrs, ResolveError> {
     let types: &[RecordType] = match only {
         Only::Any => &[RecordType::Aaaa, RecordType::A],
         Only::Ipv6 => &[RecordType::Aaaa],
@@ -50,51 +86,78 @@ pub(crate) async fn resolve<R: Runtime>(
     };
     if let [one] = types {
         let got = lookup(rt, daemon, host, *one).await?;
-        return combine(vec![Ok(got)]);
+        return whole(vec![Ok(got)]);
     }
-    let mut aaaa = pin!(lookup(rt, daemon, host, RecordType::Aaaa));
-    let mut a = pin!(lookup(rt, daemon, host, RecordType::A));
+    let (preferred, other) = if prefer.waits_for_ipv6() {
+        (RecordType::Aaaa, RecordType::A)
+    } else {
+        (RecordType::A, RecordType::Aaaa)
+    };
+    let mut lookups = [
+        lookup_owned(rt, daemon, host, preferred),
+        lookup_owned(rt, daemon, host, other),
+    ];
+    // [preferred, other]
     let mut results: [Option<Result<Got, ResolveError>>; 2] = [None, None];
-    let first = poll_fn(|cx| {
-        if results[0].is_none() {
-            if let Poll::Ready(r) = aaaa.as_mut().poll(cx) {
-                results[0] = Some(r);
+    poll_fn(|cx| {
+        for (lookup, result) in lookups.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                if let Poll::Ready(r) = lookup.as_mut().poll(cx) {
+                    *result = Some(r);
+                }
             }
         }
-        if results[1].is_none() {
-            if let Poll::Ready(r) = a.as_mut().poll(cx) {
-                results[1] = Some(r);
+        let both = results.iter().all(Option::is_some);
+        if both || has_addrs(&results[0]) || has_addrs(&results[1]) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let [mut preferred_lookup, other_lookup] = lookups;
+    let (first, rest) = match results {
+        [Some(p), Some(o)] => return whole(vec![p, o]),
+        // The preferred family's addresses came first: go on with them.
+        [Some(p), None] => (p, other_lookup),
+        // The other family's came first: the preferred's get a short while.
+        [None, Some(o)] => {
+            let deadline = rt.now() + RESOLUTION_DELAY;
+            match before(rt, Some(deadline), &mut preferred_lookup).await {
+                Some(p) => return whole(vec![p, o]),
+                None => (o, preferred_lookup),
             }
         }
-        let has_addrs = |r: &Option<Result<Got, ResolveError>>| {
-            matches!(
-                r,
-                Some(Ok(Got {
-                    answer: Answer::Addrs(_),
-                    ..
-                }))
-            )
-        };
-        match &results {
-            [Some(_), Some(_)] => Poll::Ready(true),
-            [x, y] if has_addrs(x) || has_addrs(y) => Poll::Ready(false),
-            _ => Poll::Pending,
+        [None, None] => return Err(ResolveError::TemporaryFailure),
+    };
+    let (addrs, stale) = combine(vec![first])?;
+    let rest: Rest = Box::pin(async move {
+        match rest.await {
+            Ok(Got {
+                answer: Answer::Addrs(addrs),
+                stale,
+            }) => (addrs, stale),
+            _ => (Vec::new(), false),
         }
     });
-    let both = first.await;
-    if !both {
-        // One family's addresses are in: the other gets a short while more.
-        let deadline = rt.now() + RESOLUTION_DELAY;
-        if results[0].is_none() {
-            results[0] = before(rt, Some(deadline), aaaa).await;
-        } else if results[1].is_none() {
-            results[1] = before(rt, Some(deadline), a).await;
-        }
-    }
-    combine(results.into_iter().flatten().collect())
+    Ok(Addrs {
+        addrs,
+        stale,
+        rest: Some(rest),
+    })
 }
 
-/// The addresses of the answers (AAAA's first), whether any was stale, or
+/// A whole answer.
+fn whole(results: Vec<Result<Got, ResolveError>>) -> Result<Addrs, ResolveError> {
+    let (addrs, stale) = combine(results)?;
+    Ok(Addrs {
+        addrs,
+        stale,
+        rest: None,
+    })
+}
+
+/// The addresses of the answers (in their order), whether any was stale, or
 /// the error that says most.
 fn combine(results: Vec<Result<Got, ResolveError>>) -> Result<(Vec<IpAddr>, bool), ResolveError> {
     let mut addrs = Vec::new();
