@@ -2,7 +2,9 @@
 //! connection rate, traffic quota kept across a restart, and bad values refused
 //! at start; and the connection caps: a connection over the server-wide cap
 //! waits for a slot, one over a client's cap gets 91 at once, and a client that
-//! resets its connection during a slow connect frees its slot at once. Clients bind
+//! resets its connection during a slow connect frees its slot at once; one
+//! client's SOCKS4a lookups stalled on a silent nameserver hold at most
+//! `max_lookups_per_client`, so another client's names still resolve. Clients bind
 //! 127.0.0.2 and 127.0.0.3 to be two client addresses. Times are asserted with
 //! wide margins (lower bounds, ratios), never exactly.
 
@@ -22,6 +24,7 @@ socks4_tests::on_every_adapter!(
     connections_over_the_cap_wait_for_a_slot,
     a_client_over_its_cap_gets_91_while_another_is_served,
     a_client_that_resets_during_a_slow_connect_frees_its_slot_at_once,
+    one_client_cannot_take_every_lookup,
 );
 
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -407,4 +410,95 @@ fn a_client_that_resets_during_a_slow_connect_frees_its_slot_at_once(bin: &str) 
         "{bin}: the slot took {:?} to free",
         started.elapsed()
     );
+}
+
+/// A nameserver on loopback UDP for the own resolver: `fast.test` has the
+/// address 127.0.0.1 (A; no AAAA), every other name is never answered, as a
+/// nameserver that drops queries. It serves until the test process ends.
+fn stub_nameserver() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            if let Some(answer) = stub_answer(&buf[..n]) {
+                let _ = socket.send_to(&answer, from);
+            }
+        }
+    });
+    addr
+}
+
+/// The stub's answer to one query, or none for a name it stays silent on.
+fn stub_answer(query: &[u8]) -> Option<Vec<u8>> {
+    // Header (12 bytes), then one question: labels, a zero, type, class.
+    let mut at = 12;
+    let mut labels = Vec::new();
+    while *query.get(at)? != 0 {
+        let len = usize::from(query[at]);
+        labels.push(String::from_utf8_lossy(query.get(at + 1..at + 1 + len)?).to_lowercase());
+        at += 1 + len;
+    }
+    let question_end = at + 5;
+    let qtype = u16::from_be_bytes([*query.get(at + 1)?, *query.get(at + 2)?]);
+    if labels.join(".") != "fast.test" {
+        return None;
+    }
+    let with_a = qtype == 1;
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&query[..2]); // the query's id
+    out.extend_from_slice(&[0x81, 0x80, 0, 1, 0, u8::from(with_a), 0, 0, 0, 0]);
+    out.extend_from_slice(query.get(12..question_end)?);
+    if with_a {
+        // The name by pointer to the question, A, IN, TTL 60, 4 bytes.
+        out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    }
+    Some(out)
+}
+
+fn one_client_cannot_take_every_lookup(bin: &str) {
+    let dns = stub_nameserver();
+    let dir = socks4_tests::scratch::fresh(&format!("lookups-{bin}"));
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[limits]\nmax_lookups = 4\nmax_lookups_per_client = 2\n\n[resolver]\nmode = \"own\"\nnameservers = [\"{dns}\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(bin, &["--config", conf.to_str().unwrap()]);
+    // 127.0.0.2 asks for four names the nameserver never answers: were
+    // there no per-client cap, they would hold all four lookups until the
+    // resolve timeout (10 s).
+    let held: Vec<TcpStream> = (0..4)
+        .map(|i| {
+            let name = format!("slow{i}.test");
+            let req = socks4_proto::Request {
+                command: socks4_proto::Command::Connect,
+                dest: socks4_proto::Dest::Domain(&name, 80),
+                user_id: b"",
+            };
+            let mut s = connect_from(A, server.addr);
+            s.write_all(&req.to_vec()).unwrap();
+            s
+        })
+        .collect();
+    server.wait_for_n("the four requests", 4, |l| says(l, "request"));
+    // 127.0.0.3's name resolves and its CONNECT is granted meanwhile.
+    let target = echo(1);
+    let req = socks4_proto::Request {
+        command: socks4_proto::Command::Connect,
+        dest: socks4_proto::Dest::Domain("fast.test", target.port()),
+        user_id: b"",
+    };
+    let started = Instant::now();
+    let c = socks_request_on(connect_from(B, server.addr), &req, |_| {});
+    assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{bin}: served after {:?}: its lookup waited for 127.0.0.2's",
+        started.elapsed()
+    );
+    drop(held);
 }

@@ -34,6 +34,19 @@ pub struct Outbound {
     pub health: HealthConfig,
 }
 
+impl Outbound {
+    /// The questions one lookup asks nameservers at once, each one of the
+    /// server's `max_lookups`: AAAA and A for the own resolver with both
+    /// families, one otherwise (one getaddrinfo call).
+    pub fn questions_per_lookup(&self) -> usize {
+        if self.own_resolver && self.only == Only::Any {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 impl Default for Outbound {
     fn default() -> Self {
         Outbound::from_options(&Options::defaults()).expect("the defaults are valid")

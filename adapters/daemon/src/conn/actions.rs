@@ -71,16 +71,18 @@ impl<R: Runtime> Connection<R> {
         self.outcome(ActionOutcome::Admitted(admitted));
     }
 
-    /// Resolves a name: first a place among its client's lookups
-    /// (`max_lookups_per_client`), then one among the server's. The answer
+    /// Resolves a name: first places among its client's lookups
+    /// (`max_lookups_per_client`; one per question asked at once: AAAA and
+    /// A are two), then among the server's. The answer
     /// is whole, or its first part (RFC 8305 §3), the rest kept for the
     /// session ([`Connection::late`]).
     async fn resolve(&mut self, host: String) {
         let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
         let clients = self.daemon.clients().clone();
         let key = ClientKey::of(self.session.peer().ip());
+        let questions = self.daemon.settings().outbound.questions_per_lookup();
         let lookup = async move {
-            let mine = clients.lookup(key).await;
+            let mine = clients.lookups(key, questions).await;
             resolve::resolve(&rt, &daemon, &host, conn, mine).await
         };
         match self.pending(Box::pin(lookup)).await {

@@ -233,15 +233,24 @@ impl ClientTable {
 
     /// A place for one of `key`'s name lookups under its cap, if one is free.
     pub fn try_lookup(self: &Arc<Self>, key: ClientKey) -> Option<LookupPermit> {
+        self.try_lookups(key, 1)
+    }
+
+    /// `n` places at once for `key`'s questions to nameservers under its
+    /// cap (at most the cap: a cap of one lets a two-question lookup run),
+    /// if they are free.
+    fn try_lookups(self: &Arc<Self>, key: ClientKey, n: usize) -> Option<LookupPermit> {
         let max = self.limits().max_lookups;
+        let n = n.clamp(1, max.max(1));
         self.with_entry(key, |e| {
-            (e.lookups < max).then(|| {
-                e.lookups += 1;
+            (e.lookups + n <= max).then(|| {
+                e.lookups += n;
             })
         })?;
         Some(LookupPermit {
             clients: self.clone(),
             key,
+            n,
         })
     }
 
@@ -249,9 +258,17 @@ impl ClientTable {
     /// is free, else once one of its lookups ends (so that one client never
     /// holds more than its share of the server's lookups).
     pub async fn lookup(self: &Arc<Self>, key: ClientKey) -> LookupPermit {
+        self.lookups(key, 1).await
+    }
+
+    /// Like [`ClientTable::lookup`], for a lookup that asks `n` questions
+    /// at once (AAAA and A: two), each one of the server's `max_lookups`:
+    /// `n` places under the cap, so that the cap bounds the client's share
+    /// of the server's questions.
+    pub async fn lookups(self: &Arc<Self>, key: ClientKey, n: usize) -> LookupPermit {
         loop {
             let done = self.lookup_done.listen();
-            if let Some(permit) = self.try_lookup(key) {
+            if let Some(permit) = self.try_lookups(key, n) {
                 return permit;
             }
             done.await;
@@ -427,17 +444,19 @@ impl Drop for RateTicket {
     }
 }
 
-/// One of a client's name lookups, counted under its cap until dropped.
+/// One of a client's name lookups (its places under the cap: one per
+/// question it asks at once), counted until dropped.
 #[derive(Debug)]
 pub struct LookupPermit {
     clients: Arc<ClientTable>,
     key: ClientKey,
+    n: usize,
 }
 
 impl Drop for LookupPermit {
     fn drop(&mut self) {
         self.clients
-            .with_entry(self.key, |e| e.lookups = e.lookups.saturating_sub(1));
+            .with_entry(self.key, |e| e.lookups = e.lookups.saturating_sub(self.n));
         self.clients.lookup_done.notify(usize::MAX);
     }
 }
