@@ -2,7 +2,9 @@
 //! its own connection cap and request timeout (idle scrapers cannot pile
 //! up), the control socket a per-request timeout (a client that trickles
 //! its request cannot hold the control thread), and the server never deletes
-//! a file at the control socket's path that is not a socket.
+//! a file at the control socket's path that is not a socket. When the
+//! descriptors run out (EMFILE), the SOCKS listeners and the control socket
+//! pause their accepts rather than spin, and serve again once there is room.
 
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
@@ -15,6 +17,7 @@ socks4_tests::on_every_adapter!(
     the_metrics_listener_has_its_own_cap_and_timeout,
     the_control_socket_times_out_a_trickled_request,
     a_file_at_the_control_socket_path_is_never_deleted,
+    descriptors_running_out_pause_accepting_without_spinning,
 );
 
 /// Whether the server closes `s` within `limit` (a read sees the end or a
@@ -139,4 +142,67 @@ fn a_file_at_the_control_socket_path_is_never_deleted(bin: &str) {
     assert!(!status.success(), "{bin}: started over a regular file");
     assert!(err.contains("not a socket"), "{bin}: {err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious", "{bin}");
+}
+
+/// Sets the soft descriptor limit of process `pid` (prlimit, util-linux).
+fn set_soft_nofile(pid: u32, soft: usize) {
+    let status = Process::new("prlimit")
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(status.success(), "prlimit --nofile={soft}:");
+}
+
+fn descriptors_running_out_pause_accepting_without_spinning(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("emfile-{bin}"));
+    let socket = dir.join("control.sock");
+    let server = Server::start(bin, &["--control-socket", socket.to_str().unwrap()]);
+    let pid = server.pid();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    // Room for two more descriptors: a few connections are accepted, the
+    // rest wait in the queue while every accept fails with EMFILE.
+    set_soft_nofile(pid, open + 2);
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect_timeout(&server.addr, STEP).unwrap())
+        .collect();
+    let path = socket.clone();
+    let ctl = std::thread::spawn(move || UnixStream::connect(&path).ok());
+    server.wait_says("accept failed");
+    let (cpu_before, started) = (socks4_tests::procfs::cpu(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let spent = socks4_tests::procfs::cpu(pid) - cpu_before;
+    assert!(
+        spent < Duration::from_millis(500),
+        "{bin}: {spent:?} of CPU in {:?} with no descriptor to accept with",
+        started.elapsed()
+    );
+    let warnings = server.count(|l| says(l, "accept failed"));
+    assert!(warnings <= 20, "{bin}: {warnings} accept warnings in 2 s");
+    // Room again: the queued connections are taken, new ones served, and
+    // the control socket answers.
+    set_soft_nofile(pid, 1024);
+    drop(held);
+    drop(ctl.join().unwrap());
+    let deadline = Instant::now() + STEP;
+    loop {
+        let c = socks_request(server.addr, &connect_to(echo(1), b""), |_| {});
+        if granted(&c) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{bin}: not served after EMFILE");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, out, err) = run(
+        Process::new(server_binary(bin))
+            .args(["ctl", "--socket"])
+            .arg(&socket)
+            .arg("stats"),
+        b"",
+    );
+    assert!(status.success(), "{bin}: ctl after EMFILE: {err}");
+    assert!(String::from_utf8_lossy(&out).contains("opened"), "{bin}");
 }
