@@ -15,6 +15,8 @@ pub mod e2e;
 pub mod load;
 pub mod peers;
 pub mod procfs;
+pub mod resolver_load;
+pub mod samples;
 pub mod scratch;
 pub mod sim;
 pub mod tls;

@@ -114,7 +114,8 @@ impl Subject {
         })
     }
 
-    fn started(name: String, addr: SocketAddr, child: Child) -> Subject {
+    /// A server the caller started (`child`), once it accepts on `addr`.
+    pub fn started(name: String, addr: SocketAddr, child: Child) -> Subject {
         let deadline = Instant::now() + PATIENCE;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             assert!(Instant::now() < deadline, "{name} did not start");
@@ -346,6 +347,16 @@ pub fn connections_per_second(
     clients: usize,
     duration: Duration,
 ) -> Cps {
+    cps_with(clients, duration, || subject.open(echo))
+}
+
+/// Like [`connections_per_second`], each connection opened (and its
+/// handshake done) by `open`.
+pub fn cps_with<F>(clients: usize, duration: Duration, open: F) -> Cps
+where
+    F: Fn() -> io::Result<(TcpStream, Duration)> + Sync,
+{
+    let open = &open;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
@@ -362,7 +373,7 @@ pub fn connections_per_second(
                 let mut mine = Vec::new();
                 barrier.wait();
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok((mut s, took)) = subject.open(echo) else {
+                    let Ok((mut s, took)) = open() else {
                         thread::sleep(Duration::from_millis(1));
                         continue;
                     };

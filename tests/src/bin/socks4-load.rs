@@ -9,6 +9,7 @@
 //! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
+//! cargo run --release -p socks4-tests --bin socks4-load -- --resolver [--rounds 5] [--seconds 3] [--3proxy PATH]
 //! ```
 //!
 //! `--tls` measures relays whose client side is TLS (a `--listen-tls`
@@ -21,6 +22,12 @@
 //! the same server with no limits), the CPU per GB of a metered relay, and how
 //! close a 10 MiB/s limit holds over 10 s.
 //!
+//! `--resolver` measures SOCKS4a connections per second (a name in every
+//! request) with the own resolver's warm cache, with the system resolver and
+//! against 3proxy's `nscache` (its binary from `--3proxy PATH` or
+//! `SOCKS4_LOAD_3PROXY`; left out when absent), a dnsmasq on 127.0.0.1:53 as
+//! the nameserver: see [`socks4_tests::resolver_load`]. Needs root.
+//!
 //! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
 //! 32 bytes echoed, close), handshake p50/p99 at 128 clients, GB/s of 1 and 64
 //! streams each way with the proxy's CPU seconds per GB, KiB of proxy memory
@@ -29,7 +36,7 @@
 
 use socks4_tests::load::{self, Peers, Subject, Way};
 use socks4_tests::procfs;
-use std::collections::BTreeMap;
+use socks4_tests::samples::Samples;
 use std::time::{Duration, Instant};
 
 const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
@@ -45,6 +52,8 @@ struct Options {
     only: Option<String>,
     limits: bool,
     tls: bool,
+    resolver: bool,
+    three_proxy: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
@@ -58,6 +67,8 @@ fn options() -> Options {
         only: None,
         limits: false,
         tls: false,
+        resolver: false,
+        three_proxy: std::env::var_os("SOCKS4_LOAD_3PROXY").map(Into::into),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,47 +82,13 @@ fn options() -> Options {
             "--skip-throughput" => o.skip_throughput = true,
             "--limits" => o.limits = true,
             "--tls" => o.tls = true,
+            "--resolver" => o.resolver = true,
+            "--3proxy" => o.three_proxy = args.next().map(Into::into),
             "--only" => o.only = args.next(),
             other => panic!("unknown argument {other}"),
         }
     }
     o
-}
-
-/// Samples of one figure for one subject.
-#[derive(Default)]
-struct Samples(BTreeMap<(String, String), Vec<f64>>);
-
-impl Samples {
-    fn add(&mut self, subject: &str, figure: &str, v: f64) {
-        self.0
-            .entry((subject.to_owned(), figure.to_owned()))
-            .or_default()
-            .push(v);
-    }
-
-    fn median(&self, subject: &str, figure: &str) -> Option<f64> {
-        let mut v = self
-            .0
-            .get(&(subject.to_owned(), figure.to_owned()))?
-            .clone();
-        v.sort_by(f64::total_cmp);
-        Some(v[v.len() / 2])
-    }
-
-    fn cell(&self, subject: &str, figure: &str, decimals: usize) -> String {
-        let Some(v) = self.0.get(&(subject.to_owned(), figure.to_owned())) else {
-            return "–".into();
-        };
-        let mut v = v.clone();
-        v.sort_by(f64::total_cmp);
-        let (lo, mid, hi) = (v[0], v[v.len() / 2], v[v.len() - 1]);
-        if v.len() == 1 {
-            format!("{mid:.decimals$}")
-        } else {
-            format!("{mid:.decimals$} ({lo:.decimals$}–{hi:.decimals$})")
-        }
-    }
 }
 
 fn main() {
@@ -124,6 +101,10 @@ fn main() {
                 limits_phase(&o);
             } else if o.tls {
                 tls_phase(&o);
+            } else if o.resolver {
+                let held =
+                    socks4_tests::resolver_load::run(o.rounds, o.seconds, o.three_proxy.clone());
+                std::process::exit(if held { 0 } else { 1 });
             } else {
                 compare(&o);
             }
