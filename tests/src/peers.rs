@@ -26,7 +26,8 @@ impl Peer {
     /// Waits until `child` itself listens on `addr` (read from /proc, so a
     /// program that took the port first is not mistaken for the peer).
     fn started(what: &str, addr: SocketAddr, mut child: Child) -> Peer {
-        let deadline = Instant::now() + STEP * 3;
+        // Generous: a loaded CI machine starts programs slowly.
+        let deadline = Instant::now() + STEP * 6;
         while !listening_addrs(child.id()).contains(&addr) {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("{what} exited at start with {status}");

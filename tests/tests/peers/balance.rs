@@ -82,7 +82,10 @@ fn round_robin_alternates_between_two_parents(bin: &str) {
     for _ in 0..6 {
         drop(through(server.addr, dest));
     }
-    let lines = server.wait_for_n("six closed lines", 6, closed);
+    let mut lines = server.wait_for_n("six closed lines", 6, closed);
+    // Closed lines come in the order the relays end: put them in the order
+    // of the requests (connection ids count up).
+    lines.sort_by_key(|l| field(l, "conn").parse::<u64>().unwrap_or(u64::MAX));
     let via: Vec<String> = lines.iter().map(|l| field(l, "via")).collect();
     let (v1, v2) = (
         format!("socks4://{}", p1.addr),

@@ -78,7 +78,7 @@ fn a_blackholed_parent_is_skipped_while_down(bin: &str) {
         "child",
         &format!("control_socket = \"{}\"", ctl_path.display()),
         "",
-        "[timeouts]\nconnect_attempt = \"2s\"\n[parents]\nmax_failures = 1\nmax_backoff = \"2s\"\n",
+        "[timeouts]\nconnect_attempt = \"2s\"\n[parents]\nmax_failures = 1\nmax_backoff = \"30s\"\n",
     );
     let text = std::fs::read_to_string(&conf).unwrap().replace(
         "pass from 127.0.0.0/8 to any\n",
