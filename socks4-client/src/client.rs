@@ -19,7 +19,7 @@ use std::time::Duration;
 /// A SOCKS4/4a client on the runtime `R`: a user id (empty unless set) and
 /// a timeout for the whole exchange (none unless set).
 ///
-/// ```ignore
+/// ```text
 /// // With socks4-tokio's `client` feature (`socks4_tokio::client::Client`
 /// // is `Client<TokioIo>`):
 /// let s = Client::new()
