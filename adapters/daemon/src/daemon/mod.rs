@@ -46,6 +46,7 @@ struct Inner {
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
     clients: Arc<ClientTable>,
+    conns: Arc<crate::observe::conns::ConnTable>,
     state: Option<Arc<state_file::StateFile>>,
     own_sockets: Arc<crate::runtime::own_sockets::OwnSockets>,
     own: RwLock<Arc<OwnAddresses>>,
@@ -158,6 +159,7 @@ impl Daemon {
                 tls,
                 books,
                 clients,
+                conns: Default::default(),
                 state,
                 own_sockets: Default::default(),
                 own: Default::default(),
@@ -319,6 +321,11 @@ impl Daemon {
     /// Per-client bookkeeping: what each client address holds and has done.
     pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
+    }
+
+    /// The connections open now (`ctl conns`, `ctl kill`).
+    pub fn conns(&self) -> &Arc<crate::observe::conns::ConnTable> {
+        &self.inner.conns
     }
 
     /// The local addresses of the server's own outbound connections now open.

@@ -30,9 +30,10 @@ const MAX_REQUEST: u64 = 64 * 1024;
 
 /// The words `ctl` understands, for its help and for errors.
 pub(crate) const USAGE: &str =
-    "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
+    "conns [FILTER] [--sort bytes|age] | kill ID|FILTER | deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
 exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
-parents | resolve NAME | cache flush [NAME]";
+parents | resolve NAME | cache flush [NAME]; a FILTER is pairs of: client NET, user U, \
+cert NAME, dest NET|NAME|.DOMAIN, listener ADDR, older-than DURATION; --json: the output as JSON";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only (the umask while binding makes it 0600 from the moment it exists:
@@ -113,8 +114,13 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 /// answers it and writes the answer within `timeout`.
 fn respond(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
     let deadline = now() + timeout;
+    // Who asks, for the log lines of what they change.
+    let who = rustix::net::sockopt::socket_peercred(&stream).map_or_else(
+        |_| "control socket".to_owned(),
+        |cred| format!("uid {}", cred.uid.as_raw()),
+    );
     let reply = match read_request(&stream, deadline, now) {
-        Ok(line) => answer(daemon, &line),
+        Ok(line) => answer_as(daemon, &line, &who),
         Err(error) => json!({"ok": false, "error": error}).to_string(),
     };
     let mut stream = stream;
@@ -154,9 +160,15 @@ fn read_request(
 /// program that carries the control protocol over a transport of its own,
 /// and for the fuzz target that feeds it arbitrary bytes.
 pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
+    answer_as(daemon, request, "control socket")
+}
+
+/// [`answer`], for a request from `who` (named in the log lines of what it
+/// changes).
+fn answer_as(daemon: &Daemon, request: &[u8], who: &str) -> String {
     let answer = serde_json::from_slice::<Vec<String>>(request)
         .map_err(|e| format!("a request is a JSON array of words: {e}"))
-        .and_then(|words| run(daemon, &words));
+        .and_then(|words| run(daemon, &words, who));
     match answer {
         Ok(output) => json!({"ok": true, "output": output}),
         Err(error) => json!({"ok": false, "error": error}),
@@ -164,10 +176,18 @@ pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
     .to_string()
 }
 
-/// Runs one request; the output for the client, or why it failed.
-pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+/// Runs one request from `who`; the output for the client, or why it
+/// failed. A word `--json` anywhere asks for the output as JSON.
+pub(crate) fn run(daemon: &Daemon, words: &[String], who: &str) -> Result<String, String> {
+    let json = words.iter().any(|w| w == "--json");
+    let w: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != "--json")
+        .collect();
     match w.as_slice() {
+        ["conns", filter @ ..] => crate::ops::conns_ctl::conns(daemon, filter, json),
+        ["kill", what @ ..] => crate::ops::conns_ctl::kill(daemon, what, who, json),
         [list @ ("deny" | "exempt"), op @ ("add" | "del"), net @ ..] => {
             edit(daemon, *list == "deny", *op == "add", netmask(net)?)
         }

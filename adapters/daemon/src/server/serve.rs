@@ -159,6 +159,7 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
+        daemon.conns().tick(rt.now());
         daemon.clients().tidy();
         // Interfaces come and go: a new local address reaches a wildcard
         // listener too.

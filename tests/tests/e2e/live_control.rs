@@ -1,0 +1,290 @@
+//! Live control by identity (issue 29), on every adapter: `ctl conns` lists
+//! the connections open (identities, destinations, growing byte counts),
+//! also as JSON; `ctl kill` ends one connection, or a client address's,
+//! within a second while the others stream on intact.
+
+use socks4_tests::e2e::*;
+use socks4_tests::tls::{self, TestCa};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Command as Process;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+socks4_tests::on_every_adapter!(conns_lists_every_connection_and_kill_ends_the_chosen_ones,);
+
+pub(crate) fn ctl(bin: &str, socket: &Path, words: &[&str]) -> (bool, String, String) {
+    let (status, out, err) = run(
+        Process::new(server_binary(bin))
+            .arg("ctl")
+            .arg("--socket")
+            .arg(socket)
+            .args(words),
+        b"",
+    );
+    (
+        status.success(),
+        String::from_utf8_lossy(&out).into_owned(),
+        err,
+    )
+}
+
+/// A client streaming through the proxy: it writes a chunk, reads the echo
+/// back and checks it, until told to stop or the stream ends.
+struct Streamer {
+    moved: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    /// When and how it ended on its own (`None` while streaming or stopped).
+    ended: Arc<Mutex<Option<(Instant, String)>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Streamer {
+    fn start(mut stream: impl Read + Write + Send + 'static, seed: u8) -> Streamer {
+        let moved = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(Mutex::new(None));
+        let (m, s, e) = (moved.clone(), stop.clone(), ended.clone());
+        let thread = thread::spawn(move || {
+            let chunk: Vec<u8> = (0..8192u32)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+                .collect();
+            let mut back = vec![0u8; chunk.len()];
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
+                let step = stream
+                    .write_all(&chunk)
+                    .and_then(|()| stream.flush())
+                    .and_then(|()| stream.read_exact(&mut back));
+                match step {
+                    Ok(()) if back == chunk => {
+                        m.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    }
+                    Ok(()) => {
+                        *e.lock().unwrap() = Some((Instant::now(), "corrupted".into()));
+                        return;
+                    }
+                    Err(err) => {
+                        *e.lock().unwrap() = Some((Instant::now(), err.to_string()));
+                        return;
+                    }
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        Streamer {
+            moved,
+            stop,
+            ended,
+            thread: Some(thread),
+        }
+    }
+
+    fn moved(&self) -> u64 {
+        self.moved.load(Ordering::SeqCst)
+    }
+
+    fn ended(&self) -> Option<(Instant, String)> {
+        self.ended.lock().unwrap().clone()
+    }
+
+    /// Waits until it has moved more than it has now (within `STEP`).
+    fn keeps_moving(&self, what: &str) {
+        let from = self.moved();
+        let deadline = Instant::now() + STEP;
+        while self.moved() <= from + 8192 {
+            assert!(self.ended().is_none(), "{what} ended: {:?}", self.ended());
+            assert!(Instant::now() < deadline, "{what} stopped moving");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (at most `limit`) until it ended on its own; how long it took.
+    fn ends_within(&self, limit: Duration, what: &str) -> Duration {
+        let since = Instant::now();
+        loop {
+            if let Some((at, why)) = self.ended() {
+                assert_ne!(why, "corrupted", "{what}");
+                return at.saturating_duration_since(since);
+            }
+            assert!(since.elapsed() < limit, "{what} still streams");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Streamer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A plain SOCKS client from `from` through `proxy` to `dest`, streaming.
+fn plain(from: Ipv4Addr, proxy: SocketAddr, dest: SocketAddr, user: &[u8], seed: u8) -> Streamer {
+    let c = socks_request_on(connect_from(from, proxy), &connect_to(dest, user), |_| {});
+    assert!(granted(&c), "{:?}", c.events);
+    Streamer::start(c.stream, seed)
+}
+
+/// The `ctl conns --json` entries.
+fn conns_json(bin: &str, socket: &Path, filter: &[&str]) -> Vec<serde_json::Value> {
+    let mut words = vec!["conns"];
+    words.extend_from_slice(filter);
+    words.push("--json");
+    let (ok, out, err) = ctl(bin, socket, &words);
+    assert!(ok, "{err}");
+    serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn conns_lists_every_connection_and_kill_ends_the_chosen_ones(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("conns-{bin}"));
+    let socket = dir.join("control.sock");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("server", "socks4d", &["localhost"]);
+    let clients = TestCa::new(&dir, "client-ca");
+    let alice = clients.issue("alice", "alice", &[]);
+    let server = Server::start(
+        bin,
+        &[
+            "--control-socket",
+            socket.to_str().unwrap(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.cert.to_str().unwrap(),
+            "--tls-key",
+            cert.key.to_str().unwrap(),
+            "--tls-client-ca",
+            clients.cert.to_str().unwrap(),
+        ],
+    );
+    let (socks, tls_addr) = (server.listener("socks"), server.listener("tls"));
+    let (echo_b, echo_c, echo_a, echo_d) = (echo(1), echo(1), echo(1), echo(1));
+
+    let bob = plain(Ipv4Addr::new(127, 0, 0, 2), socks, echo_b, b"bob", 1);
+    let carol = plain(Ipv4Addr::new(127, 0, 0, 3), socks, echo_c, b"", 2);
+    let mut tls = tls::connect(
+        tls_addr,
+        tls::client_config(&ca.cert, Some(&alice)),
+        "localhost",
+    )
+    .expect("alice's handshake");
+    let (events, _) = socks_over(&mut tls, &connect_to(echo_a, b""));
+    assert!(matches!(
+        events.last(),
+        Some(socks4_proto::client::Event::Granted(_))
+    ));
+    let alice_s = Streamer::start(tls, 3);
+    for (s, who) in [(&bob, "bob"), (&carol, "carol"), (&alice_s, "alice")] {
+        s.keeps_moving(who);
+    }
+
+    let dests = [echo_b, echo_c, echo_a];
+    listed(bin, &socket, dests, tls_addr, &alice_s);
+
+    // Kill carol's connection by its id: it ends within a second, the
+    // others stream on intact.
+    let carol_id = conns_json(bin, &socket, &["client", "127.0.0.3"])[0]["id"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let (ok, out, err) = ctl(bin, &socket, &["kill", &carol_id]);
+    assert!(ok && out == "killed 1 connection\n", "{out}{err}");
+    let took = carol.ends_within(Duration::from_secs(1), "carol");
+    assert!(took <= Duration::from_secs(1), "{took:?}");
+    let line = server.wait_for("carol's closed line", |l| {
+        closed(l) && field(l, "conn") == carol_id
+    });
+    assert_eq!(field(&line, "outcome"), "killed", "{line}");
+    server.wait_for("who killed", |l| {
+        says(l, "control: connections killed") && field(l, "by").starts_with("uid ")
+    });
+    bob.keeps_moving("bob");
+    alice_s.keeps_moving("alice");
+
+    // Everything from 127.0.0.2: bob and a second connection of his.
+    let bob2 = plain(Ipv4Addr::new(127, 0, 0, 2), socks, echo_d, b"bob", 4);
+    bob2.keeps_moving("bob's second");
+    let (ok, out, err) = ctl(bin, &socket, &["kill", "client", "127.0.0.2", "--json"]);
+    assert!(ok, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["killed"], 2, "{out}");
+    bob.ends_within(Duration::from_secs(1), "bob");
+    bob2.ends_within(Duration::from_secs(1), "bob's second");
+    alice_s.keeps_moving("alice");
+    let left = conns_json(bin, &socket, &[]);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["cert"], "alice");
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("socks4_connections_killed_total 3"),
+        "{metrics}"
+    );
+}
+
+/// `ctl conns` shows bob (to `dests[0]`, user id bob, from 127.0.0.2),
+/// carol (`dests[1]`, 127.0.0.3) and alice (`dests[2]`, her certificate,
+/// on `tls_addr`), with counts that grow; filtered and sorted as asked.
+fn listed(
+    bin: &str,
+    socket: &Path,
+    dests: [SocketAddr; 3],
+    tls_addr: SocketAddr,
+    alice_s: &Streamer,
+) {
+    let socket = socket.to_path_buf();
+    // All three listed, with their destinations and identities.
+    let (ok, text, err) = ctl(bin, &socket, &["conns"]);
+    assert!(ok, "{err}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let line_of = |dest: SocketAddr| {
+        text.lines()
+            .find(|l| l.contains(&format!("dest={dest} ")))
+            .unwrap_or_else(|| panic!("no line for {dest}:\n{text}"))
+            .to_owned()
+    };
+    let b = line_of(dests[0]);
+    assert!(
+        b.contains("client=127.0.0.2:") && b.contains("user=bob(claimed)"),
+        "{b}"
+    );
+    assert!(
+        b.contains(&format!("reached={}", dests[0])) && b.contains("state=relaying"),
+        "{b}"
+    );
+    assert!(line_of(dests[1]).contains("client=127.0.0.3:"), "{text}");
+    let a = line_of(dests[2]);
+    assert!(
+        a.contains("cert=alice(verified)") && a.contains(&format!("listener={tls_addr}")),
+        "{a}"
+    );
+
+    // As JSON, filtered by certificate: alice alone; and the counts grow.
+    let only = conns_json(bin, &socket, &["cert", "alice"]);
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(only[0]["cert"], "alice", "{only:?}");
+    assert_eq!(only[0]["dest"], dests[2].to_string(), "{only:?}");
+    assert_eq!(only[0]["state"], "relaying", "{only:?}");
+    let before = only[0]["bytes_up"].as_u64().unwrap();
+    alice_s.keeps_moving("alice");
+    let after = conns_json(bin, &socket, &["cert", "alice"])[0]["bytes_up"]
+        .as_u64()
+        .unwrap();
+    assert!(after > before, "bytes_up {before} -> {after}");
+    let all = conns_json(bin, &socket, &["--sort", "bytes"]);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert!(all.windows(2).all(|w| {
+        let total = |v: &serde_json::Value| {
+            v["bytes_up"].as_u64().unwrap() + v["bytes_down"].as_u64().unwrap()
+        };
+        total(&w[0]) >= total(&w[1])
+    }));
+}
