@@ -1,7 +1,8 @@
 //! Live control by identity (issue 29), on every adapter: `ctl conns` lists
 //! the connections open (identities, destinations, growing byte counts),
 //! also as JSON; `ctl kill` ends one connection, or a client address's,
-//! within a second while the others stream on intact.
+//! within a second while the others stream on intact; `ctl deny add ... for`
+//! lasts through a reload and a restart (the state file) until it expires.
 
 use socks4_tests::e2e::*;
 use socks4_tests::tls::{self, TestCa};
@@ -14,7 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-socks4_tests::on_every_adapter!(conns_lists_every_connection_and_kill_ends_the_chosen_ones,);
+socks4_tests::on_every_adapter!(
+    conns_lists_every_connection_and_kill_ends_the_chosen_ones,
+    run_time_denials_last_through_reload_and_restart_until_they_expire,
+    every_ctl_command_answers_json,
+);
 
 pub(crate) fn ctl(bin: &str, socket: &Path, words: &[&str]) -> (bool, String, String) {
     let (status, out, err) = run(
@@ -287,4 +292,168 @@ fn listed(
         };
         total(&w[0]) >= total(&w[1])
     }));
+}
+
+/// A CONNECT from `from` through `proxy` to `echo`: whether it was granted.
+fn served(from: Ipv4Addr, proxy: SocketAddr, echo: SocketAddr) -> bool {
+    granted(&socks_request_on(
+        connect_from(from, proxy),
+        &connect_to(echo, b""),
+        |_| {},
+    ))
+}
+
+fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("runtime-lists-{bin}"));
+    let socket = dir.join("control.sock");
+    let state = dir.join("state.json");
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(&conf, "[access]\ndeny = [\"192.0.2.0/24\"]\n").unwrap();
+    let args = [
+        "--config",
+        conf.to_str().unwrap(),
+        "--control-socket",
+        socket.to_str().unwrap(),
+        "--state-file",
+        state.to_str().unwrap(),
+    ];
+    let mut server = Server::start(bin, &args);
+    let echo = echo(16);
+    let (banned, other) = (Ipv4Addr::new(127, 0, 0, 3), Ipv4Addr::new(127, 0, 0, 2));
+    assert!(served(banned, server.addr, echo));
+
+    let (ok, out, err) = ctl(
+        bin,
+        &socket,
+        &[
+            "deny",
+            "add",
+            "127.0.0.3",
+            "for",
+            "2s",
+            "reason",
+            "too",
+            "many",
+            "scans",
+        ],
+    );
+    let added = Instant::now();
+    assert!(ok, "{err}");
+    assert!(out.contains("added 127.0.0.3/32"), "{out}");
+    assert!(!served(banned, server.addr, echo), "refused at once");
+    assert!(served(other, server.addr, echo), "only that address");
+    let list = |server_socket: &Path| {
+        let (ok, out, err) = ctl(bin, server_socket, &["deny", "list", "--json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
+    };
+    let entries = list(&socket);
+    let entry = entries.iter().find(|e| e["net"] == "127.0.0.3/32").unwrap();
+    assert_eq!(entry["source"], "runtime", "{entries:?}");
+    assert_eq!(entry["reason"], "too many scans", "{entries:?}");
+    assert!(entry["added_by"].as_str().unwrap().starts_with("uid "));
+    assert!(entry["expires_at"].is_string(), "{entries:?}");
+    let file = entries.iter().find(|e| e["net"] == "192.0.2.0/24").unwrap();
+    assert_eq!(file["source"], "file", "{entries:?}");
+    // A file entry changes in the file only.
+    let (ok, _, err) = ctl(bin, &socket, &["deny", "del", "192.0.2.0/24"]);
+    assert!(!ok && err.contains("config file"), "{err}");
+
+    // A reload keeps it.
+    server.signal("HUP");
+    server.wait_says("configuration reloaded");
+    assert!(!served(banned, server.addr, echo), "refused after SIGHUP");
+
+    // So does a restart with the state file.
+    server.signal("TERM");
+    assert!(server.wait_exit(STEP).is_some());
+    let server = Server::start(bin, &args);
+    server.wait_says("run-time list entries restored");
+    let refused_again = !served(banned, server.addr, echo);
+    let took = added.elapsed();
+    assert!(
+        refused_again,
+        "served after the restart, {took:?} after the entry was added"
+    );
+    assert!(list(&socket).iter().any(|e| e["net"] == "127.0.0.3/32"));
+
+    // Served again once it expired, which the log says.
+    let line = server.wait_for("the expiry", |l| {
+        field(l, "list") == "deny" && field(l, "net") == "127.0.0.3/32"
+    });
+    assert!(
+        line["message"].as_str().unwrap().contains("expired"),
+        "{line}"
+    );
+    assert!(added.elapsed() >= Duration::from_secs(2));
+    assert!(served(banned, server.addr, echo), "served after the expiry");
+    assert!(!list(&socket).iter().any(|e| e["net"] == "127.0.0.3/32"));
+    // And deleted from the state file too, in time.
+    let deadline = Instant::now() + STEP;
+    while std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .contains("127.0.0.3")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the expired entry stays in the state file"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn every_ctl_command_answers_json(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("ctl-json-{bin}"));
+    let socket = dir.join("control.sock");
+    let server = Server::start(bin, &["--control-socket", socket.to_str().unwrap()]);
+    let echo = echo(1);
+    assert!(granted(&socks_request(
+        server.addr,
+        &connect_to(echo, b""),
+        |_| {}
+    )));
+    let commands: &[&[&str]] = &[
+        &["stats"],
+        &["clients"],
+        &["check", "127.0.0.1", "to", "127.0.0.1:80"],
+        &["reload"],
+        &["parents"],
+        &["resolve", "localhost"],
+        &["cache", "flush"],
+        &["deny", "add", "192.0.2.1", "for", "1h", "reason", "test"],
+        &["deny", "list"],
+        &["deny", "del", "192.0.2.1"],
+        &["exempt", "list"],
+        &["conns", "--sort", "age"],
+        &["kill", "client", "192.0.2.0/24"],
+    ];
+    for (i, words) in commands.iter().enumerate() {
+        // The flag before the command, or a word after it.
+        let args = match i % 2 {
+            0 => [&["--json"], *words].concat(),
+            _ => [*words, &["--json"]].concat(),
+        };
+        let (ok, out, err) = ctl(bin, &socket, &args);
+        assert!(ok, "{args:?}: {err}");
+        let value: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        assert!(value.is_object() || value.is_array(), "{args:?}: {out}");
+    }
+    let (_, out, _) = ctl(
+        bin,
+        &socket,
+        &["check", "127.0.0.1", "to", "127.0.0.1:80", "--json"],
+    );
+    let check: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(check["decision"], "pass", "{out}");
+    assert_eq!(check["allowed_by_lists"], true, "{out}");
+    // Errors keep their exit status.
+    let (status, _, err) = run(
+        Process::new(server_binary(bin))
+            .args(["ctl", "--json", "--socket"])
+            .arg(&socket)
+            .args(["deny", "del", "192.0.2.9"]),
+        b"",
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
 }

@@ -225,18 +225,32 @@ pub(crate) fn kill(
     })
 }
 
-/// The metrics of what the control socket did: `socks4_connections_killed_total`.
+/// The metrics of what the control socket did: `socks4_connections_killed_total`
+/// and `socks4_runtime_list_entries{list}`.
 pub(crate) fn metrics(
     e: &mut prometheus_client::encoding::DescriptorEncoder,
     daemon: &Daemon,
 ) -> std::fmt::Result {
+    use crate::daemon::runtime_lists::ListKind;
     use prometheus_client::encoding::EncodeMetric;
-    use prometheus_client::metrics::counter::ConstCounter;
+    use prometheus_client::metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType};
     let m = e.encode_descriptor(
         "socks4_connections_killed",
         "Connections ended by an operator (ctl kill).",
         None,
-        prometheus_client::metrics::MetricType::Counter,
+        MetricType::Counter,
     )?;
-    ConstCounter::new(daemon.conns().killed_total()).encode(m)
+    ConstCounter::new(daemon.conns().killed_total()).encode(m)?;
+    let mut m = e.encode_descriptor(
+        "socks4_runtime_list_entries",
+        "Run-time entries (ctl deny add, ctl exempt add) on each list.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for kind in [ListKind::Deny, ListKind::Exempt] {
+        let labels = [("list", kind.name())];
+        let n = daemon.runtime_list_len(kind) as i64;
+        ConstGauge::new(n).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
 }

@@ -39,6 +39,7 @@
 //! | `socks4_resolver_cache_total` | counter | `result` (`hit`, `miss`, `stale`, `negative`) |
 //! | `socks4_connect_attempts_total` | counter | `family` (`ipv4`, `ipv6`), `result` (`won`, `error`, `timeout`, `lost`) |
 //! | `socks4_connections_killed_total` | counter | |
+//! | `socks4_runtime_list_entries` | gauge | `list` (`deny`, `exempt`) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
