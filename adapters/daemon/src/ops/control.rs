@@ -12,9 +12,13 @@
 //! it). When accepting fails (EMFILE, say), the thread pauses, doubling the
 //! pause up to a second, rather than spin.
 //!
-//! Changes apply to new connections at once and are logged. A reload (SIGHUP or
-//! `ctl reload`) replaces the lists with the config file's, as it always has:
-//! run-time changes last until the next reload or restart.
+//! It also lists the open connections and ends them (`conns`, `kill`:
+//! [`crate::ops::conns_ctl`]). Changes apply to new connections at once and
+//! are logged with who asked (the peer's uid, `SO_PEERCRED`). List entries
+//! added here are run-time entries ([`crate::daemon::runtime_lists`]): a
+//! reload lays them over the config file's lists again, the state file keeps
+//! them across restarts, and they may expire. Every command answers JSON
+//! when the request holds the word `--json`.
 
 use crate::daemon::runtime_lists::{Addition, ListKind};
 use crate::daemon::Daemon;
