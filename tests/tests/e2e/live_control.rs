@@ -342,22 +342,7 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
     assert!(out.contains("added 127.0.0.3/32"), "{out}");
     assert!(!served(banned, server.addr, echo), "refused at once");
     assert!(served(other, server.addr, echo), "only that address");
-    let list = |server_socket: &Path| {
-        let (ok, out, err) = ctl(bin, server_socket, &["deny", "list", "--json"]);
-        assert!(ok, "{err}");
-        serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()
-    };
-    let entries = list(&socket);
-    let entry = entries.iter().find(|e| e["net"] == "127.0.0.3/32").unwrap();
-    assert_eq!(entry["source"], "runtime", "{entries:?}");
-    assert_eq!(entry["reason"], "too many scans", "{entries:?}");
-    assert!(entry["added_by"].as_str().unwrap().starts_with("uid "));
-    assert!(entry["expires_at"].is_string(), "{entries:?}");
-    let file = entries.iter().find(|e| e["net"] == "192.0.2.0/24").unwrap();
-    assert_eq!(file["source"], "file", "{entries:?}");
-    // A file entry changes in the file only.
-    let (ok, _, err) = ctl(bin, &socket, &["deny", "del", "192.0.2.0/24"]);
-    assert!(!ok && err.contains("config file"), "{err}");
+    entries_show_their_source(bin, &socket);
 
     // A reload keeps it.
     server.signal("HUP");
@@ -375,7 +360,9 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
         refused_again,
         "served after the restart, {took:?} after the entry was added"
     );
-    assert!(list(&socket).iter().any(|e| e["net"] == "127.0.0.3/32"));
+    assert!(deny_list(bin, &socket)
+        .iter()
+        .any(|e| e["net"] == "127.0.0.3/32"));
 
     // Served again once it expired, which the log says.
     let line = server.wait_for("the expiry", |l| {
@@ -387,7 +374,9 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
     );
     assert!(added.elapsed() >= Duration::from_secs(2));
     assert!(served(banned, server.addr, echo), "served after the expiry");
-    assert!(!list(&socket).iter().any(|e| e["net"] == "127.0.0.3/32"));
+    assert!(!deny_list(bin, &socket)
+        .iter()
+        .any(|e| e["net"] == "127.0.0.3/32"));
     // And deleted from the state file too, in time.
     let deadline = Instant::now() + STEP;
     while std::fs::read_to_string(&state)
@@ -456,4 +445,27 @@ fn every_ctl_command_answers_json(bin: &str) {
         b"",
     );
     assert_eq!(status.code(), Some(1), "{err}");
+}
+
+/// `ctl deny list --json`.
+fn deny_list(bin: &str, socket: &Path) -> Vec<serde_json::Value> {
+    let (ok, out, err) = ctl(bin, socket, &["deny", "list", "--json"]);
+    assert!(ok, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The run-time entry for 127.0.0.3 shows its reason, who added it and its
+/// expiry; the file's entry is marked as such, and `deny del` leaves it.
+fn entries_show_their_source(bin: &str, socket: &Path) {
+    let entries = deny_list(bin, socket);
+    let entry = entries.iter().find(|e| e["net"] == "127.0.0.3/32").unwrap();
+    assert_eq!(entry["source"], "runtime", "{entries:?}");
+    assert_eq!(entry["reason"], "too many scans", "{entries:?}");
+    assert!(entry["added_by"].as_str().unwrap().starts_with("uid "));
+    assert!(entry["expires_at"].is_string(), "{entries:?}");
+    let file = entries.iter().find(|e| e["net"] == "192.0.2.0/24").unwrap();
+    assert_eq!(file["source"], "file", "{entries:?}");
+    // A file entry changes in the file only.
+    let (ok, _, err) = ctl(bin, socket, &["deny", "del", "192.0.2.0/24"]);
+    assert!(!ok && err.contains("config file"), "{err}");
 }

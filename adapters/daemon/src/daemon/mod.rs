@@ -286,7 +286,7 @@ impl Daemon {
     /// ([`reload`](crate::config::settings::reload)); a reload that changes
     /// one of the latter says so in one warning line, "restart needed for:
     /// KEY, ...". The lists become the file's, with the run-time entries
-    /// (`ctl deny add`, [`runtime_lists`]) laid over them again (entries
+    /// (`ctl deny add`, kept in the state file) laid over them again (entries
     /// added through [`add_denial`](Self::add_denial) are dropped). On
     /// any error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), ConfigError> {

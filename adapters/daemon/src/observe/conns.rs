@@ -1,6 +1,6 @@
 //! The open connections, for `ctl conns` and `ctl kill`: [`ConnTable`] holds
 //! one [`ConnEntry`] per connection that took a slot (so it is bounded by
-//! `max_connections`), from its start until it ends (a [`Listed`] handle
+//! `max_connections`), from its start until it ends (a `Listed` handle
 //! removes it when dropped). The connection's observer fills it in from the
 //! session's events (identity, destination, rule, route), the driver sets
 //! its phase, the relay its byte counts as they move; the housekeeping
@@ -196,10 +196,14 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64((d.as_millis() as f64) / 1000.0)
 }
 
+/// Shards of the table: connections opening and closing on many threads
+/// seldom wait for one another.
+const SHARDS: usize = 16;
+
 /// The open connections (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct ConnTable {
-    entries: Mutex<BTreeMap<u64, Arc<ConnEntry>>>,
+    shards: [Mutex<BTreeMap<u64, Arc<ConnEntry>>>; SHARDS],
     killed: AtomicU64,
 }
 
@@ -219,13 +223,15 @@ impl Listed {
 
 impl Drop for Listed {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.entry.id);
+        self.table.shard(self.entry.id).remove(&self.entry.id);
     }
 }
 
 impl ConnTable {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<ConnEntry>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn shard(&self, id: u64) -> MutexGuard<'_, BTreeMap<u64, Arc<ConnEntry>>> {
+        self.shards[(id % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Lists connection `id`, accepted on `listener` from `client` at `now`,
@@ -256,7 +262,7 @@ impl ConnTable {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
         });
-        self.lock().insert(id, entry.clone());
+        self.shard(id).insert(id, entry.clone());
         Listed {
             table: self.clone(),
             entry,
@@ -265,12 +271,16 @@ impl ConnTable {
 
     /// The connections open now, by id.
     pub fn entries(&self) -> Vec<Arc<ConnEntry>> {
-        self.lock().values().cloned().collect()
+        let mut all: Vec<Arc<ConnEntry>> = (0..SHARDS as u64)
+            .flat_map(|i| self.shard(i).values().cloned().collect::<Vec<_>>())
+            .collect();
+        all.sort_by_key(|e| e.id);
+        all
     }
 
     /// How many connections are listed.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        (0..SHARDS as u64).map(|i| self.shard(i).len()).sum()
     }
 
     /// Whether none is.

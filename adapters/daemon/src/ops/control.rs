@@ -400,35 +400,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str], as_json: bool) -> Result<Stri
         (None, Some(e)) => format!("allowed by the lists (exempted by {e}; no denial applies)\n"),
         (None, None) => "allowed by the lists (no denial applies)\n".to_owned(),
     };
-    let mut dest: Option<SocketAddr> = None;
-    let mut user = String::new();
-    let mut command = Command::Connect;
-    let mut cert: Option<String> = None;
-    let mut words = rest.iter();
-    while let Some(word) = words.next() {
-        let value = words
-            .next()
-            .ok_or_else(|| format!("'{word}' needs a value"))?;
-        match *word {
-            "to" => {
-                dest = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("'{value}' is not IP:PORT"))?,
-                )
-            }
-            "user" => user = (*value).to_owned(),
-            "cert" => cert = Some((*value).to_owned()),
-            "command" => {
-                command = match *value {
-                    "connect" => Command::Connect,
-                    "bind" => Command::Bind,
-                    other => return Err(format!("'{other}': expected connect or bind")),
-                }
-            }
-            other => return Err(format!("'{other}': expected to, user, cert or command")),
-        }
-    }
+    let (dest, user, command, cert) = check_words(rest)?;
     if let Some(dest) = dest {
         let subject = Subject {
             client: SocketAddr::new(ip, 0),
@@ -468,6 +440,43 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str], as_json: bool) -> Result<Stri
         true => format!("{value}\n"),
         false => out,
     })
+}
+
+/// `check`'s words after the address: the destination, user id, command and
+/// certificate name asked about.
+type CheckWords = (Option<SocketAddr>, String, Command, Option<String>);
+
+fn check_words(rest: &[&str]) -> Result<CheckWords, String> {
+    let mut dest: Option<SocketAddr> = None;
+    let mut user = String::new();
+    let mut command = Command::Connect;
+    let mut cert: Option<String> = None;
+    let mut words = rest.iter();
+    while let Some(word) = words.next() {
+        let value = words
+            .next()
+            .ok_or_else(|| format!("'{word}' needs a value"))?;
+        match *word {
+            "to" => {
+                dest = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("'{value}' is not IP:PORT"))?,
+                )
+            }
+            "user" => user = (*value).to_owned(),
+            "cert" => cert = Some((*value).to_owned()),
+            "command" => {
+                command = match *value {
+                    "connect" => Command::Connect,
+                    "bind" => Command::Bind,
+                    other => return Err(format!("'{other}': expected connect or bind")),
+                }
+            }
+            other => return Err(format!("'{other}': expected to, user, cert or command")),
+        }
+    }
+    Ok((dest, user, command, cert))
 }
 
 fn stats(daemon: &Daemon) -> String {
