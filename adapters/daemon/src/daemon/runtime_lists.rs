@@ -15,6 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The state file's section.
 const SECTION: &str = "runtime_lists";
 
+/// The longest reason an entry keeps, in bytes (so that full lists stay far
+/// below the state file's bound).
+pub(crate) const MAX_REASON: usize = 256;
+
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ListKind {
@@ -132,18 +136,25 @@ impl Daemon {
             reason,
             who,
         } = add;
+        if reason.as_ref().is_some_and(|r| r.len() > MAX_REASON) {
+            return Err(format!("a reason is at most {MAX_REASON} bytes"));
+        }
         if self.on_file_list(kind, &net) {
             return Err(format!(
                 "{net} is on the config file's {} list already",
                 kind.noun()
             ));
         }
+        let expires_at = match ttl {
+            Some(d) => Some(unix(now.checked_add(d).ok_or("that duration is too long")?)),
+            None => None,
+        };
         let entry = ListEntry {
             net: net.to_string(),
             reason,
             added_by: who.to_owned(),
             added_at: unix(now),
-            expires_at: ttl.map(|d| unix(now + d)),
+            expires_at,
         };
         let bound = self.current().runtime_list_entries;
         let added = {
@@ -293,5 +304,73 @@ impl Daemon {
             ListKind::Deny => lists.deny.len(),
             ListKind::Exempt => lists.exempt.len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::options::Options;
+    use crate::config::settings::Settings;
+
+    fn daemon(toml: &str) -> Daemon {
+        let options = Options::from_toml(toml).unwrap();
+        Daemon::new(Settings::from_options(options).unwrap())
+    }
+
+    fn add(d: &Daemon, net: &str, ttl: Option<Duration>, now: SystemTime) -> Result<bool, String> {
+        let addition = Addition {
+            kind: ListKind::Deny,
+            net: net.parse().unwrap(),
+            ttl,
+            reason: Some("test".into()),
+            who: "uid 0",
+        };
+        d.add_runtime(addition, now)
+    }
+
+    #[test]
+    fn entries_expire_stay_bounded_and_leave_the_files_alone() {
+        let d = daemon("[access]\ndeny = [\"192.0.2.0/24\"]\n[limits]\nruntime_list_entries = 2\n");
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ip = "198.51.100.7".parse().unwrap();
+        assert_eq!(
+            add(&d, "198.51.100.7", Some(Duration::from_secs(2)), t0),
+            Ok(true)
+        );
+        assert!(d.denied(ip));
+        assert_eq!(
+            add(&d, "198.51.100.7", Some(Duration::from_secs(2)), t0),
+            Ok(false)
+        );
+        assert!(add(&d, "198.51.100.8", Some(Duration::MAX), t0).is_err());
+        let long = Addition {
+            kind: ListKind::Deny,
+            net: "198.51.100.8".parse().unwrap(),
+            ttl: None,
+            reason: Some("x".repeat(MAX_REASON + 1)),
+            who: "uid 0",
+        };
+        assert!(d.add_runtime(long, t0).is_err());
+        assert!(add(&d, "192.0.2.0/24", None, t0).is_err(), "a file entry");
+        assert_eq!(add(&d, "198.51.100.8", None, t0), Ok(true));
+        let full = add(&d, "198.51.100.9", None, t0).unwrap_err();
+        assert!(full.contains("runtime_list_entries"), "{full}");
+        // A reload keeps them.
+        d.reload().unwrap();
+        assert!(d.denied(ip));
+        d.expire_runtime(t0 + Duration::from_secs(1));
+        assert!(d.denied(ip));
+        d.expire_runtime(t0 + Duration::from_secs(2));
+        assert!(!d.denied(ip), "expired");
+        assert_eq!(d.runtime_list_len(ListKind::Deny), 1);
+        // Deleting: run-time entries only.
+        let file: Netmask = "192.0.2.0/24".parse().unwrap();
+        assert!(d.del_runtime(ListKind::Deny, &file).is_err());
+        assert!(d.denied("192.0.2.1".parse().unwrap()));
+        assert!(d
+            .del_runtime(ListKind::Deny, &"198.51.100.8".parse().unwrap())
+            .is_ok());
+        assert_eq!(d.runtime_list_len(ListKind::Deny), 0);
     }
 }
