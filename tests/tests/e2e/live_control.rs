@@ -322,6 +322,8 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
     let (banned, other) = (Ipv4Addr::new(127, 0, 0, 3), Ipv4Addr::new(127, 0, 0, 2));
     assert!(served(banned, server.addr, echo));
 
+    // Before asking: the entry cannot expire sooner than 2 s after this.
+    let added = Instant::now();
     let (ok, out, err) = ctl(
         bin,
         &socket,
@@ -337,7 +339,6 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
             "scans",
         ],
     );
-    let added = Instant::now();
     assert!(ok, "{err}");
     assert!(out.contains("added 127.0.0.3/32"), "{out}");
     assert!(!served(banned, server.addr, echo), "refused at once");

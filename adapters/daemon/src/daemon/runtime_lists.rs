@@ -95,6 +95,13 @@ pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
+/// Seconds since the Unix epoch at `t`, rounded up: an entry expires no
+/// sooner than asked (and at most a second later).
+fn unix_ceil(t: SystemTime) -> u64 {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 /// What `ctl deny add` asks for.
 #[derive(Debug)]
 pub(crate) struct Addition<'a> {
@@ -146,7 +153,9 @@ impl Daemon {
             ));
         }
         let expires_at = match ttl {
-            Some(d) => Some(unix(now.checked_add(d).ok_or("that duration is too long")?)),
+            Some(d) => Some(unix_ceil(
+                now.checked_add(d).ok_or("that duration is too long")?,
+            )),
             None => None,
         };
         let entry = ListEntry {
@@ -332,7 +341,7 @@ mod tests {
     #[test]
     fn entries_expire_stay_bounded_and_leave_the_files_alone() {
         let d = daemon("[access]\ndeny = [\"192.0.2.0/24\"]\n[limits]\nruntime_list_entries = 2\n");
-        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let t0 = UNIX_EPOCH + Duration::from_millis(1_000_000_900);
         let ip = "198.51.100.7".parse().unwrap();
         assert_eq!(
             add(&d, "198.51.100.7", Some(Duration::from_secs(2)), t0),
@@ -359,10 +368,10 @@ mod tests {
         // A reload keeps them.
         d.reload().unwrap();
         assert!(d.denied(ip));
-        d.expire_runtime(t0 + Duration::from_secs(1));
-        assert!(d.denied(ip));
-        d.expire_runtime(t0 + Duration::from_secs(2));
-        assert!(!d.denied(ip), "expired");
+        d.expire_runtime(t0 + Duration::from_millis(1999));
+        assert!(d.denied(ip), "not before its 2 s");
+        d.expire_runtime(t0 + Duration::from_secs(3));
+        assert!(!d.denied(ip), "expired at most a second late");
         assert_eq!(d.runtime_list_len(ListKind::Deny), 1);
         // Deleting: run-time entries only.
         let file: Netmask = "192.0.2.0/24".parse().unwrap();
