@@ -199,4 +199,6 @@ pub enum RelayEnd {
     Shutdown,
     /// A traffic limit (a quota) cut the relay.
     Limited(Limit),
+    /// An operator ended the connection (`ctl kill`).
+    Killed,
 }

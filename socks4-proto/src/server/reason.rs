@@ -64,12 +64,15 @@ pub enum CloseReason {
     /// or the connection is the server's own outbound connection coming back
     /// (through a redirect, say). Refused whatever the rules say.
     Loop,
+    /// An operator ended the connection (`ctl kill`): both sockets were
+    /// closed at once, whatever its phase.
+    Killed,
 }
 
 impl CloseReason {
     /// Every label [`label`](Self::label) can return, in a fixed order (counters
     /// index by it: [`label_index`](Self::label_index)).
-    pub const LABELS: [&'static str; 25] = [
+    pub const LABELS: [&'static str; 26] = [
         "done",
         "peer_closed",
         "protocol_error",
@@ -95,6 +98,7 @@ impl CloseReason {
         "parent_failed",
         "tls_failed",
         "loop",
+        "killed",
     ];
 
     /// The position of this reason's label in [`LABELS`](Self::LABELS).
@@ -125,6 +129,7 @@ impl CloseReason {
             CloseReason::ParentFailed(_) => 22,
             CloseReason::TlsFailed(_) => 23,
             CloseReason::Loop => 24,
+            CloseReason::Killed => 25,
         }
     }
 
@@ -163,6 +168,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ParentFailed(k) => write!(f, "parent proxy failed: {k}"),
             CloseReason::TlsFailed(kind) => write!(f, "TLS handshake failed: {kind}"),
             CloseReason::Loop => f.write_str("the request would loop back into this server"),
+            CloseReason::Killed => f.write_str("ended by an operator"),
         }
     }
 }
@@ -300,6 +306,7 @@ mod tests {
             CloseReason::ParentFailed(kind),
             CloseReason::TlsFailed(TlsFailure::Protocol),
             CloseReason::Loop,
+            CloseReason::Killed,
         ];
         assert_eq!(reasons.len(), CloseReason::LABELS.len());
         for (i, r) in reasons.iter().enumerate() {

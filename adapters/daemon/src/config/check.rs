@@ -129,7 +129,8 @@ fn limits(out: &mut String, s: &Settings) {
         out,
         "limits: max_connections {}, per client {} connections and {} BIND listeners, \
          {} clients tracked, {} lookups at once ({} per client), {} refusal log lines/s, \
-         user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes",
+         user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes, \
+         {} run-time list entries",
         s.max_connections,
         s.clients.max_connections,
         s.clients.max_binds,
@@ -141,7 +142,8 @@ fn limits(out: &mut String, s: &Settings) {
         s.server.limits.max_host,
         s.server.max_early_data,
         s.relay_pipes,
-        s.relay_pipe_size
+        s.relay_pipe_size,
+        s.runtime_list_entries
     );
     let off = |v: Option<String>| v.unwrap_or_else(|| "off".to_owned());
     let _ = writeln!(

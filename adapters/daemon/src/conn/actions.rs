@@ -22,6 +22,17 @@ impl<R: Runtime> Connection<R> {
     /// Performs one action (not `Close` or `StartRelay`: `run` does those) and
     /// reports its outcome.
     pub(super) async fn perform(&mut self, action: Action) {
+        use crate::observe::conns::ConnState;
+        let phase = match &action {
+            Action::Resolve { .. } => Some(ConnState::Resolving),
+            Action::Connect(_) | Action::ConnectVia { .. } | Action::Accept => {
+                Some(ConnState::Connecting)
+            }
+            _ => None,
+        };
+        if let (Some(phase), Some(entry)) = (phase, self.observer.entry()) {
+            entry.set_state(phase);
+        }
         match action {
             Action::SendReply(reply) => self.send_reply(reply).await,
             Action::Admit { command, verdict } => self.admit(command, &verdict),

@@ -196,6 +196,39 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// Runs the connection (first the client's TLS handshake, on a TLS
+    /// listener) until it ends, or until an operator kills it before its
+    /// relay (a relay sees the kill itself and reports its bytes): the
+    /// session then closes with the outcome `killed`, and dropping the
+    /// connection closes both sockets.
+    pub(super) async fn run_unless_killed(&mut self) {
+        let entry = self.observer.entry().cloned();
+        let killed = {
+            let mut work = pin!(async {
+                if matches!(self.client, Endpoint::Tls(_)) {
+                    Box::pin(self.accept_tls()).await;
+                }
+                self.run().await;
+            });
+            let mut kill = pin!(async {
+                match &entry {
+                    Some(entry) => entry.killed_before_relay().await,
+                    None => std::future::pending().await,
+                }
+            });
+            poll_fn(|cx| {
+                if work.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                kill.as_mut().poll(cx).map(|()| true)
+            })
+            .await
+        };
+        if killed {
+            self.step(|s, now| s.handle_kill(now));
+        }
+    }
+
     pub(super) async fn run(&mut self) {
         loop {
             loop {
@@ -341,6 +374,21 @@ impl<R: Runtime> Connection<R> {
             ),
             (None, Some(mut other)) => {
                 let idle = self.session.config().timeouts.idle;
+                let entry = self.observer.entry().cloned();
+                let daemon = self.daemon.clone();
+                let cut = futures_lite::future::or(
+                    async move {
+                        daemon.relays_cut().await;
+                        RelayEnd::Shutdown
+                    },
+                    async {
+                        match &entry {
+                            Some(entry) => entry.killed().await,
+                            None => std::future::pending().await,
+                        }
+                        RelayEnd::Killed
+                    },
+                );
                 relay::relay(
                     &rt,
                     &mut self.client,
@@ -348,7 +396,7 @@ impl<R: Runtime> Connection<R> {
                     (client_leftover, std::mem::take(&mut self.dest_leftover)),
                     idle,
                     self.meter.as_ref(),
-                    self.daemon.relays_cut(),
+                    (cut, self.observer.entry().map(|e| &**e)),
                 )
                 .await
             }

@@ -24,6 +24,7 @@
 //! so the counts are exact even when the relay ends with an error.
 
 use crate::limits::meter::{Allowance, Meter, Way};
+use crate::observe::conns::{ConnEntry, ConnState};
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::pipe::{Pipe, PipePool};
 use crate::runtime::{sleep_until_or_never, Direction, Runtime, Stream};
@@ -468,8 +469,11 @@ impl<S: Stream> Pair<'_, S> {
 /// `idle` of `None` means no idle timeout; `meter`, when given, paces the
 /// relay and counts it against a quota (callers pass only a meter that
 /// [`is_limited`](Meter::is_limited): a relay with none reads no clock and
-/// asks no meter); `cut` completes when the server cuts
-/// relays at the end of its shutdown grace period.
+/// asks no meter); `cut` completes with how the relay ends when the server cuts
+/// relays at the end of its shutdown grace period
+/// ([`RelayEnd::Shutdown`]) or an operator kills the connection
+/// ([`RelayEnd::Killed`]); `live`, when given, is kept up to date with the
+/// bytes moved and whether a direction has ended (`ctl conns`).
 pub(crate) async fn relay<R: Runtime>(
     rt: &R,
     client: &mut Endpoint<R::Stream>,
@@ -477,7 +481,7 @@ pub(crate) async fn relay<R: Runtime>(
     (leftover, dest_leftover): (Vec<u8>, Vec<u8>),
     idle: Option<Duration>,
     meter: Option<&Meter>,
-    cut: impl Future<Output = ()>,
+    (cut, live): (impl Future<Output = RelayEnd>, Option<&ConnEntry>),
 ) -> (RelayStats, RelayEnd) {
     let splice = PipePool::global().enabled();
     let mut pair = Pair {
@@ -489,6 +493,7 @@ pub(crate) async fn relay<R: Runtime>(
     let mut cut = pin!(cut);
     let mut last_moved = 0;
     let mut last_activity = rt.now();
+    let mut draining = false;
     loop {
         let paced = pair.paced_until();
         let deadline = earliest(idle.and_then(|d| last_activity.checked_add(d)), paced);
@@ -502,12 +507,21 @@ pub(crate) async fn relay<R: Runtime>(
                 // wake-up that moved bytes).
                 last_moved = pair.moved();
                 last_activity = rt.now();
+                if let Some(live) = live {
+                    live.set_bytes(pair.up.moved, pair.down.moved);
+                }
+            }
+            if !draining && pair.up.done != pair.down.done {
+                draining = true;
+                if let Some(live) = live {
+                    live.set_state(ConnState::Draining);
+                }
             }
             if let Poll::Ready(r) = polled {
                 return Poll::Ready(Wake::Io(r));
             }
-            if cut.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Wake::Cut);
+            if let Poll::Ready(end) = cut.as_mut().poll(cx) {
+                return Poll::Ready(Wake::Cut(end));
             }
             if pair.paced_until() != paced {
                 // A direction now waits for its bandwidth: set the timer anew.
@@ -523,7 +537,7 @@ pub(crate) async fn relay<R: Runtime>(
             Wake::Io(Ok(())) => RelayEnd::Finished,
             Wake::Io(Err(Stop::Io(e))) => RelayEnd::Error(e.kind()),
             Wake::Io(Err(Stop::Quota)) => RelayEnd::Limited(socks4_proto::server::Limit::Quota),
-            Wake::Cut => RelayEnd::Shutdown,
+            Wake::Cut(end) => end,
             Wake::Paced => continue,
             Wake::Timer => match idle {
                 // A paced direction's time came, or traffic since the timer was
@@ -548,7 +562,7 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 enum Wake {
     Io(Result<(), Stop>),
-    Cut,
+    Cut(RelayEnd),
     Paced,
     Timer,
 }

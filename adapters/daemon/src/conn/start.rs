@@ -72,10 +72,7 @@ pub(super) fn serve<R: Runtime>(
         let Some((mut conn, slot)) = opening.await else {
             return;
         };
-        if matches!(conn.client, Endpoint::Tls(_)) {
-            Box::pin(conn.accept_tls()).await;
-        }
-        conn.run().await;
+        conn.run_unless_killed().await;
         drop(slot);
     }
 }
@@ -164,7 +161,8 @@ async fn open<R: Runtime>(
         session.set_reached(reached);
     }
     let books = (daemon.books().clone(), daemon.clients().clone());
-    let observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    observer.list(daemon.conns().list(slot.id, listener, peer, now));
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
     conn.step(|_, _| {});
     Some((conn, slot))

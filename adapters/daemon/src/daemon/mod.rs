@@ -8,6 +8,7 @@
 //! `add_exemption`/`del_exemption`/`exempted`.
 
 pub(crate) mod outbound;
+pub(crate) mod runtime_lists;
 pub(crate) mod state_file;
 
 use crate::config::settings::{ConfigError, Settings};
@@ -46,6 +47,9 @@ struct Inner {
     tls: RwLock<Arc<crate::runtime::tls::Tls>>,
     books: Arc<Books>,
     clients: Arc<ClientTable>,
+    conns: Arc<crate::observe::conns::ConnTable>,
+    /// Run-time list entries (`ctl deny add`), laid over the file's lists.
+    runtime: std::sync::Mutex<runtime_lists::RuntimeLists>,
     state: Option<Arc<state_file::StateFile>>,
     own_sockets: Arc<crate::runtime::own_sockets::OwnSockets>,
     own: RwLock<Arc<OwnAddresses>>,
@@ -158,6 +162,8 @@ impl Daemon {
                 tls,
                 books,
                 clients,
+                conns: Default::default(),
+                runtime: Default::default(),
                 state,
                 own_sockets: Default::default(),
                 own: Default::default(),
@@ -279,7 +285,9 @@ impl Daemon {
     /// new connections or needs a restart
     /// ([`reload`](crate::config::settings::reload)); a reload that changes
     /// one of the latter says so in one warning line, "restart needed for:
-    /// KEY, ...". Lists changed at run time are replaced by the file's. On
+    /// KEY, ...". The lists become the file's, with the run-time entries
+    /// (`ctl deny add`, kept in the state file) laid over them again (entries
+    /// added through [`add_denial`](Self::add_denial) are dropped). On
     /// any error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), ConfigError> {
         self.reload_report().map(|_| ())
@@ -313,12 +321,18 @@ impl Daemon {
             .current
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        self.apply_runtime_lists();
         Ok(restart)
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.
     pub fn clients(&self) -> &Arc<ClientTable> {
         &self.inner.clients
+    }
+
+    /// The connections open now (`ctl conns`, `ctl kill`).
+    pub fn conns(&self) -> &Arc<crate::observe::conns::ConnTable> {
+        &self.inner.conns
     }
 
     /// The local addresses of the server's own outbound connections now open.

@@ -1,16 +1,25 @@
 //! The state file (`--state-file`): what the server keeps across restarts and
-//! reloads. Today one section, per-client traffic in the current quota periods
-//! (`quota_usage`); the file is a versioned JSON object of sections, so that
-//! later ones (run-time deny and exempt entries, say) are added beside it,
-//! and a section this version does not know is kept as it was when the file
-//! is rewritten.
+//! reloads: per-client traffic in the current quota periods
+//! (`quota_usage`), and the run-time deny and exempt entries
+//! (`runtime_lists`, [`super::runtime_lists`]). The file is a versioned JSON
+//! object of sections, so that later ones are added beside them (a file
+//! without a section reads as an empty one, and older servers keep a
+//! section they do not know), and a section this version does not know is
+//! kept as it was when the file is rewritten.
 //!
 //! ```json
 //! {
 //!   "version": 2,
 //!   "quota_usage": [
 //!     { "client": "192.0.2.7", "period": "day", "index": 19700, "used": 1234 }
-//!   ]
+//!   ],
+//!   "runtime_lists": {
+//!     "deny": [
+//!       { "net": "192.0.2.66", "reason": "scanning", "added_by": "uid 0",
+//!         "added_at": 1796290200, "expires_at": 1796293800 }
+//!     ],
+//!     "exempt": []
+//!   }
 //! }
 //! ```
 //!
@@ -86,6 +95,8 @@ struct Kept {
     /// What the last write wrote (to skip writes that change nothing).
     saved: Vec<(ClientKey, Period, u64, u64)>,
     other: serde_json::Map<String, serde_json::Value>,
+    /// A section changed since the last write.
+    dirty: bool,
 }
 
 impl StateFile {
@@ -106,6 +117,21 @@ impl StateFile {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The section `name` as last read or set (not `quota_usage`, which
+    /// lives in the client table).
+    pub(crate) fn section(&self, name: &str) -> Option<serde_json::Value> {
+        self.kept().other.get(name).cloned()
+    }
+
+    /// Sets the section `name`: written with the next write.
+    pub(crate) fn set_section(&self, name: &str, value: serde_json::Value) {
+        let mut kept = self.kept();
+        if kept.other.get(name) != Some(&value) {
+            kept.other.insert(name.to_owned(), value);
+            kept.dirty = true;
+        }
+    }
+
     /// Restores what the file holds into `clients`; how many quota records
     /// were restored. Blocks: call it off the runtime ([`load_on`]).
     pub(crate) fn load(&self, clients: &ClientTable) -> io::Result<usize> {
@@ -123,7 +149,7 @@ impl StateFile {
     pub(crate) fn save(&self, clients: &ClientTable, always: bool) -> io::Result<()> {
         let mut kept = self.kept();
         let usage = clients.usage();
-        if !always && usage == kept.saved {
+        if !always && usage == kept.saved && !kept.dirty {
             return Ok(());
         }
         let doc = Doc {
@@ -143,6 +169,7 @@ impl StateFile {
         text.push(b'\n');
         write_atomically(&self.path, &text)?;
         kept.saved = usage;
+        kept.dirty = false;
         Ok(())
     }
 }

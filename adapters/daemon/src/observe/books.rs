@@ -128,6 +128,9 @@ pub(crate) struct Observer {
     /// What the last parent tried answered, or why it could not be used,
     /// when that ended the connection (the `closed` line's reason).
     parent_failure: Option<String>,
+    /// The connection's entry among the open ones (`ctl conns`), removed
+    /// when the observer is dropped.
+    listed: Option<crate::observe::conns::Listed>,
 }
 
 impl Observer {
@@ -160,6 +163,25 @@ impl Observer {
             reached: None,
             attempts: 0,
             parent_failure: None,
+            listed: None,
+        }
+    }
+
+    /// Keeps the connection's entry among the open ones up to date (and
+    /// listed while the observer lives).
+    pub(crate) fn list(&mut self, listed: crate::observe::conns::Listed) {
+        self.listed = Some(listed);
+    }
+
+    /// The connection's entry among the open ones, if it is listed.
+    pub(crate) fn entry(&self) -> Option<&Arc<crate::observe::conns::ConnEntry>> {
+        self.listed.as_ref().map(|l| l.entry())
+    }
+
+    /// Changes the entry, if listed.
+    fn listing(&self, change: impl FnOnce(&mut crate::observe::conns::ConnInfo)) {
+        if let Some(entry) = self.entry() {
+            change(&mut entry.info());
         }
     }
 
@@ -169,6 +191,7 @@ impl Observer {
     pub(crate) fn via_parent(&mut self, parent: &socks4_acl::Parent) {
         self.via = Some(parent.to_string());
         self.parent_failure = None;
+        self.listing(|i| i.via = Some(parent.to_string()));
     }
 
     /// The parent being tried failed: `why` is its answer (`answered 403
@@ -206,6 +229,9 @@ impl Observer {
     }
 
     fn note(&mut self, event: &Event, now: Instant) {
+        if self.listed.is_some() {
+            self.update_listing(event);
+        }
         let books = self.books.clone();
         let counters = &books.counters;
         let conn = self.conn;
@@ -263,6 +289,36 @@ impl Observer {
             Event::Disconnected { reason } => self.closed(*reason, now),
             _ => {}
         }
+    }
+
+    /// What the open connections' list shows of an event.
+    fn update_listing(&self, event: &Event) {
+        use crate::observe::conns::ConnState;
+        self.listing(|i| match event {
+            Event::ClientCertificate { common_name } => i.cert = Some(common_name.clone()),
+            Event::Request { dest, user_id, .. } => {
+                i.dest = Some(dest.clone());
+                i.user = (!user_id.is_empty()).then(|| String::from_utf8_lossy(user_id).into());
+            }
+            Event::Decided { verdict } => i.rule = Some(verdict.source.to_string()),
+            Event::Denied { source, .. } => i.rule = Some(source.to_string()),
+            Event::SockUp { dest, source } => {
+                i.reached = Some(*dest).filter(|a| !a.ip().is_unspecified());
+                i.rule = Some(source.to_string());
+                i.state = ConnState::Relaying;
+            }
+            Event::Routed { parent, .. } => i.via = Some(parent.to_string()),
+            Event::Ident { outcome } => {
+                i.ident = Some(match outcome {
+                    Some(socks4_ident::Outcome::UserId(u)) => {
+                        String::from_utf8_lossy(&u.user_id).into()
+                    }
+                    Some(other) => format!("({other})"),
+                    None => "(no answer)".to_owned(),
+                })
+            }
+            _ => {}
+        });
     }
 
     /// The policy decided: a rule's `log` is logged whatever the verbosity.

@@ -12,10 +12,15 @@
 //! it). When accepting fails (EMFILE, say), the thread pauses, doubling the
 //! pause up to a second, rather than spin.
 //!
-//! Changes apply to new connections at once and are logged. A reload (SIGHUP or
-//! `ctl reload`) replaces the lists with the config file's, as it always has:
-//! run-time changes last until the next reload or restart.
+//! It also lists the open connections and ends them (`conns`, `kill`:
+//! [`crate::ops::conns_ctl`]). Changes apply to new connections at once and
+//! are logged with who asked (the peer's uid, `SO_PEERCRED`). List entries
+//! added here are run-time entries ([`crate::daemon::runtime_lists`]): a
+//! reload lays them over the config file's lists again, the state file keeps
+//! them across restarts, and they may expire. Every command answers JSON
+//! when the request holds the word `--json`.
 
+use crate::daemon::runtime_lists::{Addition, ListKind};
 use crate::daemon::Daemon;
 use serde_json::json;
 use socks4_acl::{Command, Netmask, Subject};
@@ -30,9 +35,10 @@ const MAX_REQUEST: u64 = 64 * 1024;
 
 /// The words `ctl` understands, for its help and for errors.
 pub(crate) const USAGE: &str =
-    "deny add NET | deny del NET | deny list | exempt add NET | exempt del NET | \
-exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
-parents | resolve NAME | cache flush [NAME]";
+    "conns [FILTER] [--sort bytes|age] | kill ID|FILTER | deny add NET [for DURATION] [reason TEXT] | deny del NET | \
+deny list | exempt add NET [for DURATION] [reason TEXT] | exempt del NET | exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
+parents | resolve NAME | cache flush [NAME]; a FILTER is pairs of: client NET, user U, \
+cert NAME, dest NET|NAME|.DOMAIN, listener ADDR, older-than DURATION; --json: the output as JSON";
 
 /// Creates the control socket at `path`, readable and writable by its owner
 /// only (the umask while binding makes it 0600 from the moment it exists:
@@ -113,8 +119,13 @@ const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration
 /// answers it and writes the answer within `timeout`.
 fn respond(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn Fn() -> Instant)) {
     let deadline = now() + timeout;
+    // Who asks, for the log lines of what they change.
+    let who = rustix::net::sockopt::socket_peercred(&stream).map_or_else(
+        |_| "control socket".to_owned(),
+        |cred| format!("uid {}", cred.uid.as_raw()),
+    );
     let reply = match read_request(&stream, deadline, now) {
-        Ok(line) => answer(daemon, &line),
+        Ok(line) => answer_as(daemon, &line, &who),
         Err(error) => json!({"ok": false, "error": error}).to_string(),
     };
     let mut stream = stream;
@@ -154,9 +165,15 @@ fn read_request(
 /// program that carries the control protocol over a transport of its own,
 /// and for the fuzz target that feeds it arbitrary bytes.
 pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
+    answer_as(daemon, request, "control socket")
+}
+
+/// [`answer`], for a request from `who` (named in the log lines of what it
+/// changes).
+fn answer_as(daemon: &Daemon, request: &[u8], who: &str) -> String {
     let answer = serde_json::from_slice::<Vec<String>>(request)
         .map_err(|e| format!("a request is a JSON array of words: {e}"))
-        .and_then(|words| run(daemon, &words));
+        .and_then(|words| run(daemon, &words, who));
     match answer {
         Ok(output) => json!({"ok": true, "output": output}),
         Err(error) => json!({"ok": false, "error": error}),
@@ -164,22 +181,32 @@ pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
     .to_string()
 }
 
-/// Runs one request; the output for the client, or why it failed.
-pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
-    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+/// Runs one request from `who`; the output for the client, or why it
+/// failed. A word `--json` anywhere asks for the output as JSON.
+pub(crate) fn run(daemon: &Daemon, words: &[String], who: &str) -> Result<String, String> {
+    let json = words.iter().any(|w| w == "--json");
+    let w: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w != "--json")
+        .collect();
     match w.as_slice() {
-        [list @ ("deny" | "exempt"), op @ ("add" | "del"), net @ ..] => {
-            edit(daemon, *list == "deny", *op == "add", netmask(net)?)
+        ["conns", filter @ ..] => crate::ops::conns_ctl::conns(daemon, filter, json),
+        ["kill", what @ ..] => crate::ops::conns_ctl::kill(daemon, what, who, json),
+        [kind @ ("deny" | "exempt"), op @ ("add" | "del"), rest @ ..] => {
+            edit(daemon, list_kind(kind), *op == "add", rest, (who, json))
         }
-        ["deny", "list"] => Ok(lines(daemon.server_config().policy.denials.iter())),
-        ["exempt", "list"] => Ok(lines(daemon.server_config().policy.exemptions.iter())),
-        ["check", ip, rest @ ..] => check(daemon, ip, rest),
+        [kind @ ("deny" | "exempt"), "list"] => Ok(list(daemon, list_kind(kind), json)),
+        ["check", ip, rest @ ..] => check(daemon, ip, rest, json),
         ["reload"] => match daemon.reload_report() {
             Ok(restart) => {
                 tracing::info!(target: "socks4d", "configuration reloaded (control socket)");
-                Ok(match restart.is_empty() {
-                    true => "configuration reloaded\n".to_owned(),
-                    false => format!(
+                Ok(match (json, restart.is_empty()) {
+                    (true, _) => {
+                        format!("{}\n", json!({"reloaded": true, "restart_needed": restart}))
+                    }
+                    (false, true) => "configuration reloaded\n".to_owned(),
+                    (false, false) => format!(
                         "configuration reloaded; restart needed for: {}\n",
                         restart.join(", ")
                     ),
@@ -191,9 +218,9 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
             }
         },
         ["stats"] => Ok(stats(daemon)),
-        ["clients"] => Ok(clients(daemon)),
+        ["clients"] => Ok(clients(daemon, json)),
         [cmd @ ("parents" | "resolve" | "cache"), rest @ ..] => {
-            crate::ops::outbound_ctl::run(daemon, cmd, rest)
+            crate::ops::outbound_ctl::run(daemon, cmd, rest, json)
         }
         _ => Err(format!(
             "unknown command '{}'; commands: {USAGE}",
@@ -202,34 +229,138 @@ pub(crate) fn run(daemon: &Daemon, words: &[String]) -> Result<String, String> {
     }
 }
 
-/// Adds `net` to or deletes it from the denial list (`deny`) or the
-/// exemption list; the output for the client, or why it failed.
-fn edit(daemon: &Daemon, deny: bool, add: bool, net: Netmask) -> Result<String, String> {
-    let list = if deny { "denial" } else { "exemption" };
-    if add {
-        let added = if deny {
-            daemon.add_denial(net)
-        } else {
-            daemon.add_exemption(net)
-        };
-        tracing::info!(target: "socks4d", %net, added, "control: {list} added");
-        Ok(if added {
-            format!("added {net} to the {list} list\n")
-        } else {
-            format!("{net} is already on the {list} list\n")
-        })
-    } else {
-        let deleted = if deny {
-            daemon.del_denial(&net)
-        } else {
-            daemon.del_exemption(&net)
-        };
-        if !deleted {
-            return Err(format!("{net} is not on the {list} list"));
+/// `deny add NET [for DURATION] [reason TEXT]`, `deny del NET` and the same
+/// for `exempt`: run-time entries, which last (kept in the state file) until
+/// deleted or expired; the output for the client, or why it failed.
+fn edit(
+    daemon: &Daemon,
+    kind: ListKind,
+    add: bool,
+    words: &[&str],
+    (who, as_json): (&str, bool),
+) -> Result<String, String> {
+    let list = kind.noun();
+    let end = words
+        .iter()
+        .position(|w| matches!(*w, "for" | "reason"))
+        .unwrap_or(words.len());
+    let net = netmask(&words[..end])?;
+    if !add {
+        if end != words.len() {
+            return Err(format!(
+                "'{}': del takes a net only",
+                words[end..].join(" ")
+            ));
         }
-        tracing::info!(target: "socks4d", %net, "control: {list} deleted");
-        Ok(format!("deleted {net} from the {list} list\n"))
+        let entry = daemon.del_runtime(kind, &net)?;
+        tracing::info!(target: "socks4d", %net, by = who, reason = entry.reason.as_deref().unwrap_or("-"), "control: {list} deleted");
+        save_state(daemon);
+        return Ok(match as_json {
+            true => format!(
+                "{}\n",
+                json!({"list": kind.name(), "net": net.to_string(), "deleted": true})
+            ),
+            false => format!("deleted {net} from the {list} list\n"),
+        });
     }
+    let (mut ttl, mut reason) = (None, None);
+    let mut rest = words[end..].iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "for" => {
+                let d = rest.next().ok_or("'for' needs a duration (30s, 1h, 2d)")?;
+                ttl = Some(humantime::parse_duration(d).map_err(|e| format!("for '{d}': {e}"))?);
+            }
+            _ => {
+                let text: Vec<&str> = rest.by_ref().copied().collect();
+                if text.is_empty() {
+                    return Err("'reason' needs a text".into());
+                }
+                reason = Some(text.join(" "));
+            }
+        }
+    }
+    let addition = Addition {
+        kind,
+        net,
+        ttl,
+        reason: reason.clone(),
+        who,
+    };
+    let added = daemon.add_runtime(addition, std::time::SystemTime::now())?;
+    let expires = ttl.map_or_else(
+        || "never".to_owned(),
+        |d| humantime::format_duration(d).to_string(),
+    );
+    tracing::info!(target: "socks4d", %net, added, by = who, reason = reason.as_deref().unwrap_or("-"), expires_in = %expires, "control: {list} added");
+    save_state(daemon);
+    Ok(match (as_json, added) {
+        (true, _) => format!("{}\n", json!({"list": kind.name(), "net": net.to_string(), "added": added, "expires_in_seconds": ttl.map(|d| d.as_secs())})),
+        (false, true) => format!("added {net} to the {list} list (expires: {expires})\n"),
+        (false, false) => format!("{net} is already on the {list} list: its reason and expiry are renewed (expires: {expires})\n"),
+    })
+}
+
+/// Writes the state file now, if there is one (the control socket's
+/// thread may block).
+fn save_state(daemon: &Daemon) {
+    if let Some(file) = daemon.state_file() {
+        if let Err(e) = file.save(daemon.clients(), false) {
+            tracing::warn!(target: "socks4d", state_file = %file.path().display(), error = %e, "cannot write the state file");
+        }
+    }
+}
+
+/// `deny list` or `exempt list`: every entry, the config file's and the
+/// run-time ones (with their reason, who added them, when, and when they
+/// expire).
+fn list(daemon: &Daemon, kind: ListKind, as_json: bool) -> String {
+    let cfg = daemon.server_config();
+    let nets: Vec<Netmask> = match kind {
+        ListKind::Deny => cfg.policy.denials.iter().collect(),
+        ListKind::Exempt => cfg.policy.exemptions.iter().collect(),
+    };
+    let lists = daemon.runtime_lists();
+    let runtime = match kind {
+        ListKind::Deny => &lists.deny,
+        ListKind::Exempt => &lists.exempt,
+    };
+    let time = |t: u64| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
+            .to_string()
+    };
+    let mut entries = Vec::new();
+    for net in nets {
+        let entry = runtime
+            .iter()
+            .find(|e| e.net.parse::<Netmask>().ok() == Some(net));
+        entries.push(match entry {
+            Some(e) if !daemon.on_file_list(kind, &net) => json!({
+                "net": net.to_string(), "source": "runtime", "reason": e.reason,
+                "added_by": e.added_by, "added_at": time(e.added_at),
+                "expires_at": e.expires_at.map(time),
+            }),
+            _ => json!({"net": net.to_string(), "source": "file"}),
+        });
+    }
+    if as_json {
+        return format!("{}\n", json!(entries));
+    }
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    entries
+        .iter()
+        .map(|e| match e["source"] == "runtime" {
+            true => format!(
+                "{} runtime added_by={:?} added_at={} expires_at={} reason={:?}\n",
+                e["net"].as_str().unwrap_or_default(),
+                text(&e["added_by"]).unwrap_or_default(),
+                text(&e["added_at"]).unwrap_or_default(),
+                text(&e["expires_at"]).unwrap_or_else(|| "never".into()),
+                text(&e["reason"]).unwrap_or_else(|| "-".into()),
+            ),
+            false => format!("{} file\n", e["net"].as_str().unwrap_or_default()),
+        })
+        .collect()
 }
 
 fn netmask(words: &[&str]) -> Result<Netmask, String> {
@@ -239,19 +370,29 @@ fn netmask(words: &[&str]) -> Result<Netmask, String> {
     words.join(" ").parse().map_err(|e| format!("{e}"))
 }
 
-fn lines(nets: impl Iterator<Item = Netmask>) -> String {
-    nets.map(|n| format!("{n}\n")).collect()
+fn list_kind(word: &str) -> ListKind {
+    match word {
+        "deny" => ListKind::Deny,
+        _ => ListKind::Exempt,
+    }
 }
 
 /// `check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind]`: what the lists
 /// say about a client address and, with a destination, which rule decides.
-fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
+fn check(daemon: &Daemon, ip: &str, rest: &[&str], as_json: bool) -> Result<String, String> {
     let ip: IpAddr = ip
         .parse()
         .map_err(|_| format!("'{ip}' is not an IP address"))?;
     let cfg = daemon.server_config();
     let policy = &cfg.policy;
-    let mut out = match (policy.denials.find(ip), policy.exemptions.find(ip)) {
+    let (denial, exemption) = (policy.denials.find(ip), policy.exemptions.find(ip));
+    let mut value = json!({
+        "ip": ip.to_string(),
+        "denied_by": denial.map(|n| n.to_string()),
+        "exempted_by": exemption.map(|n| n.to_string()),
+        "allowed_by_lists": denial.is_none() || exemption.is_some(),
+    });
+    let mut out = match (denial, exemption) {
         (Some(d), Some(e)) => {
             format!("exempted: {e} on the exemption list (denial {d} does not apply)\n")
         }
@@ -259,6 +400,53 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
         (None, Some(e)) => format!("allowed by the lists (exempted by {e}; no denial applies)\n"),
         (None, None) => "allowed by the lists (no denial applies)\n".to_owned(),
     };
+    let (dest, user, command, cert) = check_words(rest)?;
+    if let Some(dest) = dest {
+        let subject = Subject {
+            client: SocketAddr::new(ip, 0),
+            dest_addr: Some(dest.ip()),
+            dest_host: None,
+            dest_port: dest.port(),
+            command,
+            user_id: user.as_bytes(),
+            cert: cert.as_deref(),
+        };
+        let verdict = policy.evaluate(&subject);
+        let decision = if verdict.is_pass() { "pass" } else { "block" };
+        let rule = match verdict.source {
+            socks4_acl::Source::Rule { number, .. } => policy
+                .rules
+                .rules()
+                .get(number - 1)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
+        value["dest"] = json!(dest.to_string());
+        value["decision"] = json!(decision);
+        value["source"] = json!(verdict.source.to_string());
+        value["rule"] = json!(rule.trim_start_matches(": "));
+        if verdict.is_pass() && command == Command::Connect {
+            let route = match policy.routes.find(&subject) {
+                Some((n, _, route)) => format!("route {n}: {}", route.redacted()),
+                None => "route: direct".to_owned(),
+            };
+            out.push_str(&format!("{route}\n"));
+            value["route"] = json!(route);
+        }
+    }
+    Ok(match as_json {
+        true => format!("{value}\n"),
+        false => out,
+    })
+}
+
+/// `check`'s words after the address: the destination, user id, command and
+/// certificate name asked about.
+type CheckWords = (Option<SocketAddr>, String, Command, Option<String>);
+
+fn check_words(rest: &[&str]) -> Result<CheckWords, String> {
     let mut dest: Option<SocketAddr> = None;
     let mut user = String::new();
     let mut command = Command::Connect;
@@ -288,36 +476,7 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str]) -> Result<String, String> {
             other => return Err(format!("'{other}': expected to, user, cert or command")),
         }
     }
-    if let Some(dest) = dest {
-        let subject = Subject {
-            client: SocketAddr::new(ip, 0),
-            dest_addr: Some(dest.ip()),
-            dest_host: None,
-            dest_port: dest.port(),
-            command,
-            user_id: user.as_bytes(),
-            cert: cert.as_deref(),
-        };
-        let verdict = policy.evaluate(&subject);
-        let decision = if verdict.is_pass() { "pass" } else { "block" };
-        let rule = match verdict.source {
-            socks4_acl::Source::Rule { number, .. } => policy
-                .rules
-                .rules()
-                .get(number - 1)
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default(),
-            _ => String::new(),
-        };
-        out.push_str(&format!("{decision} {dest}: {}{rule}\n", verdict.source));
-        if verdict.is_pass() && command == Command::Connect {
-            match policy.routes.find(&subject) {
-                Some((n, _, route)) => out.push_str(&format!("route {n}: {}\n", route.redacted())),
-                None => out.push_str("route: direct\n"),
-            }
-        }
-    }
-    Ok(out)
+    Ok((dest, user, command, cert))
 }
 
 fn stats(daemon: &Daemon) -> String {
@@ -352,8 +511,24 @@ fn stats(daemon: &Daemon) -> String {
 }
 
 /// One line per tracked client address, the largest byte total first.
-fn clients(daemon: &Daemon) -> String {
+fn clients(daemon: &Daemon, as_json: bool) -> String {
     let mut out = String::new();
+    if as_json {
+        let list: Vec<_> = daemon
+            .clients()
+            .snapshot()
+            .into_iter()
+            .map(|(key, s)| {
+                json!({
+                    "client": key.to_string(), "active": s.active, "binds": s.binds,
+                    "connections": s.connections, "bytes_up": s.bytes_up,
+                    "bytes_down": s.bytes_down,
+                    "limited": s.limited.iter().map(|(l, n)| (l.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                })
+            })
+            .collect();
+        return format!("{}\n", json!(list));
+    }
     for (key, s) in daemon.clients().snapshot() {
         let limited: Vec<String> = s.limited.iter().map(|(l, n)| format!("{l}:{n}")).collect();
         out.push_str(&format!(

@@ -18,6 +18,10 @@ pub(crate) struct CtlArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) socket: PathBuf,
 
+    /// Print the answer as JSON (documented in docs/operations.md)
+    #[arg(long)]
+    pub(crate) json: bool,
+
     /// The command and its arguments, e.g. `deny add 10.0.0.0/8`
     #[arg(
         required = true,
@@ -65,7 +69,11 @@ fn ask(args: &CtlArgs) -> std::io::Result<Result<String, String>> {
     let mut stream = UnixStream::connect(&args.socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-    let request = serde_json::to_string(&args.words).map_err(std::io::Error::other)?;
+    let mut words = args.words.clone();
+    if args.json {
+        words.push("--json".to_owned());
+    }
+    let request = serde_json::to_string(&words).map_err(std::io::Error::other)?;
     writeln!(stream, "{request}")?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line)?;

@@ -38,6 +38,8 @@
 //! | `socks4_parent_attempts_total` | counter | `parent`, `result` (`won`, `error`, `timeout`, `lost`) |
 //! | `socks4_resolver_cache_total` | counter | `result` (`hit`, `miss`, `stale`, `negative`) |
 //! | `socks4_connect_attempts_total` | counter | `family` (`ipv4`, `ipv6`), `result` (`won`, `error`, `timeout`, `lost`) |
+//! | `socks4_connections_killed_total` | counter | |
+//! | `socks4_runtime_list_entries` | gauge | `list` (`deny`, `exempt`) |
 //! | `socks4_build_info` | gauge (1) | `version`, `runtime` |
 
 use crate::daemon::Daemon;
@@ -147,6 +149,7 @@ impl Collector for BooksCollector {
         )?;
         requests(&mut e, &s, self.daemon.books())?;
         crate::ops::outbound_ctl::metrics(&mut e, &self.daemon)?;
+        crate::ops::conns_ctl::metrics(&mut e, &self.daemon)?;
         operations(&mut e, &s, self.runtime)
     }
 }

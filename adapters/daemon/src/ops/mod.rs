@@ -1,6 +1,7 @@
 //! The server's interfaces for its operator: the Prometheus endpoint
 //! ([`metrics`], also `/ready` and `/live`) and its probe ([`health`]), the
-//! control socket and its client ([`control`], [`ctl`]), outbound state
+//! control socket and its client ([`control`], [`ctl`]), the open
+//! connections listed and killed through it ([`conns_ctl`]), outbound state
 //! shown through both ([`outbound_ctl`]), signals ([`signals`]), systemd's
 //! readiness and socket activation ([`systemd`]), the privilege drop
 //! ([`privileges`]), the file-descriptor limit ([`rlimit`]) and the pid
@@ -9,6 +10,7 @@
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
 
+pub(crate) mod conns_ctl;
 pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;

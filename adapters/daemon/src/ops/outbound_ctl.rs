@@ -15,12 +15,21 @@ use prometheus_client::metrics::MetricType;
 use std::fmt;
 use std::time::Duration;
 
-/// Runs `parents`, `resolve NAME` or `cache flush [NAME]`.
-pub(crate) fn run(daemon: &Daemon, cmd: &str, rest: &[&str]) -> Result<String, String> {
+/// Runs `parents`, `resolve NAME` or `cache flush [NAME]`; with `as_json`,
+/// the output as JSON (docs/operations.md).
+pub(crate) fn run(
+    daemon: &Daemon,
+    cmd: &str,
+    rest: &[&str],
+    as_json: bool,
+) -> Result<String, String> {
     let outbound = daemon.outbound();
     let now = outbound
         .now()
         .ok_or_else(|| "the server has not started yet".to_owned())?;
+    if as_json {
+        return json_answer(daemon, cmd, rest, now);
+    }
     match (cmd, rest) {
         ("parents", []) => Ok(parents(daemon, now)),
         ("resolve", [name]) => Ok(resolve(daemon, name, now)),
@@ -37,6 +46,59 @@ pub(crate) fn run(daemon: &Daemon, cmd: &str, rest: &[&str]) -> Result<String, S
             rest.join(" ")
         )),
     }
+}
+
+/// `parents`, `resolve NAME` and `cache flush [NAME]` as JSON.
+fn json_answer(
+    daemon: &Daemon,
+    cmd: &str,
+    rest: &[&str],
+    now: std::time::Instant,
+) -> Result<String, String> {
+    use serde_json::json;
+    let outbound = daemon.outbound();
+    let value = match (cmd, rest) {
+        ("parents", []) => json!(outbound
+            .parents
+            .view(now)
+            .iter()
+            .map(|p| json!({
+                "parent": p.parent,
+                "up": p.down_for.is_none(),
+                "down_for_seconds": p.down_for.map(|d| d.as_secs_f64()),
+                "failures": p.failures,
+                "open": p.open,
+                "median_connect_ms": p.median_connect.map(|d| d.as_millis() as u64),
+                "last_error": p.last_error.as_ref().map(|(why, _)| why.to_string()),
+                "last_error_seconds_ago": p.last_error.as_ref().map(|(_, ago)| ago.as_secs_f64()),
+            }))
+            .collect::<Vec<_>>()),
+        ("resolve", [name]) => {
+            let key = socks4_proto::dns_cache::normalize(name);
+            let cached: Vec<String> = match daemon.settings().outbound.own_resolver {
+                true => outbound
+                    .resolver
+                    .cached(name, now)
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect(),
+                false => Vec::new(),
+            };
+            let hosts = outbound
+                .resolver
+                .hosts()
+                .names
+                .get(&key)
+                .map(|a| a.iter().map(|ip| ip.to_string()).collect::<Vec<_>>());
+            json!({"name": key, "cached": cached, "hosts": hosts})
+        }
+        ("cache", ["flush"]) => json!({"flushed": outbound.resolver.cache().flush(None)}),
+        ("cache", ["flush", name]) => {
+            json!({"flushed": outbound.resolver.cache().flush(Some(name)), "name": name})
+        }
+        _ => return run(daemon, cmd, rest, false),
+    };
+    Ok(format!("{value}\n"))
 }
 
 /// `ctl resolve NAME`: what the cache holds for the name, one line per

@@ -40,9 +40,11 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     let settings = daemon.settings();
     crate::runtime::pipe::PipePool::global()
         .configure(settings.relay_pipe_size, settings.relay_pipes);
-    // Quota usage is back before the first connection is admitted.
+    // Quota usage and run-time list entries are back before the first
+    // connection is admitted.
     if let Some(file) = daemon.state_file() {
         state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
+        daemon.restore_runtime_lists();
     }
     learn_own_addresses(&rt, &daemon, &bound).await?;
     // The metrics endpoint outlives the drain (its /ready says 503 then):
@@ -159,6 +161,8 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
     while !daemon.is_shutting_down() {
         rt.sleep_until(rt.now() + Duration::from_secs(1)).await;
         daemon.books().tick(rt.now());
+        daemon.conns().tick(rt.now());
+        daemon.expire_runtime(std::time::SystemTime::now());
         daemon.clients().tidy();
         // Interfaces come and go: a new local address reaches a wildcard
         // listener too.

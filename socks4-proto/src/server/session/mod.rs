@@ -299,6 +299,13 @@ impl ServerSession {
         }
     }
 
+    /// An operator ends the connection (`ctl kill`) before its relay (a
+    /// relay reports [`RelayEnd::Killed`] instead): the session closes at
+    /// once, without a reply, whatever it was waiting for.
+    pub fn handle_kill(&mut self, _now: Instant) {
+        self.close(CloseReason::Killed);
+    }
+
     /// The outcome of an action this session asked for.
     pub fn handle_outcome(
         &mut self,
@@ -378,6 +385,7 @@ impl ServerSession {
             RelayEnd::Idle => CloseReason::IdleTimeout,
             RelayEnd::Shutdown => CloseReason::Shutdown,
             RelayEnd::Limited(limit) => CloseReason::Limited(limit),
+            RelayEnd::Killed => CloseReason::Killed,
         });
         Ok(())
     }

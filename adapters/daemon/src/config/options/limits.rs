@@ -96,6 +96,18 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lookups_per_client: Option<usize>,
 
+    /// Entries each run-time list (`ctl deny add`, `ctl exempt add`) may hold; past it, adding one is refused
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "limits.runtime_list_entries",
+            long = "runtime-list-entries",
+            value_name = "N"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_list_entries: Option<usize>,
+
     /// Connections the metrics listener serves at once; past it, new ones are closed at once (restart to change)
     #[cfg_attr(
         feature = "cli",
@@ -201,6 +213,7 @@ impl LimitOptions {
             // with it: `config::settings`).
             max_lookups_per_client: None,
             max_metrics_connections: Some(16),
+            runtime_list_entries: Some(1024),
             refusal_log_lines: Some(100),
             client_bandwidth: None,
             client_connection_rate: None,

@@ -260,7 +260,7 @@ pub struct Options {
     #[serde(deserialize_with = "values::one_or_many")]
     pub outgoing_address: Option<Vec<std::net::IpAddr>>,
 
-    /// Keep per-client quota usage in this file across restarts (written every few seconds and at exit)
+    /// Keep per-client quota usage and run-time list entries (ctl deny add) in this file across restarts (written every few seconds and at exit)
     #[cfg_attr(
         feature = "cli",
         arg(id = "state_file", long = "state-file", value_name = "PATH")

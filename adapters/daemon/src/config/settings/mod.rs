@@ -110,6 +110,8 @@ pub struct Settings {
     pub outgoing: Vec<std::net::IpAddr>,
     /// Name lookups running at once.
     pub max_lookups: usize,
+    /// Entries each run-time list (`ctl deny add`, `ctl exempt add`) may hold.
+    pub runtime_list_entries: usize,
     /// The resolver, the family tried first, parents' health.
     pub outbound: crate::config::outbound::Outbound,
     /// Log lines per second for refused connections.

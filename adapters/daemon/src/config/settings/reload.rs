@@ -77,6 +77,7 @@ pub const RELOADED_KEYS: &[&str] = &[
     "limits.client_connection_rate",
     "limits.quota",
     "limits.max_proxy_header",
+    "limits.runtime_list_entries",
     "timeouts.handshake",
     "timeouts.resolve",
     "timeouts.ident",

@@ -78,6 +78,7 @@ impl Settings {
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
             max_lookups: limits.max_lookups.expect(HAS_DEFAULT).max(1),
+            runtime_list_entries: limits.runtime_list_entries.expect(HAS_DEFAULT),
             outbound: crate::config::outbound::Outbound::from_options(&all)?,
             refusal_log_lines: limits.refusal_log_lines.expect(HAS_DEFAULT),
             relay_pipes: limits.relay_pipes.expect(HAS_DEFAULT),

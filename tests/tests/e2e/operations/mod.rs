@@ -5,7 +5,10 @@
 //! stop notifications (`NOTIFY_SOCKET`), the pid file, and `--version`
 //! naming the commit a bug report is about. (Prometheus, socket
 //! activation and the privilege drop need a peer program or root: they are in
-//! `tests/tests/peers/operations.rs`.)
+//! `tests/tests/peers/operations.rs`.) Live control, `ctl conns`, `ctl
+//! kill` and run-time lists that last, is in `live_control`.
+
+mod live_control;
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
