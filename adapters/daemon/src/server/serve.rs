@@ -4,7 +4,7 @@
 //! last write.
 
 use super::bind::{bind, Bound};
-use crate::conn::accept::AcceptLoop;
+use super::listeners::Listeners;
 use crate::daemon::state_file;
 use crate::daemon::Daemon;
 use crate::runtime::socket;
@@ -69,21 +69,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let clock = rt.clone();
         crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
+    let mut listeners = Listeners::new(rt.clone(), daemon.clone());
     for (config, listener) in bound.listeners {
-        let addr = socket::local_addr(&listener)?;
-        let counts = daemon.books().counters.add_listener(addr);
-        let listener = rt.listener(listener)?;
-        let proxy = config.proxy_protocol.map(|p| p.to_string());
-        tracing::info!(target: "socks4d", listen = %addr, kind = config.kind.name(), proxy_protocol = proxy.as_deref().unwrap_or("off"), "listening");
-        let accepting = AcceptLoop {
-            rt: rt.clone(),
-            daemon: daemon.clone(),
-            listener,
-            addr,
-            config,
-            counts,
-        };
-        rt.spawn(accepting.run());
+        listeners.start(config, listener)?;
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
     let stop = daemon.clone();
@@ -95,6 +83,10 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     crate::ops::systemd::ready();
     daemon.shutdown_requested().await;
     crate::ops::systemd::stopping();
+    // Each listener drains its accept queue before it closes: once the line
+    // is out, no new connection is served.
+    listeners.closed().await;
+    tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
     drain(&rt, &daemon).await;
     save_state(&rt, &daemon).await;
     daemon.books().notifier.kill_running();
