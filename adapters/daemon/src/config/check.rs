@@ -127,10 +127,14 @@ fn ident(out: &mut String, s: &Settings) {
 fn limits(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
-        "limits: max_connections {}, per client {} connections and {} BIND listeners, \
+        "limits: max_connections {} (when full: {}), per client {} connections and {} BIND listeners, \
          {} clients tracked, {} lookups at once ({} per client), {} refusal log lines/s, \
          user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes",
         s.max_connections,
+        match s.when_full {
+            crate::config::options::WhenFull::Wait => "wait",
+            crate::config::options::WhenFull::Refuse => "refuse",
+        },
         s.clients.max_connections,
         s.clients.max_binds,
         s.clients.tracked,

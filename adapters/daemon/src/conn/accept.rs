@@ -10,6 +10,7 @@
 //! and served like any other, rather than reset by the close.
 
 use crate::config::listeners::{Listener, ListenerKind};
+use crate::config::options::WhenFull;
 use crate::conn::refuse;
 use crate::conn::start::{self, Accepted};
 use crate::daemon::{Admission, Daemon, Slot};
@@ -68,7 +69,12 @@ impl<R: Runtime> AcceptLoop<R> {
             let _ = stop.recv().await;
         }));
         loop {
-            if !self.daemon.has_room() && !self.wait_for_room(shutdown.as_mut()).await {
+            // Full: wait for room, unless full means refuse (then the
+            // connection is accepted and refused at once).
+            if !self.daemon.has_room()
+                && !self.refuses_when_full()
+                && !self.wait_for_room(shutdown.as_mut()).await
+            {
                 break;
             }
             let accept = self.rt.accept(&self.listener);
@@ -148,9 +154,28 @@ impl<R: Runtime> AcceptLoop<R> {
     async fn wait_for_room(&self, shutdown: Pin<&mut impl Future<Output = ()>>) -> bool {
         self.daemon.books().counters.accept_paused();
         if self.daemon.books().may_log_warning(self.rt.now()) {
-            tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+            tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.max_connections(), "connection cap reached: accepting paused until a connection closes");
         }
         first_unless(shutdown, self.daemon.room()).await.is_some()
+    }
+
+    /// Whether a connection past `max_connections` is refused at once
+    /// (`when_full = "refuse"`) rather than left waiting.
+    fn refuses_when_full(&self) -> bool {
+        self.daemon.current().when_full == WhenFull::Refuse
+    }
+
+    /// The refusal of a connection past `max_connections` when full means
+    /// refuse (logged within the refusal log budget), or `None`: wait.
+    fn full(&self, peer: SocketAddr, refusal: Refusal) -> Option<Refusal> {
+        if !self.refuses_when_full() {
+            return None;
+        }
+        if self.daemon.books().may_log_refusal(self.rt.now()) {
+            let max = self.daemon.max_connections();
+            tracing::info!(target: "socks4d", %peer, listener = %self.addr, limit = "max_connections", max, reply = 91, "refused: max_connections are open (when_full = refuse)");
+        }
+        Some(refusal)
     }
 
     /// Spawns a new connection in its slot, or refuses it.
@@ -222,6 +247,9 @@ impl<R: Runtime> AcceptLoop<R> {
                 if let Some(slot) = daemon.admit_unattributed(&self.counts) {
                     return Ok(slot);
                 }
+                if let Some(refusal) = self.full(peer, Refusal::Close) {
+                    return Err(refusal);
+                }
                 first_unless(shutdown.as_mut(), daemon.room())
                     .await
                     .ok_or(Refusal::Close)?;
@@ -241,10 +269,15 @@ impl<R: Runtime> AcceptLoop<R> {
         loop {
             match daemon.admit(&self.counts, peer) {
                 Admission::Slot(slot) => return Ok(slot),
-                // Another listener took the last slot: wait for one.
-                Admission::Full => first_unless(shutdown.as_mut(), daemon.room())
-                    .await
-                    .ok_or_else(|| self.refusal())?,
+                Admission::Full => {
+                    if let Some(refusal) = self.full(peer, self.refusal()) {
+                        return Err(refusal);
+                    }
+                    // Another listener took the last slot: wait for one.
+                    first_unless(shutdown.as_mut(), daemon.room())
+                        .await
+                        .ok_or_else(|| self.refusal())?;
+                }
                 Admission::Limited(limit) => {
                     if daemon.books().may_log_refusal(self.rt.now()) {
                         tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");

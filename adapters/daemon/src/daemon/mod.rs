@@ -49,10 +49,14 @@ struct Inner {
     state: Option<Arc<state_file::StateFile>>,
     own_sockets: Arc<crate::runtime::own_sockets::OwnSockets>,
     own: RwLock<Arc<OwnAddresses>>,
-    lookups: Arc<async_lock::Semaphore>,
+    /// Permits for lookups at once; a reload that changes `max_lookups`
+    /// puts a new one here (lookups running keep the old one's permits).
+    lookups: RwLock<(usize, Arc<async_lock::Semaphore>)>,
     outbound: outbound::OutboundState,
     next_id: AtomicU64,
     active: AtomicUsize,
+    /// `max_connections` now (a reload changes it).
+    max_connections: AtomicUsize,
     shutting_down: AtomicBool,
     shutdown: Notify,
     slot_freed: Notify,
@@ -144,7 +148,11 @@ impl Daemon {
         }
         // Read when serving starts, off the runtime's threads.
         let state = settings.state_file.clone().map(state_file::StateFile::new);
-        let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
+        let max_connections = settings.max_connections;
+        let lookups = RwLock::new((
+            settings.max_lookups,
+            Arc::new(async_lock::Semaphore::new(settings.max_lookups)),
+        ));
         let outbound = outbound::OutboundState::new(&settings.outbound);
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
@@ -165,6 +173,7 @@ impl Daemon {
                 outbound,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
+                max_connections: AtomicUsize::new(max_connections),
                 shutting_down: AtomicBool::new(false),
                 shutdown: Notify::new(),
                 slot_freed: Notify::new(),
@@ -300,6 +309,18 @@ impl Daemon {
             tracing::warn!(target: "socks4d", keys = %keys, "restart needed for: {keys}");
         }
         self.inner.clients.set_limits(new.clients);
+        let max = new.max_connections;
+        self.inner.max_connections.store(max, Ordering::Release);
+        // Room may have come: connections waiting for a slot look again.
+        self.inner.slot_freed.notify(usize::MAX);
+        {
+            let lookups = self.inner.lookups.write();
+            let mut lookups = lookups.unwrap_or_else(|e| e.into_inner());
+            if lookups.0 != new.max_lookups {
+                let permits = async_lock::Semaphore::new(new.max_lookups);
+                *lookups = (new.max_lookups, Arc::new(permits));
+            }
+        }
         self.inner
             .books
             .set_refusal_log_lines(new.refusal_log_lines);
@@ -364,8 +385,9 @@ impl Daemon {
     }
 
     /// Permits for name lookups running at once.
-    pub(crate) fn lookups(&self) -> &Arc<async_lock::Semaphore> {
-        &self.inner.lookups
+    pub(crate) fn lookups(&self) -> Arc<async_lock::Semaphore> {
+        let lookups = self.inner.lookups.read();
+        lookups.unwrap_or_else(|e| e.into_inner()).1.clone()
     }
 
     /// What outbound connections share: parents' health, the resolver's
@@ -448,9 +470,15 @@ impl Daemon {
             .map(|_| Refusing(self.inner.clone()))
     }
 
+    /// The cap on connections open at once now (`max_connections`, as the
+    /// last reload set it).
+    pub fn max_connections(&self) -> usize {
+        self.inner.max_connections.load(Ordering::Acquire)
+    }
+
     /// Whether a new connection would find room under `max_connections`.
     pub(crate) fn has_room(&self) -> bool {
-        self.active() < self.inner.settings.max_connections
+        self.active() < self.max_connections()
     }
 
     /// Completes once there is room for a new connection.
@@ -484,7 +512,7 @@ impl Daemon {
     /// by `listener`: under `max_connections`, and under its client's cap.
     pub(crate) fn admit(&self, listener: &Arc<ListenerCounts>, peer: SocketAddr) -> Admission {
         let inner = &self.inner;
-        let max = inner.settings.max_connections;
+        let max = self.max_connections();
         let taken = inner
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -515,7 +543,7 @@ impl Daemon {
     /// for its client once known. `None` when full.
     pub(crate) fn admit_unattributed(&self, listener: &Arc<ListenerCounts>) -> Option<Slot> {
         let inner = &self.inner;
-        let max = inner.settings.max_connections;
+        let max = self.max_connections();
         inner
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

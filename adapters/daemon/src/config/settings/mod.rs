@@ -75,6 +75,9 @@ pub struct Settings {
     pub notify: Option<crate::observe::notify::NotifySettings>,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// What a new connection gets at `max_connections`: a wait in the listen
+    /// queue, or a refusal at once.
+    pub when_full: crate::config::options::WhenFull,
     /// Whether a client's half-close (FIN) before the reply abandons its
     /// request (by default only a reset or a failed write does).
     pub abort_on_client_close: bool,

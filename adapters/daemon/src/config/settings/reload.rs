@@ -32,8 +32,6 @@ pub const RESTART_KEYS: &[&str] = &[
     "allow_root",
     "state_file",
     "pid_file",
-    "max_connections",
-    "limits.max_lookups",
     "limits.relay_pipes",
     "limits.relay_pipe_size",
     "limits.max_metrics_connections",
@@ -65,6 +63,9 @@ pub const RELOADED_KEYS: &[&str] = &[
     "metrics_allow",
     "outgoing_address",
     "abort_on_client_close",
+    "max_connections",
+    "when_full",
+    "limits.max_lookups",
     "limits.max_user_id",
     "limits.max_host",
     "limits.max_early_data",
@@ -159,6 +160,7 @@ mod tests {
         let running = Options::defaults();
         let mut loaded = Options::defaults();
         loaded.max_connections = Some(7);
+        loaded.reuse_port = Some(true);
         loaded.limits.relay_pipes = Some(3);
         loaded.outgoing_address = Some(vec!["127.0.0.1".parse().unwrap()]);
         loaded.timeouts.shutdown_grace = Some(crate::config::options::Seconds(
@@ -166,7 +168,7 @@ mod tests {
         ));
         assert_eq!(
             restart_needed(&running, &loaded),
-            ["max_connections", "limits.relay_pipes"]
+            ["reuse_port", "limits.relay_pipes"]
         );
         assert!(restart_needed(&running, &running).is_empty());
     }

@@ -61,6 +61,7 @@ impl Settings {
             dual_timeout,
             notify,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
+            when_full: all.when_full.expect(HAS_DEFAULT),
             abort_on_client_close: all.abort_on_client_close.expect(HAS_DEFAULT),
             metrics_listen: all.metrics_listen,
             metrics_allow: all.metrics_allow.iter().flatten().map(|n| n.0).collect(),
