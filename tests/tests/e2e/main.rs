@@ -9,7 +9,8 @@
 //!
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
-//! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
+//! `proxy_protocol`, `reload_listeners` (listeners and caps a reload
+//! changes), `reuse_port`, `notify` (notification commands), `logs`,
 //! `operations` (signals, control socket, systemd notifications, pid
 //! file, `--version`), `preflight` (what `--check` and the start check
 //! before binding, how a failed start ends, and errors that say what to do),
@@ -31,6 +32,7 @@ mod notify;
 mod operations;
 mod preflight;
 mod proxy_protocol;
+mod reload_listeners;
 mod reuse_port;
 mod rules;
 mod security;

@@ -8,6 +8,8 @@
 //! `add_exemption`/`del_exemption`/`exempted`.
 
 pub(crate) mod outbound;
+mod rebind;
+pub(crate) use rebind::Rebind;
 pub(crate) mod state_file;
 
 use crate::config::settings::{ConfigError, Settings};
@@ -63,6 +65,7 @@ struct Inner {
     relays_cut: AtomicBool,
     cut: Notify,
     refusing: AtomicUsize,
+    rebind: rebind::RebindSlot,
 }
 
 /// Refused connections kept open at once so that their clients read the
@@ -180,6 +183,7 @@ impl Daemon {
                 relays_cut: AtomicBool::new(false),
                 cut: Notify::new(),
                 refusing: AtomicUsize::new(0),
+                rebind: Default::default(),
             }),
         }
     }
@@ -297,13 +301,27 @@ impl Daemon {
     /// [`reload`](Self::reload), returning the keys that changed but need a
     /// restart (empty when everything applied).
     pub fn reload_report(&self) -> Result<Vec<&'static str>, ConfigError> {
-        let new = self.inner.settings.reload();
+        // One reload at a time: the listeners bound follow the settings.
+        let mut rebind = self
+            .inner
+            .rebind
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let new = self.inner.settings.reload().and_then(|new| {
+            let listeners = match rebind.as_mut() {
+                Some(rebind) => rebind(&new).map_err(|message| ConfigError { message })?,
+                None => None,
+            };
+            Ok((new, listeners))
+        });
         self.inner.books.counters.reload(new.is_ok());
-        let new = new?;
-        let restart = crate::config::settings::reload::restart_needed(
+        let (new, listeners) = new?;
+        let mut restart = crate::config::settings::reload::restart_needed(
             &self.inner.settings.options,
             &new.options,
         );
+        restart.extend(listeners);
         if !restart.is_empty() {
             let keys = restart.join(", ");
             tracing::warn!(target: "socks4d", keys = %keys, "restart needed for: {keys}");
@@ -335,6 +353,17 @@ impl Daemon {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         Ok(restart)
+    }
+
+    /// Installs what a reload calls to bind and close listeners (the server
+    /// does when it starts serving).
+    pub(crate) fn set_rebind(&self, rebind: Option<rebind::Rebind>) {
+        *self
+            .inner
+            .rebind
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = rebind;
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.

@@ -4,7 +4,7 @@
 //! last write.
 
 use super::bind::{bind, Bound};
-use super::listeners::Listeners;
+use super::listeners::{rebind, Listeners};
 use crate::daemon::state_file;
 use crate::daemon::Daemon;
 use crate::runtime::socket;
@@ -48,6 +48,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     // The metrics endpoint outlives the drain (its /ready says 503 then):
     // it stops when `served` is dropped, as this function returns.
     let (served, serving) = async_channel::bounded::<()>(1);
+    let metrics_addr = bound.metrics.as_ref().map(socket::local_addr).transpose()?;
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -69,6 +70,11 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let clock = rt.clone();
         crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
+    let running = bound
+        .listeners
+        .iter()
+        .map(|(config, l)| Ok((config.clone(), socket::local_addr(l)?)))
+        .collect::<io::Result<Vec<_>>>()?;
     let mut listeners = Listeners::new(rt.clone(), daemon.clone());
     for (config, listener) in bound.listeners {
         listeners.start(config, listener)?;
@@ -80,8 +86,12 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         daemon.books().notifier.clone(),
         async move { stop.shutdown_requested().await },
     ));
+    // A reload binds the listeners it adds and closes those it removes.
+    let (changes_tx, changes) = async_channel::unbounded();
+    daemon.set_rebind(Some(rebind(&daemon, running, changes_tx)));
     crate::ops::systemd::ready();
-    daemon.shutdown_requested().await;
+    listeners.follow(changes, metrics_addr).await;
+    daemon.set_rebind(None);
     crate::ops::systemd::stopping();
     // Each listener drains its accept queue before it closes: once the line
     // is out, no new connection is served.

@@ -8,18 +8,11 @@
 
 use crate::config::options::Options;
 
-/// Keys that need a restart: the listeners (what is bound, how), the
-/// operator's interfaces bound at start (and their bounds), the privilege
+/// Keys that need a restart: how listeners are opened and served (PROXY
+/// protocol, `SO_REUSEPORT`), the operator's interfaces bound at start (and their bounds), the privilege
 /// drop, the files written at start, logging, the sizes of what is
 /// allocated once, and the resolver and parents' health, built at start.
 pub const RESTART_KEYS: &[&str] = &[
-    "listen",
-    "listen_tls",
-    "dual",
-    "transparent",
-    "redirect",
-    "forward",
-    "forward_tls",
     "proxy_protocol",
     "proxy_protocol_listeners",
     "reuse_port",
@@ -54,8 +47,17 @@ pub const RESTART_KEYS: &[&str] = &[
 ];
 
 /// Keys a reload applies, to new connections (running ones keep what they
-/// started with).
+/// started with). The listeners: a reload binds those it adds (one that
+/// cannot bind fails the reload) and closes those it removes (their
+/// connections go on).
 pub const RELOADED_KEYS: &[&str] = &[
+    "listen",
+    "listen_tls",
+    "dual",
+    "transparent",
+    "redirect",
+    "forward",
+    "forward_tls",
     "bind_address",
     "ident",
     "ident_port",
