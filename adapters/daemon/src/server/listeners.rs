@@ -138,6 +138,17 @@ pub(crate) fn rebind(
                 None => added.push(*l),
             }
         }
+        let root = rustix::process::geteuid().is_root() && start.user.is_none();
+        if let Some(l) = added.iter().find(|l| !l.addr.ip().is_loopback()) {
+            if root && !start.allow_root {
+                // As the start refuses it (preflight).
+                return Err(format!(
+                    "refusing to add a listener beyond loopback ({}) while running as root \
+                     without --user: restart with --user NAME, or --allow-root if root is meant",
+                    l.addr
+                ));
+            }
+        }
         let mut bound = Vec::new();
         for l in added {
             let socket = bind_listener(&start, l).map_err(|e| e.to_string())?;
