@@ -9,7 +9,8 @@
 //!
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
-//! `proxy_protocol`, `reload_listeners` (listeners and caps a reload
+//! `keepalive` (TCP keepalive timers, seen with `ss`), `proxy_protocol`,
+//! `reload_listeners` (listeners and caps a reload
 //! changes), `reuse_port`, `notify` (notification commands), `logs`,
 //! `operations` (signals, control socket, systemd notifications, pid
 //! file, `--version`), `preflight` (what `--check` and the start check
@@ -26,6 +27,7 @@
 mod bind;
 mod connect;
 mod deploy;
+mod keepalive;
 mod limits;
 mod logs;
 mod notify;

@@ -22,6 +22,8 @@
 //! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
 //!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
 //!   python3, curl.
+//! - `keepalive`: root, a network namespace and a veth pair (iproute2),
+//!   nftables, python3.
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
@@ -36,6 +38,7 @@ mod dns_ns;
 mod eyeballs;
 mod ident;
 mod interception;
+mod keepalive;
 mod late_answers;
 mod loops;
 mod operations;

@@ -168,13 +168,14 @@ fn timeouts(out: &mut String, s: &Settings) {
     let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let _ = writeln!(
         out,
-        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, dual {}, shutdown_grace {}",
+        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, keepalive {}, dual {}, shutdown_grace {}",
         secs(t.handshake),
         secs(t.resolve),
         secs(t.ident),
         secs(t.connect),
         secs(t.bind_accept),
         t.idle.map_or("off".to_owned(), secs),
+        s.keepalive.map_or("off".to_owned(), secs),
         secs(s.dual_timeout),
         secs(s.shutdown_grace)
     );

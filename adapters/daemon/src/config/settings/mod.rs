@@ -97,6 +97,9 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// TCP keepalive on both sockets of a relay (idle time before the first
+    /// probe; `None`: off).
+    pub keepalive: Option<Duration>,
     /// How long a connection refused at accept lingers for its 91.
     pub refused_timeout: Duration,
     /// Connections the metrics listener serves at once.

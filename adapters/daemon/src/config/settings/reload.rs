@@ -88,6 +88,7 @@ pub const RELOADED_KEYS: &[&str] = &[
     "timeouts.attempt_delay",
     "timeouts.bind_accept",
     "timeouts.idle",
+    "timeouts.keepalive",
     "timeouts.dual",
     "timeouts.shutdown_grace",
     "access.allow",

@@ -71,6 +71,7 @@ impl Settings {
             allow_root: all.allow_root.expect(HAS_DEFAULT),
             pid_file: all.pid_file.clone(),
             shutdown_grace: all.timeouts.shutdown_grace.expect(HAS_DEFAULT).0,
+            keepalive: Some(all.timeouts.keepalive.expect(HAS_DEFAULT).0).filter(|d| !d.is_zero()),
             refused_timeout: positive("refused", all.timeouts.refused)?,
             max_metrics_connections: limits.max_metrics_connections.expect(HAS_DEFAULT).max(1),
             metrics_timeout: positive("metrics", all.timeouts.metrics)?,
