@@ -24,6 +24,8 @@
 //!   python3, curl.
 //! - `keepalive`: root, a network namespace and a veth pair (iproute2),
 //!   nftables, python3.
+//! - `reuse_port_stop`: root, a network namespace (iproute2) with
+//!   `net.ipv4.tcp_migrate_req`, python3.
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
@@ -45,4 +47,5 @@ mod operations;
 mod outbound_ops;
 mod parents;
 mod proxy_protocol;
+mod reuse_port_stop;
 mod tls;

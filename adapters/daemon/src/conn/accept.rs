@@ -90,6 +90,11 @@ impl<R: Runtime> AcceptLoop<R> {
                     backoff = ACCEPT_BACKOFF.0;
                     let slot = self.slot(peer, shutdown.as_mut()).await;
                     self.admit(client, peer, slot);
+                    // Stopped while it waited for a slot: `shutdown` is
+                    // over (and must not be polled again).
+                    if self.stopping() {
+                        break;
+                    }
                 }
                 Some(Err(e)) => {
                     if self.daemon.books().may_log_warning(self.rt.now()) {
@@ -136,7 +141,11 @@ impl<R: Runtime> AcceptLoop<R> {
                 }
             }
         }
-        tracing::info!(target: "socks4d", listen = %self.addr, drained, "listener closed");
+        // Closed at once after the last accept (the moment in which a new
+        // connection could still land and be reset), then said.
+        let addr = self.addr;
+        drop(self);
+        tracing::info!(target: "socks4d", listen = %addr, drained, "listener closed");
     }
 
     /// [`slot`](Self::slot) for a connection taken while stopping: no
