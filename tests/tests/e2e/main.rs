@@ -10,8 +10,10 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
-//! `operations` (signals, control socket, `live_control`: `ctl conns`, `ctl kill` and
-//! run-time lists, systemd notifications, pid
+//! `operations` (signals, control socket; `live_control`: `ctl conns`, `ctl
+//! kill` and run-time lists; `reload_listeners`; `keepalive` timers seen
+//! with `ss`;
+//! systemd notifications, pid
 //! file, `--version`), `preflight` (what `--check` and the start check
 //! before binding, how a failed start ends, and errors that say what to do),
 //! `security` (issue 26's boundaries: `client_table`, the table's bound

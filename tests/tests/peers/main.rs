@@ -22,6 +22,10 @@
 //! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
 //!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
 //!   python3, curl.
+//! - `keepalive`: root, a network namespace and a veth pair (iproute2),
+//!   nftables, python3.
+//! - `reuse_port_stop`: root, a network namespace (iproute2) with
+//!   `net.ipv4.tcp_migrate_req`, python3.
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
@@ -36,10 +40,12 @@ mod dns_ns;
 mod eyeballs;
 mod ident;
 mod interception;
+mod keepalive;
 mod late_answers;
 mod loops;
 mod operations;
 mod outbound_ops;
 mod parents;
 mod proxy_protocol;
+mod reuse_port_stop;
 mod tls;

@@ -127,11 +127,15 @@ fn ident(out: &mut String, s: &Settings) {
 fn limits(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
-        "limits: max_connections {}, per client {} connections and {} BIND listeners, \
+        "limits: max_connections {} (when full: {}), per client {} connections and {} BIND listeners, \
          {} clients tracked, {} lookups at once ({} per client), {} refusal log lines/s, \
          user id {} bytes, host {} bytes, early data {} bytes, {} splice pipes of {} bytes, \
          {} run-time list entries",
         s.max_connections,
+        match s.when_full {
+            crate::config::options::WhenFull::Wait => "wait",
+            crate::config::options::WhenFull::Refuse => "refuse",
+        },
         s.clients.max_connections,
         s.clients.max_binds,
         s.clients.tracked,
@@ -166,13 +170,14 @@ fn timeouts(out: &mut String, s: &Settings) {
     let secs = |d: std::time::Duration| humantime::format_duration(d).to_string();
     let _ = writeln!(
         out,
-        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, dual {}, shutdown_grace {}",
+        "timeouts: handshake {}, resolve {}, ident {}, connect {}, bind_accept {}, idle {}, keepalive {}, dual {}, shutdown_grace {}",
         secs(t.handshake),
         secs(t.resolve),
         secs(t.ident),
         secs(t.connect),
         secs(t.bind_accept),
         t.idle.map_or("off".to_owned(), secs),
+        s.keepalive.map_or("off".to_owned(), secs),
         secs(s.dual_timeout),
         secs(s.shutdown_grace)
     );

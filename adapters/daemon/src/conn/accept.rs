@@ -3,13 +3,20 @@
 //! PROXY header), find its destination when the listener says it, and spawn
 //! its connection task. A connection refused by a per-client cap gets its 91
 //! here, before anything else is read.
+//!
+//! When the loop stops (shutdown, or a reload that removed its listener) it
+//! drains the listener's accept queue before the listener closes: the
+//! connections the kernel already completed are accepted (without waiting)
+//! and served like any other, rather than reset by the close.
 
 use crate::config::listeners::{Listener, ListenerKind};
+use crate::config::options::WhenFull;
 use crate::conn::refuse;
 use crate::conn::start::{self, Accepted};
 use crate::daemon::{Admission, Daemon, Slot};
 use crate::observe::counters::ListenerCounts;
 use crate::runtime::{socket, Runtime};
+use futures_lite::future::FutureExt;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -31,31 +38,63 @@ pub(crate) struct AcceptLoop<R: Runtime> {
     pub(crate) config: Listener,
     /// Its counters.
     pub(crate) counts: Arc<ListenerCounts>,
+    /// The same listening socket (a duplicate descriptor), for the
+    /// non-blocking accepts of the drain.
+    pub(crate) raw: std::net::TcpListener,
+    /// Closed by the server to stop this listener alone (a reload removed
+    /// it); shutdown stops every listener.
+    pub(crate) stop: async_channel::Receiver<()>,
+    /// Held while the listener is open: the server knows every listener is
+    /// closed once every clone is dropped.
+    pub(crate) _open: async_channel::Sender<()>,
 }
+
+/// The most connections a stopping listener takes from its accept queue
+/// (the queue holds at most the listen backlog; new ones may arrive while
+/// it drains).
+const DRAIN_MAX: usize = 4 * socket::LISTEN_BACKLOG as usize;
 
 /// Shortest and longest pause after a failed accept (EMFILE, ENFILE,
 /// ENOBUFS...), doubling in between, so that the loop never spins.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
 impl<R: Runtime> AcceptLoop<R> {
-    /// Accepts until shutdown is asked for (the listener closes when this
-    /// returns).
+    /// Accepts until shutdown is asked for or the server stops this
+    /// listener, then drains the accept queue; the listener closes when this
+    /// returns.
     pub(crate) async fn run(self) {
         let mut backoff = ACCEPT_BACKOFF.0;
-        let mut shutdown = pin!(self.daemon.shutdown_requested());
+        let (daemon, stop) = (self.daemon.clone(), self.stop.clone());
+        let mut shutdown = pin!(daemon.shutdown_requested().or(async {
+            let _ = stop.recv().await;
+        }));
         loop {
-            if !self.daemon.has_room() && !self.wait_for_room(shutdown.as_mut()).await {
-                return;
+            // Full: wait for room, unless full means refuse (then the
+            // connection is accepted and refused at once).
+            if !self.daemon.has_room()
+                && !self.refuses_when_full()
+                && !self.wait_for_room(shutdown.as_mut()).await
+            {
+                break;
             }
             let accept = self.rt.accept(&self.listener);
-            // Shutdown first: once asked for, nothing more is accepted.
+            // Stopping first: once asked for, only the queue is drained.
             match first_unless(shutdown.as_mut(), accept).await {
-                None => return,
-                Some(Ok(_)) if self.daemon.is_shutting_down() => return,
+                None => break,
+                Some(Ok((client, peer))) if self.stopping() => {
+                    let slot = self.slot_now(peer);
+                    self.admit(client, peer, slot);
+                    break;
+                }
                 Some(Ok((client, peer))) => {
                     backoff = ACCEPT_BACKOFF.0;
                     let slot = self.slot(peer, shutdown.as_mut()).await;
                     self.admit(client, peer, slot);
+                    // Stopped while it waited for a slot: `shutdown` is
+                    // over (and must not be polled again).
+                    if self.stopping() {
+                        break;
+                    }
                 }
                 Some(Err(e)) => {
                     if self.daemon.books().may_log_warning(self.rt.now()) {
@@ -66,6 +105,56 @@ impl<R: Runtime> AcceptLoop<R> {
                 }
             }
         }
+        self.drain();
+    }
+
+    /// Whether this listener is to stop (shutdown, or the server removed it).
+    fn stopping(&self) -> bool {
+        self.daemon.is_shutting_down() || self.stop.is_closed()
+    }
+
+    /// Accepts, without waiting, the connections the kernel queued for this
+    /// listener, and serves them like any other (a full server answers them
+    /// as refused); then the listener closes, as `self` is dropped. What
+    /// arrives after the last accept and before the close is reset by the
+    /// kernel (with `reuse_port`, a new connection may still be hashed to
+    /// this listener until it closes).
+    fn drain(self) {
+        let mut drained = 0usize;
+        while drained < DRAIN_MAX {
+            match self.raw.accept() {
+                Ok((client, peer)) => {
+                    drained += 1;
+                    let registered = client
+                        .set_nonblocking(true)
+                        .and_then(|()| self.rt.stream(client));
+                    if let Ok(client) = registered {
+                        let slot = self.slot_now(peer);
+                        self.admit(client, peer, slot);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::warn!(target: "socks4d", listen = %self.addr, error = %e, "accept failed while draining the listen queue");
+                    break;
+                }
+            }
+        }
+        // Closed at once after the last accept (the moment in which a new
+        // connection could still land and be reset), then said.
+        let addr = self.addr;
+        drop(self);
+        tracing::info!(target: "socks4d", listen = %addr, drained, "listener closed");
+    }
+
+    /// [`slot`](Self::slot) for a connection taken while stopping: no
+    /// waiting for room (a full server refuses it).
+    fn slot_now(&self, peer: SocketAddr) -> Result<Slot, Refusal> {
+        let mut stopped = pin!(std::future::ready(()));
+        let slot = pin!(self.slot(peer, stopped.as_mut()));
+        // With `stopped` ready, `slot` never waits.
+        futures_lite::future::block_on(slot)
     }
 
     /// At `max_connections`: new connections wait in the listen queue (the
@@ -74,9 +163,28 @@ impl<R: Runtime> AcceptLoop<R> {
     async fn wait_for_room(&self, shutdown: Pin<&mut impl Future<Output = ()>>) -> bool {
         self.daemon.books().counters.accept_paused();
         if self.daemon.books().may_log_warning(self.rt.now()) {
-            tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.settings().max_connections, "connection cap reached: accepting paused until a connection closes");
+            tracing::warn!(target: "socks4d", listen = %self.addr, max = self.daemon.max_connections(), "connection cap reached: accepting paused until a connection closes");
         }
         first_unless(shutdown, self.daemon.room()).await.is_some()
+    }
+
+    /// Whether a connection past `max_connections` is refused at once
+    /// (`when_full = "refuse"`) rather than left waiting.
+    fn refuses_when_full(&self) -> bool {
+        self.daemon.current().when_full == WhenFull::Refuse
+    }
+
+    /// The refusal of a connection past `max_connections` when full means
+    /// refuse (logged within the refusal log budget), or `None`: wait.
+    fn full(&self, peer: SocketAddr, refusal: Refusal) -> Option<Refusal> {
+        if !self.refuses_when_full() {
+            return None;
+        }
+        if self.daemon.books().may_log_refusal(self.rt.now()) {
+            let max = self.daemon.max_connections();
+            tracing::info!(target: "socks4d", %peer, listener = %self.addr, limit = "max_connections", max, reply = 91, "refused: max_connections are open (when_full = refuse)");
+        }
+        Some(refusal)
     }
 
     /// Spawns a new connection in its slot, or refuses it.
@@ -148,6 +256,9 @@ impl<R: Runtime> AcceptLoop<R> {
                 if let Some(slot) = daemon.admit_unattributed(&self.counts) {
                     return Ok(slot);
                 }
+                if let Some(refusal) = self.full(peer, Refusal::Close) {
+                    return Err(refusal);
+                }
                 first_unless(shutdown.as_mut(), daemon.room())
                     .await
                     .ok_or(Refusal::Close)?;
@@ -167,10 +278,15 @@ impl<R: Runtime> AcceptLoop<R> {
         loop {
             match daemon.admit(&self.counts, peer) {
                 Admission::Slot(slot) => return Ok(slot),
-                // Another listener took the last slot: wait for one.
-                Admission::Full => first_unless(shutdown.as_mut(), daemon.room())
-                    .await
-                    .ok_or(Refusal::Close)?,
+                Admission::Full => {
+                    if let Some(refusal) = self.full(peer, self.refusal()) {
+                        return Err(refusal);
+                    }
+                    // Another listener took the last slot: wait for one.
+                    first_unless(shutdown.as_mut(), daemon.room())
+                        .await
+                        .ok_or_else(|| self.refusal())?;
+                }
                 Admission::Limited(limit) => {
                     if daemon.books().may_log_refusal(self.rt.now()) {
                         tracing::info!(target: "socks4d", %peer, listener = %addr, limit = limit.label(), reason = %limit, reply = 91, "refused");

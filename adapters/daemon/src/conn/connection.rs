@@ -29,7 +29,7 @@ use crate::limits::meter::Meter;
 use crate::observe::books::Observer;
 use crate::runtime::endpoint::Endpoint;
 use crate::runtime::tls::Tls;
-use crate::runtime::{before, recv, sleep_until_or_never, Direction, Runtime};
+use crate::runtime::{before, recv, sleep_until_or_never, socket, Direction, Runtime};
 use socks4_proto::eyeballs::RESOLUTION_DELAY;
 use socks4_proto::server::{Action, ActionOutcome, RelayEnd, RelayStats, ServerSession};
 use std::future::{poll_fn, Future};
@@ -373,6 +373,13 @@ impl<R: Runtime> Connection<R> {
                 RelayEnd::Error(ErrorKind::NotConnected),
             ),
             (None, Some(mut other)) => {
+                if let Some(idle) = self.daemon.current().keepalive {
+                    for socket in [self.client.stream().as_fd(), other.stream().as_fd()] {
+                        if let Err(e) = socket::keepalive(&socket, idle) {
+                            tracing::debug!(target: "socks4d", conn = self.observer.id(), error = %e, "TCP keepalive not set");
+                        }
+                    }
+                }
                 let idle = self.session.config().timeouts.idle;
                 let entry = self.observer.entry().cloned();
                 let daemon = self.daemon.clone();

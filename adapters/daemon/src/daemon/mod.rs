@@ -8,6 +8,8 @@
 //! `add_exemption`/`del_exemption`/`exempted`.
 
 pub(crate) mod outbound;
+mod rebind;
+pub(crate) use rebind::Rebind;
 pub(crate) mod runtime_lists;
 pub(crate) mod state_file;
 
@@ -53,16 +55,21 @@ struct Inner {
     state: Option<Arc<state_file::StateFile>>,
     own_sockets: Arc<crate::runtime::own_sockets::OwnSockets>,
     own: RwLock<Arc<OwnAddresses>>,
-    lookups: Arc<async_lock::Semaphore>,
+    /// Permits for lookups at once; a reload that changes `max_lookups`
+    /// puts a new one here (lookups running keep the old one's permits).
+    lookups: RwLock<(usize, Arc<async_lock::Semaphore>)>,
     outbound: outbound::OutboundState,
     next_id: AtomicU64,
     active: AtomicUsize,
+    /// `max_connections` now (a reload changes it).
+    max_connections: AtomicUsize,
     shutting_down: AtomicBool,
     shutdown: Notify,
     slot_freed: Notify,
     relays_cut: AtomicBool,
     cut: Notify,
     refusing: AtomicUsize,
+    rebind: rebind::RebindSlot,
 }
 
 /// Refused connections kept open at once so that their clients read the
@@ -148,7 +155,11 @@ impl Daemon {
         }
         // Read when serving starts, off the runtime's threads.
         let state = settings.state_file.clone().map(state_file::StateFile::new);
-        let lookups = Arc::new(async_lock::Semaphore::new(settings.max_lookups));
+        let max_connections = settings.max_connections;
+        let lookups = RwLock::new((
+            settings.max_lookups,
+            Arc::new(async_lock::Semaphore::new(settings.max_lookups)),
+        ));
         let outbound = outbound::OutboundState::new(&settings.outbound);
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
@@ -171,12 +182,14 @@ impl Daemon {
                 outbound,
                 next_id: AtomicU64::new(1),
                 active: AtomicUsize::new(0),
+                max_connections: AtomicUsize::new(max_connections),
                 shutting_down: AtomicBool::new(false),
                 shutdown: Notify::new(),
                 slot_freed: Notify::new(),
                 relays_cut: AtomicBool::new(false),
                 cut: Notify::new(),
                 refusing: AtomicUsize::new(0),
+                rebind: Default::default(),
             }),
         }
     }
@@ -296,18 +309,44 @@ impl Daemon {
     /// [`reload`](Self::reload), returning the keys that changed but need a
     /// restart (empty when everything applied).
     pub fn reload_report(&self) -> Result<Vec<&'static str>, ConfigError> {
-        let new = self.inner.settings.reload();
+        // One reload at a time: the listeners bound follow the settings.
+        let mut rebind = self
+            .inner
+            .rebind
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let new = self.inner.settings.reload().and_then(|new| {
+            let listeners = match rebind.as_mut() {
+                Some(rebind) => rebind(&new).map_err(|message| ConfigError { message })?,
+                None => None,
+            };
+            Ok((new, listeners))
+        });
         self.inner.books.counters.reload(new.is_ok());
-        let new = new?;
-        let restart = crate::config::settings::reload::restart_needed(
+        let (new, listeners) = new?;
+        let mut restart = crate::config::settings::reload::restart_needed(
             &self.inner.settings.options,
             &new.options,
         );
+        restart.extend(listeners);
         if !restart.is_empty() {
             let keys = restart.join(", ");
             tracing::warn!(target: "socks4d", keys = %keys, "restart needed for: {keys}");
         }
         self.inner.clients.set_limits(new.clients);
+        let max = new.max_connections;
+        self.inner.max_connections.store(max, Ordering::Release);
+        // Room may have come: connections waiting for a slot look again.
+        self.inner.slot_freed.notify(usize::MAX);
+        {
+            let lookups = self.inner.lookups.write();
+            let mut lookups = lookups.unwrap_or_else(|e| e.into_inner());
+            if lookups.0 != new.max_lookups {
+                let permits = async_lock::Semaphore::new(new.max_lookups);
+                *lookups = (new.max_lookups, Arc::new(permits));
+            }
+        }
         self.inner
             .books
             .set_refusal_log_lines(new.refusal_log_lines);
@@ -323,6 +362,17 @@ impl Daemon {
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         self.apply_runtime_lists();
         Ok(restart)
+    }
+
+    /// Installs what a reload calls to bind and close listeners (the server
+    /// does when it starts serving).
+    pub(crate) fn set_rebind(&self, rebind: Option<rebind::Rebind>) {
+        *self
+            .inner
+            .rebind
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = rebind;
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.
@@ -378,8 +428,9 @@ impl Daemon {
     }
 
     /// Permits for name lookups running at once.
-    pub(crate) fn lookups(&self) -> &Arc<async_lock::Semaphore> {
-        &self.inner.lookups
+    pub(crate) fn lookups(&self) -> Arc<async_lock::Semaphore> {
+        let lookups = self.inner.lookups.read();
+        lookups.unwrap_or_else(|e| e.into_inner()).1.clone()
     }
 
     /// What outbound connections share: parents' health, the resolver's
@@ -462,9 +513,15 @@ impl Daemon {
             .map(|_| Refusing(self.inner.clone()))
     }
 
+    /// The cap on connections open at once now (`max_connections`, as the
+    /// last reload set it).
+    pub fn max_connections(&self) -> usize {
+        self.inner.max_connections.load(Ordering::Acquire)
+    }
+
     /// Whether a new connection would find room under `max_connections`.
     pub(crate) fn has_room(&self) -> bool {
-        self.active() < self.inner.settings.max_connections
+        self.active() < self.max_connections()
     }
 
     /// Completes once there is room for a new connection.
@@ -498,7 +555,7 @@ impl Daemon {
     /// by `listener`: under `max_connections`, and under its client's cap.
     pub(crate) fn admit(&self, listener: &Arc<ListenerCounts>, peer: SocketAddr) -> Admission {
         let inner = &self.inner;
-        let max = inner.settings.max_connections;
+        let max = self.max_connections();
         let taken = inner
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -529,7 +586,7 @@ impl Daemon {
     /// for its client once known. `None` when full.
     pub(crate) fn admit_unattributed(&self, listener: &Arc<ListenerCounts>) -> Option<Slot> {
         let inner = &self.inner;
-        let max = inner.settings.max_connections;
+        let max = self.max_connections();
         inner
             .active
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {

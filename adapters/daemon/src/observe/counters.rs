@@ -177,11 +177,13 @@ impl fmt::Display for Snapshot {
 impl Counters {
     /// Starts counting for a listener bound to `addr`.
     pub fn add_listener(&self, addr: SocketAddr) -> Arc<ListenerCounts> {
+        let mut listeners = self.listeners.write().unwrap_or_else(|e| e.into_inner());
+        // A listener a reload removed and a later one added back counts on.
+        if let Some((_, counts)) = listeners.iter().find(|(a, _)| *a == addr) {
+            return counts.clone();
+        }
         let counts = Arc::new(ListenerCounts::default());
-        self.listeners
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((addr, counts.clone()));
+        listeners.push((addr, counts.clone()));
         counts
     }
 

@@ -145,7 +145,7 @@ impl Collector for BooksCollector {
             "socks4_max_connections",
             "The cap on connections open at once (max_connections): at it, accepting pauses.",
             false,
-            self.daemon.settings().max_connections as u64,
+            self.daemon.max_connections() as u64,
         )?;
         requests(&mut e, &s, self.daemon.books())?;
         crate::ops::outbound_ctl::metrics(&mut e, &self.daemon)?;
@@ -325,7 +325,14 @@ pub(crate) fn readiness(daemon: &Daemon) -> Result<(), &'static str> {
     if daemon.is_shutting_down() {
         Err("draining: stopping, new connections are not accepted")
     } else if !daemon.has_room() {
-        Err("full: max_connections are open, accepting is paused")
+        Err(match daemon.current().when_full {
+            crate::config::options::WhenFull::Wait => {
+                "full: max_connections are open, accepting is paused"
+            }
+            crate::config::options::WhenFull::Refuse => {
+                "full: max_connections are open, new connections are refused"
+            }
+        })
     } else {
         Ok(())
     }

@@ -26,12 +26,9 @@ pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
                         tracing::warn!(target: "socks4d", "second signal: exiting now");
                         std::process::exit(0);
                     }
-                    _ => {
-                        // Stop accepting first, then say so: once the line is
-                        // out, no new connection is served.
-                        daemon.shutdown();
-                        tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
-                    }
+                    // The server says "shutting down" once every listener
+                    // drained its queue and closed.
+                    _ => daemon.shutdown(),
                 }
             }
         })?;

@@ -13,6 +13,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How many connections the kernel queues for a listener before it is accepted.
 pub(crate) const LISTEN_BACKLOG: i32 = 1024;
@@ -56,6 +57,28 @@ pub(crate) fn listen_with(addr: SocketAddr, options: ListenOptions) -> io::Resul
     socket.listen(LISTEN_BACKLOG)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Keepalive probes sent before a peer that answers none is given up on.
+pub(crate) const KEEPALIVE_PROBES: u32 = 4;
+
+/// The time between keepalive probes for an idle time of `idle`: a quarter
+/// of it, at least a second (so that a vanished peer is detected within
+/// about twice `idle`).
+pub(crate) fn keepalive_interval(idle: Duration) -> Duration {
+    (idle / KEEPALIVE_PROBES).max(Duration::from_secs(1))
+}
+
+/// Turns on TCP keepalive on `socket`: the first probe after `idle` without
+/// traffic, then [`KEEPALIVE_PROBES`] probes [`keepalive_interval`] apart;
+/// a peer that answers none makes the socket fail (`ETIMEDOUT`).
+pub(crate) fn keepalive(socket: &impl AsFd, idle: Duration) -> io::Result<()> {
+    let idle = idle.max(Duration::from_secs(1));
+    let params = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(keepalive_interval(idle))
+        .with_retries(KEEPALIVE_PROBES);
+    SockRef::from(socket).set_tcp_keepalive(&params)
 }
 
 /// Starts a non-blocking TCP connection to `to`, from the local address `from`

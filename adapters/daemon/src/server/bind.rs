@@ -54,22 +54,7 @@ pub(crate) fn bind_with(
         if socks_inherited && config.kind == ListenerKind::Socks {
             continue; // socket activation replaces `listen`
         }
-        let (kind, addr) = (&config.kind, config.addr);
-        let options = socket::ListenOptions {
-            transparent: *kind == ListenerKind::Transparent,
-            reuse_port: settings.reuse_port,
-        };
-        let l = socket::listen_with(addr, options).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "{} listen on {addr}: {e}{}",
-                    kind.name(),
-                    hint(&e, addr, options.transparent)
-                ),
-            )
-        })?;
-        listeners.push((config.clone(), l));
+        listeners.push((config.clone(), bind_listener(settings, config)?));
     }
     let metrics = settings
         .metrics_listen
@@ -95,6 +80,26 @@ pub(crate) fn bind_with(
         listeners,
         metrics,
         control,
+    })
+}
+
+/// Binds one listener of the settings (at start, or when a reload adds it);
+/// the error names it.
+pub(crate) fn bind_listener(settings: &Settings, config: &Listener) -> io::Result<TcpListener> {
+    let (kind, addr) = (&config.kind, config.addr);
+    let options = socket::ListenOptions {
+        transparent: *kind == ListenerKind::Transparent,
+        reuse_port: settings.reuse_port,
+    };
+    socket::listen_with(addr, options).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{} listen on {addr}: {e}{}",
+                kind.name(),
+                hint(&e, addr, options.transparent)
+            ),
+        )
     })
 }
 

@@ -5,6 +5,7 @@
 //! Layer: the top; it may use every other folder, and nothing uses it.
 
 mod bind;
+mod listeners;
 #[cfg(feature = "cli")]
 mod main;
 mod serve;

@@ -4,7 +4,7 @@
 //! last write.
 
 use super::bind::{bind, Bound};
-use crate::conn::accept::AcceptLoop;
+use super::listeners::{rebind, Listeners};
 use crate::daemon::state_file;
 use crate::daemon::Daemon;
 use crate::runtime::socket;
@@ -50,6 +50,7 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     // The metrics endpoint outlives the drain (its /ready says 503 then):
     // it stops when `served` is dropped, as this function returns.
     let (served, serving) = async_channel::bounded::<()>(1);
+    let metrics_addr = bound.metrics.as_ref().map(socket::local_addr).transpose()?;
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
@@ -71,21 +72,14 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         let clock = rt.clone();
         crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
+    let running = bound
+        .listeners
+        .iter()
+        .map(|(config, l)| Ok((config.clone(), socket::local_addr(l)?)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut listeners = Listeners::new(rt.clone(), daemon.clone());
     for (config, listener) in bound.listeners {
-        let addr = socket::local_addr(&listener)?;
-        let counts = daemon.books().counters.add_listener(addr);
-        let listener = rt.listener(listener)?;
-        let proxy = config.proxy_protocol.map(|p| p.to_string());
-        tracing::info!(target: "socks4d", listen = %addr, kind = config.kind.name(), proxy_protocol = proxy.as_deref().unwrap_or("off"), "listening");
-        let accepting = AcceptLoop {
-            rt: rt.clone(),
-            daemon: daemon.clone(),
-            listener,
-            addr,
-            config,
-            counts,
-        };
-        rt.spawn(accepting.run());
+        listeners.start(config, listener)?;
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
     let stop = daemon.clone();
@@ -94,9 +88,17 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         daemon.books().notifier.clone(),
         async move { stop.shutdown_requested().await },
     ));
+    // A reload binds the listeners it adds and closes those it removes.
+    let (changes_tx, changes) = async_channel::unbounded();
+    daemon.set_rebind(Some(rebind(&daemon, running, changes_tx)));
     crate::ops::systemd::ready();
-    daemon.shutdown_requested().await;
+    listeners.follow(changes, metrics_addr).await;
+    daemon.set_rebind(None);
     crate::ops::systemd::stopping();
+    // Each listener drains its accept queue before it closes: once the line
+    // is out, no new connection is served.
+    listeners.closed().await;
+    tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
     drain(&rt, &daemon).await;
     save_state(&rt, &daemon).await;
     daemon.books().notifier.kill_running();

@@ -2,6 +2,8 @@
 //! the process runs; `/ready` is 200 while serving and 503 at
 //! `max_connections` and while draining after SIGTERM; the `health`
 //! subcommand (a container's health check) exits 0 on a 200 and 1 otherwise.
+//! With `when_full = "refuse"`, a connection past `max_connections` gets its
+//! 91 at once.
 
 use socks4_tests::e2e::*;
 use std::io::{Read, Write};
@@ -14,6 +16,7 @@ socks4_tests::on_every_adapter!(
     ready_is_503_at_max_connections,
     ready_is_503_while_draining_and_live_stays_200,
     the_health_subcommand_exits_by_the_status,
+    when_full_refuse_answers_91_at_once,
 );
 
 /// The metrics listener's address, from the server's log.
@@ -154,4 +157,47 @@ fn the_health_subcommand_exits_by_the_status(bin: &str) {
     let (status, _, err) = run(Process::new(server_binary(bin)).args(["health", &url]), b"");
     assert_eq!(status.code(), Some(1), "{bin}: {err}");
     assert!(err.contains("refused"), "{bin}: {err}");
+}
+
+fn when_full_refuse_answers_91_at_once(bin: &str) {
+    let server = Server::start(
+        bin,
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "1",
+            "--when-full",
+            "refuse",
+        ],
+    );
+    let metrics = metrics_addr(&server);
+    let echo = echo(2);
+    let first = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&first), "{bin}: {:?}", first.events);
+    let body = wait_status(metrics, "/ready", 503);
+    assert!(
+        body.starts_with("full") && body.contains("refused"),
+        "{bin}: {body}"
+    );
+    // Past the cap: accepted and refused at once, rather than left waiting
+    // in the listen queue.
+    let started = Instant::now();
+    let second = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(refused(&second), "{bin}: {:?}", second.events);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{bin}: {:?}",
+        started.elapsed()
+    );
+    let line = server.wait_says("refused: max_connections are open (when_full = refuse)");
+    assert_eq!(field(&line, "limit"), "max_connections", "{bin}");
+    assert_eq!(field(&line, "reply"), "91", "{bin}");
+    // The first relay was never disturbed; once it closes there is room.
+    let mut relay = first.stream;
+    assert_eq!(echo_through(&mut relay, b"fine"), b"fine", "{bin}");
+    drop(relay);
+    wait_status(metrics, "/ready", 200);
+    let third = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+    assert!(granted(&third), "{bin}: {:?}", third.events);
 }

@@ -6,9 +6,13 @@
 //! naming the commit a bug report is about. (Prometheus, socket
 //! activation and the privilege drop need a peer program or root: they are in
 //! `tests/tests/peers/operations.rs`.) Live control, `ctl conns`, `ctl
-//! kill` and run-time lists that last, is in `live_control`.
+//! kill` and run-time lists that last, is in `live_control`; listeners and
+//! caps a reload changes in `reload_listeners`; TCP keepalive timers (seen
+//! with `ss`) in `keepalive`.
 
+mod keepalive;
 mod live_control;
+mod reload_listeners;
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;

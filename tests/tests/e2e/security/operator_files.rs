@@ -214,9 +214,9 @@ fn root_file_operations_never_follow_symlinks(bin: &str) {
 }
 
 /// SIGHUP and `ctl reload` apply what can apply (here `proxy_protocol_from`:
-/// a balancer refused before is served after) and name what needs a
-/// restart in one warning line (here `max_connections` and `[limits]
-/// relay_pipes`), never leaving a key at its old value in silence. (That
+/// a balancer refused before is served after, and `max_connections`) and
+/// name what needs a restart in one warning line (here `reuse_port` and
+/// `[limits] relay_pipes`), never leaving a key at its old value in silence. (That
 /// every key is in one list or the other is a unit test of
 /// `config::settings::reload`.)
 fn reload_is_never_half_applied_in_silence(bin: &str) {
@@ -263,7 +263,7 @@ fn reload_is_never_half_applied_in_silence(bin: &str) {
     );
     write(
         "127.0.0.0/8",
-        "max_connections = 7\n[limits]\nrelay_pipes = 3\n",
+        "max_connections = 7\nreuse_port = true\n[limits]\nrelay_pipes = 3\n",
     );
     server.signal("HUP");
     let line = server.wait_for("the restart warning", |l| {
@@ -271,7 +271,7 @@ fn reload_is_never_half_applied_in_silence(bin: &str) {
     });
     assert_eq!(
         field(&line, "message"),
-        "restart needed for: max_connections, limits.relay_pipes",
+        "restart needed for: reuse_port, limits.relay_pipes",
         "{bin}"
     );
     server.wait_says("configuration reloaded");
@@ -281,7 +281,7 @@ fn reload_is_never_half_applied_in_silence(bin: &str) {
     let (ok, out, err) = ctl(bin, &socket, &["reload"]);
     assert!(ok, "{bin}: {err}");
     assert!(
-        out.contains("restart needed for: max_connections, limits.relay_pipes"),
+        out.contains("restart needed for: reuse_port, limits.relay_pipes"),
         "{bin}: {out}"
     );
     // Back to what runs: nothing to name.

@@ -3,7 +3,7 @@
 //! ([`Options::layered`]).
 
 use super::access::ADDING_KEYS;
-use super::values::IdentMode;
+use super::values::{IdentMode, WhenFull};
 use super::{AccessOptions, LimitOptions, LogFormat, LogLevel, NotifyOptions, Options};
 use super::{ParentOptions, ResolverOptions, TimeoutOptions, TlsOptions};
 use socks4_proto::server::ServerConfig;
@@ -44,6 +44,7 @@ impl Options {
             state_file: None,
             outgoing_address: None,
             max_connections: Some(1024),
+            when_full: Some(WhenFull::Wait),
             abort_on_client_close: Some(false),
             limits: LimitOptions::defaults(&core),
             timeouts: TimeoutOptions::defaults(&core),

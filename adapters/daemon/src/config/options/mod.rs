@@ -51,7 +51,7 @@ pub use notify::NotifyOptions;
 pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{parse_addr, IdentMode, Net, Seconds, Text, MAX_DURATION};
+pub use values::{parse_addr, IdentMode, Net, Seconds, Text, WhenFull, MAX_DURATION};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
@@ -283,6 +283,14 @@ pub struct Options {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<usize>,
+
+    /// At max_connections: wait (new connections stay in the listen queue until one closes) or refuse (accept and answer 91 at once)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "when_full", long = "when-full", value_enum, value_name = "MODE")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_full: Option<WhenFull>,
 
     /// Abandon a request whose client half-closes (sends FIN) before the reply; by default a FIN is kept for the relay and only a reset or a failed write abandons
     #[cfg_attr(feature = "cli", arg(id = "abort_on_client_close", long = "abort-on-client-close", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true"))]

@@ -101,6 +101,14 @@ pub struct TimeoutOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<Seconds>,
 
+    /// TCP keepalive on both sockets of a relay: idle time before the first probe; probes every quarter of it (at least 1s), 4 of them, so a vanished peer ends the relay within about twice this (0: off)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.keepalive", long = "keepalive", value_name = "DURATION")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive: Option<Seconds>,
+
     /// How long a dual listener waits for a client's first byte before relaying it to the other service (shorter than the handshake timeout)
     #[cfg_attr(
         feature = "cli",
@@ -171,6 +179,7 @@ impl TimeoutOptions {
             connect_attempt: Some(Seconds(core.timeouts.connect_attempt)),
             attempt_delay: Some(Seconds(core.timeouts.attempt_delay)),
             idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
+            keepalive: Some(Seconds(Duration::from_secs(120))),
             dual: Some(Seconds(Duration::from_secs(2))),
             shutdown_grace: Some(Seconds(Duration::from_secs(30))),
             refused: Some(Seconds(Duration::from_secs(1))),

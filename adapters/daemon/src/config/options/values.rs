@@ -36,6 +36,19 @@ impl From<IdentMode> for socks4_proto::server::IdentMode {
     }
 }
 
+/// What a server at `max_connections` does with a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Leave it in the listen queue until a connection closes (accepting
+    /// pauses).
+    Wait,
+    /// Accept it and refuse it at once (a SOCKS client reads a 91; any other
+    /// kind is closed), so that clients and balancers see a full server.
+    Refuse,
+}
+
 /// A length of time as people write it: `10` or `2.5` (seconds), or with a unit:
 /// `500ms`, `10s`, `2m`, `1h`, `1h 30m` (humantime's format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

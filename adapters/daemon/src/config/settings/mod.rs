@@ -75,6 +75,9 @@ pub struct Settings {
     pub notify: Option<crate::observe::notify::NotifySettings>,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// What a new connection gets at `max_connections`: a wait in the listen
+    /// queue, or a refusal at once.
+    pub when_full: crate::config::options::WhenFull,
     /// Whether a client's half-close (FIN) before the reply abandons its
     /// request (by default only a reset or a failed write does).
     pub abort_on_client_close: bool,
@@ -94,6 +97,9 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// Time relays get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// TCP keepalive on both sockets of a relay (idle time before the first
+    /// probe; `None`: off).
+    pub keepalive: Option<Duration>,
     /// How long a connection refused at accept lingers for its 91.
     pub refused_timeout: Duration,
     /// Connections the metrics listener serves at once.

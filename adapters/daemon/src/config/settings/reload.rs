@@ -8,18 +8,11 @@
 
 use crate::config::options::Options;
 
-/// Keys that need a restart: the listeners (what is bound, how), the
-/// operator's interfaces bound at start (and their bounds), the privilege
+/// Keys that need a restart: how listeners are opened and served (PROXY
+/// protocol, `SO_REUSEPORT`), the operator's interfaces bound at start (and their bounds), the privilege
 /// drop, the files written at start, logging, the sizes of what is
 /// allocated once, and the resolver and parents' health, built at start.
 pub const RESTART_KEYS: &[&str] = &[
-    "listen",
-    "listen_tls",
-    "dual",
-    "transparent",
-    "redirect",
-    "forward",
-    "forward_tls",
     "proxy_protocol",
     "proxy_protocol_listeners",
     "reuse_port",
@@ -32,8 +25,6 @@ pub const RESTART_KEYS: &[&str] = &[
     "allow_root",
     "state_file",
     "pid_file",
-    "max_connections",
-    "limits.max_lookups",
     "limits.relay_pipes",
     "limits.relay_pipe_size",
     "limits.max_metrics_connections",
@@ -56,8 +47,17 @@ pub const RESTART_KEYS: &[&str] = &[
 ];
 
 /// Keys a reload applies, to new connections (running ones keep what they
-/// started with).
+/// started with). The listeners: a reload binds those it adds (one that
+/// cannot bind fails the reload) and closes those it removes (their
+/// connections go on).
 pub const RELOADED_KEYS: &[&str] = &[
+    "listen",
+    "listen_tls",
+    "dual",
+    "transparent",
+    "redirect",
+    "forward",
+    "forward_tls",
     "bind_address",
     "ident",
     "ident_port",
@@ -65,6 +65,9 @@ pub const RELOADED_KEYS: &[&str] = &[
     "metrics_allow",
     "outgoing_address",
     "abort_on_client_close",
+    "max_connections",
+    "when_full",
+    "limits.max_lookups",
     "limits.max_user_id",
     "limits.max_host",
     "limits.max_early_data",
@@ -86,6 +89,7 @@ pub const RELOADED_KEYS: &[&str] = &[
     "timeouts.attempt_delay",
     "timeouts.bind_accept",
     "timeouts.idle",
+    "timeouts.keepalive",
     "timeouts.dual",
     "timeouts.shutdown_grace",
     "access.allow",
@@ -160,6 +164,7 @@ mod tests {
         let running = Options::defaults();
         let mut loaded = Options::defaults();
         loaded.max_connections = Some(7);
+        loaded.reuse_port = Some(true);
         loaded.limits.relay_pipes = Some(3);
         loaded.outgoing_address = Some(vec!["127.0.0.1".parse().unwrap()]);
         loaded.timeouts.shutdown_grace = Some(crate::config::options::Seconds(
@@ -167,7 +172,7 @@ mod tests {
         ));
         assert_eq!(
             restart_needed(&running, &loaded),
-            ["max_connections", "limits.relay_pipes"]
+            ["reuse_port", "limits.relay_pipes"]
         );
         assert!(restart_needed(&running, &running).is_empty());
     }

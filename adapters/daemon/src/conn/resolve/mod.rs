@@ -67,7 +67,7 @@ pub(crate) async fn resolve<R: Runtime>(
         }
     } else {
         (
-            system::resolve(rt, daemon.lookups(), host.to_owned(), held).await?,
+            system::resolve(rt, &daemon.lookups(), host.to_owned(), held).await?,
             None,
         )
     };
