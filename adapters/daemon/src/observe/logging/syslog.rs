@@ -303,7 +303,7 @@ mod tests {
         std::io::Read::read_to_string(&mut peer, &mut got).unwrap();
         assert_eq!(
             got,
-            "21 <30>1 - - - - - - one23 <30>1 - - - - - - d\u{e9}j\u{e0}"
+            "21 <30>1 - - - - - - one24 <30>1 - - - - - - d\u{e9}j\u{e0}"
         );
         let before = lost();
         let (mut nowhere, error) =
