@@ -26,6 +26,7 @@ mod bind;
 mod connect;
 mod deploy;
 mod limits;
+mod log_outputs;
 mod logs;
 mod notify;
 mod operations;
