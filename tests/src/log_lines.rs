@@ -41,8 +41,15 @@ pub fn text_fields(line: &str) -> Option<Vec<(String, String)>> {
         if chars.peek().is_none() {
             return Some(out);
         }
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if key.is_empty() || key.contains(' ') {
+        let mut key = String::new();
+        loop {
+            match chars.next()? {
+                '=' => break,
+                ' ' | '"' => return None,
+                c => key.push(c),
+            }
+        }
+        if key.is_empty() {
             return None;
         }
         let mut value = String::new();
@@ -122,7 +129,7 @@ impl Rfc5424 {
         let rest = rest
             .strip_prefix("1 ")
             .ok_or_else(|| wrong("not VERSION 1"))?;
-        let mut parts = rest.splitn(7, ' ');
+        let mut parts = rest.splitn(6, ' ');
         let mut next = |max: usize, what: &str| -> Result<String, String> {
             let p = parts.next().ok_or_else(|| wrong(what))?;
             if p.is_empty() || p.len() > max || !p.chars().all(|c| c.is_ascii_graphic()) {

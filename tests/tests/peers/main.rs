@@ -22,6 +22,8 @@
 //! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
 //!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
 //!   python3, curl.
+//! - `log_outputs`: logrotate and rsyslogd (each started by the test, its
+//!   config in a scratch folder, stopped by PID).
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
@@ -37,6 +39,7 @@ mod eyeballs;
 mod ident;
 mod interception;
 mod late_answers;
+mod log_outputs;
 mod loops;
 mod operations;
 mod outbound_ops;

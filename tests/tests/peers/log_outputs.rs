@@ -1,0 +1,327 @@
+//! The log outputs with the programs that read them, on every adapter: a
+//! real logrotate run (its `postrotate` sends SIGUSR1) rotates `log_file`
+//! while a client keeps connecting, and every connection's `closed` line is
+//! in exactly one file; a real rsyslogd, started by the test on a loopback
+//! port, receives the log and the access log over `udp:` and `tcp:` as RFC
+//! 5424 messages (written back with `RSYSLOG_SyslogProtocol23Format` and
+//! checked field by field).
+
+use socks4_tests::e2e::*;
+use socks4_tests::log_lines::{wait_lines, Rfc5424, ACCESS_FIELDS};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+socks4_tests::on_every_adapter!(
+    logrotate_rotates_the_log_file_under_load_without_losing_a_line,
+    rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp,
+);
+
+/// The most connections the client makes while logrotate runs.
+const MAX_CONNECTIONS: usize = 3000;
+
+/// The server `bin` on a port of its own with `args`, standard error
+/// ignored (its log goes elsewhere); its address from /proc.
+fn start(bin: &str, args: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
+    let child = Process::new(server_binary(bin))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = wait_listening(child.id(), bin);
+    (ChildGuard(child), addr)
+}
+
+/// Stops the server by PID with SIGTERM (its queues are written out) and
+/// waits for it, at most [`STEP`].
+fn stop(server: &mut ChildGuard, bin: &str) {
+    let pid = server.0.id().to_string();
+    assert!(Process::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + STEP;
+    while server.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{bin} did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The `closed` lines' user ids in `lines` (JSON), each once per line.
+fn closed_users(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(closed)
+        .map(|l| field(&l, "user"))
+        .collect()
+}
+
+fn logrotate_rotates_the_log_file_under_load_without_losing_a_line(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("logrotate-{bin}"));
+    let log = dir.join("socks4d.log");
+    let (mut server, addr) = start(
+        bin,
+        &[
+            "--log-file",
+            &log.display().to_string(),
+            "--log-format",
+            "json",
+        ],
+    );
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{} {{\n    rotate 20\n    missingok\n    nocompress\n    create 0640\n    \
+             postrotate\n        kill -USR1 {}\n    endscript\n}}\n",
+            log.display(),
+            server.0.id()
+        ),
+    )
+    .unwrap();
+    // A client connects in a loop until the rotations are done.
+    let stop_client = Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop_client = stop_client.clone();
+        let target = echo(MAX_CONNECTIONS);
+        std::thread::spawn(move || {
+            let mut made = 0;
+            while made < MAX_CONNECTIONS && (made < 50 || !stop_client.load(Ordering::Relaxed)) {
+                let user = format!("c{made}");
+                let c = socks_request(addr, &connect_to(target, user.as_bytes()), |_| {});
+                assert!(granted(&c), "connection {made} not granted");
+                assert_eq!(round_trip(c.stream, &c.early, b"z"), b"z");
+                made += 1;
+            }
+            made
+        })
+    };
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(300));
+        let state = dir.join("logrotate.state");
+        let out = Process::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(&state)
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{bin}: logrotate round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop_client.store(true, Ordering::Relaxed);
+    let made = client.join().expect("the client");
+    let files: Vec<PathBuf> = std::iter::once(log.clone())
+        .chain((1..=3).map(|n| dir.join(format!("socks4d.log.{n}"))))
+        .collect();
+    let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    wait_lines(&paths, STEP * 3, |l| closed_users(l).len() >= made);
+    stop(&mut server, bin);
+    let mut all = Vec::new();
+    let mut with_closed = 0;
+    for path in &files {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{bin}: {}: {e}", path.display()));
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        // Every line whole: no line torn between two files.
+        for line in &lines {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{bin}: {}: {e}: {line:?}", path.display()));
+        }
+        if !closed_users(&lines).is_empty() {
+            with_closed += 1;
+        }
+        all.extend(lines);
+    }
+    assert!(
+        with_closed >= 3,
+        "{bin}: the rotations did not happen under load ({made} connections)"
+    );
+    let mut users = closed_users(&all);
+    users.sort();
+    let mut expected: Vec<String> = (0..made).map(|i| format!("c{i}")).collect();
+    expected.sort();
+    // Each connection's closed line exactly once across the files.
+    assert_eq!(users, expected, "{bin}: {made} connections");
+    let reopened = all
+        .iter()
+        .filter(|l| l.contains("\"log file reopened\""))
+        .count();
+    assert_eq!(reopened, 3, "{bin}");
+}
+
+/// Whether a process has a UDP socket bound to 127.0.0.1:`port`.
+fn udp_bound(port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(local.as_str()))
+}
+
+/// rsyslogd with its own config in `dir`, listening on 127.0.0.1:`port` over
+/// `transport` and writing every message to `out` as RFC 5424.
+fn rsyslogd(dir: &Path, transport: &str, port: u16, out: &Path) -> ChildGuard {
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{dir}\")\n\
+             module(load=\"im{transport}\")\n\
+             input(type=\"im{transport}\" address=\"127.0.0.1\" port=\"{port}\")\n\
+             *.* action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_SyslogProtocol23Format\")\n",
+            dir = dir.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let child = Process::new("rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rsyslogd (.ci/setup installs rsyslog)");
+    let mut guard = ChildGuard(child);
+    let deadline = Instant::now() + STEP;
+    let tcp = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        let up = match transport {
+            "tcp" => socks4_tests::procfs::listening_addrs(guard.0.id()).contains(&tcp),
+            _ => udp_bound(port),
+        };
+        if up {
+            return guard;
+        }
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("rsyslogd exited with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rsyslogd did not start on {transport} {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
+    for transport in ["udp", "tcp"] {
+        let dir = socks4_tests::scratch::fresh(&format!("rsyslog-{transport}-{bin}"));
+        let out = dir.join("received.log");
+        let port = free_port();
+        let mut rsyslogd = rsyslogd(&dir, transport, port, &out);
+        let target = format!("{transport}:127.0.0.1:{port}");
+        let (mut server, addr) = start(
+            bin,
+            &[
+                "--syslog",
+                &target,
+                "--access-log",
+                "syslog",
+                "--log-format",
+                "json",
+            ],
+        );
+        let pid = server.0.id().to_string();
+        let echo = echo(10);
+        for i in 0..10 {
+            let c = socks_request(addr, &connect_to(echo, format!("u{i}").as_bytes()), |_| {});
+            assert!(granted(&c), "{bin} {transport}");
+            assert_eq!(
+                round_trip(c.stream, &c.early, b"abc"),
+                b"abc",
+                "{bin} {transport}"
+            );
+        }
+        stop(&mut server, bin);
+        let ours = |lines: &[String], msgid: &str| -> Vec<Rfc5424> {
+            lines
+                .iter()
+                .filter_map(|l| Rfc5424::parse(l).ok())
+                .filter(|m| m.procid == pid && m.msgid == msgid)
+                .collect()
+        };
+        wait_lines(&[&out], STEP * 2, |l| {
+            ours(l, "access").len() >= 10
+                && ours(l, "log")
+                    .iter()
+                    .filter(|m| m.msg.contains("\"closed\""))
+                    .count()
+                    >= 10
+        });
+        // rsyslogd stopped, its file is whole (a read while it writes can
+        // end in half a line).
+        stop(&mut rsyslogd, "rsyslogd");
+        let lines: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        // Every message rsyslog wrote back is RFC 5424 (rsyslog's own too).
+        for line in &lines {
+            Rfc5424::parse(line).unwrap_or_else(|e| panic!("{bin} {transport}: {e}"));
+        }
+        let log = ours(&lines, "log");
+        let access = ours(&lines, "access");
+        assert_eq!(access.len(), 10, "{bin} {transport}: {lines:?}");
+        for m in log.iter().chain(&access) {
+            // rsyslog read our header: APP-NAME, PROCID and MSGID came through.
+            assert_eq!(m.app, bin, "{transport}: {m:?}");
+            assert_eq!(m.facility, 3, "{bin} {transport}: daemon: {m:?}");
+            let body: serde_json::Value = serde_json::from_str(&m.msg)
+                .unwrap_or_else(|e| panic!("{bin} {transport}: {e}: {m:?}"));
+            if m.msgid == "log" {
+                let level = field(&body, "level");
+                let severity = match level.as_str() {
+                    "ERROR" => 3,
+                    "WARN" => 4,
+                    "INFO" => 6,
+                    _ => 7,
+                };
+                assert_eq!(m.severity, severity, "{bin} {transport}: {m:?}");
+            } else {
+                assert_eq!(
+                    m.severity, 6,
+                    "{bin} {transport}: a granted connection: {m:?}"
+                );
+                let keys: Vec<&str> = ACCESS_FIELDS
+                    .iter()
+                    .copied()
+                    .filter(|k| body.get(*k).is_some())
+                    .collect();
+                assert_eq!(keys, ACCESS_FIELDS, "{bin} {transport}: {m:?}");
+                assert_eq!(field(&body, "bytes_up"), "3", "{bin} {transport}: {m:?}");
+            }
+        }
+        let mut users: Vec<String> = log
+            .iter()
+            .filter_map(|m| serde_json::from_str::<serde_json::Value>(&m.msg).ok())
+            .filter(closed)
+            .map(|l| field(&l, "user"))
+            .collect();
+        users.sort();
+        let mut expected: Vec<String> = (0..10).map(|i| format!("u{i}")).collect();
+        expected.sort();
+        assert_eq!(users, expected, "{bin} {transport}");
+        assert!(
+            log.iter().any(|m| m.msg.contains("\"listening\"")),
+            "{bin} {transport}: {lines:?}"
+        );
+    }
+}
