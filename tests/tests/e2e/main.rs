@@ -10,6 +10,7 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs`,
+//! `log_outputs` (the access log, the log file and its reopening),
 //! `operations` (signals, control socket, systemd notifications, pid
 //! file, `--version`), `preflight` (what `--check` and the start check
 //! before binding, how a failed start ends, and errors that say what to do),

@@ -234,9 +234,14 @@ fn folders(s: &Settings, errors: &mut Vec<String>) {
         if !dir.is_dir() {
             errors.push(format!(
                 "{what} {}: the folder {} does not exist (config: {key}): create it \
-                 (systemd: RuntimeDirectory=) or name another path",
+                 (systemd: {}=) or name another path",
                 path.display(),
-                dir.display()
+                dir.display(),
+                if key.starts_with("log") || key.starts_with("access") {
+                    "LogsDirectory"
+                } else {
+                    "RuntimeDirectory"
+                }
             ));
         }
     }

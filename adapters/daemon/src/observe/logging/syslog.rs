@@ -21,7 +21,7 @@ use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tracing::{Level, Metadata};
 use tracing_appender::non_blocking::NonBlocking;
 use tracing_subscriber::fmt::MakeWriter;
@@ -174,7 +174,9 @@ impl Write for SyslogLine {
 pub(crate) struct Transport {
     target: SyslogTarget,
     conn: Option<Conn>,
-    last_try: Option<Instant>,
+    /// When a connect was last tried (the wall clock: this thread is no
+    /// runtime's, and a clock step only makes a retry come sooner or later).
+    last_try: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -198,7 +200,7 @@ impl Transport {
     }
 
     fn connect(&mut self) -> io::Result<&mut Conn> {
-        self.last_try = Some(Instant::now());
+        self.last_try = Some(SystemTime::now());
         let conn = match &self.target {
             SyslogTarget::Unix(path) => {
                 let s = UnixDatagram::unbound()?;
@@ -232,7 +234,7 @@ impl Transport {
             Some(c) => c,
             None if self
                 .last_try
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) =>
+                .is_none_or(|t| t.elapsed().map_or(true, |e| e >= Duration::from_secs(1))) =>
             {
                 self.connect()?
             }
