@@ -87,23 +87,8 @@ fn logrotate_rotates_the_log_file_under_load_without_losing_a_line(bin: &str) {
         ),
     )
     .unwrap();
-    // A client connects in a loop until the rotations are done.
     let stop_client = Arc::new(AtomicBool::new(false));
-    let client = {
-        let stop_client = stop_client.clone();
-        let target = echo(MAX_CONNECTIONS);
-        std::thread::spawn(move || {
-            let mut made = 0;
-            while made < MAX_CONNECTIONS && (made < 50 || !stop_client.load(Ordering::Relaxed)) {
-                let user = format!("c{made}");
-                let c = socks_request(addr, &connect_to(target, user.as_bytes()), |_| {});
-                assert!(granted(&c), "connection {made} not granted");
-                assert_eq!(round_trip(c.stream, &c.early, b"z"), b"z");
-                made += 1;
-            }
-            made
-        })
-    };
+    let client = connect_in_a_loop(addr, stop_client.clone());
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(300));
         let state = dir.join("logrotate.state");
@@ -129,9 +114,35 @@ fn logrotate_rotates_the_log_file_under_load_without_losing_a_line(bin: &str) {
     let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     wait_lines(&paths, STEP * 3, |l| closed_users(l).len() >= made);
     stop(&mut server, bin);
+    check_rotated(&files, made, bin);
+}
+
+/// A client that connects through `proxy` in a loop (user ids `c0`, `c1`,
+/// ...) until `stop` (at least 50 times, at most [`MAX_CONNECTIONS`]);
+/// how many connections it made.
+fn connect_in_a_loop(
+    proxy: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    let target = echo(MAX_CONNECTIONS);
+    std::thread::spawn(move || {
+        let mut made = 0;
+        while made < MAX_CONNECTIONS && (made < 50 || !stop.load(Ordering::Relaxed)) {
+            let user = format!("c{made}");
+            let c = socks_request(proxy, &connect_to(target, user.as_bytes()), |_| {});
+            assert!(granted(&c), "connection {made} not granted");
+            assert_eq!(round_trip(c.stream, &c.early, b"z"), b"z");
+            made += 1;
+        }
+        made
+    })
+}
+
+/// Every line of the rotated `files` whole, every file with connections in
+/// it, and the `made` connections' `closed` lines each exactly once.
+fn check_rotated(files: &[PathBuf], made: usize, bin: &str) {
     let mut all = Vec::new();
-    let mut with_closed = 0;
-    for path in &files {
+    for path in files {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("{bin}: {}: {e}", path.display()));
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -140,15 +151,14 @@ fn logrotate_rotates_the_log_file_under_load_without_losing_a_line(bin: &str) {
             serde_json::from_str::<serde_json::Value>(line)
                 .unwrap_or_else(|e| panic!("{bin}: {}: {e}: {line:?}", path.display()));
         }
-        if !closed_users(&lines).is_empty() {
-            with_closed += 1;
-        }
+        assert!(
+            !closed_users(&lines).is_empty(),
+            "{bin}: {} has no connection: not every rotation happened under load \
+             ({made} connections)",
+            path.display()
+        );
         all.extend(lines);
     }
-    assert!(
-        with_closed == files.len(),
-        "{bin}: a file without connections: the rotations did not all happen under load ({made} connections)"
-    );
     let mut users = closed_users(&all);
     users.sort();
     let mut expected: Vec<String> = (0..made).map(|i| format!("c{i}")).collect();
@@ -159,7 +169,7 @@ fn logrotate_rotates_the_log_file_under_load_without_losing_a_line(bin: &str) {
         .iter()
         .filter(|l| l.contains("\"log file reopened\""))
         .count();
-    assert_eq!(reopened, 3, "{bin}");
+    assert_eq!(reopened, files.len() - 1, "{bin}");
 }
 
 /// Whether a process has a UDP socket bound to 127.0.0.1:`port`.
@@ -222,92 +232,16 @@ fn rsyslogd(dir: &Path, transport: &str, port: u16, out: &Path) -> ChildGuard {
 
 fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
     for transport in ["udp", "tcp"] {
-        let dir = socks4_tests::scratch::fresh(&format!("rsyslog-{transport}-{bin}"));
-        let out = dir.join("received.log");
-        let port = free_port();
-        let mut rsyslogd = rsyslogd(&dir, transport, port, &out);
-        let target = format!("{transport}:127.0.0.1:{port}");
-        let (mut server, addr) = start(
-            bin,
-            &[
-                "--syslog",
-                &target,
-                "--access-log",
-                "syslog",
-                "--log-format",
-                "json",
-            ],
-        );
-        let pid = server.0.id().to_string();
-        let echo = echo(10);
-        for i in 0..10 {
-            let c = socks_request(addr, &connect_to(echo, format!("u{i}").as_bytes()), |_| {});
-            assert!(granted(&c), "{bin} {transport}");
-            assert_eq!(
-                round_trip(c.stream, &c.early, b"abc"),
-                b"abc",
-                "{bin} {transport}"
-            );
-        }
-        stop(&mut server, bin);
-        let ours = |lines: &[String], msgid: &str| -> Vec<Rfc5424> {
-            lines
-                .iter()
-                .filter_map(|l| Rfc5424::parse(l).ok())
-                .filter(|m| m.procid == pid && m.msgid == msgid)
-                .collect()
-        };
-        wait_lines(&[&out], STEP * 2, |l| {
-            ours(l, "access").len() >= 10
-                && ours(l, "log")
-                    .iter()
-                    .filter(|m| m.msg.contains("\"closed\""))
-                    .count()
-                    >= 10
-        });
-        // rsyslogd stopped, its file is whole (a read while it writes can
-        // end in half a line).
-        stop(&mut rsyslogd, "rsyslogd");
-        let lines: Vec<String> = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        let (pid, lines) = through_rsyslog(bin, transport);
         // Every message rsyslog wrote back is RFC 5424 (rsyslog's own too).
         for line in &lines {
             Rfc5424::parse(line).unwrap_or_else(|e| panic!("{bin} {transport}: {e}"));
         }
-        let log = ours(&lines, "log");
-        let access = ours(&lines, "access");
+        let log = ours(&lines, &pid, "log");
+        let access = ours(&lines, &pid, "access");
         assert_eq!(access.len(), 10, "{bin} {transport}: {lines:?}");
         for m in log.iter().chain(&access) {
-            // rsyslog read our header: APP-NAME, PROCID and MSGID came through.
-            assert_eq!(m.app, bin, "{transport}: {m:?}");
-            assert_eq!(m.facility, 3, "{bin} {transport}: daemon: {m:?}");
-            let body: serde_json::Value = serde_json::from_str(&m.msg)
-                .unwrap_or_else(|e| panic!("{bin} {transport}: {e}: {m:?}"));
-            if m.msgid == "log" {
-                let level = field(&body, "level");
-                let severity = match level.as_str() {
-                    "ERROR" => 3,
-                    "WARN" => 4,
-                    "INFO" => 6,
-                    _ => 7,
-                };
-                assert_eq!(m.severity, severity, "{bin} {transport}: {m:?}");
-            } else {
-                assert_eq!(
-                    m.severity, 6,
-                    "{bin} {transport}: a granted connection: {m:?}"
-                );
-                let keys: Vec<&str> = ACCESS_FIELDS
-                    .iter()
-                    .copied()
-                    .filter(|k| body.get(*k).is_some())
-                    .collect();
-                assert_eq!(keys, ACCESS_FIELDS, "{bin} {transport}: {m:?}");
-                assert_eq!(field(&body, "bytes_up"), "3", "{bin} {transport}: {m:?}");
-            }
+            check_message(m, bin, transport);
         }
         let mut users: Vec<String> = log
             .iter()
@@ -323,5 +257,90 @@ fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
             log.iter().any(|m| m.msg.contains("\"listening\"")),
             "{bin} {transport}: {lines:?}"
         );
+    }
+}
+
+/// The messages of the process `pid` with MSGID `msgid` among `lines`.
+fn ours(lines: &[String], pid: &str, msgid: &str) -> Vec<Rfc5424> {
+    lines
+        .iter()
+        .filter_map(|l| Rfc5424::parse(l).ok())
+        .filter(|m| m.procid == pid && m.msgid == msgid)
+        .collect()
+}
+
+/// Ten connections through the server `bin` logging (and access logging)
+/// to a fresh rsyslogd over `transport`: the server's PID and the lines
+/// rsyslogd wrote, once both are stopped.
+fn through_rsyslog(bin: &str, transport: &str) -> (String, Vec<String>) {
+    let dir = socks4_tests::scratch::fresh(&format!("rsyslog-{transport}-{bin}"));
+    let out = dir.join("received.log");
+    let port = free_port();
+    let mut rsyslogd = rsyslogd(&dir, transport, port, &out);
+    let target = format!("{transport}:127.0.0.1:{port}");
+    let args = [
+        "--syslog",
+        &target,
+        "--access-log",
+        "syslog",
+        "--log-format",
+        "json",
+    ];
+    let (mut server, addr) = start(bin, &args);
+    let pid = server.0.id().to_string();
+    let echo = echo(10);
+    for i in 0..10 {
+        let c = socks_request(addr, &connect_to(echo, format!("u{i}").as_bytes()), |_| {});
+        assert!(granted(&c), "{bin} {transport}");
+        assert_eq!(
+            round_trip(c.stream, &c.early, b"abc"),
+            b"abc",
+            "{bin} {transport}"
+        );
+    }
+    stop(&mut server, bin);
+    wait_lines(&[&out], STEP * 2, |l| {
+        let closed = ours(l, &pid, "log")
+            .iter()
+            .filter(|m| m.msg.contains("\"closed\""))
+            .count();
+        ours(l, &pid, "access").len() >= 10 && closed >= 10
+    });
+    // rsyslogd stopped, its file is whole (a read while it writes can end
+    // in half a line).
+    stop(&mut rsyslogd, "rsyslogd");
+    let text = std::fs::read_to_string(&out).unwrap();
+    (pid, text.lines().map(str::to_owned).collect())
+}
+
+/// One of our messages as rsyslogd read it: our APP-NAME, facility daemon,
+/// the severity of the line's level, a JSON body; an access line with every
+/// documented field.
+fn check_message(m: &Rfc5424, bin: &str, transport: &str) {
+    // rsyslog read our header: APP-NAME, PROCID and MSGID came through.
+    assert_eq!(m.app, bin, "{transport}: {m:?}");
+    assert_eq!(m.facility, 3, "{bin} {transport}: daemon: {m:?}");
+    let body: serde_json::Value =
+        serde_json::from_str(&m.msg).unwrap_or_else(|e| panic!("{bin} {transport}: {e}: {m:?}"));
+    if m.msgid == "log" {
+        let severity = match field(&body, "level").as_str() {
+            "ERROR" => 3,
+            "WARN" => 4,
+            "INFO" => 6,
+            _ => 7,
+        };
+        assert_eq!(m.severity, severity, "{bin} {transport}: {m:?}");
+    } else {
+        assert_eq!(
+            m.severity, 6,
+            "{bin} {transport}: a granted connection: {m:?}"
+        );
+        let keys: Vec<&str> = ACCESS_FIELDS
+            .iter()
+            .copied()
+            .filter(|k| body.get(*k).is_some())
+            .collect();
+        assert_eq!(keys, ACCESS_FIELDS, "{bin} {transport}: {m:?}");
+        assert_eq!(field(&body, "bytes_up"), "3", "{bin} {transport}: {m:?}");
     }
 }
