@@ -15,6 +15,7 @@ socks4_tests::on_every_adapter!(
     the_access_log_at_warn_keeps_only_connections_not_granted,
     the_log_file_is_reopened_on_sigusr1,
     a_log_file_is_never_opened_through_a_link,
+    check_names_the_log_outputs_and_refuses_bad_ones,
 );
 
 /// A config with the access log at `path` and a rule that denies the port
@@ -263,6 +264,44 @@ fn a_log_file_is_never_opened_through_a_link(bin: &str) {
         std::fs::read_to_string(&victim).unwrap(),
         "precious\n",
         "{bin}"
+    );
+}
+
+fn check_names_the_log_outputs_and_refuses_bad_ones(bin: &str) {
+    let dir = socks4_tests::scratch::fresh(&format!("logcheck-{bin}"));
+    let log = dir.join("socks4d.log").display().to_string();
+    let base = ["--listen", "127.0.0.1:1080", "--check"];
+    let outputs = [
+        "--log-file",
+        &log,
+        "--syslog",
+        "udp:127.0.0.1:514",
+        "--access-log",
+        "syslog",
+        "--access-log-format",
+        "json",
+    ];
+    let args: Vec<&str> = base.iter().chain(&outputs).copied().collect();
+    let (status, out, err) = run_binary(bin, &args);
+    assert!(status.success(), "{bin}: {out}{err}");
+    for says in [
+        format!("log file: {log} (reopened on SIGUSR1)"),
+        "syslog: udp:127.0.0.1:514 (RFC 5424)".to_owned(),
+        "access log: syslog udp:127.0.0.1:514, json, info".to_owned(),
+    ] {
+        assert!(out.contains(&says), "{bin}: {says:?} in {out}");
+    }
+    // Nothing was opened or sent by a check.
+    assert!(!Path::new(&log).exists(), "{bin}");
+    let (status, _, err) = run_binary(bin, &["--check", "--syslog", "syslog.example:514"]);
+    assert_eq!(status.code(), Some(2), "{bin}: {err}");
+    assert!(err.contains("udp:HOST:PORT"), "{bin}: {err}");
+    let missing = dir.join("no-such-folder/access.log").display().to_string();
+    let (status, _, err) = run_binary(bin, &["--check", "--access-log", &missing]);
+    assert_eq!(status.code(), Some(2), "{bin}: {err}");
+    assert!(
+        err.contains("does not exist (config: access_log)") && err.contains("LogsDirectory="),
+        "{bin}: {err}"
     );
 }
 

@@ -1,4 +1,5 @@
-//! The log outputs with the programs that read them, on every adapter: a
+//! The log outputs with the programs that read them, on every adapter: log
+//! files opened as root before the privilege drop and given to the user; a
 //! real logrotate run (its `postrotate` sends SIGUSR1) rotates `log_file`
 //! while a client keeps connecting, and every connection's `closed` line is
 //! in exactly one file; a real rsyslogd, started by the test on a loopback
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 socks4_tests::on_every_adapter!(
+    log_files_are_opened_as_root_and_given_to_the_user,
     logrotate_rotates_the_log_file_under_load_without_losing_a_line,
     rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp,
 );
@@ -170,6 +172,77 @@ fn check_rotated(files: &[PathBuf], made: usize, bin: &str) {
         .filter(|l| l.contains("\"log file reopened\""))
         .count();
     assert_eq!(reopened, files.len() - 1, "{bin}");
+}
+
+fn log_files_are_opened_as_root_and_given_to_the_user(bin: &str) {
+    assert!(running_as_root(), "this test runs as root (as CI does)");
+    // A folder only root may write: the files are opened before the drop.
+    let dir = socks4_tests::scratch::fresh(&format!("logowner-{bin}"));
+    let log = dir.join("socks4d.log");
+    let access = dir.join("access.log");
+    let (log_arg, access_arg) = (log.display().to_string(), access.display().to_string());
+    let args = [
+        "--user",
+        "nobody",
+        "--log-file",
+        &log_arg,
+        "--access-log",
+        &access_arg,
+    ];
+    let (server, addr) = start(bin, &args);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.0.id())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        !uid.split_whitespace().skip(1).any(|id| id == "0"),
+        "{bin}: {uid}"
+    );
+    let nobody = Process::new("id").args(["-u", "nobody"]).output().unwrap();
+    let nobody: u32 = String::from_utf8_lossy(&nobody.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    for path in [&log, &access] {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).unwrap();
+        assert_eq!(meta.uid(), nobody, "{bin}: {}", path.display());
+        assert_eq!(meta.mode() & 0o777, 0o640, "{bin}: {}", path.display());
+    }
+    let echo = echo(2);
+    let c = socks_request(addr, &connect_to(echo, b"first"), |_| {});
+    assert_eq!(round_trip(c.stream, &c.early, b"1"), b"1", "{bin}");
+    // The user reopens the files it was given.
+    let usr1 = || {
+        let pid = server.0.id().to_string();
+        assert!(Process::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    usr1();
+    let reopened = wait_lines(&[&log], STEP, |l| {
+        l.iter().filter(|l| l.contains("log file reopened")).count() >= 2
+    });
+    assert!(
+        reopened.iter().any(|l| l.contains(&access_arg)),
+        "{bin}: {reopened:?}"
+    );
+    // Moved away with nothing in its place, in a folder the user may not
+    // write: the reopen fails, is logged, and lines go on to the old file.
+    let moved = dir.join("socks4d.log.1");
+    std::fs::rename(&log, &moved).unwrap();
+    usr1();
+    let c = socks_request(addr, &connect_to(echo, b"second"), |_| {});
+    assert_eq!(round_trip(c.stream, &c.early, b"2"), b"2", "{bin}");
+    let old = wait_lines(&[&moved], STEP, |l| {
+        l.iter()
+            .any(|l| l.contains("closed") && l.contains("second"))
+    });
+    assert!(
+        old.iter().any(|l| l.contains("cannot reopen a log file")),
+        "{bin}: {old:?}"
+    );
+    assert!(!log.exists(), "{bin}: created by the user in root's folder");
 }
 
 /// Whether a process has a UDP socket bound to 127.0.0.1:`port`.
