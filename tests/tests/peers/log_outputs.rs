@@ -4,11 +4,11 @@
 //! while a client keeps connecting, and every connection's `closed` line is
 //! in exactly one file; a real rsyslogd, started by the test on a loopback
 //! port, receives the log and the access log over `udp:` and `tcp:` as RFC
-//! 5424 messages (written back with `RSYSLOG_SyslogProtocol23Format` and
-//! checked field by field).
+//! 5424 messages, JSON and text (written back with
+//! `RSYSLOG_SyslogProtocol23Format` and checked field by field).
 
 use socks4_tests::e2e::*;
-use socks4_tests::log_lines::{wait_lines, Rfc5424, ACCESS_FIELDS};
+use socks4_tests::log_lines::{text_fields, wait_lines, Rfc5424, ACCESS_FIELDS};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -304,8 +304,9 @@ fn rsyslogd(dir: &Path, transport: &str, port: u16, out: &Path) -> ChildGuard {
 }
 
 fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
-    for transport in ["udp", "tcp"] {
-        let (pid, lines) = through_rsyslog(bin, transport);
+    // JSON over UDP, text over TCP.
+    for (transport, format) in [("udp", "json"), ("tcp", "text")] {
+        let (pid, lines) = through_rsyslog(bin, transport, format);
         // Every message rsyslog wrote back is RFC 5424 (rsyslog's own too).
         for line in &lines {
             Rfc5424::parse(line).unwrap_or_else(|e| panic!("{bin} {transport}: {e}"));
@@ -318,7 +319,7 @@ fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
         }
         let mut users: Vec<String> = log
             .iter()
-            .filter_map(|m| serde_json::from_str::<serde_json::Value>(&m.msg).ok())
+            .map(|m| body(m, bin))
             .filter(closed)
             .map(|l| field(&l, "user"))
             .collect();
@@ -327,7 +328,7 @@ fn rsyslog_receives_the_logs_as_rfc5424_over_udp_and_tcp(bin: &str) {
         expected.sort();
         assert_eq!(users, expected, "{bin} {transport}");
         assert!(
-            log.iter().any(|m| m.msg.contains("\"listening\"")),
+            log.iter().any(|m| says(&body(m, bin), "listening")),
             "{bin} {transport}: {lines:?}"
         );
     }
@@ -343,9 +344,9 @@ fn ours(lines: &[String], pid: &str, msgid: &str) -> Vec<Rfc5424> {
 }
 
 /// Ten connections through the server `bin` logging (and access logging)
-/// to a fresh rsyslogd over `transport`: the server's PID and the lines
+/// to a fresh rsyslogd over `transport`, as `format`: the server's PID and the lines
 /// rsyslogd wrote, once both are stopped.
-fn through_rsyslog(bin: &str, transport: &str) -> (String, Vec<String>) {
+fn through_rsyslog(bin: &str, transport: &str, format: &str) -> (String, Vec<String>) {
     let dir = socks4_tests::scratch::fresh(&format!("rsyslog-{transport}-{bin}"));
     let out = dir.join("received.log");
     let port = free_port();
@@ -357,7 +358,7 @@ fn through_rsyslog(bin: &str, transport: &str) -> (String, Vec<String>) {
         "--access-log",
         "syslog",
         "--log-format",
-        "json",
+        format,
     ];
     let (mut server, addr) = start(bin, &args);
     let pid = server.0.id().to_string();
@@ -375,7 +376,7 @@ fn through_rsyslog(bin: &str, transport: &str) -> (String, Vec<String>) {
     wait_lines(&[&out], STEP * 2, |l| {
         let closed = ours(l, &pid, "log")
             .iter()
-            .filter(|m| m.msg.contains("\"closed\""))
+            .filter(|m| m.msg.contains("closed"))
             .count();
         ours(l, &pid, "access").len() >= 10 && closed >= 10
     });
@@ -386,15 +387,45 @@ fn through_rsyslog(bin: &str, transport: &str) -> (String, Vec<String>) {
     (pid, text.lines().map(str::to_owned).collect())
 }
 
+/// A message's body as JSON: a JSON line as it is; a text line (`LEVEL
+/// TARGET: MESSAGE key=value ...`, no time: the header has it, or an access
+/// line's `key=value ...`) as an object of its level, message and fields.
+fn body(m: &Rfc5424, bin: &str) -> serde_json::Value {
+    if m.msg.starts_with('{') {
+        return serde_json::from_str(&m.msg).unwrap_or_else(|e| panic!("{bin}: {e}: {m:?}"));
+    }
+    let mut object = serde_json::Map::new();
+    let fields = if m.msgid == "log" {
+        let (level, rest) = m.msg.split_once(' ').expect("a level");
+        let (target, rest) = rest.split_once(": ").expect("a target");
+        assert!(target.starts_with("socks4d"), "{bin}: {m:?}");
+        // The message runs to the first key=value pair.
+        let words: Vec<&str> = rest.split(' ').collect();
+        let at = words
+            .iter()
+            .position(|w| w.contains('='))
+            .unwrap_or(words.len());
+        object.insert("level".into(), level.into());
+        object.insert("message".into(), words[..at].join(" ").into());
+        words[at..].join(" ")
+    } else {
+        m.msg.clone()
+    };
+    let pairs = text_fields(&fields).unwrap_or_else(|| panic!("{bin}: not key=value: {m:?}"));
+    for (k, v) in pairs {
+        object.insert(k, v.into());
+    }
+    serde_json::Value::Object(object)
+}
+
 /// One of our messages as rsyslogd read it: our APP-NAME, facility daemon,
-/// the severity of the line's level, a JSON body; an access line with every
-/// documented field.
+/// the severity of the line's level; an access line with every documented
+/// field.
 fn check_message(m: &Rfc5424, bin: &str, transport: &str) {
     // rsyslog read our header: APP-NAME, PROCID and MSGID came through.
     assert_eq!(m.app, bin, "{transport}: {m:?}");
     assert_eq!(m.facility, 3, "{bin} {transport}: daemon: {m:?}");
-    let body: serde_json::Value =
-        serde_json::from_str(&m.msg).unwrap_or_else(|e| panic!("{bin} {transport}: {e}: {m:?}"));
+    let body = body(m, bin);
     if m.msgid == "log" {
         let severity = match field(&body, "level").as_str() {
             "ERROR" => 3,

@@ -55,18 +55,20 @@ pub fn init(format: LogFormat, level: LogLevel) {
 pub fn init_outputs(outputs: &LogOutputs) -> Result<(), String> {
     let mut queues = Queues::default();
     let mut layers: Vec<Output> = Vec::new();
-    let mut diagnostic: Vec<BoxMakeWriter> = Vec::new();
+    // Each writer, and whether its lines carry their time (syslog's header
+    // has it).
+    let mut diagnostic: Vec<(BoxMakeWriter, bool)> = Vec::new();
     if let Some(path) = &outputs.file {
-        diagnostic.push(queues.file(path, outputs.owner)?);
+        diagnostic.push((queues.file(path, outputs.owner)?, true));
     }
     if let Some(target) = &outputs.syslog {
-        diagnostic.push(queues.syslog(target, "log"));
+        diagnostic.push((queues.syslog(target, "log"), false));
     }
     if diagnostic.is_empty() {
-        diagnostic.push(queues.stderr());
+        diagnostic.push((queues.stderr(), true));
     }
-    for writer in diagnostic {
-        layers.push(diagnostic_layer(outputs, writer));
+    for (writer, timed) in diagnostic {
+        layers.push(diagnostic_layer(outputs, writer, timed));
     }
     let access = match (&outputs.access, outputs.access_level) {
         (None, _) | (_, LogLevel::Off) => None,
@@ -106,8 +108,9 @@ pub fn init_outputs(outputs: &LogOutputs) -> Result<(), String> {
 }
 
 /// The diagnostic log to `writer`, at the settings' level (or `RUST_LOG`'s),
-/// without the access log's events.
-fn diagnostic_layer(outputs: &LogOutputs, writer: BoxMakeWriter) -> Output {
+/// without the access log's events; text lines without their time unless
+/// `timed`.
+fn diagnostic_layer(outputs: &LogOutputs, writer: BoxMakeWriter, timed: bool) -> Output {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(outputs.level.as_str()))
         .add_directive(
@@ -119,7 +122,11 @@ fn diagnostic_layer(outputs: &LogOutputs, writer: BoxMakeWriter) -> Output {
         .with_writer(writer)
         .with_ansi(false);
     match outputs.format {
-        LogFormat::Text => layer.event_format(Logfmt).with_filter(filter).boxed(),
+        LogFormat::Text if timed => layer.event_format(Logfmt).with_filter(filter).boxed(),
+        LogFormat::Text => layer
+            .event_format(LogfmtUntimed)
+            .with_filter(filter)
+            .boxed(),
         LogFormat::Json => layer.json().flatten_event(true).with_filter(filter).boxed(),
     }
 }
@@ -231,28 +238,54 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
         let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
-        write!(writer, "{now} {:>5} {}:", meta.level(), meta.target())?;
-        let mut fields = Fields {
-            out: String::new(),
-            message: None,
-        };
-        event.record(&mut fields);
-        if let Some(message) = fields.message {
-            // The server's own words: bare, with control characters escaped.
-            writer.write_char(' ')?;
-            for c in message.chars() {
-                if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
-                    write!(writer, "\\u{{{:x}}}", u32::from(c))?;
-                } else {
-                    writer.write_char(c)?;
-                }
+        write!(writer, "{now} {:>5} ", event.metadata().level())?;
+        logfmt(writer, event)
+    }
+}
+
+/// [`Logfmt`] without the time, for syslog, whose header has it (and the
+/// level unpadded): `LEVEL TARGET: MESSAGE key=value ...`.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogfmtUntimed;
+
+impl<S, N> FormatEvent<S, N> for LogfmtUntimed
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "{} ", event.metadata().level())?;
+        logfmt(writer, event)
+    }
+}
+
+/// A text line after its time and level: `TARGET: MESSAGE key=value ...`.
+fn logfmt(mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    write!(writer, "{}:", event.metadata().target())?;
+    let mut fields = Fields {
+        out: String::new(),
+        message: None,
+    };
+    event.record(&mut fields);
+    if let Some(message) = fields.message {
+        // The server's own words: bare, with control characters escaped.
+        writer.write_char(' ')?;
+        for c in message.chars() {
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                write!(writer, "\\u{{{:x}}}", u32::from(c))?;
+            } else {
+                writer.write_char(c)?;
             }
         }
-        writer.write_str(&fields.out)?;
-        writeln!(writer)
     }
+    writer.write_str(&fields.out)?;
+    writeln!(writer)
 }
 
 struct Fields {

@@ -1,7 +1,8 @@
 //! Log lines to a syslog server as RFC 5424 messages: `<PRI>1 TIMESTAMP
 //! HOSTNAME APP-NAME PROCID MSGID - MSG`, facility `daemon`, the severity
 //! from the line's level, MSGID `log` for the diagnostic log and `access` for
-//! the access log, and the line itself (text or JSON) as MSG. Over
+//! the access log, and the line itself (JSON, or text without its time) as
+//! MSG. Over
 //! `unix:PATH` and `udp:` one datagram is one message; over `tcp:` each
 //! message is octet-counted (`LEN SP MSG`, RFC 6587), so a server reads it
 //! whole whatever it holds.
