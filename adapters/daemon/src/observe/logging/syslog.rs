@@ -2,10 +2,9 @@
 //! HOSTNAME APP-NAME PROCID MSGID - MSG`, facility `daemon`, the severity
 //! from the line's level, MSGID `log` for the diagnostic log and `access` for
 //! the access log, and the line itself (JSON, or text without its time) as
-//! MSG. Over
-//! `unix:PATH` and `udp:` one datagram is one message; over `tcp:` each
-//! message is octet-counted (`LEN SP MSG`, RFC 6587), so a server reads it
-//! whole whatever it holds.
+//! MSG. Over `unix:PATH` and `udp:` one datagram is one message; over `tcp:`
+//! each message is octet-counted (`LEN SP MSG`, RFC 6587), so a server reads
+//! it whole whatever it holds.
 //!
 //! The header is put on by [`SyslogMakeWriter`] as the line is formatted, and
 //! the message queued to a non-blocking worker, whose [`Transport`] sends it
