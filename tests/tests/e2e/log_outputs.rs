@@ -8,6 +8,7 @@ use socks4_tests::e2e::*;
 use socks4_tests::log_lines::{text_fields, wait_file_lines, ACCESS_FIELDS};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant};
 
 socks4_tests::on_every_adapter!(
     the_json_access_log_has_the_documented_fields,
@@ -16,6 +17,7 @@ socks4_tests::on_every_adapter!(
     the_log_file_is_reopened_on_sigusr1,
     a_log_file_is_never_opened_through_a_link,
     check_names_the_log_outputs_and_refuses_bad_ones,
+    an_unreachable_syslog_server_costs_lines_not_service,
 );
 
 /// A config with the access log at `path` and a rule that denies the port
@@ -187,13 +189,13 @@ fn the_access_log_at_warn_keeps_only_connections_not_granted(bin: &str) {
 
 /// The server `bin` with `args`, its standard error ignored, its listening
 /// address read from /proc (its log goes to a file).
-fn start_quiet(bin: &str, args: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
+fn start_quiet(bin: &str, args: &[&str], stderr: Stdio) -> (ChildGuard, std::net::SocketAddr) {
     let child = Process::new(server_binary(bin))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let addr = wait_listening(child.id(), bin);
@@ -205,7 +207,11 @@ fn the_log_file_is_reopened_on_sigusr1(bin: &str) {
     let log = dir.join("socks4d.log");
     let moved = dir.join("socks4d.log.1");
     let path = log.display().to_string();
-    let (server, addr) = start_quiet(bin, &["--log-file", &path, "--log-format", "json"]);
+    let (server, addr) = start_quiet(
+        bin,
+        &["--log-file", &path, "--log-format", "json"],
+        Stdio::null(),
+    );
     let target = echo(2);
     let c = socks_request(addr, &connect_to(target, b"before"), |_| {});
     assert_eq!(round_trip(c.stream, &c.early, b"x"), b"x", "{bin}");
@@ -303,6 +309,57 @@ fn check_names_the_log_outputs_and_refuses_bad_ones(bin: &str) {
         err.contains("does not exist (config: access_log)") && err.contains("LogsDirectory="),
         "{bin}: {err}"
     );
+}
+
+/// The value of the metric `name` in a scrape, 0 when absent.
+fn metric(scrape: &str, name: &str) -> u64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn an_unreachable_syslog_server_costs_lines_not_service(bin: &str) {
+    // Nobody listens there: every line for syslog is dropped and counted.
+    let nobody = ClosedPort::new();
+    let metrics_port = free_port();
+    let syslog = format!("tcp:127.0.0.1:{}", nobody.port());
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let args = ["--syslog", &syslog, "--metrics-listen", &metrics];
+    let (server, _) = start_quiet(bin, &args, Stdio::piped());
+    let deadline = Instant::now() + STEP;
+    let proxy = loop {
+        let addrs = socks4_tests::procfs::listening_addrs(server.0.id());
+        if let Some(a) = addrs.iter().find(|a| a.port() != metrics_port) {
+            if addrs.len() == 2 {
+                break *a;
+            }
+        }
+        assert!(Instant::now() < deadline, "{bin}: not listening");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let target = echo(20);
+    for i in 0..20 {
+        let c = socks_request(proxy, &connect_to(target, b"someone"), |_| {});
+        assert!(granted(&c), "{bin}: connection {i}");
+        assert_eq!(round_trip(c.stream, &c.early, b"q"), b"q", "{bin}");
+    }
+    let deadline = Instant::now() + STEP;
+    loop {
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut scrape = String::new();
+        std::io::Read::read_to_string(&mut s, &mut scrape).unwrap();
+        // The listening line and a closed line per connection, at least.
+        if metric(&scrape, "socks4_log_lines_dropped_total") >= 21 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: drops not counted:\n{scrape}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -101,6 +101,8 @@ pub fn init_outputs(outputs: &LogOutputs) -> Result<(), String> {
             .name("log-watch".into())
             .spawn(watch_drops);
         for (target, e) in queues.unreachable {
+            // On standard error too: the log may go nowhere else.
+            eprintln!("syslog server {target} not reachable yet ({e}): lines to it are dropped until it is");
             tracing::warn!(target: "socks4d", syslog = %target, error = %e, "syslog server not reachable yet: lines to it are dropped until it is");
         }
     }
