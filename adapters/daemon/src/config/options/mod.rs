@@ -244,7 +244,7 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log_format: Option<LogFormat>,
 
-    /// Access log level: info (every finished connection), warn or error (those not granted), off
+    /// Access log level: info (every finished connection), warn (only those not granted), off
     #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log_level: Option<LogLevel>,

@@ -111,8 +111,9 @@ pub struct LogOutputs {
     pub access: Option<AccessLog>,
     /// The access log's format.
     pub access_format: LogFormat,
-    /// The access log's level: `info` writes every finished connection,
-    /// `warn` and `error` only those that were not granted, `off` none.
+    /// The access log's level: `info` (or more) writes every finished
+    /// connection, `warn` only those that were not granted, `error` and
+    /// `off` none.
     pub access_level: LogLevel,
     /// Who is given the files this process creates while it is root (the
     /// user and group it switches to), so that it can reopen them after.
