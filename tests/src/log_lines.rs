@@ -1,7 +1,8 @@
 //! Reading what a server's log outputs wrote: the access log's documented
 //! fields ([`ACCESS_FIELDS`]), its `key=value` lines ([`text_fields`]), RFC
-//! 5424 syslog headers ([`Rfc5424`]), and log files read until they hold
-//! enough lines ([`wait_lines`]).
+//! 5424 syslog headers ([`Rfc5424`]), log files read until they hold
+//! enough lines ([`wait_lines`]), and a server whose log is not on standard
+//! error waited for ([`wait_server`]).
 
 use crate::e2e::STEP;
 use std::path::Path;
@@ -215,6 +216,24 @@ pub fn wait_lines(
         if done(&lines) || Instant::now() >= deadline {
             return lines;
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The first address the server `child` listens on (read from /proc: its
+/// log goes to a file or syslog), waiting at most three [`STEP`]s (a busy
+/// machine starts a debug build slowly); a server that exits meanwhile
+/// fails the test with its status.
+pub fn wait_server(child: &mut std::process::Child, what: &str) -> std::net::SocketAddr {
+    let deadline = Instant::now() + STEP * 3;
+    loop {
+        if let Some(addr) = crate::procfs::listening_addrs(child.id()).first() {
+            return *addr;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited at start with {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -190,7 +190,7 @@ fn the_access_log_at_warn_keeps_only_connections_not_granted(bin: &str) {
 /// The server `bin` with `args`, its standard error ignored, its listening
 /// address read from /proc (its log goes to a file).
 fn start_quiet(bin: &str, args: &[&str], stderr: Stdio) -> (ChildGuard, std::net::SocketAddr) {
-    let child = Process::new(server_binary(bin))
+    let mut child = Process::new(server_binary(bin))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
@@ -198,7 +198,7 @@ fn start_quiet(bin: &str, args: &[&str], stderr: Stdio) -> (ChildGuard, std::net
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let addr = wait_listening(child.id(), bin);
+    let addr = socks4_tests::log_lines::wait_server(&mut child, bin);
     (ChildGuard(child), addr)
 }
 

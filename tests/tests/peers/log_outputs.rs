@@ -27,7 +27,7 @@ const MAX_CONNECTIONS: usize = 20_000;
 /// The server `bin` on a port of its own with `args`, standard error
 /// ignored (its log goes elsewhere); its address from /proc.
 fn start(bin: &str, args: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
-    let child = Process::new(server_binary(bin))
+    let mut child = Process::new(server_binary(bin))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
@@ -36,7 +36,7 @@ fn start(bin: &str, args: &[&str]) -> (ChildGuard, std::net::SocketAddr) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = wait_listening(child.id(), bin);
+    let addr = socks4_tests::log_lines::wait_server(&mut child, bin);
     (ChildGuard(child), addr)
 }
 
