@@ -152,7 +152,7 @@ impl StateFile {
 /// so are records that do not parse). An error when the text is not a state
 /// file this version reads. It reads no file: for tools that read state
 /// files, and the fuzz target; the server reads its own through
-/// [`StateFile::load`], bounded and never through a link.
+/// `StateFile::load`, bounded and never through a link.
 pub fn restore(text: &str, clients: &ClientTable) -> io::Result<usize> {
     restore_doc(text.as_bytes(), clients).map(|(n, _)| n)
 }
