@@ -291,6 +291,32 @@ mod tests {
     }
 
     #[test]
+    fn unix_and_udp_send_one_datagram_per_message() {
+        let path = std::env::temp_dir().join(format!("socks4-syslog-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let unix = UnixDatagram::bind(&path).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let targets = [
+            SyslogTarget::Unix(path.clone()),
+            SyslogTarget::Udp(udp.local_addr().unwrap().to_string()),
+        ];
+        for target in targets {
+            let (mut t, error) = Transport::new(target);
+            assert!(error.is_none(), "{error:?}");
+            t.write_all(b"<30>1 - - - - - - one").unwrap();
+            t.write_all(b"<30>1 - - - - - - two").unwrap();
+        }
+        let mut buf = [0u8; 64];
+        for want in ["<30>1 - - - - - - one", "<30>1 - - - - - - two"] {
+            let n = unix.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_bytes());
+            let n = udp.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want.as_bytes());
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn tcp_messages_are_octet_counted_and_a_missing_server_counts_as_lost() {
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let target = SyslogTarget::Tcp(server.local_addr().unwrap().to_string());
