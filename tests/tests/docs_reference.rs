@@ -7,9 +7,10 @@
 //! - every key the tables list is accepted by `--check`: the test writes each
 //!   row's example value under its key into one config file and runs `BINARY
 //!   --config FILE --check`, expecting exit 0. Paths under `/etc/socks4d/`,
-//!   `/run/socks4d/` and `/var/lib/socks4d/` in the examples are replaced by
-//!   files the test makes (certificates and keys of a test authority, a rules
-//!   file) or by paths in its scratch folder, as the page says.
+//!   `/run/socks4d/`, `/var/lib/socks4d/` and `/var/log/socks4d/` in the
+//!   examples are replaced by files the test makes (certificates and keys of
+//!   a test authority, a rules file) or by paths in its scratch folder, as the
+//!   page says.
 //!
 //! A misspelled key, one in the wrong section, an example the server refuses,
 //! or a key `--help` names and the page lacks fails, naming the key.
@@ -22,7 +23,12 @@ use std::process::Command as Process;
 const HEADER: &str = "| flag | config key | default | example | what |";
 
 /// Where the examples' paths live on a real host; the test replaces them.
-const HOST_DIRS: [&str; 3] = ["/etc/socks4d/", "/run/socks4d/", "/var/lib/socks4d/"];
+const HOST_DIRS: [&str; 4] = [
+    "/etc/socks4d/",
+    "/run/socks4d/",
+    "/var/lib/socks4d/",
+    "/var/log/socks4d/",
+];
 
 /// One row of a reference table.
 #[derive(Debug, Clone)]

@@ -26,6 +26,8 @@
 //!   nftables, python3.
 //! - `reuse_port_stop`: root, a network namespace (iproute2) with
 //!   `net.ipv4.tcp_migrate_req`, python3.
+//! - `log_outputs`: logrotate and rsyslogd (each started by the test, its
+//!   config in a scratch folder, stopped by PID).
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
@@ -42,6 +44,7 @@ mod ident;
 mod interception;
 mod keepalive;
 mod late_answers;
+mod log_outputs;
 mod loops;
 mod operations;
 mod outbound_ops;

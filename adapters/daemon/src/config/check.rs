@@ -227,6 +227,32 @@ fn operations(out: &mut String, s: &Settings) {
         crate::config::options::LogFormat::Json => "json",
     };
     let _ = writeln!(out, "log: {format}, {}", s.log_level.as_str());
+    log_outputs(out, &s.log_outputs);
+}
+
+/// Where the log and the access log go, when not to standard error alone.
+fn log_outputs(out: &mut String, o: &crate::observe::logging::LogOutputs) {
+    if let Some(f) = &o.file {
+        let _ = writeln!(out, "log file: {} (reopened on SIGUSR1)", f.display());
+    }
+    if let Some(t) = &o.syslog {
+        let _ = writeln!(out, "syslog: {t} (RFC 5424)");
+    }
+    if let Some(a) = &o.access {
+        let format = match o.access_format {
+            crate::config::options::LogFormat::Text => "text",
+            crate::config::options::LogFormat::Json => "json",
+        };
+        let to = match a {
+            crate::observe::logging::AccessLog::Syslog => format!("syslog {}", o.access_syslog()),
+            crate::observe::logging::AccessLog::File(p) => p.display().to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "access log: {to}, {format}, {}",
+            o.access_level.as_str()
+        );
+    }
 }
 
 /// `notify:` the notification command (or its absence when rules notify), and

@@ -206,10 +206,19 @@ fn privileged_ports(s: &Settings, host: &Host, errors: &mut Vec<String>) {
     }
 }
 
-/// The pid file's and the control socket's folders exist.
+/// The folders of the pid file, the control socket and the log files exist.
 fn folders(s: &Settings, errors: &mut Vec<String>) {
     let files = [
         ("pid file", "pid_file", s.pid_file.as_deref()),
+        ("log file", "log_file", s.log_outputs.file.as_deref()),
+        (
+            "access log",
+            "access_log",
+            match &s.log_outputs.access {
+                Some(crate::observe::logging::AccessLog::File(p)) => Some(p.as_path()),
+                _ => None,
+            },
+        ),
         (
             "control socket",
             "control_socket",
@@ -225,9 +234,14 @@ fn folders(s: &Settings, errors: &mut Vec<String>) {
         if !dir.is_dir() {
             errors.push(format!(
                 "{what} {}: the folder {} does not exist (config: {key}): create it \
-                 (systemd: RuntimeDirectory=) or name another path",
+                 (systemd: {}=) or name another path",
                 path.display(),
-                dir.display()
+                dir.display(),
+                if key.starts_with("log") || key.starts_with("access") {
+                    "LogsDirectory"
+                } else {
+                    "RuntimeDirectory"
+                }
             ));
         }
     }

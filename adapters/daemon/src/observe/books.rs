@@ -113,8 +113,8 @@ pub(crate) struct Observer {
     source: Option<Source>,
     reply: Option<ReplyCode>,
     stats: RelayStats,
-    /// The first reply went out (the handshake's time is measured).
-    first_reply: bool,
+    /// When the first reply went out (the handshake's time).
+    replied_at: Option<Instant>,
     /// A relay is counted as open.
     relaying: bool,
     /// The parent proxy the connection went through (passwords hidden).
@@ -156,7 +156,7 @@ impl Observer {
             source: None,
             reply: None,
             stats: RelayStats::default(),
-            first_reply: false,
+            replied_at: None,
             relaying: false,
             via: None,
             cert: None,
@@ -203,7 +203,8 @@ impl Observer {
 
     /// The first reply: the handshake took from accept until now.
     fn replied(&mut self, now: Instant) {
-        if !std::mem::replace(&mut self.first_reply, true) {
+        if self.replied_at.is_none() {
+            self.replied_at = Some(now);
             let took = now.saturating_duration_since(self.started);
             self.books.handshake.observe(took.as_secs_f64());
         }
@@ -450,7 +451,67 @@ impl Observer {
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
             duration_ms, "closed"
         );
+        if crate::observe::logging::access_events() {
+            let handshake_ms = self.replied_at.map_or(duration_ms, |at| {
+                at.saturating_duration_since(self.started).as_millis() as u64
+            });
+            let line = AccessLine {
+                dest,
+                user: &user,
+                cert,
+                rule: &rule,
+                via,
+                reached: &reached,
+                reply,
+                outcome: reason.label(),
+                reason: &why,
+                handshake_ms,
+                duration_ms,
+            };
+            self.access(&line, refused);
+        }
     }
+
+    /// The access log's line (target [`ACCESS_TARGET`]): the `closed` line's
+    /// data, in the documented order, at info for a granted connection and
+    /// at warn for one that was not.
+    ///
+    /// [`ACCESS_TARGET`]: crate::observe::logging::ACCESS_TARGET
+    fn access(&self, l: &AccessLine<'_>, refused: bool) {
+        macro_rules! access {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "socks4d::access", $level,
+                    conn = self.conn, listener = %self.listener, client = %self.peer,
+                    user = l.user, cert = l.cert, dest = l.dest, reached = l.reached,
+                    via = l.via, rule = l.rule, reply = l.reply, outcome = l.outcome,
+                    reason = l.reason, bytes_up = self.stats.client_to_dest,
+                    bytes_down = self.stats.dest_to_client, handshake_ms = l.handshake_ms,
+                    duration_ms = l.duration_ms
+                )
+            };
+        }
+        if refused {
+            access!(tracing::Level::WARN);
+        } else {
+            access!(tracing::Level::INFO);
+        }
+    }
+}
+
+/// What a connection's `closed` line says that the access line says too.
+struct AccessLine<'a> {
+    dest: &'a str,
+    user: &'a str,
+    cert: &'a str,
+    rule: &'a str,
+    via: &'a str,
+    reached: &'a str,
+    reply: u8,
+    outcome: &'static str,
+    reason: &'a str,
+    handshake_ms: u64,
+    duration_ms: u64,
 }
 
 /// identd answered (or not): counted and logged.

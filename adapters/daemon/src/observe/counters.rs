@@ -106,7 +106,9 @@ pub struct Snapshot {
     pub client_to_dest: u64,
     /// Bytes relayed from destinations to clients.
     pub dest_to_client: u64,
-    /// Log lines dropped because standard error could not keep up.
+    /// Log lines dropped because a log output (standard error, the log
+    /// file, syslog, the access log) could not keep up, or syslog could not
+    /// be reached.
     pub log_lines_dropped: u64,
     /// Relays running now.
     pub relays_open: u64,

@@ -257,7 +257,7 @@ fn operations(e: &mut DescriptorEncoder, s: &Snapshot, runtime: &str) -> fmt::Re
     single(
         e,
         "socks4_log_lines_dropped",
-        "Log lines dropped because standard error could not keep up.",
+        "Log lines dropped because a log output could not keep up (or syslog could not be reached).",
         true,
         s.log_lines_dropped,
     )?;

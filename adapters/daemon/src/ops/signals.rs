@@ -1,13 +1,14 @@
 //! Signals, the same on every runtime (caught on a thread of their own): SIGHUP
 //! reloads the settings (a broken file is reported and the old configuration
-//! stays), SIGTERM and SIGINT stop gracefully, and a second one exits at once.
+//! stays), SIGTERM and SIGINT stop gracefully, and a second one exits at once;
+//! SIGUSR1 reopens the log files (logrotate's `postrotate`).
 
 use crate::daemon::Daemon;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
-/// Starts handling SIGHUP, SIGTERM and SIGINT for `daemon`.
+/// Starts handling SIGHUP, SIGTERM, SIGINT and SIGUSR1 for `daemon`.
 pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
     let daemon = daemon.clone();
     std::thread::Builder::new()
         .name("signals".into())
@@ -22,6 +23,7 @@ pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
                         }
                         crate::ops::systemd::ready();
                     }
+                    SIGUSR1 => reopen_logs(),
                     _ if daemon.is_shutting_down() => {
                         tracing::warn!(target: "socks4d", "second signal: exiting now");
                         std::process::exit(0);
@@ -33,4 +35,18 @@ pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// SIGUSR1: the log files are opened again, and the new ones say so.
+fn reopen_logs() {
+    match crate::observe::logging::reopen() {
+        Ok(files) => {
+            for file in files {
+                tracing::info!(target: "socks4d", file = %file.display(), "log file reopened");
+            }
+        }
+        Err(e) => {
+            tracing::error!(target: "socks4d", error = %e, "cannot reopen a log file, writing on to the old one");
+        }
+    }
 }

@@ -78,7 +78,10 @@ pub fn main<R: Runtime>(
     if cli.check {
         return check(name, &report, cli.strict);
     }
-    crate::observe::logging::init(settings.log_format, settings.log_level);
+    if let Err(e) = crate::observe::logging::init_outputs(&log_outputs(&settings)) {
+        eprintln!("{name}: cannot start: {e}");
+        return ExitCode::from(1);
+    }
     if !report.errors.is_empty() {
         for e in &report.errors {
             say(name, "cannot start", e);
@@ -96,6 +99,17 @@ pub fn main<R: Runtime>(
     let code = start(name, rt, settings, inherited, block_on);
     crate::observe::logging::flush();
     code
+}
+
+/// The log's outputs as the settings say, the files this process creates
+/// given to the user it will switch to (so that it can reopen them on
+/// SIGUSR1).
+fn log_outputs(settings: &Settings) -> crate::observe::logging::LogOutputs {
+    let mut outputs = settings.log_outputs.clone();
+    if let Some(user) = &settings.user {
+        outputs.owner = crate::config::users::ids(user, settings.group.as_deref()).ok();
+    }
+    outputs
 }
 
 /// `--check`: the report on standard output, the errors on standard error as

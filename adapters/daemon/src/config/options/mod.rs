@@ -207,6 +207,48 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<LogLevel>,
 
+    /// Write the log to this file instead of standard error (opened before the privilege drop, mode 0640, reopened on SIGUSR1 for logrotate)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "log_file", long = "log-file", value_name = "PATH")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
+
+    /// Send the log to syslog, as RFC 5424 messages: unix:/dev/log, udp:HOST:PORT or tcp:HOST:PORT (instead of standard error; beside log_file when both are set)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "syslog", long = "syslog", value_name = "TARGET")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syslog: Option<Text<crate::observe::logging::SyslogTarget>>,
+
+    /// Access log, apart from the log: one line per finished connection, to this file (reopened on SIGUSR1) or to "syslog" (off unless set)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "access_log", long = "access-log", value_name = "PATH")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<Text<crate::observe::logging::AccessLog>>,
+
+    /// Access log line format (default: log_format's)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "access_log_format",
+            long = "access-log-format",
+            value_enum,
+            value_name = "FORMAT"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_format: Option<LogFormat>,
+
+    /// Access log level: info (every finished connection), warn (only those not granted), off
+    #[cfg_attr(feature = "cli", arg(skip))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log_level: Option<LogLevel>,
+
     /// Serve Prometheus metrics at http://ADDR/metrics (off unless set; a non-loopback address needs --metrics-allow)
     #[cfg_attr(
         feature = "cli",

@@ -130,6 +130,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Log level (`-v`/`-q` applied).
     pub log_level: LogLevel,
+    /// Where the log and the access log go besides standard error, in
+    /// which format and at which level (its `format` and `level` are
+    /// `log_format` and `log_level`).
+    pub log_outputs: crate::observe::logging::LogOutputs,
     /// Where these settings came from (what a reload reads again).
     pub sources: Sources,
     /// The layers merged, before they were resolved: what a reload compares

@@ -87,9 +87,26 @@ impl Settings {
             relay_pipe_size: limits.relay_pipe_size.expect(HAS_DEFAULT),
             log_format: all.log_format.expect(HAS_DEFAULT),
             log_level: all.log_level.expect(HAS_DEFAULT).shifted(sources.verbosity),
+            log_outputs: log_outputs(&all, sources.verbosity),
             sources,
             options: all.clone(),
         })
+    }
+}
+
+/// The log's outputs: the log file, syslog, the access log (the files'
+/// owner, the user switched to, is found at start).
+fn log_outputs(all: &Options, verbosity: i32) -> crate::observe::logging::LogOutputs {
+    let format = all.log_format.expect(HAS_DEFAULT);
+    crate::observe::logging::LogOutputs {
+        format,
+        level: all.log_level.expect(HAS_DEFAULT).shifted(verbosity),
+        file: all.log_file.clone(),
+        syslog: all.syslog.clone().map(|t| t.0),
+        access: all.access_log.clone().map(|a| a.0),
+        access_format: all.access_log_format.unwrap_or(format),
+        access_level: all.access_log_level.expect(HAS_DEFAULT),
+        owner: None,
     }
 }
 

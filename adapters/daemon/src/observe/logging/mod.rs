@@ -11,6 +11,12 @@
 //!   is not a plain word, so a user id such as `x\n1999-01-01 INFO forged`
 //!   stays inside its line. JSON lines are escaped by JSON itself.
 //!
+//! - **Outputs**: standard error by default; a log file (reopened on
+//!   SIGUSR1, for logrotate) and/or syslog (RFC 5424, over a Unix socket, UDP
+//!   or TCP) instead; and an access log apart, one line per finished
+//!   connection ([`ACCESS_TARGET`]), to a file or syslog, with its own format
+//!   and level ([`LogOutputs`]).
+//!
 //! [`init`] (feature `cli`) installs it as the global subscriber at the level the settings give
 //! (`RUST_LOG` overrides it when set). A program that embeds a server may
 //! install its own subscriber instead; the server logs through `tracing` under
@@ -22,9 +28,37 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[cfg(feature = "cli")]
+mod access;
+#[cfg(feature = "cli")]
+mod file;
+mod outputs;
+#[cfg(feature = "cli")]
 mod subscriber;
 #[cfg(feature = "cli")]
-pub use subscriber::{dropped_lines, flush, init, Logfmt, LOG_QUEUE_LINES};
+mod syslog;
+pub use outputs::{AccessLog, LogOutputs, SyslogTarget};
+#[cfg(feature = "cli")]
+pub use subscriber::{dropped_lines, flush, init, init_outputs, reopen, Logfmt, LOG_QUEUE_LINES};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The target of the access log's events: one per finished connection,
+/// written only while [`access_events`] is on.
+pub const ACCESS_TARGET: &str = "socks4d::access";
+
+static ACCESS_EVENTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the observer emits an access event (target [`ACCESS_TARGET`]) for
+/// each finished connection: on once an access log is installed, or when
+/// an embedder that routes the target itself turns it on.
+pub fn access_events() -> bool {
+    ACCESS_EVENTS.load(Ordering::Relaxed)
+}
+
+/// Turns the access events on or off ([`access_events`]).
+pub fn set_access_events(on: bool) {
+    ACCESS_EVENTS.store(on, Ordering::Relaxed);
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,11 @@
 //! server, a rule with `log` is logged under `-q`, the closed line names the
 //! rule when the connect fails, and the parent and its answer when a parent
 //! refused.
+//!
+//! Where the lines go (the log file and its reopening, syslog, the access
+//! log) is in `outputs`.
+
+mod outputs;
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
