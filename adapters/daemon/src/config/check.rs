@@ -183,11 +183,12 @@ fn timeouts(out: &mut String, s: &Settings) {
     );
     let _ = writeln!(
         out,
-        "timeouts: refused {}, metrics {} ({} connections at once), control {}",
+        "timeouts: refused {}, metrics {} ({} connections at once), control {}, upgrade {}",
         secs(s.refused_timeout),
         secs(s.metrics_timeout),
         s.max_metrics_connections,
-        secs(s.control_timeout)
+        secs(s.control_timeout),
+        secs(s.upgrade_timeout)
     );
 }
 

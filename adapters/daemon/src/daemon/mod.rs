@@ -12,6 +12,7 @@ mod rebind;
 pub(crate) use rebind::Rebind;
 pub(crate) mod runtime_lists;
 pub(crate) mod state_file;
+pub(crate) mod upgrade_state;
 
 use crate::config::settings::{ConfigError, Settings};
 use crate::limits::client_table::{ClientGuard, ClientKey, ClientTable};
@@ -70,6 +71,7 @@ struct Inner {
     cut: Notify,
     refusing: AtomicUsize,
     rebind: rebind::RebindSlot,
+    upgrade: upgrade_state::UpgradeState,
 }
 
 /// Refused connections kept open at once so that their clients read the
@@ -190,6 +192,7 @@ impl Daemon {
                 cut: Notify::new(),
                 refusing: AtomicUsize::new(0),
                 rebind: Default::default(),
+                upgrade: Default::default(),
             }),
         }
     }
@@ -373,6 +376,12 @@ impl Daemon {
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = rebind;
+    }
+
+    /// The binary upgrade's bookkeeping: the sockets served, the program,
+    /// whether an upgrade is under way or done.
+    pub(crate) fn upgrade(&self) -> &upgrade_state::UpgradeState {
+        &self.inner.upgrade
     }
 
     /// Per-client bookkeeping: what each client address holds and has done.

@@ -37,7 +37,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 pub(crate) const USAGE: &str =
     "conns [FILTER] [--sort bytes|age] | kill ID|FILTER | deny add NET [for DURATION] [reason TEXT] | deny del NET | \
 deny list | exempt add NET [for DURATION] [reason TEXT] | exempt del NET | exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
-parents | resolve NAME | cache flush [NAME]; a FILTER is pairs of: client NET, user U, \
+parents | resolve NAME | cache flush [NAME] | upgrade [--binary PATH]; a FILTER is pairs of: client NET, user U, \
 cert NAME, dest NET|NAME|.DOMAIN, listener ADDR, older-than DURATION; --json: the output as JSON";
 
 /// Creates the control socket at `path`, readable and writable by its owner
@@ -91,13 +91,26 @@ pub(crate) fn serve(
     now: impl Fn() -> Instant + Send + 'static,
 ) -> io::Result<()> {
     let timeout = daemon.settings().control_timeout;
+    // Shared with a new process after a binary upgrade: this thread looks
+    // every moment whether it handed the socket over, and then stops.
+    listener.set_nonblocking(true)?;
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
             let mut backoff = ACCEPT_BACKOFF.0;
             loop {
+                if daemon.upgrade().handed_over() {
+                    return;
+                }
+                let mut ready = [rustix::event::PollFd::new(&listener, rustix::event::PollFlags::IN)];
+                let wait = rustix::event::Timespec { tv_sec: 0, tv_nsec: HANDOVER_LOOK.as_nanos() as i64 };
+                if !matches!(rustix::event::poll(&mut ready, Some(&wait)), Ok(n) if n > 0) {
+                    continue;
+                }
                 let stream = match listener.accept() {
                     Ok((stream, _)) => stream,
+                    // Another process (an upgrade's) took it first.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
                         tracing::warn!(target: "socks4d", error = %e, ?backoff, "control socket: accept failed");
                         std::thread::sleep(backoff);
@@ -106,11 +119,18 @@ pub(crate) fn serve(
                     }
                 };
                 backoff = ACCEPT_BACKOFF.0;
+                if stream.set_nonblocking(false).is_err() {
+                    continue;
+                }
                 respond(&daemon, stream, (timeout, &now));
             }
         })?;
     Ok(())
 }
+
+/// How often the control thread looks whether an upgrade handed its socket
+/// over, while nobody connects.
+const HANDOVER_LOOK: Duration = Duration::from_millis(200);
 
 /// Shortest and longest pause after a failed accept, doubling in between.
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
@@ -217,6 +237,7 @@ pub(crate) fn run(daemon: &Daemon, words: &[String], who: &str) -> Result<String
                 Err(format!("reload failed, the old configuration stays: {e}"))
             }
         },
+        ["upgrade", rest @ ..] => upgrade(daemon, rest, (who, json)),
         ["stats"] => Ok(stats(daemon)),
         ["clients"] => Ok(clients(daemon, json)),
         [cmd @ ("parents" | "resolve" | "cache"), rest @ ..] => {
@@ -227,6 +248,28 @@ pub(crate) fn run(daemon: &Daemon, words: &[String], who: &str) -> Result<String
             w.join(" ")
         )),
     }
+}
+
+/// `upgrade [--binary PATH]`: a binary upgrade ([`crate::ops::upgrade`]);
+/// the answer comes once the new process is ready (or the upgrade failed).
+fn upgrade(daemon: &Daemon, words: &[&str], (who, json): (&str, bool)) -> Result<String, String> {
+    let binary = match words {
+        [] => None,
+        ["--binary", path] if std::path::Path::new(path).is_absolute() => Some(path.into()),
+        ["--binary", path] => return Err(format!("--binary {path}: an absolute path, please")),
+        _ => return Err(format!("'{}': upgrade [--binary PATH]", words.join(" "))),
+    };
+    let pid = crate::ops::upgrade::upgrade(daemon, binary, who)?;
+    let old = std::process::id();
+    let grace = humantime::format_duration(daemon.current().shutdown_grace);
+    Ok(if json {
+        format!(
+            "{}\n",
+            json!({"upgraded": true, "new_pid": pid, "old_pid": old, "grace": grace.to_string()})
+        )
+    } else {
+        format!("upgraded: process {pid} serves; process {old} drains its connections (at most {grace})\n")
+    })
 }
 
 /// `deny add NET [for DURATION] [reason TEXT]`, `deny del NET` and the same

@@ -64,12 +64,29 @@ pub(crate) fn run(args: &CtlArgs) -> ExitCode {
     }
 }
 
+/// How long `ctl` waits for an answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long `ctl upgrade` waits for its answer (the server's `[timeouts]
+/// upgrade` ends it sooner).
+const UPGRADE_WAIT: Duration = Duration::from_secs(3600);
+
 /// The server's answer: its output, or its error.
 fn ask(args: &CtlArgs) -> std::io::Result<Result<String, String>> {
     let mut stream = UnixStream::connect(&args.socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
     let mut words = args.words.clone();
+    // An upgrade answers once the new process is ready, within the server's
+    // `[timeouts] upgrade`.
+    let upgrade = words.first().is_some_and(|w| w == "upgrade");
+    let wait = if upgrade { UPGRADE_WAIT } else { ANSWER_WAIT };
+    stream.set_read_timeout(Some(wait))?;
+    stream.set_write_timeout(Some(ANSWER_WAIT))?;
+    // The server runs elsewhere: a relative --binary is made absolute here.
+    if let (true, Some(at)) = (upgrade, words.iter().position(|w| w == "--binary")) {
+        if let Some(path) = words.get_mut(at + 1) {
+            *path = std::path::absolute(&*path)?.display().to_string();
+        }
+    }
     if args.json {
         words.push("--json".to_owned());
     }

@@ -9,8 +9,10 @@
 //! The same listener answers the probes of a load balancer or an orchestrator,
 //! and keeps answering while the server drains: `GET /live` is 200 while the
 //! process runs; `GET /ready` is 200 while the server takes new connections
-//! and 503 (with the reason as its body) while it drains after a stop or holds
-//! `max_connections` ([`readiness`]).
+//! and 503 (with the reason as its body) while it drains after a stop, while
+//! a binary upgrade starts a new process, or while it holds `max_connections`
+//! ([`readiness`]). Once an upgrade handed the sockets over, the old process
+//! stops answering here (the new one does).
 //!
 //! Every metric, with its labels:
 //!
@@ -322,7 +324,9 @@ pub(crate) fn may_scrape(peer: SocketAddr, allow: &[Netmask]) -> bool {
 /// Why the server is not ready for new connections, or `Ok` when it is:
 /// what `GET /ready` answers (200, or 503 with the reason).
 pub(crate) fn readiness(daemon: &Daemon) -> Result<(), &'static str> {
-    if daemon.is_shutting_down() {
+    if daemon.upgrade().upgrading() {
+        Err("upgrading: a new process is taking over the listeners")
+    } else if daemon.is_shutting_down() {
         Err("draining: stopping, new connections are not accepted")
     } else if !daemon.has_room() {
         Err(match daemon.current().when_full {

@@ -4,8 +4,9 @@
 //! connections listed and killed through it ([`conns_ctl`]), outbound state
 //! shown through both ([`outbound_ctl`]), signals ([`signals`]), systemd's
 //! readiness and socket activation ([`systemd`]), the privilege drop
-//! ([`privileges`]), the file-descriptor limit ([`rlimit`]) and the pid
-//! file ([`pid_file`]).
+//! ([`privileges`]), the file-descriptor limit ([`rlimit`]), the pid
+//! file ([`pid_file`]) and the binary upgrade that hands the listening
+//! sockets to a new process ([`upgrade`]).
 //!
 //! Layer: above `daemon` (each works on the daemon's handle); never imports
 //! `conn` or `server`.
@@ -27,3 +28,4 @@ pub(crate) mod rlimit;
 #[cfg(feature = "cli")]
 pub(crate) mod signals;
 pub(crate) mod systemd;
+pub(crate) mod upgrade;

@@ -1,14 +1,17 @@
 //! Signals, the same on every runtime (caught on a thread of their own): SIGHUP
 //! reloads the settings (a broken file is reported and the old configuration
 //! stays), SIGTERM and SIGINT stop gracefully, and a second one exits at once;
-//! SIGUSR1 reopens the log files (logrotate's `postrotate`).
+//! SIGUSR1 reopens the log files (logrotate's `postrotate`); SIGUSR2 starts
+//! a binary upgrade ([`crate::ops::upgrade`], on a thread of its own: its
+//! outcome is logged).
 
 use crate::daemon::Daemon;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 
-/// Starts handling SIGHUP, SIGTERM, SIGINT and SIGUSR1 for `daemon`.
+/// Starts handling SIGHUP, SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 for `daemon`.
 pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2])?;
     let daemon = daemon.clone();
     std::thread::Builder::new()
         .name("signals".into())
@@ -24,6 +27,16 @@ pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
                         crate::ops::systemd::ready();
                     }
                     SIGUSR1 => reopen_logs(),
+                    SIGUSR2 => {
+                        let daemon = daemon.clone();
+                        // The upgrade logs its outcome.
+                        let started = std::thread::Builder::new()
+                            .name("upgrade".into())
+                            .spawn(move || crate::ops::upgrade::upgrade(&daemon, None, "SIGUSR2"));
+                        if let Err(e) = started {
+                            tracing::error!(target: "socks4d", error = %e, "upgrade: cannot start its thread");
+                        }
+                    }
                     _ if daemon.is_shutting_down() => {
                         tracing::warn!(target: "socks4d", "second signal: exiting now");
                         std::process::exit(0);

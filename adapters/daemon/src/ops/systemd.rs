@@ -43,6 +43,16 @@ pub(crate) fn ready() {
     notify(&[NotifyState::Ready, NotifyState::Status("serving")]);
 }
 
+/// `MAINPID=` (this process) and `READY=1`: a process started by a binary
+/// upgrade takes over the unit (which needs `NotifyAccess=all`).
+pub(crate) fn ready_as_main() {
+    notify(&[
+        NotifyState::MainPid(std::process::id()),
+        NotifyState::Ready,
+        NotifyState::Status("serving"),
+    ]);
+}
+
 /// `RELOADING=1` (with the monotonic time systemd 253 and later ask for).
 #[cfg(feature = "cli")]
 pub(crate) fn reloading() {

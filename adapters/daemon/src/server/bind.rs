@@ -1,9 +1,11 @@
 //! Binding what the settings ask for, before any runtime exists (so that a
 //! privilege drop can follow): the listeners of every kind (or those systemd
-//! passed by socket activation), the metrics listener and the control socket.
+//! passed by socket activation, or those a binary upgrade handed over), the
+//! metrics listener and the control socket.
 
 use crate::config::listeners::{Listener, ListenerKind};
 use crate::config::settings::Settings;
+use crate::ops::upgrade::Handover;
 use crate::ops::{control, systemd};
 use crate::runtime::socket;
 use std::io;
@@ -26,14 +28,18 @@ pub struct Bound {
 /// get the refusal bound ones get beyond loopback), the metrics listener and
 /// the control socket.
 pub fn bind(settings: &Settings) -> io::Result<Bound> {
-    bind_with(settings, systemd::inherited_listeners()?)
+    bind_with(settings, systemd::inherited_listeners()?, None)
 }
 
 /// [`bind`], with the listeners systemd passed already taken (`None`:
-/// not socket-activated).
+/// not socket-activated), and in a process a binary upgrade started, the
+/// sockets it handed over: each listener, the metrics listener and the
+/// control socket configured as an inherited one was is served as it is,
+/// not bound again (those the new settings no longer name are closed).
 pub(crate) fn bind_with(
     settings: &Settings,
     inherited: Option<Vec<TcpListener>>,
+    mut handover: Option<&mut Handover>,
 ) -> io::Result<Bound> {
     let mut listeners = Vec::new();
     let socks_inherited = inherited.is_some();
@@ -54,11 +60,21 @@ pub(crate) fn bind_with(
         if socks_inherited && config.kind == ListenerKind::Socks {
             continue; // socket activation replaces `listen`
         }
-        listeners.push((config.clone(), bind_listener(settings, config)?));
+        let handed = handover
+            .as_deref_mut()
+            .and_then(|h| h.take_listener(config.kind.name(), config.addr));
+        let listener = match handed {
+            Some(l) => l,
+            None => bind_listener(settings, config)?,
+        };
+        listeners.push((config.clone(), listener));
     }
     let metrics = settings
         .metrics_listen
         .map(|addr| {
+            if let Some(l) = handover.as_deref_mut().and_then(|h| h.take_metrics(addr)) {
+                return Ok(l);
+            }
             socket::listen(addr).map_err(|e| {
                 io::Error::new(
                     e.kind(),
@@ -71,6 +87,9 @@ pub(crate) fn bind_with(
         .control_socket
         .as_deref()
         .map(|p| {
+            if let Some(l) = handover.as_deref_mut().and_then(|h| h.take_control(p)) {
+                return Ok(l);
+            }
             control::bind(p).map_err(|e| {
                 io::Error::new(e.kind(), format!("control socket {}: {e}", p.display()))
             })

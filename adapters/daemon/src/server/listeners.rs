@@ -7,6 +7,7 @@ use super::bind::bind_listener;
 use crate::config::listeners::{Listener, ListenerKind};
 use crate::config::settings::Settings;
 use crate::conn::accept::AcceptLoop;
+use crate::daemon::upgrade_state::Handed;
 use crate::daemon::{Daemon, Rebind};
 use crate::runtime::{socket, Runtime};
 use futures_lite::future::FutureExt;
@@ -47,13 +48,32 @@ impl<R: Runtime> Listeners<R> {
     }
 
     /// Registers a bound listener with the runtime and starts its accept
-    /// loop.
-    pub(crate) fn start(&mut self, config: Listener, listener: TcpListener) -> io::Result<()> {
+    /// loop; it is one a binary upgrade can hand over (`activated`: one
+    /// systemd passed).
+    pub(crate) fn start(
+        &mut self,
+        config: Listener,
+        listener: TcpListener,
+        activated: bool,
+    ) -> io::Result<()> {
         let Some(open) = self.open.clone() else {
             return Ok(()); // shutting down: dropped, so closed
         };
         let addr = socket::local_addr(&listener)?;
         let raw = listener.try_clone()?;
+        let handed = Handed {
+            kind: if activated {
+                "activated"
+            } else {
+                config.kind.name()
+            }
+            .to_owned(),
+            addr: Some(config.addr.to_string()),
+            path: None,
+        };
+        self.daemon
+            .upgrade()
+            .register(handed, Some(addr), listener.try_clone()?.into());
         let listener = self.rt.listener(listener)?;
         let counts = self.daemon.books().counters.add_listener(addr);
         let proxy = config.proxy_protocol.map(|p| p.to_string());
@@ -78,6 +98,7 @@ impl<R: Runtime> Listeners<R> {
     /// Stops the listener at `addr`: its loop drains the accept queue and
     /// closes it (its open connections go on).
     pub(crate) fn stop(&mut self, addr: SocketAddr) {
+        self.daemon.upgrade().unregister(addr);
         if self.running.remove(&addr).is_some() {
             tracing::info!(target: "socks4d", listen = %addr, "listener removed by reload");
         }
@@ -86,6 +107,7 @@ impl<R: Runtime> Listeners<R> {
     /// Stops every listener and completes once all are closed (each drained
     /// its accept queue first).
     pub(crate) async fn closed(&mut self) {
+        self.daemon.upgrade().clear();
         self.running.clear();
         self.open = None;
         let _ = self.all_closed.recv().await;
@@ -197,7 +219,7 @@ impl<R: Runtime> Listeners<R> {
                 self.stop(addr);
             }
             for (config, listener) in change.bound {
-                if let Err(e) = self.start(config.clone(), listener) {
+                if let Err(e) = self.start(config.clone(), listener, false) {
                     tracing::error!(target: "socks4d", listen = %config.addr, error = %e, "could not serve a listener a reload added");
                 }
             }

@@ -16,6 +16,7 @@ use crate::config::cli::{Cli, Parsed};
 use crate::config::preflight::Host;
 use crate::config::settings::Settings;
 use crate::daemon::Daemon;
+use crate::ops::upgrade::Handover;
 use crate::ops::{ctl, health};
 use crate::runtime::Runtime;
 use std::future::Future;
@@ -60,8 +61,21 @@ pub fn main<R: Runtime>(
     };
     // Socket activation: the listeners systemd passed are taken before the
     // checks, which look at their addresses as at bound ones'.
+    // Started by a binary upgrade: the old process's sockets are taken
+    // instead (those systemd passed it among them).
     let mut host = Host::current();
-    let inherited = match crate::ops::systemd::inherited_listeners() {
+    let mut handover = match crate::ops::upgrade::inherited() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let inherited = match handover.as_mut() {
+        Some(h) => Ok(h.activated.take()),
+        None => crate::ops::systemd::inherited_listeners(),
+    };
+    let inherited = match inherited {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{name}: {e}");
@@ -96,7 +110,7 @@ pub fn main<R: Runtime>(
         let to = to.map_or("unlimited".to_owned(), |t| t.to_string());
         tracing::info!(target: "socks4d", from, to, "file descriptor limit raised");
     }
-    let code = start(name, rt, settings, inherited, block_on);
+    let code = start(name, rt, settings, (inherited, handover), block_on);
     crate::observe::logging::flush();
     code
 }
@@ -144,16 +158,29 @@ fn say(name: &str, message: &str, what: &str) {
 
 /// What a start leaves behind and removes when it ends, however it ends: the
 /// pid file (once written; removed only if it is still this server's) and
-/// the control socket (removed only if the path still names a socket).
+/// the control socket (removed only if the path still names a socket). Not
+/// the control socket once this server handed it to a new process, nor one
+/// a new process inherited and never served (its old process serves on).
 struct Leftovers {
     pid_file: Option<PathBuf>,
     control_socket: Option<PathBuf>,
+    daemon: Option<Daemon>,
+    /// The control socket was inherited from an upgrade's old process.
+    inherited_control: bool,
 }
 
 impl Drop for Leftovers {
     fn drop(&mut self) {
         if let Some(path) = &self.pid_file {
             crate::ops::pid_file::remove(path);
+        }
+        let handed_over = self
+            .daemon
+            .as_ref()
+            .is_some_and(|d| d.upgrade().handed_over());
+        let served = self.daemon.as_ref().is_some_and(|d| d.upgrade().served());
+        if handed_over || (self.inherited_control && !served) {
+            return;
         }
         if let Some(path) = &self.control_socket {
             crate::ops::control::remove(path);
@@ -166,20 +193,26 @@ fn start<R: Runtime>(
     name: &str,
     rt: R,
     settings: Settings,
-    inherited: Option<Vec<TcpListener>>,
+    (inherited, mut handover): (Option<Vec<TcpListener>>, Option<Handover>),
     block_on: impl FnOnce(Pin<Box<dyn Future<Output = ExitCode>>>) -> ExitCode,
 ) -> ExitCode {
     let fail = |what: String| {
         say(name, "cannot start", &what);
         ExitCode::from(1)
     };
-    let bound: Bound = match bind_with(&settings, inherited) {
+    let announce = handover.as_mut().and_then(|h| h.announce.take());
+    let inherited_control = handover.is_some();
+    let bound: Bound = match bind_with(&settings, inherited, handover.as_mut()) {
         Ok(b) => b,
         Err(e) => return fail(e.to_string()),
     };
+    // Inherited sockets the settings no longer name are closed now.
+    drop(handover);
     let mut leftovers = Leftovers {
         pid_file: None,
         control_socket: settings.control_socket.clone(),
+        daemon: None,
+        inherited_control,
     };
     if let Some(path) = &settings.pid_file {
         if let Err(e) = crate::ops::pid_file::write(path) {
@@ -191,6 +224,16 @@ fn start<R: Runtime>(
         return fail(e);
     }
     let daemon = Daemon::new(settings);
+    leftovers.daemon = Some(daemon.clone());
+    // An upgrade starts the same program with the same arguments.
+    if let Ok(program) = std::env::current_exe() {
+        daemon
+            .upgrade()
+            .set_program(program, std::env::args_os().skip(1).collect());
+    }
+    if let Some(announce) = announce {
+        daemon.upgrade().set_announce(announce);
+    }
     if let Err(e) = crate::ops::signals::handle(&daemon) {
         return fail(format!("signals: {e}"));
     }

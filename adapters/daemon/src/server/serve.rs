@@ -6,6 +6,7 @@
 use super::bind::{bind, Bound};
 use super::listeners::{rebind, Listeners};
 use crate::daemon::state_file;
+use crate::daemon::upgrade_state::Handed;
 use crate::daemon::Daemon;
 use crate::runtime::socket;
 use crate::runtime::Runtime;
@@ -49,10 +50,23 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     learn_own_addresses(&rt, &daemon, &bound).await?;
     // The metrics endpoint outlives the drain (its /ready says 503 then):
     // it stops when `served` is dropped, as this function returns.
+    // After a binary upgrade hands it over, it stops at once: the new
+    // process answers on it.
     let (served, serving) = async_channel::bounded::<()>(1);
     let metrics_addr = bound.metrics.as_ref().map(socket::local_addr).transpose()?;
     if let Some(listener) = bound.metrics {
         let addr = socket::local_addr(&listener)?;
+        if let Some(configured) = settings.metrics_listen {
+            let what = Handed {
+                kind: "metrics".to_owned(),
+                addr: Some(configured.to_string()),
+                path: None,
+            };
+            daemon
+                .upgrade()
+                .register(what, None, listener.try_clone()?.into());
+        }
+        let handed = daemon.clone();
         let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
         let listener = rt.listener(listener)?;
         tracing::info!(target: "socks4d", metrics = %addr, "serving metrics");
@@ -62,13 +76,29 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
             listener,
             metrics,
             async move {
-                let _ = serving.recv().await;
+                let over = async {
+                    handed.shutdown_requested().await;
+                    if !handed.upgrade().handed_over() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let _ = async { serving.recv().await.unwrap_or(()) }.or(over).await;
             },
         ));
     }
     let clock = rt.clone();
     daemon.outbound().set_clock(Box::new(move || clock.now()));
     if let Some(control) = bound.control {
+        if let Some(path) = &settings.control_socket {
+            let what = Handed {
+                kind: "control".to_owned(),
+                addr: None,
+                path: Some(path.clone()),
+            };
+            daemon
+                .upgrade()
+                .register(what, None, control.try_clone()?.into());
+        }
         let clock = rt.clone();
         crate::ops::control::serve(control, daemon.clone(), move || clock.now())?;
     }
@@ -79,7 +109,9 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         .collect::<io::Result<Vec<_>>>()?;
     let mut listeners = Listeners::new(rt.clone(), daemon.clone());
     for (config, listener) in bound.listeners {
-        listeners.start(config, listener)?;
+        // Not in the settings: passed by systemd.
+        let activated = !settings.listeners.contains(&config);
+        listeners.start(config, listener, activated)?;
     }
     rt.spawn(housekeeping(rt.clone(), daemon.clone()));
     let stop = daemon.clone();
@@ -91,16 +123,23 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     // A reload binds the listeners it adds and closes those it removes.
     let (changes_tx, changes) = async_channel::unbounded();
     daemon.set_rebind(Some(rebind(&daemon, running, changes_tx)));
-    crate::ops::systemd::ready();
+    crate::ops::upgrade::announce_ready(&daemon);
     listeners.follow(changes, metrics_addr).await;
     daemon.set_rebind(None);
-    crate::ops::systemd::stopping();
+    // Handed over: the unit is the new process's now.
+    let handed_over = daemon.upgrade().handed_over();
+    if !handed_over {
+        crate::ops::systemd::stopping();
+    }
     // Each listener drains its accept queue before it closes: once the line
     // is out, no new connection is served.
     listeners.closed().await;
     tracing::info!(target: "socks4d", "shutting down: no new connections, relays may finish");
     drain(&rt, &daemon).await;
-    save_state(&rt, &daemon).await;
+    // Handed over: the state file is the new process's now.
+    if !handed_over {
+        save_state(&rt, &daemon).await;
+    }
     daemon.books().notifier.kill_running();
     drop(served);
     Ok(())
@@ -191,6 +230,9 @@ async fn housekeeping<R: Runtime>(rt: R, daemon: Daemon) {
 /// Writes the state file, if there is one and usage changed, off the
 /// runtime's threads.
 async fn save_state<R: Runtime>(rt: &R, daemon: &Daemon) {
+    if daemon.upgrade().handed_over() {
+        return;
+    }
     if let Some(file) = daemon.state_file() {
         state_file::save_on(rt, file.clone(), daemon.clients().clone(), false).await;
     }

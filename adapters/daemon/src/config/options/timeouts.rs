@@ -164,6 +164,18 @@ pub struct TimeoutOptions {
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace: Option<Seconds>,
+
+    /// How long a binary upgrade (`ctl upgrade`, SIGUSR2) waits for the new process to say it is ready before killing it and carrying on
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "timeouts.upgrade",
+            long = "upgrade-timeout",
+            value_name = "DURATION"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Seconds>,
 }
 
 impl TimeoutOptions {
@@ -185,6 +197,7 @@ impl TimeoutOptions {
             refused: Some(Seconds(Duration::from_secs(1))),
             metrics: Some(Seconds(Duration::from_secs(5))),
             control: Some(Seconds(Duration::from_secs(5))),
+            upgrade: Some(Seconds(Duration::from_secs(30))),
         }
     }
 

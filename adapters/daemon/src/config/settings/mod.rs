@@ -108,6 +108,8 @@ pub struct Settings {
     pub metrics_timeout: Duration,
     /// Time a control socket client has for its request and the answer.
     pub control_timeout: Duration,
+    /// How long a binary upgrade waits for the new process to be ready.
+    pub upgrade_timeout: Duration,
     /// The caps on each client and the client table's size.
     pub clients: crate::limits::client_table::ClientLimits,
     /// Where per-client quota usage is kept across restarts.

@@ -97,6 +97,7 @@ pub const RELOADED_KEYS: &[&str] = &[
     "timeouts.keepalive",
     "timeouts.dual",
     "timeouts.shutdown_grace",
+    "timeouts.upgrade",
     "access.allow",
     "access.deny",
     "access.exempt",

@@ -76,6 +76,7 @@ impl Settings {
             max_metrics_connections: limits.max_metrics_connections.expect(HAS_DEFAULT).max(1),
             metrics_timeout: positive("metrics", all.timeouts.metrics)?,
             control_timeout: positive("control", all.timeouts.control)?,
+            upgrade_timeout: positive("upgrade", all.timeouts.upgrade)?,
             clients: client_limits(limits),
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
