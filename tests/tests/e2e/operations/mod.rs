@@ -8,11 +8,13 @@
 //! `tests/tests/peers/operations.rs`.) Live control, `ctl conns`, `ctl
 //! kill` and run-time lists that last, is in `live_control`; listeners and
 //! caps a reload changes in `reload_listeners`; TCP keepalive timers (seen
-//! with `ss`) in `keepalive`.
+//! with `ss`) in `keepalive`; the binary upgrade that hands the listeners to
+//! a new process (`ctl upgrade`) in `upgrade`.
 
 mod keepalive;
 mod live_control;
 mod reload_listeners;
+mod upgrade;
 
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
