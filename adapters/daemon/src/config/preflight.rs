@@ -46,6 +46,10 @@ pub struct Host {
     /// and `--check` run the same way, take them before the checks); empty
     /// until then, and without socket activation.
     pub activated: Vec<SocketAddr>,
+    /// The configured addresses of the listeners (the metrics listener
+    /// among them) a binary upgrade handed this process: already bound, so
+    /// a port below the unprivileged range needs no privilege for them.
+    pub inherited: Vec<SocketAddr>,
 }
 
 impl Host {
@@ -74,6 +78,7 @@ impl Host {
             unprivileged_port_start,
             socket_activated,
             activated: Vec::new(),
+            inherited: Vec::new(),
         }
     }
 
@@ -195,6 +200,7 @@ fn privileged_ports(s: &Settings, host: &Host, errors: &mut Vec<String>) {
         .filter(|l| !(host.socket_activated && l.kind == ListenerKind::Socks))
         .map(|l| l.addr)
         .chain(s.metrics_listen)
+        .filter(|a| !host.inherited.contains(a))
         .filter(|a| a.port() != 0 && a.port() < host.unprivileged_port_start)
         .map(|a| a.to_string())
         .collect::<Vec<_>>();
@@ -308,6 +314,7 @@ mod tests {
             unprivileged_port_start: 1024,
             socket_activated: false,
             activated: Vec::new(),
+            inherited: Vec::new(),
         }
     }
 
@@ -361,6 +368,14 @@ mod tests {
         let p = check(&settings(&["--listen", "127.0.0.1:80"]), &host());
         assert!(p.errors[0].contains("CAP_NET_BIND_SERVICE"), "{p:?}");
         assert!(check(&settings(&["--listen", "127.0.0.1:80"]), &root)
+            .errors
+            .is_empty());
+        // Handed over by a binary upgrade: already bound.
+        let upgraded = Host {
+            inherited: vec!["127.0.0.1:80".parse().unwrap()],
+            ..host()
+        };
+        assert!(check(&settings(&["--listen", "127.0.0.1:80"]), &upgraded)
             .errors
             .is_empty());
         let p = check(&settings(&["--pid-file", "/no/such/folder/x.pid"]), &host());

@@ -13,7 +13,9 @@
 //! pause up to a second, rather than spin.
 //!
 //! It also lists the open connections and ends them (`conns`, `kill`:
-//! [`crate::ops::conns_ctl`]). Changes apply to new connections at once and
+//! [`crate::ops::conns_ctl`]), and starts a binary upgrade (`upgrade
+//! [--binary PATH]`: [`crate::ops::upgrade`]; the request's thread waits for
+//! the new process, and once it handed the socket over it stops serving it). Changes apply to new connections at once and
 //! are logged with who asked (the peer's uid, `SO_PEERCRED`). List entries
 //! added here are run-time entries ([`crate::daemon::runtime_lists`]): a
 //! reload lays them over the config file's lists again, the state file keeps

@@ -68,6 +68,17 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
+    /// The configured addresses of the inherited listeners and metrics
+    /// listener (for the start's checks: they need no privilege to bind).
+    pub(crate) fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.listeners
+            .iter()
+            .map(|(_, a, _)| a)
+            .chain(self.metrics.iter().map(|(a, _)| a))
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
     /// The inherited listener of this kind configured at this address, if
     /// any: served instead of binding one.
     pub(crate) fn take_listener(

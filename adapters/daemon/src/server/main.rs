@@ -72,7 +72,12 @@ pub fn main<R: Runtime>(
         }
     };
     let inherited = match handover.as_mut() {
-        Some(h) => Ok(h.activated.take()),
+        Some(h) => {
+            host.inherited = h.addrs();
+            // Those systemd passed the old process: as socket activation.
+            host.socket_activated = h.activated.is_some();
+            Ok(h.activated.take())
+        }
         None => crate::ops::systemd::inherited_listeners(),
     };
     let inherited = match inherited {
