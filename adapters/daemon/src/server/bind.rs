@@ -87,7 +87,7 @@ pub(crate) fn bind_with(
         .control_socket
         .as_deref()
         .map(|p| {
-            if let Some(l) = handover.as_deref_mut().and_then(|h| h.take_control(p)) {
+            if let Some(l) = handover.take().and_then(|h| h.take_control(p)) {
                 return Ok(l);
             }
             control::bind(p).map_err(|e| {

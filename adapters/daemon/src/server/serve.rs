@@ -50,41 +50,10 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     learn_own_addresses(&rt, &daemon, &bound).await?;
     // The metrics endpoint outlives the drain (its /ready says 503 then):
     // it stops when `served` is dropped, as this function returns.
-    // After a binary upgrade hands it over, it stops at once: the new
-    // process answers on it.
     let (served, serving) = async_channel::bounded::<()>(1);
     let metrics_addr = bound.metrics.as_ref().map(socket::local_addr).transpose()?;
     if let Some(listener) = bound.metrics {
-        let addr = socket::local_addr(&listener)?;
-        if let Some(configured) = settings.metrics_listen {
-            let what = Handed {
-                kind: "metrics".to_owned(),
-                addr: Some(configured.to_string()),
-                path: None,
-            };
-            daemon
-                .upgrade()
-                .register(what, None, listener.try_clone()?.into());
-        }
-        let handed = daemon.clone();
-        let metrics = Arc::new(crate::ops::metrics::Metrics::new(&daemon, R::NAME));
-        let listener = rt.listener(listener)?;
-        tracing::info!(target: "socks4d", metrics = %addr, "serving metrics");
-        rt.spawn(crate::ops::metrics::serve(
-            rt.clone(),
-            daemon.clone(),
-            listener,
-            metrics,
-            async move {
-                let over = async {
-                    handed.shutdown_requested().await;
-                    if !handed.upgrade().handed_over() {
-                        std::future::pending::<()>().await;
-                    }
-                };
-                let _ = async { serving.recv().await.unwrap_or(()) }.or(over).await;
-            },
-        ));
+        serve_metrics(&rt, &daemon, listener, serving)?;
     }
     let clock = rt.clone();
     daemon.outbound().set_clock(Box::new(move || clock.now()));
@@ -142,6 +111,48 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
     }
     daemon.books().notifier.kill_running();
     drop(served);
+    Ok(())
+}
+
+/// Serves the metrics listener until `serving` closes (as serving ends,
+/// after the drain) or, once a binary upgrade handed it over, at once (the
+/// new process answers on it).
+fn serve_metrics<R: Runtime>(
+    rt: &R,
+    daemon: &Daemon,
+    listener: std::net::TcpListener,
+    serving: async_channel::Receiver<()>,
+) -> io::Result<()> {
+    let addr = socket::local_addr(&listener)?;
+    if let Some(configured) = daemon.settings().metrics_listen {
+        let what = Handed {
+            kind: "metrics".to_owned(),
+            addr: Some(configured.to_string()),
+            path: None,
+        };
+        daemon
+            .upgrade()
+            .register(what, None, listener.try_clone()?.into());
+    }
+    let handed = daemon.clone();
+    let metrics = Arc::new(crate::ops::metrics::Metrics::new(daemon, R::NAME));
+    let listener = rt.listener(listener)?;
+    tracing::info!(target: "socks4d", metrics = %addr, "serving metrics");
+    rt.spawn(crate::ops::metrics::serve(
+        rt.clone(),
+        daemon.clone(),
+        listener,
+        metrics,
+        async move {
+            let over = async {
+                handed.shutdown_requested().await;
+                if !handed.upgrade().handed_over() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let _ = async { serving.recv().await.unwrap_or(()) }.or(over).await;
+        },
+    ));
     Ok(())
 }
 

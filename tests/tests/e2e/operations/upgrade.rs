@@ -374,20 +374,7 @@ fn an_upgrade_under_load_drops_nothing_and_keeps_the_books(bin: &str) {
     use_up_quota(proxy, bin);
     // Load: a loop of short connections, and 50 relays streaming.
     let echo = echo(100_000);
-    let looping = Loop::start(proxy, echo);
-    let streamers: Vec<Streamer> = (0..RELAYS)
-        .map(|i| Streamer::start(proxy, echo, i as u8))
-        .collect();
-    let settle = Instant::now() + STEP;
-    while (looping.done() < 50 || streamers.iter().any(|s| s.moved() == 0))
-        && Instant::now() < settle
-    {
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        looping.done() >= 50,
-        "{bin}: the loop runs before the upgrade"
-    );
+    let (looping, streamers) = start_load(proxy, echo, bin);
     let started = Instant::now();
     let (ok, out, err) = ctl(bin, &setup.control, &["upgrade"]);
     let mut new = NewProcess(None);
@@ -446,8 +433,38 @@ fn an_upgrade_under_load_drops_nothing_and_keeps_the_books(bin: &str) {
         setup.control.exists(),
         "{bin}: the old process left the control socket"
     );
-    // The new process serves SOCKS, metrics and the control socket, with
-    // the books carried over.
+    serves_with_the_books(&setup, (proxy, echo, metrics), bin);
+    drop(new);
+    assert!(!alive(pid), "{bin}: the new process stopped");
+}
+
+/// Starts the load: the loop of short connections and the streaming
+/// relays, all of them moving.
+fn start_load(proxy: SocketAddr, echo: SocketAddr, bin: &str) -> (Loop, Vec<Streamer>) {
+    let looping = Loop::start(proxy, echo);
+    let streamers: Vec<Streamer> = (0..RELAYS)
+        .map(|i| Streamer::start(proxy, echo, i as u8))
+        .collect();
+    let settle = Instant::now() + STEP;
+    while (looping.done() < 50 || streamers.iter().any(|s| s.moved() == 0))
+        && Instant::now() < settle
+    {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        looping.done() >= 50,
+        "{bin}: the loop runs before the upgrade"
+    );
+    (looping, streamers)
+}
+
+/// The new process serves SOCKS, metrics and the control socket, with the
+/// books carried over (the quota used up, the denial).
+fn serves_with_the_books(
+    setup: &Setup,
+    (proxy, echo, metrics): (SocketAddr, SocketAddr, SocketAddr),
+    bin: &str,
+) {
     short_relay(proxy, echo, 1).unwrap_or_else(|e| panic!("{bin}: after the upgrade: {e}"));
     assert_quota_refused(proxy, bin, "after the upgrade");
     let (ok, out, err) = ctl(bin, &setup.control, &["deny", "list"]);
@@ -462,8 +479,6 @@ fn an_upgrade_under_load_drops_nothing_and_keeps_the_books(bin: &str) {
     assert!(body.contains("socks4_connections_opened_total"), "{bin}");
     let (code, body) = get(metrics, "/ready");
     assert_eq!((code, body.trim()), (200, "ready"), "{bin}");
-    drop(new);
-    assert!(!alive(pid), "{bin}: the new process stopped");
 }
 
 /// The old process still serves: SOCKS, `/ready`, the control socket, and
