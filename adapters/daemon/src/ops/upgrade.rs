@@ -218,6 +218,10 @@ fn hand_over(daemon: &Daemon, binary: Option<PathBuf>) -> Result<u32, String> {
         .program()
         .ok_or("this server was not started by its binary's main: nothing to start")?;
     let program = binary.unwrap_or(program);
+    let started = daemon
+        .outbound()
+        .now()
+        .ok_or("the server is not serving yet")?;
     // The new process starts from the usage and run-time entries of now.
     if let Some(file) = daemon.state_file() {
         file.save(daemon.clients(), true)
@@ -267,7 +271,11 @@ fn hand_over(daemon: &Daemon, binary: Option<PathBuf>) -> Result<u32, String> {
     drop(command);
     let mut child = child?;
     let timeout = daemon.current().upgrade_timeout;
-    match wait_ready(&ours, &mut child, timeout) {
+    // The runtime's clock (set as serving starts, before the control socket
+    // is served; checked before anything was started).
+    let clock = daemon.outbound();
+    let now = || clock.now().unwrap_or(started);
+    match wait_ready(&ours, &mut child, (timeout, &now)) {
         Ok(()) => Ok(child.id()),
         Err(why) => {
             let _ = child.kill();
@@ -282,8 +290,12 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Waits for the new process to say "ready" on `ours`, at most `timeout`;
 /// why not, if it does not (it exited, closed the socket, or hangs).
-fn wait_ready(ours: &UnixStream, child: &mut Child, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+fn wait_ready(
+    ours: &UnixStream,
+    child: &mut Child,
+    (timeout, now): (Duration, &dyn Fn() -> Instant),
+) -> Result<(), String> {
+    let deadline = now() + timeout;
     let pid = child.id();
     let mut said = Vec::new();
     let mut buf = [0u8; 64];
@@ -293,8 +305,8 @@ fn wait_ready(ours: &UnixStream, child: &mut Child, timeout: Duration) -> Result
         match (&*ours).read(&mut buf) {
             Ok(0) => {
                 // Closed: it exited (or closed the socket) before it was ready.
-                let moment = Instant::now() + Duration::from_secs(2);
-                while Instant::now() < moment {
+                let moment = now() + Duration::from_secs(2);
+                while now() < moment {
                     if let Ok(Some(status)) = child.try_wait() {
                         return Err(format!(
                             "the new process {pid} exited before it was ready ({status}); its own log says why"
@@ -336,7 +348,7 @@ fn wait_ready(ours: &UnixStream, child: &mut Child, timeout: Duration) -> Result
                 "the new process {pid} exited before it was ready ({status}); its own log says why"
             ));
         }
-        if Instant::now() >= deadline {
+        if now() >= deadline {
             return Err(format!(
                 "the new process {pid} was not ready within {} ([timeouts] upgrade): killed",
                 humantime::format_duration(timeout)
