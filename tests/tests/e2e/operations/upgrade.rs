@@ -6,7 +6,9 @@
 //! and kept quota usage and a run-time denial; a new process that fails its
 //! configuration check, and one that hangs past `[timeouts] upgrade`, leave
 //! the old one serving, and `ctl upgrade` fails with the reason (`/ready`
-//! says 503 while the upgrade is under way).
+//! says 503 while the upgrade is under way); SIGUSR2 upgrades too, and the
+//! new process takes the systemd unit over (`MAINPID=`, `READY=1`) while
+//! the old one tells systemd nothing more.
 
 use super::live_control::ctl;
 use socks4_proto::ReplyCode;
@@ -23,6 +25,7 @@ socks4_tests::on_every_adapter!(
     an_upgrade_under_load_drops_nothing_and_keeps_the_books,
     a_new_binary_that_fails_its_check_leaves_the_old_one_serving,
     a_new_binary_that_hangs_is_killed_and_the_old_one_serves_on,
+    sigusr2_upgrades_and_systemd_follows_the_new_process,
 );
 
 /// The client whose quota is used up before the upgrade.
@@ -94,7 +97,11 @@ pass from 127.0.0.0/8 to any
     }
 
     fn start(&self, bin: &str) -> Server {
-        Server::start_with(bin, &["--config", self.config.to_str().unwrap()])
+        self.start_env(bin, &[])
+    }
+
+    fn start_env(&self, bin: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_env(bin, &["--config", self.config.to_str().unwrap()], env)
     }
 
     /// The process id the pid file names.
@@ -586,4 +593,60 @@ fn a_new_binary_that_hangs_is_killed_and_the_old_one_serves_on(bin: &str) {
     assert!(!alive(hung), "{bin}: the hanging process was killed");
     server.wait_says("upgrade failed, this process serves on");
     serves_on(&server, &setup, bin);
+}
+
+fn sigusr2_upgrades_and_systemd_follows_the_new_process(bin: &str) {
+    let setup = Setup::new(&format!("upgrade-usr2-{bin}"), "");
+    let path = setup.dir.join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(STEP)).unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut server = setup.start_env(bin, &[("NOTIFY_SOCKET", path.to_str().unwrap())]);
+    let old = server.pid();
+    let ready = next();
+    assert!(ready.contains("READY=1"), "{bin}: {ready}");
+    server.signal("USR2");
+    // The new process takes the unit over: MAINPID= with READY=1.
+    let taken = next();
+    let pid = setup.pid();
+    let mut new = NewProcess(Some(pid));
+    assert_ne!(pid, old, "{bin}: the pid file names the new process");
+    assert!(
+        taken.contains(&format!("MAINPID={pid}")) && taken.contains("READY=1"),
+        "{bin}: {taken}\n{}",
+        server.log()
+    );
+    server.wait_says("upgrade: the new process is ready; this one stops accepting and drains");
+    // With nothing to drain the old one exits at once, telling systemd
+    // nothing (a STOPPING=1 would stop the unit).
+    assert!(
+        server.wait_exit(STEP).is_some_and(|s| s.success()),
+        "{bin}: the old process exits\n{}",
+        server.log()
+    );
+    notify
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let quiet = notify.recv(&mut buf);
+    assert!(
+        quiet.is_err(),
+        "{bin}: the old process sent {:?}",
+        quiet.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    );
+    // The new process serves, and its own stop is the unit's.
+    short_relay(server.addr, echo(1), 5).unwrap_or_else(|e| panic!("{bin}: {e}"));
+    notify.set_read_timeout(Some(STEP)).unwrap();
+    new.0 = None;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let stopping = next();
+    assert!(stopping.contains("STOPPING=1"), "{bin}: {stopping}");
+    stop(pid);
+    assert!(!alive(pid), "{bin}: the new process stopped");
 }
