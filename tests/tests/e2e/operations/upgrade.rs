@@ -8,7 +8,8 @@
 //! the old one serving, and `ctl upgrade` fails with the reason (`/ready`
 //! says 503 while the upgrade is under way); SIGUSR2 upgrades too, and the
 //! new process takes the systemd unit over (`MAINPID=`, `READY=1`) while
-//! the old one tells systemd nothing more.
+//! the old one tells systemd nothing more; every listener kind (but
+//! transparent, which needs root) is handed over, as a reload left them.
 
 use super::live_control::ctl;
 use socks4_proto::ReplyCode;
@@ -26,6 +27,7 @@ socks4_tests::on_every_adapter!(
     a_new_binary_that_fails_its_check_leaves_the_old_one_serving,
     a_new_binary_that_hangs_is_killed_and_the_old_one_serves_on,
     sigusr2_upgrades_and_systemd_follows_the_new_process,
+    every_listener_kind_is_handed_over,
 );
 
 /// The client whose quota is used up before the upgrade.
@@ -649,4 +651,120 @@ fn sigusr2_upgrades_and_systemd_follows_the_new_process(bin: &str) {
     assert!(stopping.contains("STOPPING=1"), "{bin}: {stopping}");
     stop(pid);
     assert!(!alive(pid), "{bin}: the new process stopped");
+}
+
+/// A configuration with a listener of each kind a test can bind as a
+/// normal user (all but transparent), on the ports given, and `more`.
+fn every_kind(
+    setup: &Setup,
+    ports: &[u16; 8],
+    echo: SocketAddr,
+    cert: &socks4_tests::tls::Issued,
+    more: &str,
+) {
+    let [socks, tls, dual, redirect, forward, forward_tls, extra_socks, extra_forward] =
+        ports.map(|p| format!("127.0.0.1:{p}"));
+    let text = format!(
+        r#"listen = ["{socks}"{more_socks}]
+listen_tls = ["{tls}"]
+dual = ["{dual}={echo}"]
+redirect = ["{redirect}"]
+forward = ["{forward}={echo}"{more_forward}]
+forward_tls = ["{forward_tls}=localhost:9"]
+metrics_listen = "127.0.0.1:0"
+control_socket = "{control}"
+pid_file = "{pid}"
+
+[tls]
+cert = "{cert}"
+key = "{key}"
+
+[timeouts]
+shutdown_grace = "{grace}s"
+"#,
+        more_socks = if more == "socks" {
+            format!(", \"{extra_socks}\"")
+        } else {
+            String::new()
+        },
+        more_forward = if more == "forward" {
+            format!(", \"{extra_forward}={echo}\"")
+        } else {
+            String::new()
+        },
+        control = setup.control.display(),
+        pid = setup.pid_file.display(),
+        cert = cert.cert.display(),
+        key = cert.key.display(),
+        grace = GRACE.as_secs(),
+    );
+    std::fs::write(&setup.config, text).unwrap();
+}
+
+fn every_listener_kind_is_handed_over(bin: &str) {
+    let setup = Setup::new(&format!("upgrade-kinds-{bin}"), "");
+    let ca = socks4_tests::tls::TestCa::new(&setup.dir, "test-ca");
+    let cert = ca.issue("server", "socks4d", &["localhost"]);
+    let ports = [(); 8].map(|()| free_port());
+    let on = |i: usize| SocketAddr::from(([127, 0, 0, 1], ports[i]));
+    let echo = echo(100);
+    // An extra SOCKS listener at start (6), swapped by a reload for an extra
+    // forward (7): the upgrade hands over what runs now.
+    every_kind(&setup, &ports, echo, &cert, "socks");
+    let mut server = setup.start(bin);
+    every_kind(&setup, &ports, echo, &cert, "forward");
+    server.signal("HUP");
+    server.wait_for("the reload's forward", |l| {
+        says(l, "listening")
+            && field(l, "listen") == on(7).to_string()
+            && field(l, "kind") == "forward"
+    });
+    server.wait_for("the removed listener closed", |l| {
+        says(l, "listener closed") && field(l, "listen") == on(6).to_string()
+    });
+    let (ok, out, err) = ctl(bin, &setup.control, &["upgrade"]);
+    assert!(ok, "{bin}: {out}{err}\n{}", server.log());
+    let new = NewProcess(Some(setup.pid()));
+    assert!(
+        server.wait_exit(STEP).is_some_and(|s| s.success()),
+        "{bin}: the old process exits"
+    );
+    // Only the new process holds the sockets now: each kind answers there.
+    short_relay(on(0), echo, 7).unwrap_or_else(|e| panic!("{bin}: socks: {e}"));
+    short_relay(on(2), echo, 8).unwrap_or_else(|e| panic!("{bin}: dual: {e}"));
+    for (i, what) in [(4, "forward"), (7, "the forward a reload added")] {
+        let mut s = TcpStream::connect_timeout(&on(i), STEP)
+            .unwrap_or_else(|e| panic!("{bin}: {what}: {e}"));
+        s.set_read_timeout(Some(STEP)).unwrap();
+        assert_eq!(
+            echo_through(&mut s, b"handed over"),
+            b"handed over",
+            "{bin}: {what}"
+        );
+    }
+    let tls = socks4_tests::tls::connect(
+        on(1),
+        socks4_tests::tls::client_config(&ca.cert, None),
+        "localhost",
+    );
+    assert!(
+        tls.is_ok(),
+        "{bin}: the TLS listener's handshake: {:?}",
+        tls.err()
+    );
+    for (i, kind) in [(3, "redirect"), (5, "forward_tls")] {
+        assert!(
+            TcpStream::connect_timeout(&on(i), STEP).is_ok(),
+            "{bin}: the {kind} listener is open"
+        );
+        let lines = server.count(|l| says(l, "listening") && field(l, "kind") == kind);
+        assert_eq!(lines, 2, "{bin}: {kind} listening in both processes");
+    }
+    assert!(
+        TcpStream::connect_timeout(&on(6), STEP).is_err(),
+        "{bin}: the listener a reload removed stays closed"
+    );
+    let (ok, out, err) = ctl(bin, &setup.control, &["stats"]);
+    assert!(ok, "{bin}: the control socket answers: {out}{err}");
+    drop(new);
 }
