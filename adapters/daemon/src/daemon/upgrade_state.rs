@@ -87,6 +87,7 @@ impl UpgradeState {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
     /// Records the program and arguments an upgrade starts.
     pub(crate) fn set_program(&self, program: PathBuf, args: Vec<OsString>) {
         *self.program.lock().unwrap_or_else(|e| e.into_inner()) = Some((program, args));
@@ -130,11 +131,13 @@ impl UpgradeState {
         self.served.store(true, Ordering::SeqCst);
     }
 
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
     /// Whether serving started.
     pub(crate) fn served(&self) -> bool {
         self.served.load(Ordering::SeqCst)
     }
 
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
     /// Keeps the socket on which this new process says it is ready.
     pub(crate) fn set_announce(&self, stream: std::os::unix::net::UnixStream) {
         *self.announce.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);

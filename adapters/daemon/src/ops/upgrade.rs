@@ -53,6 +53,7 @@ struct Description {
 /// What a process started by an upgrade inherited, taken at start (before
 /// anything is bound).
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
 pub(crate) struct Handover {
     /// SOCKS listeners systemd passed to the old process (they replace
     /// `listen`, as with socket activation); `None` if there were none.
@@ -68,6 +69,7 @@ pub(crate) struct Handover {
 }
 
 impl Handover {
+    #[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
     /// The configured addresses of the inherited listeners and metrics
     /// listener (for the start's checks: they need no privilege to bind).
     pub(crate) fn addrs(&self) -> Vec<std::net::SocketAddr> {
@@ -111,6 +113,7 @@ impl Handover {
     }
 }
 
+#[cfg_attr(not(feature = "cli"), allow(dead_code))] // the binaries' main only
 /// The descriptors an upgrade handed this process, if it was started by one
 /// (then `LISTEN_FDS` is read here, not as socket activation). Call it once,
 /// at start, before other threads exist.
@@ -285,6 +288,10 @@ fn hand_over(daemon: &Daemon, binary: Option<PathBuf>) -> Result<u32, String> {
     }
 }
 
+/// How long the old process waits for the new one's exit status once the
+/// readiness socket closed (it closes as the process exits).
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
 /// How often the old process looks at the new one while it waits.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -305,7 +312,7 @@ fn wait_ready(
         match (&*ours).read(&mut buf) {
             Ok(0) => {
                 // Closed: it exited (or closed the socket) before it was ready.
-                let moment = now() + Duration::from_secs(2);
+                let moment = now() + EXIT_WAIT;
                 while now() < moment {
                     if let Ok(Some(status)) = child.try_wait() {
                         return Err(format!(
