@@ -31,6 +31,8 @@
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
+//! - `upgrade`: systemd-socket-activate and curl (a socket-activated
+//!   server's binary upgrade).
 //!
 //! The release artefacts (the container image, the Debian package) are
 //! tried in the same tier by a test binary of their own, `deploy`.
@@ -52,3 +54,4 @@ mod parents;
 mod proxy_protocol;
 mod reuse_port_stop;
 mod tls;
+mod upgrade;
