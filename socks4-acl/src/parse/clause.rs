@@ -278,17 +278,18 @@ fn source(line: &mut Line<'_>) -> Result<SourceAddr, ParseError> {
         let net: ipnet::Ipv6Net = t.text.parse().map_err(|_| line.error(Some(t), PREFIX))?;
         return Ok(SourceAddr::Random(net.trunc()));
     }
-    let addrs = line.list(SOURCE, |a| {
-        let ip: std::net::IpAddr = a.parse().ok()?;
-        let usable = !ip.is_unspecified() && !ip.is_multicast();
-        usable.then(|| crate::canonical(ip))
-    })?;
     let mut unique: Vec<std::net::IpAddr> = Vec::new();
-    for a in addrs {
-        if unique.contains(&a) {
+    for part in t.text.split(',') {
+        let ip = part
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
+            .map(crate::canonical)
+            .ok_or_else(|| line.error(Some(t), SOURCE))?;
+        if unique.contains(&ip) {
             return Err(line.error(Some(t), "source addresses, each once"));
         }
-        unique.push(a);
+        unique.push(ip);
     }
     Ok(SourceAddr::Rotate(unique))
 }
