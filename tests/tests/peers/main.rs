@@ -31,6 +31,8 @@
 //! - `balance`: nothing but our servers (a route's parents on loopback).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
+//! - `exits`: root, two network namespaces and two veth pairs (iproute2),
+//!   nftables (a `meta mark` counter), python3.
 //!
 //! The release artefacts (the container image, the Debian package) are
 //! tried in the same tier by a test binary of their own, `deploy`.
@@ -39,6 +41,7 @@ mod balance;
 mod client_helpers;
 mod clients;
 mod dns_ns;
+mod exits;
 mod eyeballs;
 mod ident;
 mod interception;
