@@ -89,6 +89,20 @@ impl Net {
         // Link 1.
         ip(&p, &["addr", "add", "10.78.2.1/24", "dev", &p1]);
         ip(&d, &["addr", "add", "10.78.2.2/24", "dev", &d1]);
+        net.routes();
+        net
+    }
+
+    /// The routes, the reverse path filter and the nftables counter.
+    fn routes(&self) {
+        let (p, d) = (self.ns('p'), self.ns('d'));
+        let (p0, p1) = (self.link(0), self.link(1));
+        let (d0, d1) = (format!("{d}0"), format!("{d}1"));
+        let ip = |ns: &str, args: &[&str]| {
+            let mut all = vec!["ip", "-n", ns];
+            all.extend_from_slice(args);
+            sh(&all);
+        };
         // 10.78.9.9, the destination's, is reachable by both links; the
         // route by link 0 is preferred.
         ip(&d, &["addr", "add", "10.78.9.9/32", "dev", "lo"]);
@@ -158,6 +172,12 @@ impl Net {
                 &format!("net.ipv4.conf.{key}.rp_filter=0"),
             ]);
         }
+        self.counter();
+    }
+
+    /// The nftables counter of packets with mark 0x10 to port 9001.
+    fn counter(&self) {
+        let p = self.ns('p');
         let rules = "table inet s4x {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    \
                      meta mark 0x10 ip daddr 10.78.1.2 tcp dport 9001 counter\n  }\n}\n";
         let (status, out, err) = run(
@@ -169,7 +189,6 @@ impl Net {
             "nftables counter failed (run .ci/setup for nft): {err}{}",
             String::from_utf8_lossy(&out)
         );
-        net
     }
 
     /// Starts `python3 -c SCRIPT ARGS` in namespace `role`, kept until drop.
@@ -397,35 +416,7 @@ fn each_route_leaves_by_its_exit(bin: &str) {
         ],
     );
 
-    // source ADDR: every connection leaves from it (the link's first
-    // address otherwise).
-    let seen = sources(&net, "10.78.1.2", 9000, 3, &server);
-    assert_eq!(seen, ["10.78.1.11"; 3], "{bin}: source\n{}", server.log());
-
-    // source ADDR,ADDR: in turn, one per connection.
-    let seen = sources(&net, "10.78.1.2", 9002, 4, &server);
-    assert!(
-        seen.iter().all(|a| a == "10.78.1.11" || a == "10.78.1.12")
-            && seen.windows(2).all(|w| w[0] != w[1]),
-        "{bin}: source in turn: {seen:?}"
-    );
-
-    // source PREFIX random: each connection a different address, all in
-    // the prefix.
-    let seen = sources(&net, "six.test", 9000, 4, &server);
-    let prefix: Ipv6Addr = "fd78:99::".parse().unwrap();
-    for a in &seen {
-        let a: Ipv6Addr = a.parse().unwrap_or_else(|_| panic!("{bin}: {a}"));
-        assert_eq!(
-            a.segments()[..4],
-            prefix.segments()[..4],
-            "{bin}: {a} is outside fd78:99::/64"
-        );
-    }
-    let mut distinct = seen.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert_eq!(distinct.len(), seen.len(), "{bin}: random sources {seen:?}");
+    sources_are_chosen(bin, &net, &server);
 
     // mark 0x10: counted by the nftables rule; not before.
     assert_eq!(net.marked(), 0, "{bin}: marked packets before");
@@ -440,13 +431,17 @@ fn each_route_leaves_by_its_exit(bin: &str) {
     let seen = sources(&net, "10.78.9.9", 9001, 1, &server);
     assert_eq!(seen, ["10.78.1.1"], "{bin}: without interface");
 
-    // ctl check shows the exit a request would take.
+    ctl_check_shows_the_exit(bin, &control, &p1);
+}
+
+/// `ctl check` shows the exit a request would take.
+fn ctl_check_shows_the_exit(bin: &str, control: &std::path::Path, p1: &str) {
     let ctl = |words: &[&str]| {
         let (status, out, err) = run(
             Process::new(server_binary(bin))
                 .arg("ctl")
                 .arg("--socket")
-                .arg(&control)
+                .arg(control)
                 .args(words),
             b"",
         );
@@ -460,9 +455,42 @@ fn each_route_leaves_by_its_exit(bin: &str) {
     );
     let out = ctl(&["check", "127.0.0.1", "to", "10.78.9.9:9000", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["exit"]["interface"], p1.as_str(), "{bin}: {out}");
+    assert_eq!(v["exit"]["interface"], p1, "{bin}: {out}");
     assert_eq!(v["exit"]["source_kind"], "system", "{bin}: {out}");
     let out = ctl(&["check", "127.0.0.1", "to", "10.78.1.2:9001", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["exit"]["mark"], 16, "{bin}: {out}");
+}
+
+/// `source ADDR`, `source ADDR,ADDR` and `source PREFIX random`.
+fn sources_are_chosen(bin: &str, net: &Net, server: &Server) {
+    // source ADDR: every connection leaves from it (the link's first
+    // address otherwise).
+    let seen = sources(net, "10.78.1.2", 9000, 3, server);
+    assert_eq!(seen, ["10.78.1.11"; 3], "{bin}: source\n{}", server.log());
+
+    // source ADDR,ADDR: in turn, one per connection.
+    let seen = sources(net, "10.78.1.2", 9002, 4, server);
+    assert!(
+        seen.iter().all(|a| a == "10.78.1.11" || a == "10.78.1.12")
+            && seen.windows(2).all(|w| w[0] != w[1]),
+        "{bin}: source in turn: {seen:?}"
+    );
+
+    // source PREFIX random: each connection a different address, all in
+    // the prefix.
+    let seen = sources(net, "six.test", 9000, 4, server);
+    let prefix: Ipv6Addr = "fd78:99::".parse().unwrap();
+    for a in &seen {
+        let a: Ipv6Addr = a.parse().unwrap_or_else(|_| panic!("{bin}: {a}"));
+        assert_eq!(
+            a.segments()[..4],
+            prefix.segments()[..4],
+            "{bin}: {a} is outside fd78:99::/64"
+        );
+    }
+    let mut distinct = seen.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), seen.len(), "{bin}: random sources {seen:?}");
 }
