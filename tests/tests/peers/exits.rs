@@ -6,7 +6,8 @@
 //! `source PREFIX random` takes a different address inside the prefix for
 //! each connection (IPv6, the prefix routed locally), `mark 0x10` is counted
 //! by an nftables rule on `meta mark 0x10`, `interface NAME` leaves by the
-//! named link (the destination sees that link's address), and `ctl check`
+//! named link (the destination sees that link's address), the connection
+//! toward a parent leaves by the route's exit too, and `ctl check`
 //! shows the exit. Nothing leaves these namespaces.
 
 use socks4_tests::e2e::*;
@@ -252,15 +253,27 @@ impl Drop for Net {
 
 /// The destination: on each port given (IPv4 and IPv6), answers each
 /// connection with the address it came from and the address it reached,
-/// then closes; stops by itself.
+/// then closes; on port 9003 it is a SOCKS4 parent that grants first.
+/// Stops by itself.
 const SERVE: &str = r#"
 import socket, sys, threading, time
-def serve(s):
+def serve(s, parent):
     for _ in range(64):
         try:
             c, peer = s.accept()
         except OSError:
             return
+        if parent:
+            # A SOCKS4 parent: reads the request (to its user id's NUL),
+            # grants it.
+            c.settimeout(10)
+            req = b""
+            while len(req) < 9 or not req[8:].endswith(b"\0"):
+                d = c.recv(512)
+                if not d:
+                    break
+                req += d
+            c.sendall(bytes([0, 90, 0, 0, 0, 0, 0, 0]))
         local = c.getsockname()
         plain = lambda a: a[7:] if a.startswith("::ffff:") else a
         c.sendall(("%s %s\n" % (plain(peer[0]), plain(local[0]))).encode())
@@ -272,7 +285,7 @@ for port in sys.argv[1:]:
     s.bind(("::", int(port)))
     s.listen(64)
     s.settimeout(120)
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
+    threading.Thread(target=serve, args=(s, port == "9003"), daemon=True).start()
 print("ready", flush=True)
 time.sleep(120)
 "#;
@@ -365,7 +378,7 @@ fn each_route_leaves_by_its_exit(bin: &str) {
         .position(|b| *b == bin)
         .unwrap_or(9);
     let mut net = Net::new(format!("{}{index}", std::process::id()));
-    let out = net.spawn('d', SERVE, &["9000", "9001", "9002"]);
+    let out = net.spawn('d', SERVE, &["9000", "9001", "9002", "9003"]);
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready", "{bin}: the destination did not start");
@@ -395,6 +408,7 @@ fn each_route_leaves_by_its_exit(bin: &str) {
              route to 10.78.1.2 direct source 10.78.1.11\n\
              route to fd78:1::/64 direct source fd78:99::/64 random\n\
              route to 10.78.9.9 port eq 9000 direct interface {p1}\n\
+             route to 192.0.2.99 via socks4://10.78.1.2:9003 source 10.78.1.12\n\
              \"\"\"\n"
         ),
     )
@@ -430,6 +444,16 @@ fn each_route_leaves_by_its_exit(bin: &str) {
     assert_eq!(seen, ["10.78.2.1"; 2], "{bin}: interface\n{}", server.log());
     let seen = sources(&net, "10.78.9.9", 9001, 1, &server);
     assert_eq!(seen, ["10.78.1.1"], "{bin}: without interface");
+
+    // Toward a parent: the route's source too (the parent answers with the
+    // address the proxy's connection came from).
+    let seen = sources(&net, "192.0.2.99", 80, 2, &server);
+    assert_eq!(
+        seen,
+        ["10.78.1.12"; 2],
+        "{bin}: via a parent\n{}",
+        server.log()
+    );
 
     ctl_check_shows_the_exit(bin, &control, &p1);
 }
