@@ -70,7 +70,9 @@ pub use net::{
 };
 pub use parse::ParseError;
 pub use policy::Policy;
-pub use route::{Balance, Parent, ParentError, ParentKind, Route, RouteSet, Target};
+pub use route::{
+    Balance, Exit, Parent, ParentError, ParentKind, Route, RouteSet, SourceAddr, Target,
+};
 pub use rule::{
     Action, Command, DestMatch, HostPattern, PortMatch, Rule, RuleSet, Source, Subject, Verdict,
     DEFAULT_BLOCK_REPLY,

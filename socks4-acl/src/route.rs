@@ -9,12 +9,23 @@
 //! route to any direct
 //! ```
 //!
-//! A `balance` clause ends a `via` route and says how its parents share the
+//! A `balance` clause after a `via` route's parents says how they share the
 //! connections ([`Balance`]); without it, `first`: each request tries them in
 //! the order given.
 //!
 //! A chain of parents (`via A then B`) is not a route of its own: configure the
 //! first parent to go through the second.
+//!
+//! Exit clauses end a route, after its target, in any order, each once
+//! ([`Exit`]): the local address its connections leave from (`source ADDR[,ADDR...]`
+//! in turn, or `source PREFIX random`), the interface (`interface NAME`) and
+//! the firewall mark (`mark N`). They apply to direct connections and to
+//! connections toward the route's parents:
+//!
+//! ```text
+//! route from 10.1.0.0/16 to any direct source 192.0.2.11,192.0.2.12 interface eth1
+//! route to any direct source 2001:db8:0:1::/64 random mark 0x10
+//! ```
 
 use crate::rule::{Rule, Subject};
 use core::fmt;
@@ -242,6 +253,98 @@ pub struct Route {
     pub target: Target,
     /// How a `via` route's parents share the connections.
     pub balance: Balance,
+    /// How its connections leave the server (its exit clauses).
+    pub exit: Exit,
+}
+
+/// Which local address a route's connections leave from (its `source`
+/// clause).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SourceAddr {
+    /// No `source` clause: the server's `outgoing_address`, if set, else the
+    /// system's choice.
+    #[default]
+    Default,
+    /// `source ADDR[,ADDR...]`: one of these per connection, in turn (round
+    /// robin); for each destination address, the next of its family.
+    Rotate(Vec<IpAddr>),
+    /// `source PREFIX random`: a random address inside this IPv6 prefix for
+    /// each connection (bound with `IP_FREEBIND`: the prefix is routed to the
+    /// machine, `ip -6 route add local PREFIX dev lo`, not configured
+    /// address by address).
+    Random(ipnet::Ipv6Net),
+}
+
+impl SourceAddr {
+    /// Whether the route names a source address for destinations of this
+    /// family (`ipv4`: IPv4, else IPv6); `true` without a `source` clause.
+    pub fn has_family(&self, ipv4: bool) -> bool {
+        match self {
+            SourceAddr::Default => true,
+            SourceAddr::Rotate(list) => list.iter().any(|a| a.is_ipv4() == ipv4),
+            SourceAddr::Random(_) => !ipv4,
+        }
+    }
+}
+
+/// How a route's connections leave the server: its exit clauses, after its
+/// target. The default (no clause) is the server's: `outgoing_address`, no
+/// interface, no mark.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Exit {
+    /// `source`: the local address.
+    pub source: SourceAddr,
+    /// `interface NAME`: the network interface the connections are bound to
+    /// (`SO_BINDTODEVICE`).
+    pub interface: Option<String>,
+    /// `mark N`: the firewall mark set on them (`SO_MARK`), for policy
+    /// routing.
+    pub mark: Option<u32>,
+}
+
+impl Exit {
+    /// Whether the route has no exit clause.
+    pub fn is_default(&self) -> bool {
+        *self == Exit::default()
+    }
+
+    /// The Linux capabilities a server needs for this exit, with why: `mark`
+    /// needs CAP_NET_ADMIN (or CAP_NET_RAW since Linux 5.17); `interface`
+    /// none on Linux 5.7 and later (an unbound socket; CAP_NET_RAW before);
+    /// a `source` address not configured on the machine (IP_FREEBIND) none.
+    pub fn capabilities(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.mark.is_some() {
+            out.push("mark needs CAP_NET_ADMIN (or CAP_NET_RAW on Linux 5.17 and later)");
+        }
+        if self.interface.is_some() {
+            out.push("interface needs no capability on Linux 5.7 and later (CAP_NET_RAW before)");
+        }
+        out
+    }
+}
+
+impl fmt::Display for Exit {
+    /// The exit clauses as written, each after a space (empty for the
+    /// default).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            SourceAddr::Default => {}
+            SourceAddr::Rotate(list) => {
+                let shown: Vec<String> = list.iter().map(IpAddr::to_string).collect();
+                write!(f, " source {}", shown.join(","))?;
+            }
+            SourceAddr::Random(net) => write!(f, " source {net} random")?,
+        }
+        if let Some(i) = &self.interface {
+            write!(f, " interface {i}")?;
+        }
+        if let Some(m) = self.mark {
+            write!(f, " mark {m:#x}")?;
+        }
+        Ok(())
+    }
 }
 
 /// How the parents of one route share its connections (`balance` clause).
@@ -324,16 +427,16 @@ impl Route {
         let conditions = rule.strip_prefix("pass ").unwrap_or(&rule);
         write!(f, "route {conditions}")?;
         match &self.target {
-            Target::Direct => f.write_str(" direct"),
+            Target::Direct => f.write_str(" direct")?,
             Target::Via(parents) => {
                 let urls: Vec<String> = parents.iter().map(url).collect();
                 write!(f, " via {}", urls.join(", "))?;
-                match self.balance {
-                    Balance::First => Ok(()),
-                    b => write!(f, " balance {b}"),
+                if self.balance != Balance::First {
+                    write!(f, " balance {}", self.balance)?;
                 }
             }
         }
+        write!(f, "{}", self.exit)
     }
 }
 

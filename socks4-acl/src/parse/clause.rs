@@ -1,10 +1,11 @@
 //! The clauses after a directive's first word: a `pass` or `block` rule's
-//! conditions and options, and a `route`'s conditions and its target
-//! (`direct`, or `via` parent proxies).
+//! conditions and options, and a `route`'s conditions, its target (`direct`,
+//! or `via` parent proxies) and its exit clauses (`source`, `interface`,
+//! `mark`).
 
 use super::line::{valid_user, Line, Token};
 use super::ParseError;
-use crate::route::{Balance, Parent, Route, Target};
+use crate::route::{Balance, Exit, Parent, Route, SourceAddr, Target};
 use crate::rule::{Action, Command, Rule};
 
 pub(super) fn action(line: &mut Line<'_>, verb: Token<'_>) -> Result<Action, ParseError> {
@@ -28,16 +29,19 @@ pub(super) fn rule(line: &mut Line<'_>, verb: Token<'_>) -> Result<Rule, ParseEr
     clauses(line, rule, false).map(|(rule, _)| rule)
 }
 
-/// `route CONDITIONS direct` or `route CONDITIONS via URL[, URL...] [user
-/// NAME] [balance first|round-robin|least-connections]`.
+/// `route CONDITIONS direct|via URL[, URL...] [user NAME]`, then in any
+/// order, each once: `[balance first|round-robin|least-connections]` (`via`
+/// only), `[source ADDR[,ADDR...] | source PREFIX random]`, `[interface
+/// NAME]`, `[mark N]`.
 pub(super) fn route(line: &mut Line<'_>) -> Result<Route, ParseError> {
     let (conditions, target) = clauses(line, Rule::new(Action::Pass), true)?;
-    let (target, balance) =
-        target.ok_or_else(|| line.error(None, "'direct' or 'via URL' to end a route"))?;
+    let target = target.ok_or_else(|| line.error(None, "'direct' or 'via URL' to end a route"))?;
+    let (balance, exit) = tail(line, matches!(target, Target::Via(_)))?;
     Ok(Route {
         conditions,
         target,
         balance,
+        exit,
     })
 }
 
@@ -46,7 +50,7 @@ fn clauses(
     line: &mut Line<'_>,
     mut rule: Rule,
     route: bool,
-) -> Result<(Rule, Option<(Target, Balance)>), ParseError> {
+) -> Result<(Rule, Option<Target>), ParseError> {
     let mut seen: Vec<&str> = Vec::new();
     while let Some(t) = line.next() {
         if route {
@@ -69,20 +73,10 @@ fn clauses(
 /// In a route, the word `t` may end the conditions: `direct`, or `via` and
 /// the parents. A rule's option there is an error; anything else is left
 /// to [`clause`] (`None`).
-fn route_target(
-    line: &mut Line<'_>,
-    t: Token<'_>,
-) -> Result<Option<(Target, Balance)>, ParseError> {
+fn route_target(line: &mut Line<'_>, t: Token<'_>) -> Result<Option<Target>, ParseError> {
     match t.text {
-        "direct" => {
-            line.expect_end("the end of the line after 'direct'")?;
-            Ok(Some((Target::Direct, Balance::First)))
-        }
-        "via" => {
-            let parents = parents(line)?;
-            let balance = balance(line)?;
-            Ok(Some((Target::Via(parents), balance)))
-        }
+        "direct" => Ok(Some(Target::Direct)),
+        "via" => Ok(Some(Target::Via(parents(line)?))),
         "log" | "notify" | "ident" | "reply" | "bandwidth" | "quota" => Err(line.error(
             Some(t),
             "a route condition: from, to, command, user or cert (then direct or via)",
@@ -220,14 +214,93 @@ fn parents(line: &mut Line<'_>) -> Result<Vec<Parent>, ParseError> {
 
 const BALANCE: &str = "first, round-robin or least-connections after 'balance'";
 
-/// `[balance first|round-robin|least-connections]` at the end of a `via`
-/// route.
-fn balance(line: &mut Line<'_>) -> Result<Balance, ParseError> {
+/// What may follow a route's target, each once and in any order: `balance`
+/// (`via` routes only) and the exit clauses; the end of the line ends them.
+fn tail(line: &mut Line<'_>, via: bool) -> Result<(Balance, Exit), ParseError> {
     let mut balance = Balance::First;
-    if line.eat("balance") {
-        let t = line.expect(BALANCE)?;
-        balance = t.text.parse().map_err(|()| line.error(Some(t), BALANCE))?;
+    let mut exit = Exit::default();
+    let mut seen: Vec<&str> = Vec::new();
+    let expected = if via {
+        "the end of the line, balance, source, interface or mark"
+    } else {
+        "the end of the line, source, interface or mark"
+    };
+    while let Some(t) = line.next() {
+        if seen.contains(&t.text) {
+            return Err(line.error(
+                Some(t),
+                format!("each clause once ('{}' was already given)", t.text),
+            ));
+        }
+        match t.text {
+            "balance" if via => {
+                let b = line.expect(BALANCE)?;
+                balance = b.text.parse().map_err(|()| line.error(Some(b), BALANCE))?;
+            }
+            "source" => exit.source = source(line)?,
+            "interface" => {
+                let name = line.expect(INTERFACE)?;
+                if !interface_name(name.text) {
+                    return Err(line.error(Some(name), INTERFACE));
+                }
+                exit.interface = Some(name.text.to_owned());
+            }
+            "mark" => {
+                let m = line.expect(MARK)?;
+                let parsed = match m.text.strip_prefix("0x").or(m.text.strip_prefix("0X")) {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => m.text.parse(),
+                };
+                exit.mark = Some(
+                    parsed
+                        .ok()
+                        .filter(|&n| n != 0)
+                        .ok_or_else(|| line.error(Some(m), MARK))?,
+                );
+            }
+            _ => return Err(line.error(Some(t), expected)),
+        }
+        seen.push(t.text);
     }
-    line.expect_end("the end of the line after the parents (or 'balance')")?;
-    Ok(balance)
+    Ok((balance, exit))
+}
+
+const SOURCE: &str =
+    "source addresses, comma-separated (ADDR[,ADDR...]), or an IPv6 prefix and 'random' (PREFIX random)";
+const INTERFACE: &str = "an interface name (1 to 15 characters, no '/', ':' or white space)";
+const MARK: &str = "a firewall mark from 1 to 0xffffffff (decimal or 0x hex)";
+
+/// `source ADDR[,ADDR...]` or `source PREFIX random`, after `source`.
+fn source(line: &mut Line<'_>) -> Result<SourceAddr, ParseError> {
+    let t = line.expect(SOURCE)?;
+    if line.eat("random") {
+        const PREFIX: &str = "an IPv6 prefix before 'random' (ADDR/LEN, say 2001:db8::/64)";
+        let net: ipnet::Ipv6Net = t.text.parse().map_err(|_| line.error(Some(t), PREFIX))?;
+        return Ok(SourceAddr::Random(net.trunc()));
+    }
+    let mut unique: Vec<std::net::IpAddr> = Vec::new();
+    for part in t.text.split(',') {
+        let ip = part
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .filter(|ip| !ip.is_unspecified() && !ip.is_multicast())
+            .map(crate::canonical)
+            .ok_or_else(|| line.error(Some(t), SOURCE))?;
+        if unique.contains(&ip) {
+            return Err(line.error(Some(t), "source addresses, each once"));
+        }
+        unique.push(ip);
+    }
+    Ok(SourceAddr::Rotate(unique))
+}
+
+/// Whether `name` can be a Linux interface name: 1 to 15 bytes (IFNAMSIZ),
+/// not `.` or `..`, no `/`, `:` or white space.
+fn interface_name(name: &str) -> bool {
+    (1..16).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }

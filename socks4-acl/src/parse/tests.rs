@@ -278,3 +278,124 @@ fn balance_ends_a_via_route() {
         assert!(e.contains(&format!("column {column}")), "{bad}: {e}");
     }
 }
+
+#[test]
+fn exit_clauses_end_a_route_in_any_order() {
+    use crate::route::{Exit, SourceAddr};
+    let text = "route to 10.0.0.0/8 direct source 192.0.2.11\n\
+                route from 10.1.0.0/16 to any direct source 192.0.2.11,192.0.2.12,2001:db8::11 interface eth1\n\
+                route to any port eq 443 direct mark 0x10 source 2001:db8:0:1::5/64 random\n\
+                route to .corp.example via socks4a://p:1 user u balance round-robin mark 16 interface wg0\n\
+                route to .b via socks4a://p:1 source 192.0.2.13 balance first\n\
+                route to any direct\n";
+    let p: Policy = text.parse().unwrap();
+    let exits: Vec<&Exit> = p.routes.routes().map(|r| &r.exit).collect();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(exits[0].source, SourceAddr::Rotate(vec![ip("192.0.2.11")]));
+    assert_eq!(
+        *exits[1],
+        Exit {
+            source: SourceAddr::Rotate(vec![
+                ip("192.0.2.11"),
+                ip("192.0.2.12"),
+                ip("2001:db8::11")
+            ]),
+            interface: Some("eth1".into()),
+            mark: None,
+        }
+    );
+    // The prefix is kept as a network: its host bits cleared.
+    assert_eq!(
+        exits[2].source,
+        SourceAddr::Random("2001:db8:0:1::/64".parse().unwrap())
+    );
+    assert_eq!(exits[2].mark, Some(0x10));
+    assert!(exits[2].source.has_family(false) && !exits[2].source.has_family(true));
+    assert_eq!(exits[3].mark, Some(16));
+    assert_eq!(exits[3].interface.as_deref(), Some("wg0"));
+    assert_eq!(
+        p.routes.routes().nth(3).unwrap().balance,
+        crate::Balance::RoundRobin
+    );
+    assert_eq!(exits[4].source, SourceAddr::Rotate(vec![ip("192.0.2.13")]));
+    assert!(exits[5].is_default() && exits[5].capabilities().is_empty());
+    assert_eq!(exits[2].capabilities().len(), 1);
+    assert!(exits[2].capabilities()[0].contains("CAP_NET_ADMIN"));
+    // Printed as written (mark in hex), and parsed back the same.
+    let shown = p.to_string();
+    assert!(
+        shown.contains(
+            "route from any to any port eq 443 direct source 2001:db8:0:1::/64 random mark 0x10"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("balance round-robin interface wg0 mark 0x10"),
+        "{shown}"
+    );
+    assert_eq!(shown.parse::<Policy>().unwrap(), p);
+}
+
+#[test]
+fn exit_clause_errors_name_line_and_column() {
+    for (bad, column, what) in [
+        ("route to any direct source", 27, "source addresses"),
+        (
+            "route to any direct source 192.0.2.1,x",
+            28,
+            "source addresses",
+        ),
+        ("route to any direct source 0.0.0.0", 28, "source addresses"),
+        (
+            "route to any direct source 192.0.2.1,192.0.2.1",
+            28,
+            "each once",
+        ),
+        (
+            "route to any direct source 10.0.0.0/8 random",
+            28,
+            "an IPv6 prefix",
+        ),
+        (
+            "route to any direct source 2001:db8::1 random",
+            28,
+            "an IPv6 prefix",
+        ),
+        ("route to any direct interface", 30, "an interface name"),
+        ("route to any direct interface a/b", 31, "an interface name"),
+        (
+            "route to any direct interface abcdefghijklmnop",
+            31,
+            "an interface name",
+        ),
+        ("route to any direct mark", 25, "a firewall mark"),
+        ("route to any direct mark 0", 26, "a firewall mark"),
+        (
+            "route to any direct mark 0x100000000",
+            26,
+            "a firewall mark",
+        ),
+        ("route to any direct mark ten", 26, "a firewall mark"),
+        ("route to any direct mark 1 mark 2", 28, "each clause once"),
+        (
+            "route to any direct source 192.0.2.1 bogus",
+            38,
+            "source, interface or mark",
+        ),
+        (
+            "route to any via socks4://p:1 mark 1 user u",
+            38,
+            "balance, source",
+        ),
+    ] {
+        let e = bad.parse::<Policy>().unwrap_err();
+        assert_eq!(e.line, 1, "{bad}: {e}");
+        assert_eq!(e.column, column, "{bad}: {e}");
+        assert!(e.to_string().contains(what), "{bad}: {e}");
+    }
+    // A second line's error names it.
+    let e = "route to any direct\nroute to any direct mark x"
+        .parse::<Policy>()
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (2, 26), "{e}");
+}

@@ -33,6 +33,8 @@
 //!   of the server's own connections), python3.
 //! - `upgrade`: systemd-socket-activate and curl (a socket-activated
 //!   server's binary upgrade).
+//! - `exits`: root, two network namespaces and two veth pairs (iproute2),
+//!   nftables (a `meta mark` counter), python3.
 //!
 //! The release artefacts (the container image, the Debian package) are
 //! tried in the same tier by a test binary of their own, `deploy`.
@@ -41,6 +43,7 @@ mod balance;
 mod client_helpers;
 mod clients;
 mod dns_ns;
+mod exits;
 mod eyeballs;
 mod ident;
 mod interception;

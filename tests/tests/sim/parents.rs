@@ -92,3 +92,37 @@ fn balance_goes_with_the_parents() {
         Some(CloseReason::ParentFailed(ErrorKind::TimedOut))
     );
 }
+
+#[test]
+fn the_session_tells_the_driver_the_chosen_routes_exit() {
+    use socks4_acl::SourceAddr;
+    let cfg = cfg_with(
+        "pass from any to any\n\
+         route to .corp.example via socks4a://10.0.0.1:1080 mark 0x20\n\
+         route to 10.0.0.0/8 direct source 192.0.2.11,192.0.2.12 interface eth1\n\
+         route to any direct",
+    );
+    // Chosen before resolving (a name for a parent that takes names).
+    let mut sim = Sim::local(cfg.clone());
+    assert!(sim.session.exit().is_default(), "no route chosen yet");
+    let acts = sim.input(&connect_4a("db.corp.example", 5432, b""));
+    assert!(matches!(&acts[..], [Action::ConnectVia { .. }]), "{acts:?}");
+    assert_eq!(sim.session.exit().mark, Some(0x20));
+    // Chosen by the address.
+    let mut sim = Sim::local(cfg.clone());
+    let acts = sim.input(&super::connect_req("10.1.2.3:80", b""));
+    assert!(matches!(&acts[..], [Action::Connect(_)]), "{acts:?}");
+    let exit = sim.session.exit();
+    assert_eq!(exit.interface.as_deref(), Some("eth1"));
+    assert_eq!(
+        exit.source,
+        SourceAddr::Rotate(vec![
+            "192.0.2.11".parse().unwrap(),
+            "192.0.2.12".parse().unwrap()
+        ])
+    );
+    // A route without exit clauses: the default.
+    let mut sim = Sim::local(cfg);
+    sim.input(&super::connect_req("192.0.2.80:80", b""));
+    assert!(sim.session.exit().is_default());
+}

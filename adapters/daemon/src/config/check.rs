@@ -299,6 +299,29 @@ fn policy(out: &mut String, s: &Settings) {
     for line in s.server.policy.redacted().lines() {
         let _ = writeln!(out, "  {line}");
     }
+    let needs: Vec<String> = s
+        .server
+        .policy
+        .routes
+        .routes()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            r.exit
+                .capabilities()
+                .into_iter()
+                .map(move |c| format!("  route {}: {c}", i + 1))
+        })
+        .collect();
+    if !needs.is_empty() {
+        let _ = writeln!(
+            out,
+            "capabilities the routes' exits need (as root: all; otherwise grant them, e.g. \
+             AmbientCapabilities=CAP_NET_ADMIN in the systemd unit):"
+        );
+        for line in needs {
+            let _ = writeln!(out, "{line}");
+        }
+    }
 }
 
 /// What looks wrong: an open proxy on a public listener, rules that can never
@@ -411,5 +434,34 @@ mod surprising_policies {
             "{w:?}"
         );
         assert!(warnings_of(&["--deny", "any", "--exempt", "127.0.0.1"]).is_empty());
+    }
+
+    #[test]
+    fn check_names_the_capabilities_a_routes_exit_needs() {
+        let dir = std::env::temp_dir().join(format!("socks4-check-exit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = dir.join("exit.rules");
+        std::fs::write(
+            &rules,
+            "pass from 127.0.0.1 to any
+route to 10.0.0.0/8 direct source 192.0.2.11 mark 0x10
+\
+             route to any direct interface eth1
+",
+        )
+        .unwrap();
+        let text = report(&Settings::from_args(["--rules", rules.to_str().unwrap()]).unwrap()).text;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            text.contains("route 1: mark needs CAP_NET_ADMIN (or CAP_NET_RAW on Linux 5.17"),
+            "{text}"
+        );
+        assert!(
+            text.contains("route 2: interface needs no capability on Linux 5.7"),
+            "{text}"
+        );
+        assert!(text.contains("AmbientCapabilities=CAP_NET_ADMIN"), "{text}");
+        let plain = report(&Settings::from_args(["--allow", "127.0.0.1"]).unwrap()).text;
+        assert!(!plain.contains("capabilities the routes"), "{plain}");
     }
 }

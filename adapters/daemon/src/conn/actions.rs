@@ -6,6 +6,7 @@
 //! client's hang-up ([`Connection::pending`]).
 
 use crate::conn::connection::Connection;
+use crate::conn::exit::Exit;
 use crate::conn::race::More;
 use crate::conn::{dial, ident, parent, resolve};
 use crate::limits::client_table::ClientKey;
@@ -137,9 +138,10 @@ impl<R: Runtime> Connection<R> {
             self.joining = Some(tx);
             Box::pin(async move { rx.recv().await.unwrap_or_default() }) as More<'static, _>
         });
+        let exit = Exit::choose(&daemon, self.session.exit());
         let connect = async move {
             let (stream, mark, won) =
-                dial::connect_any(&rt, &daemon, addrs, more, &timeouts).await?;
+                dial::connect_any(&rt, &daemon, addrs, more, &timeouts, &exit).await?;
             let Some((host, config)) = tls else {
                 return Ok((Endpoint::Plain(stream), mark, won));
             };
@@ -175,10 +177,12 @@ impl<R: Runtime> Connection<R> {
     /// TLS inside the tunnel for `forward_tls`.
     async fn connect_via(&mut self, hops: Vec<Hop>, balance: Balance) {
         let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
+        let exit = Exit::choose(&daemon, self.session.exit());
         let how = parent::Reach {
             daemon: &daemon,
             tls: self.tls.client.clone(),
             conn: self.observer.id(),
+            exit: &exit,
         };
         let (dest_tls, tls) = (self.dest_tls.clone(), self.tls.client.clone());
         // An error, and the parent whose tunnel it came through when it was

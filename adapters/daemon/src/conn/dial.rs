@@ -6,6 +6,7 @@
 //! each within `connect_attempt`, every attempt's end recorded in the
 //! parent's health).
 
+use crate::conn::exit::Exit;
 use crate::conn::parent::{self, Reach};
 use crate::conn::race::{race, AttemptEnd, More};
 use crate::daemon::outbound::ParentOpen;
@@ -23,22 +24,22 @@ use std::time::Instant;
 
 /// A TCP connection to one of `addrs` (in the order to try them), or of
 /// those `more` brings later (they join the race: the other family's
-/// addresses, RFC 8305 §3; numbered after `addrs`): the stream and which one
-/// won.
+/// addresses, RFC 8305 §3; numbered after `addrs`), each leaving by `exit`:
+/// the stream and which one won.
 pub(crate) async fn connect_any<R: Runtime>(
     rt: &R,
     daemon: &Daemon,
     addrs: Vec<SocketAddr>,
     more: Option<More<'_, SocketAddr>>,
     timeouts: &Timeouts,
+    exit: &Exit,
 ) -> io::Result<(R::Stream, Mark, Won)> {
-    let outgoing = daemon.current().outgoing.clone();
     let ours = daemon.own_sockets().clone();
     let cfg = RaceConfig::new(timeouts.attempt_delay, timeouts.connect_attempt);
     let raced = race(rt, addrs, more, cfg, |_, &to| {
         let (rt, ours) = (rt.clone(), ours.clone());
-        let from = socket::outgoing_for(&outgoing, to);
-        Box::pin(async move { socket::connect_marked(&rt, to, from, &ours).await })
+        let egress = exit.egress(to);
+        Box::pin(async move { socket::connect_marked(&rt, to, &egress?, &ours).await })
     })
     .await;
     let books = daemon.outbound();

@@ -20,7 +20,8 @@ pub(crate) async fn exchange<R: Runtime>(
     query: Query,
     ours: &Arc<OwnSockets>,
 ) -> io::Result<Outcome> {
-    let (stream, _mark) = socket::connect_marked(rt, to, Some(from), ours).await?;
+    let (stream, _mark) =
+        socket::connect_marked(rt, to, &socket::Egress::from(Some(from)), ours).await?;
     let mut exchange = IdentClient::new(query);
     if let Some(line) = exchange.poll_transmit() {
         write_all(&stream, line).await?;

@@ -13,6 +13,7 @@ pub(crate) mod accept;
 mod actions;
 pub(crate) mod connection;
 pub(crate) mod dial;
+pub(crate) mod exit;
 pub(crate) mod ident;
 pub(crate) mod parent;
 pub(crate) mod proxy_header;

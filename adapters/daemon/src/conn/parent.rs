@@ -1,6 +1,6 @@
 //! Connecting through a parent proxy (a route's `via`): reach the parent (its
-//! name resolved here, its addresses raced as Happy Eyeballs does, from the
-//! outgoing address when one is set), TLS with it for `socks4+tls://`, `socks4a+tls://` and
+//! name resolved here, its addresses raced as Happy Eyeballs does, leaving by
+//! the route's exit: its source, interface and mark, or the outgoing address), TLS with it for `socks4+tls://`, `socks4a+tls://` and
 //! `https://` (its certificate verified for its host name, against `[tls] ca`
 //! or the system's authorities), then its handshake: SOCKS4/SOCKS4a with the sans-IO
 //! client ([`socks4_proto::client::Handshake`]) or HTTP CONNECT
@@ -10,6 +10,7 @@
 //! ([`tls_through`]); a SOCKS4a name no host can have never reaches a parent
 //! ([`refuse_bad_name`]).
 
+use crate::conn::exit::Exit;
 use crate::conn::race::More;
 use crate::conn::{dial, resolve};
 use crate::daemon::Daemon;
@@ -42,6 +43,8 @@ pub(crate) struct Reach<'a> {
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     /// The connection, for log lines.
     pub(crate) conn: u64,
+    /// How the connections to the parents leave (the route's exit).
+    pub(crate) exit: &'a Exit,
 }
 
 /// Connects to `dest` through `parent`; the tunnel, the bytes the parent
@@ -54,7 +57,7 @@ pub(crate) async fn connect_via<R: Runtime>(
     user_id: &[u8],
     how: Reach<'_>,
 ) -> io::Result<(Endpoint<R::Stream>, Vec<u8>, Mark)> {
-    let (stream, mark) = reach(rt, parent, how.daemon, how.conn).await?;
+    let (stream, mark) = reach(rt, parent, how.daemon, how.conn, how.exit).await?;
     let mut tunnel = if parent.kind.tls() {
         let config = how.tls.ok_or_else(|| {
             failed(
@@ -146,13 +149,15 @@ pub(crate) fn is_host(name: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
-/// A TCP connection to the parent, marked as the server's own: its
-/// addresses raced (Happy Eyeballs), those of a late family joining the race.
+/// A TCP connection to the parent, marked as the server's own, leaving by
+/// `exit`: its addresses raced (Happy Eyeballs), those of a late family
+/// joining the race.
 pub(crate) async fn reach<R: Runtime>(
     rt: &R,
     parent: &Parent,
     daemon: &Daemon,
     conn: u64,
+    exit: &Exit,
 ) -> io::Result<(R::Stream, Mark)> {
     let found = resolve::resolve(rt, daemon, &parent.host, conn, ())
         .await
@@ -168,7 +173,7 @@ pub(crate) async fn reach<R: Runtime>(
         .rest
         .map(|rest| -> More<'_, SocketAddr> { Box::pin(async move { with_port(rest.await) }) });
     let timeouts = daemon.server_config().timeouts;
-    dial::connect_any(rt, daemon, addrs, more, &timeouts)
+    dial::connect_any(rt, daemon, addrs, more, &timeouts, exit)
         .await
         .map(|(stream, mark, _)| (stream, mark))
         .map_err(|e| failed(e.kind(), format!("{parent}: {e}")))

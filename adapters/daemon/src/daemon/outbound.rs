@@ -74,7 +74,8 @@ pub(crate) struct ParentView {
 pub(crate) struct ParentBook {
     cfg: HealthConfig,
     parents: Mutex<HashMap<String, ParentEntry>>,
-    /// Round-robin turns per route (its parents' URLs).
+    /// Round-robin turns per route: of its parents (keyed by their URLs)
+    /// and of its `source` addresses (keyed by `source ADDR,...`).
     turns: Mutex<HashMap<String, usize>>,
 }
 
@@ -120,6 +121,15 @@ impl ParentBook {
         let healths: Vec<&Health> = keys.iter().map(|k| &book[k].health).collect();
         let open: Vec<usize> = keys.iter().map(|k| book[k].open).collect();
         health::order(&healths, balance, turn, &open, now)
+    }
+
+    /// The turn of a route's `source ADDR[,ADDR...]` list (`key`, the clause
+    /// as written) for one more connection: 0, 1, 2... per list.
+    pub(crate) fn source_turn(&self, key: &str) -> usize {
+        let mut turns = lock(&self.turns);
+        let t = turns.entry(key.to_owned()).or_default();
+        *t = t.wrapping_add(1);
+        *t - 1
     }
 
     /// An attempt through `parent` ended (`result` one of
@@ -171,6 +181,9 @@ impl ParentBook {
         let mut named = HashSet::new();
         let mut route_keys = HashSet::new();
         for route in routes {
+            if matches!(route.exit.source, socks4_acl::SourceAddr::Rotate(_)) {
+                route_keys.insert(route.exit.to_string());
+            }
             if let socks4_acl::Target::Via(parents) = &route.target {
                 let keys: Vec<String> = parents.iter().map(|p| p.to_string()).collect();
                 route_keys.insert(keys.join(","));

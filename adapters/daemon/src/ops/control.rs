@@ -473,12 +473,18 @@ fn check(daemon: &Daemon, ip: &str, rest: &[&str], as_json: bool) -> Result<Stri
         value["source"] = json!(verdict.source.to_string());
         value["rule"] = json!(rule.trim_start_matches(": "));
         if verdict.is_pass() && command == Command::Connect {
-            let route = match policy.routes.find(&subject) {
+            let found = policy.routes.find(&subject);
+            let route = match found {
                 Some((n, _, route)) => format!("route {n}: {}", route.redacted()),
                 None => "route: direct".to_owned(),
             };
             out.push_str(&format!("{route}\n"));
             value["route"] = json!(route);
+            let default = socks4_acl::Exit::default();
+            let clauses = found.map_or(&default, |(_, _, r)| &r.exit);
+            let (text, exit) = crate::conn::exit::shown(clauses, &daemon.current().outgoing);
+            out.push_str(&format!("exit: {text}\n"));
+            value["exit"] = exit;
         }
     }
     Ok(match as_json {

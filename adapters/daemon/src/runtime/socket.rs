@@ -1,5 +1,6 @@
 //! Opening sockets, once for every runtime: listening sockets with the server's
-//! options, outbound connections (optionally from a chosen local address), and
+//! options, outbound connections (optionally from a chosen local address, by
+//! a chosen interface, with a firewall mark: [`Egress`]), and
 //! UDP sockets for the resolver's queries ([`datagram_to`]), and the small
 //! socket queries the server needs. Sockets are made non-blocking here
 //! and then registered with the runtime ([`Runtime::listener`],
@@ -81,14 +82,60 @@ pub(crate) fn keepalive(socket: &impl AsFd, idle: Duration) -> io::Result<()> {
     SockRef::from(socket).set_tcp_keepalive(&params)
 }
 
-/// Starts a non-blocking TCP connection to `to`, from the local address `from`
-/// when given (port chosen by the OS).
-fn start_connect(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
+/// How an outbound connection leaves: its local address, the interface it
+/// is bound to, its firewall mark. The default: the system's choice for
+/// each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Egress {
+    /// The local address (port chosen by the OS).
+    pub(crate) from: Option<IpAddr>,
+    /// `IP_FREEBIND`: `from` need not be configured on an interface (an
+    /// address from a prefix routed to the machine).
+    pub(crate) freebind: bool,
+    /// `SO_BINDTODEVICE`: the interface the connection leaves by.
+    pub(crate) device: Option<String>,
+    /// `SO_MARK`: the firewall mark, for policy routing.
+    pub(crate) mark: Option<u32>,
+}
+
+impl Egress {
+    /// From `from` only (the server's `outgoing_address`, an IDENT query's
+    /// local address).
+    pub(crate) fn from(from: Option<IpAddr>) -> Egress {
+        Egress {
+            from,
+            ..Egress::default()
+        }
+    }
+}
+
+/// Starts a non-blocking TCP connection to `to`, leaving as `egress` says.
+fn start_connect(to: SocketAddr, egress: &Egress) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
-    if let Some(from) = from {
-        socket.bind(&SocketAddr::new(from, 0).into())?;
+    let context =
+        |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    if let Some(mark) = egress.mark {
+        socket.set_mark(mark).map_err(context(format!(
+            "mark {mark:#x} (SO_MARK needs CAP_NET_ADMIN or CAP_NET_RAW)"
+        )))?;
+    }
+    if let Some(device) = &egress.device {
+        socket
+            .bind_device(Some(device.as_bytes()))
+            .map_err(context(format!("interface {device}")))?;
+    }
+    if let Some(from) = egress.from {
+        if egress.freebind {
+            match from {
+                IpAddr::V4(_) => socket.set_freebind_v4(true)?,
+                IpAddr::V6(_) => socket.set_freebind_v6(true)?,
+            }
+        }
+        socket
+            .bind(&SocketAddr::new(from, 0).into())
+            .map_err(context(format!("source {from}")))?;
     }
     match socket.connect(&to.into()) {
         Ok(()) => {}
@@ -98,13 +145,13 @@ fn start_connect(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> 
     Ok(socket.into())
 }
 
-/// Connects to `to` (from `from`, when given) and registers the stream.
+/// Connects to `to` (leaving as `egress` says) and registers the stream.
 pub(crate) async fn connect<R: Runtime>(
     rt: &R,
     to: SocketAddr,
-    from: Option<IpAddr>,
+    egress: &Egress,
 ) -> io::Result<R::Stream> {
-    let stream = rt.stream(start_connect(to, from)?)?;
+    let stream = rt.stream(start_connect(to, egress)?)?;
     finish_connect(stream).await
 }
 
@@ -114,10 +161,10 @@ pub(crate) async fn connect<R: Runtime>(
 pub(crate) async fn connect_marked<R: Runtime>(
     rt: &R,
     to: SocketAddr,
-    from: Option<IpAddr>,
+    egress: &Egress,
     ours: &Arc<OwnSockets>,
 ) -> io::Result<(R::Stream, Mark)> {
-    let socket = start_connect(to, from)?;
+    let socket = start_connect(to, egress)?;
     let local = local_addr(&socket)?;
     let local = SocketAddr::new(socks4_acl::canonical(local.ip()), local.port());
     let mark = ours.mark(local);
@@ -150,15 +197,6 @@ pub(crate) fn datagram_to<R: Runtime>(rt: &R, to: SocketAddr) -> io::Result<R::D
     socket.bind(&any.into())?;
     socket.connect(&to.into())?;
     rt.datagram(socket.into())
-}
-
-/// The address outbound connections to `to` leave from: the first of
-/// `outgoing` of the same family, or the system's choice.
-pub(crate) fn outgoing_for(outgoing: &[IpAddr], to: SocketAddr) -> Option<IpAddr> {
-    outgoing
-        .iter()
-        .copied()
-        .find(|a| a.is_ipv4() == to.is_ipv4())
 }
 
 /// The local address of a connected or listening socket.

@@ -102,6 +102,8 @@ pub struct ServerSession {
     /// The route, once chosen: `Some(None)` direct, `Some(Some(..))` through
     /// parents.
     route: Option<Option<Routed>>,
+    /// The chosen route's exit clauses (default: none, or no route).
+    exit: socks4_acl::Exit,
     /// The route's parents asked for (`ConnectVia`), until the answer.
     hops: Option<Vec<Hop>>,
     /// The rest of a two-part answer, while it is to come.
@@ -144,6 +146,7 @@ impl ServerSession {
             source: Source::Default,
             decided: false,
             route: None,
+            exit: socks4_acl::Exit::default(),
             hops: None,
             late: late::Late::None,
             replies: true,
@@ -480,6 +483,15 @@ impl ServerSession {
     /// The configuration this session runs with.
     pub fn config(&self) -> &ServerConfig {
         &self.cfg
+    }
+
+    /// How the request's connection leaves the server: the exit clauses of
+    /// the route chosen for it (`source`, `interface`, `mark`), for the
+    /// driver to apply to [`Action::Connect`] and to the connections toward
+    /// [`Action::ConnectVia`]'s parents. The default (no clause) until a
+    /// route is chosen, and when the route has none or no route matches.
+    pub fn exit(&self) -> &socks4_acl::Exit {
+        &self.exit
     }
 
     fn req(&self) -> &Req {

@@ -7,7 +7,7 @@ use crate::codec::{Command, ReplyCode};
 use crate::server::action::Action;
 use crate::server::event::Event;
 use crate::server::reason::CloseReason;
-use socks4_acl::{canonical, Parent, Source, Subject, Target, Verdict};
+use socks4_acl::{canonical, Exit, Parent, Source, Subject, Target, Verdict};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -91,7 +91,10 @@ impl ServerSession {
         let Some(first) = self.candidates.front().copied() else {
             return;
         };
-        self.route = Some(self.route_for(first.ip()));
+        let cfg = self.cfg.clone();
+        let found = cfg.policy.routes.find(&self.subject_for(first.ip()));
+        self.exit = Routed::exit_of(found);
+        self.route = Some(found.and_then(Routed::of));
     }
 
     /// The request as the policy sees it, going to `addr`.
@@ -211,6 +214,11 @@ impl Routed {
             }),
             _ => None,
         }
+    }
+
+    /// The exit clauses of a route found (the default without one).
+    pub(super) fn exit_of(found: Option<(usize, Option<usize>, &socks4_acl::Route)>) -> Exit {
+        found.map(|(_, _, r)| r.exit.clone()).unwrap_or_default()
     }
 
     pub(super) fn all_take_names(routed: &Option<Routed>) -> bool {

@@ -70,21 +70,19 @@ impl ServerSession {
                 let decision = cfg.policy.decide_without_address(&subject);
                 // The route, too, if the address cannot change it: a parent
                 // that takes names gets the name unresolved.
-                let route = cfg
-                    .policy
-                    .routes
-                    .find_without_address(&subject)
-                    .map(|r| r.and_then(Routed::of));
+                let found = cfg.policy.routes.find_without_address(&subject);
+                let route = found.map(|r| (r.and_then(Routed::of), Routed::exit_of(r)));
                 match decision {
                     Some(verdict) if !verdict.is_pass() => self.deny(verdict),
                     Some(verdict) => {
                         self.decided = true;
                         let mut next = Next::Resolve;
-                        if let Some(routed) = route {
+                        if let Some((routed, exit)) = route {
                             if Routed::all_take_names(&routed) {
                                 next = Next::Identify;
                             }
                             self.route = Some(routed);
+                            self.exit = exit;
                         }
                         self.admit(now, verdict, next);
                     }

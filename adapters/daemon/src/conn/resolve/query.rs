@@ -182,7 +182,7 @@ async fn tcp_exchange<R: Runtime>(
     qname: &Name,
     rtype: RecordType,
 ) -> io::Result<Message> {
-    let stream = socket::connect(rt, server, None).await?;
+    let stream = socket::connect(rt, server, &socket::Egress::default()).await?;
     let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(bytes);
     write_all(&stream, &framed).await?;
