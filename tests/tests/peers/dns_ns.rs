@@ -34,6 +34,8 @@ pub(crate) struct Ns {
     pub(crate) dir: std::path::PathBuf,
     children: Vec<std::process::Child>,
     dnsmasq: Option<std::process::Child>,
+    /// The TTL dnsmasq gives its answers, in seconds.
+    ttl: u32,
 }
 
 /// Serves each connection: reads a line, answers `ok` and closes.
@@ -54,8 +56,15 @@ for _ in range(500):
 "#;
 
 impl Ns {
-    /// Makes the namespace `s4TAGPID` and starts what runs in it.
+    /// Makes the namespace `s4TAGPID` and starts what runs in it, with
+    /// answers that live 5 s (tests that wait for expiry rely on it).
     pub(crate) fn new(tag: &str) -> Ns {
+        Ns::with_ttl(tag, 5)
+    }
+
+    /// Like [`Ns::new`], dnsmasq's answers living `ttl` seconds (a test that
+    /// reads the cache on a loaded machine wants them not to expire midway).
+    pub(crate) fn with_ttl(tag: &str, ttl: u32) -> Ns {
         let name = format!("s4{tag}{}", std::process::id());
         let _ = Process::new("ip")
             .args(["netns", "del", &name])
@@ -67,6 +76,7 @@ impl Ns {
             name,
             children: Vec::new(),
             dnsmasq: None,
+            ttl,
         };
         sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
         let rules = format!(
@@ -106,7 +116,7 @@ impl Ns {
     }
 
     /// dnsmasq answering `he.test` (AAAA ::1, A 127.0.0.1) and `c.test` (A
-    /// 127.0.0.1 only), TTL 5 s, and, as
+    /// 127.0.0.1 only), with the namespace's TTL, and, as
     /// the authority for `test` (so that its NXDOMAIN carries an SOA with a
     /// negative TTL), nothing else.
     pub(crate) fn start_dnsmasq(&mut self) {
@@ -127,13 +137,13 @@ impl Ns {
                 "--user=root",
                 "--pid-file=",
                 &format!("--port={DNS}"),
-                "--host-record=he.test,127.0.0.1,::1,5",
+                &format!("--host-record=he.test,127.0.0.1,::1,{}", self.ttl),
                 "--host-record=c.test,127.0.0.1",
                 "--host-record=ns.test,127.0.0.1",
                 "--auth-server=ns.test,lo",
                 "--auth-zone=test",
-                "--auth-ttl=5",
-                "--local-ttl=5",
+                &format!("--auth-ttl={}", self.ttl),
+                &format!("--local-ttl={}", self.ttl),
                 "--log-queries",
                 &format!("--log-facility={}", log.display()),
             ])
