@@ -427,6 +427,12 @@ fn the_connection_cap_counts_the_user_identd_confirms(bin: &str) {
         "{bin}: {:?}",
         again.events
     );
+    // Until its request is admitted a connection counts under its address
+    // (cap one): the refused one must be gone before erin's arrives.
+    let line = server.wait_for("dave's refusal", |l| {
+        closed(l) && field(l, "outcome") == "client_cap"
+    });
+    assert_eq!(field(&line, "user"), "dave", "{bin}: {line}");
     let erin = request_as(&owners, B, server.addr, dest, b"erin", "erin");
     assert!(granted(&erin), "{bin}: {:?}\n{}", erin.events, server.log());
     let claim = request_as(&owners, B, server.addr, dest, b"dave", "mallory");
