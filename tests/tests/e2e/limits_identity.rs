@@ -218,7 +218,15 @@ fn a_certificate_has_one_bandwidth_budget_over_its_addresses(bin: &str) {
             "{bin}: {name} moved {rate:.3} MiB/s, not within 15% of 1 MiB/s ({after:?} - {before:?} in {secs:.2} s)"
         );
     }
-    let table = clients(bin, &s.socket);
+    certificates_listed(bin, &s.socket, downloads);
+}
+
+/// `ctl clients` while alice's two relays and bob's and carol's run: the
+/// certificates hold the connections, their addresses none; once the
+/// relays close, their bytes are the certificates'; the text form says
+/// `key=cert`.
+fn certificates_listed(bin: &str, socket: &Path, downloads: Vec<(&'static str, Reader)>) {
+    let table = clients(bin, socket);
     let alice_row = &table["cert:alice"];
     assert_eq!(alice_row["key"], "cert", "{table:?}");
     assert_eq!(alice_row["active"], 2, "{table:?}");
@@ -236,7 +244,7 @@ fn a_certificate_has_one_bandwidth_budget_over_its_addresses(bin: &str) {
     // The relays' bytes count under the certificates, once they close.
     let deadline = Instant::now() + STEP;
     loop {
-        let table = clients(bin, &s.socket);
+        let table = clients(bin, socket);
         let down = table["cert:alice"]["bytes_down"].as_u64().unwrap();
         if down > 0 {
             assert_eq!(
@@ -254,7 +262,7 @@ fn a_certificate_has_one_bandwidth_budget_over_its_addresses(bin: &str) {
         let (status, out, err) = run(
             Process::new(server_binary(bin))
                 .args(["ctl", "--socket"])
-                .arg(&s.socket)
+                .arg(socket)
                 .arg("clients"),
             b"",
         );
