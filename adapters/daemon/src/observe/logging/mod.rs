@@ -120,6 +120,7 @@ impl LogLevel {
 
 /// The wall clock now as RFC 3339 with microseconds, UTC: every output's
 /// time stamp (the log lines, the access log, syslog's header).
+#[cfg(feature = "cli")]
 pub(crate) fn now_rfc3339() -> humantime::Rfc3339Timestamp {
     humantime::format_rfc3339_micros(std::time::SystemTime::now())
 }
