@@ -123,7 +123,26 @@ pub fn connect(
     config: Arc<ClientConfig>,
     name: &str,
 ) -> Result<TlsClient, std::io::Error> {
-    let tcp = TcpStream::connect(addr)?;
+    handshake(TcpStream::connect(addr)?, config, name)
+}
+
+/// Like [`connect`], from the loopback address `from` (so that a test can
+/// be several client addresses: 127.0.0.2, 127.0.0.3...).
+pub fn connect_from(
+    from: std::net::Ipv4Addr,
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    name: &str,
+) -> Result<TlsClient, std::io::Error> {
+    handshake(crate::e2e::connect_from(from, addr), config, name)
+}
+
+/// A TLS handshake for `name` over `tcp`, with the tests' step timeouts.
+fn handshake(
+    tcp: TcpStream,
+    config: Arc<ClientConfig>,
+    name: &str,
+) -> Result<TlsClient, std::io::Error> {
     tcp.set_read_timeout(Some(crate::e2e::STEP))?;
     tcp.set_write_timeout(Some(crate::e2e::STEP))?;
     let conn = ClientConnection::new(config, ServerName::try_from(name.to_owned()).unwrap())

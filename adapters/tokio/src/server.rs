@@ -17,6 +17,14 @@ use tokio::io::Interest;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
+/// The readiness tokio waits for to move bytes in `dir`.
+fn interest(dir: Direction) -> Interest {
+    match dir {
+        Direction::Read => Interest::READABLE,
+        Direction::Write => Interest::WRITABLE,
+    }
+}
+
 /// A TCP stream registered with tokio's reactor.
 #[derive(Debug)]
 pub struct TokioStream(tokio::net::TcpStream);
@@ -40,11 +48,7 @@ impl Stream for TokioStream {
         dir: Direction,
         op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
     ) -> io::Result<T> {
-        let interest = match dir {
-            Direction::Read => Interest::READABLE,
-            Direction::Write => Interest::WRITABLE,
-        };
-        self.0.try_io(interest, || op(self.0.as_fd()))
+        self.0.try_io(interest(dir), || op(self.0.as_fd()))
     }
 }
 
@@ -71,11 +75,7 @@ impl Stream for TokioDatagram {
         dir: Direction,
         op: impl FnOnce(BorrowedFd<'_>) -> io::Result<T>,
     ) -> io::Result<T> {
-        let interest = match dir {
-            Direction::Read => Interest::READABLE,
-            Direction::Write => Interest::WRITABLE,
-        };
-        self.0.try_io(interest, || op(self.0.as_fd()))
+        self.0.try_io(interest(dir), || op(self.0.as_fd()))
     }
 }
 

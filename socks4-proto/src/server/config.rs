@@ -100,6 +100,13 @@ pub struct ServerConfig {
     /// passed ([`Action::Admit`](super::Action::Admit)), for per-client limits
     /// kept outside the session. Default off: nothing to ask.
     pub admission: bool,
+    /// With [`IdentMode::Require`] and [`admission`](Self::admission): ask
+    /// identd once the policy passed the request and *before* admission, so
+    /// that the adapter can count the request under the IDENT-verified user
+    /// ([`ServerSession::ident_user`](super::ServerSession::ident_user))
+    /// rather than the client's address. Default off: identd is asked after
+    /// admission.
+    pub ident_before_admission: bool,
     /// The address BIND listens on and names in its first reply. Default
     /// `None`: the address the client reached (the session's local address).
     /// Behind a load balancer, an address the client can reach.
@@ -121,6 +128,7 @@ impl Default for ServerConfig {
             ident_port: socks4_ident::IDENT_PORT,
             policy: Policy::loopback_only(),
             admission: false,
+            ident_before_admission: false,
             bind_address: None,
             own: Default::default(),
         }

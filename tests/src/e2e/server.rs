@@ -270,6 +270,21 @@ impl Server {
         self.wait_for(message, |l| says(l, message))
     }
 
+    /// Reloads the server with SIGHUP and waits (at most [`STEP`]) for
+    /// this reload's outcome, the line `configuration reloaded` or `reload
+    /// failed, keeping the old configuration`, and returns it (a line of an
+    /// earlier reload does not count).
+    pub fn reload(&self) -> LogLine {
+        let outcome = |l: &LogLine| {
+            says(l, "configuration reloaded")
+                || says(l, "reload failed, keeping the old configuration")
+        };
+        let before = self.count(outcome);
+        self.signal("HUP");
+        self.wait_for_n("the reload's outcome", before + 1, outcome)
+            .swap_remove(before)
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -8,7 +8,9 @@
 //! What needs root or a third-party program is in the `peers` binary.
 //!
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
-//! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
+//! `rules`, `limits` (bandwidth, rate, quota, connection caps),
+//! `limits_identity` (`[limits] key`: limits per certificate or IDENT
+//! user), `tls`,
 //! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs` (with
 //! `outputs`: the access log, the log file and its reopening),
 //! `operations` (signals, control socket; `live_control`: `ctl conns`, `ctl
@@ -30,6 +32,7 @@ mod bind;
 mod connect;
 mod deploy;
 mod limits;
+mod limits_identity;
 mod logs;
 mod notify;
 mod operations;

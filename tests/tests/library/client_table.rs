@@ -42,9 +42,9 @@ fn one_client_cannot_hold_every_lookup() {
     let t = Arc::new(ClientTable::new(limits));
     let a = ClientKey::V4(Ipv4Addr::new(192, 0, 2, 1));
     let b = ClientKey::V4(Ipv4Addr::new(192, 0, 2, 2));
-    let first = t.try_lookup(a).unwrap();
-    let _second = t.try_lookup(a).unwrap();
-    assert!(t.try_lookup(a).is_none(), "a third of a's waits");
+    let first = t.try_lookup(a.clone()).unwrap();
+    let _second = t.try_lookup(a.clone()).unwrap();
+    assert!(t.try_lookup(a.clone()).is_none(), "a third of a's waits");
     assert!(t.try_lookup(b).is_some(), "b is not held up by a");
     drop(first);
     assert!(t.try_lookup(a).is_some(), "a place freed at once");

@@ -138,3 +138,41 @@ fn rules_may_require_ident_for_some_clients_only() {
         vec![Reply::with_code(ReplyCode::IdentMismatch)]
     );
 }
+
+/// With limits keyed on the IDENT-verified user, identd is asked once the
+/// policy passed the request and before admission; admission then sees the
+/// verified user, and identd is not asked again before connecting. A claim
+/// identd does not confirm is refused before admission and names nobody.
+#[test]
+fn ident_before_admission_names_the_verified_user() {
+    let mut cfg = ident_cfg(IdentMode::Require);
+    cfg.admission = true;
+    cfg.ident_before_admission = true;
+    let mut sim = Sim::local(cfg.clone());
+    let acts = sim.input(&connect_req("127.0.0.1:80", b"alice"));
+    assert!(
+        matches!(&acts[..], [Action::IdentQuery { .. }]),
+        "identd first: {acts:?}"
+    );
+    assert_eq!(sim.session.ident_user(), None, "not verified yet");
+    let acts = sim.outcome(ActionOutcome::Ident(Ok(user("alice"))));
+    assert!(matches!(&acts[..], [Action::Admit { .. }]), "{acts:?}");
+    assert_eq!(sim.session.ident_user(), Some(&b"alice"[..]));
+    let acts = sim.outcome(ActionOutcome::Admitted(Ok(())));
+    assert_eq!(acts, vec![Action::Connect(vec![addr("127.0.0.1:80")])]);
+
+    let mut sim = Sim::local(cfg.clone());
+    sim.input(&connect_req("127.0.0.1:80", b"alice"));
+    let acts = sim.outcome(ActionOutcome::Ident(Ok(user("mallory"))));
+    assert!(!acts.iter().any(|a| matches!(a, Action::Admit { .. })));
+    assert_eq!(sim.closed(), Some(CloseReason::IdentMismatch));
+    assert_eq!(sim.session.ident_user(), None);
+
+    // Without the switch: admission first, as before.
+    cfg.ident_before_admission = false;
+    let mut sim = Sim::local(cfg);
+    let acts = sim.input(&connect_req("127.0.0.1:80", b"alice"));
+    assert!(matches!(&acts[..], [Action::Admit { .. }]), "{acts:?}");
+    let acts = sim.outcome(ActionOutcome::Admitted(Ok(())));
+    assert!(matches!(&acts[..], [Action::IdentQuery { .. }]), "{acts:?}");
+}

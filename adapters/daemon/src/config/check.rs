@@ -122,8 +122,9 @@ fn ident(out: &mut String, s: &Settings) {
     );
 }
 
-/// `limits:` the caps and sizes; `per-client limits:` bandwidth, rate and
-/// quota, and where quota usage is kept.
+/// `limits:` the caps and sizes; `per-client limits:` what they key on
+/// (`[limits] key`), bandwidth, rate and quota, and where quota usage is
+/// kept.
 fn limits(out: &mut String, s: &Settings) {
     let _ = writeln!(
         out,
@@ -152,7 +153,8 @@ fn limits(out: &mut String, s: &Settings) {
     let off = |v: Option<String>| v.unwrap_or_else(|| "off".to_owned());
     let _ = writeln!(
         out,
-        "per-client limits: bandwidth {}, connection rate {}, quota {}{}",
+        "per-client limits: keyed by {}, bandwidth {}, connection rate {}, quota {}{}",
+        s.clients.key.name(),
         off(s.clients.bandwidth.map(|b| b.to_string())),
         off(s.clients.rate.map(|r| r.to_string())),
         off(s.clients.quota.map(|q| q.to_string())),

@@ -65,13 +65,31 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Counts the request under its client's limits (rate, bandwidth, quota;
-    /// BIND listeners), as the verdict's rule says.
+    /// The client this connection's limits count under (`[limits] key`):
+    /// its verified certificate's name or IDENT-verified user when the key
+    /// says so and it has one, else its address.
+    pub(super) fn limit_key(&self) -> ClientKey {
+        ClientKey::choose(
+            self.daemon.clients().limits().key,
+            self.session.peer().ip(),
+            self.session.client_cert(),
+            self.session.ident_user(),
+        )
+    }
+
+    /// Counts the request under its client's limits (its connection moved
+    /// to the identity `[limits] key` names; rate, bandwidth, quota; BIND
+    /// listeners), as the verdict's rule says.
     fn admit(&mut self, command: Command, verdict: &Verdict) {
-        let key = ClientKey::of(self.session.peer().ip());
+        let key = self.limit_key();
+        self.observer.set_client(key.clone());
         let clients = self.daemon.clients().clone();
-        let admitted = clients
-            .admit(key, self.rt.now(), verdict)
+        let moved = match self.counted.as_mut() {
+            Some(counted) => counted.rekey(key.clone()),
+            None => Ok(()),
+        };
+        let admitted = moved
+            .and_then(|()| clients.admit(key.clone(), self.rt.now(), verdict))
             .and_then(|(ticket, meter)| {
                 if command == Command::Bind {
                     self.bind_counted = Some(clients.open_bind(key)?);
@@ -91,7 +109,7 @@ impl<R: Runtime> Connection<R> {
     async fn resolve(&mut self, host: String) {
         let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
         let clients = self.daemon.clients().clone();
-        let key = ClientKey::of(self.session.peer().ip());
+        let key = self.limit_key();
         let questions = self.daemon.settings().outbound.questions_per_lookup();
         let lookup = async move {
             let mine = clients.lookups(key, questions).await;

@@ -63,6 +63,9 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) other_mark: Option<crate::runtime::own_sockets::Mark>,
     /// BIND's listener, between `Bound` and `Accepted`.
     pub(super) bind_listener: Option<R::Listener>,
+    /// The connection counted for its client: under its address from
+    /// accept, moved at admission to the identity `[limits] key` names.
+    pub(super) counted: Option<ClientGuard>,
     /// The BIND listener counted for its client, from admission to accept.
     pub(super) bind_counted: Option<ClientGuard>,
     /// The relay's limits (bandwidth, quota), from admission.
@@ -119,6 +122,7 @@ impl<R: Runtime> Connection<R> {
             other: None,
             other_mark: None,
             bind_listener: None,
+            counted: None,
             bind_counted: None,
             meter: None,
             rate_ticket: None,

@@ -73,6 +73,8 @@ pub(super) fn serve<R: Runtime>(
             return;
         };
         conn.run_unless_killed().await;
+        // Its client's place first (the connection holds it), then its slot.
+        drop(conn);
         drop(slot);
     }
 }
@@ -164,6 +166,7 @@ async fn open<R: Runtime>(
     let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
     observer.list(daemon.conns().list(slot.id, listener, peer, now));
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
+    conn.counted = slot.take_client();
     conn.step(|_, _| {});
     Some((conn, slot))
 }

@@ -130,6 +130,15 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Takes the connection's count under its client out of the slot (the
+    /// connection holds it from then on, to move it to the identity
+    /// admission reveals: `[limits] key`).
+    pub(crate) fn take_client(&mut self) -> Option<ClientGuard> {
+        self.client.take()
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.listener.closed();

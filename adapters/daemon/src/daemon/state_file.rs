@@ -11,7 +11,8 @@
 //! {
 //!   "version": 2,
 //!   "quota_usage": [
-//!     { "client": "192.0.2.7", "period": "day", "index": 19700, "used": 1234 }
+//!     { "client": "192.0.2.7", "period": "day", "index": 19700, "used": 1234 },
+//!     { "client": "cert:alice", "period": "day", "index": 19700, "used": 99 }
 //!   ],
 //!   "runtime_lists": {
 //!     "deny": [
@@ -40,7 +41,6 @@ use serde::{Deserialize, Serialize};
 use socks4_acl::limit::Period;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +66,9 @@ struct Doc {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
-    /// The client: an IPv4 address or an IPv6 /64 (`2001:db8:1:2::/64`).
+    /// The client: an IPv4 address, an IPv6 /64 (`2001:db8:1:2::/64`), or
+    /// with `[limits] key` a verified identity: `cert:NAME`, `ident:NAME`
+    /// (the name as given; a server older than `[limits] key` skips them).
     client: String,
     period: String,
     index: u64,
@@ -74,12 +76,7 @@ struct Record {
 }
 
 fn key_from(s: &str) -> Option<ClientKey> {
-    if let Some(prefix) = s.strip_suffix("/64") {
-        let v6: Ipv6Addr = prefix.parse().ok()?;
-        return Some(ClientKey::of(IpAddr::V6(v6)));
-    }
-    let v4: Ipv4Addr = s.parse().ok()?;
-    Some(ClientKey::of(IpAddr::V4(v4)))
+    ClientKey::from_record(s)
 }
 
 /// One server's state file: its path, what was last written, and the
@@ -156,11 +153,11 @@ impl StateFile {
             version: VERSION,
             quota_usage: usage
                 .iter()
-                .map(|&(k, p, index, used)| Record {
-                    client: k.to_string(),
+                .map(|(k, p, index, used)| Record {
+                    client: k.to_record(),
                     period: p.name().to_owned(),
-                    index,
-                    used,
+                    index: *index,
+                    used: *used,
                 })
                 .collect(),
             other: kept.other.clone(),
@@ -346,14 +343,16 @@ mod tests {
         let today = Period::Day.index(unix_now());
         let k4 = ClientKey::of("192.0.2.7".parse().unwrap());
         let k6 = ClientKey::of("2001:db8:1:2::9".parse().unwrap());
+        let alice = ClientKey::Cert("alice \"smith\"".into());
         a.restore_usage(k4, Period::Day, today, 1234);
-        a.restore_usage(k6, Period::Day, today, 99);
+        a.restore_usage(k6.clone(), Period::Day, today, 99);
         a.restore_usage(k6, Period::Day, today - 1, 5); // over: dropped
+        a.restore_usage(alice, Period::Day, today, 7);
         StateFile::new(path.clone()).save(&a, true).unwrap();
         let meta = std::fs::symlink_metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o600, "mode 0600");
         let b = ClientTable::new(ClientLimits::caps(10, 1, 100));
-        assert_eq!(StateFile::new(path.clone()).load(&b).unwrap(), 2);
+        assert_eq!(StateFile::new(path.clone()).load(&b).unwrap(), 3);
         assert_eq!(b.usage(), a.usage());
         std::fs::write(&path, "garbage").unwrap();
         assert!(StateFile::new(path.clone()).load(&b).is_err());

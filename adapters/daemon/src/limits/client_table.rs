@@ -1,4 +1,5 @@
-//! Per-client bookkeeping: what each client address holds now (connections,
+//! Per-client bookkeeping: what each client ([`ClientKey`]: an address, or
+//! with `[limits] key` a verified identity) holds now (connections,
 //! BIND listeners, name lookups) and has done (bytes, refusals, granted
 //! requests in the rate window), with the limits on it: connection, BIND and
 //! lookup caps, connection rate, bandwidth, traffic quota. A client is an
@@ -15,7 +16,7 @@
 //! Sharded by address so that connections of different clients rarely meet
 //! on a lock.
 
-pub use crate::limits::client_key::ClientKey;
+pub use crate::limits::client_key::{ClientKey, LimitKey};
 use crate::limits::meter::{unix_now, Meter, Pacer};
 use crate::limits::quota_book::QuotaBook;
 use socks4_acl::limit::{Bandwidth, ConnectionRate, Period, Quota, RateWindow};
@@ -47,6 +48,9 @@ pub struct ClientLimits {
     pub rate: Option<ConnectionRate>,
     /// A client's traffic per calendar period, unless a rule says.
     pub quota: Option<Quota>,
+    /// What the limits key on: the address, or a verified identity
+    /// ([`LimitKey`]).
+    pub key: LimitKey,
 }
 
 impl ClientLimits {
@@ -60,6 +64,7 @@ impl ClientLimits {
             bandwidth: None,
             rate: None,
             quota: None,
+            key: LimitKey::Address,
         }
     }
 }
@@ -173,20 +178,21 @@ impl ClientTable {
         let seen = self.clock.fetch_add(1, Ordering::Relaxed);
         let mut shard = self.shard(&key).lock().unwrap_or_else(|e| e.into_inner());
         let Shard { entries, order } = &mut *shard;
-        let entry = entries.entry(key).or_default();
+        let entry = entries.entry(key.clone()).or_default();
         order.remove(&entry.seen);
         entry.seen = seen;
         let out = f(entry);
         if !entry.holds() {
-            order.insert(seen, key);
+            order.insert(seen, key.clone());
         }
         while entries.len() > per_shard {
-            let Some((&s, &k)) = order.iter().next() else {
+            let Some((&s, k)) = order.iter().next() else {
                 break; // every entry holds a connection: max_connections bounds them
             };
-            if k == key {
+            if *k == key {
                 break; // the one just touched is the newest
             }
+            let k = k.clone();
             order.remove(&s);
             entries.remove(&k);
         }
@@ -196,10 +202,18 @@ impl ClientTable {
     /// A new connection from `key`: counted, or refused when the client holds
     /// as many connections as it may.
     pub fn open(self: &Arc<Self>, key: ClientKey) -> Result<ClientGuard, Limit> {
+        self.open_counting(key, true)
+    }
+
+    /// [`open`](Self::open); a refusal counted in the client's stats when
+    /// `count` (else the caller's books count it).
+    fn open_counting(self: &Arc<Self>, key: ClientKey, count: bool) -> Result<ClientGuard, Limit> {
         let max = self.limits().max_connections as u64;
-        self.with(key, |s| {
+        self.with(key.clone(), |s| {
             if s.active >= max {
-                *s.limited.entry(Limit::Connections.label()).or_default() += 1;
+                if count {
+                    *s.limited.entry(Limit::Connections.label()).or_default() += 1;
+                }
                 return Err(Limit::Connections);
             }
             s.active += 1;
@@ -216,7 +230,7 @@ impl ClientTable {
     /// A BIND listener for `key`: counted, or refused at the client's cap.
     pub fn open_bind(self: &Arc<Self>, key: ClientKey) -> Result<ClientGuard, Limit> {
         let max = self.limits().max_binds as u64;
-        self.with(key, |s| {
+        self.with(key.clone(), |s| {
             if s.binds >= max {
                 // Counted by the connection's books when it is refused.
                 return Err(Limit::BindListeners);
@@ -242,7 +256,7 @@ impl ClientTable {
     fn try_lookups(self: &Arc<Self>, key: ClientKey, n: usize) -> Option<LookupPermit> {
         let max = self.limits().max_lookups;
         let n = n.clamp(1, max.max(1));
-        self.with_entry(key, |e| {
+        self.with_entry(key.clone(), |e| {
             (e.lookups + n <= max).then(|| {
                 e.lookups += n;
             })
@@ -268,7 +282,7 @@ impl ClientTable {
     pub async fn lookups(self: &Arc<Self>, key: ClientKey, n: usize) -> LookupPermit {
         loop {
             let done = self.lookup_done.listen();
-            if let Some(permit) = self.try_lookups(key, n) {
+            if let Some(permit) = self.try_lookups(key.clone(), n) {
                 return permit;
             }
             done.await;
@@ -289,7 +303,7 @@ impl ClientTable {
         let quota = verdict.quota.or(limits.quota);
         let bandwidth = verdict.bandwidth.or(limits.bandwidth);
         let rule = verdict.bandwidth.map(|_| verdict.source);
-        let (ticket, mut meter) = self.with_entry(key, |e| {
+        let (ticket, mut meter) = self.with_entry(key.clone(), |e| {
             let mut meter = Meter::default();
             let ticket = match limits.rate {
                 Some(rate) => match e.rate.acquire(now, rate) {
@@ -317,7 +331,7 @@ impl ClientTable {
         })?;
         let ticket = ticket.map(|at| RateTicket {
             clients: self.clone(),
-            key,
+            key: key.clone(),
             at,
             granted: false,
         });
@@ -394,12 +408,12 @@ impl ClientTable {
                 let s = s.lock().unwrap_or_else(|e| e.into_inner());
                 s.entries
                     .iter()
-                    .map(|(k, e)| (*k, e.stats.clone()))
+                    .map(|(k, e)| (k.clone(), e.stats.clone()))
                     .collect::<Vec<_>>()
             })
             .collect();
         for (key, stats) in &mut all {
-            for (period, used) in self.quota.used_by(*key, unix) {
+            for (period, used) in self.quota.used_by(key, unix) {
                 stats.quota_used.insert(period.name(), used);
             }
         }
@@ -439,7 +453,8 @@ impl Drop for RateTicket {
     fn drop(&mut self) {
         if !self.granted {
             let at = self.at;
-            self.clients.with_entry(self.key, |e| e.rate.release(at));
+            self.clients
+                .with_entry(self.key.clone(), |e| e.rate.release(at));
         }
     }
 }
@@ -455,8 +470,10 @@ pub struct LookupPermit {
 
 impl Drop for LookupPermit {
     fn drop(&mut self) {
-        self.clients
-            .with_entry(self.key, |e| e.lookups = e.lookups.saturating_sub(self.n));
+        let n = self.n;
+        self.clients.with_entry(self.key.clone(), |e| {
+            e.lookups = e.lookups.saturating_sub(n)
+        });
         self.clients.lookup_done.notify(usize::MAX);
     }
 }
@@ -471,15 +488,36 @@ pub struct ClientGuard {
 
 impl ClientGuard {
     /// The client.
-    pub fn key(&self) -> ClientKey {
-        self.key
+    pub fn key(&self) -> &ClientKey {
+        &self.key
+    }
+
+    /// Counts the connection under `key` instead (an identity its
+    /// handshake or identd revealed), under `key`'s cap: `key`'s place is
+    /// taken before the old one is given back, so that the connection is
+    /// never counted nowhere. On a refusal the old place stays held, and
+    /// the refusal is not counted in `key`'s stats (the connection's books
+    /// count it when it is refused).
+    pub fn rekey(&mut self, key: ClientKey) -> Result<(), Limit> {
+        if key == self.key {
+            return Ok(());
+        }
+        let new = if self.bind {
+            self.clients.open_bind(key)?
+        } else {
+            self.clients.open_counting(key, false)?
+        };
+        // `new` takes the old place's, which it gives back when dropped.
+        let old = std::mem::replace(self, new);
+        drop(old);
+        Ok(())
     }
 }
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         let bind = self.bind;
-        self.clients.with(self.key, |s| {
+        self.clients.with(self.key.clone(), |s| {
             if bind {
                 s.binds = s.binds.saturating_sub(1);
             } else {
@@ -516,17 +554,17 @@ mod tests {
     fn caps_hold_and_free_on_drop() {
         let t = table(2, 100);
         let k = ClientKey::of("192.0.2.1".parse().unwrap());
-        let g1 = t.open(k).unwrap();
-        let _g2 = t.open(k).unwrap();
-        assert_eq!(t.open(k).unwrap_err(), Limit::Connections);
+        let g1 = t.open(k.clone()).unwrap();
+        let _g2 = t.open(k.clone()).unwrap();
+        assert_eq!(t.open(k.clone()).unwrap_err(), Limit::Connections);
         let other = ClientKey::of("192.0.2.2".parse().unwrap());
         assert!(t.open(other).is_ok(), "another client is not affected");
         drop(g1);
-        assert!(t.open(k).is_ok(), "a slot freed at once");
-        let b = t.open_bind(k).unwrap();
-        assert_eq!(t.open_bind(k).unwrap_err(), Limit::BindListeners);
+        assert!(t.open(k.clone()).is_ok(), "a slot freed at once");
+        let b = t.open_bind(k.clone()).unwrap();
+        assert_eq!(t.open_bind(k.clone()).unwrap_err(), Limit::BindListeners);
         drop(b);
-        assert!(t.open_bind(k).is_ok());
+        assert!(t.open_bind(k.clone()).is_ok());
         let s = t.get(k).unwrap();
         assert_eq!(s.limited.get("connections"), Some(&1));
     }
@@ -535,12 +573,41 @@ mod tests {
     fn the_table_forgets_the_oldest_idle_client_beyond_its_size() {
         let t = table(10, SHARDS); // one entry per shard
         let busy = ClientKey::of("192.0.2.1".parse().unwrap());
-        let _held = t.open(busy).unwrap();
+        let _held = t.open(busy.clone()).unwrap();
         for i in 0..2000u32 {
             t.bytes(ClientKey::V4(Ipv4Addr::from(0x0a00_0000 + i)), 1, 1);
         }
         let all = t.snapshot();
         assert!(all.len() <= 2 * SHARDS, "{}", all.len());
         assert!(t.get(busy).is_some(), "a client holding a connection stays");
+    }
+
+    #[test]
+    fn a_connection_moves_to_its_identity_under_the_identity_cap() {
+        let t = table(1, 100);
+        let (a, b) = (
+            ClientKey::of("192.0.2.1".parse().unwrap()),
+            ClientKey::of("192.0.2.2".parse().unwrap()),
+        );
+        let alice = ClientKey::Cert("alice".into());
+        let mut first = t.open(a.clone()).unwrap();
+        first.rekey(alice.clone()).unwrap();
+        assert_eq!(first.key(), &alice);
+        assert_eq!(
+            t.get(a.clone()).unwrap().active,
+            0,
+            "the address's place given back"
+        );
+        assert!(t.open(a).is_ok(), "so the address may connect again");
+        // Alice from another address: over her cap of one.
+        let mut second = t.open(b.clone()).unwrap();
+        assert_eq!(second.rekey(alice.clone()), Err(Limit::Connections));
+        assert_eq!(second.key(), &b, "still counted under its address");
+        assert_eq!(t.get(alice.clone()).unwrap().active, 1);
+        drop(first);
+        second.rekey(alice.clone()).unwrap();
+        assert_eq!(t.get(b).unwrap().active, 0);
+        drop(second);
+        assert_eq!(t.get(alice).unwrap().active, 0);
     }
 }

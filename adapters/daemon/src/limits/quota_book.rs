@@ -46,7 +46,7 @@ impl Shard {
         let (key, _) = self.records.swap_remove(i);
         self.index.remove(&key);
         if let Some((moved, _)) = self.records.get(i) {
-            self.index.insert(*moved, i);
+            self.index.insert(moved.clone(), i);
         }
     }
 
@@ -125,7 +125,8 @@ impl QuotaBook {
     pub fn usage(&self, key: ClientKey, period: Period, unix: u64) -> Arc<Usage> {
         let per_shard = (self.capacity() / SHARDS).max(1);
         let mut shard = self.shard(&key);
-        if let Some(&i) = shard.index.get(&(key, period)) {
+        let record = (key, period);
+        if let Some(&i) = shard.index.get(&record) {
             return shard.records[i].1.clone();
         }
         // A new record starts at zero: it pushes out one worth nothing, and
@@ -138,8 +139,8 @@ impl QuotaBook {
         }
         let usage = Arc::new(Usage::new(period, period.index(unix), 0));
         let i = shard.records.len();
-        shard.records.push(((key, period), usage.clone()));
-        shard.index.insert((key, period), i);
+        shard.records.push((record.clone(), usage.clone()));
+        shard.index.insert(record, i);
         usage
     }
 
@@ -155,12 +156,12 @@ impl QuotaBook {
     }
 
     /// `key`'s bytes in the current period of each kind it has a record of.
-    pub fn used_by(&self, key: ClientKey, unix: u64) -> Vec<(Period, u64)> {
-        let shard = self.shard(&key);
+    pub fn used_by(&self, key: &ClientKey, unix: u64) -> Vec<(Period, u64)> {
+        let shard = self.shard(key);
         Period::ALL
             .into_iter()
             .filter_map(|p| {
-                let i = *shard.index.get(&(key, p))?;
+                let i = *shard.index.get(&(key.clone(), p))?;
                 Some((p, shard.records[i].1.used(unix)))
             })
             .collect()
@@ -175,7 +176,7 @@ impl QuotaBook {
             for ((key, _), usage) in &shard.records {
                 let (period, index, used) = usage.state();
                 if used > 0 {
-                    out.push((*key, period, index, used));
+                    out.push((key.clone(), period, index, used));
                 }
             }
         }
@@ -229,7 +230,7 @@ mod tests {
     fn usage_is_kept_while_other_clients_churn() {
         let book = QuotaBook::new(0);
         let heavy = key(0);
-        book.usage(heavy, Period::Day, NOW).add(5_000_000);
+        book.usage(heavy.clone(), Period::Day, NOW).add(5_000_000);
         // Many clients that used little come and go.
         for i in 1..100_000 {
             book.usage(key(i), Period::Day, NOW).add(1);
@@ -237,7 +238,7 @@ mod tests {
         let bound = 2 * MIN_QUOTA_RECORDS + SHARDS;
         assert!(book.len() <= bound, "bounded: {}", book.len());
         assert_eq!(
-            book.used_by(heavy, NOW),
+            book.used_by(&heavy, NOW),
             vec![(Period::Day, 5_000_000)],
             "the heavy user's usage survives the churn"
         );
@@ -250,7 +251,7 @@ mod tests {
         for i in 2..50_000 {
             book.usage(key(i), Period::Hour, NOW);
         }
-        assert!(book.used_by(key(1), NOW).len() == 1, "held by a relay");
+        assert!(book.used_by(&key(1), NOW).len() == 1, "held by a relay");
         assert!(
             book.len() <= 2 * MIN_QUOTA_RECORDS + SHARDS,
             "{}",
@@ -258,7 +259,7 @@ mod tests {
         );
         drop(held);
         book.restore(key(0), Period::Hour, Period::Hour.index(NOW) - 1, 99, NOW);
-        assert!(book.used_by(key(0), NOW).is_empty(), "an over period");
+        assert!(book.used_by(&key(0), NOW).is_empty(), "an over period");
         book.tidy(NOW);
         assert!(book.is_empty(), "nothing used: nothing kept");
     }

@@ -131,6 +131,9 @@ pub(crate) struct Observer {
     /// The connection's entry among the open ones (`ctl conns`), removed
     /// when the observer is dropped.
     listed: Option<crate::observe::conns::Listed>,
+    /// The client its limits and bytes count under, once admission chose
+    /// it (`[limits] key`); its address's until then.
+    client: Option<ClientKey>,
 }
 
 impl Observer {
@@ -164,7 +167,21 @@ impl Observer {
             attempts: 0,
             parent_failure: None,
             listed: None,
+            client: None,
         }
+    }
+
+    /// The client the connection's refusals and bytes count under from now
+    /// on (an identity, with `[limits] key`).
+    pub(crate) fn set_client(&mut self, key: ClientKey) {
+        self.client = Some(key);
+    }
+
+    /// The client the connection counts under.
+    fn client_key(&self) -> ClientKey {
+        self.client
+            .clone()
+            .unwrap_or_else(|| ClientKey::of(self.peer.ip()))
     }
 
     /// Keeps the connection's entry among the open ones up to date (and
@@ -400,7 +417,7 @@ impl Observer {
         }
         if let CloseReason::Limited(limit) = reason {
             counters.limited(*limit);
-            self.clients.limited(ClientKey::of(self.peer.ip()), *limit);
+            self.clients.limited(self.client_key(), *limit);
         }
     }
 
@@ -412,7 +429,7 @@ impl Observer {
             counters.relay_closed();
         }
         counters.bytes(stats.client_to_dest, stats.dest_to_client);
-        let key = ClientKey::of(self.peer.ip());
+        let key = self.client_key();
         self.clients
             .bytes(key, stats.client_to_dest, stats.dest_to_client);
     }

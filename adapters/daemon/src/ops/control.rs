@@ -561,7 +561,9 @@ fn stats(daemon: &Daemon) -> String {
     format!("{value:#}\n")
 }
 
-/// One line per tracked client address, the largest byte total first.
+/// One line per tracked client (an address, or an identity with `[limits]
+/// key`: `cert:NAME`, `ident:NAME`), the largest byte total first; `key=`
+/// says which kind of key it is.
 fn clients(daemon: &Daemon, as_json: bool) -> String {
     let mut out = String::new();
     if as_json {
@@ -571,7 +573,8 @@ fn clients(daemon: &Daemon, as_json: bool) -> String {
             .into_iter()
             .map(|(key, s)| {
                 json!({
-                    "client": key.to_string(), "active": s.active, "binds": s.binds,
+                    "client": key.to_string(), "key": key.kind().name(),
+                    "active": s.active, "binds": s.binds,
                     "connections": s.connections, "bytes_up": s.bytes_up,
                     "bytes_down": s.bytes_down,
                     "limited": s.limited.iter().map(|(l, n)| (l.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
@@ -583,7 +586,7 @@ fn clients(daemon: &Daemon, as_json: bool) -> String {
     for (key, s) in daemon.clients().snapshot() {
         let limited: Vec<String> = s.limited.iter().map(|(l, n)| format!("{l}:{n}")).collect();
         out.push_str(&format!(
-            "{key} active={} binds={} connections={} bytes_up={} bytes_down={} limited={}\n",
+            "{key} active={} binds={} connections={} bytes_up={} bytes_down={} limited={} key={}\n",
             s.active,
             s.binds,
             s.connections,
@@ -593,7 +596,8 @@ fn clients(daemon: &Daemon, as_json: bool) -> String {
                 "-".to_owned()
             } else {
                 limited.join(",")
-            }
+            },
+            key.kind().name(),
         ));
     }
     out

@@ -1,6 +1,8 @@
 //! The IDENT phase: when the configuration or the deciding rule asks for it,
 //! identd on the client's host is asked who owns the connection, and in
-//! `require` mode its answer must name the request's user id.
+//! `require` mode its answer must name the request's user id. Asked after
+//! admission, or before it when the adapter keys its limits on the verified
+//! user (`ServerConfig::ident_before_admission`).
 
 use super::{ServerSession, State};
 use crate::codec::ReplyCode;
@@ -17,17 +19,33 @@ impl ServerSession {
     /// Access is settled: ask identd when configured to, then connect or bind.
     pub(super) fn identify(&mut self, now: Instant) {
         self.ident_required |= self.cfg.ident == IdentMode::Require;
-        if self.ident_required || self.cfg.ident == IdentMode::Log {
-            self.state = State::Identing;
-            self.timers
-                .set_after(Timer::Ident, now, self.cfg.timeouts.ident);
-            let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
-            let server_port = self.reached.unwrap_or(self.local).port();
-            let query = Query::new(self.peer.port(), server_port);
-            self.actions.push_back(Action::IdentQuery { to, query });
+        if self.identified {
+            // Asked before admission already.
+            self.proceed(now);
+        } else if self.ident_required || self.cfg.ident == IdentMode::Log {
+            self.ask_ident(now);
         } else {
             self.proceed(now);
         }
+    }
+
+    /// Whether admission waits for identd's answer: IDENT is required and
+    /// the adapter keys its limits on the verified user
+    /// ([`ServerConfig::ident_before_admission`](crate::server::ServerConfig::ident_before_admission)).
+    pub(super) fn ident_before_admission(&self) -> bool {
+        self.cfg.ident_before_admission && self.cfg.ident == IdentMode::Require && !self.identified
+    }
+
+    /// Asks identd who owns the connection, within the IDENT timeout.
+    pub(super) fn ask_ident(&mut self, now: Instant) {
+        self.ident_required |= self.cfg.ident == IdentMode::Require;
+        self.state = State::Identing;
+        self.timers
+            .set_after(Timer::Ident, now, self.cfg.timeouts.ident);
+        let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
+        let server_port = self.reached.unwrap_or(self.local).port();
+        let query = Query::new(self.peer.port(), server_port);
+        self.actions.push_back(Action::IdentQuery { to, query });
     }
 
     pub(super) fn on_ident(&mut self, now: Instant, outcome: Option<socks4_ident::Outcome>) {
@@ -35,17 +53,21 @@ impl ServerSession {
             .as_ref()
             .map_or(Comparison::Unavailable, |o| o.compare(&self.req().user_id));
         self.events.push_back(Event::Ident { outcome });
-        if !self.ident_required {
-            return self.proceed(now);
+        self.identified = true;
+        if self.ident_required {
+            match comparison {
+                Comparison::Match => self.ident_matched = true,
+                Comparison::Mismatch => {
+                    return self.reject(ReplyCode::IdentMismatch, CloseReason::IdentMismatch)
+                }
+                Comparison::Unavailable => {
+                    return self.reject(ReplyCode::IdentUnreachable, CloseReason::IdentUnavailable)
+                }
+            }
         }
-        match comparison {
-            Comparison::Match => self.proceed(now),
-            Comparison::Mismatch => {
-                self.reject(ReplyCode::IdentMismatch, CloseReason::IdentMismatch)
-            }
-            Comparison::Unavailable => {
-                self.reject(ReplyCode::IdentUnreachable, CloseReason::IdentUnavailable)
-            }
+        match self.admit_after_ident.take() {
+            Some((verdict, next)) => self.request_admission(verdict, next),
+            None => self.proceed(now),
         }
     }
 }

@@ -96,6 +96,13 @@ pub struct ServerSession {
     candidates: VecDeque<SocketAddr>,
     allowed_peers: Vec<IpAddr>,
     ident_required: bool,
+    /// identd was asked and its answer taken (the session went on).
+    identified: bool,
+    /// identd's answer named the request's user id, and IDENT was required.
+    ident_matched: bool,
+    /// Admission waiting for identd's answer
+    /// ([`ServerConfig::ident_before_admission`]).
+    admit_after_ident: Option<(socks4_acl::Verdict, Next)>,
     source: Source,
     /// The policy has passed the request (before or after resolving).
     decided: bool,
@@ -143,6 +150,9 @@ impl ServerSession {
             candidates: VecDeque::new(),
             allowed_peers: Vec::new(),
             ident_required: false,
+            identified: false,
+            ident_matched: false,
+            admit_after_ident: None,
             source: Source::Default,
             decided: false,
             route: None,
@@ -478,6 +488,23 @@ impl ServerSession {
     /// Our address the client connected to.
     pub fn local(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The subject common name of the client's verified TLS certificate,
+    /// once [`set_client_cert`](Self::set_client_cert) gave it.
+    pub fn client_cert(&self) -> Option<&str> {
+        self.cert.as_deref()
+    }
+
+    /// The request's user id, once IDENT was required and identd's answer
+    /// named it (verified as far as IDENT verifies: identd on the client's
+    /// host said so). `None` before, or when IDENT was not required; never
+    /// the user id alone, which is the client's claim.
+    pub fn ident_user(&self) -> Option<&[u8]> {
+        if !self.ident_matched {
+            return None;
+        }
+        self.req.as_ref().map(|r| r.user_id.as_slice())
     }
 
     /// The configuration this session runs with.

@@ -129,16 +129,26 @@ impl ServerSession {
         self.notify(&verdict, None);
         self.source = verdict.source;
         self.ident_required |= verdict.require_ident;
-        if self.cfg.admission {
-            self.state = State::Admitting;
-            self.after_admission = next;
-            self.actions.push_back(Action::Admit {
-                command: self.req().command,
-                verdict,
-            });
-        } else {
-            self.go_on(now, next);
+        if !self.cfg.admission {
+            return self.go_on(now, next);
         }
+        if self.ident_before_admission() {
+            // The limits key on who identd says the user is: ask first.
+            self.admit_after_ident = Some((verdict, next));
+            return self.ask_ident(now);
+        }
+        self.request_admission(verdict, next);
+    }
+
+    /// Asks the adapter to admit the request the policy passed with
+    /// `verdict`; `next` follows once it is admitted.
+    pub(super) fn request_admission(&mut self, verdict: Verdict, next: Next) {
+        self.state = State::Admitting;
+        self.after_admission = next;
+        self.actions.push_back(Action::Admit {
+            command: self.req().command,
+            verdict,
+        });
     }
 
     pub(super) fn go_on(&mut self, now: Instant, next: Next) {

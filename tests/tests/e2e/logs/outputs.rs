@@ -6,7 +6,7 @@
 
 use socks4_tests::e2e::*;
 use socks4_tests::log_lines::{text_fields, wait_file_lines, ACCESS_FIELDS};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,6 +60,27 @@ fn two_connections(server: &Server, blocked: u16, bin: &str) {
     );
 }
 
+/// A server (with `args`) whose access log, at `access.log` in a fresh
+/// folder `name`, has the extra config `keys`, after
+/// [`two_connections`]: the server, the access log and the denied port.
+fn served_with_access_log(
+    bin: &str,
+    name: &str,
+    keys: &str,
+    args: &[&str],
+) -> (Server, PathBuf, ClosedPort) {
+    let dir = socks4_tests::scratch::fresh(&format!("{name}-{bin}"));
+    let access = dir.join("access.log");
+    let blocked = ClosedPort::new();
+    let keys = format!("access_log = {:?}\n{keys}", access.display().to_string());
+    let conf = config(&dir, &keys, blocked.port());
+    let mut all = vec!["--config", &conf];
+    all.extend_from_slice(args);
+    let server = Server::start(bin, &all);
+    two_connections(&server, blocked.port(), bin);
+    (server, access, blocked)
+}
+
 /// Checks the granted and the denied connection's access lines, as field
 /// lists (name, value as text).
 fn check_access(lines: &[Vec<(String, String)>], blocked: u16, bin: &str) {
@@ -104,16 +125,12 @@ fn check_access(lines: &[Vec<(String, String)>], blocked: u16, bin: &str) {
 }
 
 fn the_json_access_log_has_the_documented_fields(bin: &str) {
-    let dir = socks4_tests::scratch::fresh(&format!("access-json-{bin}"));
-    let access = dir.join("access.log");
-    let blocked = ClosedPort::new();
-    let keys = format!(
-        "access_log = {:?}\naccess_log_format = \"json\"",
-        access.display().to_string()
+    let (_server, access, blocked) = served_with_access_log(
+        bin,
+        "access-json",
+        "access_log_format = \"json\"",
+        &["--log-format", "json"],
     );
-    let conf = config(&dir, &keys, blocked.port());
-    let server = Server::start(bin, &["--config", &conf, "--log-format", "json"]);
-    two_connections(&server, blocked.port(), bin);
     let raw = wait_file_lines(&access, |l| l.len() >= 2);
     let lines: Vec<Vec<(String, String)>> = raw
         .iter()
@@ -147,17 +164,13 @@ fn the_json_access_log_has_the_documented_fields(bin: &str) {
 }
 
 fn the_text_access_log_has_the_documented_fields(bin: &str) {
-    let dir = socks4_tests::scratch::fresh(&format!("access-text-{bin}"));
-    let access = dir.join("access.log");
-    let blocked = ClosedPort::new();
     // Text access lines beside a JSON diagnostic log: each has its format.
-    let keys = format!(
-        "access_log = {:?}\naccess_log_format = \"text\"",
-        access.display().to_string()
+    let (_server, access, blocked) = served_with_access_log(
+        bin,
+        "access-text",
+        "access_log_format = \"text\"",
+        &["--log-format", "json"],
     );
-    let conf = config(&dir, &keys, blocked.port());
-    let server = Server::start(bin, &["--config", &conf, "--log-format", "json"]);
-    two_connections(&server, blocked.port(), bin);
     let raw = wait_file_lines(&access, |l| l.len() >= 2);
     let lines: Vec<Vec<(String, String)>> = raw
         .iter()
@@ -167,17 +180,9 @@ fn the_text_access_log_has_the_documented_fields(bin: &str) {
 }
 
 fn the_access_log_at_warn_keeps_only_connections_not_granted(bin: &str) {
-    let dir = socks4_tests::scratch::fresh(&format!("access-warn-{bin}"));
-    let access = dir.join("access.log");
-    let blocked = ClosedPort::new();
     // No access_log_format: it follows log_format (JSON here).
-    let keys = format!(
-        "access_log = {:?}\naccess_log_level = \"warn\"",
-        access.display().to_string()
-    );
-    let conf = config(&dir, &keys, blocked.port());
-    let mut server = Server::start(bin, &["--config", &conf]);
-    two_connections(&server, blocked.port(), bin);
+    let (mut server, access, _blocked) =
+        served_with_access_log(bin, "access-warn", "access_log_level = \"warn\"", &[]);
     // A graceful stop writes out every queue.
     server.signal("TERM");
     assert!(server.wait_exit(STEP).is_some(), "{bin}: did not stop");

@@ -53,8 +53,7 @@ fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
             echo.port()
         ),
     );
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    assert!(says(&server.reload(), "configuration reloaded"), "{bin}");
     assert_eq!(
         rejected_with(&try_connect()),
         Some(ReplyCode::Rejected),
@@ -62,8 +61,11 @@ fn sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones(bin: &str) {
     );
 
     std::fs::write(&conf, "[access]\nrules = \"pass frm nowhere\"\n").unwrap();
-    server.signal("HUP");
-    let failed = server.wait_says("reload failed, keeping the old configuration");
+    let failed = server.reload();
+    assert!(
+        says(&failed, "reload failed, keeping the old configuration"),
+        "{bin}: {failed}"
+    );
     assert!(
         field(&failed, "error").contains("line 2, column 15"),
         "{bin}: the error says where\n{}",
@@ -93,8 +95,7 @@ fn sighup_keeps_command_line_flags_on_top(bin: &str) {
     let echo = echo(2);
     let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
     assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    assert!(says(&server.reload(), "configuration reloaded"), "{bin}");
     let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
     assert!(
         granted(&c),

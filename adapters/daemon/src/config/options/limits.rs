@@ -164,6 +164,14 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<Text<socks4_acl::limit::Quota>>,
 
+    /// What per-client limits (connections, lookups, rate, bandwidth, quota) count under: address, cert (a verified client certificate's name; others by address) or ident (the user identd confirmed; needs ident = require)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.key", long = "limits-key", value_enum, value_name = "KEY")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<super::values::LimitsKey>,
+
     /// Longest PROXY protocol v2 header accepted, in bytes (v1 is never longer than 107)
     #[cfg_attr(
         feature = "cli",
@@ -218,6 +226,7 @@ impl LimitOptions {
             client_bandwidth: None,
             client_connection_rate: None,
             quota: None,
+            key: Some(super::values::LimitsKey::Address),
             max_proxy_header: Some(536),
             relay_pipes: Some(crate::runtime::pipe::DEFAULT_MAX_PIPES),
             relay_pipe_size: Some(crate::runtime::pipe::DEFAULT_PIPE_SIZE),

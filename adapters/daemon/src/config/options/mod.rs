@@ -51,7 +51,7 @@ pub use notify::NotifyOptions;
 pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{parse_addr, IdentMode, Net, Seconds, Text, WhenFull, MAX_DURATION};
+pub use values::{parse_addr, IdentMode, LimitsKey, Net, Seconds, Text, WhenFull, MAX_DURATION};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 

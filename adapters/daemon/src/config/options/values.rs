@@ -36,6 +36,31 @@ impl From<IdentMode> for socks4_proto::server::IdentMode {
     }
 }
 
+/// What per-client limits key on (`[limits] key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum LimitsKey {
+    /// The client's address (an IPv4 address, an IPv6 /64).
+    Address,
+    /// A verified TLS client certificate's subject name; clients without
+    /// one by address.
+    Cert,
+    /// The user identd confirmed (needs `ident = "require"`); clients
+    /// without one by address.
+    Ident,
+}
+
+impl From<LimitsKey> for crate::limits::client_key::LimitKey {
+    fn from(k: LimitsKey) -> Self {
+        match k {
+            LimitsKey::Address => Self::Address,
+            LimitsKey::Cert => Self::Cert,
+            LimitsKey::Ident => Self::Ident,
+        }
+    }
+}
+
 /// What a server at `max_connections` does with a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(ValueEnum))]

@@ -84,6 +84,7 @@ pub const RELOADED_KEYS: &[&str] = &[
     "limits.client_bandwidth",
     "limits.client_connection_rate",
     "limits.quota",
+    "limits.key",
     "limits.max_proxy_header",
     "limits.runtime_list_entries",
     "timeouts.handshake",

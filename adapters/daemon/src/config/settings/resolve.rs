@@ -9,7 +9,9 @@ use super::origin::FileOrigin;
 use super::policy::build_policy;
 use super::{err, ConfigError, Settings, Sources};
 use crate::config::listeners::{Listener, ListenerKind};
-use crate::config::options::{LimitOptions, Options, Seconds, TimeoutOptions};
+use crate::config::options::{
+    IdentMode, LimitOptions, LimitsKey, Options, Seconds, TimeoutOptions,
+};
 use crate::limits::client_table::ClientLimits;
 use crate::observe::notify::NotifySettings;
 use crate::runtime::tls::{Tls, TlsFiles};
@@ -41,6 +43,7 @@ impl Settings {
         let dual_timeout = dual_timeout(&all.timeouts, &listeners, timeouts.handshake)?;
         let (tls_files, tls) = tls(&all, &listeners, &policy)?;
         super::tls_paths::check_tls_paths(&listeners, &policy)?;
+        check_limits_key(&all)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
         Ok(Settings {
@@ -369,6 +372,8 @@ fn session(all: &Options, timeouts: Timeouts, policy: Policy) -> ServerConfig {
     // The driver answers admission from the client table (BIND listeners,
     // and the limits that come with it).
     server.admission = true;
+    // Limits keyed on the IDENT-verified user: identd answers first.
+    server.ident_before_admission = all.limits.key == Some(LimitsKey::Ident);
     server
 }
 
@@ -382,7 +387,23 @@ fn client_limits(limits: &LimitOptions) -> ClientLimits {
         bandwidth: limits.client_bandwidth.as_ref().map(|t| t.0),
         rate: limits.client_connection_rate.as_ref().map(|t| t.0),
         quota: limits.quota.as_ref().map(|t| t.0),
+        key: limits.key.expect(HAS_DEFAULT).into(),
     }
+}
+
+/// `[limits] key = "ident"` keys on the user identd confirmed, which only
+/// `ident = "require"` makes every request have: refused without it, rather
+/// than keyed on addresses in silence.
+fn check_limits_key(all: &Options) -> Result<(), ConfigError> {
+    let key = all.limits.key.expect(HAS_DEFAULT);
+    let ident = all.ident.expect(HAS_DEFAULT);
+    if key == LimitsKey::Ident && ident != IdentMode::Require {
+        return Err(err(
+            "[limits] key = \"ident\" needs ident = \"require\" (only a user identd confirmed keys a limit; a SOCKS user id alone is the client's claim)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// `max_lookups_per_client`, or a quarter of `max_lookups` (at least one).

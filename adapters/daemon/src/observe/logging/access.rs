@@ -28,7 +28,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+        let now = super::now_rfc3339().to_string();
         let mut line = Line {
             json: self.0 == LogFormat::Json,
             out: String::new(),

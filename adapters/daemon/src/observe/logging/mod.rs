@@ -118,6 +118,13 @@ impl LogLevel {
     }
 }
 
+/// The wall clock now as RFC 3339 with microseconds, UTC: every output's
+/// time stamp (the log lines, the access log, syslog's header).
+#[cfg(feature = "cli")]
+pub(crate) fn now_rfc3339() -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now())
+}
+
 /// Writes `value` bare when it is a plain word (letters, digits and
 /// `.:-_/[]@+,`), otherwise quoted, with `"` and `\` escaped and every control
 /// or line-separator character written as an escape (`\n`, `\t`, `\u{1b}`).

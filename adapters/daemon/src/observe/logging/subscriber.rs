@@ -240,7 +240,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+        let now = super::now_rfc3339();
         write!(writer, "{now} {:>5} ", event.metadata().level())?;
         logfmt(writer, event)
     }

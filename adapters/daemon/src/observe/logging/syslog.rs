@@ -129,7 +129,7 @@ impl<'a> MakeWriter<'a> for SyslogMakeWriter {
 impl SyslogMakeWriter {
     fn line(&self, severity: u8) -> SyslogLine {
         let o = &self.origin;
-        let now = humantime::format_rfc3339_micros(SystemTime::now());
+        let now = super::now_rfc3339();
         let header = format!(
             "<{}>1 {now} {} {} {} {} - ",
             FACILITY_DAEMON | severity,
