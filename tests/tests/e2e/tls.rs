@@ -237,8 +237,12 @@ fn sighup_loads_a_new_certificate_for_new_connections(bin: &str) {
     // The second certificate: new connections see it.
     std::fs::copy(&second.cert, &cert).unwrap();
     std::fs::copy(&second.key, &key).unwrap();
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    let outcome = server.reload();
+    assert!(
+        says(&outcome, "configuration reloaded"),
+        "{bin}: {}",
+        server.log()
+    );
     let t = tls::connect(addr, client, "localhost").unwrap();
     assert_eq!(presented(&t), second.der);
     drop(t);

@@ -346,8 +346,12 @@ fn run_time_denials_last_through_reload_and_restart_until_they_expire(bin: &str)
     entries_show_their_source(bin, &socket);
 
     // A reload keeps it.
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    let outcome = server.reload();
+    assert!(
+        says(&outcome, "configuration reloaded"),
+        "{bin}: {}",
+        server.log()
+    );
     assert!(!served(banned, server.addr, echo), "refused after SIGHUP");
 
     // So does a restart with the state file.

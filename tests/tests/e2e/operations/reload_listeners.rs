@@ -47,8 +47,12 @@ fn a_reload_adds_and_removes_listeners(bin: &str) {
 
     // The reload swaps the old listener for the new one.
     write_config(&conf, &[new], "");
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    let outcome = server.reload();
+    assert!(
+        says(&outcome, "configuration reloaded"),
+        "{bin}: {}",
+        server.log()
+    );
     let c = socks_request(on(new), &connect_to(echo, b""), |_| {});
     assert!(
         granted(&c),
@@ -133,8 +137,12 @@ fn a_listener_that_cannot_bind_fails_the_reload(bin: &str) {
     );
     // Once the port is free, the same reload applies whole.
     drop(taken);
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    let outcome = server.reload();
+    assert!(
+        says(&outcome, "configuration reloaded"),
+        "{bin}: {}",
+        server.log()
+    );
     let c = socks_request(on(added), &connect_to(echo, b""), |_| {});
     assert!(refused(&c), "{bin}: the new rules apply: {:?}", c.events);
 }
@@ -175,8 +183,12 @@ fn a_reload_lowers_max_connections(bin: &str) {
         &[port],
         "max_connections = 1\nwhen_full = \"refuse\"\n",
     );
-    server.signal("HUP");
-    server.wait_says("configuration reloaded");
+    let outcome = server.reload();
+    assert!(
+        says(&outcome, "configuration reloaded"),
+        "{bin}: {}",
+        server.log()
+    );
     assert!(
         !server.log().contains("restart needed"),
         "{bin}: {}",
