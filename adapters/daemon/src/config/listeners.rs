@@ -116,6 +116,46 @@ impl ListenerKind {
     }
 }
 
+/// Which listeners sniff their connections' first bytes for the name they
+/// mean (a TLS ClientHello's SNI, an HTTP/1.x request's Host:
+/// [`socks4_proto::sniff`]), for how long and how many bytes, and where a
+/// sniffed connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sniffing {
+    /// Transparent listeners sniff.
+    pub transparent: bool,
+    /// Redirect listeners sniff.
+    pub redirect: bool,
+    /// Port forwards (`forward`) sniff.
+    pub forward: bool,
+    /// Where a sniffed connection goes, unless its listener says otherwise.
+    pub target: crate::config::options::SniffTarget,
+    /// `sniff_target` per listener address.
+    pub per_listener: std::collections::BTreeMap<SocketAddr, crate::config::options::SniffTarget>,
+    /// How long the first bytes are waited for (`[timeouts] sniff`).
+    pub timeout: std::time::Duration,
+    /// The most bytes read (`[limits] max_sniff`).
+    pub max: usize,
+}
+
+impl Sniffing {
+    /// Whether connections on a listener of `kind` at `addr` are sniffed,
+    /// and then where they go.
+    pub fn for_listener(
+        &self,
+        kind: &ListenerKind,
+        addr: SocketAddr,
+    ) -> Option<crate::config::options::SniffTarget> {
+        let on = match kind {
+            ListenerKind::Transparent => self.transparent,
+            ListenerKind::Redirect => self.redirect,
+            ListenerKind::Forward(_) => self.forward,
+            _ => false,
+        };
+        on.then(|| *self.per_listener.get(&addr).unwrap_or(&self.target))
+    }
+}
+
 /// A port forward as written: `ADDR=HOST:PORT` (`127.0.0.1:2222=10.0.0.5:22`,
 /// `[::1]:8443=example.com:443`); also how a dual listener names its other
 /// service.

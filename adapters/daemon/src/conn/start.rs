@@ -2,7 +2,8 @@
 //! header (behind a load balancer, the client's real address and its cap),
 //! what the listener's kind asks for (a dual listener's first byte; TLS
 //! with the client for `listen_tls`; a known destination for transparent,
-//! redirect and forward listeners), then the session and its driver
+//! redirect and forward listeners, and on those that sniff, the name the
+//! client's first bytes give), then the session and its driver
 //! ([`Connection`]), which run to the connection's end.
 
 use crate::config::listeners::ListenerKind;
@@ -54,6 +55,9 @@ enum Entry {
     /// A connection to relay to a known destination (over TLS to this host,
     /// for `forward_tls`).
     Known(Destination, Option<String>),
+    /// A connection to a known destination whose first bytes were sniffed
+    /// for a name; `true`: it goes to the name (`sniff_target = "name"`).
+    Sniffed(Destination, crate::conn::sniff::Sniff, bool),
 }
 
 /// Serves one accepted connection to its end.
@@ -136,7 +140,8 @@ async fn open<R: Runtime>(
         }
     }
     let tls = daemon.tls();
-    let entry = Box::pin(entry(&rt, &daemon, &tls, &client, (kind, dest), now)).await?;
+    let at = (kind, dest, listener);
+    let entry = Box::pin(entry(&rt, &daemon, &tls, &client, at, now)).await?;
     let cfg = daemon.server_config();
     let (mut session, client, dest_tls) = match entry {
         Entry::Socks => (
@@ -156,6 +161,14 @@ async fn open<R: Runtime>(
             Endpoint::Plain(client),
             tls_host,
         ),
+        Entry::Sniffed(dest, sniff, to_name) => {
+            // The session starts after the sniff: its time is the clock's now.
+            let now = rt.now();
+            let session = ServerSession::with_sniffed(
+                cfg, peer, local, dest, sniff.name, to_name, sniff.bytes, now,
+            );
+            (session, Endpoint::Plain(client), None)
+        }
     };
     if let Some(reached) = reached {
         session.set_reached(reached);
@@ -303,9 +316,18 @@ async fn entry<R: Runtime>(
     daemon: &Daemon,
     tls: &Tls,
     client: &R::Stream,
-    (kind, dest): (ListenerKind, Option<Destination>),
+    (kind, dest, listener): (ListenerKind, Option<Destination>, SocketAddr),
     now: Instant,
 ) -> Option<Entry> {
+    let settings = daemon.current();
+    let sniffing = &settings.sniffing;
+    if let (Some(target), Some(dest)) = (sniffing.for_listener(&kind, listener), &dest) {
+        let (wait, max) = (sniffing.timeout, sniffing.max);
+        let deadline = crate::runtime::later(now, wait);
+        let sniff = crate::conn::sniff::read(rt, client, max, deadline).await;
+        let to_name = target == crate::config::options::SniffTarget::Name;
+        return Some(Entry::Sniffed(dest.clone(), sniff, to_name));
+    }
     Some(match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
             let wait = daemon.current().dual_timeout;
