@@ -9,7 +9,8 @@
 //!
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps), `tls`,
-//! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs` (with
+//! `proxy_protocol`, `reuse_port`, `sniff` (names sniffed on a forward
+//! listener), `notify` (notification commands), `logs` (with
 //! `outputs`: the access log, the log file and its reopening),
 //! `operations` (signals, control socket; `live_control`: `ctl conns`, `ctl
 //! kill` and run-time lists; `reload_listeners`; `keepalive` timers seen
@@ -38,4 +39,5 @@ mod proxy_protocol;
 mod reuse_port;
 mod rules;
 mod security;
+mod sniff;
 mod tls;

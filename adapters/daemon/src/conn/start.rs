@@ -165,7 +165,14 @@ async fn open<R: Runtime>(
             // The session starts after the sniff: its time is the clock's now.
             let now = rt.now();
             let session = ServerSession::with_sniffed(
-                cfg, peer, local, dest, sniff.name, to_name, sniff.bytes, now,
+                cfg,
+                peer,
+                local,
+                dest,
+                sniff.name,
+                to_name,
+                sniff.bytes,
+                now,
             );
             (session, Endpoint::Plain(client), None)
         }

@@ -139,7 +139,13 @@ pub struct Options {
     /// Listener kinds whose connections are sniffed: their first bytes read (for [timeouts] sniff, up to [limits] max_sniff) for a TLS SNI or an HTTP Host, the name rules, routes and parents then see: transparent, redirect, forward, or none; repeatable or comma-separated
     #[cfg_attr(
         feature = "cli",
-        arg(id = "sniff", long = "sniff", value_enum, value_name = "KIND", value_delimiter = ',')
+        arg(
+            id = "sniff",
+            long = "sniff",
+            value_enum,
+            value_name = "KIND",
+            value_delimiter = ','
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sniff: Option<Vec<SniffListeners>>,
@@ -147,7 +153,12 @@ pub struct Options {
     /// Where a sniffed connection goes: address (the one the listener gave; rules still match the name) or name (the sniffed name's own resolution)
     #[cfg_attr(
         feature = "cli",
-        arg(id = "sniff_target", long = "sniff-target", value_enum, value_name = "TARGET")
+        arg(
+            id = "sniff_target",
+            long = "sniff-target",
+            value_enum,
+            value_name = "TARGET"
+        )
     )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sniff_target: Option<SniffTarget>,
