@@ -204,14 +204,33 @@ fn sniff_target_name_goes_to_the_name(bin: &str) {
         }
     });
     let hosts = hosts(&format!("sniff-name-{bin}"), "127.0.0.2 name.test");
+    let socket = socks4_tests::scratch::dir(&format!("sniff-name-{bin}")).join("ctl.sock");
     let elsewhere: SocketAddr = format!("127.0.0.1:{}", there.port()).parse().unwrap();
     let (server, addr) = forwarding(
         bin,
         elsewhere,
-        &["--sniff-target", "name", "--hosts-file", &hosts],
+        &[
+            "--sniff-target",
+            "name",
+            "--hosts-file",
+            &hosts,
+            "--control-socket",
+            socket.to_str().unwrap(),
+        ],
     );
     let bytes = http_get("name.test");
-    assert_eq!(through(addr, &bytes), bytes, "{bin}: intact");
+    let mut s = TcpStream::connect_timeout(&addr, STEP).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s.write_all(&bytes).unwrap();
+    let mut back = vec![0u8; bytes.len()];
+    s.read_exact(&mut back).unwrap();
+    assert_eq!(back, bytes, "{bin}: intact");
+    // While it is open, `ctl conns` shows the name, marked as sniffed.
+    let (ok, out, err) = super::operations::live_control::ctl(bin, &socket, &["conns"]);
+    assert!(ok, "{bin}: {err}");
+    let dest = format!("dest=name.test:{}(host)", there.port());
+    assert!(out.contains(&dest), "{bin}: {dest} in {out}");
+    drop(s);
     let line = closed_for(&server, "the relay", &format!("name.test:{}", there.port()));
     assert_eq!(field(&line, "reached"), there.to_string(), "{bin}: {line}");
     assert_eq!(field(&line, "sniffed"), "host", "{bin}: {line}");

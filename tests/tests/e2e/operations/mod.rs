@@ -11,7 +11,7 @@
 //! with `ss`) in `keepalive`.
 
 mod keepalive;
-mod live_control;
+pub(crate) mod live_control;
 mod reload_listeners;
 
 use socks4_proto::ReplyCode;
