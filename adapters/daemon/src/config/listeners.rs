@@ -21,6 +21,10 @@
 //! dual timeout, is relayed to HOST:PORT
 //! ([`socks4_proto::server::dual`]).
 //!
+//! Transparent, redirect and (when `sniff` names them) forward listeners
+//! sniff: a client's first bytes are read for the name it means (a TLS SNI,
+//! an HTTP Host), which rules, routes and parents then see ([`Sniffing`]).
+//!
 //! Every kind goes through the same policy, routes, limits, timeouts, events,
 //! counters and logs.
 
