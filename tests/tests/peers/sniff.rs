@@ -143,7 +143,9 @@ fn router_server(net: &Net, bin: &str, dir: &std::path::Path, rules: &str) -> Se
     )
 }
 
-fn names_sniffed_on_a_redirect_listener(bin: &str) {
+/// The namespaces with the redirect of ports 80, 443 and 22, and the
+/// destination's servers there; the scratch folder and the web body.
+fn set_up(bin: &str) -> (Net, std::path::PathBuf, String) {
     let index = ["socks4d-tokio", "socks4d-smol", "socks4d-async-std"]
         .iter()
         .position(|b| *b == bin)
@@ -205,22 +207,34 @@ fn names_sniffed_on_a_redirect_listener(bin: &str) {
         std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
         assert_eq!(line.trim(), "ready", "{bin}: {script}");
     }
-    let pass = "pass from 10.77.1.0/24 to any\npass from 127.0.0.0/8 to any";
+    (net, dir, body)
+}
 
+/// The rules every server here has, besides its own.
+const PASS: &str = "pass from 10.77.1.0/24 to any\npass from 127.0.0.0/8 to any";
+
+fn names_sniffed_on_a_redirect_listener(bin: &str) {
+    let (net, dir, body) = set_up(bin);
+    refused_by_name(&net, bin, &dir);
+    through_a_socks4a_parent(&net, bin, &dir, &body);
+}
+
+/// `block to .name.test` refuses https and http; a banner server works.
+fn refused_by_name(net: &Net, bin: &str, dir: &std::path::Path) {
     // A rule with a name refuses both: the listener knew the address only.
     let server = router_server(
-        &net,
+        net,
         bin,
-        &dir,
-        &format!("block from any to .name.test\n{pass}"),
+        dir,
+        &format!("block from any to .name.test\n{PASS}"),
     );
-    let (ok, out) = curl(&net, "https://name.test/", 443);
+    let (ok, out) = curl(net, "https://name.test/", 443);
     assert!(
         !ok && out.is_empty(),
         "{bin}: https passed\n{}",
         server.log()
     );
-    let (ok, out) = curl(&net, "http://name.test/", 80);
+    let (ok, out) = curl(net, "http://name.test/", 80);
     assert!(
         !ok && out.is_empty(),
         "{bin}: http passed\n{}",
@@ -229,7 +243,7 @@ fn names_sniffed_on_a_redirect_listener(bin: &str) {
     // A server-first protocol: no name, the address only, after the sniff
     // timeout.
     assert_eq!(
-        banner(&net),
+        banner(net),
         "SSH-2.0-banner SSH-2.0-client",
         "{bin}\n{}",
         server.log()
@@ -247,8 +261,10 @@ fn names_sniffed_on_a_redirect_listener(bin: &str) {
         let want = (want.0.to_owned(), want.1.to_owned(), want.2.to_owned());
         assert!(seen.contains(&want), "{bin}: {want:?} in {seen:?}");
     }
-    drop(server);
+}
 
+/// A `socks4a://` parent gets the name; the bodies arrive intact.
+fn through_a_socks4a_parent(net: &Net, bin: &str, dir: &std::path::Path, body: &str) {
     // A socks4a parent (our own server, beside it) gets the name.
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, "10.77.2.2 name.test\n").unwrap();
@@ -264,9 +280,9 @@ fn names_sniffed_on_a_redirect_listener(bin: &str) {
         ],
     );
     let route = "route to .name.test via socks4a://127.0.0.1:1090";
-    let server = router_server(&net, bin, &dir, &format!("{pass}\n{route}"));
+    let server = router_server(net, bin, dir, &format!("{PASS}\n{route}"));
     for (url, port) in [("https://name.test/", 443), ("http://name.test/", 80)] {
-        let (ok, out) = curl(&net, url, port);
+        let (ok, out) = curl(net, url, port);
         assert!(ok, "{bin}: {url}\n{}\n{}", server.log(), parent.log());
         assert!(out == body, "{bin}: {url}: {} bytes, not intact", out.len());
     }

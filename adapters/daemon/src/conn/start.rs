@@ -143,7 +143,31 @@ async fn open<R: Runtime>(
     let at = (kind, dest, listener);
     let entry = Box::pin(entry(&rt, &daemon, &tls, &client, at, now)).await?;
     let cfg = daemon.server_config();
-    let (mut session, client, dest_tls) = match entry {
+    let (mut session, client, dest_tls) = session_for(&rt, cfg, (peer, local, now), entry, client)?;
+    if let Some(reached) = reached {
+        session.set_reached(reached);
+    }
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    observer.list(daemon.conns().list(slot.id, listener, peer, now));
+    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
+    conn.step(|_, _| {});
+    Some((conn, slot))
+}
+
+/// The session for what the connection turned out to be (its timers from
+/// `now`, the accept, but a sniffed one's from the clock's now, after the
+/// sniff), its client's endpoint and the host a `forward_tls`
+/// destination's TLS is for; `None` when TLS with the client cannot start.
+#[allow(clippy::type_complexity)]
+fn session_for<R: Runtime>(
+    rt: &R,
+    cfg: Arc<socks4_proto::server::ServerConfig>,
+    (peer, local, now): (SocketAddr, SocketAddr, Instant),
+    entry: Entry,
+    client: R::Stream,
+) -> Option<(ServerSession, Endpoint<R::Stream>, Option<String>)> {
+    Some(match entry {
         Entry::Socks => (
             ServerSession::new(cfg, peer, local, now),
             Endpoint::Plain(client),
@@ -176,16 +200,7 @@ async fn open<R: Runtime>(
             );
             (session, Endpoint::Plain(client), None)
         }
-    };
-    if let Some(reached) = reached {
-        session.set_reached(reached);
-    }
-    let books = (daemon.books().clone(), daemon.clients().clone());
-    let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
-    observer.list(daemon.conns().list(slot.id, listener, peer, now));
-    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
-    conn.step(|_, _| {});
-    Some((conn, slot))
+    })
 }
 
 /// Behind a balancer, once its header named the client: whether the client
