@@ -136,7 +136,7 @@ pub struct Options {
     #[serde(deserialize_with = "values::one_or_many")]
     pub forward_tls: Option<Vec<Text<crate::config::listeners::Forward>>>,
 
-    /// Listener kinds whose connections are sniffed: their first bytes read (for [timeouts] sniff, up to [limits] max_sniff) for a TLS SNI or an HTTP Host, the name rules, routes and parents then see: transparent, redirect, forward, or none; repeatable or comma-separated
+    /// Listener kinds whose connections are sniffed: their first bytes read (for the sniff timeout, up to max_sniff bytes) for a TLS SNI or an HTTP Host, the name rules, routes and parents then see: transparent, redirect, forward, or none; repeatable or comma-separated
     #[cfg_attr(
         feature = "cli",
         arg(
