@@ -41,6 +41,9 @@
 //! - `health` (feature `server`): parents watched passively (consecutive
 //!   failures, a doubling backoff) and the order a route's parents are tried
 //!   in (`balance`).
+//! - [`sniff`]: the host name a client means, from its first bytes (a TLS
+//!   ClientHello's SNI, an HTTP/1.x request's `Host`), for intercepted
+//!   connections that arrive with an address only.
 //!
 //! The protocol texts are SOCKS4 (Ying-Da Lee, "SOCKS: A protocol for TCP proxy
 //! across firewalls") and its SOCKS4a extension (host names resolved by the server,
@@ -66,6 +69,7 @@ pub mod health;
 pub mod proxy_header;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod sniff;
 #[cfg(feature = "upstream")]
 pub mod upstream;
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The access log's fields, in their order (`docs/operations.md`).
-pub const ACCESS_FIELDS: [&str; 17] = [
+pub const ACCESS_FIELDS: [&str; 18] = [
     "time",
     "conn",
     "listener",
@@ -27,6 +27,7 @@ pub const ACCESS_FIELDS: [&str; 17] = [
     "bytes_down",
     "handshake_ms",
     "duration_ms",
+    "sniffed",
 ];
 
 /// The `key=value` pairs of a text line, in order: a value is a bare word

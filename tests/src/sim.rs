@@ -44,6 +44,20 @@ impl Sim {
         sim
     }
 
+    /// A session made otherwise (`with_destination`, `with_sniffed`) at
+    /// `now`.
+    pub fn of(session: ServerSession, now: Instant) -> Sim {
+        let mut sim = Sim {
+            session,
+            now,
+            actions: Vec::new(),
+            events: Vec::new(),
+            success_reported: false,
+        };
+        sim.drain();
+        sim
+    }
+
     /// A loopback client (127.0.0.1:40000) on 127.0.0.1:1080 with `cfg`.
     pub fn local(cfg: ServerConfig) -> Sim {
         Sim::new(cfg, "127.0.0.1:40000", "127.0.0.1:1080")

@@ -27,6 +27,18 @@ pub enum Event {
         /// The certificate's subject common name.
         common_name: String,
     },
+    /// The name an intercepted or forwarded connection's first bytes gave
+    /// (its TLS SNI or HTTP Host: [`crate::sniff`]). Comes before
+    /// [`Event::Request`], whose destination then shows the name.
+    Sniffed {
+        /// The host name.
+        name: String,
+        /// Where it was found.
+        kind: crate::sniff::NameKind,
+        /// The destination the listener gave (the original address, or a
+        /// forward's target).
+        dest: Destination,
+    },
     /// A complete request arrived.
     Request {
         /// CONNECT or BIND.

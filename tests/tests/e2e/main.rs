@@ -10,8 +10,8 @@
 //! One file per feature: `connect` (relays, bad clients, forwards), `bind`,
 //! `rules`, `limits` (bandwidth, rate, quota, connection caps),
 //! `limits_identity` (`[limits] key`: limits per certificate or IDENT
-//! user), `tls`,
-//! `proxy_protocol`, `reuse_port`, `notify` (notification commands), `logs` (with
+//! user), `tls`, `proxy_protocol`, `reuse_port`, `sniff` (names sniffed on
+//! a forward listener), `notify` (notification commands), `logs` (with
 //! `outputs`: the access log, the log file and its reopening),
 //! `operations` (signals, control socket; `live_control`: `ctl conns`, `ctl
 //! kill` and run-time lists; `reload_listeners`; `keepalive` timers seen
@@ -41,4 +41,5 @@ mod proxy_protocol;
 mod reuse_port;
 mod rules;
 mod security;
+mod sniff;
 mod tls;

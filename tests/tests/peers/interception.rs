@@ -13,7 +13,7 @@ use std::time::Duration;
 socks4_tests::on_every_adapter!(tproxy_and_redirect_reach_a_destination_behind_the_proxy);
 
 /// Runs a command; panics with its output when it fails.
-fn sh(args: &[&str]) {
+pub(crate) fn sh(args: &[&str]) {
     let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
     assert!(
         status.success(),
@@ -23,17 +23,17 @@ fn sh(args: &[&str]) {
 }
 
 /// Three namespaces and two veth pairs; all removed on drop.
-struct Net {
+pub(crate) struct Net {
     tag: String,
     children: Vec<std::process::Child>,
 }
 
 impl Net {
-    fn ns(&self, role: char) -> String {
+    pub(crate) fn ns(&self, role: char) -> String {
         format!("s4{role}{}", self.tag)
     }
 
-    fn new(tag: String) -> Net {
+    pub(crate) fn new(tag: String) -> Net {
         let net = Net {
             tag,
             children: Vec::new(),
@@ -115,7 +115,12 @@ impl Net {
     }
 
     /// Starts `python3 -c SCRIPT ARGS` in namespace `role`, kept until drop.
-    fn spawn(&mut self, role: char, script: &str, args: &[&str]) -> std::process::ChildStdout {
+    pub(crate) fn spawn(
+        &mut self,
+        role: char,
+        script: &str,
+        args: &[&str],
+    ) -> std::process::ChildStdout {
         let mut child = Process::new("ip")
             .args(["netns", "exec", &self.ns(role), "python3", "-c", script])
             .args(args)

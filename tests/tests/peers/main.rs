@@ -18,6 +18,8 @@
 //!   root (the privilege drop; root with a public listener and no user).
 //! - `interception`: root, network namespaces (iproute2), nftables with
 //!   TPROXY, python3.
+//! - `sniff` (in the namespaces of `interception`): root, iproute2,
+//!   nftables (a `redirect`), python3, curl, openssl.
 //! - `client_helpers`: Dante (runs as root).
 //! - `eyeballs`, `outbound_ops` and `late_answers` (in the namespace of
 //!   `dns_ns`): root, a network namespace (iproute2), nftables, dnsmasq,
@@ -56,5 +58,6 @@ mod outbound_ops;
 mod parents;
 mod proxy_protocol;
 mod reuse_port_stop;
+mod sniff;
 mod tls;
 mod upgrade;

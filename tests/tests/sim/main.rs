@@ -9,6 +9,7 @@ mod ident;
 mod late;
 mod parents;
 mod rules;
+mod sniff;
 mod socks4a;
 mod splits;
 mod tls;

@@ -34,6 +34,7 @@ pub fn report_for(settings: &Settings, host: &Host) -> Report {
     ident(&mut out, settings);
     limits(&mut out, settings);
     timeouts(&mut out, settings);
+    sniffing(&mut out, settings);
     out.push_str(&settings.outbound.check_text(&settings.server.timeouts));
     operations(&mut out, settings);
     notifications(&mut out, settings);
@@ -191,6 +192,35 @@ fn timeouts(out: &mut String, s: &Settings) {
         s.max_metrics_connections,
         secs(s.control_timeout),
         secs(s.upgrade_timeout)
+    );
+}
+
+/// `sniffing:` which listeners sniff their clients' first bytes for a name,
+/// where those connections go, and the sniff's bounds; nothing when no
+/// listener sniffs.
+fn sniffing(out: &mut String, s: &Settings) {
+    let sn = &s.sniffing;
+    let target = |t: crate::config::options::SniffTarget| match t {
+        crate::config::options::SniffTarget::Address => "the address",
+        crate::config::options::SniffTarget::Name => "the name",
+    };
+    let sniffing: Vec<String> = s
+        .listeners
+        .iter()
+        .filter_map(|l| {
+            let t = sn.for_listener(&l.kind, l.addr)?;
+            Some(format!("{} {} (to {})", l.kind.name(), l.addr, target(t)))
+        })
+        .collect();
+    if sniffing.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "sniffing: {}; for {} and {} bytes at most",
+        sniffing.join(", "),
+        humantime::format_duration(sn.timeout),
+        sn.max
     );
 }
 

@@ -21,6 +21,10 @@
 //! dual timeout, is relayed to HOST:PORT
 //! ([`socks4_proto::server::dual`]).
 //!
+//! Transparent, redirect and (when `sniff` names them) forward listeners
+//! sniff: a client's first bytes are read for the name it means (a TLS SNI,
+//! an HTTP Host), which rules, routes and parents then see ([`Sniffing`]).
+//!
 //! Every kind goes through the same policy, routes, limits, timeouts, events,
 //! counters and logs.
 
@@ -113,6 +117,46 @@ impl ListenerKind {
             }
             ListenerKind::Forward(dest) | ListenerKind::ForwardTls(dest) => Some(dest.clone()),
         })
+    }
+}
+
+/// Which listeners sniff their connections' first bytes for the name they
+/// mean (a TLS ClientHello's SNI, an HTTP/1.x request's Host:
+/// [`socks4_proto::sniff`]), for how long and how many bytes, and where a
+/// sniffed connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sniffing {
+    /// Transparent listeners sniff.
+    pub transparent: bool,
+    /// Redirect listeners sniff.
+    pub redirect: bool,
+    /// Port forwards (`forward`) sniff.
+    pub forward: bool,
+    /// Where a sniffed connection goes, unless its listener says otherwise.
+    pub target: crate::config::options::SniffTarget,
+    /// `sniff_target` per listener address.
+    pub per_listener: std::collections::BTreeMap<SocketAddr, crate::config::options::SniffTarget>,
+    /// How long the first bytes are waited for (`[timeouts] sniff`).
+    pub timeout: std::time::Duration,
+    /// The most bytes read (`[limits] max_sniff`).
+    pub max: usize,
+}
+
+impl Sniffing {
+    /// Whether connections on a listener of `kind` at `addr` are sniffed,
+    /// and then where they go.
+    pub fn for_listener(
+        &self,
+        kind: &ListenerKind,
+        addr: SocketAddr,
+    ) -> Option<crate::config::options::SniffTarget> {
+        let on = match kind {
+            ListenerKind::Transparent => self.transparent,
+            ListenerKind::Redirect => self.redirect,
+            ListenerKind::Forward(_) => self.forward,
+            _ => false,
+        };
+        on.then(|| *self.per_listener.get(&addr).unwrap_or(&self.target))
     }
 }
 

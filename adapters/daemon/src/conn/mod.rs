@@ -3,7 +3,8 @@
 //! session ([`connection`]), and what the session's actions need: name
 //! resolution ([`resolve`]), IDENT ([`ident`]), Happy Eyeballs and the
 //! parents' failover ([`dial`], over `race`), parents ([`parent`]), the
-//! PROXY protocol header ([`proxy_header`]) and the relay ([`relay`]).
+//! PROXY protocol header ([`proxy_header`]), a sniffing listener's first
+//! bytes read for a name (`sniff`) and the relay ([`relay`]).
 //!
 //! Layer: above `daemon` (a connection holds the daemon's handle and its
 //! slot); never imports `ops` or `server`. Every decision is the session's
@@ -21,4 +22,5 @@ mod race;
 mod refuse;
 pub(crate) mod relay;
 pub(crate) mod resolve;
+mod sniff;
 mod start;

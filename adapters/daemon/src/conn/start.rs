@@ -2,7 +2,8 @@
 //! header (behind a load balancer, the client's real address and its cap),
 //! what the listener's kind asks for (a dual listener's first byte; TLS
 //! with the client for `listen_tls`; a known destination for transparent,
-//! redirect and forward listeners), then the session and its driver
+//! redirect and forward listeners, and on those that sniff, the name the
+//! client's first bytes give), then the session and its driver
 //! ([`Connection`]), which run to the connection's end.
 
 use crate::config::listeners::ListenerKind;
@@ -54,6 +55,9 @@ enum Entry {
     /// A connection to relay to a known destination (over TLS to this host,
     /// for `forward_tls`).
     Known(Destination, Option<String>),
+    /// A connection to a known destination whose first bytes were sniffed
+    /// for a name; `true`: it goes to the name (`sniff_target = "name"`).
+    Sniffed(Destination, crate::conn::sniff::Sniff, bool),
 }
 
 /// Serves one accepted connection to its end.
@@ -138,9 +142,35 @@ async fn open<R: Runtime>(
         }
     }
     let tls = daemon.tls();
-    let entry = Box::pin(entry(&rt, &daemon, &tls, &client, (kind, dest), now)).await?;
+    let at = (kind, dest, listener);
+    let entry = Box::pin(entry(&rt, &daemon, &tls, &client, at, now)).await?;
     let cfg = daemon.server_config();
-    let (mut session, client, dest_tls) = match entry {
+    let (mut session, client, dest_tls) = session_for(&rt, cfg, (peer, local, now), entry, client)?;
+    if let Some(reached) = reached {
+        session.set_reached(reached);
+    }
+    let books = (daemon.books().clone(), daemon.clients().clone());
+    let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
+    observer.list(daemon.conns().list(slot.id, listener, peer, now));
+    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
+    conn.counted = slot.take_client();
+    conn.step(|_, _| {});
+    Some((conn, slot))
+}
+
+/// The session for what the connection turned out to be (its timers from
+/// `now`, the accept, but a sniffed one's from the clock's now, after the
+/// sniff), its client's endpoint and the host a `forward_tls`
+/// destination's TLS is for; `None` when TLS with the client cannot start.
+#[allow(clippy::type_complexity)]
+fn session_for<R: Runtime>(
+    rt: &R,
+    cfg: Arc<socks4_proto::server::ServerConfig>,
+    (peer, local, now): (SocketAddr, SocketAddr, Instant),
+    entry: Entry,
+    client: R::Stream,
+) -> Option<(ServerSession, Endpoint<R::Stream>, Option<String>)> {
+    Some(match entry {
         Entry::Socks => (
             ServerSession::new(cfg, peer, local, now),
             Endpoint::Plain(client),
@@ -158,17 +188,22 @@ async fn open<R: Runtime>(
             Endpoint::Plain(client),
             tls_host,
         ),
-    };
-    if let Some(reached) = reached {
-        session.set_reached(reached);
-    }
-    let books = (daemon.books().clone(), daemon.clients().clone());
-    let mut observer = Observer::new(books.0, books.1, slot.id, listener, peer, now);
-    observer.list(daemon.conns().list(slot.id, listener, peer, now));
-    let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
-    conn.counted = slot.take_client();
-    conn.step(|_, _| {});
-    Some((conn, slot))
+        Entry::Sniffed(dest, sniff, to_name) => {
+            // The session starts after the sniff: its time is the clock's now.
+            let now = rt.now();
+            let session = ServerSession::with_sniffed(
+                cfg,
+                peer,
+                local,
+                dest,
+                sniff.name,
+                to_name,
+                sniff.bytes,
+                now,
+            );
+            (session, Endpoint::Plain(client), None)
+        }
+    })
 }
 
 /// Behind a balancer, once its header named the client: whether the client
@@ -306,9 +341,18 @@ async fn entry<R: Runtime>(
     daemon: &Daemon,
     tls: &Tls,
     client: &R::Stream,
-    (kind, dest): (ListenerKind, Option<Destination>),
+    (kind, dest, listener): (ListenerKind, Option<Destination>, SocketAddr),
     now: Instant,
 ) -> Option<Entry> {
+    let settings = daemon.current();
+    let sniffing = &settings.sniffing;
+    if let (Some(target), Some(dest)) = (sniffing.for_listener(&kind, listener), &dest) {
+        let (wait, max) = (sniffing.timeout, sniffing.max);
+        let deadline = crate::runtime::later(now, wait);
+        let sniff = crate::conn::sniff::read(rt, client, max, deadline).await;
+        let to_name = target == crate::config::options::SniffTarget::Name;
+        return Some(Entry::Sniffed(dest.clone(), sniff, to_name));
+    }
     Some(match (kind, dest) {
         (ListenerKind::Dual(service), _) => {
             let wait = daemon.current().dual_timeout;

@@ -109,6 +109,9 @@ pub(crate) struct Observer {
     peer: SocketAddr,
     started: Instant,
     dest: Option<String>,
+    /// Where the destination's name came from when it was sniffed from the
+    /// client's first bytes (`sni`, `host`).
+    sniffed: Option<&'static str>,
     user_id: Vec<u8>,
     source: Option<Source>,
     reply: Option<ReplyCode>,
@@ -155,6 +158,7 @@ impl Observer {
             peer,
             started,
             dest: None,
+            sniffed: None,
             user_id: Vec::new(),
             source: None,
             reply: None,
@@ -261,6 +265,10 @@ impl Observer {
                 self.cert = Some(common_name.clone());
                 tracing::debug!(target: "socks4d", conn, cert = common_name, "client certificate");
             }
+            Event::Sniffed { name, kind, dest } => {
+                self.sniffed = Some(kind.label());
+                tracing::debug!(target: "socks4d", conn, name, sniffed = kind.label(), %dest, "sniffed");
+            }
             Event::Request {
                 command,
                 dest,
@@ -314,6 +322,7 @@ impl Observer {
         use crate::observe::conns::ConnState;
         self.listing(|i| match event {
             Event::ClientCertificate { common_name } => i.cert = Some(common_name.clone()),
+            Event::Sniffed { kind, .. } => i.sniffed = Some(kind.label().to_owned()),
             Event::Request { dest, user_id, .. } => {
                 i.dest = Some(dest.clone());
                 i.user = (!user_id.is_empty()).then(|| String::from_utf8_lossy(user_id).into());
@@ -450,6 +459,7 @@ impl Observer {
         let duration_ms = now.saturating_duration_since(self.started).as_millis() as u64;
         let user = String::from_utf8_lossy(&self.user_id);
         let dest = self.dest.as_deref().unwrap_or("-");
+        let sniffed = self.sniffed.unwrap_or("-");
         let via = self.via.as_deref().unwrap_or("direct");
         let cert = self.cert.as_deref().unwrap_or("-");
         let reached = self
@@ -466,7 +476,7 @@ impl Observer {
             conn = self.conn, listener = %self.listener, client = %self.peer, dest, user = %user,
             cert, rule, via, reached, attempts, reply, outcome = reason.label(), reason = %why,
             bytes_up = self.stats.client_to_dest, bytes_down = self.stats.dest_to_client,
-            duration_ms, "closed"
+            duration_ms, sniffed, "closed"
         );
         if crate::observe::logging::access_events() {
             let handshake_ms = self.replied_at.map_or(duration_ms, |at| {
@@ -484,6 +494,7 @@ impl Observer {
                 reason: &why,
                 handshake_ms,
                 duration_ms,
+                sniffed,
             };
             self.access(&line, refused);
         }
@@ -504,7 +515,7 @@ impl Observer {
                     via = l.via, rule = l.rule, reply = l.reply, outcome = l.outcome,
                     reason = l.reason, bytes_up = self.stats.client_to_dest,
                     bytes_down = self.stats.dest_to_client, handshake_ms = l.handshake_ms,
-                    duration_ms = l.duration_ms
+                    duration_ms = l.duration_ms, sniffed = l.sniffed
                 )
             };
         }
@@ -529,6 +540,7 @@ struct AccessLine<'a> {
     reason: &'a str,
     handshake_ms: u64,
     duration_ms: u64,
+    sniffed: &'a str,
 }
 
 /// identd answered (or not): counted and logged.

@@ -65,6 +65,9 @@ pub struct ConnInfo {
     pub ident: Option<String>,
     /// The destination as asked: a name (SOCKS4a) or an address and port.
     pub dest: Option<String>,
+    /// Where `dest`'s name came from when a sniffing listener read it from
+    /// the client's first bytes: `sni` or `host`.
+    pub sniffed: Option<String>,
     /// The address reached (direct), once connected.
     pub reached: Option<SocketAddr>,
     /// The parent proxy it goes through (passwords hidden), if any.

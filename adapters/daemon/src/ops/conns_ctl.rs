@@ -172,7 +172,7 @@ fn line(v: &ConnView) -> String {
     };
     let addr = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_owned(), |a| a.to_string());
     format!(
-        "{} listener={} client={} cert={}(verified) user={}(claimed) ident={}(identd) dest={} reached={} via={} rule={} state={} age={:.1}s bytes_up={} bytes_down={} rate_up={}/s rate_down={}/s\n",
+        "{} listener={} client={} cert={}(verified) user={}(claimed) ident={}(identd) dest={}{} reached={} via={} rule={} state={} age={:.1}s bytes_up={} bytes_down={} rate_up={}/s rate_down={}/s\n",
         v.id,
         v.listener,
         addr(i.client),
@@ -180,6 +180,10 @@ fn line(v: &ConnView) -> String {
         opt(&i.user),
         opt(&i.ident),
         opt(&i.dest),
+        // A name sniffed from the client's first bytes: `(sni)`, `(host)`.
+        i.sniffed
+            .as_deref()
+            .map_or_else(String::new, |k| format!("({k})")),
         addr(i.reached),
         i.via.as_deref().unwrap_or("direct"),
         opt(&i.rule),

@@ -41,12 +41,15 @@ impl ServerSession {
     }
 
     /// What to ask of `parent`: the name when it takes names and none of the
-    /// name's addresses is known, else an address the policy passed (IPv4
-    /// for a SOCKS4 parent); `None` when it can carry none of them.
+    /// name's addresses is known (or the name was sniffed: the parent
+    /// resolves it), else an address the policy passed (IPv4 for a SOCKS4
+    /// parent); `None` when it can carry none of them.
     fn hop(&self, parent: Parent) -> Option<Hop> {
         let req = self.req();
         let dest = match &req.host {
-            Some(host) if parent.kind.takes_names() && self.candidates.is_empty() => {
+            Some(host)
+                if parent.kind.takes_names() && (self.candidates.is_empty() || self.sniffed) =>
+            {
                 Destination::Name(host.clone(), req.port)
             }
             _ => Destination::Addr(

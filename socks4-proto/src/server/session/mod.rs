@@ -124,6 +124,12 @@ pub struct ServerSession {
     /// The address the client reached, when not `local` (behind a load
     /// balancer: the PROXY header's destination).
     reached: Option<SocketAddr>,
+    /// The request's name was sniffed from the client's first bytes: a
+    /// parent that takes names gets it even when its address is known.
+    sniffed: bool,
+    /// The client's first bytes read to sniff them, which count beside
+    /// `max_early_data` (the sniff's own bound, `max_sniff`, holds them).
+    sniffed_bytes: usize,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -163,6 +169,8 @@ impl ServerSession {
             after_admission: Next::Identify,
             cert: None,
             reached: None,
+            sniffed: false,
+            sniffed_bytes: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -196,6 +204,67 @@ impl ServerSession {
             port,
             user_id: Vec::new(),
             shown: dest.to_string(),
+        };
+        s.on_request(now, req, ip);
+        s
+    }
+
+    /// A session for a connection whose destination is known, as
+    /// [`with_destination`](Self::with_destination), whose first bytes
+    /// were read to sniff the name it means ([`crate::sniff`]): `bytes` go
+    /// first to the destination, unchanged (beside `max_early_data`).
+    ///
+    /// With a `name` (and its kind), the request carries it: rules and
+    /// routes with names match it, a parent that takes names (`socks4a://`,
+    /// `http://`) is handed it with `dest`'s port, and
+    /// [`Event::Sniffed`] reports it. Where the connection goes is
+    /// `to_name`'s choice: `false`, `dest` (an address stays the address,
+    /// rules seeing both it and the name; a forward's configured name stays
+    /// that name, the sniffed one only reported); `true`, the sniffed name,
+    /// resolved as a SOCKS4a request's. Without a name it is
+    /// [`with_destination`](Self::with_destination) with the bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_sniffed(
+        cfg: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        dest: Destination,
+        name: Option<(String, crate::sniff::NameKind)>,
+        to_name: bool,
+        bytes: Vec<u8>,
+        now: Instant,
+    ) -> ServerSession {
+        let mut s = ServerSession::new(cfg, peer, local, now);
+        s.replies = false;
+        s.timers.stop(Timer::Handshake);
+        s.sniffed_bytes = bytes.len();
+        s.buf = bytes;
+        let (mut host, mut ip, port) = match &dest {
+            Destination::Addr(a) => (None, Some(a.ip()), a.port()),
+            Destination::Name(h, p) => (Some(h.clone()), None, *p),
+        };
+        let mut shown = dest.to_string();
+        if let Some((name, kind)) = name {
+            s.events.push_back(Event::Sniffed {
+                name: name.clone(),
+                kind,
+                dest: dest.clone(),
+            });
+            if to_name || host.is_none() {
+                shown = Destination::Name(name.clone(), port).to_string();
+                s.sniffed = true;
+                host = Some(name);
+                if to_name {
+                    ip = None;
+                }
+            }
+        }
+        let req = Req {
+            command: Command::Connect,
+            host,
+            port,
+            user_id: Vec::new(),
+            shown,
         };
         s.on_request(now, req, ip);
         s
@@ -471,7 +540,7 @@ impl ServerSession {
     pub fn early_data_room(&self) -> usize {
         match self.state {
             State::ReadRequest | State::Relaying | State::Closed => 0,
-            _ => self.cfg.max_early_data.saturating_sub(self.buf.len()),
+            _ => (self.cfg.max_early_data + self.sniffed_bytes).saturating_sub(self.buf.len()),
         }
     }
 

@@ -94,7 +94,7 @@ impl ServerSession {
 
     /// Refuses the request when the client has sent too much early data.
     pub(super) fn check_early_data(&mut self) -> bool {
-        if self.buf.len() > self.cfg.max_early_data {
+        if self.buf.len() > self.cfg.max_early_data + self.sniffed_bytes {
             self.reject(ReplyCode::Rejected, CloseReason::EarlyDataOverflow);
             return true;
         }

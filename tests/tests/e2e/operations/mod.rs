@@ -12,7 +12,7 @@
 //! a new process (`ctl upgrade`) in `upgrade`.
 
 mod keepalive;
-mod live_control;
+pub(crate) mod live_control;
 mod reload_listeners;
 mod upgrade;
 

@@ -3,7 +3,7 @@
 //! ([`Options::layered`]).
 
 use super::access::ADDING_KEYS;
-use super::values::{IdentMode, WhenFull};
+use super::values::{IdentMode, SniffListeners, SniffTarget, WhenFull};
 use super::{AccessOptions, LimitOptions, LogFormat, LogLevel, NotifyOptions, Options};
 use super::{ParentOptions, ResolverOptions, TimeoutOptions, TlsOptions};
 use socks4_proto::server::ServerConfig;
@@ -24,6 +24,9 @@ impl Options {
             redirect: None,
             forward: None,
             forward_tls: None,
+            sniff: Some(vec![SniffListeners::Transparent, SniffListeners::Redirect]),
+            sniff_target: Some(SniffTarget::Address),
+            sniff_target_listeners: None,
             proxy_protocol: None,
             proxy_protocol_listeners: None,
             // No default trust: required with a PROXY protocol listener.

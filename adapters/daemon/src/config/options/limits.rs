@@ -40,6 +40,14 @@ pub struct LimitOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_early_data: Option<usize>,
 
+    /// Client bytes a sniffing listener reads, at most, looking for a TLS SNI or an HTTP Host (they go to the destination first, unchanged)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "limits.max_sniff", long = "max-sniff", value_name = "BYTES")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sniff: Option<usize>,
+
     /// Connections one client may have open at once (an IPv4 address, or an IPv6 /64); past it, reply 91 at once
     #[cfg_attr(
         feature = "cli",
@@ -213,6 +221,7 @@ impl LimitOptions {
             max_user_id: Some(core.limits.max_user_id),
             max_host: Some(core.limits.max_host),
             max_early_data: Some(core.max_early_data),
+            max_sniff: Some(16 * 1024),
             max_connections_per_client: Some(512),
             max_binds_per_client: Some(16),
             tracked_clients: Some(65_536),

@@ -51,7 +51,10 @@ pub use notify::NotifyOptions;
 pub use resolver::{Family, ParentOptions, ResolverMode, ResolverOptions};
 pub use timeouts::TimeoutOptions;
 pub use tls::TlsOptions;
-pub use values::{parse_addr, IdentMode, LimitsKey, Net, Seconds, Text, WhenFull, MAX_DURATION};
+pub use values::{
+    parse_addr, IdentMode, LimitsKey, Net, Seconds, SniffListeners, SniffTarget, Text, WhenFull,
+    MAX_DURATION,
+};
 
 pub use crate::observe::logging::{LogFormat, LogLevel};
 
@@ -133,6 +136,38 @@ pub struct Options {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(deserialize_with = "values::one_or_many")]
     pub forward_tls: Option<Vec<Text<crate::config::listeners::Forward>>>,
+
+    /// Listener kinds whose connections are sniffed: their first bytes read (for the sniff timeout, up to max_sniff bytes) for a TLS SNI or an HTTP Host, the name rules, routes and parents then see: transparent, redirect, forward, or none; repeatable or comma-separated
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "sniff",
+            long = "sniff",
+            value_enum,
+            value_name = "KIND",
+            value_delimiter = ','
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sniff: Option<Vec<SniffListeners>>,
+
+    /// Where a sniffed connection goes: address (the one the listener gave; rules still match the name) or name (the sniffed name's own resolution)
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            id = "sniff_target",
+            long = "sniff-target",
+            value_enum,
+            value_name = "TARGET"
+        )
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sniff_target: Option<SniffTarget>,
+
+    /// sniff_target per listener: a table of "ADDR" = "address|name" (config file only)
+    #[cfg_attr(feature = "cli", arg(skip))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sniff_target_listeners: Option<std::collections::BTreeMap<String, SniffTarget>>,
 
     /// PROXY protocol header required before each client's bytes on the --listen addresses (behind a load balancer): v1, v2 or any
     #[cfg_attr(

@@ -117,6 +117,14 @@ pub struct TimeoutOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dual: Option<Seconds>,
 
+    /// How long a sniffing listener reads a client's first bytes for a TLS SNI or an HTTP Host before going on with the address only (a server-first protocol waits this long)
+    #[cfg_attr(
+        feature = "cli",
+        arg(id = "timeouts.sniff", long = "sniff-timeout", value_name = "DURATION")
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sniff: Option<Seconds>,
+
     /// How long a connection refused at accept (its source can pass no rule, or is over a per-client cap) is kept so that its client reads the 91; it never holds one of max_connections
     #[cfg_attr(
         feature = "cli",
@@ -193,6 +201,7 @@ impl TimeoutOptions {
             idle: Some(Seconds(core.timeouts.idle.unwrap_or_default())),
             keepalive: Some(Seconds(Duration::from_secs(120))),
             dual: Some(Seconds(Duration::from_secs(2))),
+            sniff: Some(Seconds(Duration::from_millis(300))),
             shutdown_grace: Some(Seconds(Duration::from_secs(30))),
             refused: Some(Seconds(Duration::from_secs(1))),
             metrics: Some(Seconds(Duration::from_secs(5))),

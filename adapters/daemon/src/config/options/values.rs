@@ -74,6 +74,37 @@ pub enum WhenFull {
     Refuse,
 }
 
+/// A listener kind whose connections are sniffed (`sniff`): their first
+/// bytes read for the TLS SNI or the HTTP Host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SniffListeners {
+    /// Transparent (TPROXY) listeners.
+    Transparent,
+    /// Redirect (REDIRECT, DNAT) listeners.
+    Redirect,
+    /// Port forwards (`forward`).
+    Forward,
+    /// No listener (`--sniff none`; in the file, `sniff = []` says the same).
+    None,
+}
+
+/// Where a sniffed connection goes (`sniff_target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SniffTarget {
+    /// To the address the listener gave (the original destination, or the
+    /// forward's target); rules and routes still match the name, a
+    /// `socks4a://` or `http://` parent still gets it.
+    #[default]
+    Address,
+    /// To the sniffed name, resolved by the server (the address only when
+    /// no name was found).
+    Name,
+}
+
 /// A length of time as people write it: `10` or `2.5` (seconds), or with a unit:
 /// `500ms`, `10s`, `2m`, `1h`, `1h 30m` (humantime's format).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

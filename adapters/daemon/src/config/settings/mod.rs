@@ -71,6 +71,8 @@ pub struct Settings {
     pub tls: crate::runtime::tls::Tls,
     /// How long a dual listener waits for a client's first byte.
     pub dual_timeout: Duration,
+    /// Which listeners sniff their clients' first bytes for a name, and how.
+    pub sniffing: crate::config::listeners::Sniffing,
     /// The notification command, if `[notify] command` is set.
     pub notify: Option<crate::observe::notify::NotifySettings>,
     /// Concurrent connection cap.

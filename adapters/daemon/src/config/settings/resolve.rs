@@ -41,6 +41,7 @@ impl Settings {
         let (listeners, proxy_protocol) = with_proxy_protocol(&all, addrs)?;
         let timeouts = session_timeouts(&all.timeouts)?;
         let dual_timeout = dual_timeout(&all.timeouts, &listeners, timeouts.handshake)?;
+        let sniffing = sniffing(&all, &listeners)?;
         let (tls_files, tls) = tls(&all, &listeners, &policy)?;
         super::tls_paths::check_tls_paths(&listeners, &policy)?;
         check_limits_key(&all)?;
@@ -62,6 +63,7 @@ impl Settings {
             tls_files,
             tls,
             dual_timeout,
+            sniffing,
             notify,
             max_connections: all.max_connections.expect(HAS_DEFAULT),
             when_full: all.when_full.expect(HAS_DEFAULT),
@@ -329,6 +331,52 @@ fn dual_timeout(
         )));
     }
     Ok(dual_timeout)
+}
+
+/// Which listeners sniff, and how: `sniff`'s kinds (`none` alone, or an
+/// empty list, for none), `sniff_target` and its per-listener table (which
+/// must name listeners that sniff), `[timeouts] sniff` (more than zero) and
+/// `[limits] max_sniff`.
+fn sniffing(
+    all: &Options,
+    listeners: &[Listener],
+) -> Result<crate::config::listeners::Sniffing, ConfigError> {
+    use crate::config::options::SniffListeners;
+    let kinds = all.sniff.clone().unwrap_or_default();
+    if kinds.contains(&SniffListeners::None) && kinds.len() > 1 {
+        return Err(err(
+            "sniff: 'none' cannot go with listener kinds (to sniff none, say only none, or sniff = [])",
+        ));
+    }
+    let mut sniffing = crate::config::listeners::Sniffing {
+        transparent: kinds.contains(&SniffListeners::Transparent),
+        redirect: kinds.contains(&SniffListeners::Redirect),
+        forward: kinds.contains(&SniffListeners::Forward),
+        target: all.sniff_target.expect(HAS_DEFAULT),
+        per_listener: std::collections::BTreeMap::new(),
+        timeout: positive("sniff", all.timeouts.sniff)?,
+        max: all.limits.max_sniff.expect(HAS_DEFAULT),
+    };
+    for (addr, target) in all.sniff_target_listeners.iter().flatten() {
+        let at: SocketAddr = addr.parse().map_err(|_| {
+            err(format!(
+                "sniff_target_listeners: '{addr}' is not an address (IP:PORT or [IPv6]:PORT)"
+            ))
+        })?;
+        let Some(l) = listeners.iter().find(|l| l.addr == at) else {
+            return Err(err(format!(
+                "sniff_target_listeners: {at} is not one of the listeners"
+            )));
+        };
+        if sniffing.for_listener(&l.kind, at).is_none() {
+            return Err(err(format!(
+                "sniff_target_listeners: the {} listener {at} does not sniff (sniff names the kinds that do)",
+                l.kind.name()
+            )));
+        }
+        sniffing.per_listener.insert(at, *target);
+    }
+    Ok(sniffing)
 }
 
 /// The `[tls]` files and the TLS configurations loaded from them: the server

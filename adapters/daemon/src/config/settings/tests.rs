@@ -203,3 +203,60 @@ fn a_group_without_a_user_is_an_error() {
     let e = with_file(&[], "group = \"nogroup\"\n").unwrap_err();
     assert!(e.message.contains("needs user"), "{e}");
 }
+
+#[test]
+fn sniffing_settings_are_checked() {
+    use crate::config::listeners::ListenerKind;
+    use crate::config::options::SniffTarget;
+    let redirect: SocketAddr = "127.0.0.1:1082".parse().unwrap();
+    let forward: SocketAddr = "127.0.0.1:2222".parse().unwrap();
+    let args = [
+        "--redirect",
+        "127.0.0.1:1082",
+        "--forward",
+        "127.0.0.1:2222=127.0.0.1:22",
+    ];
+    // By default transparent and redirect listeners sniff, to the address,
+    // for 300 ms and 16 KiB.
+    let s = Settings::from_args(args).unwrap();
+    let sn = &s.sniffing;
+    assert_eq!(
+        sn.for_listener(&ListenerKind::Redirect, redirect),
+        Some(SniffTarget::Address)
+    );
+    let fwd = s.listeners.iter().find(|l| l.addr == forward).unwrap();
+    assert_eq!(sn.for_listener(&fwd.kind, forward), None);
+    assert_eq!((sn.timeout, sn.max), (Duration::from_millis(300), 16384));
+    // Per listener, in the file; `none` turns it off.
+    let file = "sniff = [\"forward\", \"redirect\"]\n[sniff_target_listeners]\n\"127.0.0.1:2222\" = \"name\"\n";
+    let s = with_file(&args, file).unwrap();
+    let fwd = s.listeners.iter().find(|l| l.addr == forward).unwrap();
+    assert_eq!(
+        s.sniffing.for_listener(&fwd.kind, forward),
+        Some(SniffTarget::Name)
+    );
+    let mut none = args.to_vec();
+    none.extend(["--sniff", "none"]);
+    let s = Settings::from_args(none).unwrap();
+    assert_eq!(
+        s.sniffing.for_listener(&ListenerKind::Redirect, redirect),
+        None
+    );
+    // A table entry for a listener that does not sniff, or no listener; a
+    // zero timeout; `none` among kinds.
+    for (file, says) in [
+        (
+            "[sniff_target_listeners]\n\"127.0.0.1:2222\" = \"name\"\n",
+            "does not sniff",
+        ),
+        (
+            "[sniff_target_listeners]\n\"127.0.0.1:9\" = \"name\"\n",
+            "not one of the listeners",
+        ),
+        ("[timeouts]\nsniff = 0\n", "more than zero"),
+        ("sniff = [\"none\", \"redirect\"]\n", "cannot go with"),
+    ] {
+        let e = with_file(&args, file).unwrap_err();
+        assert!(e.message.contains(says), "{file}: {e}");
+    }
+}
