@@ -7,6 +7,7 @@
 //! grew from: `add_denial`/`del_denial`/`denied` and
 //! `add_exemption`/`del_exemption`/`exempted`.
 
+pub(crate) mod fleet_link;
 pub(crate) mod outbound;
 mod rebind;
 pub(crate) use rebind::Rebind;
@@ -70,6 +71,8 @@ struct Inner {
     cut: Notify,
     refusing: AtomicUsize,
     rebind: rebind::RebindSlot,
+    /// The link to the fleet task, with `[fleet]`.
+    fleet: Option<fleet_link::FleetLink>,
 }
 
 /// Refused connections kept open at once so that their clients read the
@@ -161,6 +164,7 @@ impl Daemon {
             Arc::new(async_lock::Semaphore::new(settings.max_lookups)),
         ));
         let outbound = outbound::OutboundState::new(&settings.outbound);
+        let fleet = settings.fleet.clone().map(fleet_link::FleetLink::new);
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
             settings.notify.clone(),
@@ -190,6 +194,7 @@ impl Daemon {
                 cut: Notify::new(),
                 refusing: AtomicUsize::new(0),
                 rebind: Default::default(),
+                fleet,
             }),
         }
     }
@@ -431,6 +436,11 @@ impl Daemon {
     pub(crate) fn lookups(&self) -> Arc<async_lock::Semaphore> {
         let lookups = self.inner.lookups.read();
         lookups.unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// The link to the fleet task, with `[fleet]`.
+    pub(crate) fn fleet(&self) -> Option<&fleet_link::FleetLink> {
+        self.inner.fleet.as_ref()
     }
 
     /// What outbound connections share: parents' health, the resolver's

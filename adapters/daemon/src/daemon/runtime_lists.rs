@@ -5,8 +5,11 @@
 //! reload, and kept in the state file (section `runtime_lists`) so that a
 //! restart restores them. Expired entries drop by themselves (the
 //! housekeeping asks once a second) with a log line naming them. Each list
-//! holds at most `[limits] runtime_list_entries` of them.
+//! holds at most `[limits] runtime_list_entries` of them. With `[fleet]`,
+//! every change is queued for Redis too, and the fleet's lists replace these
+//! whenever they change ([`Daemon::set_runtime_lists`]).
 
+use super::fleet_link::ListChange;
 use super::Daemon;
 use serde::{Deserialize, Serialize};
 use socks4_acl::Netmask;
@@ -166,6 +169,7 @@ impl Daemon {
             expires_at,
         };
         let bound = self.current().runtime_list_entries;
+        let shared = entry.clone();
         let added = {
             let mut lists = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner());
             let list = lists.list(kind);
@@ -192,6 +196,9 @@ impl Daemon {
             ListKind::Exempt => p.add_exemption(net),
         });
         self.keep_runtime_lists();
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(ListChange::Set(kind, shared));
+        }
         Ok(added)
     }
 
@@ -218,6 +225,9 @@ impl Daemon {
         };
         self.unlist(kind, net);
         self.keep_runtime_lists();
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(ListChange::Del(kind, removed.net.clone()));
+        }
         Ok(removed)
     }
 
@@ -274,6 +284,41 @@ impl Daemon {
                 p.add_exemption(net);
             }
         });
+    }
+
+    /// Replaces the run-time entries with the fleet's (loaded from Redis),
+    /// at most `[limits] runtime_list_entries` of each list, dropping those
+    /// expired at `now`: the policy loses the nets that left and gains
+    /// those that came. Nothing goes back to the fleet.
+    pub(crate) fn set_runtime_lists(&self, mut lists: RuntimeLists, now: SystemTime) {
+        let bound = self.current().runtime_list_entries;
+        let now = unix(now);
+        for kind in [ListKind::Deny, ListKind::Exempt] {
+            let list = lists.list(kind);
+            list.retain(|e| e.expires_at.is_none_or(|t| t > now) && e.netmask().is_some());
+            list.sort_by_key(|e| e.added_at);
+            list.truncate(bound);
+        }
+        let old = std::mem::replace(
+            &mut *self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()),
+            lists.clone(),
+        );
+        for kind in [ListKind::Deny, ListKind::Exempt] {
+            let (was, is) = match kind {
+                ListKind::Deny => (&old.deny, &lists.deny),
+                ListKind::Exempt => (&old.exempt, &lists.exempt),
+            };
+            for gone in was.iter().filter(|e| !is.iter().any(|n| n.net == e.net)) {
+                if let Some(net) = gone.netmask() {
+                    self.unlist(kind, &net);
+                }
+            }
+        }
+        self.apply_runtime_lists();
+        if old != lists {
+            tracing::info!(target: "socks4d", deny = lists.deny.len(), exempt = lists.exempt.len(), "fleet: run-time lists loaded");
+            self.keep_runtime_lists();
+        }
     }
 
     /// Restores the run-time entries the state file holds (once it is

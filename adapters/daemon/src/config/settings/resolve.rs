@@ -43,6 +43,7 @@ impl Settings {
         super::tls_paths::check_tls_paths(&listeners, &policy)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
+        let fleet = super::fleet::fleet_settings(&all.fleet)?;
         Ok(Settings {
             listen,
             listeners,
@@ -80,6 +81,7 @@ impl Settings {
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
             max_lookups: limits.max_lookups.expect(HAS_DEFAULT).max(1),
+            fleet,
             runtime_list_entries: limits.runtime_list_entries.expect(HAS_DEFAULT),
             outbound: crate::config::outbound::Outbound::from_options(&all)?,
             refusal_log_lines: limits.refusal_log_lines.expect(HAS_DEFAULT),
