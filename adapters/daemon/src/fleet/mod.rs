@@ -14,7 +14,10 @@
 //!   loads them in full, after pushing the changes it made while Redis was
 //!   down;
 //! - **heartbeat**: every [`HEARTBEAT`] the instance writes its name, the
-//!   time and its round-trip time, and reads the others' (`ctl fleet`).
+//!   time and its round-trip time, and reads the others' (`ctl fleet`);
+//! - **quota usage**: with the heartbeat, the bytes moved since the last
+//!   batch are added to per-client, per-period counters, whose totals come
+//!   back (`quota.rs`).
 //!
 //! Redis is asked one pipeline at a time; a pipeline that takes longer than
 //! [`PIPELINE_DEADLINE`] or fails drops the connection, marks the fleet
@@ -25,8 +28,10 @@
 //! Redis keys, under `[fleet] prefix` (`P`): `P:rate:CLIENT` (a sorted set
 //! of granted requests), `P:lists:deny` and `P:lists:exempt` (hashes: net
 //! to the entry as JSON), `P:lists:version` (a counter), `P:instances` (a
-//! hash: name to heartbeat as JSON).
+//! hash: name to heartbeat as JSON), `P:quota:PERIOD:N:CLIENT` (bytes in
+//! period number N, expiring an hour after it ends).
 
+mod quota;
 mod redis;
 
 use crate::daemon::fleet_link::{FleetLink, InstanceSeen, ListChange, RateAsk};
@@ -89,6 +94,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
         return;
     };
     let settings = link.settings.clone();
+    quota::all_told(daemon.clients());
     tracing::info!(target: "socks4d", redis = %settings.redis, name = settings.name.as_str(), "fleet: joining");
     let mut backoff = BACKOFF.0;
     let mut task = Task {
@@ -290,6 +296,11 @@ impl<R: Runtime> Task<R> {
             commands.push(cmd([b"HGETALL", &self.key("instances")]));
             self.beat = Some(self.rt.now());
         }
+        let (quota_commands, asked) = match beat {
+            true => quota::batch(&link.settings.prefix, self.daemon.clients()),
+            false => Default::default(),
+        };
+        commands.extend(quota_commands);
         if commands.is_empty() {
             return Ok(());
         }
@@ -327,6 +338,10 @@ impl<R: Runtime> Task<R> {
             let _ = replies.next();
             link.count("heartbeat", "ok");
             let all = replies.next().map(pairs).unwrap_or_default();
+            if !asked.is_empty() {
+                let ok = quota::heard(asked, &mut replies);
+                link.count("quota", if ok { "ok" } else { "error" });
+            }
             self.seen(redis, all).await?;
         }
         Ok(())
