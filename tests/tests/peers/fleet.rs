@@ -19,6 +19,7 @@ socks4_tests::on_every_adapter!(
     without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back,
     a_connection_rate_is_counted_across_the_fleet,
     a_quota_is_shared_by_the_fleet_and_survives_restarts,
+    a_parent_one_instance_marks_down_is_down_for_all,
 );
 
 const MIB: u64 = 1 << 20;
@@ -30,7 +31,8 @@ struct Instance {
 }
 
 /// Starts instance `name` of a fleet on Redis at `redis`, with `limits` in
-/// `[limits]`, a control socket and a metrics listener.
+/// `[limits]` (and any section after them), a control socket and a metrics
+/// listener.
 fn instance(bin: &str, test: &str, name: &str, redis: u16, limits: &str) -> Instance {
     let dir = socks4_tests::scratch::fresh(&format!("fleet-{test}-{name}-{bin}"));
     let socket = dir.join("ctl.sock");
@@ -216,7 +218,11 @@ fn without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back(b
     // Each connected again.
     for i in &all {
         let page = i.server.metrics();
-        let connects = sample(&page, "socks4_fleet_ops_total", "op=\"connect\",result=\"ok\"");
+        let connects = sample(
+            &page,
+            "socks4_fleet_ops_total",
+            "op=\"connect\",result=\"ok\"",
+        );
         assert!(connects.is_some_and(|n| n >= 2), "{bin}: {page}");
     }
     drop(redis);
@@ -329,6 +335,53 @@ fn a_quota_is_shared_by_the_fleet_and_survives_restarts(bin: &str) {
             .is_some_and(|n| n >= 1),
             "{bin}: {page}"
         );
+    }
+    drop(redis);
+}
+
+fn a_parent_one_instance_marks_down_is_down_for_all(bin: &str) {
+    let redis = redis_server(free_port());
+    let good = Server::start(bin, &[]);
+    let dead = ClosedPort::new();
+    let dead_url = format!("socks4://127.0.0.1:{}", dead.port());
+    let rules = format!(
+        "[parents]\nmax_failures = 1\n[access]\nrules = \"\"\"\npass from 127.0.0.0/8 to any\n\
+         route to any via {dead_url}, socks4://{}\n\"\"\"",
+        good.addr
+    );
+    let all = fleet(bin, "parents", redis.addr.port(), &rules);
+    let dest = echo(16);
+    // Instance 1 tries the dead parent first, marks it down, and goes
+    // through the other.
+    assert!(try_connect(all[0].server.addr, dest), "{bin}");
+    let labels = format!("parent=\"{dead_url}\"");
+    assert_eq!(
+        sample(&all[0].server.metrics(), "socks4_parent_up", &labels),
+        Some(0),
+        "{bin}"
+    );
+    // Instances 2 and 3, which never tried it, have it down too.
+    for i in &all[1..] {
+        let deadline = Instant::now() + STEP;
+        while sample(&i.server.metrics(), "socks4_parent_up", &labels) != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "{bin}: {dead_url} never down on {}",
+                i.server.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = ctl(bin, &i.socket, &["parents"]);
+        assert!(
+            out.contains("marked down by another instance of the fleet"),
+            "{bin}: {out}"
+        );
+        let attempts = sample(
+            &i.server.metrics(),
+            "socks4_parent_attempts_total",
+            &format!("{labels},result=\"error\""),
+        );
+        assert_eq!(attempts.unwrap_or(0), 0, "{bin}: tried it itself");
     }
     drop(redis);
 }

@@ -1,7 +1,8 @@
 //! [`FleetLink`]: what the daemon and its connections share with the fleet
 //! task (`crate::fleet`) when `[fleet]` is set. Connections ask it for a
 //! fleet-wide rate decision and wait for the answer at most `[fleet]
-//! timeout`; run-time list changes are queued for Redis; the task reports
+//! timeout`; run-time list changes and parents marked down or up are
+//! queued for Redis; the task reports
 //! here whether Redis is up, its round-trip time, the instances it saw and
 //! the count of each operation, for `ctl fleet` and the metrics.
 //!
@@ -35,13 +36,18 @@ pub(crate) struct RateAsk {
     pub(crate) reply: async_channel::Sender<bool>,
 }
 
-/// A run-time list change to write to Redis.
+/// A change to the fleet's shared state, to write to Redis.
 #[derive(Debug, Clone)]
-pub(crate) enum ListChange {
-    /// An entry added or renewed.
+pub(crate) enum SharedChange {
+    /// A run-time list entry added or renewed.
     Set(ListKind, ListEntry),
-    /// An entry deleted.
+    /// A run-time list entry deleted.
     Del(ListKind, String),
+    /// A parent (as `ctl parents` names it) marked down: until then, in
+    /// milliseconds since the Unix epoch, with this backoff (ms).
+    ParentDown(String, u64, u64),
+    /// A parent that worked again.
+    ParentUp(String),
 }
 
 /// An instance of the fleet, as its last heartbeat said.
@@ -68,8 +74,8 @@ pub(crate) struct FleetLink {
         async_channel::Receiver<RateAsk>,
     ),
     changes: (
-        async_channel::Sender<ListChange>,
-        async_channel::Receiver<ListChange>,
+        async_channel::Sender<SharedChange>,
+        async_channel::Receiver<SharedChange>,
     ),
     up: AtomicBool,
     rtt_us: AtomicU64,
@@ -117,9 +123,9 @@ impl FleetLink {
         }
     }
 
-    /// Queues a list change for Redis (kept while Redis is down, up to
+    /// Queues a change for Redis (kept while Redis is down, up to
     /// [`CHANGE_QUEUE`]).
-    pub(crate) fn changed(&self, change: ListChange) {
+    pub(crate) fn changed(&self, change: SharedChange) {
         if self.changes.0.try_send(change).is_err() {
             self.count("lists", "full");
             tracing::warn!(target: "socks4d", "fleet: list change queue full; this change stays on this instance");
@@ -132,7 +138,7 @@ impl FleetLink {
     }
 
     /// The task's end of the list changes.
-    pub(crate) fn changes(&self) -> &async_channel::Receiver<ListChange> {
+    pub(crate) fn changes(&self) -> &async_channel::Receiver<SharedChange> {
         &self.changes.1
     }
 

@@ -9,7 +9,7 @@
 //! every change is queued for Redis too, and the fleet's lists replace these
 //! whenever they change ([`Daemon::set_runtime_lists`]).
 
-use super::fleet_link::ListChange;
+use super::fleet_link::SharedChange;
 use super::Daemon;
 use serde::{Deserialize, Serialize};
 use socks4_acl::Netmask;
@@ -197,7 +197,7 @@ impl Daemon {
         });
         self.keep_runtime_lists();
         if let Some(fleet) = self.fleet() {
-            fleet.changed(ListChange::Set(kind, shared));
+            fleet.changed(SharedChange::Set(kind, shared));
         }
         Ok(added)
     }
@@ -226,7 +226,7 @@ impl Daemon {
         self.unlist(kind, net);
         self.keep_runtime_lists();
         if let Some(fleet) = self.fleet() {
-            fleet.changed(ListChange::Del(kind, removed.net.clone()));
+            fleet.changed(SharedChange::Del(kind, removed.net.clone()));
         }
         Ok(removed)
     }

@@ -15,6 +15,9 @@
 //!   down;
 //! - **heartbeat**: every [`HEARTBEAT`] the instance writes its name, the
 //!   time and its round-trip time, and reads the others' (`ctl fleet`);
+//! - **parents' health**: a parent this instance marks down is written
+//!   with the end of its backoff; every [`POLL`] the others read them and
+//!   mark it down too until then (one that works again is taken out);
 //! - **quota usage**: with the heartbeat, the bytes moved since the last
 //!   batch are added to per-client, per-period counters, whose totals come
 //!   back (`quota.rs`).
@@ -28,13 +31,14 @@
 //! Redis keys, under `[fleet] prefix` (`P`): `P:rate:CLIENT` (a sorted set
 //! of granted requests), `P:lists:deny` and `P:lists:exempt` (hashes: net
 //! to the entry as JSON), `P:lists:version` (a counter), `P:instances` (a
-//! hash: name to heartbeat as JSON), `P:quota:PERIOD:N:CLIENT` (bytes in
+//! hash: name to heartbeat as JSON), `P:parents` (a hash: parent to the end
+//! of its backoff and the backoff, in ms), `P:quota:PERIOD:N:CLIENT` (bytes in
 //! period number N, expiring an hour after it ends).
 
 mod quota;
 mod redis;
 
-use crate::daemon::fleet_link::{FleetLink, InstanceSeen, ListChange, RateAsk};
+use crate::daemon::fleet_link::{FleetLink, InstanceSeen, RateAsk, SharedChange};
 use crate::daemon::runtime_lists::{ListEntry, ListKind, RuntimeLists};
 use crate::daemon::Daemon;
 use crate::runtime::{later, Runtime};
@@ -158,13 +162,13 @@ struct Task<R: Runtime> {
     /// Makes each granted request's member unique.
     next_member: u64,
     /// List changes not yet written.
-    pending: Vec<ListChange>,
+    pending: Vec<SharedChange>,
 }
 
 /// What woke the task.
 enum Wake {
     Ask(RateAsk),
-    Change(ListChange),
+    Change(SharedChange),
     Tick,
     Stop,
 }
@@ -262,23 +266,39 @@ impl<R: Runtime> Task<R> {
             ]));
         }
         let changes = self.pending.len();
+        let list_changes = self
+            .pending
+            .iter()
+            .any(|c| matches!(c, SharedChange::Set(..) | SharedChange::Del(..)));
         for c in &self.pending {
             commands.push(match c {
-                ListChange::Set(kind, entry) => cmd([
+                SharedChange::Set(kind, entry) => cmd([
                     b"HSET",
                     &self.list_key(*kind),
                     entry.net.as_bytes(),
                     &serde_json::to_vec(entry).unwrap_or_default(),
                 ]),
-                ListChange::Del(kind, net) => cmd([b"HDEL", &self.list_key(*kind), net.as_bytes()]),
+                SharedChange::Del(kind, net) => {
+                    cmd([b"HDEL", &self.list_key(*kind), net.as_bytes()])
+                }
+                SharedChange::ParentDown(parent, until_ms, backoff_ms) => cmd([
+                    b"HSET",
+                    &self.key("parents"),
+                    parent.as_bytes(),
+                    format!("{until_ms} {backoff_ms}").as_bytes(),
+                ]),
+                SharedChange::ParentUp(parent) => {
+                    cmd([b"HDEL", &self.key("parents"), parent.as_bytes()])
+                }
             });
         }
-        if changes > 0 {
+        if list_changes {
             commands.push(cmd([b"INCR", &self.key("lists:version")]));
         }
         let beat = poll && self.beat.is_none_or(|t| self.rt.now() >= t + HEARTBEAT);
         if poll {
             commands.push(cmd([b"GET", &self.key("lists:version")]));
+            commands.push(cmd([b"HGETALL", &self.key("parents")]));
         }
         if beat {
             let me = InstanceSeen {
@@ -321,7 +341,10 @@ impl<R: Runtime> Task<R> {
             }
         }
         if changes > 0 {
-            let written = replies.by_ref().take(changes + 1).collect::<Vec<_>>();
+            let written = replies
+                .by_ref()
+                .take(changes + usize::from(list_changes))
+                .collect::<Vec<_>>();
             let failed = written.iter().any(|r| matches!(r, OwnedFrame::Error(_)));
             link.count("lists", if failed { "error" } else { "ok" });
             self.pending.clear();
@@ -329,6 +352,8 @@ impl<R: Runtime> Task<R> {
         let mut moved = self.version.is_none();
         if poll {
             let version = replies.next().as_ref().and_then(int);
+            let parents = replies.next().map(pairs).unwrap_or_default();
+            self.parents_down(parents);
             moved |= self.version != Some(version);
             if moved {
                 self.load(redis, version).await?;
@@ -345,6 +370,30 @@ impl<R: Runtime> Task<R> {
             self.seen(redis, all).await?;
         }
         Ok(())
+    }
+
+    /// Marks down here the parents another instance marked down, until
+    /// their backoff ends.
+    fn parents_down(&self, parents: Vec<(Vec<u8>, Vec<u8>)>) {
+        let now_ms = unix_ms();
+        let now = self.rt.now();
+        let book = &self.daemon.outbound().parents;
+        for (key, value) in parents {
+            let text = String::from_utf8_lossy(&value);
+            let mut words = text.split(' ').map(|w| w.parse::<u64>().ok());
+            let (Some(Some(until)), Some(Some(backoff))) = (words.next(), words.next()) else {
+                continue;
+            };
+            if until > now_ms {
+                let left = Duration::from_millis(until - now_ms);
+                book.down_elsewhere(
+                    &String::from_utf8_lossy(&key),
+                    later(now, left),
+                    Duration::from_millis(backoff),
+                    now,
+                );
+            }
+        }
     }
 
     /// Loads both lists in full and lays them over the policy; drops the
