@@ -85,6 +85,22 @@ fn wait_up(bin: &str, i: &Instance, up: bool) {
     }
 }
 
+/// Waits (at most [`STEP`]) until `ctl LIST list` on `i` shows `net`.
+fn wait_listed(bin: &str, i: &Instance, list: &str, net: &str) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let out = ctl(bin, &i.socket, &[list, "list"]);
+        if out.contains(net) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: {net} never on {list}: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// One CONNECT to `dest` through `proxy`: whether it was granted.
 fn try_connect(proxy: SocketAddr, dest: SocketAddr) -> bool {
     granted(&socks_request(proxy, &connect_to(dest, b""), |_| {}))
@@ -179,6 +195,9 @@ fn without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back(b
     let redis = redis_server(port);
     let all = fleet(bin, "down", port, "client_connection_rate = \"1000/10s\"");
     let dest = echo(64);
+    // An entry shared before Redis goes away (and comes back empty).
+    ctl(bin, &all[1].socket, &["exempt", "add", "10.9.9.9"]);
+    wait_listed(bin, &all[2], "exempt", "10.9.9.9/32");
     drop(redis);
     for i in &all {
         wait_up(bin, i, false);
@@ -214,6 +233,11 @@ fn without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back(b
     }
     for i in &all[1..] {
         wait_granted(bin, i.server.addr, dest, false, STEP);
+    }
+    // Redis came back without its data: the instances wrote theirs again.
+    // (Loading Redis's empty lists would have lost it.)
+    for i in &all {
+        wait_listed(bin, i, "exempt", "10.9.9.9/32");
     }
     // Each connected again.
     for i in &all {

@@ -12,7 +12,9 @@
 //!   over the policy (so a change reaches every instance within about
 //!   [`POLL`] and a round trip); an instance that starts or reconnects
 //!   loads them in full, after pushing the changes it made while Redis was
-//!   down;
+//!   down; when Redis holds no lists of the fleet, or lists born after those
+//!   the instance knew (`P:lists:born`: a new fleet, or a Redis that
+//!   restarted without its data), each instance writes its own there;
 //! - **heartbeat**: every [`HEARTBEAT`] the instance writes its name, the
 //!   time and its round-trip time, and reads the others' (`ctl fleet`);
 //! - **parents' health**: a parent this instance marks down is written
@@ -31,7 +33,8 @@
 //! Redis keys, under `[fleet] prefix` (`P`): `P:rate:CLIENT` (a sorted set
 //! of granted requests), `P:lists:deny` and `P:lists:exempt` (hashes: net
 //! to the entry as JSON), `P:lists:version` (a counter), `P:instances` (a
-//! hash: name to heartbeat as JSON), `P:parents` (a hash: parent to the end
+//! hash: name to heartbeat as JSON), `P:lists:born` (the lists' birth
+//! mark), `P:parents` (a hash: parent to the end
 //! of its backoff and the backoff, in ms), `P:quota:PERIOD:N:CLIENT` (bytes in
 //! period number N, expiring an hour after it ends).
 
@@ -107,6 +110,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
         version: None,
         beat: None,
         next_member: 0,
+        born: None,
         pending: Vec::new(),
     };
     while !daemon.is_shutting_down() {
@@ -161,6 +165,9 @@ struct Task<R: Runtime> {
     beat: Option<Instant>,
     /// Makes each granted request's member unique.
     next_member: u64,
+    /// The lists' birth mark in Redis as this instance last saw it (a
+    /// Redis that lost its data has none, or another).
+    born: Option<Vec<u8>>,
     /// List changes not yet written.
     pending: Vec<SharedChange>,
 }
@@ -299,6 +306,7 @@ impl<R: Runtime> Task<R> {
         if poll {
             commands.push(cmd([b"GET", &self.key("lists:version")]));
             commands.push(cmd([b"HGETALL", &self.key("parents")]));
+            commands.push(cmd([b"GET", &self.key("lists:born")]));
         }
         if beat {
             let me = InstanceSeen {
@@ -355,8 +363,21 @@ impl<R: Runtime> Task<R> {
             let parents = replies.next().map(pairs).unwrap_or_default();
             self.parents_down(parents);
             moved |= self.version != Some(version);
-            if moved {
-                self.load(redis, version).await?;
+            let born = match replies.next() {
+                Some(OwnedFrame::BulkString(b)) => Some(b),
+                _ => None,
+            };
+            match (&self.born, born) {
+                (Some(mine), Some(b)) if *mine == b => {
+                    if moved {
+                        self.load(redis, version).await?;
+                    }
+                }
+                (None, Some(b)) => {
+                    self.born = Some(b);
+                    self.load(redis, version).await?;
+                }
+                _ => self.lists_lost(redis).await?,
             }
         }
         if beat {
@@ -394,6 +415,42 @@ impl<R: Runtime> Task<R> {
                 );
             }
         }
+    }
+
+    /// Redis holds no lists of this fleet, or lists born after those this
+    /// instance knew (a new fleet, or a Redis that restarted without its
+    /// data): this instance's entries go there (every instance's, so the
+    /// lists are their union), and it loads them once they are written.
+    async fn lists_lost(&mut self, redis: &mut Redis<R>) -> io::Result<()> {
+        self.share_local_lists();
+        let id = format!("{}-{}", self.link().settings.name, unix_ms());
+        let born = self.key("lists:born");
+        let commands = [
+            cmd([b"SET", &born, id.as_bytes(), b"NX"]),
+            cmd([b"GET", &born]),
+        ];
+        let replies = redis
+            .call(&commands, later(self.rt.now(), PIPELINE_DEADLINE))
+            .await?;
+        if let Some(OwnedFrame::BulkString(b)) = replies.into_iter().nth(1) {
+            self.born = Some(b);
+        }
+        self.version = None;
+        Ok(())
+    }
+
+    /// Queues every run-time entry of this instance for Redis.
+    fn share_local_lists(&mut self) {
+        let lists = self.daemon.runtime_lists();
+        let deny = lists
+            .deny
+            .into_iter()
+            .map(|e| SharedChange::Set(ListKind::Deny, e));
+        let exempt = lists
+            .exempt
+            .into_iter()
+            .map(|e| SharedChange::Set(ListKind::Exempt, e));
+        self.pending.extend(deny.chain(exempt));
     }
 
     /// Loads both lists in full and lays them over the policy; drops the

@@ -76,7 +76,15 @@ impl<R: Runtime> Redis<R> {
             buf: Vec::new(),
         };
         let mut hello = Vec::new();
-        if let Some(pw) = &fleet.password {
+        if let Some(path) = fleet.password_file.clone() {
+            let read = rt.spawn_blocking(move || {
+                std::fs::read_to_string(&path)
+                    .map(|t| t.lines().next().unwrap_or_default().to_owned())
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            });
+            let pw = runtime::before(rt, Some(deadline), read)
+                .await
+                .ok_or_else(timed_out)???;
             hello.push(cmd([b"AUTH", pw.as_bytes()]));
         }
         if fleet.redis.db != 0 {

@@ -21,11 +21,14 @@ pub struct FleetSettings {
     pub timeout: Duration,
     /// What a shared limit does when Redis fails.
     pub on_error: OnError,
-    /// The password sent with AUTH, if any.
-    pub password: Option<String>,
+    /// The file whose first line is the password sent with AUTH, if any
+    /// (read at each connection, so that a new password needs no restart
+    /// of the fleet's instances, only of Redis's clients' connections).
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for FleetSettings {
+    // Written out so that what is shown stays a choice: never a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FleetSettings")
             .field("redis", &self.redis)
@@ -33,7 +36,7 @@ impl std::fmt::Debug for FleetSettings {
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("on_error", &self.on_error)
-            .field("password", &self.password.as_ref().map(|_| "(set)"))
+            .field("password_file", &self.password_file)
             .finish()
     }
 }
@@ -43,8 +46,7 @@ const MAX_NAME: usize = 128;
 
 /// The fleet `[fleet]` describes: `None` without `redis`, an error for
 /// other keys without it, a name or prefix that is empty, too long or holds
-/// a space or a control character, a zero timeout, or a password file that
-/// cannot be read.
+/// a space or a control character, or a zero timeout.
 pub(super) fn fleet_settings(f: &FleetOptions) -> Result<Option<FleetSettings>, ConfigError> {
     let Some(redis) = &f.redis else {
         if f.name.is_some() || f.password_file.is_some() {
@@ -80,20 +82,12 @@ pub(super) fn fleet_settings(f: &FleetOptions) -> Result<Option<FleetSettings>, 
     if timeout.is_zero() {
         return Err(err("[fleet] timeout: must be more than 0"));
     }
-    let password = match &f.password_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| err(format!("[fleet] password_file: {}: {e}", path.display())))?;
-            Some(text.lines().next().unwrap_or_default().to_owned())
-        }
-        None => None,
-    };
     Ok(Some(FleetSettings {
         redis: redis.0.clone(),
         name,
         prefix,
         timeout,
         on_error: f.on_error.unwrap_or(OnError::Local),
-        password,
+        password_file: f.password_file.clone(),
     }))
 }
