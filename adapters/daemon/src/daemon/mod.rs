@@ -443,6 +443,24 @@ impl Daemon {
         self.inner.fleet.as_ref()
     }
 
+    /// Queues a run-time entry added or renewed for the fleet, if any.
+    pub(crate) fn share_list_set(
+        &self,
+        kind: runtime_lists::ListKind,
+        entry: runtime_lists::ListEntry,
+    ) {
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(fleet_link::SharedChange::Set(kind, entry));
+        }
+    }
+
+    /// Queues a run-time entry deleted for the fleet, if any.
+    pub(crate) fn share_list_del(&self, kind: runtime_lists::ListKind, net: String) {
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(fleet_link::SharedChange::Del(kind, net));
+        }
+    }
+
     /// What outbound connections share: parents' health, the resolver's
     /// cache, attempt counters.
     pub(crate) fn outbound(&self) -> &outbound::OutboundState {

@@ -9,7 +9,6 @@
 //! every change is queued for Redis too, and the fleet's lists replace these
 //! whenever they change ([`Daemon::set_runtime_lists`]).
 
-use super::fleet_link::SharedChange;
 use super::Daemon;
 use serde::{Deserialize, Serialize};
 use socks4_acl::Netmask;
@@ -196,9 +195,7 @@ impl Daemon {
             ListKind::Exempt => p.add_exemption(net),
         });
         self.keep_runtime_lists();
-        if let Some(fleet) = self.fleet() {
-            fleet.changed(SharedChange::Set(kind, shared));
-        }
+        self.share_list_set(kind, shared);
         Ok(added)
     }
 
@@ -225,9 +222,7 @@ impl Daemon {
         };
         self.unlist(kind, net);
         self.keep_runtime_lists();
-        if let Some(fleet) = self.fleet() {
-            fleet.changed(SharedChange::Del(kind, removed.net.clone()));
-        }
+        self.share_list_del(kind, removed.net.clone());
         Ok(removed)
     }
 
