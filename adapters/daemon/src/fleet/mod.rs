@@ -87,6 +87,17 @@ redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return 1";
 
+/// Answers a question with the rate script's `reply`.
+fn answer(link: &FleetLink, ask: RateAsk, reply: Option<OwnedFrame>) {
+    match reply.as_ref().and_then(int) {
+        Some(granted) => {
+            link.count("rate", if granted == 1 { "ok" } else { "refused" });
+            let _ = ask.reply.try_send(granted == 1);
+        }
+        None => link.count("rate", "error"),
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 fn unix_ms() -> u64 {
     let d = SystemTime::now()
@@ -258,10 +269,103 @@ impl<R: Runtime> Task<R> {
     ) -> io::Result<()> {
         let daemon = self.daemon.clone();
         let link = daemon.fleet().expect("the fleet task runs with [fleet]");
-        let mut commands: Vec<Command> = Vec::new();
-        for a in &asks {
+        let mut commands = self.rate_commands(&asks);
+        let changes = self.pending.len();
+        let list_changes = self
+            .pending
+            .iter()
+            .any(|c| matches!(c, SharedChange::Set(..) | SharedChange::Del(..)));
+        commands.extend(self.change_commands());
+        let beat = poll && self.beat.is_none_or(|t| self.rt.now() >= t + HEARTBEAT);
+        if poll {
+            commands.push(cmd([b"GET", &self.key("lists:version")]));
+            commands.push(cmd([b"HGETALL", &self.key("parents")]));
+            commands.push(cmd([b"GET", &self.key("lists:born")]));
+        }
+        if beat {
+            commands.extend(self.beat_commands());
+        }
+        let (quota_commands, asked) = match beat {
+            true => quota::batch(&link.settings.prefix, self.daemon.clients()),
+            false => Default::default(),
+        };
+        commands.extend(quota_commands);
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let start = self.rt.now();
+        let replies = redis
+            .call(&commands, later(start, PIPELINE_DEADLINE))
+            .await?;
+        let rtt = self.rt.now().saturating_duration_since(start);
+        link.set_rtt_us(u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
+        let mut replies = replies.into_iter();
+        for a in asks {
+            answer(link, a, replies.next());
+        }
+        if changes > 0 {
+            let written = replies
+                .by_ref()
+                .take(changes + usize::from(list_changes))
+                .collect::<Vec<_>>();
+            let failed = written.iter().any(|r| matches!(r, OwnedFrame::Error(_)));
+            link.count("lists", if failed { "error" } else { "ok" });
+            self.pending.clear();
+        }
+        if poll {
+            self.polled(redis, &mut replies).await?;
+        }
+        if beat {
+            let _ = replies.next();
+            link.count("heartbeat", "ok");
+            let all = replies.next().map(pairs).unwrap_or_default();
+            if !asked.is_empty() {
+                let ok = quota::heard(asked, &mut replies);
+                link.count("quota", if ok { "ok" } else { "error" });
+            }
+            self.seen(redis, all).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the poll's answers (the lists' version, the parents marked
+    /// down, the lists' birth mark): the lists are loaded when they moved,
+    /// and written when Redis lost them.
+    async fn polled(
+        &mut self,
+        redis: &mut Redis<R>,
+        replies: &mut impl Iterator<Item = OwnedFrame>,
+    ) -> io::Result<()> {
+        let mut moved = self.version.is_none();
+        let version = replies.next().as_ref().and_then(int);
+        let parents = replies.next().map(pairs).unwrap_or_default();
+        self.parents_down(parents);
+        moved |= self.version != Some(version);
+        let born = match replies.next() {
+            Some(OwnedFrame::BulkString(b)) => Some(b),
+            _ => None,
+        };
+        match (&self.born, born) {
+            (Some(mine), Some(b)) if *mine == b => {
+                if moved {
+                    self.load(redis, version).await?;
+                }
+            }
+            (None, Some(b)) => {
+                self.born = Some(b);
+                self.load(redis, version).await?;
+            }
+            _ => self.lists_lost(redis).await?,
+        }
+        Ok(())
+    }
+
+    /// One rate script per question.
+    fn rate_commands(&mut self, asks: &[RateAsk]) -> Vec<Command> {
+        let mut commands = Vec::new();
+        for a in asks {
             self.next_member += 1;
-            let member = format!("{}:{}", link.settings.name, self.next_member);
+            let member = format!("{}:{}", self.link().settings.name, self.next_member);
             commands.push(cmd([
                 b"EVAL",
                 RATE_SCRIPT.as_bytes(),
@@ -272,13 +376,16 @@ impl<R: Runtime> Task<R> {
                 member.as_bytes(),
             ]));
         }
-        let changes = self.pending.len();
-        let list_changes = self
+        commands
+    }
+
+    /// One command per pending change, and the lists' version moved when
+    /// a list changed.
+    fn change_commands(&self) -> Vec<Command> {
+        let mut commands: Vec<Command> = self
             .pending
             .iter()
-            .any(|c| matches!(c, SharedChange::Set(..) | SharedChange::Del(..)));
-        for c in &self.pending {
-            commands.push(match c {
+            .map(|c| match c {
                 SharedChange::Set(kind, entry) => cmd([
                     b"HSET",
                     &self.list_key(*kind),
@@ -297,100 +404,38 @@ impl<R: Runtime> Task<R> {
                 SharedChange::ParentUp(parent) => {
                     cmd([b"HDEL", &self.key("parents"), parent.as_bytes()])
                 }
-            });
-        }
-        if list_changes {
+            })
+            .collect();
+        if self
+            .pending
+            .iter()
+            .any(|c| matches!(c, SharedChange::Set(..) | SharedChange::Del(..)))
+        {
             commands.push(cmd([b"INCR", &self.key("lists:version")]));
         }
-        let beat = poll && self.beat.is_none_or(|t| self.rt.now() >= t + HEARTBEAT);
-        if poll {
-            commands.push(cmd([b"GET", &self.key("lists:version")]));
-            commands.push(cmd([b"HGETALL", &self.key("parents")]));
-            commands.push(cmd([b"GET", &self.key("lists:born")]));
-        }
-        if beat {
-            let me = InstanceSeen {
-                name: link.settings.name.clone(),
-                seen_ms: unix_ms(),
-                rtt_us: link.rtt_us(),
-                version: format!("{} {}", env!("CARGO_PKG_VERSION"), R::NAME),
-            };
-            commands.push(cmd([
+        commands
+    }
+
+    /// The heartbeat: this instance's, then every instance's.
+    fn beat_commands(&mut self) -> Vec<Command> {
+        let link = self.link();
+        let me = InstanceSeen {
+            name: link.settings.name.clone(),
+            seen_ms: unix_ms(),
+            rtt_us: link.rtt_us(),
+            version: format!("{} {}", env!("CARGO_PKG_VERSION"), R::NAME),
+        };
+        let commands = vec![
+            cmd([
                 b"HSET",
                 &self.key("instances"),
                 me.name.as_bytes(),
                 &serde_json::to_vec(&me).unwrap_or_default(),
-            ]));
-            commands.push(cmd([b"HGETALL", &self.key("instances")]));
-            self.beat = Some(self.rt.now());
-        }
-        let (quota_commands, asked) = match beat {
-            true => quota::batch(&link.settings.prefix, self.daemon.clients()),
-            false => Default::default(),
-        };
-        commands.extend(quota_commands);
-        if commands.is_empty() {
-            return Ok(());
-        }
-        let start = self.rt.now();
-        let replies = redis
-            .call(&commands, later(start, PIPELINE_DEADLINE))
-            .await?;
-        let rtt = self.rt.now().saturating_duration_since(start);
-        link.set_rtt_us(u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
-        let mut replies = replies.into_iter();
-        for a in asks {
-            match replies.next().as_ref().and_then(int) {
-                Some(granted) => {
-                    link.count("rate", if granted == 1 { "ok" } else { "refused" });
-                    let _ = a.reply.try_send(granted == 1);
-                }
-                None => link.count("rate", "error"),
-            }
-        }
-        if changes > 0 {
-            let written = replies
-                .by_ref()
-                .take(changes + usize::from(list_changes))
-                .collect::<Vec<_>>();
-            let failed = written.iter().any(|r| matches!(r, OwnedFrame::Error(_)));
-            link.count("lists", if failed { "error" } else { "ok" });
-            self.pending.clear();
-        }
-        let mut moved = self.version.is_none();
-        if poll {
-            let version = replies.next().as_ref().and_then(int);
-            let parents = replies.next().map(pairs).unwrap_or_default();
-            self.parents_down(parents);
-            moved |= self.version != Some(version);
-            let born = match replies.next() {
-                Some(OwnedFrame::BulkString(b)) => Some(b),
-                _ => None,
-            };
-            match (&self.born, born) {
-                (Some(mine), Some(b)) if *mine == b => {
-                    if moved {
-                        self.load(redis, version).await?;
-                    }
-                }
-                (None, Some(b)) => {
-                    self.born = Some(b);
-                    self.load(redis, version).await?;
-                }
-                _ => self.lists_lost(redis).await?,
-            }
-        }
-        if beat {
-            let _ = replies.next();
-            link.count("heartbeat", "ok");
-            let all = replies.next().map(pairs).unwrap_or_default();
-            if !asked.is_empty() {
-                let ok = quota::heard(asked, &mut replies);
-                link.count("quota", if ok { "ok" } else { "error" });
-            }
-            self.seen(redis, all).await?;
-        }
-        Ok(())
+            ]),
+            cmd([b"HGETALL", &self.key("instances")]),
+        ];
+        self.beat = Some(self.rt.now());
+        commands
     }
 
     /// Marks down here the parents another instance marked down, until

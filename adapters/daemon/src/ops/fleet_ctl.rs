@@ -65,8 +65,8 @@ pub(crate) fn fleet(daemon: &Daemon, as_json: bool) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "{:<32} {:>10} {:>10}  {}",
-        "INSTANCE", "SEEN", "RTT", "VERSION"
+        "{:<32} {:>10} {:>10}  VERSION",
+        "INSTANCE", "SEEN", "RTT"
     );
     for i in &instances {
         let age = now.saturating_sub(i.seen_ms);
