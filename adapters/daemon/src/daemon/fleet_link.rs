@@ -77,6 +77,8 @@ pub(crate) struct FleetLink {
         async_channel::Sender<SharedChange>,
         async_channel::Receiver<SharedChange>,
     ),
+    /// Nudges for a quota batch (a relay with a quota ended).
+    flush: (async_channel::Sender<()>, async_channel::Receiver<()>),
     up: AtomicBool,
     rtt_us: AtomicU64,
     instances: Mutex<Vec<InstanceSeen>>,
@@ -90,6 +92,7 @@ impl FleetLink {
             settings,
             asks: async_channel::bounded(ASK_QUEUE),
             changes: async_channel::bounded(CHANGE_QUEUE),
+            flush: async_channel::bounded(1),
             up: AtomicBool::new(false),
             rtt_us: AtomicU64::new(0),
             instances: Mutex::new(Vec::new()),
@@ -130,6 +133,17 @@ impl FleetLink {
             self.count("lists", "full");
             tracing::warn!(target: "socks4d", "fleet: list change queue full; this change stays on this instance");
         }
+    }
+
+    /// A relay under a quota ended: its bytes go to Redis with the next
+    /// quota batch, sent soon (nudges while one waits are one).
+    pub(crate) fn relay_ended(&self) {
+        let _ = self.flush.0.try_send(());
+    }
+
+    /// The task's end of the nudges for a quota batch.
+    pub(crate) fn flushes(&self) -> &async_channel::Receiver<()> {
+        &self.flush.1
     }
 
     /// The task's end of the questions.

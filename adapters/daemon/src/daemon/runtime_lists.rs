@@ -422,4 +422,39 @@ mod tests {
             .is_ok());
         assert_eq!(d.runtime_list_len(ListKind::Deny), 0);
     }
+
+    #[test]
+    fn the_fleets_lists_replace_these_and_the_policy_follows() {
+        let d = daemon("");
+        let t0 = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(add(&d, "198.51.100.7", None, t0), Ok(true));
+        let entry = |net: &str, expires_at: Option<u64>| ListEntry {
+            net: net.into(),
+            reason: None,
+            added_by: "uid 0".into(),
+            added_at: unix(t0),
+            expires_at,
+        };
+        let lists = RuntimeLists {
+            deny: vec![
+                entry("203.0.113.0/24", None),
+                entry("192.0.2.9/32", Some(unix(t0) - 1)),
+                entry("not a net", None),
+            ],
+            exempt: vec![entry("203.0.113.5/32", Some(unix(t0) + 60))],
+        };
+        d.set_runtime_lists(lists, t0);
+        assert!(
+            !d.denied("198.51.100.7".parse().unwrap()),
+            "gone from the fleet's"
+        );
+        assert!(d.denied("203.0.113.9".parse().unwrap()));
+        assert!(!d.denied("192.0.2.9".parse().unwrap()), "expired");
+        assert!(d.exempted("203.0.113.5".parse().unwrap()));
+        assert_eq!(d.runtime_list_len(ListKind::Deny), 1);
+        // Emptied: the policy holds none of them.
+        d.set_runtime_lists(RuntimeLists::default(), t0);
+        assert!(!d.denied("203.0.113.9".parse().unwrap()));
+        assert!(!d.exempted("203.0.113.5".parse().unwrap()));
+    }
 }

@@ -20,8 +20,9 @@
 //! - **parents' health**: a parent this instance marks down is written
 //!   with the end of its backoff; every [`POLL`] the others read them and
 //!   mark it down too until then (one that works again is taken out);
-//! - **quota usage**: with the heartbeat, the bytes moved since the last
-//!   batch are added to per-client, per-period counters, whose totals come
+//! - **quota usage**: with the heartbeat, and soon after a relay under a
+//!   quota ends (at most every [`FLUSH_EVERY`]), the bytes moved since the
+//!   last batch are added to per-client, per-period counters, whose totals come
 //!   back (`quota.rs`).
 //!
 //! Redis is asked one pipeline at a time; a pipeline that takes longer than
@@ -69,6 +70,10 @@ pub(crate) const BACKOFF: (Duration, Duration) =
 /// is dropped and Redis counted as down. Requests never wait this long:
 /// each waits at most `[fleet] timeout`.
 pub(crate) const PIPELINE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// The shortest time between two quota batches sent because relays ended
+/// (the heartbeat's every second sends one anyway).
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// Questions answered in one pipeline at most.
 const BATCH: usize = 256;
@@ -120,6 +125,7 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
         daemon: daemon.clone(),
         version: None,
         beat: None,
+        flushed: None,
         next_member: 0,
         born: None,
         pending: Vec::new(),
@@ -174,6 +180,8 @@ struct Task<R: Runtime> {
     version: Option<Option<i64>>,
     /// When the last heartbeat went.
     beat: Option<Instant>,
+    /// When the last quota batch went.
+    flushed: Option<Instant>,
     /// Makes each granted request's member unique.
     next_member: u64,
     /// The lists' birth mark in Redis as this instance last saw it (a
@@ -186,6 +194,7 @@ struct Task<R: Runtime> {
 /// What woke the task.
 enum Wake {
     Ask(RateAsk),
+    Flush,
     Change(SharedChange),
     Tick,
     Stop,
@@ -215,6 +224,12 @@ impl<R: Runtime> Task<R> {
             let wake = async { link.asks().recv().await.map_or(Wake::Stop, Wake::Ask) }
                 .or(async { link.changes().recv().await.map_or(Wake::Stop, Wake::Change) })
                 .or(async {
+                    link.flushes()
+                        .recv()
+                        .await
+                        .map_or(Wake::Stop, |()| Wake::Flush)
+                })
+                .or(async {
                     self.rt.sleep_until(due).await;
                     Wake::Tick
                 })
@@ -224,6 +239,7 @@ impl<R: Runtime> Task<R> {
                 })
                 .await;
             let mut asks = Vec::new();
+            let mut flush = false;
             match wake {
                 Wake::Stop => {
                     let bye = [cmd([
@@ -238,6 +254,7 @@ impl<R: Runtime> Task<R> {
                 }
                 Wake::Ask(a) => asks.push(a),
                 Wake::Change(c) => self.pending.push(c),
+                Wake::Flush => flush = true,
                 Wake::Tick => {}
             }
             while asks.len() < BATCH {
@@ -253,7 +270,12 @@ impl<R: Runtime> Task<R> {
             if poll {
                 last_poll = Some(self.rt.now());
             }
-            if let Err(e) = self.exchange(&mut redis, asks, poll).await {
+            // A quota batch on a relay's end, at most every FLUSH_EVERY.
+            let flush = flush
+                && self
+                    .flushed
+                    .is_none_or(|t| self.rt.now() >= t + FLUSH_EVERY);
+            if let Err(e) = self.exchange(&mut redis, asks, (poll, flush)).await {
                 return e;
             }
         }
@@ -265,7 +287,7 @@ impl<R: Runtime> Task<R> {
         &mut self,
         redis: &mut Redis<R>,
         asks: Vec<RateAsk>,
-        poll: bool,
+        (poll, flush): (bool, bool),
     ) -> io::Result<()> {
         let daemon = self.daemon.clone();
         let link = daemon.fleet().expect("the fleet task runs with [fleet]");
@@ -285,7 +307,10 @@ impl<R: Runtime> Task<R> {
         if beat {
             commands.extend(self.beat_commands());
         }
-        let (quota_commands, asked) = match beat {
+        if beat || flush {
+            self.flushed = Some(self.rt.now());
+        }
+        let (quota_commands, asked) = match beat || flush {
             true => quota::batch(&link.settings.prefix, self.daemon.clients()),
             false => Default::default(),
         };
@@ -315,14 +340,19 @@ impl<R: Runtime> Task<R> {
         if poll {
             self.polled(redis, &mut replies).await?;
         }
-        if beat {
-            let _ = replies.next();
-            link.count("heartbeat", "ok");
-            let all = replies.next().map(pairs).unwrap_or_default();
-            if !asked.is_empty() {
-                let ok = quota::heard(asked, &mut replies);
-                link.count("quota", if ok { "ok" } else { "error" });
+        let all = match beat {
+            true => {
+                let _ = replies.next();
+                link.count("heartbeat", "ok");
+                replies.next().map(pairs)
             }
+            false => None,
+        };
+        if !asked.is_empty() {
+            let ok = quota::heard(asked, &mut replies);
+            link.count("quota", if ok { "ok" } else { "error" });
+        }
+        if let Some(all) = all {
             self.seen(redis, all).await?;
         }
         Ok(())

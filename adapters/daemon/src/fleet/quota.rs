@@ -1,4 +1,5 @@
-//! Shared quota usage: once a second (with the heartbeat) and on shutdown,
+//! Shared quota usage: once a second (with the heartbeat), soon after a
+//! relay under a quota ends, and on shutdown,
 //! each instance adds the bytes its clients moved since the last batch to
 //! one counter per client and period in Redis (`INCRBY`), which answers
 //! with the fleet's total; a client whose relay is running and that moved
