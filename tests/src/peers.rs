@@ -1,7 +1,8 @@
 //! Third-party servers the tests and the benchmark start on loopback, each on
 //! a free port, each stopped (by PID) when its handle is dropped: Dante
 //! (`danted`, a SOCKS server), oidentd (an identd), tinyproxy (an HTTP
-//! CONNECT proxy), stunnel (a TLS client tunnel) and OpenSSH's sshd.
+//! CONNECT proxy), stunnel (a TLS client tunnel), OpenSSH's sshd and
+//! redis-server (a fleet's shared state).
 
 use crate::e2e::{free_port, STEP};
 use crate::procfs::listening_addrs;
@@ -106,6 +107,26 @@ pub fn oidentd() -> Peer {
         .spawn()
         .expect("oidentd (Debian package oidentd; run .ci/setup to install it)");
     Peer::started("oidentd", SocketAddr::from(([127, 0, 0, 1], port)), child)
+}
+
+/// redis-server (Debian's) on `port` of 127.0.0.1, keeping nothing on disk
+/// (no RDB snapshot, no append-only file): stopping it loses its data, as
+/// the fleet tests want. Started again on the same port, it is the same
+/// address to the servers that use it.
+pub fn redis_server(port: u16) -> Peer {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server; run .ci/setup to install it)");
+    Peer::started(
+        "redis-server",
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    )
 }
 
 /// tinyproxy (Debian's) on a free loopback port: HTTP CONNECT to any port, for

@@ -237,7 +237,7 @@ fn only_the_runtimes_read_the_clock() {
 /// The daemon's folders, lowest layer first: a file may use its own folder
 /// and the folders before it, never one after it (ARCHITECTURE.md).
 const DAEMON_LAYERS: &[&str] = &[
-    "runtime", "limits", "observe", "config", "daemon", "conn", "ops", "server",
+    "runtime", "limits", "observe", "config", "daemon", "fleet", "conn", "ops", "server",
 ];
 
 /// What sits beside the layers, and the only folders it may use (nothing,

@@ -50,6 +50,7 @@
 pub mod config;
 mod conn;
 mod daemon;
+mod fleet;
 pub mod limits;
 pub mod observe;
 mod ops;

@@ -9,6 +9,7 @@
 //! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
+//! cargo run --release -p socks4-tests --bin socks4-load -- --fleet [--rounds 5] [--seconds 3]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --resolver [--rounds 5] [--seconds 3] [--3proxy PATH]
 //! ```
 //!
@@ -21,6 +22,12 @@
 //! per GB of unlimited clients while limits are configured for others (against
 //! the same server with no limits), the CPU per GB of a metered relay, and how
 //! close a 10 MiB/s limit holds over 10 s.
+//!
+//! `--fleet` measures what a fleet costs one instance: connections per second
+//! of socks4d-tokio with a connection rate (far above what the load reaches,
+//! so nothing is refused) and `[fleet]` on a redis-server started on a free
+//! loopback port, against the same server and rate without a fleet (each
+//! granted request then also runs the fleet's rate script in Redis).
 //!
 //! `--resolver` measures SOCKS4a connections per second (a name in every
 //! request) with the own resolver's warm cache, with the system resolver and
@@ -53,6 +60,7 @@ struct Options {
     limits: bool,
     tls: bool,
     resolver: bool,
+    fleet: bool,
     three_proxy: Option<std::path::PathBuf>,
 }
 
@@ -68,6 +76,7 @@ fn options() -> Options {
         limits: false,
         tls: false,
         resolver: false,
+        fleet: false,
         three_proxy: std::env::var_os("SOCKS4_LOAD_3PROXY").map(Into::into),
     };
     let mut args = std::env::args().skip(1);
@@ -83,6 +92,7 @@ fn options() -> Options {
             "--limits" => o.limits = true,
             "--tls" => o.tls = true,
             "--resolver" => o.resolver = true,
+            "--fleet" => o.fleet = true,
             "--3proxy" => o.three_proxy = args.next().map(Into::into),
             "--only" => o.only = args.next(),
             other => panic!("unknown argument {other}"),
@@ -99,6 +109,8 @@ fn main() {
             let o = options();
             if o.limits {
                 limits_phase(&o);
+            } else if o.fleet {
+                fleet_phase(&o);
             } else if o.tls {
                 tls_phase(&o);
             } else if o.resolver {
@@ -340,6 +352,88 @@ fn print_ratios(names: &[String], s: &Samples) {
             println!("| {n} | {} |", cells.join(" | "));
         }
     }
+}
+
+/// What a fleet costs one instance (`--fleet`): connections per second with
+/// a connection rate, with and without `[fleet]`.
+fn fleet_phase(o: &Options) {
+    let dir = socks4_tests::scratch::dir("load-fleet");
+    let redis = socks4_tests::peers::redis_server(socks4_tests::e2e::free_port());
+    let rate = "[limits]\nclient_connection_rate = \"100000/1s\"\n";
+    let alone = dir.join("alone.toml");
+    std::fs::write(&alone, rate).unwrap();
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(
+        &fleet,
+        format!(
+            "{rate}[fleet]\nredis = \"redis://127.0.0.1:{}/0\"\nname = \"load\"\n",
+            redis.addr.port()
+        ),
+    )
+    .unwrap();
+    let peers = Peers::start();
+    let subjects = [
+        (
+            "alone",
+            Subject::ours_with(
+                "socks4d-tokio",
+                false,
+                &["--config", alone.to_str().unwrap()],
+                Some("rate, no fleet"),
+            ),
+        ),
+        (
+            "fleet",
+            Subject::ours_with(
+                "socks4d-tokio",
+                false,
+                &["--config", fleet.to_str().unwrap()],
+                Some("rate, [fleet]"),
+            ),
+        ),
+    ];
+    // The fleet task connects within a moment of the start.
+    std::thread::sleep(Duration::from_secs(1));
+    let duration = Duration::from_secs(o.seconds);
+    let mut s = Samples::default();
+    for round in 0..o.rounds {
+        eprintln!("fleet round {}/{}", round + 1, o.rounds);
+        for (label, subject) in &subjects {
+            for clients in [1, 16, 128] {
+                let c = load::connections_per_second(subject, peers.echo, clients, duration);
+                s.add(label, &format!("cps{clients}"), c.rate);
+                if clients == 128 {
+                    s.add(label, "p99", c.p99_ms);
+                }
+            }
+        }
+    }
+    println!(
+        "{} rounds of {} s; medians (min–max).\n",
+        o.rounds, o.seconds
+    );
+    println!("| socks4d-tokio, `client_connection_rate` on | CPS 1 client | CPS 16 | CPS 128 | p99 ms at 128 |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (label, what) in [
+        ("alone", "no fleet"),
+        ("fleet", "`[fleet]` (rate counted in Redis)"),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} | {} |",
+            s.cell(label, "cps1", 0),
+            s.cell(label, "cps16", 0),
+            s.cell(label, "cps128", 0),
+            s.cell(label, "p99", 2),
+        );
+    }
+    println!();
+    for clients in [1, 16, 128] {
+        let f = format!("cps{clients}");
+        if let (Some(a), Some(b)) = (s.median("alone", &f), s.median("fleet", &f)) {
+            println!("fleet / no fleet, {clients} clients: {:.3}×\n", b / a);
+        }
+    }
+    drop(redis);
 }
 
 /// Per-client limits' cost and accuracy (`--limits`).

@@ -31,6 +31,8 @@
 //! - `log_outputs`: logrotate and rsyslogd (each started by the test, its
 //!   config in a scratch folder, stopped by PID).
 //! - `balance`: nothing but our servers (a route's parents on loopback).
+//! - `fleet`: redis-server (started by each test on a free port, without
+//!   persistence).
 //! - `loops`: root, a network namespace (iproute2), nftables (a `redirect`
 //!   of the server's own connections), python3.
 //! - `upgrade`: systemd-socket-activate and curl (a socket-activated
@@ -47,6 +49,7 @@ mod clients;
 mod dns_ns;
 mod exits;
 mod eyeballs;
+mod fleet;
 mod ident;
 mod interception;
 mod keepalive;

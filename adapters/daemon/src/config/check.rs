@@ -242,6 +242,24 @@ fn operations(out: &mut String, s: &Settings) {
     if let Some(c) = &s.control_socket {
         let _ = writeln!(out, "control socket: {}", c.display());
     }
+    if let Some(f) = &s.fleet {
+        let _ = writeln!(
+            out,
+            "fleet: {} as {:?}, keys {}:*, requests wait at most {} for Redis, then decide {}{}",
+            f.redis,
+            f.name,
+            f.prefix,
+            humantime::format_duration(f.timeout),
+            match f.on_error {
+                crate::config::options::OnError::Local => "on local state",
+                crate::config::options::OnError::Refuse => "to refuse",
+            },
+            f.password_file
+                .as_ref()
+                .map(|p| format!(", password from {}", p.display()))
+                .unwrap_or_default()
+        );
+    }
     if let Some(u) = &s.user {
         let _ = writeln!(
             out,

@@ -5,6 +5,7 @@
 //! session; a pending one is raced against the session's deadline and the
 //! client's hang-up ([`Connection::pending`]).
 
+use crate::config::options::OnError;
 use crate::conn::connection::Connection;
 use crate::conn::exit::Exit;
 use crate::conn::race::More;
@@ -13,8 +14,9 @@ use crate::limits::client_table::ClientKey;
 use crate::limits::meter::Meter;
 use crate::runtime::endpoint::{tls_failure_of, Endpoint};
 use crate::runtime::{socket, Runtime};
+use socks4_acl::limit::ConnectionRate;
 use socks4_acl::{Balance, Parent, Verdict};
-use socks4_proto::server::{Action, ActionOutcome, Hop};
+use socks4_proto::server::{Action, ActionOutcome, Hop, Limit};
 use socks4_proto::{Command, Reply};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -36,7 +38,7 @@ impl<R: Runtime> Connection<R> {
         }
         match action {
             Action::SendReply(reply) => self.send_reply(reply).await,
-            Action::Admit { command, verdict } => self.admit(command, &verdict),
+            Action::Admit { command, verdict } => self.admit(command, &verdict).await,
             Action::Resolve { host, port: _ } => self.resolve(host).await,
             Action::IdentQuery { to, query } => self.ident(to, query).await,
             Action::Connect(addrs) => self.connect(addrs).await,
@@ -80,7 +82,7 @@ impl<R: Runtime> Connection<R> {
     /// Counts the request under its client's limits (its connection moved
     /// to the identity `[limits] key` names; rate, bandwidth, quota; BIND
     /// listeners), as the verdict's rule says.
-    fn admit(&mut self, command: Command, verdict: &Verdict) {
+    async fn admit(&mut self, command: Command, verdict: &Verdict) {
         let key = self.limit_key();
         self.observer.set_client(key.clone());
         let clients = self.daemon.clients().clone();
@@ -88,16 +90,23 @@ impl<R: Runtime> Connection<R> {
             Some(counted) => counted.rekey(key.clone()),
             None => Ok(()),
         };
-        let admitted = moved
-            .and_then(|()| clients.admit(key.clone(), self.rt.now(), verdict))
-            .and_then(|(ticket, meter)| {
-                if command == Command::Bind {
-                    self.bind_counted = Some(clients.open_bind(key)?);
-                }
-                self.rate_ticket = ticket;
-                self.meter = Some(meter).filter(Meter::is_limited);
-                Ok(())
-            });
+        let mut admitted = moved.and_then(|()| clients.admit(key.clone(), self.rt.now(), verdict));
+        // With a fleet, a request the local window grants is counted in
+        // the fleet's window too.
+        if let (Ok((Some(_), _)), Some(rate)) = (&admitted, clients.limits().rate) {
+            let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
+            if let Err(limit) = fleet_rate(&rt, &daemon, key.clone(), rate).await {
+                admitted = Err(limit);
+            }
+        }
+        let admitted = admitted.and_then(|(ticket, meter)| {
+            if command == Command::Bind {
+                self.bind_counted = Some(clients.open_bind(key)?);
+            }
+            self.rate_ticket = ticket;
+            self.meter = Some(meter).filter(Meter::is_limited);
+            Ok(())
+        });
         self.outcome(ActionOutcome::Admitted(admitted));
     }
 
@@ -291,6 +300,38 @@ impl<R: Runtime> Connection<R> {
             }
             Ok(Err(e)) => self.outcome(ActionOutcome::Accepted(Err(e.kind()))),
             Err(why) => self.interrupted(why),
+        }
+    }
+}
+
+/// The fleet's answer on one more request of `key` under `rate`:
+/// granted, refused, or (Redis down or slower than `[fleet] timeout`)
+/// as `[fleet] on_error` says. Without a fleet, granted.
+async fn fleet_rate<R: Runtime>(
+    rt: &R,
+    daemon: &crate::daemon::Daemon,
+    key: ClientKey,
+    rate: ConnectionRate,
+) -> Result<(), Limit> {
+    let Some(fleet) = daemon.fleet() else {
+        return Ok(());
+    };
+    let deadline = crate::runtime::later(rt.now(), fleet.settings.timeout);
+    let answer = match fleet.ask_rate(key.to_string(), rate) {
+        Some(rx) => crate::runtime::before(rt, Some(deadline), rx.recv()).await,
+        None => Some(Err(async_channel::RecvError)),
+    };
+    match answer {
+        Some(Ok(true)) => Ok(()),
+        Some(Ok(false)) => Err(Limit::Rate),
+        failed => {
+            if failed.is_none() {
+                fleet.count("rate", "timeout");
+            }
+            match fleet.settings.on_error {
+                OnError::Local => Ok(()),
+                OnError::Refuse => Err(Limit::Rate),
+            }
         }
     }
 }

@@ -412,6 +412,12 @@ impl<R: Runtime> Connection<R> {
                 .await
             }
         };
+        // Its quota usage goes to the fleet soon, not at the next second.
+        if let (Some(fleet), Some(Meter { quota: Some(_), .. })) =
+            (self.daemon.fleet(), &self.meter)
+        {
+            fleet.relay_ended();
+        }
         let mut misuse = None;
         self.step(|s, now| misuse = s.handle_relay_end(now, stats, end).err());
         if let Some(e) = misuse {

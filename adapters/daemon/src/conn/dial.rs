@@ -65,6 +65,36 @@ pub(crate) struct Tunnel<S> {
     pub(crate) mark: Mark,
 }
 
+/// Tells the fleet of a parent marked down (or down again), or up after it
+/// was down.
+fn share_health(
+    fleet: &crate::daemon::fleet_link::FleetLink,
+    parent: &socks4_acl::Parent,
+    health: Option<socks4_proto::health::Health>,
+    was_down: bool,
+    now: Instant,
+) {
+    use crate::daemon::fleet_link::SharedChange;
+    let Some(health) = health else { return };
+    match (health.down_until, health.backoff) {
+        (Some(until), Some(backoff)) => {
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let left = until.saturating_duration_since(now).as_millis();
+            let ms = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+            fleet.changed(SharedChange::ParentDown(
+                parent.to_string(),
+                ms(unix_ms + left),
+                ms(backoff.as_millis()),
+            ));
+        }
+        _ if was_down => fleet.changed(SharedChange::ParentUp(parent.to_string())),
+        _ => {}
+    }
+}
+
 /// Connects through one of `hops` (a route's parents, in its order), one at
 /// a time, each within `connect_attempt`, in the order the parents' health
 /// and `balance` give. A SOCKS4a name that cannot be a host is refused
@@ -109,8 +139,12 @@ pub(crate) async fn connect_parents<R: Runtime>(
             _ => None,
         };
         let took = now.saturating_duration_since(started[*k]);
+        let was_down = book.health(parent).is_some_and(|h| h.is_marked_down());
         if book.record(parent, end.label(), error.clone(), took, now) {
             tracing::warn!(target: "socks4d", conn = how.conn, %parent, error = error.as_deref().unwrap_or(""), "parent marked down");
+        }
+        if let Some(fleet) = daemon.fleet() {
+            share_health(fleet, parent, book.health(parent), was_down, now);
         }
     }
     let ((endpoint, leftover, mark), won) = raced.result?;

@@ -7,6 +7,7 @@
 //! grew from: `add_denial`/`del_denial`/`denied` and
 //! `add_exemption`/`del_exemption`/`exempted`.
 
+pub(crate) mod fleet_link;
 pub(crate) mod outbound;
 mod rebind;
 pub(crate) use rebind::Rebind;
@@ -72,6 +73,8 @@ struct Inner {
     refusing: AtomicUsize,
     rebind: rebind::RebindSlot,
     upgrade: upgrade_state::UpgradeState,
+    /// The link to the fleet task, with `[fleet]`.
+    fleet: Option<fleet_link::FleetLink>,
 }
 
 /// Refused connections kept open at once so that their clients read the
@@ -172,6 +175,7 @@ impl Daemon {
             Arc::new(async_lock::Semaphore::new(settings.max_lookups)),
         ));
         let outbound = outbound::OutboundState::new(&settings.outbound);
+        let fleet = settings.fleet.clone().map(fleet_link::FleetLink::new);
         let books = Arc::new(Books::new(
             settings.refusal_log_lines,
             settings.notify.clone(),
@@ -202,6 +206,7 @@ impl Daemon {
                 refusing: AtomicUsize::new(0),
                 rebind: Default::default(),
                 upgrade: Default::default(),
+                fleet,
             }),
         }
     }
@@ -449,6 +454,29 @@ impl Daemon {
     pub(crate) fn lookups(&self) -> Arc<async_lock::Semaphore> {
         let lookups = self.inner.lookups.read();
         lookups.unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    /// The link to the fleet task, with `[fleet]`.
+    pub(crate) fn fleet(&self) -> Option<&fleet_link::FleetLink> {
+        self.inner.fleet.as_ref()
+    }
+
+    /// Queues a run-time entry added or renewed for the fleet, if any.
+    pub(crate) fn share_list_set(
+        &self,
+        kind: runtime_lists::ListKind,
+        entry: runtime_lists::ListEntry,
+    ) {
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(fleet_link::SharedChange::Set(kind, entry));
+        }
+    }
+
+    /// Queues a run-time entry deleted for the fleet, if any.
+    pub(crate) fn share_list_del(&self, kind: runtime_lists::ListKind, net: String) {
+        if let Some(fleet) = self.fleet() {
+            fleet.changed(fleet_link::SharedChange::Del(kind, net));
+        }
     }
 
     /// What outbound connections share: parents' health, the resolver's

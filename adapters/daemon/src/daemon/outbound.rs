@@ -164,6 +164,35 @@ impl ParentBook {
         }
     }
 
+    /// `parent`'s health now, if the book has it.
+    pub(crate) fn health(&self, parent: &Parent) -> Option<Health> {
+        lock(&self.parents)
+            .get(&parent.to_string())
+            .map(|e| e.health.clone())
+    }
+
+    /// Another instance of the fleet marked the parent named `key` down
+    /// until `until` with `backoff`: it is down here too, until then (a
+    /// later local marking stands).
+    pub(crate) fn down_elsewhere(
+        &self,
+        key: &str,
+        until: Instant,
+        backoff: Duration,
+        now: Instant,
+    ) {
+        let mut book = lock(&self.parents);
+        // Pruned with the others when no route of this instance names it.
+        let e = book.entry(key.to_owned()).or_default();
+        if e.health.down_until.is_none_or(|t| t < until) {
+            e.health.down_until = Some(until);
+            e.health.backoff = Some(backoff);
+            e.health.failures = e.health.failures.max(self.cfg.max_failures);
+            e.health.last_error =
+                Some(("marked down by another instance of the fleet".into(), now));
+        }
+    }
+
     /// Counts a connection open through `parent` until the guard drops.
     pub(crate) fn opened(self: &Arc<Self>, parent: &Parent) -> ParentOpen {
         let key = parent.to_string();

@@ -5,7 +5,9 @@
 //! reload, and kept in the state file (section `runtime_lists`) so that a
 //! restart restores them. Expired entries drop by themselves (the
 //! housekeeping asks once a second) with a log line naming them. Each list
-//! holds at most `[limits] runtime_list_entries` of them.
+//! holds at most `[limits] runtime_list_entries` of them. With `[fleet]`,
+//! every change is queued for Redis too, and the fleet's lists replace these
+//! whenever they change ([`Daemon::set_runtime_lists`]).
 
 use super::Daemon;
 use serde::{Deserialize, Serialize};
@@ -166,6 +168,7 @@ impl Daemon {
             expires_at,
         };
         let bound = self.current().runtime_list_entries;
+        let shared = entry.clone();
         let added = {
             let mut lists = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner());
             let list = lists.list(kind);
@@ -192,6 +195,7 @@ impl Daemon {
             ListKind::Exempt => p.add_exemption(net),
         });
         self.keep_runtime_lists();
+        self.share_list_set(kind, shared);
         Ok(added)
     }
 
@@ -218,6 +222,7 @@ impl Daemon {
         };
         self.unlist(kind, net);
         self.keep_runtime_lists();
+        self.share_list_del(kind, removed.net.clone());
         Ok(removed)
     }
 
@@ -274,6 +279,41 @@ impl Daemon {
                 p.add_exemption(net);
             }
         });
+    }
+
+    /// Replaces the run-time entries with the fleet's (loaded from Redis),
+    /// at most `[limits] runtime_list_entries` of each list, dropping those
+    /// expired at `now`: the policy loses the nets that left and gains
+    /// those that came. Nothing goes back to the fleet.
+    pub(crate) fn set_runtime_lists(&self, mut lists: RuntimeLists, now: SystemTime) {
+        let bound = self.current().runtime_list_entries;
+        let now = unix(now);
+        for kind in [ListKind::Deny, ListKind::Exempt] {
+            let list = lists.list(kind);
+            list.retain(|e| e.expires_at.is_none_or(|t| t > now) && e.netmask().is_some());
+            list.sort_by_key(|e| e.added_at);
+            list.truncate(bound);
+        }
+        let old = std::mem::replace(
+            &mut *self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()),
+            lists.clone(),
+        );
+        for kind in [ListKind::Deny, ListKind::Exempt] {
+            let (was, is) = match kind {
+                ListKind::Deny => (&old.deny, &lists.deny),
+                ListKind::Exempt => (&old.exempt, &lists.exempt),
+            };
+            for gone in was.iter().filter(|e| !is.iter().any(|n| n.net == e.net)) {
+                if let Some(net) = gone.netmask() {
+                    self.unlist(kind, &net);
+                }
+            }
+        }
+        self.apply_runtime_lists();
+        if old != lists {
+            tracing::info!(target: "socks4d", deny = lists.deny.len(), exempt = lists.exempt.len(), "fleet: run-time lists loaded");
+            self.keep_runtime_lists();
+        }
     }
 
     /// Restores the run-time entries the state file holds (once it is
@@ -381,5 +421,40 @@ mod tests {
             .del_runtime(ListKind::Deny, &"198.51.100.8".parse().unwrap())
             .is_ok());
         assert_eq!(d.runtime_list_len(ListKind::Deny), 0);
+    }
+
+    #[test]
+    fn the_fleets_lists_replace_these_and_the_policy_follows() {
+        let d = daemon("");
+        let t0 = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(add(&d, "198.51.100.7", None, t0), Ok(true));
+        let entry = |net: &str, expires_at: Option<u64>| ListEntry {
+            net: net.into(),
+            reason: None,
+            added_by: "uid 0".into(),
+            added_at: unix(t0),
+            expires_at,
+        };
+        let lists = RuntimeLists {
+            deny: vec![
+                entry("203.0.113.0/24", None),
+                entry("192.0.2.9/32", Some(unix(t0) - 1)),
+                entry("not a net", None),
+            ],
+            exempt: vec![entry("203.0.113.5/32", Some(unix(t0) + 60))],
+        };
+        d.set_runtime_lists(lists, t0);
+        assert!(
+            !d.denied("198.51.100.7".parse().unwrap()),
+            "gone from the fleet's"
+        );
+        assert!(d.denied("203.0.113.9".parse().unwrap()));
+        assert!(!d.denied("192.0.2.9".parse().unwrap()), "expired");
+        assert!(d.exempted("203.0.113.5".parse().unwrap()));
+        assert_eq!(d.runtime_list_len(ListKind::Deny), 1);
+        // Emptied: the policy holds none of them.
+        d.set_runtime_lists(RuntimeLists::default(), t0);
+        assert!(!d.denied("203.0.113.9".parse().unwrap()));
+        assert!(!d.exempted("203.0.113.5".parse().unwrap()));
     }
 }

@@ -340,7 +340,7 @@ impl ClientTable {
         if let Some(q) = quota {
             let unix = unix_now();
             let usage = self.quota.usage(key, q.period, unix);
-            if usage.used(unix) >= q.bytes.0 {
+            if usage.total(unix) >= q.bytes.0 {
                 return Err(Limit::Quota); // the ticket, dropped, is taken back
             }
             meter.quota = Some((usage, q.bytes.0));

@@ -61,12 +61,18 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// One client's traffic in the current period of one kind.
+/// One client's traffic in the current period of one kind. With a fleet,
+/// also what the rest of the fleet used (as last heard from Redis) and how
+/// much of this instance's own usage Redis has been told.
 #[derive(Debug)]
 pub struct Usage {
     period: Period,
     index: AtomicU64,
     used: AtomicU64,
+    /// The other instances' bytes in this period, as last heard.
+    others: AtomicU64,
+    /// This instance's bytes the fleet has been told of.
+    pushed: AtomicU64,
 }
 
 impl Usage {
@@ -76,6 +82,8 @@ impl Usage {
             period,
             index: AtomicU64::new(index),
             used: AtomicU64::new(used),
+            others: AtomicU64::new(0),
+            pushed: AtomicU64::new(0),
         }
     }
 
@@ -90,7 +98,50 @@ impl Usage {
                 .is_ok()
         {
             self.used.store(0, Ordering::Release);
+            self.others.store(0, Ordering::Release);
+            self.pushed.store(0, Ordering::Release);
         }
+    }
+
+    /// Bytes used in the current period by this instance and, as last
+    /// heard, by the rest of its fleet (without a fleet: [`Usage::used`]).
+    pub fn total(&self, unix_secs: u64) -> u64 {
+        self.roll(unix_secs);
+        self.used
+            .load(Ordering::Acquire)
+            .saturating_add(self.others.load(Ordering::Acquire))
+    }
+
+    /// The period kind and number, and the bytes this instance used in it
+    /// that its fleet has not been told of yet.
+    pub fn unpushed(&self, unix_secs: u64) -> (Period, u64, u64) {
+        self.roll(unix_secs);
+        let used = self.used.load(Ordering::Acquire);
+        let pushed = self.pushed.load(Ordering::Acquire);
+        (
+            self.period,
+            self.index.load(Ordering::Acquire),
+            used.saturating_sub(pushed),
+        )
+    }
+
+    /// The fleet was told of `told` more bytes of period number `index`, and
+    /// its total for the period is `total`: what the others used is the
+    /// rest. Nothing when the period has rolled over since.
+    pub fn heard(&self, index: u64, told: u64, total: u64) {
+        if self.index.load(Ordering::Acquire) != index {
+            return;
+        }
+        let pushed = self.pushed.fetch_add(told, Ordering::AcqRel) + told;
+        self.others
+            .store(total.saturating_sub(pushed), Ordering::Release);
+    }
+
+    /// Counts everything used so far as told to the fleet (usage restored
+    /// from the state file, which the fleet holds already).
+    pub fn all_told(&self) {
+        self.pushed
+            .store(self.used.load(Ordering::Acquire), Ordering::Release);
     }
 
     /// Bytes used in the current period.
@@ -125,7 +176,8 @@ impl Usage {
         let _ = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
-                got = want.min(limit.saturating_sub(u));
+                let others = self.others.load(Ordering::Acquire);
+                got = want.min(limit.saturating_sub(u.saturating_add(others)));
                 (got > 0).then_some(u + got)
             });
         got

@@ -201,6 +201,19 @@ impl QuotaBook {
         }
     }
 
+    /// Every record: the client, its usage, and whether a relay holds it
+    /// now (for the fleet's batches).
+    pub fn records(&self) -> Vec<(ClientKey, Arc<Usage>, bool)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for ((key, _), usage) in &shard.records {
+                out.push((key.clone(), usage.clone(), Arc::strong_count(usage) > 1));
+            }
+        }
+        out
+    }
+
     /// How many records it holds.
     pub fn len(&self) -> usize {
         self.shards

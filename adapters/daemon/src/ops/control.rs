@@ -39,7 +39,7 @@ const MAX_REQUEST: u64 = 64 * 1024;
 pub(crate) const USAGE: &str =
     "conns [FILTER] [--sort bytes|age] | kill ID|FILTER | deny add NET [for DURATION] [reason TEXT] | deny del NET | \
 deny list | exempt add NET [for DURATION] [reason TEXT] | exempt del NET | exempt list | check IP [to IP:PORT] [user USER] [cert NAME] [command connect|bind] (the lists, the deciding rule, the route) | reload | stats | clients | \
-parents | resolve NAME | cache flush [NAME] | upgrade [--binary PATH]; a FILTER is pairs of: client NET, user U, \
+parents | resolve NAME | cache flush [NAME] | upgrade [--binary PATH] | fleet; a FILTER is pairs of: client NET, user U, \
 cert NAME, dest NET|NAME|.DOMAIN, listener ADDR, older-than DURATION; --json: the output as JSON";
 
 /// Creates the control socket at `path`, readable and writable by its owner
@@ -241,6 +241,7 @@ pub(crate) fn run(daemon: &Daemon, words: &[String], who: &str) -> Result<String
         },
         ["upgrade", rest @ ..] => upgrade(daemon, rest, (who, json)),
         ["stats"] => Ok(stats(daemon)),
+        ["fleet"] => crate::ops::fleet_ctl::fleet(daemon, json),
         ["clients"] => Ok(clients(daemon, json)),
         [cmd @ ("parents" | "resolve" | "cache"), rest @ ..] => {
             crate::ops::outbound_ctl::run(daemon, cmd, rest, json)

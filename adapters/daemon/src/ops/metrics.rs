@@ -152,6 +152,7 @@ impl Collector for BooksCollector {
         requests(&mut e, &s, self.daemon.books())?;
         crate::ops::outbound_ctl::metrics(&mut e, &self.daemon)?;
         crate::ops::conns_ctl::metrics(&mut e, &self.daemon)?;
+        crate::ops::fleet_ctl::metrics(&mut e, &self.daemon)?;
         operations(&mut e, &s, self.runtime)
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;
 #[cfg(feature = "cli")]
+pub(crate) mod fleet_ctl;
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod outbound_ctl;

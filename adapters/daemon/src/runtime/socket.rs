@@ -172,6 +172,27 @@ pub(crate) async fn connect_marked<R: Runtime>(
     Ok((stream, mark))
 }
 
+/// Connects to the Unix stream socket at `path` and registers it like a
+/// TCP stream: the runtimes register a descriptor, whatever its family, and
+/// the server's reads and writes (`recv`, `send`) work on both (the fleet's
+/// Redis connection over `unix:`).
+pub(crate) async fn connect_unix<R: Runtime>(
+    rt: &R,
+    path: &std::path::Path,
+) -> io::Result<R::Stream> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&socket2::SockAddr::unix(path)?) {
+        Ok(()) => {}
+        Err(e)
+            if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error())
+                || e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    let fd: std::os::fd::OwnedFd = socket.into();
+    finish_connect(rt.stream(TcpStream::from(fd))?).await
+}
+
 /// Waits for a connect started on `stream` to complete.
 async fn finish_connect<S: Stream>(stream: S) -> io::Result<S> {
     // Connected (or failed) once writable; a failure is in SO_ERROR. (tokio's

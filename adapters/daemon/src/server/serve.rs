@@ -47,6 +47,8 @@ pub async fn serve<R: Runtime>(rt: R, daemon: Daemon, bound: Bound) -> io::Resul
         state_file::load_on(&rt, file.clone(), daemon.clients().clone()).await;
         daemon.restore_runtime_lists();
     }
+    // With [fleet], the task that shares state through Redis.
+    rt.spawn(crate::fleet::run(rt.clone(), daemon.clone()));
     learn_own_addresses(&rt, &daemon, &bound).await?;
     // The metrics endpoint outlives the drain (its /ready says 503 then):
     // it stops when `served` is dropped, as this function returns.

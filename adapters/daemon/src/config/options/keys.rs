@@ -8,8 +8,8 @@
 //! with nothing to keep in step by hand.
 
 use super::{
-    AccessOptions, LimitOptions, NotifyOptions, Options, ParentOptions, ResolverOptions,
-    TimeoutOptions, TlsOptions,
+    AccessOptions, FleetOptions, LimitOptions, NotifyOptions, Options, ParentOptions,
+    ResolverOptions, TimeoutOptions, TlsOptions,
 };
 use serde::de::{self, Deserialize, Visitor};
 use std::fmt;
@@ -26,6 +26,7 @@ fn sections() -> Vec<(&'static str, &'static [&'static str])> {
         ("notify", fields::<NotifyOptions>()),
         ("resolver", fields::<ResolverOptions>()),
         ("parents", fields::<ParentOptions>()),
+        ("fleet", fields::<FleetOptions>()),
     ]
 }
 

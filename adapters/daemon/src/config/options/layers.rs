@@ -61,6 +61,7 @@ impl Options {
             notify: NotifyOptions::defaults(),
             resolver: ResolverOptions::defaults(),
             parents: ParentOptions::defaults(),
+            fleet: super::FleetOptions::defaults(),
         }
     }
 

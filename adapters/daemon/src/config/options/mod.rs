@@ -14,7 +14,7 @@
 //! text and their defaults: `limits.rs` ([`LimitOptions`]), `timeouts.rs`
 //! ([`TimeoutOptions`]), `access.rs` ([`AccessOptions`]), `tls.rs`
 //! ([`TlsOptions`]), `notify.rs` ([`NotifyOptions`]), `resolver.rs`
-//! ([`ResolverOptions`], [`ParentOptions`]). The value types they are
+//! ([`ResolverOptions`], [`ParentOptions`]), `fleet.rs` ([`FleetOptions`]). The value types they are
 //! written in are in `values.rs`; the layers (defaults, a file's text, one
 //! layer over another) in `layers.rs`; `--help`'s keys and defaults in
 //! `help.rs`; every key of the file, read from the structs, in `keys.rs`
@@ -29,6 +29,7 @@
 #![allow(rustdoc::broken_intra_doc_links)]
 
 mod access;
+mod fleet;
 #[cfg(feature = "cli")]
 mod help;
 mod keys;
@@ -44,6 +45,7 @@ mod values;
 mod tests;
 
 pub use access::AccessOptions;
+pub use fleet::{FleetOptions, OnError, RedisAddr, RedisAt};
 #[cfg(feature = "cli")]
 pub use help::help_with_defaults;
 pub use limits::LimitOptions;
@@ -408,4 +410,9 @@ pub struct Options {
     #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "ParentOptions::is_empty")]
     pub parents: ParentOptions,
+
+    /// The Redis server a fleet of instances shares state through.
+    #[cfg_attr(feature = "cli", command(flatten))]
+    #[serde(default, skip_serializing_if = "FleetOptions::is_empty")]
+    pub fleet: FleetOptions,
 }

@@ -10,9 +10,10 @@
 //! policy from the `[access]` options; `origin.rs` finds where things are in
 //! the config file, for errors; `secure.rs` refuses what would serve nobody or
 //! everybody by accident; `tls_paths.rs` refuses a route that would drop the
-//! TLS a `forward_tls` listener asks for; `reload.rs` says which keys a
+//! TLS a `forward_tls` listener asks for; `fleet.rs` reads `[fleet]`; `reload.rs` says which keys a
 //! reload applies and which need a restart.
 
+pub mod fleet;
 mod origin;
 mod policy;
 pub mod reload;
@@ -120,6 +121,8 @@ pub struct Settings {
     pub outgoing: Vec<std::net::IpAddr>,
     /// Name lookups running at once.
     pub max_lookups: usize,
+    /// The fleet this instance belongs to (`[fleet]`), if any.
+    pub fleet: Option<fleet::FleetSettings>,
     /// Entries each run-time list (`ctl deny add`, `ctl exempt add`) may hold.
     pub runtime_list_entries: usize,
     /// The resolver, the family tried first, parents' health.

@@ -49,6 +49,13 @@ pub const RESTART_KEYS: &[&str] = &[
     "resolver.stale_for",
     "parents.max_failures",
     "parents.max_backoff",
+    // The fleet's connection to Redis is made once, at start.
+    "fleet.redis",
+    "fleet.name",
+    "fleet.prefix",
+    "fleet.timeout",
+    "fleet.on_error",
+    "fleet.password_file",
 ];
 
 /// Keys a reload applies, to new connections (running ones keep what they

@@ -47,6 +47,7 @@ impl Settings {
         check_limits_key(&all)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
+        let fleet = super::fleet::fleet_settings(&all.fleet)?;
         Ok(Settings {
             listen,
             listeners,
@@ -86,6 +87,7 @@ impl Settings {
             state_file: all.state_file.clone(),
             outgoing: all.outgoing_address.clone().unwrap_or_default(),
             max_lookups: limits.max_lookups.expect(HAS_DEFAULT).max(1),
+            fleet,
             runtime_list_entries: limits.runtime_list_entries.expect(HAS_DEFAULT),
             outbound: crate::config::outbound::Outbound::from_options(&all)?,
             refusal_log_lines: limits.refusal_log_lines.expect(HAS_DEFAULT),

@@ -1,0 +1,411 @@
+//! A fleet: three of our servers on different ports sharing one
+//! redis-server (started by each test on a free loopback port, without
+//! persistence, stopped by PID): run-time lists, connection rates and quota
+//! usage decided as one, and every instance serving on its own while Redis
+//! is away (`docs/fleet.md`).
+
+use super::dns_ns::{ctl, sample};
+use socks4_tests::e2e::*;
+use socks4_tests::peers::redis_server;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+socks4_tests::on_every_adapter!(
+    a_denial_reaches_every_instance_and_its_expiry_lifts_it_everywhere,
+    without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back,
+    a_connection_rate_is_counted_across_the_fleet,
+    a_quota_is_shared_by_the_fleet_and_survives_restarts,
+    a_parent_one_instance_marks_down_is_down_for_all,
+);
+
+const MIB: u64 = 1 << 20;
+
+/// One instance of the fleet: the server and its control socket.
+struct Instance {
+    server: Server,
+    socket: PathBuf,
+}
+
+/// Starts instance `name` of a fleet on Redis at `redis`, with `limits` in
+/// `[limits]` (and any section after them), a control socket and a metrics
+/// listener.
+fn instance(bin: &str, test: &str, name: &str, redis: u16, limits: &str) -> Instance {
+    let dir = socks4_tests::scratch::fresh(&format!("fleet-{test}-{name}-{bin}"));
+    let socket = dir.join("ctl.sock");
+    let conf = dir.join("socks4d.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = [\"127.0.0.1:0\"]\ncontrol_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\n\
+             [limits]\n{limits}\n\
+             [fleet]\nredis = \"redis://127.0.0.1:{redis}/0\"\nname = \"{name}\"\nprefix = \"t-{test}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(bin, &["--config", &conf.display().to_string()]);
+    Instance { server, socket }
+}
+
+/// Three instances named `i1`..`i3`, each connected to Redis.
+fn fleet(bin: &str, test: &str, redis: u16, limits: &str) -> Vec<Instance> {
+    let all: Vec<Instance> = (1..=3)
+        .map(|i| instance(bin, test, &format!("i{i}"), redis, limits))
+        .collect();
+    for i in &all {
+        wait_up(bin, i, true);
+    }
+    all
+}
+
+/// `socks4_fleet_up` of an instance's metrics.
+fn fleet_up(i: &Instance) -> Option<u64> {
+    i.server
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix("socks4_fleet_up "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (at most [`STEP`] × 2) until the instance's `socks4_fleet_up` is
+/// `up`.
+fn wait_up(bin: &str, i: &Instance, up: bool) {
+    let deadline = Instant::now() + STEP * 2;
+    while fleet_up(i) != Some(u64::from(up)) {
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: socks4_fleet_up never {up}:\n{}",
+            i.server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits (at most [`STEP`]) until `ctl LIST list` on `i` shows `net`.
+fn wait_listed(bin: &str, i: &Instance, list: &str, net: &str) {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let out = ctl(bin, &i.socket, &[list, "list"]);
+        if out.contains(net) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: {net} never on {list}: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One CONNECT to `dest` through `proxy`: whether it was granted.
+fn try_connect(proxy: SocketAddr, dest: SocketAddr) -> bool {
+    granted(&socks_request(proxy, &connect_to(dest, b""), |_| {}))
+}
+
+/// Waits (at most `limit`) until CONNECTs through `proxy` are granted as
+/// `want` says; how long that took.
+fn wait_granted(
+    bin: &str,
+    proxy: SocketAddr,
+    dest: SocketAddr,
+    want: bool,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    while try_connect(proxy, dest) != want {
+        assert!(
+            start.elapsed() < limit,
+            "{bin}: {proxy} never {} within {limit:?}",
+            if want { "granted" } else { "refused" }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+fn a_denial_reaches_every_instance_and_its_expiry_lifts_it_everywhere(bin: &str) {
+    let redis = redis_server(free_port());
+    let all = fleet(bin, "deny", redis.addr.port(), "");
+    let dest = echo(64);
+    for i in &all {
+        assert!(try_connect(i.server.addr, dest), "{bin}: granted before");
+    }
+    let out = ctl(
+        bin,
+        &all[0].socket,
+        &[
+            "deny",
+            "add",
+            "127.0.0.1",
+            "for",
+            "4s",
+            "reason",
+            "fleet test",
+        ],
+    );
+    assert!(out.contains("added"), "{bin}: {out}");
+    // The instance that added it refuses at once; the others within a
+    // second (a poll every 250 ms and a round trip), with room for a
+    // loaded machine.
+    assert!(!try_connect(all[0].server.addr, dest), "{bin}");
+    for i in &all[1..] {
+        let took = wait_granted(bin, i.server.addr, dest, false, STEP);
+        assert!(
+            took < Duration::from_secs(3),
+            "{bin}: the denial took {took:?}"
+        );
+        let list = ctl(bin, &i.socket, &["deny", "list"]);
+        assert!(
+            list.contains("127.0.0.1/32") && list.contains("fleet test"),
+            "{bin}: {list}"
+        );
+    }
+    // Its expiry lifts it on every instance.
+    for i in &all {
+        wait_granted(bin, i.server.addr, dest, true, STEP);
+    }
+    // A deletion reaches the others too.
+    ctl(bin, &all[1].socket, &["deny", "add", "127.0.0.1"]);
+    wait_granted(bin, all[2].server.addr, dest, false, STEP);
+    ctl(bin, &all[2].socket, &["deny", "del", "127.0.0.1"]);
+    for i in &all {
+        wait_granted(bin, i.server.addr, dest, true, STEP);
+    }
+    // `ctl fleet` lists the three, recently seen.
+    let out = ctl(bin, &all[0].socket, &["fleet", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["up"], true, "{bin}: {out}");
+    let names: Vec<&str> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["recent"] == true)
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["i1", "i2", "i3"], "{bin}: {out}");
+    drop(redis);
+}
+
+fn without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back(bin: &str) {
+    let port = free_port();
+    let redis = redis_server(port);
+    let all = fleet(bin, "down", port, "client_connection_rate = \"1000/10s\"");
+    let dest = echo(64);
+    // An entry shared before Redis goes away (and comes back empty).
+    ctl(bin, &all[1].socket, &["exempt", "add", "10.9.9.9"]);
+    wait_listed(bin, &all[2], "exempt", "10.9.9.9/32");
+    drop(redis);
+    for i in &all {
+        wait_up(bin, i, false);
+    }
+    // Every instance serves on its own state, none waiting on Redis.
+    for i in &all {
+        for _ in 0..3 {
+            let start = Instant::now();
+            assert!(
+                try_connect(i.server.addr, dest),
+                "{bin}: served without Redis"
+            );
+            // The fleet timeout (50 ms) plus a generous margin for a loaded
+            // machine: never the seconds a wait on Redis would take.
+            assert!(
+                start.elapsed() < Duration::from_secs(1),
+                "{bin}: {:?}",
+                start.elapsed()
+            );
+        }
+    }
+    // A denial added meanwhile stays on its instance...
+    ctl(bin, &all[0].socket, &["deny", "add", "127.0.0.1"]);
+    assert!(!try_connect(all[0].server.addr, dest), "{bin}");
+    assert!(
+        try_connect(all[1].server.addr, dest),
+        "{bin}: not shared while Redis is down"
+    );
+    // ...until Redis is back: then it reaches the others.
+    let redis = redis_server(port);
+    for i in &all {
+        wait_up(bin, i, true);
+    }
+    for i in &all[1..] {
+        wait_granted(bin, i.server.addr, dest, false, STEP);
+    }
+    // Redis came back without its data: the instances wrote theirs again.
+    // (Loading Redis's empty lists would have lost it.)
+    for i in &all {
+        wait_listed(bin, i, "exempt", "10.9.9.9/32");
+    }
+    // Each connected again.
+    for i in &all {
+        let page = i.server.metrics();
+        let connects = sample(
+            &page,
+            "socks4_fleet_ops_total",
+            "op=\"connect\",result=\"ok\"",
+        );
+        assert!(connects.is_some_and(|n| n >= 2), "{bin}: {page}");
+    }
+    drop(redis);
+}
+
+fn a_connection_rate_is_counted_across_the_fleet(bin: &str) {
+    let redis = redis_server(free_port());
+    let all = fleet(
+        bin,
+        "rate",
+        redis.addr.port(),
+        "client_connection_rate = \"20/10s\"",
+    );
+    let dest = echo(64);
+    // 20 requests spread over the three: all granted (each instance alone
+    // would grant 20).
+    for n in 0..20 {
+        assert!(
+            try_connect(all[n % 3].server.addr, dest),
+            "{bin}: request {}",
+            n + 1
+        );
+    }
+    // The 21st is refused, whichever instance gets it.
+    for i in &all {
+        assert!(!try_connect(i.server.addr, dest), "{bin}: the 21st granted");
+    }
+    let page = all[0].server.metrics();
+    assert!(
+        sample(
+            &page,
+            "socks4_fleet_ops_total",
+            "op=\"rate\",result=\"refused\""
+        )
+        .is_some_and(|n| n >= 1),
+        "{bin}: {page}"
+    );
+    drop(redis);
+}
+
+/// Writes through `proxy` to `dest` until the proxy cuts the connection
+/// (at most [`STEP`] × 3).
+fn push_until_cut(proxy: SocketAddr, dest: SocketAddr) {
+    let mut c = socks_request(proxy, &connect_to(dest, b""), |_| {});
+    if !granted(&c) {
+        return;
+    }
+    c.stream.set_write_timeout(Some(STEP)).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let deadline = Instant::now() + STEP * 3;
+    while Instant::now() < deadline && c.stream.write_all(&chunk).is_ok() {}
+}
+
+/// A sink: reads every connection to its end, counting the bytes.
+fn sink(count: usize) -> (SocketAddr, Arc<AtomicU64>) {
+    let got = Arc::new(AtomicU64::new(0));
+    let counter = got.clone();
+    let addr = peer(count, move |mut s: TcpStream| {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    });
+    (addr, got)
+}
+
+fn a_quota_is_shared_by_the_fleet_and_survives_restarts(bin: &str) {
+    let redis = redis_server(free_port());
+    // 1 MiB/s per client and instance: one batch interval (a second) is
+    // worth about 1 MiB (plus the bucket's second of burst) per instance.
+    let limits = "quota = \"10MiB/day\"\nclient_bandwidth = \"1MiB/s\"";
+    let all = fleet(bin, "quota", redis.addr.port(), limits);
+    let (dest, got) = sink(64);
+    std::thread::scope(|s| {
+        for i in &all {
+            s.spawn(|| push_until_cut(i.server.addr, dest));
+        }
+    });
+    let moved = got.load(Ordering::Relaxed);
+    // Cut at the fleet's 10 MiB plus at most about a batch interval's worth
+    // per instance: far from the 30 MiB three separate quotas would give.
+    assert!(moved >= 9 * MIB, "{bin}: only {moved} bytes");
+    assert!(moved < 20 * MIB, "{bin}: {moved} bytes: not shared");
+    // Every instance restarted (no state file): the usage is in Redis.
+    drop(all);
+    let all = fleet(bin, "quota", redis.addr.port(), limits);
+    let before = got.load(Ordering::Relaxed);
+    for i in &all {
+        push_until_cut(i.server.addr, dest);
+    }
+    let after = got.load(Ordering::Relaxed) - before;
+    // At most about a batch interval's worth each (a fresh quota on each
+    // would give 30 MiB).
+    assert!(
+        after < 10 * MIB,
+        "{bin}: {after} bytes more after the restart"
+    );
+    // Cut (or refused) on each: the log says why.
+    for i in &all {
+        let page = i.server.metrics();
+        assert!(
+            sample(
+                &page,
+                "socks4_fleet_ops_total",
+                "op=\"quota\",result=\"ok\""
+            )
+            .is_some_and(|n| n >= 1),
+            "{bin}: {page}"
+        );
+    }
+    drop(redis);
+}
+
+fn a_parent_one_instance_marks_down_is_down_for_all(bin: &str) {
+    let redis = redis_server(free_port());
+    let good = Server::start(bin, &[]);
+    let dead = ClosedPort::new();
+    let dead_url = format!("socks4://127.0.0.1:{}", dead.port());
+    let rules = format!(
+        "[parents]\nmax_failures = 1\n[access]\nrules = \"\"\"\npass from 127.0.0.0/8 to any\n\
+         route to any via {dead_url}, socks4://{}\n\"\"\"",
+        good.addr
+    );
+    let all = fleet(bin, "parents", redis.addr.port(), &rules);
+    let dest = echo(16);
+    // Instance 1 tries the dead parent first, marks it down, and goes
+    // through the other.
+    assert!(try_connect(all[0].server.addr, dest), "{bin}");
+    let labels = format!("parent=\"{dead_url}\"");
+    assert_eq!(
+        sample(&all[0].server.metrics(), "socks4_parent_up", &labels),
+        Some(0),
+        "{bin}"
+    );
+    // Instances 2 and 3, which never tried it, have it down too.
+    for i in &all[1..] {
+        let deadline = Instant::now() + STEP;
+        while sample(&i.server.metrics(), "socks4_parent_up", &labels) != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "{bin}: {dead_url} never down on {}",
+                i.server.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = ctl(bin, &i.socket, &["parents"]);
+        assert!(
+            out.contains("marked down by another instance of the fleet"),
+            "{bin}: {out}"
+        );
+        let attempts = sample(
+            &i.server.metrics(),
+            "socks4_parent_attempts_total",
+            &format!("{labels},result=\"error\""),
+        );
+        assert_eq!(attempts.unwrap_or(0), 0, "{bin}: tried it itself");
+    }
+    drop(redis);
+}
