@@ -15,8 +15,8 @@ pub(crate) mod conns_ctl;
 pub(crate) mod control;
 #[cfg(feature = "cli")]
 pub(crate) mod ctl;
-#[cfg(feature = "cli")]
 pub(crate) mod fleet_ctl;
+#[cfg(feature = "cli")]
 pub(crate) mod health;
 pub(crate) mod metrics;
 pub(crate) mod outbound_ctl;
