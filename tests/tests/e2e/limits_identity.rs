@@ -79,8 +79,10 @@ impl TlsServer {
         let config = tls::client_config(&self.ca, Some(who));
         let mut s = tls::connect_from(from, self.server.listener("tls"), config, "localhost")
             .expect("the handshake");
-        let (events, early) = socks_over(&mut s, &connect_to(dest, b""));
-        assert!(early.is_empty(), "{early:?}");
+        // The destination may start sending at once: its first bytes can
+        // come in the same read as the reply (they are not measured: the
+        // budgets are read after the first second's burst).
+        let (events, _early) = socks_over(&mut s, &connect_to(dest, b""));
         let last = events.last().cloned().expect("a reply");
         (s, last)
     }
