@@ -136,7 +136,9 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
             daemon.shutdown_requested().await;
             Err(io::Error::other("shutting down"))
         };
-        match Redis::connect(&rt, &settings, deadline).or(stop).await {
+        // `[tls] ca` as the last reload left it: read at each connection.
+        let tls = daemon.current().tls.client.clone();
+        match Redis::connect(&rt, &settings, tls, deadline).or(stop).await {
             Ok(redis) => {
                 link.count("connect", "ok");
                 if link.set_up(true) {
