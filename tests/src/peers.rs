@@ -129,6 +129,33 @@ pub fn redis_server(port: u16) -> Peer {
     )
 }
 
+/// redis-server (Debian's, built with TLS) taking only TLS on `port` of
+/// 127.0.0.1 (and of ::1 where there is one, as `localhost` may be either),
+/// with the certificate `cert` and its key `key` (PEM files), asking
+/// clients for no certificate, keeping nothing on disk.
+pub fn redis_tls_server(port: u16, cert: &Path, key: &Path, ca: &Path) -> Peer {
+    let child = Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &port.to_string()])
+        .arg("--tls-cert-file")
+        .arg(cert)
+        .arg("--tls-key-file")
+        .arg(key)
+        .arg("--tls-ca-cert-file")
+        .arg(ca)
+        .args(["--tls-auth-clients", "no", "--bind", "127.0.0.1 -::1"])
+        .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server; run .ci/setup to install it)");
+    Peer::started(
+        "redis-server (TLS)",
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        child,
+    )
+}
+
 /// tinyproxy (Debian's) on a free loopback port: HTTP CONNECT to any port, for
 /// loopback clients.
 pub fn tinyproxy() -> Peer {

@@ -20,6 +20,8 @@ socks4_tests::on_every_adapter!(
     a_connection_rate_is_counted_across_the_fleet,
     a_quota_is_shared_by_the_fleet_and_survives_restarts,
     a_parent_one_instance_marks_down_is_down_for_all,
+    a_fleet_on_rediss_shares_its_lists_over_tls,
+    a_fleet_on_rediss_with_the_wrong_authority_stays_down_and_serves,
 );
 
 const MIB: u64 = 1 << 20;
@@ -34,6 +36,13 @@ struct Instance {
 /// `[limits]` (and any section after them), a control socket and a metrics
 /// listener.
 fn instance(bin: &str, test: &str, name: &str, redis: u16, limits: &str) -> Instance {
+    let url = format!("redis://127.0.0.1:{redis}/0");
+    instance_at(bin, test, name, &url, limits, "")
+}
+
+/// Instance `name` of a fleet on Redis at `url`, with `limits` in
+/// `[limits]` and `more` after `[fleet]` (another section).
+fn instance_at(bin: &str, test: &str, name: &str, url: &str, limits: &str, more: &str) -> Instance {
     let dir = socks4_tests::scratch::fresh(&format!("fleet-{test}-{name}-{bin}"));
     let socket = dir.join("ctl.sock");
     let conf = dir.join("socks4d.toml");
@@ -42,7 +51,7 @@ fn instance(bin: &str, test: &str, name: &str, redis: u16, limits: &str) -> Inst
         format!(
             "listen = [\"127.0.0.1:0\"]\ncontrol_socket = \"{}\"\nmetrics_listen = \"127.0.0.1:0\"\n\
              [limits]\n{limits}\n\
-             [fleet]\nredis = \"redis://127.0.0.1:{redis}/0\"\nname = \"{name}\"\nprefix = \"t-{test}\"\n",
+             [fleet]\nredis = \"{url}\"\nname = \"{name}\"\nprefix = \"t-{test}\"\n{more}",
             socket.display()
         ),
     )
@@ -407,5 +416,87 @@ fn a_parent_one_instance_marks_down_is_down_for_all(bin: &str) {
         );
         assert_eq!(attempts.unwrap_or(0), 0, "{bin}: tried it itself");
     }
+    drop(redis);
+}
+
+/// A test authority, a certificate it signed for `localhost` and
+/// redis-server taking TLS with it on a free port (the authority's file
+/// and the server).
+fn redis_over_tls(test: &str, bin: &str) -> (PathBuf, socks4_tests::peers::Peer) {
+    let dir = socks4_tests::scratch::fresh(&format!("fleet-{test}-ca-{bin}"));
+    let ca = socks4_tests::tls::TestCa::new(&dir, "redis-ca");
+    let cert = ca.issue("redis", "localhost", &["localhost", "127.0.0.1", "::1"]);
+    let redis = socks4_tests::peers::redis_tls_server(free_port(), &cert.cert, &cert.key, &ca.cert);
+    (ca.cert, redis)
+}
+
+/// `[tls] ca` naming `ca`.
+fn trusting(ca: &std::path::Path) -> String {
+    format!("[tls]\nca = \"{}\"\n", ca.display())
+}
+
+fn a_fleet_on_rediss_shares_its_lists_over_tls(bin: &str) {
+    let (ca, redis) = redis_over_tls("rediss", bin);
+    let url = format!("rediss://localhost:{}", redis.addr.port());
+    let all: Vec<Instance> = ["i1", "i2"]
+        .iter()
+        .map(|n| instance_at(bin, "rediss", n, &url, "", &trusting(&ca)))
+        .collect();
+    for i in &all {
+        wait_up(bin, i, true);
+    }
+    // `ctl fleet` shows Redis up and both instances' heartbeats, which
+    // went through TLS.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let out = ctl(bin, &all[0].socket, &["fleet", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let recent = v["instances"]
+            .as_array()
+            .map(|a| a.iter().filter(|i| i["recent"] == true).count())
+            .unwrap_or(0);
+        if v["up"] == true && recent == 2 {
+            assert!(out.contains("rediss://localhost:"), "{bin}: {out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{bin}: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A denial added on one reaches the other through Redis.
+    let dest = echo(64);
+    assert!(
+        try_connect(all[1].server.addr, dest),
+        "{bin}: granted before"
+    );
+    let out = ctl(bin, &all[0].socket, &["deny", "add", "127.0.0.1"]);
+    assert!(out.contains("added"), "{bin}: {out}");
+    wait_granted(bin, all[1].server.addr, dest, false, STEP);
+    drop(redis);
+}
+
+fn a_fleet_on_rediss_with_the_wrong_authority_stays_down_and_serves(bin: &str) {
+    let (_, redis) = redis_over_tls("rediss-wrong", bin);
+    let dir = socks4_tests::scratch::fresh(&format!("fleet-rediss-wrong-other-{bin}"));
+    let other = socks4_tests::tls::TestCa::new(&dir, "other-ca");
+    let url = format!("rediss://localhost:{}", redis.addr.port());
+    let i = instance_at(bin, "rediss-wrong", "i1", &url, "", &trusting(&other.cert));
+    // It tries (and fails the certificate check) a few times, never up.
+    let deadline = Instant::now() + STEP;
+    let failed = |page: &str| {
+        sample(
+            page,
+            "socks4_fleet_ops_total",
+            "op=\"connect\",result=\"error\"",
+        )
+        .unwrap_or(0)
+    };
+    while failed(&i.server.metrics()) < 2 {
+        assert!(Instant::now() < deadline, "{bin}: {}", i.server.metrics());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(fleet_up(&i), Some(0), "{bin}");
+    // And it serves on its own.
+    let dest = echo(64);
+    assert!(try_connect(i.server.addr, dest), "{bin}: refused");
     drop(redis);
 }

@@ -10,6 +10,7 @@ use crate::conn::connection::Connection;
 use crate::conn::exit::Exit;
 use crate::conn::race::More;
 use crate::conn::{dial, ident, parent, resolve};
+use crate::daemon::fleet_link::Asked;
 use crate::limits::client_table::ClientKey;
 use crate::limits::meter::Meter;
 use crate::runtime::endpoint::{tls_failure_of, Endpoint};
@@ -305,7 +306,7 @@ impl<R: Runtime> Connection<R> {
 }
 
 /// The fleet's answer on one more request of `key` under `rate`:
-/// granted, refused, or (Redis down or slower than `[fleet] timeout`)
+/// granted (at once when far below the limit: granted ahead), refused, or (Redis down or slower than `[fleet] timeout`)
 /// as `[fleet] on_error` says. Without a fleet, granted.
 async fn fleet_rate<R: Runtime>(
     rt: &R,
@@ -317,8 +318,9 @@ async fn fleet_rate<R: Runtime>(
         return Ok(());
     };
     let deadline = crate::runtime::later(rt.now(), fleet.settings.timeout);
-    let answer = match fleet.ask_rate(key.to_string(), rate) {
-        Some(rx) => crate::runtime::before(rt, Some(deadline), rx.recv()).await,
+    let answer = match fleet.ask_rate(key.to_string(), rate, rt.now()) {
+        Some(Asked::Ahead) => return Ok(()),
+        Some(Asked::Wait(rx)) => crate::runtime::before(rt, Some(deadline), rx.recv()).await,
         None => Some(Err(async_channel::RecvError)),
     };
     match answer {

@@ -5,7 +5,9 @@
 //! - **connection rates**: the questions connections ask through the
 //!   daemon's [`FleetLink`] are answered by a Lua script (a sliding window
 //!   of the granted requests' times, on Redis's clock), one per request,
-//!   pipelined with whatever else is waiting;
+//!   pipelined with whatever else is waiting; the script returns the
+//!   window's count, which lets the link grant a client's requests ahead
+//!   while far below the limit (`FleetLink::ask_rate`);
 //! - **run-time lists**: `ctl deny|exempt add|del` changes are written to
 //!   two hashes and a version counter; every [`POLL`] the task reads the
 //!   version and, when it moved, loads both lists in full and lays them
@@ -79,25 +81,40 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 const BATCH: usize = 256;
 
 /// The sliding window of a connection rate, on Redis's clock: drops the
-/// times out of the window, and grants (adds the time, returns 1) when
-/// fewer than the count are left, else returns 0. KEYS[1] the client's key;
-/// ARGV: the count, the window in ms, a unique member.
+/// times out of the window, and grants (adds the time, returns the count in
+/// the window with it, at least 1) when fewer than the count are left, else
+/// returns minus the count in the window (0 or less). KEYS[1] the client's
+/// key; ARGV: the count, the window in ms, a unique member.
 const RATE_SCRIPT: &str = "\
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+local n = redis.call('ZCARD', KEYS[1])
+if n >= tonumber(ARGV[1]) then return -n end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
-return 1";
+return n + 1";
 
-/// Answers a question with the rate script's `reply`.
-fn answer(link: &FleetLink, ask: RateAsk, reply: Option<OwnedFrame>) {
-    match reply.as_ref().and_then(int) {
-        Some(granted) => {
-            link.count("rate", if granted == 1 { "ok" } else { "refused" });
-            let _ = ask.reply.try_send(granted == 1);
+/// Answers a question with the rate script's `reply` at `now` (a request
+/// granted ahead only updates the count the link knows).
+fn answer(link: &FleetLink, ask: RateAsk, reply: Option<OwnedFrame>, now: Instant) {
+    let n = reply.as_ref().and_then(int);
+    link.heard(&ask, n.map(i64::unsigned_abs), now);
+    match n {
+        Some(n) => {
+            let granted = n > 0;
+            link.count(
+                "rate",
+                match (granted, ask.ahead) {
+                    (true, _) => "ok",
+                    (false, false) => "refused",
+                    (false, true) => "overshoot",
+                },
+            );
+            if !ask.ahead {
+                let _ = ask.reply.try_send(granted);
+            }
         }
         None => link.count("rate", "error"),
     }
@@ -136,7 +153,9 @@ pub(crate) async fn run<R: Runtime>(rt: R, daemon: Daemon) {
             daemon.shutdown_requested().await;
             Err(io::Error::other("shutting down"))
         };
-        match Redis::connect(&rt, &settings, deadline).or(stop).await {
+        // `[tls] ca` as the last reload left it: read at each connection.
+        let tls = daemon.current().tls.client.clone();
+        match Redis::connect(&rt, &settings, tls, deadline).or(stop).await {
             Ok(redis) => {
                 link.count("connect", "ok");
                 if link.set_up(true) {
@@ -325,8 +344,9 @@ impl<R: Runtime> Task<R> {
         let rtt = self.rt.now().saturating_duration_since(start);
         link.set_rtt_us(u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX));
         let mut replies = replies.into_iter();
+        let now = self.rt.now();
         for a in asks {
-            answer(link, a, replies.next());
+            answer(link, a, replies.next(), now);
         }
         if changes > 0 {
             let written = replies

@@ -1,17 +1,21 @@
-//! One connection to Redis over the runtime seam: connect (TCP or a Unix
-//! socket) with AUTH and SELECT, then pipelines of commands, each pipeline
-//! with a deadline. RESP2 frames are encoded and decoded by
+//! One connection to Redis over the runtime seam: connect (TCP, TLS over
+//! TCP for `rediss://`, or a Unix socket) with AUTH and SELECT, then
+//! pipelines of commands, each pipeline with a deadline. TLS is the
+//! runtime's client [`Endpoint`] (rustls, as towards `https://` parents),
+//! trusting `[tls] ca` and checking the certificate for the URL's host. RESP2 frames are encoded and decoded by
 //! `redis-protocol`; the bytes move through [`crate::runtime`]'s reads and
 //! writes, so the connection runs on every runtime.
 
 use crate::config::options::RedisAt;
 use crate::config::settings::fleet::FleetSettings;
+use crate::runtime::endpoint::Endpoint;
 use crate::runtime::{self, socket, Runtime};
 use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::encode::encode;
 use redis_protocol::resp2::types::{OwnedFrame, Resp2Frame};
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The most bytes one reply may take (the run-time lists in full are far
@@ -29,7 +33,7 @@ pub(crate) fn cmd<const N: usize>(words: [&[u8]; N]) -> Command {
 /// A connection to Redis.
 pub(crate) struct Redis<R: Runtime> {
     rt: R,
-    stream: R::Stream,
+    stream: Endpoint<R::Stream>,
     buf: Vec<u8>,
 }
 
@@ -42,11 +46,13 @@ fn protocol(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl<R: Runtime> Redis<R> {
-    /// Connects to `[fleet] redis`, authenticates and selects the database,
-    /// all before `deadline`.
+    /// Connects to `[fleet] redis` (over TLS with `tls`, the `[tls] ca`
+    /// trust, for `rediss://`), authenticates and selects the database, all
+    /// before `deadline`.
     pub(crate) async fn connect(
         rt: &R,
         fleet: &FleetSettings,
+        tls: Option<Arc<rustls::ClientConfig>>,
         deadline: Instant,
     ) -> io::Result<Redis<R>> {
         let stream = match &fleet.redis.at {
@@ -75,6 +81,20 @@ impl<R: Runtime> Redis<R> {
             }
         }
         .ok_or_else(timed_out)??;
+        let stream = match &fleet.redis.at {
+            RedisAt::Tcp(host, _) if fleet.redis.tls => {
+                let config = tls.ok_or_else(|| {
+                    io::Error::new(ErrorKind::Unsupported, "no TLS configuration for rediss://")
+                })?;
+                let mut tls = Endpoint::tls_client(stream, config, host)?;
+                runtime::before(rt, Some(deadline), tls.handshake())
+                    .await
+                    .ok_or_else(timed_out)?
+                    .map_err(io::Error::from)?;
+                tls
+            }
+            _ => Endpoint::Plain(stream),
+        };
         let mut redis = Redis {
             rt: rt.clone(),
             stream,
@@ -126,7 +146,7 @@ impl<R: Runtime> Redis<R> {
         }
         let rt = self.rt.clone();
         let exchange = async {
-            runtime::write_all(&self.stream, &out).await?;
+            self.stream.write_all(&out).await?;
             let mut replies = Vec::with_capacity(commands.len());
             while replies.len() < commands.len() {
                 match decode(&self.buf).map_err(protocol)? {
@@ -139,7 +159,7 @@ impl<R: Runtime> Redis<R> {
                             return Err(protocol("reply too long"));
                         }
                         let mut chunk = [0u8; 16384];
-                        let n = runtime::read(&self.stream, &mut chunk).await?;
+                        let n = self.stream.read(&mut chunk).await?;
                         if n == 0 {
                             return Err(io::Error::new(
                                 ErrorKind::UnexpectedEof,

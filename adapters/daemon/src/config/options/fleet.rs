@@ -17,8 +17,8 @@ use std::time::Duration;
 #[cfg_attr(feature = "cli", derive(Args))]
 #[serde(deny_unknown_fields)]
 pub struct FleetOptions {
-    /// The Redis server: redis://HOST:PORT/DB or unix:PATH (restart to
-    /// change)
+    /// The Redis server: redis://HOST:PORT/DB, rediss://HOST:PORT/DB (TLS,
+    /// trusting `[tls] ca`) or unix:PATH (restart to change)
     #[cfg_attr(feature = "cli", arg(skip))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<Text<RedisAddr>>,
@@ -84,15 +84,18 @@ pub enum OnError {
     Refuse,
 }
 
-/// Where the Redis server is: `redis://[:PASSWORD@]HOST[:PORT][/DB]` (port
-/// 6379, database 0 by default) or `unix:PATH` (`unix:PATH?db=N` for
-/// another database).
+/// Where the Redis server is: `redis://HOST[:PORT][/DB]` (port 6379,
+/// database 0 by default), `rediss://HOST[:PORT][/DB]` (the same over TLS,
+/// the server's certificate checked against `[tls] ca` for HOST) or
+/// `unix:PATH` (`unix:PATH?db=N` for another database).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisAddr {
     /// Where to connect.
     pub at: RedisAt,
     /// The database (`SELECT`), 0 by default.
     pub db: u32,
+    /// Over TLS (`rediss://`; TCP only).
+    pub tls: bool,
 }
 
 /// A Redis server's socket.
@@ -121,14 +124,17 @@ impl FromStr for RedisAddr {
             return Ok(RedisAddr {
                 at: RedisAt::Unix(PathBuf::from(path)),
                 db,
+                tls: false,
             });
         }
-        if s.starts_with("rediss://") {
-            return Err(bad("rediss:// (TLS) is not supported yet"));
-        }
-        let rest = s
-            .strip_prefix("redis://")
-            .ok_or_else(|| bad("not a Redis URL"))?;
+        let (rest, tls) = match s.strip_prefix("rediss://") {
+            Some(rest) => (rest, true),
+            None => (
+                s.strip_prefix("redis://")
+                    .ok_or_else(|| bad("not a Redis URL"))?,
+                false,
+            ),
+        };
         if rest.contains('@') {
             return Err(bad("put the password in password_file, not in the URL"));
         }
@@ -150,17 +156,19 @@ impl FromStr for RedisAddr {
         Ok(RedisAddr {
             at: RedisAt::Tcp(host.to_owned(), port),
             db,
+            tls,
         })
     }
 }
 
 impl fmt::Display for RedisAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         match &self.at {
             RedisAt::Tcp(host, port) if host.contains(':') => {
-                write!(f, "redis://[{host}]:{port}/{}", self.db)
+                write!(f, "{scheme}://[{host}]:{port}/{}", self.db)
             }
-            RedisAt::Tcp(host, port) => write!(f, "redis://{host}:{port}/{}", self.db),
+            RedisAt::Tcp(host, port) => write!(f, "{scheme}://{host}:{port}/{}", self.db),
             RedisAt::Unix(path) if self.db == 0 => write!(f, "unix:{}", path.display()),
             RedisAt::Unix(path) => write!(f, "unix:{}?db={}", path.display(), self.db),
         }
@@ -189,9 +197,15 @@ mod tests {
         assert_eq!(a.at, RedisAt::Unix("/run/redis/redis.sock".into()));
         assert_eq!(a.db, 3);
         assert_eq!(a.to_string(), "unix:/run/redis/redis.sock?db=3");
+        assert!(!a.tls);
+        let a: RedisAddr = "rediss://redis.example:6380/1".parse().unwrap();
+        assert_eq!(a.at, RedisAt::Tcp("redis.example".into(), 6380));
+        assert!(a.tls);
+        assert_eq!(a.to_string(), "rediss://redis.example:6380/1");
         for bad in [
             "redis://:pw@host",
-            "rediss://host",
+            "rediss://:pw@host",
+            "rediss://",
             "http://host",
             "unix:relative",
             "redis://host:x",

@@ -42,12 +42,13 @@ impl Settings {
         let timeouts = session_timeouts(&all.timeouts)?;
         let dual_timeout = dual_timeout(&all.timeouts, &listeners, timeouts.handshake)?;
         let sniffing = sniffing(&all, &listeners)?;
-        let (tls_files, tls) = tls(&all, &listeners, &policy)?;
+        let fleet = super::fleet::fleet_settings(&all.fleet)?;
+        let fleet_tls = fleet.as_ref().is_some_and(|f| f.redis.tls);
+        let (tls_files, tls) = tls(&all, &listeners, &policy, fleet_tls)?;
         super::tls_paths::check_tls_paths(&listeners, &policy)?;
         check_limits_key(&all)?;
         let server = session(&all, timeouts, policy);
         let limits = &all.limits;
-        let fleet = super::fleet::fleet_settings(&all.fleet)?;
         Ok(Settings {
             listen,
             listeners,
@@ -382,12 +383,14 @@ fn sniffing(
 }
 
 /// The `[tls]` files and the TLS configurations loaded from them: the server
-/// side when a TLS listener needs it, the client side when a TLS forward or a
-/// route through a TLS parent does.
+/// side when a TLS listener needs it, the client side when a TLS forward, a
+/// route through a TLS parent or the fleet's Redis over TLS (`fleet_tls`)
+/// does.
 fn tls(
     all: &Options,
     listeners: &[Listener],
     policy: &Policy,
+    fleet_tls: bool,
 ) -> Result<(TlsFiles, Tls), ConfigError> {
     let tls_files = TlsFiles {
         cert: all.tls.cert.clone(),
@@ -396,9 +399,10 @@ fn tls(
         ca: all.tls.ca.clone(),
     };
     let server_needed = listeners.iter().any(|l| l.kind == ListenerKind::Tls);
-    let client_needed = listeners
-        .iter()
-        .any(|l| matches!(l.kind, ListenerKind::ForwardTls(_)))
+    let client_needed = fleet_tls
+        || listeners
+            .iter()
+            .any(|l| matches!(l.kind, ListenerKind::ForwardTls(_)))
         || policy.routes.routes().any(|r| match &r.target {
             socks4_acl::Target::Via(parents) => parents.iter().any(|p| p.kind.tls()),
             _ => false,
