@@ -39,14 +39,21 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 fn from_git(crate_dir: &Path) -> Option<String> {
     let root = PathBuf::from(git(crate_dir, &["rev-parse", "--show-toplevel"])?);
     // Rerun when HEAD moves, the branch gets a commit, or the index changes.
-    for path in ["HEAD", "index", "packed-refs"] {
-        if let Some(p) = git(&root, &["rev-parse", "--git-path", path]) {
-            println!("cargo:rerun-if-changed={}", root.join(p).display());
-        }
-    }
-    if let Some(branch) = git(&root, &["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&root, &["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={}", root.join(p).display());
+    // Only files that exist are named: cargo reruns a script on every build
+    // while a file it names is missing (a checkout without packed-refs, a
+    // branch whose ref is packed), which would rebuild the crate each time.
+    let mut paths = vec![
+        "HEAD".to_owned(),
+        "index".to_owned(),
+        "packed-refs".to_owned(),
+    ];
+    paths.extend(git(&root, &["symbolic-ref", "-q", "HEAD"]));
+    for path in paths {
+        if let Some(p) = git(&root, &["rev-parse", "--git-path", &path]) {
+            let p = root.join(p);
+            if p.exists() {
+                println!("cargo:rerun-if-changed={}", p.display());
+            }
         }
     }
     // A checkout of this repository tracks this very script.
