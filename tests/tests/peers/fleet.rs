@@ -18,6 +18,7 @@ socks4_tests::on_every_adapter!(
     a_denial_reaches_every_instance_and_its_expiry_lifts_it_everywhere,
     without_redis_every_instance_serves_and_the_fleet_converges_when_it_is_back,
     a_connection_rate_is_counted_across_the_fleet,
+    far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound,
     a_quota_is_shared_by_the_fleet_and_survives_restarts,
     a_parent_one_instance_marks_down_is_down_for_all,
     a_fleet_on_rediss_shares_its_lists_over_tls,
@@ -293,6 +294,151 @@ fn a_connection_rate_is_counted_across_the_fleet(bin: &str) {
         .is_some_and(|n| n >= 1),
         "{bin}: {page}"
     );
+    drop(redis);
+}
+
+/// The sum over `all` of `socks4_fleet_ops_total{op="rate",result}`.
+fn rate_ops(all: &[Instance], result: &str) -> u64 {
+    let labels = format!("op=\"rate\",result=\"{result}\"");
+    all.iter()
+        .map(|i| sample(&i.server.metrics(), "socks4_fleet_ops_total", &labels).unwrap_or(0))
+        .sum()
+}
+
+/// `redis-cli -p PORT ARGS...`'s output, trimmed.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    assert!(out.status.success(), "redis-cli {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Waits (at most [`STEP`]) until Redis has answered every rate script of
+/// `asked` requests (ahead ones included): `ok`, `refused` and `overshoot`
+/// add up to it.
+fn wait_answered(bin: &str, all: &[Instance], asked: u64) {
+    let deadline = Instant::now() + STEP;
+    while rate_ops(all, "ok") + rate_ops(all, "refused") + rate_ops(all, "overshoot") < asked {
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: {asked} scripts never answered: {}",
+            all[0].server.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str) {
+    const LIMIT: u64 = 200;
+    // docs/fleet.md: granted ahead while the count known, the requests in
+    // flight and this one stay a headroom (10 %, at least 64) below it.
+    const HEADROOM: u64 = 64;
+    const ASKED: u64 = 260;
+    let redis = redis_server(free_port());
+    let port = redis.addr.port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    // A generous timeout: no request is decided locally on a loaded
+    // machine, so every grant is Redis's or granted ahead.
+    let all: Vec<Instance> = ["i1", "i2", "i3"]
+        .iter()
+        .map(|n| {
+            instance_at(
+                bin,
+                "ahead",
+                n,
+                &url,
+                &format!("client_connection_rate = \"{LIMIT}/1m\""),
+                "timeout = \"5s\"\n",
+            )
+        })
+        .collect();
+    for i in &all {
+        wait_up(bin, i, true);
+    }
+    let dest = echo(ASKED as usize + 16);
+    // One client, one request at a time, spread over the three: between
+    // two answers to one instance the others grant two requests, far below
+    // the headroom, so the fleet never passes the limit.
+    let granted = (0..ASKED as usize)
+        .filter(|n| try_connect(all[n % 3].server.addr, dest))
+        .count() as u64;
+    wait_answered(bin, &all, ASKED);
+    let (ok, refused) = (rate_ops(&all, "ok"), rate_ops(&all, "refused"));
+    let (ahead, overshoot) = (rate_ops(&all, "ahead"), rate_ops(&all, "overshoot"));
+    let seen = format!("{bin}: granted {granted}, ok {ok}, refused {refused}, ahead {ahead}, overshoot {overshoot}");
+    assert_eq!(granted, LIMIT, "{seen}");
+    assert_eq!(rate_ops(&all, "timeout"), 0, "{seen}");
+    // Far below the limit, requests were granted ahead; near it, none.
+    assert!(ahead > 0, "{seen}");
+    assert!(ahead <= LIMIT - HEADROOM, "{seen}");
+    assert_eq!(overshoot, 0, "{seen}");
+    // A request granted ahead that Redis then grants counts `ok` too:
+    // every grant is `ok` or `overshoot`, every refusal `refused`.
+    assert_eq!(ok + overshoot, granted, "{seen}");
+    assert_eq!(refused, ASKED - granted, "{seen}");
+    // Redis's window holds exactly the limit, fleet-wide.
+    let key = redis_cli(port, &["--raw", "KEYS", "t-ahead:rate:*"]);
+    assert_eq!(key.lines().count(), 1, "{bin}: {key}");
+    assert_eq!(
+        redis_cli(port, &["ZCARD", &key]),
+        LIMIT.to_string(),
+        "{bin}"
+    );
+
+    // Now the other instances of a fleet grant the client more than the
+    // headroom within the age of the answer one instance knows (written
+    // here straight into the window, as their scripts would): that
+    // instance grants ahead past the limit, and counts it `overshoot`.
+    // Bounded attempts: on a loaded machine the answer may age past a
+    // second before the window is filled (then nothing is granted ahead).
+    let first = &all[0];
+    let mut passed = 0;
+    for attempt in 0..5 {
+        redis_cli(port, &["DEL", &key]);
+        // Every answer known ages past a second: the next request waits.
+        std::thread::sleep(Duration::from_millis(1100));
+        let before = (rate_ops(&all, "ok"), rate_ops(&all, "overshoot"));
+        assert!(
+            try_connect(first.server.addr, dest),
+            "{bin}: attempt {attempt}"
+        );
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            .to_string();
+        let mut zadd = vec!["ZADD".to_owned(), key.clone()];
+        for m in 1..LIMIT {
+            zadd.extend([now_ms.clone(), format!("other-{m}")]);
+        }
+        let zadd: Vec<&str> = zadd.iter().map(String::as_str).collect();
+        assert_eq!(redis_cli(port, &zadd), (LIMIT - 1).to_string(), "{bin}");
+        // The first instance still knows a count of 1: a handful of
+        // requests, each granted ahead until Redis's refusal comes back.
+        passed = (0..4)
+            .filter(|_| try_connect(first.server.addr, dest))
+            .count() as u64;
+        wait_answered(bin, &all, ASKED + 5 * (attempt + 1));
+        let overshoot = rate_ops(&all, "overshoot") - before.1;
+        let seen = format!("{bin}: attempt {attempt}: passed {passed}, overshoot {overshoot}");
+        // Every request past the limit is an overshoot, and nothing else.
+        assert_eq!(overshoot, passed, "{seen}");
+        assert_eq!(rate_ops(&all, "ok") - before.0, 1, "{seen}");
+        // Redis never counts past the limit: what passed it is on top.
+        assert_eq!(
+            redis_cli(port, &["ZCARD", &key]),
+            LIMIT.to_string(),
+            "{seen}"
+        );
+        if passed > 0 {
+            break;
+        }
+    }
+    assert!(passed > 0, "{bin}: never granted ahead past the limit");
     drop(redis);
 }
 
