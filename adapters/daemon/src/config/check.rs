@@ -76,8 +76,8 @@ fn listeners(out: &mut String, s: &Settings) {
 }
 
 /// `tls:` the certificate and client certificates, when a TLS listener
-/// needs them; the authorities trusted, when TLS to destinations or parents
-/// does.
+/// needs them; the authorities trusted, when TLS to destinations, parents or
+/// the fleet's Redis (`rediss://`) does.
 fn tls(out: &mut String, s: &Settings) {
     let files = &s.tls_files;
     if s.tls.server.is_some() {
@@ -96,9 +96,14 @@ fn tls(out: &mut String, s: &Settings) {
         );
     }
     if s.tls.client.is_some() {
+        let whom = if s.fleet.as_ref().is_some_and(|f| f.redis.tls) {
+            "destinations, parents and the fleet's Redis"
+        } else {
+            "destinations and parents"
+        };
         let _ = writeln!(
             out,
-            "tls to destinations and parents: trusting {}",
+            "tls to {whom}: trusting {}",
             files
                 .ca
                 .as_deref()
@@ -434,6 +439,28 @@ mod tests {
         assert!(r.warnings.iter().any(|w| w.starts_with("rule 2 ")), "{r:?}");
         let s = Settings::from_args::<_, &str>([]).unwrap();
         assert!(report(&s).warnings.is_empty());
+    }
+
+    #[test]
+    fn the_tls_line_names_the_fleets_redis_over_tls() {
+        let check = |redis: &str| {
+            let options = crate::config::options::Options::from_toml(&format!(
+                "[fleet]\nredis = \"{redis}\"\nname = \"a\""
+            ))
+            .unwrap();
+            report(&Settings::from_options(options).unwrap()).text
+        };
+        let text = check("rediss://redis.lan:6380/0");
+        assert!(
+            text.contains(
+                "tls to destinations, parents and the fleet's Redis: trusting the system's authorities"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("fleet: rediss://redis.lan:6380/0"), "{text}");
+        // Plain Redis needs no TLS: no such line.
+        let text = check("redis://127.0.0.1:6379/0");
+        assert!(!text.contains("tls to"), "{text}");
     }
 }
 
