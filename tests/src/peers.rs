@@ -6,6 +6,7 @@
 
 use crate::e2e::{free_port, STEP};
 use crate::procfs::listening_addrs;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -114,19 +115,13 @@ pub fn oidentd() -> Peer {
 /// the fleet tests want. Started again on the same port, it is the same
 /// address to the servers that use it.
 pub fn redis_server(port: u16) -> Peer {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian package redis-server; run .ci/setup to install it)");
-    Peer::started(
-        "redis-server",
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        child,
-    )
+    let listen: [OsString; 4] = [
+        "--port".into(),
+        port.to_string().into(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+    ];
+    start_redis("redis-server", port, &listen)
 }
 
 /// redis-server (Debian's, built with TLS) taking only TLS on `port` of
@@ -134,26 +129,37 @@ pub fn redis_server(port: u16) -> Peer {
 /// with the certificate `cert` and its key `key` (PEM files), asking
 /// clients for no certificate, keeping nothing on disk.
 pub fn redis_tls_server(port: u16, cert: &Path, key: &Path, ca: &Path) -> Peer {
+    let listen: [OsString; 14] = [
+        "--port".into(),
+        "0".into(),
+        "--tls-port".into(),
+        port.to_string().into(),
+        "--tls-cert-file".into(),
+        cert.into(),
+        "--tls-key-file".into(),
+        key.into(),
+        "--tls-ca-cert-file".into(),
+        ca.into(),
+        "--tls-auth-clients".into(),
+        "no".into(),
+        "--bind".into(),
+        "127.0.0.1 -::1".into(),
+    ];
+    start_redis("redis-server (TLS)", port, &listen)
+}
+
+/// Starts redis-server with `listen` (where and how it listens) on `port`
+/// of 127.0.0.1, keeping nothing on disk, as peer `name`.
+fn start_redis(name: &str, port: u16, listen: &[OsString]) -> Peer {
     let child = Command::new("redis-server")
-        .args(["--port", "0", "--tls-port", &port.to_string()])
-        .arg("--tls-cert-file")
-        .arg(cert)
-        .arg("--tls-key-file")
-        .arg(key)
-        .arg("--tls-ca-cert-file")
-        .arg(ca)
-        .args(["--tls-auth-clients", "no", "--bind", "127.0.0.1 -::1"])
+        .args(listen)
         .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server (Debian package redis-server; run .ci/setup to install it)");
-    Peer::started(
-        "redis-server (TLS)",
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        child,
-    )
+    Peer::started(name, SocketAddr::from(([127, 0, 0, 1], port)), child)
 }
 
 /// tinyproxy (Debian's) on a free loopback port: HTTP CONNECT to any port, for
