@@ -1,14 +1,17 @@
 //! TLS helpers for end-to-end tests: a certificate authority made by the test
 //! (rcgen), certificates it signs written as PEM files, a blocking rustls
-//! client over a std socket, and a TLS echo server on loopback. Nothing here
+//! client over a std socket, a TLS echo server on loopback, and our server
+//! with a TLS listener asking for client certificates ([`tls_server`]). Nothing here
 //! trusts anything but the test's own authorities.
 
+use crate::e2e::{connect_to, socks_over, Server};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
+use socks4_proto::client::Event;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
@@ -192,4 +195,64 @@ pub fn echo_server(identity: &Issued, count: usize) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A server with a TLS listener that asks for client certificates of the
+/// `clients` authority, a control socket and `extra` arguments.
+pub struct TlsServer {
+    /// The server.
+    pub server: Server,
+    /// The authority the server's certificate is from (clients trust it).
+    pub ca: PathBuf,
+    /// The authority whose certificates the server takes from clients.
+    pub clients: TestCa,
+    /// The control socket.
+    pub socket: PathBuf,
+}
+
+/// Starts `bin` with a TLS listener (a certificate for `localhost` from a
+/// new authority) asking for certificates of another new authority, a
+/// control socket and `extra` arguments, its files in a fresh scratch
+/// folder named after `name` and `bin`.
+pub fn tls_server(bin: &str, name: &str, extra: &[&str]) -> TlsServer {
+    let dir = crate::scratch::fresh(&format!("{name}-{bin}"));
+    let socket = dir.join("control.sock");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("server", "socks4d", &["localhost"]);
+    let clients = TestCa::new(&dir, "client-ca");
+    let mut args = vec![
+        "--control-socket",
+        socket.to_str().unwrap(),
+        "--listen-tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.cert.to_str().unwrap(),
+        "--tls-key",
+        cert.key.to_str().unwrap(),
+        "--tls-client-ca",
+        clients.cert.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    TlsServer {
+        server: Server::start(bin, &args),
+        ca: ca.cert.clone(),
+        clients,
+        socket,
+    }
+}
+
+impl TlsServer {
+    /// A SOCKS request over TLS from `from` with `who`'s certificate; the
+    /// stream and the proxy's last reply.
+    pub fn request(&self, from: Ipv4Addr, who: &Issued, dest: SocketAddr) -> (TlsClient, Event) {
+        let config = client_config(&self.ca, Some(who));
+        let mut s = connect_from(from, self.server.listener("tls"), config, "localhost")
+            .expect("the handshake");
+        // The destination may start sending at once: its first bytes can
+        // come in the same read as the reply (they are not measured: the
+        // budgets are read after the first second's burst).
+        let (events, _early) = socks_over(&mut s, &connect_to(dest, b""));
+        let last = events.last().cloned().expect("a reply");
+        (s, last)
+    }
 }

@@ -13,11 +13,11 @@
 use socks4_proto::client::Event;
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
-use socks4_tests::tls::{self, Issued, TestCa, TlsClient};
+use socks4_tests::tls::{tls_server, TlsClient};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as Process;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,59 +34,6 @@ socks4_tests::on_every_adapter!(
 const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 const C: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
-
-/// A server with a TLS listener that asks for client certificates of the
-/// `clients` authority, a control socket and `extra` arguments.
-struct TlsServer {
-    server: Server,
-    /// The authority the server's certificate is from (clients trust it).
-    ca: PathBuf,
-    clients: TestCa,
-    socket: PathBuf,
-}
-
-fn tls_server(bin: &str, name: &str, extra: &[&str]) -> TlsServer {
-    let dir = socks4_tests::scratch::fresh(&format!("{name}-{bin}"));
-    let socket = dir.join("control.sock");
-    let ca = TestCa::new(&dir, "test-ca");
-    let cert = ca.issue("server", "socks4d", &["localhost"]);
-    let clients = TestCa::new(&dir, "client-ca");
-    let mut args = vec![
-        "--control-socket",
-        socket.to_str().unwrap(),
-        "--listen-tls",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.cert.to_str().unwrap(),
-        "--tls-key",
-        cert.key.to_str().unwrap(),
-        "--tls-client-ca",
-        clients.cert.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    TlsServer {
-        server: Server::start(bin, &args),
-        ca: ca.cert.clone(),
-        clients,
-        socket,
-    }
-}
-
-impl TlsServer {
-    /// A SOCKS request over TLS from `from` with `who`'s certificate; the
-    /// stream and the proxy's last reply.
-    fn request(&self, from: Ipv4Addr, who: &Issued, dest: SocketAddr) -> (TlsClient, Event) {
-        let config = tls::client_config(&self.ca, Some(who));
-        let mut s = tls::connect_from(from, self.server.listener("tls"), config, "localhost")
-            .expect("the handshake");
-        // The destination may start sending at once: its first bytes can
-        // come in the same read as the reply (they are not measured: the
-        // budgets are read after the first second's burst).
-        let (events, _early) = socks_over(&mut s, &connect_to(dest, b""));
-        let last = events.last().cloned().expect("a reply");
-        (s, last)
-    }
-}
 
 /// `ctl clients --json`, by client.
 fn clients(bin: &str, socket: &Path) -> HashMap<String, serde_json::Value> {

@@ -5,7 +5,7 @@
 //! lasts through a reload and a restart (the state file) until it expires.
 
 use socks4_tests::e2e::*;
-use socks4_tests::tls::{self, TestCa};
+use socks4_tests::tls;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -148,29 +148,9 @@ fn conns_json(bin: &str, socket: &Path, filter: &[&str]) -> Vec<serde_json::Valu
 }
 
 fn conns_lists_every_connection_and_kill_ends_the_chosen_ones(bin: &str) {
-    let dir = socks4_tests::scratch::fresh(&format!("conns-{bin}"));
-    let socket = dir.join("control.sock");
-    let ca = TestCa::new(&dir, "test-ca");
-    let cert = ca.issue("server", "socks4d", &["localhost"]);
-    let clients = TestCa::new(&dir, "client-ca");
-    let alice = clients.issue("alice", "alice", &[]);
-    let server = Server::start(
-        bin,
-        &[
-            "--control-socket",
-            socket.to_str().unwrap(),
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--listen-tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.cert.to_str().unwrap(),
-            "--tls-key",
-            cert.key.to_str().unwrap(),
-            "--tls-client-ca",
-            clients.cert.to_str().unwrap(),
-        ],
-    );
+    let tls_server = tls::tls_server(bin, "conns", &["--metrics-listen", "127.0.0.1:0"]);
+    let (server, socket) = (&tls_server.server, &tls_server.socket);
+    let alice = tls_server.clients.issue("alice", "alice", &[]);
     let (socks, tls_addr) = (server.listener("socks"), server.listener("tls"));
     let (echo_b, echo_c, echo_a, echo_d) = (echo(1), echo(1), echo(1), echo(1));
 
@@ -178,7 +158,7 @@ fn conns_lists_every_connection_and_kill_ends_the_chosen_ones(bin: &str) {
     let carol = plain(Ipv4Addr::new(127, 0, 0, 3), socks, echo_c, b"", 2);
     let mut tls = tls::connect(
         tls_addr,
-        tls::client_config(&ca.cert, Some(&alice)),
+        tls::client_config(&tls_server.ca, Some(&alice)),
         "localhost",
     )
     .expect("alice's handshake");
@@ -193,15 +173,15 @@ fn conns_lists_every_connection_and_kill_ends_the_chosen_ones(bin: &str) {
     }
 
     let dests = [echo_b, echo_c, echo_a];
-    listed(bin, &socket, dests, tls_addr, &alice_s);
+    listed(bin, socket, dests, tls_addr, &alice_s);
 
     // Kill carol's connection by its id: it ends within a second, the
     // others stream on intact.
-    let carol_id = conns_json(bin, &socket, &["client", "127.0.0.3"])[0]["id"]
+    let carol_id = conns_json(bin, socket, &["client", "127.0.0.3"])[0]["id"]
         .as_u64()
         .unwrap()
         .to_string();
-    let (ok, out, err) = ctl(bin, &socket, &["kill", &carol_id]);
+    let (ok, out, err) = ctl(bin, socket, &["kill", &carol_id]);
     assert!(ok && out == "killed 1 connection\n", "{out}{err}");
     let took = carol.ends_within(Duration::from_secs(1), "carol");
     assert!(took <= Duration::from_secs(1), "{took:?}");
@@ -218,14 +198,14 @@ fn conns_lists_every_connection_and_kill_ends_the_chosen_ones(bin: &str) {
     // Everything from 127.0.0.2: bob and a second connection of his.
     let bob2 = plain(Ipv4Addr::new(127, 0, 0, 2), socks, echo_d, b"bob", 4);
     bob2.keeps_moving("bob's second");
-    let (ok, out, err) = ctl(bin, &socket, &["kill", "client", "127.0.0.2", "--json"]);
+    let (ok, out, err) = ctl(bin, socket, &["kill", "client", "127.0.0.2", "--json"]);
     assert!(ok, "{err}");
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["killed"], 2, "{out}");
     bob.ends_within(Duration::from_secs(1), "bob");
     bob2.ends_within(Duration::from_secs(1), "bob's second");
     alice_s.keeps_moving("alice");
-    let left = conns_json(bin, &socket, &[]);
+    let left = conns_json(bin, socket, &[]);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["cert"], "alice");
     let metrics = server.metrics();
