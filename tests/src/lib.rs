@@ -14,6 +14,7 @@
 pub mod e2e;
 pub mod load;
 pub mod log_lines;
+pub mod netns;
 pub mod peers;
 pub mod procfs;
 pub mod resolver_load;

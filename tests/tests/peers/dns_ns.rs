@@ -7,22 +7,13 @@
 
 use socks4_proto::{Command, Dest, Request};
 use socks4_tests::e2e::*;
+use socks4_tests::netns::Netns;
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 /// The destination port, its blackholed twin and dnsmasq's port.
 pub(crate) const WEB: u16 = 8080;
 pub(crate) const DNS: u16 = 5353;
-
-/// Runs a command; panics with its output when it fails.
-fn sh(args: &[&str]) {
-    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
-    assert!(
-        status.success(),
-        "{args:?} failed: {err}{}",
-        String::from_utf8_lossy(&out)
-    );
-}
 
 /// A namespace with loopback up, TCP SYNs to `[::1]:8080` and to
 /// `127.0.0.9` dropped, an echo server on 127.0.0.1:8080 and dnsmasq on
@@ -32,7 +23,8 @@ pub(crate) struct Ns {
     pub(crate) name: String,
     /// A scratch folder for its config files and dnsmasq's log.
     pub(crate) dir: std::path::PathBuf,
-    children: Vec<std::process::Child>,
+    /// The namespace, removed on drop with the processes kept in it.
+    netns: Netns,
     dnsmasq: Option<std::process::Child>,
     /// The TTL dnsmasq gives its answers, in seconds.
     ttl: u32,
@@ -65,34 +57,21 @@ impl Ns {
     /// Like [`Ns::new`], dnsmasq's answers living `ttl` seconds (a test that
     /// reads the cache on a loaded machine wants them not to expire midway).
     pub(crate) fn with_ttl(tag: &str, ttl: u32) -> Ns {
-        let name = format!("s4{tag}{}", std::process::id());
-        let _ = Process::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        sh(&["ip", "netns", "add", &name]);
+        let netns = Netns::new(format!("s4{tag}{}", std::process::id()));
+        let name = netns.name().to_owned();
         let mut ns = Ns {
             dir: socks4_tests::scratch::fresh(&name),
             name,
-            children: Vec::new(),
+            netns,
             dnsmasq: None,
             ttl,
         };
-        sh(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
         let rules = format!(
             "table inet s4he {{\n  chain out {{\n    type filter hook output priority 0; policy accept;\n    \
              ip6 daddr ::1 tcp dport {WEB} tcp flags syn drop\n    \
              ip daddr 127.0.0.9 tcp flags syn drop\n  }}\n}}\n"
         );
-        let (status, out, err) = run(
-            Process::new("ip").args(["netns", "exec", &ns.name, "nft", "-f", "-"]),
-            rules.as_bytes(),
-        );
-        assert!(
-            status.success(),
-            "nftables (run .ci/setup): {err}{}",
-            String::from_utf8_lossy(&out)
-        );
+        ns.netns.nft(&rules, "the blackholes");
         ns.spawn(&["python3", "-c", SERVE, "127.0.0.1", &WEB.to_string()]);
         ns.start_dnsmasq();
         ns
@@ -108,7 +87,7 @@ impl Ns {
             .stderr(Stdio::null())
             .spawn()
             .expect("ip netns exec");
-        self.children.push(child);
+        self.netns.keep(child);
     }
 
     fn log_path(&self) -> std::path::PathBuf {
@@ -300,14 +279,8 @@ pub(crate) fn sample(page: &str, name: &str, labels: &str) -> Option<u64> {
 
 impl Drop for Ns {
     fn drop(&mut self) {
+        // Then the namespace goes, with the processes kept in it.
         self.stop_dnsmasq();
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Process::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 

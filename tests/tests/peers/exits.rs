@@ -11,85 +11,59 @@
 //! shows the exit. Nothing leaves these namespaces.
 
 use socks4_tests::e2e::*;
+use socks4_tests::netns::{sh, Netns, Veth};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv6Addr};
 use std::process::{Command as Process, Stdio};
 
 socks4_tests::on_every_adapter!(each_route_leaves_by_its_exit);
 
-/// Runs a command; panics with its output when it fails.
-fn sh(args: &[&str]) {
-    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
-    assert!(
-        status.success(),
-        "{args:?} failed: {err}{}",
-        String::from_utf8_lossy(&out)
-    );
-}
-
 /// Two namespaces, ours (`p`) and the destination's (`d`), two veth pairs
 /// between them; removed on drop (their nftables tables with them), with
 /// the processes started in them.
 struct Net {
-    tag: String,
-    children: Vec<std::process::Child>,
+    _veths: [Veth; 2],
+    p: Netns,
+    d: Netns,
 }
 
 impl Net {
     fn ns(&self, role: char) -> String {
-        format!("s4x{role}{}", self.tag)
+        match role {
+            'p' => self.p.name(),
+            _ => self.d.name(),
+        }
+        .to_owned()
     }
 
     /// Our end of link `n` (0 or 1).
     fn link(&self, n: u8) -> String {
-        format!("{}{n}", self.ns('p'))
+        format!("{}{n}", self.p.name())
     }
 
     fn new(tag: String) -> Net {
-        let net = Net {
-            tag,
-            children: Vec::new(),
-        };
-        let (p, d) = (net.ns('p'), net.ns('d'));
-        for ns in [&p, &d] {
-            // Left over from an interrupted run.
-            let _ = Process::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-            sh(&["ip", "netns", "add", ns]);
-        }
-        let (p0, p1, d0, d1) = (net.link(0), net.link(1), format!("{d}0"), format!("{d}1"));
-        sh(&[
-            "ip", "link", "add", &p0, "type", "veth", "peer", "name", &d0,
-        ]);
-        sh(&[
-            "ip", "link", "add", &p1, "type", "veth", "peer", "name", &d1,
-        ]);
-        for (dev, ns) in [(&p0, &p), (&p1, &p), (&d0, &d), (&d1, &d)] {
-            sh(&["ip", "link", "set", dev, "netns", ns]);
-        }
-        let ip = |ns: &str, args: &[&str]| {
-            let mut all = vec!["ip", "-n", ns];
-            all.extend_from_slice(args);
-            sh(&all);
-        };
+        let [p, d] = ['p', 'd'].map(|role| Netns::new(format!("s4x{role}{tag}")));
+        let (p0, p1) = (format!("{}0", p.name()), format!("{}1", p.name()));
+        let (d0, d1) = (format!("{}0", d.name()), format!("{}1", d.name()));
+        let veths = [
+            Veth::new(&p0, Some(&p), &d0, Some(&d)),
+            Veth::new(&p1, Some(&p), &d1, Some(&d)),
+        ];
         // Link 0: three IPv4 addresses and one IPv6 address on our side.
         for a in ["10.78.1.1/24", "10.78.1.11/24", "10.78.1.12/24"] {
-            ip(&p, &["addr", "add", a, "dev", &p0]);
+            p.ip(&["addr", "add", a, "dev", &p0]);
         }
-        ip(
-            &p,
-            &["-6", "addr", "add", "fd78:1::1/64", "dev", &p0, "nodad"],
-        );
-        ip(&d, &["addr", "add", "10.78.1.2/24", "dev", &d0]);
-        ip(
-            &d,
-            &["-6", "addr", "add", "fd78:1::2/64", "dev", &d0, "nodad"],
-        );
+        p.ip(&["-6", "addr", "add", "fd78:1::1/64", "dev", &p0, "nodad"]);
+        d.ip(&["addr", "add", "10.78.1.2/24", "dev", &d0]);
+        d.ip(&["-6", "addr", "add", "fd78:1::2/64", "dev", &d0, "nodad"]);
         // Link 1.
-        ip(&p, &["addr", "add", "10.78.2.1/24", "dev", &p1]);
-        ip(&d, &["addr", "add", "10.78.2.2/24", "dev", &d1]);
+        p.ip(&["addr", "add", "10.78.2.1/24", "dev", &p1]);
+        d.ip(&["addr", "add", "10.78.2.2/24", "dev", &d1]);
+        let net = Net {
+            _veths: veths,
+            p,
+            d,
+        };
         net.routes();
         net
     }
@@ -98,68 +72,46 @@ impl Net {
     fn routes(&self) {
         let (p, d) = (self.ns('p'), self.ns('d'));
         let (p0, p1) = (self.link(0), self.link(1));
-        let (d0, d1) = (format!("{d}0"), format!("{d}1"));
-        let ip = |ns: &str, args: &[&str]| {
-            let mut all = vec!["ip", "-n", ns];
-            all.extend_from_slice(args);
-            sh(&all);
-        };
+        let d0 = format!("{d}0");
         // 10.78.9.9, the destination's, is reachable by both links; the
         // route by link 0 is preferred.
-        ip(&d, &["addr", "add", "10.78.9.9/32", "dev", "lo"]);
-        for (ns, dev) in [(&p, &p0), (&p, &p1), (&d, &d0), (&d, &d1)] {
-            ip(ns, &["link", "set", dev, "up"]);
-        }
-        for ns in [&p, &d] {
-            ip(ns, &["link", "set", "lo", "up"]);
-        }
-        ip(
-            &p,
-            &[
-                "route",
-                "add",
-                "10.78.9.9",
-                "via",
-                "10.78.1.2",
-                "dev",
-                &p0,
-                "metric",
-                "10",
-            ],
-        );
-        ip(
-            &p,
-            &[
-                "route",
-                "add",
-                "10.78.9.9",
-                "via",
-                "10.78.2.2",
-                "dev",
-                &p1,
-                "metric",
-                "20",
-            ],
-        );
+        self.d.ip(&["addr", "add", "10.78.9.9/32", "dev", "lo"]);
+        self.p.ip(&[
+            "route",
+            "add",
+            "10.78.9.9",
+            "via",
+            "10.78.1.2",
+            "dev",
+            &p0,
+            "metric",
+            "10",
+        ]);
+        self.p.ip(&[
+            "route",
+            "add",
+            "10.78.9.9",
+            "via",
+            "10.78.2.2",
+            "dev",
+            &p1,
+            "metric",
+            "20",
+        ]);
         // The random sources' prefix: local to us (the setup docs/policy.md
         // shows), routed to us by the destination.
-        ip(
-            &p,
-            &["-6", "route", "add", "local", "fd78:99::/64", "dev", "lo"],
-        );
-        ip(
-            &d,
-            &[
-                "-6",
-                "route",
-                "add",
-                "fd78:99::/64",
-                "via",
-                "fd78:1::1",
-                "dev",
-                &d0,
-            ],
-        );
+        self.p
+            .ip(&["-6", "route", "add", "local", "fd78:99::/64", "dev", "lo"]);
+        self.d.ip(&[
+            "-6",
+            "route",
+            "add",
+            "fd78:99::/64",
+            "via",
+            "fd78:1::1",
+            "dev",
+            &d0,
+        ]);
         // Answers by link 1 to a destination routed by link 0: no strict
         // reverse path filter.
         for key in ["all", "default", p1.as_str()] {
@@ -178,24 +130,20 @@ impl Net {
 
     /// The nftables counter of packets with mark 0x10 to port 9001.
     fn counter(&self) {
-        let p = self.ns('p');
         let rules = "table inet s4x {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    \
                      meta mark 0x10 ip daddr 10.78.1.2 tcp dport 9001 counter\n  }\n}\n";
-        let (status, out, err) = run(
-            Process::new("ip").args(["netns", "exec", &p, "nft", "-f", "-"]),
-            rules.as_bytes(),
-        );
-        assert!(
-            status.success(),
-            "nftables counter failed (run .ci/setup for nft): {err}{}",
-            String::from_utf8_lossy(&out)
-        );
+        self.p.nft(rules, "the mark counter");
     }
 
     /// Starts `python3 -c SCRIPT ARGS` in namespace `role`, kept until drop.
     fn spawn(&mut self, role: char, script: &str, args: &[&str]) -> std::process::ChildStdout {
-        let mut child = Process::new("ip")
-            .args(["netns", "exec", &self.ns(role), "python3", "-c", script])
+        let ns = match role {
+            'p' => &mut self.p,
+            _ => &mut self.d,
+        };
+        let mut child = ns
+            .exec("python3")
+            .args(["-c", script])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -203,7 +151,7 @@ impl Net {
             .spawn()
             .expect("python3");
         let out = child.stdout.take().unwrap();
-        self.children.push(child);
+        ns.keep(child);
         out
     }
 
@@ -234,20 +182,6 @@ impl Net {
             .next()
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no count in {text}"))
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for role in ['p', 'd'] {
-            let _ = Process::new("ip")
-                .args(["netns", "del", &self.ns(role)])
-                .status();
-        }
     }
 }
 

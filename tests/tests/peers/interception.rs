@@ -7,78 +7,53 @@
 //! destination refuses it. Nothing leaves these namespaces.
 
 use socks4_tests::e2e::*;
+use socks4_tests::netns::{Netns, Veth};
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
 
 socks4_tests::on_every_adapter!(tproxy_and_redirect_reach_a_destination_behind_the_proxy);
 
-/// Runs a command; panics with its output when it fails.
-pub(crate) fn sh(args: &[&str]) {
-    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
-    assert!(
-        status.success(),
-        "{args:?} failed: {err}{}",
-        String::from_utf8_lossy(&out)
-    );
-}
-
-/// Three namespaces and two veth pairs; all removed on drop.
+/// Three namespaces (client `c`, router `r`, destination `d`) and two veth
+/// pairs; all removed on drop, with the processes started in them.
 pub(crate) struct Net {
-    tag: String,
-    children: Vec<std::process::Child>,
+    _veths: [Veth; 2],
+    c: Netns,
+    r: Netns,
+    d: Netns,
 }
 
 impl Net {
+    /// Namespace `role` (`c`, `r` or `d`).
+    fn netns(&self, role: char) -> &Netns {
+        match role {
+            'c' => &self.c,
+            'r' => &self.r,
+            _ => &self.d,
+        }
+    }
+
     pub(crate) fn ns(&self, role: char) -> String {
-        format!("s4{role}{}", self.tag)
+        self.netns(role).name().to_owned()
     }
 
     pub(crate) fn new(tag: String) -> Net {
-        let net = Net {
-            tag,
-            children: Vec::new(),
-        };
-        let (c, r, d) = (net.ns('c'), net.ns('r'), net.ns('d'));
-        for ns in [&c, &r, &d] {
-            // Left over from an interrupted run.
-            let _ = Process::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-            sh(&["ip", "netns", "add", ns]);
-        }
+        let [c, r, d] = ['c', 'r', 'd'].map(|role| Netns::new(format!("s4{role}{tag}")));
         let (c0, r0, r1, d0) = (
-            format!("{c}0"),
-            format!("{r}0"),
-            format!("{r}1"),
-            format!("{d}0"),
+            format!("{}0", c.name()),
+            format!("{}0", r.name()),
+            format!("{}1", r.name()),
+            format!("{}0", d.name()),
         );
-        sh(&[
-            "ip", "link", "add", &c0, "type", "veth", "peer", "name", &r0,
-        ]);
-        sh(&[
-            "ip", "link", "add", &r1, "type", "veth", "peer", "name", &d0,
-        ]);
-        for (dev, ns) in [(&c0, &c), (&r0, &r), (&r1, &r), (&d0, &d)] {
-            sh(&["ip", "link", "set", dev, "netns", ns]);
-        }
-        let ip = |ns: &str, args: &[&str]| {
-            let mut all = vec!["ip", "-n", ns];
-            all.extend_from_slice(args);
-            sh(&all);
-        };
-        ip(&c, &["addr", "add", "10.77.1.2/24", "dev", &c0]);
-        ip(&r, &["addr", "add", "10.77.1.1/24", "dev", &r0]);
-        ip(&r, &["addr", "add", "10.77.2.1/24", "dev", &r1]);
-        ip(&d, &["addr", "add", "10.77.2.2/24", "dev", &d0]);
-        for (ns, dev) in [(&c, &c0), (&r, &r0), (&r, &r1), (&d, &d0)] {
-            ip(ns, &["link", "set", dev, "up"]);
-        }
-        for ns in [&c, &r, &d] {
-            ip(ns, &["link", "set", "lo", "up"]);
-        }
-        ip(&c, &["route", "add", "default", "via", "10.77.1.1"]);
-        ip(&d, &["route", "add", "default", "via", "10.77.2.1"]);
+        let veths = [
+            Veth::new(&c0, Some(&c), &r0, Some(&r)),
+            Veth::new(&r1, Some(&r), &d0, Some(&d)),
+        ];
+        c.ip(&["addr", "add", "10.77.1.2/24", "dev", &c0]);
+        r.ip(&["addr", "add", "10.77.1.1/24", "dev", &r0]);
+        r.ip(&["addr", "add", "10.77.2.1/24", "dev", &r1]);
+        d.ip(&["addr", "add", "10.77.2.2/24", "dev", &d0]);
+        c.ip(&["route", "add", "default", "via", "10.77.1.1"]);
+        d.ip(&["route", "add", "default", "via", "10.77.2.1"]);
         // In the router: TCP to ports 8080 and 8082 goes to the transparent
         // listener (TPROXY), to 8081 to the redirect listener (REDIRECT).
         let rules = format!(
@@ -87,31 +62,27 @@ impl Net {
              table ip s4nat {{\n  chain pre {{\n    type nat hook prerouting priority dstnat; policy accept;\n    \
              iifname \"{r0}\" tcp dport 8081 redirect to :15081\n  }}\n}}\n"
         );
-        let (status, out, err) = run(
-            Process::new("ip").args(["netns", "exec", &r, "nft", "-f", "-"]),
-            rules.as_bytes(),
+        r.nft(
+            &rules,
+            "TPROXY and REDIRECT (does this kernel have nf_tproxy and nf_nat?)",
         );
-        assert!(
-            status.success(),
-            "nftables rules for TPROXY and REDIRECT failed (does this kernel have nf_tproxy and \
-             nf_nat? run .ci/setup for nft): {err}{}",
-            String::from_utf8_lossy(&out)
-        );
-        ip(&r, &["rule", "add", "fwmark", "1", "lookup", "100"]);
-        ip(
-            &r,
-            &[
-                "route",
-                "add",
-                "local",
-                "0.0.0.0/0",
-                "dev",
-                "lo",
-                "table",
-                "100",
-            ],
-        );
-        net
+        r.ip(&["rule", "add", "fwmark", "1", "lookup", "100"]);
+        r.ip(&[
+            "route",
+            "add",
+            "local",
+            "0.0.0.0/0",
+            "dev",
+            "lo",
+            "table",
+            "100",
+        ]);
+        Net {
+            _veths: veths,
+            c,
+            r,
+            d,
+        }
     }
 
     /// Starts `python3 -c SCRIPT ARGS` in namespace `role`, kept until drop.
@@ -121,8 +92,14 @@ impl Net {
         script: &str,
         args: &[&str],
     ) -> std::process::ChildStdout {
-        let mut child = Process::new("ip")
-            .args(["netns", "exec", &self.ns(role), "python3", "-c", script])
+        let ns = match role {
+            'c' => &mut self.c,
+            'r' => &mut self.r,
+            _ => &mut self.d,
+        };
+        let mut child = ns
+            .exec("python3")
+            .args(["-c", script])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -130,22 +107,8 @@ impl Net {
             .spawn()
             .expect("python3");
         let out = child.stdout.take().unwrap();
-        self.children.push(child);
+        ns.keep(child);
         out
-    }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for role in ['c', 'r', 'd'] {
-            let _ = Process::new("ip")
-                .args(["netns", "del", &self.ns(role)])
-                .status();
-        }
     }
 }
 

@@ -5,31 +5,22 @@
 //! `[timeouts] keepalive` and its probes, not the idle timeout.
 
 use socks4_tests::e2e::*;
+use socks4_tests::netns::{sh, Netns, Veth};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command as Process, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 socks4_tests::on_every_adapter!(a_vanished_destination_ends_the_relay_within_keepalive);
-
-/// Runs a command; panics with its output when it fails.
-fn sh(args: &[&str]) {
-    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
-    assert!(
-        status.success(),
-        "{args:?} failed: {err}{}",
-        String::from_utf8_lossy(&out)
-    );
-}
 
 /// A destination namespace joined to this one by a veth pair (`10.66.N.1`
 /// here, `10.66.N.2` there), with a TCP echo server on port 9000 inside;
 /// all removed on drop.
 struct Destination {
-    ns: String,
-    /// The veth end in this namespace.
-    here: String,
-    echo: Option<std::process::Child>,
+    /// Removed first: deleting this end deletes the pair (the namespace's
+    /// deletion would too, but only once sockets still in it are gone).
+    _veth: Veth,
+    ns: Netns,
 }
 
 /// Echoes each connection, one thread each.
@@ -51,75 +42,27 @@ while True:
 
 impl Destination {
     fn new(tag: &str, subnet: u8) -> Destination {
-        let ns = format!("s4k{tag}{}", std::process::id());
-        let (here, there) = (format!("{ns}h"), format!("{ns}t"));
-        let _ = Process::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Process::new("ip")
-            .args(["link", "del", &here])
-            .stderr(Stdio::null())
-            .status();
-        sh(&["ip", "netns", "add", &ns]);
-        let mut dest = Destination {
-            ns,
-            here: here.clone(),
-            echo: None,
-        };
-        let ns = dest.ns.clone();
-        sh(&[
-            "ip", "link", "add", &here, "type", "veth", "peer", "name", &there,
-        ]);
-        sh(&["ip", "link", "set", &there, "netns", &ns]);
+        let mut ns = Netns::new(format!("s4k{tag}{}", std::process::id()));
+        let (here, there) = (format!("{}h", ns.name()), format!("{}t", ns.name()));
+        let veth = Veth::new(&here, None, &there, Some(&ns));
         let (a, b) = (format!("10.66.{subnet}.1"), format!("10.66.{subnet}.2"));
         sh(&["ip", "addr", "add", &format!("{a}/24"), "dev", &here]);
-        sh(&["ip", "link", "set", &here, "up"]);
-        sh(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{b}/24"),
-            "dev",
-            &there,
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", &there, "up"]);
-        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        let echo = Process::new("ip")
-            .args(["netns", "exec", &ns, "python3", "-c", ECHO, &b])
+        ns.ip(&["addr", "add", &format!("{b}/24"), "dev", &there]);
+        let echo = ns
+            .exec("python3")
+            .args(["-c", ECHO, &b])
             .stdin(Stdio::null())
             .spawn()
             .expect("python3");
-        dest.echo = Some(echo);
-        dest
+        ns.keep(echo);
+        Destination { _veth: veth, ns }
     }
 
     /// Drops every packet that reaches the namespace: the destination is
     /// gone without a word.
     fn vanish(&self) {
         let rules = "table inet vanish {\n chain input { type filter hook input priority 0; policy drop; }\n chain output { type filter hook output priority 0; policy drop; }\n}\n";
-        let (status, _, err) = run(
-            Process::new("ip").args(["netns", "exec", &self.ns, "nft", "-f", "-"]),
-            rules.as_bytes(),
-        );
-        assert!(status.success(), "nft: {err}");
-    }
-}
-
-impl Drop for Destination {
-    fn drop(&mut self) {
-        if let Some(mut echo) = self.echo.take() {
-            let _ = echo.kill();
-            let _ = echo.wait();
-        }
-        // Deleting one end deletes the pair (the namespace's deletion would
-        // too, but only once sockets still in it are gone).
-        let _ = Process::new("ip")
-            .args(["link", "del", &self.here])
-            .status();
-        let _ = Process::new("ip").args(["netns", "del", &self.ns]).status();
+        self.ns.nft(rules, "dropping everything");
     }
 }
 

@@ -5,48 +5,23 @@
 //! every slot was full.
 
 use socks4_tests::e2e::*;
-use std::process::{Command as Process, Stdio};
+use socks4_tests::netns::{Netns, Veth};
 
 socks4_tests::on_every_adapter!(a_redirect_of_the_servers_own_connection_is_refused_as_a_loop);
 
-/// Runs a command; panics with its output when it fails.
-fn sh(args: &[&str]) {
-    let (status, out, err) = run(Process::new(args[0]).args(&args[1..]), b"");
-    assert!(
-        status.success(),
-        "{args:?} failed: {err}{}",
-        String::from_utf8_lossy(&out)
-    );
+/// A network namespace with a veth pair of its own (10.99.0.1/24 on one
+/// end, so that 10.99.0.0/24 has a route); removed on drop.
+struct Ns {
+    _veth: Veth,
+    ns: Netns,
 }
-
-/// A network namespace with loopback up and a veth pair of its own
-/// (10.99.0.1/24 on one end, so that 10.99.0.0/24 has a route); removed on
-/// drop.
-struct Ns(String);
 
 impl Ns {
     fn new(name: String) -> Ns {
-        let _ = Process::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        sh(&["ip", "netns", "add", &name]);
-        let ns = Ns(name);
-        let n = ns.0.as_str();
-        sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
-        sh(&[
-            "ip", "-n", n, "link", "add", "s4a", "type", "veth", "peer", "name", "s4b",
-        ]);
-        sh(&["ip", "-n", n, "addr", "add", "10.99.0.1/24", "dev", "s4a"]);
-        sh(&["ip", "-n", n, "link", "set", "s4a", "up"]);
-        sh(&["ip", "-n", n, "link", "set", "s4b", "up"]);
-        ns
-    }
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        let _ = Process::new("ip").args(["netns", "del", &self.0]).status();
+        let ns = Netns::new(name);
+        let veth = Veth::new("s4a", Some(&ns), "s4b", Some(&ns));
+        ns.ip(&["addr", "add", "10.99.0.1/24", "dev", "s4a"]);
+        Ns { _veth: veth, ns }
     }
 }
 
@@ -75,21 +50,13 @@ fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
     // The server's own connections to port 9 go to its redirect listener.
     let rules = "table ip s4loop {\n  chain out {\n    type nat hook output priority -100; policy accept;\n    \
                  ip daddr 10.99.0.0/24 tcp dport 9 redirect to :15082\n  }\n}\n";
-    let (status, out, err) = run(
-        Process::new("ip").args(["netns", "exec", &ns.0, "nft", "-f", "-"]),
-        rules.as_bytes(),
-    );
-    assert!(
-        status.success(),
-        "nftables REDIRECT failed (run .ci/setup for nft): {err}{}",
-        String::from_utf8_lossy(&out)
-    );
+    ns.ns.nft(rules, "REDIRECT");
     let conf = rules_config(
         &format!("redirect-loop-{bin}"),
         "pass from 127.0.0.0/8 to any\npass from 10.99.0.0/24 to any",
     );
     let server = Server::start_in_netns(
-        &ns.0,
+        ns.ns.name(),
         bin,
         &[
             "--listen",
@@ -103,10 +70,7 @@ fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
             "--allow-root",
         ],
     );
-    let (status, out, err) = run(
-        Process::new("ip").args(["netns", "exec", &ns.0, "python3", "-c", CONNECT, "15080"]),
-        b"",
-    );
+    let (status, out, err) = run(ns.ns.exec("python3").args(["-c", CONNECT, "15080"]), b"");
     assert!(status.success(), "{bin}: {err}");
     let said = String::from_utf8_lossy(&out).trim().to_owned();
     // The server's own connection came back and was refused at once: the

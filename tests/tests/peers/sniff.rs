@@ -11,8 +11,9 @@
 //! intact. A server-first protocol (an SSH-like banner) still works through
 //! the redirect listener after the sniff timeout.
 
-use super::interception::{sh, Net};
+use super::interception::Net;
 use socks4_tests::e2e::*;
+use socks4_tests::netns::sh;
 use std::process::Command as Process;
 
 socks4_tests::on_every_adapter!(names_sniffed_on_a_redirect_listener);
