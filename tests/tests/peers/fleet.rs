@@ -332,12 +332,16 @@ fn wait_answered(bin: &str, all: &[Instance], asked: u64) {
     }
 }
 
+/// The rate of the granting-ahead test: `LIMIT` a minute.
+const LIMIT: u64 = 200;
+/// docs/fleet.md: requests are granted ahead while the count known, the
+/// requests in flight and this one stay a headroom (10 %, at least 64)
+/// below the limit.
+const HEADROOM: u64 = 64;
+/// The requests the granting-ahead test makes over the three instances.
+const ASKED: u64 = 260;
+
 fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str) {
-    const LIMIT: u64 = 200;
-    // docs/fleet.md: granted ahead while the count known, the requests in
-    // flight and this one stay a headroom (10 %, at least 64) below it.
-    const HEADROOM: u64 = 64;
-    const ASKED: u64 = 260;
     let redis = redis_server(free_port());
     let port = redis.addr.port();
     let url = format!("redis://127.0.0.1:{port}/0");
@@ -389,19 +393,31 @@ fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str)
         "{bin}"
     );
 
-    // Now the other instances of a fleet grant the client more than the
-    // headroom within the age of the answer one instance knows (written
-    // here straight into the window, as their scripts would): that
-    // instance grants ahead past the limit, and counts it `overshoot`.
+    granted_past_the_limit_on_a_count_gone_stale(bin, &all, port, &key, dest);
+    drop(redis);
+}
+
+/// The other instances of a fleet grant the client more than the headroom
+/// within the age of the answer one instance knows (written here straight
+/// into the window `key` of Redis on `port`, as their scripts would, after
+/// `all` answered [`ASKED`] requests under [`LIMIT`]): that instance grants
+/// ahead past the limit, and counts it `overshoot`.
+fn granted_past_the_limit_on_a_count_gone_stale(
+    bin: &str,
+    all: &[Instance],
+    port: u16,
+    key: &str,
+    dest: SocketAddr,
+) {
     // Bounded attempts: on a loaded machine the answer may age past a
     // second before the window is filled (then nothing is granted ahead).
     let first = &all[0];
     let mut passed = 0;
     for attempt in 0..5 {
-        redis_cli(port, &["DEL", &key]);
+        redis_cli(port, &["DEL", key]);
         // Every answer known ages past a second: the next request waits.
         std::thread::sleep(Duration::from_millis(1100));
-        let before = (rate_ops(&all, "ok"), rate_ops(&all, "overshoot"));
+        let before = (rate_ops(all, "ok"), rate_ops(all, "overshoot"));
         assert!(
             try_connect(first.server.addr, dest),
             "{bin}: attempt {attempt}"
@@ -411,7 +427,7 @@ fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str)
             .unwrap()
             .as_millis()
             .to_string();
-        let mut zadd = vec!["ZADD".to_owned(), key.clone()];
+        let mut zadd = vec!["ZADD".to_owned(), key.to_owned()];
         for m in 1..LIMIT {
             zadd.extend([now_ms.clone(), format!("other-{m}")]);
         }
@@ -422,15 +438,15 @@ fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str)
         passed = (0..4)
             .filter(|_| try_connect(first.server.addr, dest))
             .count() as u64;
-        wait_answered(bin, &all, ASKED + 5 * (attempt + 1));
-        let overshoot = rate_ops(&all, "overshoot") - before.1;
+        wait_answered(bin, all, ASKED + 5 * (attempt + 1));
+        let overshoot = rate_ops(all, "overshoot") - before.1;
         let seen = format!("{bin}: attempt {attempt}: passed {passed}, overshoot {overshoot}");
         // Every request past the limit is an overshoot, and nothing else.
         assert_eq!(overshoot, passed, "{seen}");
-        assert_eq!(rate_ops(&all, "ok") - before.0, 1, "{seen}");
+        assert_eq!(rate_ops(all, "ok") - before.0, 1, "{seen}");
         // Redis never counts past the limit: what passed it is on top.
         assert_eq!(
-            redis_cli(port, &["ZCARD", &key]),
+            redis_cli(port, &["ZCARD", key]),
             LIMIT.to_string(),
             "{seen}"
         );
@@ -439,7 +455,6 @@ fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str)
         }
     }
     assert!(passed > 0, "{bin}: never granted ahead past the limit");
-    drop(redis);
 }
 
 /// Writes through `proxy` to `dest` until the proxy cuts the connection
