@@ -1,22 +1,32 @@
 //! `socks4-load`: the project's benchmark. It compares, side by side on
-//! loopback, a direct connection (no proxy: the limit), our three servers and
-//! Dante (skipped with a message when `danted` is not installed), in
-//! interleaved rounds, and prints Markdown tables of medians with min–max and
-//! ratios to direct and to Dante. Run it in release mode from the workspace
-//! root:
+//! loopback, a direct connection (no proxy: the limit), our three servers,
+//! Dante (skipped with a message when `danted` is not installed) and 3proxy
+//! (when its binary is given with `--3proxy PATH` or `SOCKS4_LOAD_3PROXY`;
+//! left out with a message saying so otherwise), in interleaved rounds, and
+//! prints Markdown tables of medians with min–max and ratios to direct, to
+//! Dante and to 3proxy. Run it in release mode from the workspace root:
 //!
 //! ```sh
-//! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
+//! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME] [--3proxy PATH]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --fleet [--rounds 5] [--seconds 3]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --resolver [--rounds 5] [--seconds 3] [--3proxy PATH]
 //! ```
 //!
+//! 3proxy runs with a config that logs nothing and is as fast as 3proxy can
+//! be set up for SOCKS4 CONNECT ([`socks4_tests::load::THREE_PROXY_FAST`]:
+//! `maxconn 19000`, `TCP_NODELAY` both ways, splice when the binary was
+//! built with it); its name in the tables says its version and whether it
+//! relays with splice or read/write.
+//!
 //! `--tls` measures relays whose client side is TLS (a `--listen-tls`
 //! listener, SOCKS inside TLS) beside the same server's plain listener, and
-//! stunnel in front of Dante (what a TLS listener replaces): GB/s and the
-//! proxy's CPU seconds per GB (stunnel's and Dante's together).
+//! the chains a TLS listener replaces: stunnel (taking TLS, passing
+//! plaintext on) in front of socks4d-tokio's plain listener, and stunnel in
+//! front of Dante. GB/s and the proxy's CPU seconds per GB (a chain's is
+//! stunnel's and the server's together), then the ratios of each TLS
+//! listener to each chain.
 //!
 //! `--limits` measures what per-client limits cost instead: throughput and CPU
 //! per GB of unlimited clients while limits are configured for others (against
@@ -37,9 +47,13 @@
 //!
 //! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
 //! 32 bytes echoed, close), handshake p50/p99 at 128 clients, GB/s of 1 and 64
-//! streams each way with the proxy's CPU seconds per GB, KiB of proxy memory
-//! per idle relayed connection, and how busy the machine was with other work.
-//! Every byte stays on 127.0.0.1; every phase is bounded in time and count.
+//! streams each way with the proxy's CPU seconds per GB, and how busy the
+//! machine was with other work. Then, on each proxy started fresh: connections
+//! per second at 16 clients on the empty server, KiB of proxy memory per idle
+//! relayed connection (`--idle` of them, held) with its extrapolation to
+//! 100,000 relays, connections per second at 16 clients again while those
+//! relays are held, and the ratio of the two rates. Every byte stays on
+//! 127.0.0.1; every phase is bounded in time and count.
 
 use socks4_tests::load::{self, Peers, Subject, Way};
 use socks4_tests::procfs;
