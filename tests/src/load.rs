@@ -1,8 +1,10 @@
 //! The pieces of the benchmark (`socks4-load`): the subjects (no proxy, our
-//! servers, Dante), the loopback peers they relay to (in a process of their own,
-//! so that their descriptors and CPU are counted apart), and the measurements:
-//! connections per second with handshake latency, throughput with the proxy's
-//! CPU per GB, and memory per idle relayed connection.
+//! servers, Dante, 3proxy), the loopback peers they relay to (in a process of
+//! their own, so that their descriptors and CPU are counted apart), and the
+//! measurements: connections per second with handshake latency, throughput
+//! with the proxy's CPU per GB, and memory per idle relayed connection (with
+//! the relays held, so that connections per second can be measured beside
+//! them).
 //!
 //! Every byte stays on 127.0.0.1; every loop is bounded by a count or a time.
 
@@ -10,6 +12,7 @@ use crate::e2e::{free_port, server_binary};
 use crate::procfs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -18,6 +21,9 @@ use std::time::{Duration, Instant};
 
 /// How long a benchmark step may wait for a peer before giving up.
 const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The most failed connections [`hold_idle`] tries past before it stops.
+const IDLE_FAILURES: usize = 100;
 
 /// Bytes a CPS client sends and gets back after the handshake.
 pub const ECHO_BYTES: usize = 32;
@@ -114,6 +120,40 @@ impl Subject {
         })
     }
 
+    /// 3proxy at `path`, as fast as it can be configured for SOCKS4 CONNECT
+    /// on Linux, logging nothing: see [`THREE_PROXY_FAST`]. Named after the
+    /// binary's version and whether it relays with splice(2) (see
+    /// [`ThreeProxyBuild`]).
+    pub fn three_proxy(path: &Path) -> Subject {
+        let build = ThreeProxyBuild::of(path);
+        Subject::three_proxy_with(
+            Command::new(path),
+            &build.name(),
+            THREE_PROXY_FAST.0,
+            THREE_PROXY_FAST.1,
+        )
+    }
+
+    /// 3proxy started by `command` (its binary, or a wrapper that runs it;
+    /// the config file's path is added as the last argument) with the
+    /// config `head` (lines ending in `\n`, before the service) and one
+    /// `socks` service with `flags` on a free port of 127.0.0.1, named
+    /// `name`. Every benchmark that runs 3proxy starts it here.
+    pub fn three_proxy_with(mut command: Command, name: &str, head: &str, flags: &str) -> Subject {
+        let port = free_port();
+        let conf = crate::scratch::dir("load-3proxy").join(format!("3proxy-{port}.cfg"));
+        std::fs::write(&conf, format!("{head}socks {flags} -p{port} -i127.0.0.1\n"))
+            .expect("3proxy's config");
+        let child = command
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start 3proxy ({name}): {e}"));
+        Subject::started(name.into(), SocketAddr::from(([127, 0, 0, 1], port)), child)
+    }
+
     /// A server the caller started (`child`), once it accepts on `addr`.
     pub fn started(name: String, addr: SocketAddr, child: Child) -> Subject {
         let deadline = Instant::now() + PATIENCE;
@@ -201,6 +241,77 @@ impl Drop for Subject {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// The config of [`Subject::three_proxy`]: the lines before the service,
+/// and the `socks` service's flags.
+///
+/// - No `log` line: 3proxy then logs nothing (its default log function is
+///   `lognone`), as Dante is configured here and ours run with `-qqq`.
+/// - No `auth` line: the default (`doconnect`) connects without checking
+///   any ACL, the least work per request.
+/// - `maxconn 19000`, as ours get `--max-connections 19000`: far above the
+///   9,900 idle relays plus the 16 clients measured beside them and the 128
+///   clients of the CPS phases (at its default, 500, 3proxy would leave the
+///   rest unanswered).
+///   3proxy warns at start (to its standard error, not kept) that this
+///   needs twice as many descriptors as the limit here; 9,900 relays need
+///   19,800, which fits.
+/// - `-ocTCP_NODELAY -osTCP_NODELAY`: no Nagle delay on either side, as our
+///   servers set on both (3proxy sets nothing by default).
+/// - `-s`: relay with splice(2). 3proxy 1.0 has it only when built with
+///   `-DWITHSPLICE` (not in `Makefile.Linux`'s flags; its manual says the
+///   read/write path is faster for most traffic, since Linux ignores
+///   `SPLICE_F_MOVE`) and ignores `-s` otherwise. The reference run
+///   used splice, so the flag is always given and the binary decides: the
+///   subject's name says which path it took (see [`ThreeProxyBuild`]), and
+///   docs/benchmarks.md gives the build commands for both.
+/// - The thread stack is left at 3proxy's default (49,152 bytes plus
+///   `stacksize`, 0): a smaller one risks its crashes, a larger one only
+///   costs memory.
+pub const THREE_PROXY_FAST: (&str, &str) = ("maxconn 19000\n", "-s -ocTCP_NODELAY -osTCP_NODELAY");
+
+/// What a 3proxy binary is, read from its bytes: its version string
+/// (`3proxy-1.0.0`) and whether it was built with splice(2) (its usage text
+/// then has `-s Use splice()`, compiled only with `WITHSPLICE`).
+pub struct ThreeProxyBuild {
+    /// The version, `None` when not found.
+    pub version: Option<String>,
+    /// Built with `-DWITHSPLICE`.
+    pub splice: bool,
+}
+
+impl ThreeProxyBuild {
+    /// Reads the binary at `path` (a few hundred KiB).
+    pub fn of(path: &Path) -> ThreeProxyBuild {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let find = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle);
+        // The first `3proxy-` followed by a digit: `3proxy-1.0.0`.
+        let version = bytes
+            .windows(8)
+            .position(|w| w.starts_with(b"3proxy-") && w[7].is_ascii_digit())
+            .map(|at| {
+                bytes[at + 7..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit() || **b == b'.')
+                    .map(|b| char::from(*b))
+                    .collect::<String>()
+            });
+        ThreeProxyBuild {
+            version,
+            splice: find(b"Use splice()").is_some(),
+        }
+    }
+
+    /// The subject's name: `3proxy 1.0.0 (splice)`, or `(read/write)` for a
+    /// binary built without splice.
+    pub fn name(&self) -> String {
+        format!(
+            "3proxy {} ({})",
+            self.version.as_deref().unwrap_or("(version unknown)"),
+            if self.splice { "splice" } else { "read/write" }
+        )
     }
 }
 
@@ -542,38 +653,61 @@ pub fn tls_throughput(
     })
 }
 
-/// Opens `count` relayed connections to the hold peer and leaves them idle;
-/// returns the server's memory growth per connection in KiB (PSS of its whole
-/// process tree, after minus before).
-pub fn idle_memory(subject: &Subject, hold: SocketAddr, count: usize) -> f64 {
-    let Some(pid) = subject.pid() else {
-        return 0.0;
-    };
+/// Idle relayed connections, held open, and what they cost.
+pub struct Held {
+    /// The client sides of the relays (dropping them closes the relays).
+    pub conns: Vec<TcpStream>,
+    /// The server's memory growth per relay in KiB (PSS of its whole
+    /// process tree, after minus before); 0 for no proxy.
+    pub kib_each: f64,
+}
+
+/// Opens `count` relayed connections to the hold peer and leaves them idle,
+/// held in what this returns with the server's memory growth per connection.
+/// A failed connection is tried again, up to 100 failures in all;
+/// fewer are held when the server refuses more (told on stderr).
+pub fn hold_idle(subject: &Subject, hold: SocketAddr, count: usize) -> Held {
+    let pid = subject.pid();
     // Warm up: the first connections allocate what every later one shares.
     for _ in 0..16 {
         drop(subject.open(hold));
     }
     thread::sleep(Duration::from_millis(300));
-    let before = procfs::pss_kib(pid);
-    let mut open = Vec::with_capacity(count);
-    for _ in 0..count {
+    let before = pid.map_or(0, procfs::pss_kib);
+    let mut conns = Vec::with_capacity(count);
+    let mut failed = 0;
+    while conns.len() < count {
         match subject.open(hold) {
-            Ok((s, _)) => open.push(s),
+            Ok((s, _)) => conns.push(s),
+            // A failure may pass (our servers refuse, as a loop, a client
+            // whose port one of their just-closed outbound connections
+            // had): try again, a bounded number of times.
+            Err(e) if failed < IDLE_FAILURES => {
+                failed += 1;
+                if failed == 1 {
+                    eprintln!("{}: an idle connection failed: {e}", subject.name);
+                }
+            }
             Err(e) => {
                 eprintln!(
-                    "{}: stopped at {} idle connections: {e}",
+                    "{}: stopped at {} idle connections after {failed} failures: {e}",
                     subject.name,
-                    open.len()
+                    conns.len()
                 );
                 break;
             }
         }
     }
+    if failed > 0 {
+        eprintln!("{}: {failed} idle connections failed", subject.name);
+    }
     thread::sleep(Duration::from_millis(500));
-    let after = procfs::pss_kib(pid);
-    let n = open.len().max(1);
-    drop(open);
-    (after.saturating_sub(before)) as f64 / n as f64
+    let after = pid.map_or(0, procfs::pss_kib);
+    let n = conns.len().max(1);
+    Held {
+        conns,
+        kib_each: (after.saturating_sub(before)) as f64 / n as f64,
+    }
 }
 
 /// Downloads from the source peer through `subject` for `duration`, then

@@ -184,19 +184,13 @@ fn socks4d(resolv: &Path, mode: &str, name: &str) -> Subject {
 
 /// 3proxy at `path`, isolated: SOCKS on a free loopback port, IPv4 answers
 /// only (`-4`), dnsmasq as its nameserver with `nscache`, no log.
-fn three_proxy(path: &Path, resolv: &Path, dir: &Path) -> Subject {
-    let port = free_port();
-    let conf = dir.join("3proxy.cfg");
-    std::fs::write(
-        &conf,
-        format!("nserver {DNS}\nnscache 65536\nmaxconn 5000\nsocks -4 -p{port} -i127.0.0.1\n"),
+fn three_proxy(path: &Path, resolv: &Path) -> Subject {
+    Subject::three_proxy_with(
+        isolated(resolv, path, &[]),
+        "3proxy (nscache)",
+        &format!("nserver {DNS}\nnscache 65536\nmaxconn 5000\n"),
+        "-4",
     )
-    .unwrap();
-    let child = isolated(resolv, path, &[conf.to_str().unwrap()])
-        .spawn()
-        .expect("unshare (util-linux) and 3proxy");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    Subject::started("3proxy (nscache)".into(), addr, child)
 }
 
 /// A SOCKS4a CONNECT to `host:port` through `proxy`: the stream (ready to
@@ -255,7 +249,7 @@ pub fn run(rounds: usize, seconds: u64, three_proxy_path: Option<PathBuf>) -> bo
     let own = socks4d(&resolv, "own", "socks4d-tokio, own resolver");
     let system = socks4d(&resolv, "system", "socks4d-tokio, system resolver");
     let three = match three_proxy_path {
-        Some(p) if p.is_file() => Some(three_proxy(&p, &resolv, &dir)),
+        Some(p) if p.is_file() => Some(three_proxy(&p, &resolv)),
         other => {
             println!("3proxy not given or not found ({other:?}; --3proxy PATH or SOCKS4_LOAD_3PROXY): left out\n");
             None

@@ -1,22 +1,32 @@
 //! `socks4-load`: the project's benchmark. It compares, side by side on
-//! loopback, a direct connection (no proxy: the limit), our three servers and
-//! Dante (skipped with a message when `danted` is not installed), in
-//! interleaved rounds, and prints Markdown tables of medians with min–max and
-//! ratios to direct and to Dante. Run it in release mode from the workspace
-//! root:
+//! loopback, a direct connection (no proxy: the limit), our three servers,
+//! Dante (skipped with a message when `danted` is not installed) and 3proxy
+//! (when its binary is given with `--3proxy PATH` or `SOCKS4_LOAD_3PROXY`;
+//! left out with a message saying so otherwise), in interleaved rounds, and
+//! prints Markdown tables of medians with min–max and ratios to direct, to
+//! Dante and to 3proxy. Run it in release mode from the workspace root:
 //!
 //! ```sh
-//! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME]
+//! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME] [--3proxy PATH]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --fleet [--rounds 5] [--seconds 3]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --resolver [--rounds 5] [--seconds 3] [--3proxy PATH]
 //! ```
 //!
+//! 3proxy runs with a config that logs nothing and is as fast as 3proxy can
+//! be set up for SOCKS4 CONNECT ([`socks4_tests::load::THREE_PROXY_FAST`]:
+//! `maxconn 19000`, `TCP_NODELAY` both ways, splice when the binary was
+//! built with it); its name in the tables says its version and whether it
+//! relays with splice or read/write.
+//!
 //! `--tls` measures relays whose client side is TLS (a `--listen-tls`
 //! listener, SOCKS inside TLS) beside the same server's plain listener, and
-//! stunnel in front of Dante (what a TLS listener replaces): GB/s and the
-//! proxy's CPU seconds per GB (stunnel's and Dante's together).
+//! the chains a TLS listener replaces: stunnel (taking TLS, passing
+//! plaintext on) in front of socks4d-tokio's plain listener, and stunnel in
+//! front of Dante. GB/s and the proxy's CPU seconds per GB (a chain's is
+//! stunnel's and the server's together), then the ratios of each TLS
+//! listener to each chain.
 //!
 //! `--limits` measures what per-client limits cost instead: throughput and CPU
 //! per GB of unlimited clients while limits are configured for others (against
@@ -37,9 +47,13 @@
 //!
 //! Figures: connections per second at 1, 16 and 128 clients (full CONNECT,
 //! 32 bytes echoed, close), handshake p50/p99 at 128 clients, GB/s of 1 and 64
-//! streams each way with the proxy's CPU seconds per GB, KiB of proxy memory
-//! per idle relayed connection, and how busy the machine was with other work.
-//! Every byte stays on 127.0.0.1; every phase is bounded in time and count.
+//! streams each way with the proxy's CPU seconds per GB, and how busy the
+//! machine was with other work. Then, on each proxy started fresh: connections
+//! per second at 16 clients on the empty server, KiB of proxy memory per idle
+//! relayed connection (`--idle` of them, held) with its extrapolation to
+//! 100,000 relays, connections per second at 16 clients again while those
+//! relays are held, and the ratio of the two rates. Every byte stays on
+//! 127.0.0.1; every phase is bounded in time and count.
 
 use socks4_tests::load::{self, Peers, Subject, Way};
 use socks4_tests::procfs;
@@ -47,7 +61,14 @@ use socks4_tests::samples::Samples;
 use std::time::{Duration, Instant};
 
 const ADAPTERS: &[&str] = &["socks4d-tokio", "socks4d-smol", "socks4d-async-std"];
+/// The `--tls` subject a TLS listener replaces: stunnel (taking TLS, passing
+/// plaintext on) in front of socks4d-tokio's plain listener.
+const STUNNEL_SOCKS4D: &str = "stunnel 5 + socks4d-tokio";
 const CLIENTS: [usize; 3] = [1, 16, 128];
+/// Clients of the CPS measured beside the idle relays (and before them).
+const IDLE_CLIENTS: usize = 16;
+/// The relay count the idle memory is extrapolated to.
+const SCALE: f64 = 100_000.0;
 
 struct Options {
     rounds: usize,
@@ -156,6 +177,14 @@ fn compare(o: &Options) {
             "danted not found (Debian package dante-server) or not chosen: Dante is left out"
         ),
     }
+    match three_proxy(o).filter(|_| wanted("3proxy")) {
+        Some(path) => subjects.push(Subject::three_proxy(&path)),
+        None => eprintln!(
+            "3proxy not given, not found or not chosen ({:?}; --3proxy PATH or SOCKS4_LOAD_3PROXY): \
+             3proxy is left out",
+            o.three_proxy
+        ),
+    }
     let names: Vec<String> = subjects.iter().map(|s| s.name.clone()).collect();
     let mut samples = Samples::default();
     let mut other_load = Vec::new();
@@ -174,6 +203,11 @@ fn compare(o: &Options) {
     }
 
     print_tables(o, &names, &samples, &other_load);
+}
+
+/// The 3proxy binary to run, when one was given and is a file.
+fn three_proxy(o: &Options) -> Option<std::path::PathBuf> {
+    o.three_proxy.clone().filter(|p| p.is_file())
 }
 
 /// One interleaved round over every subject: connections per second (and
@@ -234,19 +268,38 @@ fn compare_round(
         * 100.0
 }
 
-/// KiB of proxy memory per idle relayed connection, each subject started
-/// fresh with fresh peers.
+/// KiB of proxy memory per idle relayed connection, and connections per
+/// second at [`IDLE_CLIENTS`] clients with those relays held against the
+/// same on the empty server just before; each subject started fresh with
+/// fresh peers.
 fn idle_phase(o: &Options, samples: &mut Samples) {
+    let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
     let mut fresh: Vec<Box<dyn Fn() -> Option<Subject>>> = Vec::new();
-    for bin in ADAPTERS {
+    for bin in ADAPTERS.iter().filter(|b| wanted(b)) {
         fresh.push(Box::new(move || Some(Subject::ours(bin, false))));
     }
-    fresh.push(Box::new(Subject::dante));
+    if wanted("dante") {
+        fresh.push(Box::new(Subject::dante));
+    }
+    if let Some(path) = three_proxy(o).filter(|_| wanted("3proxy")) {
+        fresh.push(Box::new(move || Some(Subject::three_proxy(&path))));
+    }
+    let duration = Duration::from_secs(o.seconds);
     for make in fresh {
         let Some(s) = make() else { continue };
         let peers = Peers::start();
-        let kib = load::idle_memory(&s, peers.hold, o.idle);
-        samples.add(&s.name, "idle_kib", kib);
+        eprintln!("idle: {}", s.name);
+        let empty = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
+        let held = load::hold_idle(&s, peers.hold, o.idle);
+        let busy = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
+        samples.add(&s.name, "idle_kib", held.kib_each);
+        samples.add(&s.name, "idle_held", held.conns.len() as f64);
+        samples.add(&s.name, "cps_empty", empty.rate);
+        samples.add(&s.name, "cps_held", busy.rate);
+        if empty.rate > 0.0 {
+            samples.add(&s.name, "cps_held_ratio", busy.rate / empty.rate);
+        }
+        drop(held);
     }
 }
 
@@ -264,6 +317,12 @@ fn print_tables(o: &Options, names: &[String], s: &Samples, other_load: &[f64]) 
         procfs::cpus(),
         load.last().copied().unwrap_or(0.0)
     );
+    if !names.iter().any(|n| n.starts_with("3proxy")) {
+        println!(
+            "3proxy is left out (not given, not found or not chosen: give its binary with \
+             --3proxy PATH or SOCKS4_LOAD_3PROXY).\n"
+        );
+    }
     print_rates(names, s);
     print_throughput(names, s);
     print_ratios(names, s);
@@ -312,16 +371,30 @@ fn print_throughput(names: &[String], s: &Samples) {
             s.cell(n, "cpu_up64", 2)
         );
     }
-    println!("\n| subject | KiB per idle relayed connection |");
-    println!("| --- | --- |");
+    println!(
+        "\n| subject | idle relays held | KiB per idle relay | MiB for 100,000 (extrapolated) | \
+         conn/s, {IDLE_CLIENTS} clients, empty | with the idle relays held | held / empty |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for n in names.iter().skip(1) {
-        println!("| {n} | {} |", s.cell(n, "idle_kib", 1));
+        let mib = s
+            .median(n, "idle_kib")
+            .map_or("–".into(), |k| format!("{:.0}", k * SCALE / 1024.0));
+        println!(
+            "| {n} | {} | {} | {mib} | {} | {} | {} |",
+            s.cell(n, "idle_held", 0),
+            s.cell(n, "idle_kib", 1),
+            s.cell(n, "cps_empty", 0),
+            s.cell(n, "cps_held", 0),
+            s.cell(n, "cps_held_ratio", 3)
+        );
     }
 }
 
-/// Ratios of medians: ours against direct and against Dante.
+/// Ratios of medians: ours against direct, Dante and 3proxy.
 fn print_ratios(names: &[String], s: &Samples) {
     let dante = names.iter().find(|n| n.starts_with("Dante"));
+    let three = names.iter().find(|n| n.starts_with("3proxy"));
     let figures = [
         ("cps1", "conn/s 1", true),
         ("cps16", "conn/s 16", true),
@@ -335,7 +408,11 @@ fn print_ratios(names: &[String], s: &Samples) {
         ("cpu_up64", "CPU/GB 64↑", false),
         ("idle_kib", "KiB idle", false),
     ];
-    for (against, label) in [(names.first(), "direct"), (dante, "Dante")] {
+    for (against, label) in [
+        (names.first(), "direct"),
+        (dante, "Dante"),
+        (three, "3proxy"),
+    ] {
         let Some(base) = against else { continue };
         println!("\nRatios to {label} (median / median):\n");
         let header: Vec<&str> = figures.iter().map(|f| f.1).collect();
@@ -531,8 +608,9 @@ fn print_limits(o: &Options, s: &Samples) {
     );
 }
 
-/// A subject of `--tls`: a TLS listener (ours, or stunnel in front of
-/// Dante) and, for ours, the same server's plain listener beside it.
+/// A subject of `--tls`: a TLS listener (ours, or stunnel in front of a
+/// plain SOCKS server: socks4d-tokio or Dante) and, for ours, the same
+/// server's plain listener beside it.
 struct Tls {
     name: String,
     plain: Option<Subject>,
@@ -591,8 +669,9 @@ fn tls_phase(o: &Options) {
     print_tls(o, &all, &s);
 }
 
-/// Our servers with a TLS listener (and their plain twins), and stunnel in
-/// front of Dante when Dante is installed.
+/// Our servers with a TLS listener (and their plain twins), stunnel in front
+/// of socks4d-tokio's plain listener, and stunnel in front of Dante when
+/// Dante is installed.
 fn tls_subjects(o: &Options, cert: &socks4_tests::tls::Issued) -> Vec<Tls> {
     let (cert_path, key_path) = (
         cert.cert.to_str().unwrap().to_owned(),
@@ -624,7 +703,22 @@ fn tls_subjects(o: &Options, cert: &socks4_tests::tls::Issued) -> Vec<Tls> {
             stunnel: None,
         });
     }
-    if let Some(dante) = Subject::dante().filter(|_| wanted("dante")) {
+    // The chain a TLS listener replaces: stunnel taking TLS in front of the
+    // plain listener of socks4d-tokio (its own instance, so that its CPU is
+    // counted apart from the TLS listener's server).
+    if wanted(STUNNEL_SOCKS4D) {
+        let server = Subject::ours_with(ADAPTERS[0], false, &[], Some(STUNNEL_SOCKS4D));
+        let stunnel =
+            socks4_tests::peers::stunnel_server(server.proxy.unwrap(), &cert.cert, &cert.key);
+        all.push(Tls {
+            name: STUNNEL_SOCKS4D.into(),
+            plain: None,
+            addr: stunnel.addr,
+            server,
+            stunnel: Some(stunnel),
+        });
+    }
+    if let Some(dante) = Subject::dante().filter(|_| wanted("stunnel 5 + dante")) {
         let dante_addr = dante.proxy.unwrap();
         let stunnel = socks4_tests::peers::stunnel_server(dante_addr, &cert.cert, &cert.key);
         all.push(Tls {
@@ -665,5 +759,32 @@ fn print_tls(o: &Options, all: &[Tls], s: &Samples) {
             s.cell(n, "cpu_up1", 2),
             s.cell(n, "cpu_down16", 2)
         );
+    }
+    let figures = [
+        "down1",
+        "up1",
+        "down16",
+        "cpu_down1",
+        "cpu_up1",
+        "cpu_down16",
+    ];
+    for chain in all.iter().filter(|t| t.stunnel.is_some()) {
+        println!(
+            "\nRatios of the TLS listeners to {} (median / median; GB/s above 1 and CPU s/GB \
+             below 1 are better):\n",
+            chain.name
+        );
+        println!("| subject | GB/s 1↓ | 1↑ | 16↓ | CPU s/GB 1↓ | 1↑ | 16↓ |");
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        for t in all.iter().filter(|t| t.stunnel.is_none()) {
+            let cells: Vec<String> = figures
+                .iter()
+                .map(|f| match (s.median(&t.name, f), s.median(&chain.name, f)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                    _ => "–".into(),
+                })
+                .collect();
+            println!("| {} | {} |", t.name, cells.join(" | "));
+        }
     }
 }
