@@ -7,7 +7,10 @@
 use socks4_tests::e2e::*;
 use socks4_tests::netns::{Netns, Veth};
 
-socks4_tests::on_every_adapter!(a_redirect_of_the_servers_own_connection_is_refused_as_a_loop);
+socks4_tests::on_every_adapter!(
+    a_redirect_of_the_servers_own_connection_is_refused_as_a_loop,
+    a_dnat_of_the_servers_own_connection_to_its_socks_listener_is_a_loop,
+);
 
 /// A network namespace with a veth pair of its own (10.99.0.1/24 on one
 /// end, so that 10.99.0.0/24 has a route); removed on drop.
@@ -25,13 +28,14 @@ impl Ns {
     }
 }
 
-/// The client, inside the namespace: a SOCKS4 CONNECT to 10.99.0.9:9
-/// through 127.0.0.1:PORT; prints the reply code, or `failed ERROR`.
+/// The client, inside the namespace: a SOCKS4 CONNECT to 10.99.0.9:DPORT
+/// through 127.0.0.1:PORT (`CONNECT PORT DPORT`); prints the reply code, or
+/// `failed ERROR`.
 const CONNECT: &str = r#"
 import socket, struct, sys
 try:
     c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-    c.sendall(struct.pack(">BBH4s", 4, 1, 9, socket.inet_aton("10.99.0.9")) + b"\0")
+    c.sendall(struct.pack(">BBH4s", 4, 1, int(sys.argv[2]), socket.inet_aton("10.99.0.9")) + b"\0")
     r = b""
     while len(r) < 8:
         d = c.recv(8 - len(r))
@@ -70,7 +74,10 @@ fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
             "--allow-root",
         ],
     );
-    let (status, out, err) = run(ns.ns.exec("python3").args(["-c", CONNECT, "15080"]), b"");
+    let (status, out, err) = run(
+        ns.ns.exec("python3").args(["-c", CONNECT, "15080", "9"]),
+        b"",
+    );
     assert!(status.success(), "{bin}: {err}");
     let said = String::from_utf8_lossy(&out).trim().to_owned();
     // The server's own connection came back and was refused at once: the
@@ -87,6 +94,57 @@ fn a_redirect_of_the_servers_own_connection_is_refused_as_a_loop(bin: &str) {
         "{bin}: the server's own address: {line}"
     );
     // One turn only: no connection went round again.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let turns = server.count(|l| says(l, "connection"));
+    assert!(turns <= 3, "{bin}: {turns} connections\n{}", server.log());
+}
+
+/// The server's own connection DNATed (an nftables `redirect`, which is a
+/// DNAT to the machine) to its plain SOCKS listener: that listener's local
+/// address is its own, not where the connection went, so the loop is known
+/// by conntrack's original destination. A client of the same listener from
+/// another port is served.
+fn a_dnat_of_the_servers_own_connection_to_its_socks_listener_is_a_loop(bin: &str) {
+    let tag = bin.trim_start_matches("socks4d-").replace('-', "");
+    let ns = Ns::new(format!("s4dnat{}{tag}", std::process::id()));
+    let rules = "table ip s4loop {\n  chain out {\n    type nat hook output priority -100; policy accept;\n    \
+                 ip daddr 10.99.0.0/24 tcp dport 10 redirect to :15080\n  }\n}\n";
+    ns.ns.nft(rules, "REDIRECT");
+    let conf = rules_config(
+        &format!("dnat-loop-{bin}"),
+        "pass from 127.0.0.0/8 to any\npass from 10.99.0.0/24 to any",
+    );
+    let server = Server::start_in_netns(
+        ns.ns.name(),
+        bin,
+        &[
+            "--listen",
+            "127.0.0.1:15080",
+            "--config",
+            &conf,
+            "--max-connections",
+            "20",
+            "--allow-root",
+        ],
+    );
+    let (status, out, err) = run(
+        ns.ns.exec("python3").args(["-c", CONNECT, "15080", "10"]),
+        b"",
+    );
+    assert!(status.success(), "{bin}: {err}");
+    let said = String::from_utf8_lossy(&out).trim().to_owned();
+    // The inner connection answers 91 and closes: the outer client sees
+    // 90 then those bytes, or 91.
+    assert!(
+        said == "90" || said == "91",
+        "{bin}: {said}\n{}",
+        server.log()
+    );
+    let line = server.wait_for("the loop", |l| closed(l) && field(l, "outcome") == "loop");
+    assert!(
+        field(&line, "client").starts_with("10.99.0.1:"),
+        "{bin}: the server's own address: {line}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(500));
     let turns = server.count(|l| says(l, "connection"));
     assert!(turns <= 3, "{bin}: {turns} connections\n{}", server.log());

@@ -28,7 +28,6 @@
 //! Every kind goes through the same policy, routes, limits, timeouts, events,
 //! counters and logs.
 
-use socket2::SockRef;
 use socks4_proto::server::Destination;
 use std::fmt;
 use std::io;
@@ -103,18 +102,9 @@ impl ListenerKind {
         Ok(match self {
             ListenerKind::Socks | ListenerKind::Tls | ListenerKind::Dual(_) => None,
             ListenerKind::Transparent => Some(Destination::Addr(local)),
-            ListenerKind::Redirect => {
-                let sock = SockRef::from(stream);
-                let original = if local.is_ipv4() {
-                    sock.original_dst_v4()?
-                } else {
-                    sock.original_dst_v6()?
-                };
-                let addr = original.as_socket().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidData, "no original destination")
-                })?;
-                Some(Destination::Addr(addr))
-            }
+            ListenerKind::Redirect => Some(Destination::Addr(
+                crate::runtime::socket::original_dst(stream, local.is_ipv4())?,
+            )),
             ListenerKind::Forward(dest) | ListenerKind::ForwardTls(dest) => Some(dest.clone()),
         })
     }

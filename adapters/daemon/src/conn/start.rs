@@ -104,7 +104,7 @@ async fn open<R: Runtime>(
     // One of our own outbound connections, come back in: the session
     // refuses it as a loop, before anything else (no PROXY header, no TLS,
     // no request).
-    if daemon.own_sockets().contains(peer) {
+    if from_ours(&daemon, &client, peer, local, dest.as_ref()) {
         let replies = kind.replies_in_clear() && proxy.is_none();
         return Some(from_self(
             rt,
@@ -279,6 +279,32 @@ pub(super) fn source_refused(
         counts.closed();
     }
     true
+}
+
+/// Whether the connection from `peer` is one of our own outbound ones: from
+/// the local address of one of them, to where that one went (the local
+/// address it reached, an intercepting listener's destination, or what a DNAT
+/// to a plain listener rewrote, asked of conntrack only when the peer
+/// matched).
+fn from_ours(
+    daemon: &Daemon,
+    client: &impl std::os::fd::AsFd,
+    peer: SocketAddr,
+    local: SocketAddr,
+    dest: Option<&socks4_proto::server::Destination>,
+) -> bool {
+    let ours = daemon.own_sockets();
+    if !ours.from_ours(peer) {
+        return false;
+    }
+    let mut reached = vec![local];
+    if let Some(socks4_proto::server::Destination::Addr(addr)) = dest {
+        reached.push(*addr);
+    }
+    if let Ok(original) = crate::runtime::socket::original_dst(client, local.is_ipv4()) {
+        reached.push(original);
+    }
+    ours.is_ours(peer, &reached)
 }
 
 /// A connection that is one of our own outbound connections come back in:

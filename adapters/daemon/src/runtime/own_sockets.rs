@@ -1,9 +1,16 @@
-//! The local addresses of the server's own outbound connections now open
-//! ([`OwnSockets`]): a connection accepted from one of them is the server
-//! talking to itself (a loop, through a redirect or transparent listener or
-//! a way round the server's known addresses), which the session refuses.
-//! Bounded by the connections themselves: each is marked while its socket
-//! is open ([`Mark`]). Sharded so that connects rarely meet on a lock.
+//! The server's own outbound connections now open ([`OwnSockets`]): a
+//! connection accepted from one of them, at the address it went to, is the
+//! server talking to itself (a loop, through a redirect or transparent
+//! listener, a DNAT, or a way round the server's known addresses), which the
+//! session refuses.
+//!
+//! A connection is known by its local address and the address it connected
+//! to: the local address alone is not enough, because Linux gives one
+//! ephemeral port to several connections with different destinations, and a
+//! client of ours on the same machine may hold the port one of our outbound
+//! connections holds (or held a moment ago). Bounded by the connections
+//! themselves: each is marked while it is open ([`Mark`]). Sharded so that
+//! connects rarely meet on a lock.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -13,10 +20,14 @@ use std::sync::{Arc, Mutex};
 /// How many shards the set has.
 const SHARDS: usize = 16;
 
-/// The local addresses of open outbound connections.
+/// The places our open outbound connections went to, by their local address
+/// (usually one; a few when the kernel shares an ephemeral port).
+type Shard = HashMap<SocketAddr, Vec<SocketAddr>>;
+
+/// The local and remote addresses of open outbound connections.
 #[derive(Debug)]
 pub(crate) struct OwnSockets {
-    shards: Vec<Mutex<HashMap<SocketAddr, usize>>>,
+    shards: Vec<Mutex<Shard>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -29,45 +40,97 @@ impl Default for OwnSockets {
     }
 }
 
+/// `addr` with an IPv4-mapped IPv6 address as IPv4.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(socks4_acl::canonical(addr.ip()), addr.port())
+}
+
 impl OwnSockets {
-    fn shard(&self, addr: &SocketAddr) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, usize>> {
+    fn shard(&self, addr: &SocketAddr) -> std::sync::MutexGuard<'_, Shard> {
         self.shards[self.hasher.hash_one(addr) as usize % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `local` as one of ours until the mark is dropped.
-    pub(crate) fn mark(self: &Arc<Self>, local: SocketAddr) -> Mark {
-        *self.shard(&local).entry(local).or_default() += 1;
+    /// Marks the connection from `local` to `remote` as one of ours until
+    /// the mark is dropped.
+    pub(crate) fn mark(self: &Arc<Self>, local: SocketAddr, remote: SocketAddr) -> Mark {
+        let (local, remote) = (canonical(local), canonical(remote));
+        self.shard(&local).entry(local).or_default().push(remote);
         Mark {
             set: self.clone(),
             local,
+            remote,
         }
     }
 
     /// Whether `peer` is the local address of one of our outbound
-    /// connections.
-    pub(crate) fn contains(&self, peer: SocketAddr) -> bool {
-        let peer = SocketAddr::new(socks4_acl::canonical(peer.ip()), peer.port());
+    /// connections: the cheap first test, on every accepted connection.
+    pub(crate) fn from_ours(&self, peer: SocketAddr) -> bool {
+        let peer = canonical(peer);
         self.shard(&peer).contains_key(&peer)
+    }
+
+    /// Whether a connection from `peer` that reached one of `reached` (the
+    /// accepted socket's local address, and the original destination when
+    /// the kernel rewrote it) is one of our outbound connections.
+    pub(crate) fn is_ours(&self, peer: SocketAddr, reached: &[SocketAddr]) -> bool {
+        let peer = canonical(peer);
+        self.shard(&peer)
+            .get(&peer)
+            .is_some_and(|remotes| reached.iter().any(|r| remotes.contains(&canonical(*r))))
     }
 }
 
-/// An outbound connection's local address, marked while it is open.
+/// An outbound connection's local and remote addresses, marked while it is
+/// open.
 #[derive(Debug)]
 pub(crate) struct Mark {
     set: Arc<OwnSockets>,
     local: SocketAddr,
+    remote: SocketAddr,
 }
 
 impl Drop for Mark {
     fn drop(&mut self) {
         let mut shard = self.set.shard(&self.local);
-        if let Some(n) = shard.get_mut(&self.local) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(remotes) = shard.get_mut(&self.local) {
+            if let Some(i) = remotes.iter().position(|r| *r == self.remote) {
+                remotes.swap_remove(i);
+            }
+            if remotes.is_empty() {
                 shard.remove(&self.local);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_shared_port_is_ours_only_towards_where_it_went() {
+        let set = Arc::new(OwnSockets::default());
+        let one = set.mark(a("127.0.0.1:40000"), a("127.0.0.1:7"));
+        let two = set.mark(a("127.0.0.1:40000"), a("10.0.0.1:80"));
+        assert!(set.from_ours(a("[::ffff:127.0.0.1]:40000")));
+        // A client on the same port reaching the listener is not ours.
+        assert!(!set.is_ours(a("127.0.0.1:40000"), &[a("127.0.0.1:1080")]));
+        // Ours, by the local address or by the original destination.
+        assert!(set.is_ours(a("127.0.0.1:40000"), &[a("127.0.0.1:7")]));
+        assert!(set.is_ours(
+            a("127.0.0.1:40000"),
+            &[a("127.0.0.1:1080"), a("10.0.0.1:80")]
+        ));
+        drop(one);
+        assert!(!set.is_ours(a("127.0.0.1:40000"), &[a("127.0.0.1:7")]));
+        assert!(set.is_ours(a("127.0.0.1:40000"), &[a("10.0.0.1:80")]));
+        drop(two);
+        assert!(!set.from_ours(a("127.0.0.1:40000")));
     }
 }

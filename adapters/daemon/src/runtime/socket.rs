@@ -165,9 +165,7 @@ pub(crate) async fn connect_marked<R: Runtime>(
     ours: &Arc<OwnSockets>,
 ) -> io::Result<(R::Stream, Mark)> {
     let socket = start_connect(to, egress)?;
-    let local = local_addr(&socket)?;
-    let local = SocketAddr::new(socks4_acl::canonical(local.ip()), local.port());
-    let mark = ours.mark(local);
+    let mark = ours.mark(local_addr(&socket)?, to);
     let stream = finish_connect(rt.stream(socket)?).await?;
     Ok((stream, mark))
 }
@@ -226,6 +224,22 @@ pub(crate) fn local_addr(socket: &impl AsFd) -> io::Result<SocketAddr> {
         .local_addr()?
         .as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket"))
+}
+
+/// The destination a connection was meant for before the kernel rewrote it
+/// (nftables/iptables `REDIRECT` or DNAT: `SO_ORIGINAL_DST` from conntrack).
+/// `ipv4` says which family's option to ask. Fails when the connection was not
+/// rewritten and conntrack does not know it.
+pub(crate) fn original_dst(stream: &impl AsFd, ipv4: bool) -> io::Result<SocketAddr> {
+    let sock = SockRef::from(stream);
+    let original = if ipv4 {
+        sock.original_dst_v4()?
+    } else {
+        sock.original_dst_v6()?
+    };
+    original
+        .as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no original destination"))
 }
 
 /// The machine's local addresses now (every interface's, loopback
