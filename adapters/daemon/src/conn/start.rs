@@ -294,7 +294,7 @@ fn from_ours(
     dest: Option<&socks4_proto::server::Destination>,
 ) -> bool {
     let ours = daemon.own_sockets();
-    if !ours.from_ours(peer) {
+    if !ours.has_local(peer) {
         return false;
     }
     let mut reached = vec![local];

@@ -66,7 +66,7 @@ impl OwnSockets {
 
     /// Whether `peer` is the local address of one of our outbound
     /// connections: the cheap first test, on every accepted connection.
-    pub(crate) fn from_ours(&self, peer: SocketAddr) -> bool {
+    pub(crate) fn has_local(&self, peer: SocketAddr) -> bool {
         let peer = canonical(peer);
         self.shard(&peer).contains_key(&peer)
     }
@@ -118,7 +118,7 @@ mod tests {
         let set = Arc::new(OwnSockets::default());
         let one = set.mark(a("127.0.0.1:40000"), a("127.0.0.1:7"));
         let two = set.mark(a("127.0.0.1:40000"), a("10.0.0.1:80"));
-        assert!(set.from_ours(a("[::ffff:127.0.0.1]:40000")));
+        assert!(set.has_local(a("[::ffff:127.0.0.1]:40000")));
         // A client on the same port reaching the listener is not ours.
         assert!(!set.is_ours(a("127.0.0.1:40000"), &[a("127.0.0.1:1080")]));
         // Ours, by the local address or by the original destination.
@@ -131,6 +131,6 @@ mod tests {
         assert!(!set.is_ours(a("127.0.0.1:40000"), &[a("127.0.0.1:7")]));
         assert!(set.is_ours(a("127.0.0.1:40000"), &[a("10.0.0.1:80")]));
         drop(two);
-        assert!(!set.from_ours(a("127.0.0.1:40000")));
+        assert!(!set.has_local(a("127.0.0.1:40000")));
     }
 }
