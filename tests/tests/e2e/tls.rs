@@ -428,7 +428,27 @@ fn a_tls_listener_moves_mebibytes_both_ways_at_once(bin: &str) {
     let (events, early) = socks_over(&mut tls, &connect_to(dest, b""));
     assert!(granted(&events), "{events:?}\n{}", server.log());
 
-    // One thread, a non-blocking socket: write and read as each goes.
+    let got = upload_while_downloading(bin, tls, &up, early, &server);
+    assert_eq!(got.len(), down.len(), "{bin}: bytes down\n{}", server.log());
+    assert_eq!(checksum(&got), checksum(&down), "{bin}: bytes down differ");
+    let (len, sum) = sunk.recv_timeout(STEP * 6).expect("the destination's end");
+    assert_eq!(len, up.len(), "{bin}: bytes up\n{}", server.log());
+    assert_eq!(sum, checksum(&up), "{bin}: bytes up differ");
+    let line = server.wait_for("the relay's closed line", |l| says(l, "closed"));
+    assert_eq!(field(&line, "outcome"), "done", "{line}");
+    assert_eq!(field(&line, "bytes_up"), up.len().to_string(), "{line}");
+}
+
+/// Sends `up` through `tls` and then `close_notify` (and a FIN) while it
+/// reads what comes back to the peer's end (`close_notify`), on one thread
+/// with a non-blocking socket; what came back, after `early`.
+fn upload_while_downloading(
+    bin: &str,
+    tls: tls::TlsClient,
+    up: &[u8],
+    early: Vec<u8>,
+    server: &Server,
+) -> Vec<u8> {
     let tls::TlsClient {
         mut conn, mut sock, ..
     } = tls;
@@ -496,12 +516,5 @@ fn a_tls_listener_moves_mebibytes_both_ways_at_once(bin: &str) {
         }
     }
     assert!(ended && shut, "{bin}: the loop ran out");
-    assert_eq!(got.len(), down.len(), "{bin}: bytes down\n{}", server.log());
-    assert_eq!(checksum(&got), checksum(&down), "{bin}: bytes down differ");
-    let (len, sum) = sunk.recv_timeout(STEP * 6).expect("the destination's end");
-    assert_eq!(len, up.len(), "{bin}: bytes up\n{}", server.log());
-    assert_eq!(sum, checksum(&up), "{bin}: bytes up differ");
-    let line = server.wait_for("the relay's closed line", |l| says(l, "closed"));
-    assert_eq!(field(&line, "outcome"), "done", "{line}");
-    assert_eq!(field(&line, "bytes_up"), up.len().to_string(), "{line}");
+    got
 }

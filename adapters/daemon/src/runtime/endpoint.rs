@@ -7,6 +7,12 @@
 //! writes, and an operation that would block reports `WouldBlock` only when
 //! the socket did, so that waiting for the socket's readiness is always right.
 //! Plaintext rustls already holds counts as readable without the socket.
+//! A read of a TLS socket takes up to [`TLS_READ_SIZE`] (64 KiB: four full
+//! records) into a per-thread buffer and has rustls take and decrypt it
+//! record by record, so a fast sender costs one system call per 64 KiB, not
+//! one per record; an idle TLS connection holds none of that buffer.
+//! Writes hand rustls up to 64 KiB of plaintext at once (it cuts 16 KiB
+//! records) and send the records in one `sendmsg`.
 //!
 //! Only a plain endpoint can splice: the relay asks [`Endpoint::plain`]. Over
 //! TLS the relay copies through user space (the bytes must be encrypted or
