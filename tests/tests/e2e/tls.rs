@@ -3,7 +3,9 @@
 //! to a TLS echo server (and a refusal when the destination's authority is not
 //! trusted), TLS towards a `--forward-tls` destination held through a plain
 //! parent and a TLS parent refused at start and on reload, and SIGHUP loading
-//! a new certificate for new connections while an older relay goes on. (stunnel, OpenSSH and parents over TLS:
+//! a new certificate for new connections while an older relay goes on, and
+//! mebibytes both ways at once through a TLS listener (large TLS reads
+//! holding several records, each direction's half-close passed on). (stunnel, OpenSSH and parents over TLS:
 //! `tests/tests/peers/tls.rs` and `tests/tests/peers/parents.rs`.)
 
 use socks4_proto::client::Event;
@@ -19,6 +21,7 @@ socks4_tests::on_every_adapter!(
     forward_tls_verifies_the_destination,
     tls_requested_is_never_sent_in_plaintext,
     sighup_loads_a_new_certificate_for_new_connections,
+    a_tls_listener_moves_mebibytes_both_ways_at_once,
 );
 
 fn dir(bin: &str, what: &str) -> PathBuf {
@@ -361,4 +364,157 @@ fn tls_requested_is_never_sent_in_plaintext(bin: &str) {
         "{bin}: {err}"
     );
     assert!(err.contains(&tls_parent), "{bin}: {err}");
+}
+
+/// A destination that sends `down` and then half-closes while it reads what
+/// comes to its end; hands over the length and checksum of what it read.
+fn send_and_sink(
+    down: Vec<u8>,
+) -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<(usize, u64)>,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = listener.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(STEP * 6)).unwrap();
+        let mut writer = s.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            let _ = writer.write_all(&down);
+            let _ = writer.shutdown(Shutdown::Write);
+        });
+        let mut got = Vec::new();
+        let _ = (&s).read_to_end(&mut got);
+        let _ = sender.join();
+        let _ = tx.send((got.len(), checksum(&got)));
+    });
+    (addr, rx)
+}
+
+/// A TLS listener's relay moves several MiB up and down at the same time,
+/// every byte intact (checksums both ways), and passes each direction's end
+/// on: the client's `close_notify` half-closes the destination while the
+/// download goes on, and the destination's FIN reaches the client as
+/// `close_notify`.
+fn a_tls_listener_moves_mebibytes_both_ways_at_once(bin: &str) {
+    let dir = dir(bin, "both-ways");
+    let ca = TestCa::new(&dir, "test-ca");
+    let cert = ca.issue("server", "socks4d", &["localhost"]);
+    let server = Server::start_with(
+        bin,
+        &[
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            &p(&cert.cert),
+            "--tls-key",
+            &p(&cert.key),
+        ],
+    );
+    let up = payload(6 << 20);
+    let down: Vec<u8> = payload((5 << 20) + 4321).iter().map(|b| b ^ 0x5a).collect();
+    let (dest, sunk) = send_and_sink(down.clone());
+    let mut tls = tls::connect(
+        server.listener("tls"),
+        tls::client_config(&ca.cert, None),
+        "localhost",
+    )
+    .expect("a TLS handshake");
+    tls.sock.set_read_timeout(Some(STEP)).unwrap();
+    let (events, early) = socks_over(&mut tls, &connect_to(dest, b""));
+    assert!(granted(&events), "{events:?}\n{}", server.log());
+
+    let got = upload_while_downloading(bin, tls, &up, early, &server);
+    assert_eq!(got.len(), down.len(), "{bin}: bytes down\n{}", server.log());
+    assert_eq!(checksum(&got), checksum(&down), "{bin}: bytes down differ");
+    let (len, sum) = sunk.recv_timeout(STEP * 6).expect("the destination's end");
+    assert_eq!(len, up.len(), "{bin}: bytes up\n{}", server.log());
+    assert_eq!(sum, checksum(&up), "{bin}: bytes up differ");
+    let line = server.wait_for("the relay's closed line", |l| says(l, "closed"));
+    assert_eq!(field(&line, "outcome"), "done", "{line}");
+    assert_eq!(field(&line, "bytes_up"), up.len().to_string(), "{line}");
+}
+
+/// Sends `up` through `tls` and then `close_notify` (and a FIN) while it
+/// reads what comes back to the peer's end (`close_notify`), on one thread
+/// with a non-blocking socket; what came back, after `early`.
+fn upload_while_downloading(
+    bin: &str,
+    tls: tls::TlsClient,
+    up: &[u8],
+    early: Vec<u8>,
+    server: &Server,
+) -> Vec<u8> {
+    let tls::TlsClient {
+        mut conn, mut sock, ..
+    } = tls;
+    sock.set_nonblocking(true).unwrap();
+    let mut got = early;
+    let (mut sent, mut closed, mut shut, mut ended) = (0, false, false, false);
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = std::time::Instant::now() + STEP * 6;
+    for _ in 0..10_000_000 {
+        if ended && shut {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bin}: stuck at {sent} bytes up, {} down\n{}",
+            got.len(),
+            server.log()
+        );
+        let mut progress = false;
+        if sent < up.len() {
+            let n = conn.writer().write(&up[sent..]).unwrap();
+            sent += n;
+            progress |= n > 0;
+        } else if !closed {
+            conn.send_close_notify();
+            closed = true;
+        }
+        while conn.wants_write() {
+            match conn.write_tls(&mut sock) {
+                Ok(n) => progress |= n > 0,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{bin}: writing: {e}"),
+            }
+        }
+        if closed && !shut && !conn.wants_write() {
+            sock.shutdown(Shutdown::Write).unwrap();
+            shut = true;
+        }
+        if !ended {
+            match conn.read_tls(&mut sock) {
+                Ok(0) => ended = true,
+                Ok(_) => progress = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{bin}: reading: {e}"),
+            }
+            conn.process_new_packets()
+                .expect("valid TLS from the proxy");
+            loop {
+                match conn.reader().read(&mut buf) {
+                    Ok(0) => {
+                        ended = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        got.extend_from_slice(&buf[..n]);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{bin}: the download ended without close_notify: {e}"),
+                }
+            }
+        }
+        if !progress {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(ended && shut, "{bin}: the loop ran out");
+    got
 }

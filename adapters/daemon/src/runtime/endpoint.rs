@@ -7,6 +7,12 @@
 //! writes, and an operation that would block reports `WouldBlock` only when
 //! the socket did, so that waiting for the socket's readiness is always right.
 //! Plaintext rustls already holds counts as readable without the socket.
+//! A read of a TLS socket takes up to [`TLS_READ_SIZE`] (64 KiB: four full
+//! records) into a per-thread buffer and has rustls take and decrypt it
+//! record by record, so a fast sender costs one system call per 64 KiB, not
+//! one per record; an idle TLS connection holds none of that buffer.
+//! Writes hand rustls up to 64 KiB of plaintext at once (it cuts 16 KiB
+//! records) and send the records in one `sendmsg`.
 //!
 //! Only a plain endpoint can splice: the relay asks [`Endpoint::plain`]. Over
 //! TLS the relay copies through user space (the bytes must be encrypted or
@@ -15,6 +21,7 @@
 use crate::runtime::{recv, send, shutdown_write, Direction, Stream};
 use rustls::pki_types::ServerName;
 use socks4_proto::server::TlsFailure;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
@@ -24,6 +31,22 @@ use std::task::{ready, Context, Poll};
 
 /// Plaintext rustls may hold for writing before a write waits for the socket.
 const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// The most ciphertext one read of a TLS socket takes: four full records, so
+/// a fast sender costs one system call per 64 KiB rather than one per record.
+const TLS_READ_SIZE: usize = 64 * 1024;
+
+/// The least one read of a TLS socket asks for, however little the caller
+/// wants (rustls's own read size).
+const TLS_MIN_READ: usize = 4 * 1024;
+
+thread_local! {
+    /// The per-thread buffer TLS records are read into before rustls takes
+    /// them: shared by every connection on the thread, so an idle TLS
+    /// connection holds none of it.
+    static CIPHERTEXT: RefCell<Box<[u8]>> =
+        RefCell::new(vec![0u8; TLS_READ_SIZE].into_boxed_slice());
+}
 
 /// One side of a connection.
 pub(crate) enum Endpoint<S> {
@@ -41,6 +64,11 @@ pub(crate) struct TlsStream<S> {
     readable: bool,
     /// `close_notify` is queued.
     closing: bool,
+    /// Ciphertext read from the socket that rustls could not take yet (the
+    /// reader's buffer was full), from `kept_from` on; empty, with nothing
+    /// allocated, whenever the reader keeps up.
+    kept: Vec<u8>,
+    kept_from: usize,
 }
 
 impl<S> fmt::Debug for Endpoint<S> {
@@ -155,6 +183,8 @@ impl<S: Stream> Endpoint<S> {
             conn,
             readable: false,
             closing: false,
+            kept: Vec::new(),
+            kept_from: 0,
         }))
     }
 
@@ -303,32 +333,122 @@ impl<S: Stream> Endpoint<S> {
 }
 
 impl<S: Stream> TlsStream<S> {
+    /// Plaintext into `buf`: what rustls holds, then what it decrypts from
+    /// ciphertext kept from an earlier read, then from one large read of the
+    /// socket (several records per system call: [`TLS_READ_SIZE`]).
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut filled = 0;
         loop {
-            match self.conn.reader().read(buf) {
-                Ok(n) => return Ok(n),
+            if filled == buf.len() {
+                // rustls may hold more, or ciphertext may be kept.
+                self.readable = true;
+                return Ok(filled);
+            }
+            match self.conn.reader().read(&mut buf[filled..]) {
+                // The peer's close_notify (the plaintext before it first).
+                Ok(0) => {
+                    self.readable = true;
+                    return Ok(filled);
+                }
+                Ok(n) => {
+                    filled += n;
+                    continue;
+                }
                 // A TCP FIN without close_notify: the end, as on plain TCP.
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    self.readable = true;
+                    return Ok(filled);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
+            // rustls holds no plaintext now: feed it what was kept, else
+            // read the socket (unless there is something to return already).
+            if self.kept_from < self.kept.len() {
+                let kept = std::mem::take(&mut self.kept);
+                let mut rest = &kept[self.kept_from..];
+                let fed = self.absorb(&mut rest, buf, &mut filled);
+                if rest.is_empty() {
+                    self.kept_from = 0;
+                } else {
+                    self.kept_from = kept.len() - rest.len();
+                    self.kept = kept;
+                }
+                fed?;
+                continue;
+            }
             self.readable = false;
-            let conn = &mut self.conn;
+            if filled > 0 {
+                return Ok(filled);
+            }
+            self.read_socket(buf, &mut filled)?;
+        }
+    }
+
+    /// One read of the socket (at most [`TLS_READ_SIZE`], or about what
+    /// `buf` can take) through the per-thread buffer into rustls, and the
+    /// plaintext into `buf` from `filled` on; what rustls cannot take yet is
+    /// kept. `WouldBlock` when the socket has nothing.
+    fn read_socket(&mut self, buf: &mut [u8], filled: &mut usize) -> io::Result<()> {
+        CIPHERTEXT.with(|cipher| {
+            let mut cipher = cipher.borrow_mut();
+            let len = (buf.len() - *filled).clamp(TLS_MIN_READ, cipher.len());
             let n = self
                 .io
-                .try_io(Direction::Read, |fd| conn.read_tls(&mut Fd(fd)))?;
-            self.process()
-                .map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+                .try_io(Direction::Read, |fd| recv(fd, &mut cipher[..len]))?;
             if n == 0 {
-                // The peer closed: what rustls says now is final.
+                // The peer closed: rustls learns it from a read of nothing;
+                // what it says now is final.
+                self.conn.read_tls(&mut &[][..])?;
                 self.readable = true;
+                return self.process_read();
             }
-            if self.conn.wants_write() {
-                // A key update or the like: send it if the socket takes it now;
-                // otherwise the next write or flush does.
-                let _ = self.try_flush();
+            let mut rest = &cipher[..n];
+            let fed = self.absorb(&mut rest, buf, filled);
+            if !rest.is_empty() {
+                self.kept = rest.to_vec();
+                self.kept_from = 0;
+            }
+            fed
+        })
+    }
+
+    /// Has rustls take ciphertext from `data` (advancing it) and decrypt it,
+    /// the plaintext going into `buf` from `filled` on, until `data` is used
+    /// up or `buf` is full. rustls holds no plaintext when this is called
+    /// (so it always has room for more records).
+    fn absorb(&mut self, data: &mut &[u8], buf: &mut [u8], filled: &mut usize) -> io::Result<()> {
+        while !data.is_empty() && *filled < buf.len() {
+            if self.conn.read_tls(data)? == 0 {
+                // After the peer's close_notify: what follows is ignored.
+                *data = &[];
+                break;
+            }
+            self.process_read()?;
+            match self.conn.reader().read(&mut buf[*filled..]) {
+                Ok(n) => *filled += n,
+                // Nothing decrypted yet, or the end (the caller sees it next).
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::UnexpectedEof) => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// [`process`](Self::process) after a read: a TLS error as an
+    /// `InvalidData` I/O error; what rustls wants to send now (a key update,
+    /// say) goes out if the socket takes it (otherwise the next write or
+    /// flush sends it).
+    fn process_read(&mut self) -> io::Result<()> {
+        self.process()
+            .map_err(|e| io::Error::new(ErrorKind::InvalidData, e))?;
+        if self.conn.wants_write() {
+            let _ = self.try_flush();
+        }
+        Ok(())
     }
 
     /// Has rustls process what `read_tls` took; notes whether there is
