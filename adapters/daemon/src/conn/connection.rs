@@ -39,7 +39,7 @@ use std::os::fd::AsFd;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Size of the buffer a request is read into (a request is at most a few
 /// hundred bytes; more arrives in further reads).
@@ -90,6 +90,9 @@ pub(crate) struct Connection<R: Runtime> {
     /// Set when the client half-closed while an action was pending: it is
     /// not read again before the relay, which sees the end of its stream.
     pub(super) client_finished: bool,
+    /// The TCP keepalive the client's socket has from its listener (`None`:
+    /// unknown); the relay sets it only when the current one differs.
+    pub(super) client_keepalive: Option<Option<Duration>>,
 }
 
 /// Why a pending action was not waited for to its end.
@@ -133,6 +136,7 @@ impl<R: Runtime> Connection<R> {
             client_error: None,
             tried_early_read: false,
             client_finished: false,
+            client_keepalive: None,
         }
     }
 
@@ -377,11 +381,15 @@ impl<R: Runtime> Connection<R> {
                 RelayEnd::Error(ErrorKind::NotConnected),
             ),
             (None, Some(mut other)) => {
-                if let Some(idle) = self.daemon.current().keepalive {
-                    for socket in [self.client.stream().as_fd(), other.stream().as_fd()] {
-                        if let Err(e) = socket::keepalive(&socket, idle) {
-                            tracing::debug!(target: "socks4d", conn = self.observer.id(), error = %e, "TCP keepalive not set");
-                        }
+                // The client's socket has its listener's keepalive: set
+                // only when a reload changed it since (or it is unknown).
+                let keepalive = self.daemon.current().keepalive;
+                let client = (self.client_keepalive != Some(keepalive))
+                    .then(|| self.client.stream().as_fd());
+                let dest = keepalive.map(|_| other.stream().as_fd());
+                for socket in client.into_iter().chain(dest) {
+                    if let Err(e) = socket::set_keepalive(&socket, keepalive) {
+                        tracing::debug!(target: "socks4d", conn = self.observer.id(), error = %e, "TCP keepalive not set");
                     }
                 }
                 let idle = self.session.config().timeouts.idle;
