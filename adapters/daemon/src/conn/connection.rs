@@ -445,6 +445,11 @@ impl<R: Runtime> Connection<R> {
         let rt = self.rt.clone();
         let mut fut = pin!(fut);
         let mut timer = pin!(sleep_until_or_never(&rt, deadline));
+        // Once a read of the client found nothing, it is read again only
+        // when the runtime says it may have sent more: async-io keeps no
+        // readiness, so a read at every wake-up (the connect's, a timer's)
+        // would be a system call in vain each time.
+        let mut client_quiet = false;
         poll_fn(|cx| {
             self.poll_late(cx);
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
@@ -466,23 +471,27 @@ impl<R: Runtime> Connection<R> {
                 if room == 0 || self.client_finished {
                     return Poll::Pending;
                 }
+                if client_quiet {
+                    // An error shows in the read that follows.
+                    if self.client.poll_ready(Direction::Read, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    client_quiet = false;
+                }
                 let mut buf = [0u8; 512];
-                match self
-                    .client
-                    .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf[..room]))
-                {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(n)) if n > 0 => {
+                match self.client.try_read(&mut buf[..room]) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => client_quiet = true,
+                    Ok(n) if n > 0 => {
                         self.step(|s, now| s.handle_input(now, &buf[..n]));
                         if self.session.is_closed() {
                             return Poll::Ready(Err(Interrupted::Client));
                         }
                     }
-                    Poll::Ready(Ok(_)) if !self.daemon.current().abort_on_client_close => {
+                    Ok(_) if !self.daemon.current().abort_on_client_close => {
                         self.client_finished = true;
                         return Poll::Pending;
                     }
-                    Poll::Ready(_) => {
+                    _ => {
                         self.step(|s, now| s.handle_eof(now));
                         return Poll::Ready(Err(Interrupted::Client));
                     }
