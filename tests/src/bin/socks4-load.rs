@@ -8,6 +8,8 @@
 //!
 //! ```sh
 //! cargo run --release -p socks4-tests --bin socks4-load -- [--rounds 5] [--seconds 3] [--bytes-mib 1024] [--idle 9900] [--skip-idle] [--skip-throughput] [--only NAME] [--3proxy PATH]
+//! cargo run --release -p socks4-tests --bin socks4-load -- --against IP:PORT CLIENTS SECONDS
+//! cargo run --release -p socks4-tests --bin socks4-load -- --against-bytes IP:PORT STREAMS up|down MIB
 //! cargo run --release -p socks4-tests --bin socks4-load -- --limits [--rounds 5] [--bytes-mib 1024]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --tls [--rounds 5] [--bytes-mib 1024] [--only NAME]
 //! cargo run --release -p socks4-tests --bin socks4-load -- --fleet [--rounds 5] [--seconds 3]
@@ -126,6 +128,7 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("--peers") => load::serve_peers(160),
         Some("--against") => against(),
+        Some("--against-bytes") => against_bytes(),
         _ => {
             let o = options();
             if o.limits {
@@ -158,6 +161,31 @@ fn against() {
     println!(
         "{} connections, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
         c.count, c.rate, c.p50_ms, c.p99_ms
+    );
+}
+
+/// Profiling aid (`--against-bytes IP:PORT STREAMS up|down MIB`): MIB
+/// mebibytes over STREAMS relayed connections in parallel, one way, through
+/// a server started by hand.
+fn against_bytes() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "--against-bytes IP:PORT STREAMS up|down MIB";
+    let proxy = args.get(2).and_then(|a| a.parse().ok()).expect(usage);
+    let streams = args.get(3).and_then(|a| a.parse().ok()).expect(usage);
+    let way = match args.get(4).map(String::as_str) {
+        Some("up") => Way::Up,
+        Some("down") => Way::Down,
+        _ => panic!("{usage}"),
+    };
+    let mib: u64 = args.get(5).and_then(|a| a.parse().ok()).expect(usage);
+    let peers = Peers::start();
+    let s = Subject::external(proxy);
+    let took = load::throughput(&s, &peers, streams, way, mib << 20);
+    let gb = (mib << 20) as f64 / 1e9;
+    println!(
+        "{mib} MiB over {streams} streams in {:.2} s: {:.2} GB/s",
+        took.as_secs_f64(),
+        gb / took.as_secs_f64()
     );
 }
 

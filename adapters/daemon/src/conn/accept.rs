@@ -41,6 +41,9 @@ pub(crate) struct AcceptLoop<R: Runtime> {
     /// The same listening socket (a duplicate descriptor), for the
     /// non-blocking accepts of the drain.
     pub(crate) raw: std::net::TcpListener,
+    /// The TCP keepalive set on the listening socket, which its accepted
+    /// connections inherit (`None`: unknown, it could not be set).
+    pub(crate) keepalive: Option<Option<Duration>>,
     /// Closed by the server to stop this listener alone (a reload removed
     /// it); shutdown stops every listener.
     pub(crate) stop: async_channel::Receiver<()>,
@@ -224,6 +227,7 @@ impl<R: Runtime> AcceptLoop<R> {
             dest,
             proxy: self.config.proxy_protocol,
             slot,
+            keepalive: self.keepalive,
         };
         let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
         self.rt.spawn(start::serve(rt, daemon, accepted));

@@ -39,7 +39,7 @@ use std::os::fd::AsFd;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Size of the buffer a request is read into (a request is at most a few
 /// hundred bytes; more arrives in further reads).
@@ -90,6 +90,9 @@ pub(crate) struct Connection<R: Runtime> {
     /// Set when the client half-closed while an action was pending: it is
     /// not read again before the relay, which sees the end of its stream.
     pub(super) client_finished: bool,
+    /// The TCP keepalive the client's socket has from its listener (`None`:
+    /// unknown); the relay sets it only when the current one differs.
+    pub(super) client_keepalive: Option<Option<Duration>>,
 }
 
 /// Why a pending action was not waited for to its end.
@@ -133,6 +136,7 @@ impl<R: Runtime> Connection<R> {
             client_error: None,
             tried_early_read: false,
             client_finished: false,
+            client_keepalive: None,
         }
     }
 
@@ -377,11 +381,15 @@ impl<R: Runtime> Connection<R> {
                 RelayEnd::Error(ErrorKind::NotConnected),
             ),
             (None, Some(mut other)) => {
-                if let Some(idle) = self.daemon.current().keepalive {
-                    for socket in [self.client.stream().as_fd(), other.stream().as_fd()] {
-                        if let Err(e) = socket::keepalive(&socket, idle) {
-                            tracing::debug!(target: "socks4d", conn = self.observer.id(), error = %e, "TCP keepalive not set");
-                        }
+                // The client's socket has its listener's keepalive: set
+                // only when a reload changed it since (or it is unknown).
+                let keepalive = self.daemon.current().keepalive;
+                let client = (self.client_keepalive != Some(keepalive))
+                    .then(|| self.client.stream().as_fd());
+                let dest = keepalive.map(|_| other.stream().as_fd());
+                for socket in client.into_iter().chain(dest) {
+                    if let Err(e) = socket::set_keepalive(&socket, keepalive) {
+                        tracing::debug!(target: "socks4d", conn = self.observer.id(), error = %e, "TCP keepalive not set");
                     }
                 }
                 let idle = self.session.config().timeouts.idle;
@@ -437,6 +445,11 @@ impl<R: Runtime> Connection<R> {
         let rt = self.rt.clone();
         let mut fut = pin!(fut);
         let mut timer = pin!(sleep_until_or_never(&rt, deadline));
+        // Once a read of the client found nothing, it is read again only
+        // when the runtime says it may have sent more: async-io keeps no
+        // readiness, so a read at every wake-up (the connect's, a timer's)
+        // would be a system call in vain each time.
+        let mut client_quiet = false;
         poll_fn(|cx| {
             self.poll_late(cx);
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
@@ -458,23 +471,27 @@ impl<R: Runtime> Connection<R> {
                 if room == 0 || self.client_finished {
                     return Poll::Pending;
                 }
+                if client_quiet {
+                    // An error shows in the read that follows.
+                    if self.client.poll_ready(Direction::Read, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    client_quiet = false;
+                }
                 let mut buf = [0u8; 512];
-                match self
-                    .client
-                    .poll_op(Direction::Read, cx, |c| c.try_read(&mut buf[..room]))
-                {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(n)) if n > 0 => {
+                match self.client.try_read(&mut buf[..room]) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => client_quiet = true,
+                    Ok(n) if n > 0 => {
                         self.step(|s, now| s.handle_input(now, &buf[..n]));
                         if self.session.is_closed() {
                             return Poll::Ready(Err(Interrupted::Client));
                         }
                     }
-                    Poll::Ready(Ok(_)) if !self.daemon.current().abort_on_client_close => {
+                    Ok(_) if !self.daemon.current().abort_on_client_close => {
                         self.client_finished = true;
                         return Poll::Pending;
                     }
-                    Poll::Ready(_) => {
+                    _ => {
                         self.step(|s, now| s.handle_eof(now));
                         return Poll::Ready(Err(Interrupted::Client));
                     }

@@ -141,6 +141,7 @@ impl Half {
         to: &mut Endpoint<S>,
         cx: &mut Context<'_>,
         limit: Option<(&Meter, Instant)>,
+        last: bool,
     ) -> Poll<Result<(), Stop>> {
         if self.done {
             return Poll::Ready(Ok(()));
@@ -160,7 +161,7 @@ impl Half {
             self.blocked = None;
         }
         for _ in 0..CHUNKS_PER_POLL {
-            if let Some(end) = self.step(from, to, cx, limit) {
+            if let Some(end) = self.step(from, to, cx, limit, last) {
                 return end;
             }
         }
@@ -172,13 +173,15 @@ impl Half {
     /// One step: first what is in flight (in the pipe, kept from a copy, or
     /// held by TLS), else the end of stream passed on, else a new chunk.
     /// `None`: go on with the next step; otherwise what [`poll`](Self::poll)
-    /// returns.
+    /// returns. `last`: the other direction is done (see
+    /// [`pass_eof`](Self::pass_eof)).
     fn step<S: Stream>(
         &mut self,
         from: &mut Endpoint<S>,
         to: &mut Endpoint<S>,
         cx: &mut Context<'_>,
         limit: Option<(&Meter, Instant)>,
+        last: bool,
     ) -> Option<Poll<Result<(), Stop>>> {
         let flushed = if let (Some(pipe), Some(to)) = (&self.pipe, to.plain()) {
             to.try_io(Direction::Write, |fd| {
@@ -204,7 +207,7 @@ impl Half {
             // TLS: records rustls took and has not sent yet.
             to.try_flush().map(|()| 0)
         } else if self.eof {
-            return self.pass_eof(to, cx);
+            return self.pass_eof(to, cx, last);
         } else {
             return self.move_chunk(from, to, cx, limit);
         };
@@ -219,12 +222,22 @@ impl Half {
     }
 
     /// The source ended and everything before it went out: half-close the
-    /// destination (or wait until it can be).
+    /// destination (or wait until it can be). When the other direction is
+    /// done too (`last`) and the destination is plain TCP, the relay ends
+    /// now and its sockets are closed: the close sends the FIN (nothing is
+    /// left unread on either socket, both having reached their end), so a
+    /// `shutdown` first would be a system call for nothing. A TLS
+    /// destination still gets its `close_notify`.
     fn pass_eof<S: Stream>(
         &mut self,
         to: &mut Endpoint<S>,
         cx: &mut Context<'_>,
+        last: bool,
     ) -> Option<Poll<Result<(), Stop>>> {
+        if last && to.plain().is_some() {
+            self.done = true;
+            return Some(Poll::Ready(Ok(())));
+        }
         match to.try_shutdown_write() {
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 return self.wait_for(to, Direction::Write, cx);
@@ -448,8 +461,12 @@ impl<S: Stream> Pair<'_, S> {
         cx: &mut Context<'_>,
         limit: Option<(&Meter, Instant)>,
     ) -> Poll<Result<(), Stop>> {
-        let up = self.up.poll(self.client, self.dest, cx, limit)?;
-        let down = self.down.poll(self.dest, self.client, cx, limit)?;
+        let up = self
+            .up
+            .poll(self.client, self.dest, cx, limit, self.down.done)?;
+        let down = self
+            .down
+            .poll(self.dest, self.client, cx, limit, self.up.done)?;
         if up.is_ready() && down.is_ready() {
             Poll::Ready(Ok(()))
         } else {

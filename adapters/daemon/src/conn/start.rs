@@ -21,7 +21,7 @@ use socks4_proto::server::{Destination, ServerSession};
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What an accepted connection needs to be served.
 pub(super) struct Accepted<R: Runtime> {
@@ -43,6 +43,9 @@ pub(super) struct Accepted<R: Runtime> {
     pub(super) proxy: Option<socks4_proto::proxy_header::Accept>,
     /// Its place among `max_connections`.
     pub(super) slot: Slot,
+    /// The TCP keepalive the client's socket inherited from its listener
+    /// (`None`: unknown).
+    pub(super) keepalive: Option<Option<Duration>>,
 }
 
 /// What a connection turned out to be, once its listener (and, on a dual
@@ -100,6 +103,7 @@ async fn open<R: Runtime>(
         dest,
         proxy,
         mut slot,
+        keepalive,
     } = accepted;
     // One of our own outbound connections, come back in: the session
     // refuses it as a loop, before anything else (no PROXY header, no TLS,
@@ -154,6 +158,7 @@ async fn open<R: Runtime>(
     observer.list(daemon.conns().list(slot.id, listener, peer, now));
     let mut conn = Connection::new(rt, daemon, session, observer, client, tls, dest_tls);
     conn.counted = slot.take_client();
+    conn.client_keepalive = keepalive;
     conn.step(|_, _| {});
     Some((conn, slot))
 }

@@ -4,6 +4,7 @@
 
 use super::{Direction, Stream};
 use async_io::Async;
+use rustix::net::{acceptfrom_with, SocketFlags};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -26,9 +27,11 @@ impl Stream for Async<UdpSocket> {
     }
 }
 
-/// Registers a bound UDP socket with async-io's reactor.
+/// Registers a bound, non-blocking UDP socket with async-io's reactor (as
+/// [`Runtime::datagram`](super::Runtime::datagram) asks: not made
+/// non-blocking again).
 pub fn datagram(socket: UdpSocket) -> io::Result<Async<UdpSocket>> {
-    Async::new(socket)
+    Async::new_nonblocking(socket)
 }
 
 impl Stream for Async<TcpStream> {
@@ -55,12 +58,23 @@ pub fn listener(socket: TcpListener) -> io::Result<Async<TcpListener>> {
     Async::new(socket)
 }
 
-/// Accepts one connection.
+/// Accepts one connection, non-blocking from the start (`accept4` with
+/// `SOCK_NONBLOCK`: async-io's own accept sets `O_NONBLOCK` afterwards, one
+/// more system call per connection).
 pub async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
-    listener.accept().await
+    let flags = SocketFlags::NONBLOCK | SocketFlags::CLOEXEC;
+    let (fd, peer) = listener
+        .read_with(|l| acceptfrom_with(l, flags).map_err(io::Error::from))
+        .await?;
+    let peer = peer
+        .and_then(|p| SocketAddr::try_from(p).ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP peer"))?;
+    Ok((Async::new_nonblocking(TcpStream::from(fd))?, peer))
 }
 
-/// Registers a connected or connecting socket with async-io's reactor.
+/// Registers a non-blocking socket, connected or connecting, with async-io's
+/// reactor (as [`Runtime::stream`](super::Runtime::stream) asks: not made
+/// non-blocking again).
 pub fn stream(socket: TcpStream) -> io::Result<Async<TcpStream>> {
-    Async::new(socket)
+    Async::new_nonblocking(socket)
 }

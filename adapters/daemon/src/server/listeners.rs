@@ -74,6 +74,17 @@ impl<R: Runtime> Listeners<R> {
         self.daemon
             .upgrade()
             .register(handed, Some(addr), listener.try_clone()?.into());
+        // The keepalive its connections start with (they inherit the
+        // listener's): a relay then sets its client's only when a reload
+        // changed it since.
+        let keepalive = self.daemon.current().keepalive;
+        let keepalive = match socket::set_keepalive(&listener, keepalive) {
+            Ok(()) => Some(keepalive),
+            Err(e) => {
+                tracing::debug!(target: "socks4d", listen = %addr, error = %e, "TCP keepalive not set on the listener");
+                None
+            }
+        };
         let listener = self.rt.listener(listener)?;
         let counts = self.daemon.books().counters.add_listener(addr);
         let proxy = config.proxy_protocol.map(|p| p.to_string());
@@ -87,6 +98,7 @@ impl<R: Runtime> Listeners<R> {
             config,
             counts,
             raw,
+            keepalive,
             stop,
             _open: open,
         };
