@@ -377,8 +377,12 @@ fn far_below_a_fleet_rate_requests_are_granted_ahead_within_the_bound(bin: &str)
     assert_eq!(granted, LIMIT, "{seen}");
     assert_eq!(rate_ops(&all, "timeout"), 0, "{seen}");
     // Far below the limit, requests were granted ahead; near it, none.
+    // Each instance grants ahead on the count Redis last answered it, which
+    // lags behind the others' grants since (and its scripts wait up to
+    // AHEAD_GATHER for company): a few more than LIMIT - HEADROOM may go
+    // ahead, never the last of the headroom.
     assert!(ahead > 0, "{seen}");
-    assert!(ahead <= LIMIT - HEADROOM, "{seen}");
+    assert!(ahead <= LIMIT - HEADROOM / 2, "{seen}");
     assert_eq!(overshoot, 0, "{seen}");
     // A request granted ahead that Redis then grants counts `ok` too:
     // every grant is `ok` or `overshoot`, every refusal `refused`.

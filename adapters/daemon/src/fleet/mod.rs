@@ -80,6 +80,14 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Questions answered in one pipeline at most.
 const BATCH: usize = 256;
 
+/// How long the scripts of requests granted ahead wait for others to share
+/// their pipeline (nobody waits for their answers; a request that waits for
+/// its answer ends the gathering at once): one pipeline per this time
+/// instead of one per request for a client that opens connections one
+/// after another. The count the link knows ages by as much, within the
+/// headroom.
+pub(crate) const AHEAD_GATHER: Duration = Duration::from_millis(5);
+
 /// The sliding window of a connection rate, on Redis's clock: drops the
 /// times out of the window, and grants (adds the time, returns the count in
 /// the window with it, at least 1) when fewer than the count are left, else
@@ -282,6 +290,9 @@ impl<R: Runtime> Task<R> {
                     Err(_) => break,
                 }
             }
+            if !asks.is_empty() && asks.iter().all(|a| a.ahead) {
+                self.gather(&mut asks).await;
+            }
             while let Ok(c) = self.link().changes().try_recv() {
                 self.pending.push(c);
             }
@@ -296,6 +307,30 @@ impl<R: Runtime> Task<R> {
                     .is_none_or(|t| self.rt.now() >= t + FLUSH_EVERY);
             if let Err(e) = self.exchange(&mut redis, asks, (poll, flush)).await {
                 return e;
+            }
+        }
+    }
+
+    /// Adds to `asks` (all granted ahead) the questions that come within
+    /// [`AHEAD_GATHER`], up to [`BATCH`], until one that waits for its
+    /// answer comes.
+    async fn gather(&self, asks: &mut Vec<RateAsk>) {
+        let link = self.link();
+        let until = later(self.rt.now(), AHEAD_GATHER);
+        while asks.len() < BATCH {
+            let next = async { link.asks().recv().await.ok() }
+                .or(async {
+                    self.rt.sleep_until(until).await;
+                    None
+                })
+                .await;
+            let Some(ask) = next else {
+                return;
+            };
+            let waits = !ask.ahead;
+            asks.push(ask);
+            if waits {
+                return;
             }
         }
     }
