@@ -200,7 +200,7 @@ impl Observer {
     }
 
     /// Changes the entry, if listed.
-    fn listing(&self, change: impl FnOnce(&mut crate::observe::conns::ConnInfo)) {
+    fn listing(&self, change: impl FnOnce(&mut crate::observe::conns::Known)) {
         if let Some(entry) = self.entry() {
             change(&mut entry.info());
         }
@@ -212,7 +212,7 @@ impl Observer {
     pub(crate) fn via_parent(&mut self, parent: &socks4_acl::Parent) {
         self.via = Some(parent.to_string());
         self.parent_failure = None;
-        self.listing(|i| i.via = Some(parent.to_string()));
+        self.listing(|i| i.rare().via = Some(parent.to_string()));
     }
 
     /// The parent being tried failed: `why` is its answer (`answered 403
@@ -321,22 +321,26 @@ impl Observer {
     fn update_listing(&self, event: &Event) {
         use crate::observe::conns::ConnState;
         self.listing(|i| match event {
-            Event::ClientCertificate { common_name } => i.cert = Some(common_name.clone()),
-            Event::Sniffed { kind, .. } => i.sniffed = Some(kind.label().to_owned()),
-            Event::Request { dest, user_id, .. } => {
-                i.dest = Some(dest.clone());
-                i.user = (!user_id.is_empty()).then(|| String::from_utf8_lossy(user_id).into());
+            Event::ClientCertificate { common_name } => {
+                i.rare().cert = Some(common_name.clone());
             }
-            Event::Decided { verdict } => i.rule = Some(verdict.source.to_string()),
-            Event::Denied { source, .. } => i.rule = Some(source.to_string()),
+            Event::Sniffed { kind, .. } => i.rare().sniffed = Some(kind.label()),
+            Event::Request { dest, user_id, .. } => {
+                i.dest = Some(dest.as_str().into());
+                if !user_id.is_empty() {
+                    i.rare().user = Some(String::from_utf8_lossy(user_id).into());
+                }
+            }
+            Event::Decided { verdict } => i.rule = Some(verdict.source),
+            Event::Denied { source, .. } => i.rule = Some(*source),
             Event::SockUp { dest, source } => {
                 i.reached = Some(*dest).filter(|a| !a.ip().is_unspecified());
-                i.rule = Some(source.to_string());
+                i.rule = Some(*source);
                 i.state = ConnState::Relaying;
             }
-            Event::Routed { parent, .. } => i.via = Some(parent.to_string()),
+            Event::Routed { parent, .. } => i.rare().via = Some(parent.to_string()),
             Event::Ident { outcome } => {
-                i.ident = Some(match outcome {
+                i.rare().ident = Some(match outcome {
                     Some(socks4_ident::Outcome::UserId(u)) => {
                         String::from_utf8_lossy(&u.user_id).into()
                     }
