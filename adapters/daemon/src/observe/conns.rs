@@ -12,9 +12,12 @@
 use event_listener::Event as Notify;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// A connection's phase, as `ctl conns` shows it.
@@ -201,18 +204,28 @@ impl ConnEntry {
 
     /// Completes once it is killed before its relay started (a relay sees
     /// the kill itself and reports its bytes): never while it relays.
+    ///
+    /// Polled whenever its connection wakes: once the relay started, it
+    /// drops its listener (an idle relay holds only the relay's own).
     pub(crate) async fn killed_before_relay(&self) {
-        loop {
-            let relaying = matches!(self.info().state, ConnState::Relaying | ConnState::Draining);
-            if self.is_killed() && !relaying {
-                return;
+        let mut listener: Option<event_listener::EventListener> = None;
+        std::future::poll_fn(|cx| loop {
+            if matches!(self.info().state, ConnState::Relaying | ConnState::Draining) {
+                listener = None;
+                return Poll::Pending;
             }
-            let listener = self.kill.listen();
-            if self.is_killed() && !relaying {
-                return;
+            if self.is_killed() {
+                return Poll::Ready(());
             }
-            listener.await;
-        }
+            match listener.as_mut() {
+                None => listener = Some(self.kill.listen()),
+                Some(l) => match Pin::new(l).poll(cx) {
+                    Poll::Ready(()) => listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        })
+        .await
     }
 
     /// A copy of what is known about it at `now`.
