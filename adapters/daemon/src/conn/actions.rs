@@ -102,9 +102,11 @@ impl<R: Runtime> Connection<R> {
         }
         let admitted = admitted.and_then(|(ticket, meter)| {
             if command == Command::Bind {
-                self.bind_counted = Some(clients.open_bind(key)?);
+                self.before_relay().bind_counted = Some(clients.open_bind(key)?);
             }
-            self.rate_ticket = ticket;
+            if ticket.is_some() {
+                self.before_relay().rate_ticket = ticket;
+            }
             self.meter = Some(meter).filter(Meter::is_limited);
             Ok(())
         });
@@ -115,7 +117,7 @@ impl<R: Runtime> Connection<R> {
     /// (`max_lookups_per_client`; one per question asked at once: AAAA and
     /// A are two), then among the server's. The answer
     /// is whole, or its first part (RFC 8305 §3), the rest kept for the
-    /// session ([`Connection::late`]).
+    /// session ([`BeforeRelay::late`](super::connection::BeforeRelay::late)).
     async fn resolve(&mut self, host: String) {
         let (rt, daemon, conn) = (self.rt.clone(), self.daemon.clone(), self.observer.id());
         let clients = self.daemon.clients().clone();
@@ -130,7 +132,8 @@ impl<R: Runtime> Connection<R> {
                 addrs,
                 rest: Some(rest),
             })) => {
-                self.late = Some((rest, self.rt.now()));
+                let now = self.rt.now();
+                self.before_relay().late = Some((rest, now));
                 self.outcome(ActionOutcome::ResolvedFirst(addrs));
             }
             Ok(r) => self.outcome(ActionOutcome::Resolved(r.map(|r| r.addrs))),
@@ -153,17 +156,15 @@ impl<R: Runtime> Connection<R> {
     /// Connects to one of the destination's addresses (Happy Eyeballs), with
     /// TLS for `forward_tls`. While the rest of the name's answer is to come,
     /// the addresses of it the session passes join the race
-    /// ([`Connection::joining`]).
+    /// ([`BeforeRelay::joining`](super::connection::BeforeRelay::joining)).
     async fn connect(&mut self, addrs: Vec<SocketAddr>) {
         let (rt, daemon) = (self.rt.clone(), self.daemon.clone());
         let timeouts = self.session.config().timeouts;
-        let tls = self
-            .dest_tls
-            .clone()
-            .map(|host| (host, self.tls.client.clone()));
-        let more = self.late.is_some().then(|| {
+        let dest_tls = self.before_relay.as_ref().and_then(|b| b.dest_tls.clone());
+        let tls = dest_tls.map(|host| (host, self.tls.client.clone()));
+        let more = self.waits_late().then(|| {
             let (tx, rx) = async_channel::bounded(1);
-            self.joining = Some(tx);
+            self.before_relay().joining = Some(tx);
             Box::pin(async move { rx.recv().await.unwrap_or_default() }) as More<'static, _>
         });
         let exit = Exit::choose(&daemon, self.session.exit());
@@ -181,8 +182,10 @@ impl<R: Runtime> Connection<R> {
         };
         let connected = self.pending(Box::pin(connect)).await;
         // Whatever is still to come is of no use now.
-        self.late = None;
-        self.joining = None;
+        if let Some(before) = self.before_relay.as_deref_mut() {
+            before.late = None;
+            before.joining = None;
+        }
         match connected {
             Ok(Ok((other, mark, won))) => {
                 self.other = Some(other);
@@ -212,7 +215,8 @@ impl<R: Runtime> Connection<R> {
             conn: self.observer.id(),
             exit: &exit,
         };
-        let (dest_tls, tls) = (self.dest_tls.clone(), self.tls.client.clone());
+        let dest_tls = self.before_relay.as_ref().and_then(|b| b.dest_tls.clone());
+        let tls = self.tls.client.clone();
         // An error, and the parent whose tunnel it came through when it was
         // TLS with the destination that failed.
         let via = async {
@@ -232,7 +236,9 @@ impl<R: Runtime> Connection<R> {
             Ok(Ok(tunnel)) => {
                 self.other = Some(tunnel.endpoint);
                 self.other_mark = Some(tunnel.mark);
-                self.dest_leftover = tunnel.leftover;
+                if !tunnel.leftover.is_empty() {
+                    self.before_relay().dest_leftover = tunnel.leftover;
+                }
                 self.parent_open = Some(tunnel.open);
                 self.outcome(ActionOutcome::Connected(Ok(tunnel.won)));
             }
@@ -278,7 +284,7 @@ impl<R: Runtime> Connection<R> {
         });
         match bound {
             Ok((listener, at)) => {
-                self.bind_listener = Some(listener);
+                self.before_relay().bind_listener = Some(listener);
                 self.outcome(ActionOutcome::Bound(Ok(at)));
             }
             Err(e) => self.outcome(ActionOutcome::Bound(Err(e.kind()))),
@@ -287,13 +293,13 @@ impl<R: Runtime> Connection<R> {
 
     /// BIND's one inbound connection: the listener closes after it.
     async fn accept(&mut self) {
-        let Some(listener) = self.bind_listener.take() else {
+        let Some(listener) = self.before_relay().bind_listener.take() else {
             return self.outcome(ActionOutcome::Accepted(Err(ErrorKind::NotConnected)));
         };
         let rt = self.rt.clone();
         let accepted = self.pending(Box::pin(rt.accept(&listener))).await;
         drop(listener);
-        self.bind_counted = None;
+        self.before_relay().bind_counted = None;
         match accepted {
             Ok(Ok((stream, from))) => {
                 self.other = Some(Endpoint::Plain(stream));

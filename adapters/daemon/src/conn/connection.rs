@@ -54,35 +54,22 @@ pub(crate) struct Connection<R: Runtime> {
     pub(super) client: Endpoint<R::Stream>,
     /// The TLS configurations this connection started with.
     pub(super) tls: Arc<Tls>,
-    /// `forward_tls`: TLS towards the destination, for this host name.
-    pub(super) dest_tls: Option<String>,
+    /// What only the handshake needs, in a box allocated when one of its
+    /// fields is set (most connections set none) and freed when the relay
+    /// starts, so an idle relay does not hold their room.
+    pub(super) before_relay: Option<Box<BeforeRelay<R>>>,
     /// The outbound connection (CONNECT) or the accepted one (BIND), once up.
     pub(super) other: Option<Endpoint<R::Stream>>,
     /// The outbound connection's local address, marked as ours while it is
     /// open (a connection accepted from it would be a loop).
     pub(super) other_mark: Option<crate::runtime::own_sockets::Mark>,
-    /// BIND's listener, between `Bound` and `Accepted`.
-    pub(super) bind_listener: Option<R::Listener>,
     /// The connection counted for its client: under its address from
     /// accept, moved at admission to the identity `[limits] key` names.
     pub(super) counted: Option<ClientGuard>,
-    /// The BIND listener counted for its client, from admission to accept.
-    pub(super) bind_counted: Option<ClientGuard>,
     /// The relay's limits (bandwidth, quota), from admission.
     pub(super) meter: Option<Meter>,
-    /// The request counted in its client's connection rate, taken back unless
-    /// the request is granted.
-    pub(super) rate_ticket: Option<RateTicket>,
-    /// Bytes a parent sent after granting, for the client before the relay's.
-    pub(super) dest_leftover: Vec<u8>,
     /// The connection counted as open through its parent.
     pub(super) parent_open: Option<crate::daemon::outbound::ParentOpen>,
-    /// The rest of a name's answer given in two parts (RFC 8305 §3), and
-    /// when its first part was reported: for the session once it is in.
-    pub(super) late: Option<(resolve::Rest, Instant)>,
-    /// While a connect races with the rest still to come: where the late
-    /// addresses the session passes go (dropped: none will).
-    pub(super) joining: Option<async_channel::Sender<Vec<SocketAddr>>>,
     /// Set when writing to the client failed.
     pub(super) client_error: Option<ErrorKind>,
     /// Whether the first read of the request was tried.
@@ -93,6 +80,41 @@ pub(crate) struct Connection<R: Runtime> {
     /// The TCP keepalive the client's socket has from its listener (`None`:
     /// unknown); the relay sets it only when the current one differs.
     pub(super) client_keepalive: Option<Option<Duration>>,
+}
+
+/// What a [`Connection`] needs only until its relay starts.
+pub(crate) struct BeforeRelay<R: Runtime> {
+    /// `forward_tls`: TLS towards the destination, for this host name.
+    pub(super) dest_tls: Option<String>,
+    /// BIND's listener, between `Bound` and `Accepted`.
+    pub(super) bind_listener: Option<R::Listener>,
+    /// The BIND listener counted for its client, from admission to accept.
+    pub(super) bind_counted: Option<ClientGuard>,
+    /// The request counted in its client's connection rate, taken back unless
+    /// the request is granted.
+    pub(super) rate_ticket: Option<RateTicket>,
+    /// Bytes a parent sent after granting, for the client before the relay's.
+    pub(super) dest_leftover: Vec<u8>,
+    /// The rest of a name's answer given in two parts (RFC 8305 §3), and
+    /// when its first part was reported: for the session once it is in.
+    pub(super) late: Option<(resolve::Rest, Instant)>,
+    /// While a connect races with the rest still to come: where the late
+    /// addresses the session passes go (dropped: none will).
+    pub(super) joining: Option<async_channel::Sender<Vec<SocketAddr>>>,
+}
+
+impl<R: Runtime> Default for BeforeRelay<R> {
+    fn default() -> Self {
+        BeforeRelay {
+            dest_tls: None,
+            bind_listener: None,
+            bind_counted: None,
+            rate_ticket: None,
+            dest_leftover: Vec::new(),
+            late: None,
+            joining: None,
+        }
+    }
 }
 
 /// Why a pending action was not waited for to its end.
@@ -121,18 +143,17 @@ impl<R: Runtime> Connection<R> {
             observer,
             client,
             tls,
-            dest_tls,
+            before_relay: dest_tls.map(|dest_tls| {
+                Box::new(BeforeRelay {
+                    dest_tls: Some(dest_tls),
+                    ..BeforeRelay::default()
+                })
+            }),
             other: None,
             other_mark: None,
-            bind_listener: None,
             counted: None,
-            bind_counted: None,
             meter: None,
-            rate_ticket: None,
-            dest_leftover: Vec::new(),
             parent_open: None,
-            late: None,
-            joining: None,
             client_error: None,
             tried_early_read: false,
             client_finished: false,
@@ -209,6 +230,16 @@ impl<R: Runtime> Connection<R> {
     /// relay (a relay sees the kill itself and reports its bytes): the
     /// session then closes with the outcome `killed`, and dropping the
     /// connection closes both sockets.
+    /// What only the handshake needs, to change (allocated on first use).
+    pub(super) fn before_relay(&mut self) -> &mut BeforeRelay<R> {
+        self.before_relay.get_or_insert_with(Box::default)
+    }
+
+    /// Whether the rest of a name's answer is still to come.
+    pub(super) fn waits_late(&self) -> bool {
+        self.before_relay.as_ref().is_some_and(|b| b.late.is_some())
+    }
+
     pub(super) async fn run_unless_killed(&mut self) {
         let entry = self.observer.entry().cloned();
         let killed = {
@@ -258,7 +289,7 @@ impl<R: Runtime> Connection<R> {
             if self.session.is_closed() {
                 return;
             }
-            if self.late.is_some() {
+            if self.waits_late() {
                 // The session waits for the rest of a name's answer.
                 self.await_late().await;
                 continue;
@@ -278,7 +309,7 @@ impl<R: Runtime> Connection<R> {
     /// decides: it gets what comes within RFC 8305's resolution delay of the
     /// first part (none after it: the lookup goes on for the cache alone).
     async fn await_late(&mut self) {
-        let Some((rest, since)) = self.late.take() else {
+        let Some((rest, since)) = self.before_relay().late.take() else {
             return;
         };
         let rt = self.rt.clone();
@@ -300,17 +331,20 @@ impl<R: Runtime> Connection<R> {
     /// While a connect races: the rest of the name's answer, once in, goes
     /// to the session, and the addresses it passes to the race.
     fn poll_late(&mut self, cx: &mut Context<'_>) {
-        if self.joining.is_none() {
+        let Some(before) = self.before_relay.as_deref_mut() else {
+            return;
+        };
+        if before.joining.is_none() {
             return;
         }
-        let Some((rest, _)) = self.late.as_mut() else {
+        let Some((rest, _)) = before.late.as_mut() else {
             return;
         };
         let Poll::Ready(addrs) = rest.as_mut().poll(cx) else {
             return;
         };
-        self.late = None;
-        let joining = self.joining.take();
+        before.late = None;
+        let joining = before.joining.take();
         self.step(|s, now| s.handle_late_addresses(now, addrs));
         let mut unexpected = None;
         while let Some(action) = self.session.poll_action() {
@@ -371,9 +405,21 @@ impl<R: Runtime> Connection<R> {
     async fn relay(&mut self, client_leftover: Vec<u8>) {
         let rt = self.rt.clone();
         // Granted: the request stays counted in the client's rate.
-        if let Some(ticket) = self.rate_ticket.take() {
-            ticket.granted();
-        }
+        // What only the handshake needed goes now.
+        let dest_leftover = match self.before_relay.take() {
+            Some(before) => {
+                let BeforeRelay {
+                    rate_ticket,
+                    dest_leftover,
+                    ..
+                } = *before;
+                if let Some(ticket) = rate_ticket {
+                    ticket.granted();
+                }
+                dest_leftover
+            }
+            None => Vec::new(),
+        };
         let (stats, end) = match (self.client_error, self.other.take()) {
             (Some(kind), _) => (RelayStats::default(), RelayEnd::Error(kind)),
             (None, None) => (
@@ -412,7 +458,7 @@ impl<R: Runtime> Connection<R> {
                     &rt,
                     &mut self.client,
                     &mut other,
-                    (client_leftover, std::mem::take(&mut self.dest_leftover)),
+                    (client_leftover, dest_leftover),
                     idle,
                     self.meter.as_ref(),
                     (cut, self.observer.entry().map(|e| &**e)),

@@ -109,10 +109,9 @@ pub(crate) struct Observer {
     peer: SocketAddr,
     started: Instant,
     dest: Option<String>,
-    /// Where the destination's name came from when it was sniffed from the
-    /// client's first bytes (`sni`, `host`).
-    sniffed: Option<&'static str>,
-    user_id: Vec<u8>,
+    /// What most connections never set, in a box allocated when one of it
+    /// is (an idle relay does not hold its room).
+    rare: Option<Box<Rare>>,
     source: Option<Source>,
     reply: Option<ReplyCode>,
     stats: RelayStats,
@@ -120,23 +119,33 @@ pub(crate) struct Observer {
     replied_at: Option<Instant>,
     /// A relay is counted as open.
     relaying: bool,
-    /// The parent proxy the connection went through (passwords hidden).
-    via: Option<String>,
-    /// The subject name of the client's verified TLS certificate.
-    cert: Option<String>,
     /// The address reached (direct) and how many attempts it took.
     reached: Option<(SocketAddr, u32)>,
     /// Attempts the outbound connection took, until `SockUp` names the address.
     attempts: u32,
-    /// What the last parent tried answered, or why it could not be used,
-    /// when that ended the connection (the `closed` line's reason).
-    parent_failure: Option<String>,
     /// The connection's entry among the open ones (`ctl conns`), removed
     /// when the observer is dropped.
     listed: Option<crate::observe::conns::Listed>,
     /// The client its limits and bytes count under, once admission chose
     /// it (`[limits] key`); its address's until then.
     client: Option<ClientKey>,
+}
+
+/// What an [`Observer`] holds for few connections.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Where the destination's name came from when it was sniffed from the
+    /// client's first bytes (`sni`, `host`).
+    sniffed: Option<&'static str>,
+    /// The request's USERID (set when not empty).
+    user_id: Vec<u8>,
+    /// The parent proxy the connection went through (passwords hidden).
+    via: Option<String>,
+    /// The subject name of the client's verified TLS certificate.
+    cert: Option<String>,
+    /// What the last parent tried answered, or why it could not be used,
+    /// when that ended the connection (the `closed` line's reason).
+    parent_failure: Option<String>,
 }
 
 impl Observer {
@@ -158,18 +167,14 @@ impl Observer {
             peer,
             started,
             dest: None,
-            sniffed: None,
-            user_id: Vec::new(),
+            rare: None,
             source: None,
             reply: None,
             stats: RelayStats::default(),
             replied_at: None,
             relaying: false,
-            via: None,
-            cert: None,
             reached: None,
             attempts: 0,
-            parent_failure: None,
             listed: None,
             client: None,
         }
@@ -179,6 +184,11 @@ impl Observer {
     /// on (an identity, with `[limits] key`).
     pub(crate) fn set_client(&mut self, key: ClientKey) {
         self.client = Some(key);
+    }
+
+    /// The rarely set fields, to change (allocated on first use).
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// The client the connection counts under.
@@ -200,7 +210,7 @@ impl Observer {
     }
 
     /// Changes the entry, if listed.
-    fn listing(&self, change: impl FnOnce(&mut crate::observe::conns::ConnInfo)) {
+    fn listing(&self, change: impl FnOnce(&mut crate::observe::conns::Known)) {
         if let Some(entry) = self.entry() {
             change(&mut entry.info());
         }
@@ -210,16 +220,17 @@ impl Observer {
     /// it, passwords hidden): the `closed` line names it, whether it works
     /// or not.
     pub(crate) fn via_parent(&mut self, parent: &socks4_acl::Parent) {
-        self.via = Some(parent.to_string());
-        self.parent_failure = None;
-        self.listing(|i| i.via = Some(parent.to_string()));
+        let rare = self.rare();
+        rare.via = Some(parent.to_string());
+        rare.parent_failure = None;
+        self.listing(|i| i.rare().via = Some(parent.to_string()));
     }
 
     /// The parent being tried failed: `why` is its answer (`answered 403
     /// Forbidden`, `refused with 91`) or what went wrong reaching it, and
     /// becomes the `closed` line's reason if the connection ends on it.
     pub(crate) fn parent_failed(&mut self, why: String) {
-        self.parent_failure = Some(why);
+        self.rare().parent_failure = Some(why);
     }
 
     /// The first reply: the handshake took from accept until now.
@@ -262,11 +273,11 @@ impl Observer {
                 tracing::debug!(target: "socks4d", conn, %peer, %local, "connection");
             }
             Event::ClientCertificate { common_name } => {
-                self.cert = Some(common_name.clone());
+                self.rare().cert = Some(common_name.clone());
                 tracing::debug!(target: "socks4d", conn, cert = common_name, "client certificate");
             }
             Event::Sniffed { name, kind, dest } => {
-                self.sniffed = Some(kind.label());
+                self.rare().sniffed = Some(kind.label());
                 tracing::debug!(target: "socks4d", conn, name, sniffed = kind.label(), %dest, "sniffed");
             }
             Event::Request {
@@ -275,7 +286,9 @@ impl Observer {
                 user_id,
             } => {
                 self.dest = Some(dest.clone());
-                self.user_id = user_id.clone();
+                if !user_id.is_empty() {
+                    self.rare().user_id = user_id.clone();
+                }
                 tracing::debug!(target: "socks4d", conn, %command, dest, "request");
             }
             Event::Decided { verdict } => self.decided(verdict, now),
@@ -284,7 +297,9 @@ impl Observer {
             Event::Attempts { attempts } => self.attempts = *attempts,
             Event::SockUp { dest, source } => {
                 self.reached = Some((*dest, self.attempts.max(1)));
-                self.parent_failure = None;
+                if let Some(rare) = self.rare.as_deref_mut() {
+                    rare.parent_failure = None;
+                }
                 self.source = Some(*source);
                 self.reply = Some(ReplyCode::Granted);
                 counters.reply(ReplyCode::Granted);
@@ -301,7 +316,7 @@ impl Observer {
             Event::Rejected { code, reason } => self.rejected(*code, reason, now),
             Event::SockDown { stats } => self.sock_down(stats),
             Event::Routed { parent, dest } => {
-                self.via = Some(parent.to_string());
+                self.rare().via = Some(parent.to_string());
                 tracing::debug!(target: "socks4d", conn, %parent, %dest, "routed");
             }
             Event::DnsLookup { host, addrs } => {
@@ -321,22 +336,26 @@ impl Observer {
     fn update_listing(&self, event: &Event) {
         use crate::observe::conns::ConnState;
         self.listing(|i| match event {
-            Event::ClientCertificate { common_name } => i.cert = Some(common_name.clone()),
-            Event::Sniffed { kind, .. } => i.sniffed = Some(kind.label().to_owned()),
-            Event::Request { dest, user_id, .. } => {
-                i.dest = Some(dest.clone());
-                i.user = (!user_id.is_empty()).then(|| String::from_utf8_lossy(user_id).into());
+            Event::ClientCertificate { common_name } => {
+                i.rare().cert = Some(common_name.clone());
             }
-            Event::Decided { verdict } => i.rule = Some(verdict.source.to_string()),
-            Event::Denied { source, .. } => i.rule = Some(source.to_string()),
+            Event::Sniffed { kind, .. } => i.rare().sniffed = Some(kind.label()),
+            Event::Request { dest, user_id, .. } => {
+                i.dest = Some(dest.as_str().into());
+                if !user_id.is_empty() {
+                    i.rare().user = Some(String::from_utf8_lossy(user_id).into());
+                }
+            }
+            Event::Decided { verdict } => i.rule = Some(verdict.source),
+            Event::Denied { source, .. } => i.rule = Some(*source),
             Event::SockUp { dest, source } => {
                 i.reached = Some(*dest).filter(|a| !a.ip().is_unspecified());
-                i.rule = Some(source.to_string());
+                i.rule = Some(*source);
                 i.state = ConnState::Relaying;
             }
-            Event::Routed { parent, .. } => i.via = Some(parent.to_string()),
+            Event::Routed { parent, .. } => i.rare().via = Some(parent.to_string()),
             Event::Ident { outcome } => {
-                i.ident = Some(match outcome {
+                i.rare().ident = Some(match outcome {
                     Some(socks4_ident::Outcome::UserId(u)) => {
                         String::from_utf8_lossy(&u.user_id).into()
                     }
@@ -356,11 +375,12 @@ impl Observer {
             // A rule's `log`: this decision is logged whatever the
             // verbosity (at warn, which -q keeps).
             let decision = if verdict.is_pass() { "pass" } else { "block" };
-            let user = String::from_utf8_lossy(&self.user_id);
+            let rare = self.rare.as_deref();
+            let user = String::from_utf8_lossy(rare.map_or(&[][..], |r| &r.user_id));
             tracing::warn!(
                 target: "socks4d::rule",
                 conn = self.conn, client = %self.peer, dest = self.dest.as_deref().unwrap_or("-"),
-                user = %user, cert = self.cert.as_deref().unwrap_or("-"),
+                user = %user, cert = rare.and_then(|r| r.cert.as_deref()).unwrap_or("-"),
                 rule = %verdict.source, decision,
                 "rule decided"
             );
@@ -457,17 +477,18 @@ impl Observer {
         let rule = self.source.map(|s| s.to_string()).unwrap_or_default();
         let reply = self.reply.map_or(0, |c| c.as_u8());
         let duration_ms = now.saturating_duration_since(self.started).as_millis() as u64;
-        let user = String::from_utf8_lossy(&self.user_id);
+        let rare = self.rare.as_deref();
+        let user = String::from_utf8_lossy(rare.map_or(&[][..], |r| &r.user_id));
         let dest = self.dest.as_deref().unwrap_or("-");
-        let sniffed = self.sniffed.unwrap_or("-");
-        let via = self.via.as_deref().unwrap_or("direct");
-        let cert = self.cert.as_deref().unwrap_or("-");
+        let sniffed = rare.and_then(|r| r.sniffed).unwrap_or("-");
+        let via = rare.and_then(|r| r.via.as_deref()).unwrap_or("direct");
+        let cert = rare.and_then(|r| r.cert.as_deref()).unwrap_or("-");
         let reached = self
             .reached
             .filter(|(a, _)| !a.ip().is_unspecified())
             .map_or_else(|| "-".to_owned(), |(a, _)| a.to_string());
         let attempts = self.reached.map_or(0, |(_, n)| n);
-        let why = match (&self.parent_failure, reason) {
+        let why = match (rare.and_then(|r| r.parent_failure.as_ref()), reason) {
             (Some(answer), CloseReason::ParentFailed(_)) => answer.clone(),
             _ => reason.to_string(),
         };

@@ -12,9 +12,12 @@
 use event_listener::Event as Notify;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// A connection's phase, as `ctl conns` shows it.
@@ -76,13 +79,72 @@ pub struct ConnInfo {
     pub rule: Option<String>,
 }
 
+/// What an entry holds of [`ConnInfo`] while its connection lasts, compact
+/// (an idle relay holds it for hours): the rule as the policy's `Source`,
+/// formatted only when `ctl conns` asks, and what most connections never set
+/// (a certificate, a USERID, identd's answer, a parent, a sniffed name) in
+/// one box allocated only when one of them is.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// The client's address and port.
+    pub(crate) client: Option<SocketAddr>,
+    /// The phase.
+    pub(crate) state: ConnState,
+    /// The destination as asked.
+    pub(crate) dest: Option<Box<str>>,
+    /// The address reached (direct), once connected.
+    pub(crate) reached: Option<SocketAddr>,
+    /// The rule (or list) that decided.
+    pub(crate) rule: Option<socks4_acl::Source>,
+    rare: Option<Box<Rare>>,
+}
+
+/// The fields of [`Known`] most connections never set.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    /// The subject name of the client's verified TLS certificate.
+    pub(crate) cert: Option<String>,
+    /// The request's USERID.
+    pub(crate) user: Option<String>,
+    /// What identd answered.
+    pub(crate) ident: Option<String>,
+    /// Where `dest`'s name came from when sniffed: `sni` or `host`.
+    pub(crate) sniffed: Option<&'static str>,
+    /// The parent proxy it goes through (passwords hidden).
+    pub(crate) via: Option<String>,
+}
+
+impl Known {
+    /// The rarely set fields, to change (allocated on first use).
+    pub(crate) fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// As `ctl conns` shows it.
+    fn info(&self) -> ConnInfo {
+        let rare = self.rare.as_deref();
+        ConnInfo {
+            client: self.client,
+            state: self.state,
+            cert: rare.and_then(|r| r.cert.clone()),
+            user: rare.and_then(|r| r.user.clone()),
+            ident: rare.and_then(|r| r.ident.clone()),
+            dest: self.dest.as_deref().map(str::to_owned),
+            sniffed: rare.and_then(|r| r.sniffed).map(str::to_owned),
+            reached: self.reached,
+            via: rare.and_then(|r| r.via.clone()),
+            rule: self.rule.map(|r| r.to_string()),
+        }
+    }
+}
+
 /// One open connection.
 #[derive(Debug)]
 pub struct ConnEntry {
     id: u64,
     listener: SocketAddr,
     started: Instant,
-    info: Mutex<ConnInfo>,
+    info: Mutex<Known>,
     up: AtomicU64,
     down: AtomicU64,
     /// Bytes each way at the last tick, when, and the rate since.
@@ -106,7 +168,7 @@ impl ConnEntry {
     }
 
     /// What is known about it, to change.
-    pub(crate) fn info(&self) -> MutexGuard<'_, ConnInfo> {
+    pub(crate) fn info(&self) -> MutexGuard<'_, Known> {
         self.info.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -142,18 +204,28 @@ impl ConnEntry {
 
     /// Completes once it is killed before its relay started (a relay sees
     /// the kill itself and reports its bytes): never while it relays.
+    ///
+    /// Polled whenever its connection wakes: once the relay started, it
+    /// drops its listener (an idle relay holds only the relay's own).
     pub(crate) async fn killed_before_relay(&self) {
-        loop {
-            let relaying = matches!(self.info().state, ConnState::Relaying | ConnState::Draining);
-            if self.is_killed() && !relaying {
-                return;
+        let mut listener: Option<event_listener::EventListener> = None;
+        std::future::poll_fn(|cx| loop {
+            if matches!(self.info().state, ConnState::Relaying | ConnState::Draining) {
+                listener = None;
+                return Poll::Pending;
             }
-            let listener = self.kill.listen();
-            if self.is_killed() && !relaying {
-                return;
+            if self.is_killed() {
+                return Poll::Ready(());
             }
-            listener.await;
-        }
+            match listener.as_mut() {
+                None => listener = Some(self.kill.listen()),
+                Some(l) => match Pin::new(l).poll(cx) {
+                    Poll::Ready(()) => listener = None,
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
+        })
+        .await
     }
 
     /// A copy of what is known about it at `now`.
@@ -162,7 +234,7 @@ impl ConnEntry {
         ConnView {
             id: self.id,
             listener: self.listener,
-            info: self.info().clone(),
+            info: self.info().info(),
             age: now.saturating_duration_since(self.started),
             bytes_up: self.up.load(Ordering::Relaxed),
             bytes_down: self.down.load(Ordering::Relaxed),
@@ -250,9 +322,9 @@ impl ConnTable {
             id,
             listener,
             started: now,
-            info: Mutex::new(ConnInfo {
+            info: Mutex::new(Known {
                 client: Some(client),
-                ..ConnInfo::default()
+                ..Known::default()
             }),
             up: AtomicU64::new(0),
             down: AtomicU64::new(0),

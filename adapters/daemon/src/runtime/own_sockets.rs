@@ -20,9 +20,52 @@ use std::sync::{Arc, Mutex};
 /// How many shards the set has.
 const SHARDS: usize = 16;
 
-/// The places our open outbound connections went to, by their local address
-/// (usually one; a few when the kernel shares an ephemeral port).
-type Shard = HashMap<SocketAddr, Vec<SocketAddr>>;
+/// The places our open outbound connections went to, by their local address.
+type Shard = HashMap<SocketAddr, Remotes>;
+
+/// Where the outbound connections from one local address went: one place
+/// inline, the common case (no allocation per connection), a list only when
+/// the kernel shares an ephemeral port between destinations.
+#[derive(Debug)]
+enum Remotes {
+    One(SocketAddr),
+    Many(Vec<SocketAddr>),
+}
+
+impl Remotes {
+    fn contains(&self, addr: &SocketAddr) -> bool {
+        match self {
+            Remotes::One(one) => one == addr,
+            Remotes::Many(many) => many.contains(addr),
+        }
+    }
+
+    fn push(&mut self, addr: SocketAddr) {
+        match self {
+            Remotes::One(one) => *self = Remotes::Many(vec![*one, addr]),
+            Remotes::Many(many) => many.push(addr),
+        }
+    }
+
+    /// Removes one `addr`; whether none is left.
+    fn remove(&mut self, addr: &SocketAddr) -> bool {
+        let many = match self {
+            Remotes::One(one) => return one == addr,
+            Remotes::Many(many) => many,
+        };
+        if let Some(i) = many.iter().position(|r| r == addr) {
+            many.swap_remove(i);
+        }
+        match many[..] {
+            [] => true,
+            [last] => {
+                *self = Remotes::One(last);
+                false
+            }
+            _ => false,
+        }
+    }
+}
 
 /// The local and remote addresses of open outbound connections.
 #[derive(Debug)]
@@ -56,7 +99,10 @@ impl OwnSockets {
     /// the mark is dropped.
     pub(crate) fn mark(self: &Arc<Self>, local: SocketAddr, remote: SocketAddr) -> Mark {
         let (local, remote) = (canonical(local), canonical(remote));
-        self.shard(&local).entry(local).or_default().push(remote);
+        self.shard(&local)
+            .entry(local)
+            .and_modify(|remotes| remotes.push(remote))
+            .or_insert(Remotes::One(remote));
         Mark {
             set: self.clone(),
             local,
@@ -95,10 +141,7 @@ impl Drop for Mark {
     fn drop(&mut self) {
         let mut shard = self.set.shard(&self.local);
         if let Some(remotes) = shard.get_mut(&self.local) {
-            if let Some(i) = remotes.iter().position(|r| *r == self.remote) {
-                remotes.swap_remove(i);
-            }
-            if remotes.is_empty() {
+            if remotes.remove(&self.remote) {
                 shard.remove(&self.local);
             }
         }
