@@ -52,6 +52,13 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
+    /// No timer armed.
+    pub(crate) const fn new() -> TimerTable {
+        TimerTable {
+            deadlines: [None; 5],
+        }
+    }
+
     /// Sets `timer` to fire `after` from `now` (see [`later`]).
     pub(crate) fn set_after(&mut self, timer: Timer, now: Instant, after: Duration) {
         self.set(timer, later(now, after));

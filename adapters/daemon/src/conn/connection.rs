@@ -441,19 +441,22 @@ impl<R: Runtime> Connection<R> {
                 let idle = self.session.config().timeouts.idle;
                 let entry = self.observer.entry().cloned();
                 let daemon = self.daemon.clone();
-                let cut = futures_lite::future::or(
-                    async move {
-                        daemon.relays_cut().await;
-                        RelayEnd::Shutdown
-                    },
-                    async {
-                        match &entry {
-                            Some(entry) => entry.killed().await,
-                            None => std::future::pending().await,
+                // One listener per relay: a listed connection's entry is
+                // woken for a kill and for the cut alike.
+                let cut = async move {
+                    let killed = match &entry {
+                        Some(entry) => entry.killed_or_cut(|| daemon.are_relays_cut()).await,
+                        None => {
+                            daemon.relays_cut().await;
+                            false
                         }
+                    };
+                    if killed {
                         RelayEnd::Killed
-                    },
-                );
+                    } else {
+                        RelayEnd::Shutdown
+                    }
+                };
                 relay::relay(
                     &rt,
                     &mut self.client,

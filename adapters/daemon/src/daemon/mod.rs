@@ -527,6 +527,13 @@ impl Daemon {
     pub(crate) fn cut_relays(&self) {
         self.inner.relays_cut.store(true, Ordering::SeqCst);
         self.inner.cut.notify(usize::MAX);
+        // A listed connection's relay waits on its entry's listener alone.
+        self.inner.conns.wake_all();
+    }
+
+    /// Whether relays are cut.
+    pub(crate) fn are_relays_cut(&self) -> bool {
+        self.inner.relays_cut.load(Ordering::SeqCst)
     }
 
     /// Completes once relays are cut.

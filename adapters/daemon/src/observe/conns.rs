@@ -188,15 +188,23 @@ impl ConnEntry {
         self.killed.load(Ordering::SeqCst)
     }
 
-    /// Completes once it is killed.
-    pub(crate) async fn killed(&self) {
+    /// Completes once it is killed (`true`) or `is_cut` says relays are cut
+    /// (`false`): a relay waits for both on this one listener, which
+    /// [`ConnTable::wake_all`] wakes when relays are cut.
+    pub(crate) async fn killed_or_cut(&self, is_cut: impl Fn() -> bool) -> bool {
         loop {
             if self.is_killed() {
-                return;
+                return true;
+            }
+            if is_cut() {
+                return false;
             }
             let listener = self.kill.listen();
             if self.is_killed() {
-                return;
+                return true;
+            }
+            if is_cut() {
+                return false;
             }
             listener.await;
         }
@@ -375,6 +383,17 @@ impl ConnTable {
         }
         self.killed.fetch_add(n as u64, Ordering::Relaxed);
         n
+    }
+
+    /// Wakes every connection's listener, killing none: relays are cut (the
+    /// shutdown's grace period is over) and each relay's
+    /// [`killed_or_cut`](ConnEntry::killed_or_cut) finds it out.
+    pub(crate) fn wake_all(&self) {
+        for i in 0..SHARDS as u64 {
+            for entry in self.shard(i).values() {
+                entry.kill.notify(usize::MAX);
+            }
+        }
     }
 
     /// Connections killed since the start.

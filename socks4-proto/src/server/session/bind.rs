@@ -19,7 +19,8 @@ impl ServerSession {
     /// on (or the configured bind address), within the accept timeout.
     pub(super) fn listen(&mut self, now: Instant) {
         self.state = State::Binding;
-        self.timers
+        self.hs
+            .timers
             .set_after(Timer::Accept, now, self.cfg.timeouts.bind_accept);
         let ip = self.cfg.bind_address.unwrap_or(self.local.ip());
         self.actions.push_back(Action::Bind(SocketAddr::new(ip, 0)));
@@ -40,10 +41,10 @@ impl ServerSession {
     }
 
     pub(super) fn on_accepted(&mut self, from: SocketAddr) {
-        if !self.allowed_peers.contains(&canonical(from.ip())) {
+        if !self.hs.allowed_peers.contains(&canonical(from.ip())) {
             return self.reject(ReplyCode::Rejected, CloseReason::BindWrongPeer(from));
         }
-        self.timers.clear();
+        self.hs.timers.clear();
         self.reply(Reply::new(ReplyCode::Granted, reply_addr(from)));
         self.events.push_back(Event::SockUp {
             dest: from,

@@ -23,7 +23,8 @@ impl ServerSession {
         match self.req().command {
             Command::Connect => {
                 self.state = State::Connecting;
-                self.timers
+                self.hs
+                    .timers
                     .set_after(Timer::Connect, now, self.cfg.timeouts.connect);
                 match via {
                     None => self.connect_direct(),
@@ -48,12 +49,13 @@ impl ServerSession {
         let req = self.req();
         let dest = match &req.host {
             Some(host)
-                if parent.kind.takes_names() && (self.candidates.is_empty() || self.sniffed) =>
+                if parent.kind.takes_names() && (self.hs.candidates.is_empty() || self.sniffed) =>
             {
                 Destination::Name(host.clone(), req.port)
             }
             _ => Destination::Addr(
                 *self
+                    .hs
                     .candidates
                     .iter()
                     .find(|a| a.is_ipv4() || parent.kind.takes_names())?,
@@ -80,22 +82,22 @@ impl ServerSession {
                 CloseReason::ParentFailed(ErrorKind::Unsupported),
             );
         }
-        self.hops = Some(hops.clone());
+        self.hs.hops = Some(hops.clone());
         self.actions.push_back(Action::ConnectVia { hops, balance });
     }
 
     fn connect_direct(&mut self) {
-        if self.candidates.is_empty() {
+        if self.hs.candidates.is_empty() {
             return self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None));
         }
-        let all = self.candidates.iter().copied().collect();
+        let all = self.hs.candidates.iter().copied().collect();
         self.actions.push_back(Action::Connect(all));
     }
 
     /// The driver's answer to `Connect` or `ConnectVia`.
     pub(super) fn on_connect_outcome(&mut self, outcome: Result<Won, ErrorKind>) {
-        match (outcome, self.hops.take()) {
-            (Ok(won), None) => match self.candidates.get(won.index).copied() {
+        match (outcome, self.hs.hops.take()) {
+            (Ok(won), None) => match self.hs.candidates.get(won.index).copied() {
                 Some(dest) => self.on_connected(dest, won.attempts),
                 None => self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None)),
             },
@@ -117,7 +119,7 @@ impl ServerSession {
     }
 
     fn on_connected(&mut self, dest: SocketAddr, attempts: u32) {
-        self.timers.clear();
+        self.hs.timers.clear();
         self.reply(Reply::new(ReplyCode::Granted, reply_addr(dest)));
         self.events.push_back(Event::Attempts { attempts });
         self.events.push_back(Event::SockUp {
@@ -134,7 +136,7 @@ impl ServerSession {
             Destination::Addr(a) => *a,
             Destination::Name(_, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port),
         };
-        self.timers.clear();
+        self.hs.timers.clear();
         self.reply(Reply::new(ReplyCode::Granted, reply_addr(addr)));
         self.events.push_back(Event::Attempts { attempts });
         self.events.push_back(Event::Routed {

@@ -8,17 +8,14 @@ use crate::server::action::Action;
 use crate::server::event::Event;
 use crate::server::reason::CloseReason;
 use socks4_acl::canonical;
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 impl ServerSession {
     pub(super) fn start_relay(&mut self) {
         self.state = State::Relaying;
+        let client_leftover = std::mem::take(&mut self.hs.buf);
         // What only the handshake needed goes, so that a long relay holds little.
-        self.candidates = VecDeque::new();
-        self.allowed_peers = Vec::new();
-        self.req = None;
-        let client_leftover = std::mem::take(&mut self.buf);
+        self.hs.release();
         self.actions
             .push_back(Action::StartRelay { client_leftover });
     }
@@ -42,9 +39,11 @@ impl ServerSession {
             return;
         }
         self.state = State::Closed;
-        self.timers.clear();
-        self.buf = Vec::new();
-        self.candidates.clear();
+        if let Some(hs) = self.hs.get_mut() {
+            hs.timers.clear();
+            hs.buf = Vec::new();
+            hs.candidates.clear();
+        }
         self.actions.push_back(Action::Close(reason));
         self.events.push_back(Event::Disconnected { reason });
     }

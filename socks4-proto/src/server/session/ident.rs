@@ -40,7 +40,8 @@ impl ServerSession {
     pub(super) fn ask_ident(&mut self, now: Instant) {
         self.ident_required |= self.cfg.ident == IdentMode::Require;
         self.state = State::Identing;
-        self.timers
+        self.hs
+            .timers
             .set_after(Timer::Ident, now, self.cfg.timeouts.ident);
         let to = SocketAddr::new(self.peer.ip(), self.cfg.ident_port);
         let server_port = self.reached.unwrap_or(self.local).port();
@@ -65,7 +66,7 @@ impl ServerSession {
                 }
             }
         }
-        match self.admit_after_ident.take() {
+        match self.hs.admit_after_ident.take() {
             Some((verdict, next)) => self.request_admission(verdict, next),
             None => self.proceed(now),
         }

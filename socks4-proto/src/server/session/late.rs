@@ -39,12 +39,12 @@ impl ServerSession {
     /// The first part of a two-part answer.
     pub(super) fn on_resolved_first(&mut self, now: Instant, addrs: Vec<IpAddr>) {
         if self.starts_early(&addrs) {
-            self.timers.stop(Timer::Resolve);
-            self.late = Late::Joining;
+            self.hs.timers.stop(Timer::Resolve);
+            self.hs.late = Late::Joining;
             self.on_resolved(now, Ok(addrs));
         } else {
             // The resolve timer keeps running: it bounds the wait.
-            self.late = Late::Held(addrs);
+            self.hs.late = Late::Held(addrs);
         }
     }
 
@@ -69,11 +69,12 @@ impl ServerSession {
 
     /// The rest of a two-part answer: see [`handle_late_addresses`](Self::handle_late_addresses).
     pub(super) fn on_late(&mut self, now: Instant, addrs: Vec<IpAddr>) {
-        match std::mem::take(&mut self.late) {
+        let late = self.hs.get_mut().map(|hs| std::mem::take(&mut hs.late));
+        match late.unwrap_or_default() {
             Late::None => {}
             Late::Held(mut first) => {
                 if self.state == State::Resolving {
-                    self.timers.stop(Timer::Resolve);
+                    self.hs.timers.stop(Timer::Resolve);
                     first.extend(addrs);
                     self.on_resolved(now, Ok(first));
                 }
@@ -101,19 +102,19 @@ impl ServerSession {
         let mut joined = Vec::new();
         for addr in addrs.into_iter().map(canonical) {
             let dest = SocketAddr::new(addr, port);
-            if !connectable(addr) || self.candidates.contains(&dest) {
+            if !connectable(addr) || self.hs.candidates.contains(&dest) {
                 continue;
             }
             // Passed by a rule that wants IDENT: only when IDENT was
             // required anyway (asked, and matched, before connecting).
             let verdict = self.verdict_for(addr);
             if verdict.is_pass() && (!verdict.require_ident || self.ident_required) {
-                self.candidates.push_back(dest);
-                self.allowed_peers.push(addr);
+                self.hs.candidates.push_back(dest);
+                self.hs.allowed_peers.push(addr);
                 joined.push(dest);
             }
         }
-        if !joined.is_empty() && self.state == State::Connecting && self.hops.is_none() {
+        if !joined.is_empty() && self.state == State::Connecting && self.hs.hops.is_none() {
             self.actions.push_back(Action::ConnectMore(joined));
         }
     }

@@ -17,22 +17,27 @@
 //! - [`bind`]: BIND's listener and the one inbound connection it takes.
 //! - [`finish`]: the replies, the hand-off to the relay, a refusal and the
 //!   close.
+//!
+//! What only the handshake needs (timers, the request, candidates, ...)
+//! lives in [`handshake`]'s box, freed when the relay starts.
 
 mod bind;
 mod connect;
 mod finish;
+mod handshake;
 mod ident;
 mod late;
 mod policy;
 mod request;
 
-use super::action::{Action, ActionOutcome, Destination, Hop, RelayEnd, RelayStats};
+use super::action::{Action, ActionOutcome, Destination, RelayEnd, RelayStats};
 use super::config::ServerConfig;
 use super::event::Event;
 use super::reason::{CloseReason, TlsFailure};
-use super::timer::{Timer, TimerTable};
+use super::timer::Timer;
 use crate::codec::{Command, ReplyCode};
 use core::fmt;
+use handshake::HandshakeBox;
 use late::Late;
 use policy::{Next, Routed};
 use socks4_acl::Source;
@@ -87,22 +92,13 @@ pub struct ServerSession {
     peer: SocketAddr,
     local: SocketAddr,
     state: State,
-    timers: TimerTable,
-    /// Request bytes while reading it; afterwards the client's early data.
-    buf: Vec<u8>,
-    req: Option<Req>,
-    /// Addresses the policy passed, in order: CONNECT tries them, BIND accepts an
-    /// inbound connection from any of them.
-    candidates: VecDeque<SocketAddr>,
-    allowed_peers: Vec<IpAddr>,
+    /// What only the handshake needs: freed when the relay starts.
+    hs: HandshakeBox,
     ident_required: bool,
     /// identd was asked and its answer taken (the session went on).
     identified: bool,
     /// identd's answer named the request's user id, and IDENT was required.
     ident_matched: bool,
-    /// Admission waiting for identd's answer
-    /// ([`ServerConfig::ident_before_admission`]).
-    admit_after_ident: Option<(socks4_acl::Verdict, Next)>,
     source: Source,
     /// The policy has passed the request (before or after resolving).
     decided: bool,
@@ -111,10 +107,6 @@ pub struct ServerSession {
     route: Option<Option<Routed>>,
     /// The chosen route's exit clauses (default: none, or no route).
     exit: socks4_acl::Exit,
-    /// The route's parents asked for (`ConnectVia`), until the answer.
-    hops: Option<Vec<Hop>>,
-    /// The rest of a two-part answer, while it is to come.
-    late: late::Late,
     /// Whether the client speaks SOCKS and gets replies.
     replies: bool,
     /// Where admission leads.
@@ -127,9 +119,6 @@ pub struct ServerSession {
     /// The request's name was sniffed from the client's first bytes: a
     /// parent that takes names gets it even when its address is known.
     sniffed: bool,
-    /// The client's first bytes read to sniff them, which count beside
-    /// `max_early_data` (the sniff's own bound, `max_sniff`, holds them).
-    sniffed_bytes: usize,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
 }
@@ -143,34 +132,27 @@ impl ServerSession {
         local: SocketAddr,
         now: Instant,
     ) -> ServerSession {
-        let mut timers = TimerTable::default();
-        timers.set_after(Timer::Handshake, now, cfg.timeouts.handshake);
+        let mut hs = HandshakeBox::new();
+        hs.timers
+            .set_after(Timer::Handshake, now, cfg.timeouts.handshake);
         let mut s = ServerSession {
             cfg,
             peer,
             local,
             state: State::ReadRequest,
-            timers,
-            buf: Vec::new(),
-            req: None,
-            candidates: VecDeque::new(),
-            allowed_peers: Vec::new(),
+            hs,
             ident_required: false,
             identified: false,
             ident_matched: false,
-            admit_after_ident: None,
             source: Source::Default,
             decided: false,
             route: None,
             exit: socks4_acl::Exit::default(),
-            hops: None,
-            late: late::Late::None,
             replies: true,
             after_admission: Next::Identify,
             cert: None,
             reached: None,
             sniffed: false,
-            sniffed_bytes: 0,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -193,7 +175,7 @@ impl ServerSession {
     ) -> ServerSession {
         let mut s = ServerSession::new(cfg, peer, local, now);
         s.replies = false;
-        s.timers.stop(Timer::Handshake);
+        s.hs.timers.stop(Timer::Handshake);
         let (host, ip, port) = match &dest {
             Destination::Addr(a) => (None, Some(a.ip()), a.port()),
             Destination::Name(h, p) => (Some(h.clone()), None, *p),
@@ -236,9 +218,9 @@ impl ServerSession {
     ) -> ServerSession {
         let mut s = ServerSession::new(cfg, peer, local, now);
         s.replies = false;
-        s.timers.stop(Timer::Handshake);
-        s.sniffed_bytes = bytes.len();
-        s.buf = bytes;
+        s.hs.timers.stop(Timer::Handshake);
+        s.hs.sniffed_bytes = bytes.len();
+        s.hs.buf = bytes;
         let (mut host, mut ip, port) = match &dest {
             Destination::Addr(a) => (None, Some(a.ip()), a.port()),
             Destination::Name(h, p) => (Some(h.clone()), None, *p),
@@ -325,7 +307,7 @@ impl ServerSession {
     pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         match self.state {
             State::ReadRequest => {
-                self.buf.extend_from_slice(bytes);
+                self.hs.buf.extend_from_slice(bytes);
                 self.try_request(now);
             }
             State::Resolving
@@ -334,7 +316,7 @@ impl ServerSession {
             | State::Connecting
             | State::Binding
             | State::Accepting => {
-                self.buf.extend_from_slice(bytes);
+                self.hs.buf.extend_from_slice(bytes);
                 self.check_early_data();
             }
             State::Relaying | State::Closed => {}
@@ -355,7 +337,7 @@ impl ServerSession {
     /// request's first byte (a transport below the session, such as TLS,
     /// settles the client's identity first); later calls are ignored.
     pub fn set_client_cert(&mut self, _now: Instant, common_name: impl Into<String>) {
-        if self.state == State::ReadRequest && self.buf.is_empty() && self.cert.is_none() {
+        if self.state == State::ReadRequest && self.hs.buf.is_empty() && self.cert.is_none() {
             let name = common_name.into();
             self.events.push_back(Event::ClientCertificate {
                 common_name: name.clone(),
@@ -368,7 +350,7 @@ impl ServerSession {
     /// (`kind` says how). The session closes without a reply (the client
     /// cannot read one). Ignored once the request has started to arrive.
     pub fn handle_tls_failure(&mut self, _now: Instant, kind: TlsFailure) {
-        if self.state == State::ReadRequest && self.buf.is_empty() {
+        if self.state == State::ReadRequest && self.hs.buf.is_empty() {
             self.close(CloseReason::TlsFailed(kind));
         }
     }
@@ -395,11 +377,13 @@ impl ServerSession {
         outcome: ActionOutcome,
     ) -> Result<(), UnexpectedOutcome> {
         match (self.state, outcome) {
-            (State::Resolving, ActionOutcome::Resolved(result)) if self.late == Late::None => {
-                self.timers.stop(Timer::Resolve);
+            (State::Resolving, ActionOutcome::Resolved(result)) if self.hs.late == Late::None => {
+                self.hs.timers.stop(Timer::Resolve);
                 self.on_resolved(now, result);
             }
-            (State::Resolving, ActionOutcome::ResolvedFirst(addrs)) if self.late == Late::None => {
+            (State::Resolving, ActionOutcome::ResolvedFirst(addrs))
+                if self.hs.late == Late::None =>
+            {
                 self.on_resolved_first(now, addrs);
             }
             (State::Admitting, ActionOutcome::Admitted(Ok(()))) => {
@@ -410,7 +394,7 @@ impl ServerSession {
                 self.reject(ReplyCode::Rejected, CloseReason::Limited(limit));
             }
             (State::Identing, ActionOutcome::Ident(result)) => {
-                self.timers.stop(Timer::Ident);
+                self.hs.timers.stop(Timer::Ident);
                 self.on_ident(now, result.ok());
             }
             (State::Connecting, ActionOutcome::Connected(result)) => {
@@ -475,7 +459,7 @@ impl ServerSession {
     /// Time has passed: fires every deadline at or before `now`. Calls with no
     /// deadline due do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(timer) = self.timers.expired(now) {
+        while let Some(timer) = self.hs.get_mut().and_then(|hs| hs.timers.expired(now)) {
             match (timer, self.state) {
                 (Timer::Ident, State::Identing) if !self.ident_required => {
                     self.on_ident(now, None);
@@ -522,7 +506,7 @@ impl ServerSession {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next()
+        self.hs.timers.next()
     }
 
     /// Whether the adapter should read from the client: only until the request
@@ -540,7 +524,9 @@ impl ServerSession {
     pub fn early_data_room(&self) -> usize {
         match self.state {
             State::ReadRequest | State::Relaying | State::Closed => 0,
-            _ => (self.cfg.max_early_data + self.sniffed_bytes).saturating_sub(self.buf.len()),
+            _ => {
+                (self.cfg.max_early_data + self.hs.sniffed_bytes).saturating_sub(self.hs.buf.len())
+            }
         }
     }
 
@@ -573,7 +559,7 @@ impl ServerSession {
         if !self.ident_matched {
             return None;
         }
-        self.req.as_ref().map(|r| r.user_id.as_slice())
+        self.hs.req.as_ref().map(|r| r.user_id.as_slice())
     }
 
     /// The configuration this session runs with.
@@ -591,7 +577,8 @@ impl ServerSession {
     }
 
     fn req(&self) -> &Req {
-        self.req
+        self.hs
+            .req
             .as_ref()
             .expect("the request is decoded before this phase")
     }

@@ -37,8 +37,10 @@ impl ServerSession {
                 continue;
             }
             if self.decided {
-                self.candidates.push_back(SocketAddr::new(addr, req.port));
-                self.allowed_peers.push(addr);
+                self.hs
+                    .candidates
+                    .push_back(SocketAddr::new(addr, req.port));
+                self.hs.allowed_peers.push(addr);
                 continue;
             }
             let subject = Subject {
@@ -54,8 +56,10 @@ impl ServerSession {
             if verdict.is_pass() {
                 self.ident_required |= verdict.require_ident;
                 passed.get_or_insert(verdict);
-                self.candidates.push_back(SocketAddr::new(addr, req.port));
-                self.allowed_peers.push(addr);
+                self.hs
+                    .candidates
+                    .push_back(SocketAddr::new(addr, req.port));
+                self.hs.allowed_peers.push(addr);
             } else {
                 first_block.get_or_insert(verdict);
             }
@@ -64,7 +68,7 @@ impl ServerSession {
         if self.decided {
             // Decided and admitted before resolving.
             return match first_bad {
-                _ if !self.candidates.is_empty() => self.identify(now),
+                _ if !self.hs.candidates.is_empty() => self.identify(now),
                 Some(ip) => self.reject(ReplyCode::Rejected, CloseReason::BadDestination(ip)),
                 None => self.reject(ReplyCode::Rejected, CloseReason::ConnectFailed(None)),
             };
@@ -88,7 +92,7 @@ impl ServerSession {
         if self.route.is_some() {
             return;
         }
-        let Some(first) = self.candidates.front().copied() else {
+        let Some(first) = self.hs.candidates.front().copied() else {
             return;
         };
         let cfg = self.cfg.clone();
@@ -134,7 +138,7 @@ impl ServerSession {
         }
         if self.ident_before_admission() {
             // The limits key on who identd says the user is: ask first.
-            self.admit_after_ident = Some((verdict, next));
+            self.hs.admit_after_ident = Some((verdict, next));
             return self.ask_ident(now);
         }
         self.request_admission(verdict, next);

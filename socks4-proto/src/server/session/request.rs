@@ -15,7 +15,7 @@ use std::time::Instant;
 
 impl ServerSession {
     pub(super) fn try_request(&mut self, now: Instant) {
-        let (req, used, ip) = match Request::decode(&self.buf, &self.cfg.limits) {
+        let (req, used, ip) = match Request::decode(&self.hs.buf, &self.cfg.limits) {
             Ok(Status::Incomplete) => return,
             Err(e) => return self.reject(e.reply_code(), CloseReason::Protocol(e)),
             Ok(Status::Complete(r, used)) => {
@@ -33,8 +33,8 @@ impl ServerSession {
                 (req, used, ip)
             }
         };
-        self.timers.stop(Timer::Handshake);
-        self.buf.drain(..used);
+        self.hs.timers.stop(Timer::Handshake);
+        self.hs.buf.drain(..used);
         self.on_request(now, req, ip.map(IpAddr::V4));
     }
 
@@ -46,7 +46,7 @@ impl ServerSession {
             dest: req.shown.clone(),
             user_id: req.user_id.clone(),
         });
-        self.req = Some(req);
+        self.hs.req = Some(req);
         if self.check_early_data() {
             return;
         }
@@ -94,7 +94,7 @@ impl ServerSession {
 
     /// Refuses the request when the client has sent too much early data.
     pub(super) fn check_early_data(&mut self) -> bool {
-        if self.buf.len() > self.cfg.max_early_data + self.sniffed_bytes {
+        if self.hs.buf.len() > self.cfg.max_early_data + self.hs.sniffed_bytes {
             self.reject(ReplyCode::Rejected, CloseReason::EarlyDataOverflow);
             return true;
         }
@@ -108,7 +108,8 @@ impl ServerSession {
             port: req.port,
         };
         self.state = State::Resolving;
-        self.timers
+        self.hs
+            .timers
             .set_after(Timer::Resolve, now, self.cfg.timeouts.resolve);
         self.actions.push_back(action);
     }

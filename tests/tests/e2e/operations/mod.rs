@@ -1,6 +1,7 @@
 //! What an operator does to a running server, on every adapter: SIGHUP
 //! reloads a good file and keeps the old rules on a broken one (command-line
-//! flags stay on top), SIGTERM lets a transfer in flight finish intact, the
+//! flags stay on top), SIGTERM lets a transfer in flight finish intact and
+//! cuts the relays still open when the grace period ends, the
 //! control socket and `ctl` change the lists, systemd's readiness, reload and
 //! stop notifications (`NOTIFY_SOCKET`), the pid file, and `--version`
 //! naming the commit a bug report is about. (Prometheus, socket
@@ -26,6 +27,7 @@ socks4_tests::on_every_adapter!(
     sighup_reloads_good_files_and_keeps_old_rules_on_broken_ones,
     sighup_keeps_command_line_flags_on_top,
     sigterm_lets_a_transfer_in_flight_finish_intact,
+    relays_still_open_when_the_grace_period_ends_are_cut,
     the_control_socket_changes_the_lists,
     readiness_reload_and_stop_are_notified,
     the_pid_file_is_written_and_removed,
@@ -103,6 +105,46 @@ fn sighup_keeps_command_line_flags_on_top(bin: &str) {
         c.events,
         server.log()
     );
+}
+
+/// Idle relays still open when the shutdown grace period ends are closed
+/// then (each relay waits on one listener, woken for a kill or this cut),
+/// logged with the outcome `shutdown`, and the server exits.
+fn relays_still_open_when_the_grace_period_ends_are_cut(bin: &str) {
+    let mut server = Server::start(bin, &["--shutdown-grace", "1"]);
+    let echo = echo(3);
+    let mut relays: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let c = socks_request(server.addr, &connect_to(echo, b""), |_| {});
+            assert!(granted(&c), "{bin}: {:?}\n{}", c.events, server.log());
+            let mut s = c.stream;
+            assert_eq!(echo_through(&mut s, b"relaying"), b"relaying", "{bin}");
+            s
+        })
+        .collect();
+    let asked = std::time::Instant::now();
+    server.signal("TERM");
+    server.wait_says("grace period over, closing relays");
+    for s in &mut relays {
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut b = [0u8; 8];
+        assert!(
+            matches!(s.read(&mut b), Ok(0) | Err(_)),
+            "{bin}: a cut relay is closed"
+        );
+    }
+    assert!(
+        asked.elapsed() < STEP,
+        "{bin}: cut at the grace period's end"
+    );
+    let cut = server.wait_for_n("the cut relays' closed lines", 3, |l| {
+        closed(l) && field(l, "outcome") == "shutdown"
+    });
+    assert_eq!(cut.len(), 3, "{bin}: {cut:?}");
+    let status = server
+        .wait_exit(STEP)
+        .unwrap_or_else(|| panic!("{bin} did not exit:\n{}", server.log()));
+    assert!(status.success(), "{bin}: {status:?}\n{}", server.log());
 }
 
 fn sigterm_lets_a_transfer_in_flight_finish_intact(bin: &str) {
