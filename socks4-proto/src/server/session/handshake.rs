@@ -96,6 +96,7 @@ mod tests {
     /// The handshake's box is there while the request is read and connected,
     /// and gone once the relay starts, with the early data handed over.
     #[test]
+    #[allow(clippy::disallowed_methods)] // a point in time to start from
     fn a_relaying_session_holds_no_handshake_state() {
         let now = Instant::now();
         let mut s = ServerSession::new(
