@@ -54,7 +54,9 @@
 //! per second at 16 clients on the empty server, KiB of proxy memory per idle
 //! relayed connection (`--idle` of them, held) with its extrapolation to
 //! 100,000 relays, connections per second at 16 clients again while those
-//! relays are held, and the ratio of the two rates. Every byte stays on
+//! relays are held, and the ratio of the two rates (the rates and the
+//! ratio in `--rounds` rounds on that server, the memory in the first).
+//! Every byte stays on
 //! 127.0.0.1; every phase is bounded in time and count.
 
 use socks4_tests::load::{self, Peers, Subject, Way};
@@ -298,8 +300,8 @@ fn compare_round(
 
 /// KiB of proxy memory per idle relayed connection, and connections per
 /// second at [`IDLE_CLIENTS`] clients with those relays held against the
-/// same on the empty server just before; each subject started fresh with
-/// fresh peers.
+/// same on the empty server just before, in `rounds` rounds; each subject
+/// started fresh, each round with fresh peers.
 fn idle_phase(o: &Options, samples: &mut Samples) {
     let wanted = |name: &str| o.only.as_deref().is_none_or(|only| name.contains(only));
     let mut fresh: Vec<Box<dyn Fn() -> Option<Subject>>> = Vec::new();
@@ -315,19 +317,30 @@ fn idle_phase(o: &Options, samples: &mut Samples) {
     let duration = Duration::from_secs(o.seconds);
     for make in fresh {
         let Some(s) = make() else { continue };
-        let peers = Peers::start();
         eprintln!("idle: {}", s.name);
-        let empty = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
-        let held = load::hold_idle(&s, peers.hold, o.idle);
-        let busy = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
-        samples.add(&s.name, "idle_kib", held.kib_each);
-        samples.add(&s.name, "idle_held", held.conns.len() as f64);
-        samples.add(&s.name, "cps_empty", empty.rate);
-        samples.add(&s.name, "cps_held", busy.rate);
-        if empty.rate > 0.0 {
-            samples.add(&s.name, "cps_held_ratio", busy.rate / empty.rate);
+        // Rounds on the same server, each with fresh peers (whose end closes
+        // the relays held in the round before): the empty phase, the
+        // relays, the phase beside them; the memory on the first (the
+        // server fresh), the ratio from each round's pair.
+        for round in 0..o.rounds.max(1) {
+            let peers = Peers::start();
+            let empty = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
+            let held = load::hold_idle(&s, peers.hold, o.idle);
+            let busy = load::connections_per_second(&s, peers.echo, IDLE_CLIENTS, duration);
+            if round == 0 {
+                samples.add(&s.name, "idle_kib", held.kib_each);
+                samples.add(&s.name, "idle_held", held.conns.len() as f64);
+            }
+            samples.add(&s.name, "cps_empty", empty.rate);
+            samples.add(&s.name, "cps_held", busy.rate);
+            if empty.rate > 0.0 {
+                samples.add(&s.name, "cps_held_ratio", busy.rate / empty.rate);
+            }
+            drop(held);
+            drop(peers);
+            // The relays end as their peers go: give the server a moment.
+            std::thread::sleep(Duration::from_secs(1));
         }
-        drop(held);
     }
 }
 
