@@ -42,6 +42,22 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+impl Issued {
+    /// A server's arguments for a TLS listener on a free port of 127.0.0.1
+    /// with this certificate: `--listen-tls 127.0.0.1:0 --tls-cert ...
+    /// --tls-key ...`.
+    pub fn listen_tls_args(&self) -> Vec<&str> {
+        vec![
+            "--listen-tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            self.cert.to_str().expect("a UTF-8 path"),
+            "--tls-key",
+            self.key.to_str().expect("a UTF-8 path"),
+        ]
+    }
+}
+
 impl TestCa {
     /// A new authority called `name`, its files under `dir` (created).
     pub fn new(dir: &Path, name: &str) -> TestCa {
@@ -220,18 +236,9 @@ pub fn tls_server(bin: &str, name: &str, extra: &[&str]) -> TlsServer {
     let ca = TestCa::new(&dir, "test-ca");
     let cert = ca.issue("server", "socks4d", &["localhost"]);
     let clients = TestCa::new(&dir, "client-ca");
-    let mut args = vec![
-        "--control-socket",
-        socket.to_str().unwrap(),
-        "--listen-tls",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.cert.to_str().unwrap(),
-        "--tls-key",
-        cert.key.to_str().unwrap(),
-        "--tls-client-ca",
-        clients.cert.to_str().unwrap(),
-    ];
+    let mut args = vec!["--control-socket", socket.to_str().unwrap()];
+    args.extend(cert.listen_tls_args());
+    args.extend(["--tls-client-ca", clients.cert.to_str().unwrap()]);
     args.extend_from_slice(extra);
     TlsServer {
         server: Server::start(bin, &args),

@@ -66,21 +66,12 @@ fn client_certificates_name_the_client_to_rules_and_logs(bin: &str) {
          pass from 127.0.0.0/8 to any cert alice,bob\n\"\"\"\n",
     )
     .unwrap();
-    let server = Server::start_with(
-        bin,
-        &[
-            "--config",
-            &p(&conf),
-            "--listen-tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &p(&cert.cert),
-            "--tls-key",
-            &p(&cert.key),
-            "--tls-client-ca",
-            &p(&clients.cert),
-        ],
-    );
+    let conf = p(&conf);
+    let mut args = vec!["--config", &conf];
+    args.extend(cert.listen_tls_args());
+    let client_ca = p(&clients.cert);
+    args.extend(["--tls-client-ca", &client_ca]);
+    let server = Server::start_with(bin, &args);
     let addr = server.listener("tls");
     let echo = echo(1);
 
@@ -404,17 +395,7 @@ fn a_tls_listener_moves_mebibytes_both_ways_at_once(bin: &str) {
     let dir = dir(bin, "both-ways");
     let ca = TestCa::new(&dir, "test-ca");
     let cert = ca.issue("server", "socks4d", &["localhost"]);
-    let server = Server::start_with(
-        bin,
-        &[
-            "--listen-tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &p(&cert.cert),
-            "--tls-key",
-            &p(&cert.key),
-        ],
-    );
+    let server = Server::start_with(bin, &cert.listen_tls_args());
     let up = payload(6 << 20);
     let down: Vec<u8> = payload((5 << 20) + 4321).iter().map(|b| b ^ 0x5a).collect();
     let (dest, sunk) = send_and_sink(down.clone());

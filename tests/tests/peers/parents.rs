@@ -9,7 +9,7 @@ use socks4_proto::client::Event;
 use socks4_proto::ReplyCode;
 use socks4_tests::e2e::*;
 use socks4_tests::peers;
-use socks4_tests::tls::{self, TestCa};
+use socks4_tests::tls::TestCa;
 use std::path::PathBuf;
 use std::process::Command as Process;
 
@@ -148,22 +148,9 @@ fn parents_over_tls(bin: &str) {
     let cert = ca.issue("parent", "parent", &["localhost"]);
     let other = TestCa::new(&dir, "other-ca");
     let untrusted = other.issue("untrusted", "parent", &["localhost"]);
-    let tls_args = |c: &tls::Issued| {
-        vec![
-            "--listen-tls".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--tls-cert".to_owned(),
-            p(&c.cert),
-            "--tls-key".to_owned(),
-            p(&c.key),
-        ]
-    };
-    let args = tls_args(&cert);
-    let socks_parent =
-        Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let socks_parent = Server::start_with(bin, &cert.listen_tls_args());
     let socks_parent_addr = socks_parent.listener("tls");
-    let args = tls_args(&untrusted);
-    let bad_parent = Server::start_with(bin, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let bad_parent = Server::start_with(bin, &untrusted.listen_tls_args());
     let bad_parent_addr = bad_parent.listener("tls");
     let tiny = peers::tinyproxy();
     let https_parent = peers::stunnel_server(tiny.addr, &cert.cert, &cert.key);

@@ -36,19 +36,9 @@ fn stunnel_carries_socks_inside_tls(bin: &str) {
     let dir = dir(bin, "stunnel");
     let ca = TestCa::new(&dir, "test-ca");
     let cert = ca.issue("server", "socks4d", &["localhost", "127.0.0.1"]);
-    let server = Server::start_with(
-        bin,
-        &[
-            "--listen-tls",
-            "127.0.0.1:0",
-            "--tls-cert",
-            &p(&cert.cert),
-            "--tls-key",
-            &p(&cert.key),
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut args = cert.listen_tls_args();
+    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+    let server = Server::start_with(bin, &args);
     let tls_addr = server.listener("tls");
     // Only the TLS listener: naming one replaces the default SOCKS listener.
     assert_eq!(
