@@ -109,5 +109,10 @@ fn a_blackholed_parent_is_skipped_while_down(bin: &str) {
         .find(|l| l.contains("127.0.0.9:1080"))
         .unwrap_or_else(|| panic!("{bin}: {out}"));
     assert!(down.contains("down"), "{bin}: {down}");
-    assert!(down.contains("timed out"), "{bin}: {down}");
+    // The attempt's deadline and the connect's own timeout both end it at
+    // 2 s: either may be the one that tells.
+    assert!(
+        down.contains("timed out") || down.contains("no answer within 2s"),
+        "{bin}: {down}"
+    );
 }

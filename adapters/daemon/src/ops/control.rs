@@ -153,6 +153,9 @@ fn respond(daemon: &Daemon, stream: UnixStream, (timeout, now): (Duration, &dyn 
     let mut stream = stream;
     let _ = stream.set_write_timeout(Some(timeout));
     let _ = writeln!(stream, "{reply}");
+    // An upgrade's answer is out: only now may this server stop (one with
+    // nothing to drain exits at once).
+    crate::ops::upgrade::drain_after_handover(daemon);
 }
 
 /// One line from `stream` (without its newline), at most [`MAX_REQUEST`]
@@ -187,7 +190,9 @@ fn read_request(
 /// program that carries the control protocol over a transport of its own,
 /// and for the fuzz target that feeds it arbitrary bytes.
 pub fn answer(daemon: &Daemon, request: &[u8]) -> String {
-    answer_as(daemon, request, "control socket")
+    let answer = answer_as(daemon, request, "control socket");
+    crate::ops::upgrade::drain_after_handover(daemon);
+    answer
 }
 
 /// [`answer`], for a request from `who` (named in the log lines of what it

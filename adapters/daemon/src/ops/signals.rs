@@ -32,7 +32,10 @@ pub(crate) fn handle(daemon: &Daemon) -> std::io::Result<()> {
                         // The upgrade logs its outcome.
                         let started = std::thread::Builder::new()
                             .name("upgrade".into())
-                            .spawn(move || crate::ops::upgrade::upgrade(&daemon, None, "SIGUSR2"));
+                            .spawn(move || {
+                                let _ = crate::ops::upgrade::upgrade(&daemon, None, "SIGUSR2");
+                                crate::ops::upgrade::drain_after_handover(&daemon);
+                            });
                         if let Err(e) = started {
                             tracing::error!(target: "socks4d", error = %e, "upgrade: cannot start its thread");
                         }

@@ -186,8 +186,10 @@ pub(crate) fn announce_ready(daemon: &Daemon) {
 
 /// Runs a binary upgrade: starts the new process (`binary`, or the program
 /// this server was started as), hands it the sockets and waits for it to be
-/// ready; then this server stops accepting and drains. The new process's
-/// id, or why the upgrade failed (this server then serves on).
+/// ready. The new process's id, or why the upgrade failed (this server then
+/// serves on). The caller then answers whoever asked and calls
+/// [`drain_after_handover`], which stops this server: a server with nothing
+/// to drain exits at once, and would otherwise take an unsent answer with it.
 pub(crate) fn upgrade(daemon: &Daemon, binary: Option<PathBuf>, who: &str) -> Result<u32, String> {
     if daemon.is_shutting_down() {
         return Err("the server is shutting down".to_owned());
@@ -201,7 +203,6 @@ pub(crate) fn upgrade(daemon: &Daemon, binary: Option<PathBuf>, who: &str) -> Re
             daemon.upgrade().set_handed_over();
             let grace = daemon.current().shutdown_grace;
             tracing::info!(target: "socks4d", new_pid = pid, grace = %humantime::format_duration(grace), "upgrade: the new process is ready; this one stops accepting and drains");
-            daemon.shutdown();
             Ok(pid)
         }
         Err(why) => {
@@ -210,6 +211,14 @@ pub(crate) fn upgrade(daemon: &Daemon, binary: Option<PathBuf>, who: &str) -> Re
             daemon.upgrade().end();
             Err(format!("upgrade failed, the old process serves on: {why}"))
         }
+    }
+}
+
+/// After an upgrade handed the sockets over and its answer went out: this
+/// server stops accepting and drains (nothing when no upgrade did).
+pub(crate) fn drain_after_handover(daemon: &Daemon) {
+    if daemon.upgrade().handed_over() && !daemon.is_shutting_down() {
+        daemon.shutdown();
     }
 }
 
