@@ -225,11 +225,6 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
-    /// Runs the connection (first the client's TLS handshake, on a TLS
-    /// listener) until it ends, or until an operator kills it before its
-    /// relay (a relay sees the kill itself and reports its bytes): the
-    /// session then closes with the outcome `killed`, and dropping the
-    /// connection closes both sockets.
     /// What only the handshake needs, to change (allocated on first use).
     pub(super) fn before_relay(&mut self) -> &mut BeforeRelay<R> {
         self.before_relay.get_or_insert_with(Box::default)
@@ -240,6 +235,11 @@ impl<R: Runtime> Connection<R> {
         self.before_relay.as_ref().is_some_and(|b| b.late.is_some())
     }
 
+    /// Runs the connection (first the client's TLS handshake, on a TLS
+    /// listener) until it ends, or until an operator kills it before its
+    /// relay (a relay sees the kill itself and reports its bytes): the
+    /// session then closes with the outcome `killed`, and dropping the
+    /// connection closes both sockets.
     pub(super) async fn run_unless_killed(&mut self) {
         let entry = self.observer.entry().cloned();
         let killed = {

@@ -539,11 +539,11 @@ impl Daemon {
     /// Completes once relays are cut.
     pub(crate) async fn relays_cut(&self) {
         loop {
-            if self.inner.relays_cut.load(Ordering::SeqCst) {
+            if self.are_relays_cut() {
                 return;
             }
             let listener = self.inner.cut.listen();
-            if self.inner.relays_cut.load(Ordering::SeqCst) {
+            if self.are_relays_cut() {
                 return;
             }
             listener.await;

@@ -192,19 +192,14 @@ impl ConnEntry {
     /// (`false`): a relay waits for both on this one listener, which
     /// [`ConnTable::wake_all`] wakes when relays are cut.
     pub(crate) async fn killed_or_cut(&self, is_cut: impl Fn() -> bool) -> bool {
+        let ended = || (self.is_killed() || is_cut()).then(|| self.is_killed());
         loop {
-            if self.is_killed() {
-                return true;
-            }
-            if is_cut() {
-                return false;
+            if let Some(killed) = ended() {
+                return killed;
             }
             let listener = self.kill.listen();
-            if self.is_killed() {
-                return true;
-            }
-            if is_cut() {
-                return false;
+            if let Some(killed) = ended() {
+                return killed;
             }
             listener.await;
         }
